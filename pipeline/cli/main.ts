@@ -1,0 +1,76 @@
+// The costline command line. Names are stable: other tools rely on them.
+//
+//   npx costline up [--demo]              every stage in one process
+//   npx costline run enrich ledger        chosen stages
+//   npx costline publish --file events.ndjson
+//   npx costline sql "SELECT count() FROM costline.ledger"
+//   npx costline totals --tenant acme
+//   npx costline price --provider openai --model gpt-4o --input-tokens 1000 --output-tokens 500
+import { Command, InvalidArgumentError } from "commander";
+import { loadConfig, type Config } from "../config/config.ts";
+import { CostlineError, errorMessage } from "../errors.ts";
+import { runUp, runStages } from "./up-command.ts";
+import { runPublish } from "./publish-command.ts";
+import { runSql, runTotals } from "./query-commands.ts";
+import { runPrice } from "./price-command.ts";
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("a whole number ≥ 0");
+  return n;
+};
+
+export function buildCli(config: () => Config): Command {
+  const program = new Command("costline").description("Real-time cost ledger and guard for LLM-driven products").showHelpAfterError();
+  program
+    .command("up")
+    .description("run every stage in one process (embedded NATS and ClickHouse unless NATS_URL / CLICKHOUSE_URL are set)")
+    .option("--demo", "also publish realistic multi-tenant demo traffic")
+    .action((o: { demo?: boolean }) => runUp(config(), { demo: Boolean(o.demo) }));
+  program
+    .command("run")
+    .description("run chosen stages (enrich, ledger) in this process")
+    .argument("<stages...>")
+    .action((stages: string[]) => runStages(config(), stages));
+  program
+    .command("publish")
+    .description("publish CloudEvents from an NDJSON file (or stdin); bad lines are reported with their number")
+    .option("--file <path>", "NDJSON file; stdin when absent or '-'")
+    .action((o: { file?: string }) => runPublish(config(), o.file));
+  program
+    .command("sql")
+    .description("read-only SQL against the ledger, JSONEachRow to stdout")
+    .argument("<query>")
+    .action((q: string) => runSql(config(), q));
+  program
+    .command("totals")
+    .description('exact ledger totals as JSON: {"events", "cost_usd", "unpriced_events"}')
+    .option("--tenant <tenant>")
+    .option("--from <iso>")
+    .option("--to <iso>")
+    .action((o: { tenant?: string; from?: string; to?: string }) => runTotals(config(), o));
+  program
+    .command("price")
+    .description("price one LLM call and print the result as JSON")
+    .requiredOption("--provider <id>")
+    .requiredOption("--model <id>")
+    .option("--input-tokens <n>", "all input tokens, cached included", int, 0)
+    .option("--output-tokens <n>", "output tokens", int, 0)
+    .option("--cache-read-tokens <n>", "input tokens read from cache", int)
+    .option("--cache-write-tokens <n>", "input tokens written to cache", int)
+    .option("--at <iso>", "price in force at this time (default now)")
+    .action((o) => runPrice(o));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let cached: Config | undefined;
+  const program = buildCli(() => (cached ??= loadConfig()));
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`costline: ${err instanceof CostlineError ? err.message : errorMessage(err)}\n`);
+    if (!(err instanceof CostlineError) && process.env.COSTLINE_DEBUG) console.error(err);
+    process.exitCode = 1;
+  }
+}

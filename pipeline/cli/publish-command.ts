@@ -1,0 +1,40 @@
+// `costline publish --file F` (or stdin): validates each NDJSON line, reports
+// bad lines with their number on stderr, publishes the rest and prints a summary.
+import type { Config } from "../config/config.ts";
+import { CostlineError } from "../errors.ts";
+import { createProducer } from "../producer/producer.ts";
+import { readNdjson } from "../producer/ndjson.ts";
+import { findLiveStack } from "../stack/stack-file.ts";
+import type { CostlineEvent } from "../../schemas/index.ts";
+
+export async function runPublish(config: Config, file?: string): Promise<void> {
+  const servers = config.nats.url ?? findLiveStack(config.stackFile)?.nats_url;
+  if (!servers) throw new CostlineError(`no NATS_URL and no running stack in ${config.home}; start one with: npx costline up`);
+  const producer = await createProducer({ servers, subjectPrefix: config.subjects.prefix });
+  let published = 0;
+  let rejected = 0;
+  let pending: CostlineEvent[] = [];
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    await producer.publish(batch);
+    published += batch.length;
+  };
+  try {
+    for await (const line of readNdjson(file && file !== "-" ? file : process.stdin)) {
+      if ("error" in line) {
+        rejected++;
+        process.stderr.write(`line ${line.line}: ${line.error}\n`);
+        continue;
+      }
+      pending.push(line.event);
+      if (pending.length >= 500) await flush();
+    }
+    await flush();
+  } finally {
+    await producer.close();
+  }
+  process.stdout.write(`${JSON.stringify({ published, rejected })}\n`);
+  if (rejected > 0) process.exitCode = 2;
+}

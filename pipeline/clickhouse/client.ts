@@ -1,0 +1,52 @@
+// One ClickHouse client factory: @clickhouse/client over HTTP when
+// CLICKHOUSE_URL is set, otherwise the same client on the embedded chdb engine
+// under $COSTLINE_HOME. One code path, one SQL dialect.
+//
+// Never pass `clickhouse_settings` through this client: the embedded
+// connection turns them into session-wide SET statements that outlive the
+// query. Put per-query settings in the SQL's SETTINGS clause instead.
+import { mkdirSync } from "node:fs";
+import { createClient, type ClickHouseClient } from "@clickhouse/client";
+import type { Config } from "../config/config.ts";
+import { ConfigError } from "../errors.ts";
+
+export interface Ledgerbase {
+  client: ClickHouseClient;
+  mode: "embedded" | "server";
+  close(): Promise<void>;
+}
+
+export async function openClickHouse(ch: Config["clickhouse"]): Promise<Ledgerbase> {
+  if (ch.url) {
+    const client = createClient({
+      url: ch.url,
+      username: ch.user,
+      password: ch.password,
+      request_timeout: 60_000,
+      compression: { request: false, response: true },
+    });
+    return { client, mode: "server", close: () => client.close() };
+  }
+  let createChdbConnection: (opts: { path: string }) => unknown;
+  try {
+    ({ createChdbConnection } = (await import("chdb/connection")) as { createChdbConnection: typeof createChdbConnection });
+  } catch (err) {
+    throw new ConfigError(
+      `the embedded ClickHouse engine (npm package "chdb") is not installed: run npm install, or set CLICKHOUSE_URL (${(err as Error).message})`,
+    );
+  }
+  mkdirSync(ch.dataDir, { recursive: true });
+  const connection = createChdbConnection({ path: ch.dataDir });
+  const client = createClient({ connection } as unknown as Parameters<typeof createClient>[0]);
+  return { client, mode: "embedded", close: () => client.close() };
+}
+
+/** Runs a read query with bound parameters and returns its rows. */
+export async function queryRows<T>(
+  client: ClickHouseClient,
+  query: string,
+  params: Record<string, unknown> = {},
+): Promise<T[]> {
+  const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
+  return rs.json<T>();
+}

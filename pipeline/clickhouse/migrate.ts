@@ -1,0 +1,70 @@
+// Applies the ordered .sql files of clickhouse/migrations once each, recording
+// name and checksum; an applied file whose text changed is an error.
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { CostlineError } from "../errors.ts";
+import { queryRows } from "./client.ts";
+
+export class MigrationError extends CostlineError {}
+
+export const migrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../clickhouse/migrations");
+
+export interface Migration {
+  name: string;
+  checksum: string;
+  statements: string[];
+}
+
+export function loadMigrations(dir = migrationsDir): Migration[] {
+  return readdirSync(dir)
+    .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+    .sort()
+    .map((name) => {
+      const text = readFileSync(path.join(dir, name), "utf8");
+      return { name, checksum: createHash("sha256").update(text).digest("hex"), statements: splitStatements(text) };
+    });
+}
+
+/** Splits on `;` at the end of a line, dropping `--` comment lines. */
+export function splitStatements(text: string): string[] {
+  const body = text
+    .split("\n")
+    .filter((l) => !l.trim().startsWith("--"))
+    .join("\n");
+  return body
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export async function migrate(client: ClickHouseClient, dir = migrationsDir): Promise<string[]> {
+  await client.command({ query: "CREATE DATABASE IF NOT EXISTS costline" });
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS costline.schema_migrations (
+      name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ) ENGINE = MergeTree ORDER BY name`,
+  });
+  const applied = new Map(
+    (await queryRows<{ name: string; checksum: string }>(client, "SELECT name, checksum FROM costline.schema_migrations")).map(
+      (r) => [r.name, r.checksum],
+    ),
+  );
+  const ran: string[] = [];
+  for (const m of loadMigrations(dir)) {
+    const known = applied.get(m.name);
+    if (known !== undefined) {
+      if (known !== m.checksum)
+        throw new MigrationError(
+          `migration ${m.name} was changed after it was applied (checksum ${known.slice(0, 12)} → ${m.checksum.slice(0, 12)}); add a new migration instead`,
+        );
+      continue;
+    }
+    for (const statement of m.statements) await client.command({ query: statement });
+    await client.insert({ table: "costline.schema_migrations", values: [{ name: m.name, checksum: m.checksum }], format: "JSONEachRow" });
+    ran.push(m.name);
+  }
+  return ran;
+}

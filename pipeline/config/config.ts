@@ -1,0 +1,141 @@
+// The one configuration schema: environment variables (and an optional JSON
+// file named by COSTLINE_CONFIG) parsed once at start-up and passed down.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { ConfigError } from "../errors.ts";
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+const intFrom = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+
+/** Per-unit rates for usage that genai-prices does not cover, as decimal strings. */
+const rateCardSchema = z.object({
+  infra: z
+    .record(z.string(), z.string().regex(/^\d+(\.\d+)?$/, "a decimal string"))
+    .default({
+      "cpu/core_second": "0.0000115",
+      "memory/gib_second": "0.0000013",
+      "gpu/gpu_second": "0.000611",
+      "storage/gib_month": "0.08",
+      "network/gib": "0.09",
+    }),
+  vectordb: z
+    .record(z.string(), z.object({ read_unit: z.string(), write_unit: z.string() }))
+    .default({ default: { read_unit: "0.00000825", write_unit: "0.000002" } }),
+});
+
+export const envSchema = z.object({
+  COSTLINE_HOME: z.string().default("./.costline"),
+  NATS_URL: optionalString,
+  NATS_USER: optionalString,
+  NATS_PASSWORD: optionalString,
+  NATS_TOKEN: optionalString,
+  NATS_CREDS: optionalString,
+  NATS_SERVER_BIN: z.string().default("nats-server"),
+  CLICKHOUSE_URL: optionalString,
+  CLICKHOUSE_USER: optionalString,
+  CLICKHOUSE_PASSWORD: optionalString,
+  COSTLINE_API_PORT: intFrom(8080, 0, 65535),
+  COSTLINE_API_HOST: z.string().default("127.0.0.1"),
+  COSTLINE_SUBJECT_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only")
+    .default("costline"),
+  COSTLINE_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** JetStream's duplicate window for Nats-Msg-Id, in seconds. */
+  COSTLINE_DUPLICATE_WINDOW_S: intFrom(600, 1, 86_400),
+  /** Largest message a stage accepts; larger ones go to the DLQ as oversized. */
+  COSTLINE_MAX_MESSAGE_BYTES: intFrom(1_048_576, 1024, 8_388_608),
+  /** Events in one batch message; more is refused as oversized. */
+  COSTLINE_MAX_BATCH_EVENTS: intFrom(1000, 1, 100_000),
+  COSTLINE_LEDGER_BATCH_ROWS: intFrom(2000, 1, 100_000),
+  COSTLINE_LEDGER_FLUSH_MS: intFrom(100, 5, 10_000),
+  COSTLINE_ENRICH_BATCH: intFrom(500, 1, 10_000),
+  COSTLINE_ENRICH_FLUSH_MS: intFrom(20, 1, 10_000),
+  /** How far back the ledger looks for already-stored ids before inserting. */
+  COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS: intFrom(400, 1, 10_000),
+  COSTLINE_ACK_WAIT_S: intFrom(60, 5, 3600),
+  COSTLINE_MAX_DELIVER: intFrom(20, 2, 1000),
+  COSTLINE_STREAM_MAX_AGE_H: intFrom(168, 1, 87_600),
+  COSTLINE_DEMO_RATE: z.coerce.number().min(0.1).max(100_000).default(25),
+  COSTLINE_CONFIG: optionalString,
+});
+
+const fileSchema = z
+  .object({
+    rateCards: rateCardSchema.prefault({}),
+  })
+  .strict();
+
+export type Config = ReturnType<typeof buildConfig>;
+
+function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSchema>) {
+  const home = path.resolve(env.COSTLINE_HOME);
+  return {
+    home,
+    stackFile: path.join(home, "stack.json"),
+    logLevel: env.COSTLINE_LOG_LEVEL,
+    nats: {
+      url: env.NATS_URL,
+      user: env.NATS_USER,
+      password: env.NATS_PASSWORD,
+      token: env.NATS_TOKEN,
+      credsFile: env.NATS_CREDS,
+      serverBin: env.NATS_SERVER_BIN,
+      storeDir: path.join(home, "nats"),
+    },
+    clickhouse: {
+      url: env.CLICKHOUSE_URL,
+      user: env.CLICKHOUSE_USER,
+      password: env.CLICKHOUSE_PASSWORD,
+      dataDir: path.join(home, "clickhouse"),
+    },
+    api: { port: env.COSTLINE_API_PORT, host: env.COSTLINE_API_HOST },
+    subjects: { prefix: env.COSTLINE_SUBJECT_PREFIX },
+    streams: {
+      duplicateWindowS: env.COSTLINE_DUPLICATE_WINDOW_S,
+      maxAgeHours: env.COSTLINE_STREAM_MAX_AGE_H,
+      maxMessageBytes: env.COSTLINE_MAX_MESSAGE_BYTES,
+      ackWaitS: env.COSTLINE_ACK_WAIT_S,
+      maxDeliver: env.COSTLINE_MAX_DELIVER,
+    },
+    enrich: {
+      batch: env.COSTLINE_ENRICH_BATCH,
+      flushMs: env.COSTLINE_ENRICH_FLUSH_MS,
+      maxBatchEvents: env.COSTLINE_MAX_BATCH_EVENTS,
+      maxMessageBytes: env.COSTLINE_MAX_MESSAGE_BYTES,
+    },
+    ledger: {
+      batchRows: env.COSTLINE_LEDGER_BATCH_ROWS,
+      flushMs: env.COSTLINE_LEDGER_FLUSH_MS,
+      dedupLookbackDays: env.COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS,
+    },
+    demo: { rate: env.COSTLINE_DEMO_RATE },
+    rateCards: file.rateCards,
+  };
+}
+
+/** Parses and validates the environment (and config file) once; throws ConfigError with every problem listed. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsedEnv = envSchema.safeParse(env);
+  if (!parsedEnv.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsedEnv.error)}`);
+  let fileValue: unknown = {};
+  if (parsedEnv.data.COSTLINE_CONFIG) {
+    try {
+      fileValue = JSON.parse(readFileSync(parsedEnv.data.COSTLINE_CONFIG, "utf8"));
+    } catch (err) {
+      throw new ConfigError(`cannot read COSTLINE_CONFIG ${parsedEnv.data.COSTLINE_CONFIG}: ${(err as Error).message}`);
+    }
+  }
+  const parsedFile = fileSchema.safeParse(fileValue);
+  if (!parsedFile.success) throw new ConfigError(`invalid config file: ${formatIssues(parsedFile.error)}`);
+  return buildConfig(parsedEnv.data, parsedFile.data);
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+}

@@ -1,0 +1,57 @@
+// Decodes one message from the events subject: a single CloudEvent or a JSON
+// array of them. Each element is validated on its own, so one bad event in a
+// batch does not sink the others.
+import { costlineEvent, envelopeSchema, eventTypes, type CostlineEvent } from "../../schemas/index.ts";
+import { PermanentError } from "../errors.ts";
+import type { z } from "zod";
+
+export type Decoded =
+  | { ok: true; index: number; event: CostlineEvent }
+  | { ok: false; index: number; error: PermanentError; raw: unknown };
+
+export interface DecodeLimits {
+  maxMessageBytes: number;
+  maxBatchEvents: number;
+}
+
+/** Throws PermanentError for a message that is unusable as a whole; otherwise one result per element. */
+export function decodeMessage(data: Uint8Array, limits: DecodeLimits): Decoded[] {
+  if (data.byteLength > limits.maxMessageBytes)
+    throw new PermanentError("oversized", `message is ${data.byteLength} bytes, over the ${limits.maxMessageBytes}-byte limit`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
+  } catch (err) {
+    throw new PermanentError("not_json", `message is not JSON: ${(err as Error).message}`);
+  }
+  const items = Array.isArray(parsed) ? parsed : [parsed];
+  if (items.length === 0) throw new PermanentError("validation", "empty batch");
+  if (items.length > limits.maxBatchEvents)
+    throw new PermanentError("oversized", `batch of ${items.length} events, over the ${limits.maxBatchEvents}-event limit`);
+  return items.map((raw, index) => validateEvent(raw, index));
+}
+
+export function validateEvent(raw: unknown, index = 0): Decoded {
+  const envelope = envelopeSchema.safeParse(raw);
+  if (!envelope.success) return { ok: false, index, raw, error: new PermanentError("validation", describe(envelope.error)) };
+  if (!(eventTypes as readonly string[]).includes(envelope.data.type))
+    return {
+      ok: false,
+      index,
+      raw,
+      error: new PermanentError("unknown_type", `unknown event type "${envelope.data.type}" (expected one of ${eventTypes.join(", ")})`),
+    };
+  const full = costlineEvent.safeParse(raw);
+  if (!full.success) {
+    const usageIssue = full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "usage");
+    return { ok: false, index, raw, error: new PermanentError(usageIssue ? "invalid_usage" : "validation", describe(full.error)) };
+  }
+  return { ok: true, index, event: full.data };
+}
+
+export function describe(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join(".") || "(event)"}: ${i.message}`)
+    .join("; ");
+}

@@ -1,0 +1,96 @@
+// The enrich stage: validate each event, price and attribute it, publish the
+// priced events (one message per input message and tenant) and only then
+// acknowledge the input. Bad events go to the DLQ with their reason.
+import { createHash } from "node:crypto";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { PricedEvent } from "../../schemas/index.ts";
+import { PermanentError, TransientError, errorMessage } from "../errors.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { Subjects } from "../nats/subjects.ts";
+import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
+import { deadFrom } from "../runner/consumer-runner.ts";
+import type { DlqEntry } from "../runner/dlq.ts";
+import { decodeMessage, type DecodeLimits } from "./decode.ts";
+import type { createEventPricer } from "../pricing/price-event.ts";
+
+export interface EnrichDeps {
+  js: JetStreamClient;
+  subjects: Subjects;
+  toPriced: ReturnType<typeof createEventPricer>;
+  limits: DecodeLimits;
+  metrics: Metrics;
+}
+
+type Planned = { outcome: Outcome } | { groups: Map<string, PricedEvent[]>; dlq: DlqEntry[] };
+
+/** Prices one message's events; pure apart from the clock. */
+export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "toPriced" | "limits" | "metrics">): Planned {
+  let decoded;
+  try {
+    decoded = decodeMessage(msg.data, deps.limits);
+  } catch (err) {
+    if (err instanceof PermanentError) return { outcome: deadFrom(err) };
+    throw err;
+  }
+  const fallbackTime = new Date(Math.floor(msg.info.timestampNanos / 1_000_000));
+  const groups = new Map<string, PricedEvent[]>();
+  const dlq: DlqEntry[] = [];
+  for (const item of decoded) {
+    if (!item.ok) {
+      dlq.push(badElement(decoded.length, item.index, item.error, item.raw));
+      continue;
+    }
+    try {
+      const priced = deps.toPriced(item.event, fallbackTime);
+      if (!priced.priced) deps.metrics.unpriced.inc({ provider: priced.provider, model: priced.model_requested || priced.model });
+      const list = groups.get(priced.tenant) ?? [];
+      list.push(priced);
+      groups.set(priced.tenant, list);
+    } catch (err) {
+      const error = err instanceof PermanentError ? err : new PermanentError("poison", `pricing failed: ${errorMessage(err)}`);
+      dlq.push({ ...badElement(decoded.length, item.index, error, item.event), eventId: item.event.id, source: item.event.source });
+    }
+  }
+  deps.metrics.events.inc({ stage: "enrich", result: "priced" }, decoded.length - dlq.length);
+  if (dlq.length) deps.metrics.events.inc({ stage: "enrich", result: "rejected" }, dlq.length);
+  // A single event that failed is the whole message: term it rather than ack.
+  if (decoded.length === 1 && dlq.length === 1) return { outcome: { kind: "dead", entry: { ...dlq[0]!, batchIndex: undefined, payload: undefined } } };
+  return { groups, dlq };
+}
+
+function badElement(size: number, index: number, error: PermanentError, raw: unknown): DlqEntry {
+  return {
+    reason: error.reason,
+    detail: size > 1 ? `event ${index} of batch: ${error.message}` : error.message,
+    batchIndex: size > 1 ? index : undefined,
+    payload: size > 1 ? Buffer.from(JSON.stringify(raw) ?? "null") : undefined,
+  };
+}
+
+/** Same events → same id, so a redelivered input republishes into JetStream's duplicate window harmlessly. */
+export function pricedMsgId(events: PricedEvent[]): string {
+  const h = createHash("sha256");
+  for (const key of events.map((e) => `${e.source}\u0000${e.event_id}`).sort()) h.update(key).update("\u0001");
+  return `priced:${h.digest("hex").slice(0, 40)}`;
+}
+
+export function createEnrichHandler(deps: EnrichDeps): BatchHandler {
+  return async (batch: JsMsg[]) => {
+    const plans = batch.map((msg) => planMessage(msg, deps));
+    return Promise.all(
+      plans.map(async (plan): Promise<Outcome> => {
+        if ("outcome" in plan) return plan.outcome;
+        try {
+          await Promise.all(
+            [...plan.groups].map(([tenant, events]) =>
+              deps.js.publish(deps.subjects.priced(tenant), JSON.stringify(events), { msgID: pricedMsgId(events) }),
+            ),
+          );
+          return { kind: "done", dlq: plan.dlq };
+        } catch (err) {
+          return { kind: "retry", error: new TransientError("unavailable", `publishing priced events failed: ${errorMessage(err)}`, { cause: err }) };
+        }
+      }),
+    );
+  };
+}

@@ -1,0 +1,51 @@
+// Error classes: every failure carries its class so callers decide retry vs. DLQ
+// without string matching. `reason` is the DLQ classification.
+
+export type FailureReason =
+  | "validation"
+  | "not_json"
+  | "oversized"
+  | "unknown_type"
+  | "invalid_usage"
+  | "poison"
+  | "timeout"
+  | "unavailable";
+
+export class CostlineError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad configuration: the process cannot start. */
+export class ConfigError extends CostlineError {}
+
+/** Input that can never succeed, however often it is retried: goes to the DLQ. */
+export class PermanentError extends CostlineError {
+  constructor(
+    readonly reason: FailureReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A dependency is down or slow: retry later with backoff, never drop. */
+export class TransientError extends CostlineError {
+  constructor(
+    readonly reason: "timeout" | "unavailable",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** No running stack could be found or reached. */
+export class StackNotFoundError extends CostlineError {}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,92 @@
+// The ledger sink: parse priced batches, drop duplicates inside the batch and
+// those already stored, insert the rest in one idempotent insert, and only
+// then acknowledge. A batch ClickHouse refuses is retried message by message
+// so one poison message cannot block the others.
+import type { JsMsg } from "@nats-io/jetstream";
+import { pricedBatchSchema, pricedEventSchema, type PricedEvent } from "../../schemas/index.ts";
+import { PermanentError, TransientError, errorMessage } from "../errors.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
+import { deadFrom } from "../runner/consumer-runner.ts";
+import { describe } from "../enrich/decode.ts";
+import { eventKey } from "./ledger-row.ts";
+import { isRejection, type LedgerStore } from "./ledger-store.ts";
+
+export interface LedgerDeps {
+  store: LedgerStore;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export function parsePriced(msg: JsMsg): PricedEvent[] {
+  let raw: unknown;
+  try {
+    raw = msg.json();
+  } catch (err) {
+    throw new PermanentError("not_json", `priced message is not JSON: ${errorMessage(err)}`);
+  }
+  const parsed = Array.isArray(raw) ? pricedBatchSchema.safeParse(raw) : pricedEventSchema.transform((e) => [e]).safeParse(raw);
+  if (!parsed.success) throw new PermanentError("validation", `priced message: ${describe(parsed.error)}`);
+  return parsed.data;
+}
+
+export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
+  const { store, metrics } = deps;
+
+  /** Inserts the events of these messages that are new; throws on failure. */
+  async function writeNew(groups: PricedEvent[][]): Promise<number> {
+    const seen = new Set<string>();
+    const unique: PricedEvent[] = [];
+    for (const e of groups.flat()) {
+      const k = eventKey(e);
+      if (seen.has(k)) {
+        metrics.ledgerDuplicates.inc({ where: "batch" });
+        continue;
+      }
+      seen.add(k);
+      unique.push(e);
+    }
+    const stored = await store.existingKeys(unique);
+    const fresh = unique.filter((e) => !stored.has(eventKey(e)));
+    if (stored.size) metrics.ledgerDuplicates.inc({ where: "stored" }, unique.length - fresh.length);
+    await store.insert(fresh);
+    metrics.events.inc({ stage: "ledger", result: "inserted" }, fresh.length);
+    return fresh.length;
+  }
+
+  return async (batch: JsMsg[]) => {
+    const outcomes: Outcome[] = new Array(batch.length);
+    const parsed: { index: number; events: PricedEvent[] }[] = [];
+    batch.forEach((msg, index) => {
+      try {
+        parsed.push({ index, events: parsePriced(msg) });
+      } catch (err) {
+        if (!(err instanceof PermanentError)) throw err;
+        outcomes[index] = deadFrom(err);
+      }
+    });
+    try {
+      await writeNew(parsed.map((p) => p.events));
+      for (const p of parsed) outcomes[p.index] = { kind: "done" };
+    } catch (err) {
+      if (err instanceof TransientError || !isRejection(err)) {
+        const error = err instanceof TransientError ? err : new TransientError("unavailable", `ledger insert failed: ${errorMessage(err)}`, { cause: err });
+        for (const p of parsed) outcomes[p.index] = { kind: "retry", error };
+        return outcomes;
+      }
+      deps.log.warn({ err: errorMessage(err) }, "ClickHouse refused a batch; inserting message by message");
+      for (const p of parsed) {
+        try {
+          await writeNew([p.events]);
+          outcomes[p.index] = { kind: "done" };
+        } catch (one) {
+          outcomes[p.index] = isRejection(one)
+            ? deadFrom(new PermanentError("poison", `ClickHouse refused the rows: ${errorMessage(one)}`))
+            : { kind: "retry", error: new TransientError("unavailable", errorMessage(one)) };
+        }
+      }
+    }
+    return outcomes;
+  };
+}

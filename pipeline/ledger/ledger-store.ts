@@ -1,0 +1,61 @@
+// The ledger's ClickHouse side: which of these events are already stored, and
+// an idempotent insert (deduplication token over the batch's keys, applied to
+// the ledger and to every materialized view fed from it).
+import { createHash } from "node:crypto";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { ClickHouseError } from "@clickhouse/client";
+import type { PricedEvent } from "../../schemas/index.ts";
+import { TransientError, errorMessage } from "../errors.ts";
+import { queryRows } from "../clickhouse/client.ts";
+import { chTime, eventKey, ledgerRow } from "./ledger-row.ts";
+
+export interface LedgerStore {
+  /** Keys (eventKey) among `events` that the ledger already holds. */
+  existingKeys(events: PricedEvent[]): Promise<Set<string>>;
+  insert(events: PricedEvent[]): Promise<void>;
+}
+
+/** A query the server understood and refused (bad data) rather than a connection or timeout failure. */
+export function isRejection(err: unknown): boolean {
+  return err instanceof ClickHouseError && !/TIMEOUT|NETWORK|MEMORY_LIMIT|TOO_MANY|ABORTED/i.test(err.type ?? "");
+}
+
+export function dedupToken(events: PricedEvent[]): string {
+  const h = createHash("sha256");
+  for (const k of events.map(eventKey).sort()) h.update(k).update("\u0001");
+  return h.digest("hex");
+}
+
+export function createLedgerStore(client: ClickHouseClient, lookbackDays: number): LedgerStore {
+  return {
+    async existingKeys(events) {
+      if (events.length === 0) return new Set();
+      const tenants = [...new Set(events.map((e) => e.tenant))];
+      const ids = [...new Set(events.map((e) => e.event_id))];
+      const minTime = events.reduce((m, e) => (e.time < m ? e.time : m), events[0]!.time);
+      const since = new Date(Math.min(Date.parse(minTime), Date.now() - lookbackDays * 86_400_000));
+      try {
+        const rows = await queryRows<{ source: string; event_id: string }>(
+          client,
+          // Primary-key prefix (tenant) plus the event_id bloom filter keep this a point lookup.
+          `SELECT source, event_id FROM costline.ledger
+           WHERE tenant IN {tenants:Array(String)} AND event_id IN {ids:Array(String)} AND time >= {since:DateTime64(3, 'UTC')}`,
+          { tenants, ids, since: chTime(since.toISOString()) },
+        );
+        return new Set(rows.map(eventKey));
+      } catch (err) {
+        throw new TransientError("unavailable", `ledger lookup failed: ${errorMessage(err)}`, { cause: err });
+      }
+    },
+    async insert(events) {
+      if (events.length === 0) return;
+      const body = events.map((e) => JSON.stringify(ledgerRow(e))).join("\n");
+      // Per-query settings in the SQL: the embedded engine would keep client-side settings for the whole session.
+      await client.command({
+        query:
+          `INSERT INTO costline.ledger SETTINGS insert_deduplication_token = '${dedupToken(events)}', ` +
+          `deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow\n${body}`,
+      });
+    },
+  };
+}

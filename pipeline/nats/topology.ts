@@ -1,0 +1,96 @@
+// Streams, durable consumers and KV buckets as code, applied idempotently at
+// start: created when missing, updated when their config drifted.
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError, DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import type { Config } from "../config/config.ts";
+import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
+
+export const durableNames = { enrich: "enrich", ledger: "ledger", alertsLedger: "alerts-ledger" } as const;
+
+interface StreamSpec {
+  name: string;
+  subjects: string[];
+  maxAgeHours: number;
+}
+
+export function streamSpecs(config: Config): StreamSpec[] {
+  const s = createSubjects(config.subjects.prefix).all;
+  const age = config.streams.maxAgeHours;
+  return [
+    { name: streamNames.events, subjects: [s.events], maxAgeHours: age },
+    { name: streamNames.priced, subjects: [s.priced], maxAgeHours: age },
+    { name: streamNames.windows, subjects: [s.windows], maxAgeHours: age },
+    { name: streamNames.alerts, subjects: [s.alerts], maxAgeHours: age * 4 },
+    // The DLQ keeps a month so nothing is lost before someone looks.
+    { name: streamNames.dlq, subjects: [s.dlq], maxAgeHours: Math.max(age, 24 * 30) },
+  ];
+}
+
+/** Creates or updates every stream, consumer and bucket; safe to run on every start, by several processes. */
+export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, config: Config): Promise<void> {
+  for (const spec of streamSpecs(config)) {
+    const cfg = {
+      name: spec.name,
+      subjects: spec.subjects,
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(spec.maxAgeHours * 3_600_000),
+      // The DLQ must accept a whole failed message plus its metadata.
+      max_msg_size: spec.name === streamNames.dlq ? config.streams.maxMessageBytes * 2 : config.streams.maxMessageBytes,
+      duplicate_window: nanos(config.streams.duplicateWindowS * 1000),
+      num_replicas: 1,
+    };
+    try {
+      await jsm.streams.info(spec.name);
+      await jsm.streams.update(spec.name, cfg);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.streams.add(cfg);
+    }
+  }
+  const s = createSubjects(config.subjects.prefix).all;
+  await ensureConsumer(jsm, streamNames.events, durableNames.enrich, s.events, config);
+  await ensureConsumer(jsm, streamNames.priced, durableNames.ledger, s.priced, config);
+  const kvm = new Kvm(nc);
+  for (const bucket of Object.values(kvBuckets)) await kvm.create(bucket, { history: 5 });
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, durable: string, filter: string, config: Config) {
+  const cfg = {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: filter,
+    ack_wait: nanos(config.streams.ackWaitS * 1000),
+    max_deliver: config.streams.maxDeliver,
+    max_ack_pending: 20_000,
+  };
+  try {
+    await jsm.consumers.info(stream, durable);
+    await jsm.consumers.update(stream, durable, {
+      ack_wait: cfg.ack_wait,
+      max_deliver: cfg.max_deliver,
+      max_ack_pending: cfg.max_ack_pending,
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, cfg);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
+  );
+}

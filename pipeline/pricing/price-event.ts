@@ -1,0 +1,130 @@
+// Turns a validated event into its priced, attributed ledger form. LLM usage
+// is priced from genai-prices data, infra and vector-db usage from the rate
+// cards in configuration, `costline.cost` amounts are taken as given.
+import type { Config } from "../config/config.ts";
+import type { CostlineEvent, PricedEvent, PriceComponent } from "../../schemas/index.ts";
+import { Decimal, toMoney } from "./decimal.ts";
+import { createLlmPricer, priceSource } from "./llm-price.ts";
+
+type Pricing = { cost: string | null; revenue?: string; reason?: string; source: string; version: string; components?: PriceComponent[]; provider?: string; model?: string };
+
+const kindOfType = {
+  "costline.llm.usage": "llm",
+  "costline.infra.usage": "infra",
+  "costline.vectordb.usage": "vectordb",
+  "costline.revenue": "revenue",
+  "costline.cost": "cost",
+} as const;
+
+export function createEventPricer(rateCards: Config["rateCards"]) {
+  const priceLlm = createLlmPricer();
+  const config = { name: "config", version: "rate-card" };
+
+  function price(event: CostlineEvent, at: Date): Pricing {
+    switch (event.type) {
+      case "costline.llm.usage": {
+        const r = priceLlm(event.data.provider, event.data.model, event.data.usage as Record<string, number>, at);
+        return r.priced
+          ? { cost: r.costUsd, source: priceSource.name, version: priceSource.version, components: r.components, provider: r.provider, model: r.model }
+          : { cost: null, reason: r.reason, source: priceSource.name, version: priceSource.version };
+      }
+      case "costline.infra.usage": {
+        const key = `${event.data.resource}/${event.data.unit}`;
+        const rate = rateCards.infra[key];
+        if (rate === undefined) return { cost: null, reason: `no_rate_card:${key}`, ...sourceOf(config) };
+        const amount = new Decimal(rate).times(String(event.data.quantity));
+        return {
+          cost: toMoney(amount),
+          ...sourceOf(config),
+          components: [{ unit: key, quantity: String(event.data.quantity), unit_price: rate, per: 1, amount_usd: toMoney(amount) }],
+        };
+      }
+      case "costline.vectordb.usage": {
+        const card = rateCards.vectordb[event.data.provider] ?? rateCards.vectordb.default;
+        if (!card) return { cost: null, reason: `no_rate_card:vectordb/${event.data.provider}`, ...sourceOf(config) };
+        const reads = new Decimal(card.read_unit).times(String(event.data.read_units));
+        const writes = new Decimal(card.write_unit).times(String(event.data.write_units));
+        return {
+          cost: toMoney(reads.plus(writes)),
+          ...sourceOf(config),
+          components: [
+            { unit: "read_unit", quantity: String(event.data.read_units), unit_price: card.read_unit, per: 1, amount_usd: toMoney(reads) },
+            { unit: "write_unit", quantity: String(event.data.write_units), unit_price: card.write_unit, per: 1, amount_usd: toMoney(writes) },
+          ],
+        };
+      }
+      case "costline.cost":
+        if (event.data.currency !== "USD") return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
+        return { cost: toMoney(event.data.amount), source: "producer", version: "" };
+      case "costline.revenue":
+        if (event.data.currency !== "USD") return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
+        return { cost: "0", revenue: toMoney(event.data.amount), source: "producer", version: "" };
+    }
+  }
+
+  /** Prices one event; `fallbackTime` stands in for an event that carries no time. */
+  return function toPriced(event: CostlineEvent, fallbackTime: Date, now = new Date()): PricedEvent {
+    const at = event.time ? new Date(event.time) : fallbackTime;
+    const p = price(event, at);
+    const d = event.data;
+    const llm = event.type === "costline.llm.usage" ? event.data : undefined;
+    const hasKeys = Boolean(d.post_id || d.persona_id || d.user_id || d.feature || d.operation);
+    return {
+      event_id: event.id,
+      source: event.source,
+      type: event.type,
+      kind: kindOfType[event.type],
+      time: at.toISOString(),
+      tenant: d.tenant,
+      post_id: d.post_id,
+      persona_id: d.persona_id,
+      user_id: d.user_id,
+      feature: d.feature,
+      operation: d.operation,
+      trace_id: d.trace_id,
+      correlation_id: d.correlation_id,
+      request_id: d.request_id,
+      tags: d.tags,
+      provider: p.provider ?? providerOf(event),
+      model: p.model ?? llm?.model ?? "",
+      model_requested: llm?.model ?? "",
+      category: event.type === "costline.cost" ? event.data.category : event.type === "costline.infra.usage" ? event.data.resource : "",
+      usage: usageOf(event),
+      batch: llm?.batch ?? false,
+      latency_ms: llm?.latency_ms,
+      status: llm?.status,
+      cost_usd: p.cost,
+      revenue_usd: p.revenue ?? "0",
+      priced: p.cost !== null,
+      unpriced_reason: p.reason,
+      price_source: p.source,
+      price_version: p.version,
+      components: p.components ?? [],
+      attribution_method: hasKeys ? "direct" : "unattributed",
+      enriched_at: now.toISOString(),
+    };
+  };
+}
+
+function sourceOf(s: { name: string; version: string }) {
+  return { source: s.name, version: s.version };
+}
+
+function providerOf(event: CostlineEvent): string {
+  if (event.type === "costline.llm.usage" || event.type === "costline.vectordb.usage") return event.data.provider;
+  if (event.type === "costline.infra.usage") return event.data.service;
+  return "";
+}
+
+function usageOf(event: CostlineEvent): Record<string, number> {
+  switch (event.type) {
+    case "costline.llm.usage":
+      return event.data.usage as Record<string, number>;
+    case "costline.infra.usage":
+      return { [event.data.unit]: event.data.quantity };
+    case "costline.vectordb.usage":
+      return { read_units: event.data.read_units, write_units: event.data.write_units };
+    default:
+      return {};
+  }
+}

@@ -1,0 +1,80 @@
+// The producer SDK: validates events against the wire schemas and publishes
+// them to JetStream, resolving once JetStream has stored them. Nats-Msg-Id is
+// set from source and id, so a retried publish is dropped by the server.
+//
+//   import { createProducer } from "costline/producer";
+//   const producer = await createProducer({ servers: "nats://127.0.0.1:4222" });
+//   await producer.publish({ specversion: "1.0", id: "01JD3M8Q9X", source: "svc/hooks",
+//     type: "costline.llm.usage", time: new Date().toISOString(),
+//     data: { tenant: "acme", provider: "openai", model: "gpt-4o",
+//             usage: { input_tokens: 1000, output_tokens: 500 } } });
+//   await producer.close();
+import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { costlineEvent, type CostlineEvent, type CostlineEventInput } from "../../schemas/index.ts";
+import { describe } from "../enrich/decode.ts";
+import { CostlineError } from "../errors.ts";
+import { createSubjects } from "../nats/subjects.ts";
+
+export class EventValidationError extends CostlineError {
+  constructor(
+    message: string,
+    readonly index: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ProducerOptions {
+  /** A connection to reuse, or servers to connect to. */
+  nc?: NatsConnection;
+  servers?: string | string[];
+  subjectPrefix?: string;
+  /** Per-publish timeout in ms (default 10 s). */
+  timeoutMs?: number;
+}
+
+export interface Producer {
+  /** Validates, then publishes one event (or each of a list) and waits for JetStream's acks. */
+  publish(events: CostlineEventInput | CostlineEventInput[]): Promise<PubAck[]>;
+  /** Publishes a list as one batch message (a JSON array) on the first event's tenant subject. */
+  publishBatch(events: CostlineEventInput[]): Promise<PubAck>;
+  close(): Promise<void>;
+}
+
+export function validateForPublish(events: CostlineEventInput[]): CostlineEvent[] {
+  return events.map((e, i) => {
+    const r = costlineEvent.safeParse(e);
+    if (!r.success) throw new EventValidationError(`event ${i}: ${describe(r.error)}`, i);
+    return r.data;
+  });
+}
+
+export const msgIdOf = (e: { source: string; id: string }) => `${e.source}|${e.id}`;
+
+export async function createProducer(opts: ProducerOptions): Promise<Producer> {
+  const own = !opts.nc;
+  const nc = opts.nc ?? (await connect({ servers: opts.servers ?? "nats://127.0.0.1:4222", name: "costline-producer" }));
+  const js: JetStreamClient = jetstream(nc, { timeout: opts.timeoutMs ?? 10_000 });
+  const subjects = createSubjects(opts.subjectPrefix ?? "costline");
+  return {
+    async publish(input) {
+      const events = validateForPublish(Array.isArray(input) ? input : [input]);
+      return Promise.all(
+        events.map((e) => js.publish(subjects.events(e.data.tenant), JSON.stringify(e), { msgID: msgIdOf(e) })),
+      );
+    },
+    async publishBatch(input) {
+      const events = validateForPublish(input);
+      if (events.length === 0) throw new EventValidationError("an empty batch", 0);
+      const first = events[0]!;
+      return js.publish(subjects.events(first.data.tenant), JSON.stringify(events), {
+        msgID: `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`,
+      });
+    },
+    async close() {
+      if (own) await nc.drain();
+    },
+  };
+}

@@ -1,0 +1,16 @@
+// Loads the SQL files of clickhouse/queries; every value in them is a bound parameter.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../clickhouse/queries");
+const cache = new Map<string, string>();
+
+export function sqlFile(name: string): string {
+  let text = cache.get(name);
+  if (text === undefined) {
+    text = readFileSync(path.join(dir, `${name}.sql`), "utf8");
+    cache.set(name, text);
+  }
+  return text;
+}

@@ -1,0 +1,168 @@
+// The one consumer loop every stage runs on. It owns the durable pull
+// consumer, collects messages into batches (by count, or by time since the
+// first buffered message), hands each batch to the stage's pure handler and
+// applies the ack policy to the outcomes:
+//   done  → DLQ records for the batch's bad elements, then ack
+//   dead  → DLQ record, then term (never retried)
+//   retry → nak with jittered backoff; on the last allowed delivery, DLQ + term
+// A message is acknowledged only after the handler made its effect durable.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { Subjects } from "../nats/subjects.ts";
+import { PermanentError, TransientError, errorMessage } from "../errors.ts";
+import { publishDlq, type DlqEntry } from "./dlq.ts";
+
+export type Outcome =
+  | { kind: "done"; dlq?: DlqEntry[] }
+  | { kind: "dead"; entry: DlqEntry }
+  | { kind: "retry"; error: TransientError };
+
+/** A stage: a function of a batch of messages returning one outcome per message, in order. */
+export type BatchHandler = (batch: JsMsg[]) => Promise<Outcome[]>;
+
+export interface RunnerOptions {
+  stage: string;
+  js: JetStreamClient;
+  subjects: Subjects;
+  stream: string;
+  durable: string;
+  maxBatch: number;
+  flushMs: number;
+  maxDeliver: number;
+  handle: BatchHandler;
+  log: Logger;
+  metrics: Metrics;
+  signal: AbortSignal;
+}
+
+export interface RunningStage {
+  name: string;
+  /** Resolves when the loop has stopped and the last batch was settled. */
+  done: Promise<void>;
+  lastFlushAt(): number;
+}
+
+const TIMER = Symbol("timer");
+const STOP = Symbol("stop");
+
+/** Nak delay for a temporary failure: exponential in the delivery count, capped, with jitter. */
+export function retryDelayMs(deliveryCount: number, random = Math.random): number {
+  const base = Math.min(30_000, 250 * 2 ** Math.max(0, deliveryCount - 1));
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+export function startStage(opts: RunnerOptions): RunningStage {
+  let lastFlush = Date.now();
+  const done = run(opts, () => (lastFlush = Date.now()));
+  return { name: opts.stage, done, lastFlushAt: () => lastFlush };
+}
+
+async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
+  const { log, metrics, stage } = opts;
+  const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
+  const messages = await consumer.consume({ max_messages: Math.max(opts.maxBatch * 2, 100) });
+  const it = messages[Symbol.asyncIterator]();
+  const stopped = new Promise<typeof STOP>((resolve) => {
+    if (opts.signal.aborted) resolve(STOP);
+    opts.signal.addEventListener("abort", () => resolve(STOP), { once: true });
+  });
+
+  let buffer: JsMsg[] = [];
+  let timer: Promise<typeof TIMER> | null = null;
+  let pending: Promise<IteratorResult<JsMsg>> | null = null;
+
+  const flush = async () => {
+    timer = null;
+    if (buffer.length === 0) return;
+    const batch = buffer;
+    buffer = [];
+    await settle(opts, batch);
+    flushed();
+  };
+
+  log.info({ stream: opts.stream, durable: opts.durable }, "stage started");
+  try {
+    for (;;) {
+      pending ??= it.next();
+      const next: IteratorResult<JsMsg> | typeof TIMER | typeof STOP = await Promise.race<IteratorResult<JsMsg> | typeof TIMER | typeof STOP>(timer ? [pending, timer, stopped] : [pending, stopped]);
+      if (next === STOP) break;
+      if (next === TIMER) {
+        await flush();
+        continue;
+      }
+      pending = null;
+      if (next.done) break;
+      buffer.push(next.value);
+      if (buffer.length === 1) timer = sleep(opts.flushMs).then(() => TIMER);
+      if (buffer.length >= opts.maxBatch) await flush();
+    }
+  } finally {
+    // Stop consuming first, then settle what we hold; anything pulled but not
+    // yet handed to us is redelivered after the ack wait.
+    await messages.close().catch(() => undefined);
+    await flush().catch((err) => log.error({ err }, "final flush failed; messages will be redelivered"));
+    metrics.lastFlush.set({ stage }, Date.now() / 1000);
+    log.info("stage stopped");
+  }
+}
+
+async function settle(opts: RunnerOptions, batch: JsMsg[]): Promise<void> {
+  const { stage, metrics, log } = opts;
+  const end = metrics.flushSeconds.startTimer({ stage });
+  metrics.batchSize.observe({ stage }, batch.length);
+  let outcomes: Outcome[];
+  try {
+    outcomes = await opts.handle(batch);
+    if (outcomes.length !== batch.length) throw new Error(`handler returned ${outcomes.length} outcomes for ${batch.length} messages`);
+  } catch (err) {
+    const error =
+      err instanceof TransientError ? err : new TransientError("unavailable", `${stage} batch failed: ${errorMessage(err)}`, { cause: err });
+    if (!(err instanceof TransientError)) log.error({ err }, "batch handler threw; retrying the batch");
+    outcomes = batch.map(() => ({ kind: "retry", error }));
+  }
+  await Promise.all(batch.map((msg, i) => apply(opts, msg, outcomes[i]!)));
+  end();
+  metrics.lastFlush.set({ stage }, Date.now() / 1000);
+}
+
+async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise<void> {
+  const { stage, metrics, log } = opts;
+  try {
+    if (outcome.kind === "done") {
+      for (const entry of outcome.dlq ?? []) await sendToDlq(opts, msg, entry);
+      msg.ack();
+      metrics.messages.inc({ stage, outcome: "ack" });
+    } else if (outcome.kind === "dead") {
+      await sendToDlq(opts, msg, outcome.entry);
+      msg.term(`${outcome.entry.reason}: ${outcome.entry.detail}`.slice(0, 200));
+      metrics.messages.inc({ stage, outcome: "dead" });
+    } else if (msg.info.deliveryCount >= opts.maxDeliver) {
+      // JetStream would stop redelivering after this attempt: park it in the DLQ instead of losing it.
+      await sendToDlq(opts, msg, {
+        reason: outcome.error.reason,
+        detail: `gave up after ${msg.info.deliveryCount} deliveries: ${outcome.error.message}`,
+      });
+      msg.term("max deliveries reached");
+      metrics.messages.inc({ stage, outcome: "dead" });
+    } else {
+      msg.nak(retryDelayMs(msg.info.deliveryCount));
+      metrics.messages.inc({ stage, outcome: "retry" });
+      log.warn({ seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount, reason: outcome.error.reason, err: outcome.error.message }, "will retry");
+    }
+  } catch (err) {
+    // The DLQ itself is unreachable: leave the message unacknowledged so it comes back.
+    log.error({ err, seq: msg.info.streamSequence }, "could not settle message; it will be redelivered");
+    msg.nak(retryDelayMs(msg.info.deliveryCount));
+  }
+}
+
+async function sendToDlq(opts: RunnerOptions, msg: JsMsg, entry: DlqEntry): Promise<void> {
+  await publishDlq(opts.js, opts.subjects, opts.stage, msg, entry);
+  opts.metrics.dlq.inc({ stage: opts.stage, reason: entry.reason });
+}
+
+export function deadFrom(err: PermanentError, extra: Partial<DlqEntry> = {}): Outcome {
+  return { kind: "dead", entry: { reason: err.reason, detail: err.message, ...extra } };
+}

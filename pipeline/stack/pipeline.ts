@@ -1,0 +1,136 @@
+// Wires the stages of one process: NATS (embedded or configured), topology,
+// ClickHouse (embedded or server) with migrations, the chosen stages on the
+// shared runner, and the API. Shutdown runs in order: stop consuming, flush
+// and ack, close the API and ClickHouse, drain NATS, stop the embedded server.
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Config } from "../config/config.ts";
+import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
+import { migrate } from "../clickhouse/migrate.ts";
+import { createApi, startApi } from "../api/server.ts";
+import { createEnrichHandler } from "../enrich/enrich-stage.ts";
+import { ConfigError } from "../errors.ts";
+import { createLedgerHandler } from "../ledger/ledger-stage.ts";
+import { createLedgerStore } from "../ledger/ledger-store.ts";
+import { connectNats } from "../nats/connect.ts";
+import { startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts";
+import { createSubjects, streamNames } from "../nats/subjects.ts";
+import { applyTopology, durableNames } from "../nats/topology.ts";
+import type { Logger } from "../observability/log.ts";
+import { createMetrics } from "../observability/metrics.ts";
+import { createEventPricer } from "../pricing/price-event.ts";
+import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
+import path from "node:path";
+
+export const stageNames = ["enrich", "ledger"] as const;
+export type StageName = (typeof stageNames)[number];
+
+export interface Pipeline {
+  natsUrl: string;
+  apiUrl: string;
+  natsPid: number | null;
+  nc: NatsConnection;
+  clickhouse: Ledgerbase;
+  stages: RunningStage[];
+  stop(): Promise<void>;
+}
+
+export interface PipelineOptions {
+  stages: readonly StageName[];
+  log: Logger;
+  /** Start the API (default true). */
+  api?: boolean;
+}
+
+export async function startPipeline(config: Config, opts: PipelineOptions): Promise<Pipeline> {
+  const { log } = opts;
+  for (const s of opts.stages) if (!stageNames.includes(s)) throw new ConfigError(`unknown stage "${s}" (stages: ${stageNames.join(", ")})`);
+  const cleanup: (() => Promise<void>)[] = [];
+  const unwind = async () => {
+    for (const fn of cleanup.reverse()) await fn().catch((err) => log.error({ err }, "shutdown step failed"));
+  };
+  try {
+    let embedded: EmbeddedNats | undefined;
+    let natsUrl = config.nats.url;
+    if (!natsUrl) {
+      embedded = await startEmbeddedNats({
+        bin: config.nats.serverBin,
+        storeDir: config.nats.storeDir,
+        logFile: path.join(config.home, "logs", "nats-server.log"),
+      });
+      natsUrl = embedded.url;
+      cleanup.push(() => embedded!.stop());
+      log.info({ url: natsUrl, pid: embedded.pid }, "embedded nats-server started");
+    }
+    const nc = await connectNats({ ...config.nats, url: natsUrl }, "costline-pipeline");
+    cleanup.push(async () => {
+      await nc.drain().catch(() => nc.close());
+    });
+    const jsm = await jetstreamManager(nc);
+    await applyTopology(nc, jsm, config);
+    const js = jetstream(nc);
+
+    const clickhouse = await openClickHouse(config.clickhouse);
+    cleanup.push(() => clickhouse.close());
+    const applied = await migrate(clickhouse.client);
+    log.info({ mode: clickhouse.mode, applied }, "ClickHouse ready");
+
+    const metrics = createMetrics();
+    const subjects = createSubjects(config.subjects.prefix);
+    const abort = new AbortController();
+    const stages: RunningStage[] = [];
+    const common = { js, subjects, metrics, signal: abort.signal, maxDeliver: config.streams.maxDeliver };
+    for (const name of opts.stages) {
+      const stageLog = log.child({ stage: name });
+      if (name === "enrich") {
+        const handle = createEnrichHandler({
+          js,
+          subjects,
+          metrics,
+          toPriced: createEventPricer(config.rateCards),
+          limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
+        });
+        stages.push(
+          startStage({ ...common, stage: name, stream: streamNames.events, durable: durableNames.enrich, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, handle, log: stageLog }),
+        );
+      } else {
+        const store = createLedgerStore(clickhouse.client, config.ledger.dedupLookbackDays);
+        const handle = createLedgerHandler({ store, metrics, log: stageLog });
+        stages.push(
+          startStage({ ...common, stage: name, stream: streamNames.priced, durable: durableNames.ledger, maxBatch: config.ledger.batchRows, flushMs: config.ledger.flushMs, handle, log: stageLog }),
+        );
+      }
+    }
+    cleanup.push(async () => {
+      abort.abort();
+      await Promise.allSettled(stages.map((s) => s.done));
+    });
+    for (const s of stages) s.done.catch((err) => log.error({ err, stage: s.name }, "stage failed"));
+
+    let apiUrl = "";
+    if (opts.api !== false) {
+      const readiness = async () => ({
+        nats: !nc.isClosed(),
+        clickhouse: await clickhouse.client.ping().then((r) => r.success, () => false),
+        stages: stages.length === opts.stages.length,
+      });
+      const api = await startApi(createApi({ clickhouse: clickhouse.client, metrics, readiness }), config.api.host, config.api.port);
+      apiUrl = api.url;
+      cleanup.push(() => api.close());
+      log.info({ url: apiUrl }, "API listening");
+    }
+    let stopped: Promise<void> | undefined;
+    return {
+      natsUrl,
+      apiUrl,
+      natsPid: embedded?.pid ?? null,
+      nc,
+      clickhouse,
+      stages,
+      stop: () => (stopped ??= unwind()),
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

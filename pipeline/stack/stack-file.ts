@@ -1,0 +1,44 @@
+// $COSTLINE_HOME/stack.json: how other commands find a running `costline up`.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { isAlive, processCommandLine } from "./processes.ts";
+
+export const stackInfoSchema = z.object({
+  pid: z.number().int(),
+  nats_url: z.string(),
+  api_url: z.string(),
+  nats_pid: z.number().int().nullable(),
+  clickhouse: z.string(),
+  started_at: z.string(),
+});
+export type StackInfo = z.infer<typeof stackInfoSchema>;
+
+export function readStackFile(file: string): StackInfo | undefined {
+  try {
+    return stackInfoSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stack recorded in stack.json, if its process is still alive (a stale file is ignored). */
+export function findLiveStack(file: string): StackInfo | undefined {
+  const info = readStackFile(file);
+  if (!info || info.pid === process.pid || !isAlive(info.pid)) return undefined;
+  const cmd = processCommandLine(info.pid);
+  // A recycled pid belonging to something else is not our stack.
+  if (cmd && !/costline|node|tsx/.test(cmd)) return undefined;
+  return info;
+}
+
+export function writeStackFile(file: string, info: StackInfo): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+export function removeStackFile(file: string, pid = process.pid): void {
+  if (readStackFile(file)?.pid === pid) rmSync(file, { force: true });
+}

@@ -1,0 +1,45 @@
+// An alert raised by the detector, published on `<prefix>.alerts.<severity>.<type>`
+// and stored in the `alerts` table.
+import { z } from "zod";
+import { decimalString, isoTime } from "./common.ts";
+
+export const alertSeverities = ["info", "medium", "high", "critical"] as const;
+export const alertTypes = [
+  "spike",
+  "efficiency",
+  "roi",
+  "budget",
+  "budget_forecast",
+  "cost_per_post",
+  "mix_shift",
+  "unpriced_model",
+] as const;
+
+const contributor = z.object({ key: z.string(), cost_usd: decimalString, share: z.number().min(0).max(1) });
+
+export const alertSchema = z.object({
+  id: z.string().min(1),
+  fingerprint: z.string().min(1),
+  type: z.enum(alertTypes),
+  severity: z.enum(alertSeverities),
+  status: z.enum(["firing", "resolved"]),
+  tenant: z.string().min(1),
+  scope: z.string(),
+  scope_key: z.record(z.string(), z.string()),
+  observed: z.string(),
+  expected: z.string(),
+  multiplier: z.number().nullable(),
+  score: z.number().nullable(),
+  window_start: isoTime,
+  window_end: isoTime,
+  first_seen: isoTime,
+  detected_at: isoTime,
+  message: z.string(),
+  evidence: z.object({
+    by_model: z.array(contributor).default([]),
+    by_operation: z.array(contributor).default([]),
+    by_post: z.array(contributor).default([]),
+    by_user: z.array(contributor).default([]),
+  }),
+});
+export type Alert = z.infer<typeof alertSchema>;

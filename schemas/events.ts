@@ -1,0 +1,103 @@
+// CloudEvents 1.0 envelopes (structured JSON mode) and the payload of every
+// event type producers publish on `<prefix>.events.<tenant>`.
+import { z } from "zod";
+import { attributionShape, currencyCode, decimalString, isoTime, shortText } from "./common.ts";
+
+const count = z.number().finite().nonnegative();
+
+/** Usage keys follow @pydantic/genai-prices; input_tokens counts all input, cached included. */
+export const llmUsageSchema = z
+  .object({
+    input_tokens: count.optional(),
+    output_tokens: count.optional(),
+    cache_read_tokens: count.optional(),
+    cache_write_tokens: count.optional(),
+    input_audio_tokens: count.optional(),
+    output_audio_tokens: count.optional(),
+    requests: count.optional(),
+  })
+  .catchall(count);
+
+export const llmUsagePayload = z.object({
+  ...attributionShape,
+  provider: shortText,
+  model: shortText,
+  usage: llmUsageSchema,
+  batch: z.boolean().default(false),
+  latency_ms: count.optional(),
+  status: z.string().max(64).optional(),
+});
+
+export const infraUsagePayload = z.object({
+  ...attributionShape,
+  resource: z.enum(["cpu", "memory", "gpu", "storage", "network"]),
+  quantity: count,
+  unit: z.enum(["core_second", "gib_second", "gpu_second", "gib_month", "gib"]),
+  service: shortText,
+  node: z.string().max(256).optional(),
+});
+
+export const vectordbUsagePayload = z.object({
+  ...attributionShape,
+  provider: shortText,
+  operation: shortText,
+  read_units: count.default(0),
+  write_units: count.default(0),
+});
+
+export const revenuePayload = z.object({
+  ...attributionShape,
+  amount: decimalString,
+  currency: currencyCode,
+});
+
+export const costPayload = z.object({
+  ...attributionShape,
+  amount: decimalString,
+  currency: currencyCode,
+  category: shortText,
+});
+
+export const eventTypes = [
+  "costline.llm.usage",
+  "costline.infra.usage",
+  "costline.vectordb.usage",
+  "costline.revenue",
+  "costline.cost",
+] as const;
+export type EventType = (typeof eventTypes)[number];
+
+const envelopeShape = {
+  specversion: z.literal("1.0"),
+  id: z.string().min(1).max(256).regex(/^[^\s]+$/, "id must not contain white space"),
+  source: z.string().min(1).max(512).regex(/^[^\s]+$/, "source must not contain white space"),
+  time: isoTime.optional(),
+  subject: z.string().max(512).optional(),
+  datacontenttype: z.string().max(128).optional(),
+  dataschema: z.string().max(1024).optional(),
+};
+
+export const llmUsageEvent = z.object({ ...envelopeShape, type: z.literal("costline.llm.usage"), data: llmUsagePayload });
+export const infraUsageEvent = z.object({ ...envelopeShape, type: z.literal("costline.infra.usage"), data: infraUsagePayload });
+export const vectordbUsageEvent = z.object({
+  ...envelopeShape,
+  type: z.literal("costline.vectordb.usage"),
+  data: vectordbUsagePayload,
+});
+export const revenueEvent = z.object({ ...envelopeShape, type: z.literal("costline.revenue"), data: revenuePayload });
+export const costEvent = z.object({ ...envelopeShape, type: z.literal("costline.cost"), data: costPayload });
+
+/** Any cost event; `type` selects the payload schema. */
+export const costlineEvent = z.discriminatedUnion("type", [
+  llmUsageEvent,
+  infraUsageEvent,
+  vectordbUsageEvent,
+  revenueEvent,
+  costEvent,
+]);
+export type CostlineEvent = z.infer<typeof costlineEvent>;
+/** What a producer writes: defaults (batch, units) may be left out. */
+export type CostlineEventInput = z.input<typeof costlineEvent>;
+
+/** The envelope alone, to classify an event before its payload is checked. */
+export const envelopeSchema = z.object({ ...envelopeShape, type: z.string().min(1).max(128), data: z.unknown() });

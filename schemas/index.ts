@@ -1,0 +1,34 @@
+// Every message on the wire, by name: the single source of truth for shapes.
+// JSON Schema for producers in other languages is generated from this list.
+export * from "./common.ts";
+export * from "./events.ts";
+export * from "./priced.ts";
+export * from "./window.ts";
+export * from "./alert.ts";
+export * from "./dlq.ts";
+
+import { alertSchema } from "./alert.ts";
+import { dlqRecordSchema } from "./dlq.ts";
+import {
+  costEvent,
+  costlineEvent,
+  infraUsageEvent,
+  llmUsageEvent,
+  revenueEvent,
+  vectordbUsageEvent,
+} from "./events.ts";
+import { pricedEventSchema } from "./priced.ts";
+import { windowAggregateSchema } from "./window.ts";
+
+export const wireSchemas = {
+  "costline-event": costlineEvent,
+  "llm-usage-event": llmUsageEvent,
+  "infra-usage-event": infraUsageEvent,
+  "vectordb-usage-event": vectordbUsageEvent,
+  "revenue-event": revenueEvent,
+  "cost-event": costEvent,
+  "priced-event": pricedEventSchema,
+  "window-aggregate": windowAggregateSchema,
+  alert: alertSchema,
+  "dlq-record": dlqRecordSchema,
+} as const;

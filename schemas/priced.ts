@@ -1,0 +1,45 @@
+// The priced, attributed event enrich publishes on `<prefix>.priced.<tenant>`:
+// one ledger row to be. Money is decimal strings; cost_usd is null when unpriced.
+import { z } from "zod";
+import { attributionShape, decimalString, isoTime } from "./common.ts";
+
+export const ledgerKinds = ["llm", "infra", "vectordb", "revenue", "cost"] as const;
+
+export const priceComponentSchema = z.object({
+  unit: z.string(),
+  quantity: z.string(),
+  unit_price: decimalString,
+  per: z.number().positive(),
+  amount_usd: decimalString,
+});
+export type PriceComponent = z.infer<typeof priceComponentSchema>;
+
+export const pricedEventSchema = z.object({
+  event_id: z.string().min(1).max(256),
+  source: z.string().min(1).max(512),
+  type: z.string(),
+  kind: z.enum(ledgerKinds),
+  time: isoTime,
+  ...attributionShape,
+  provider: z.string().max(256).default(""),
+  model: z.string().max(256).default(""),
+  model_requested: z.string().max(256).default(""),
+  category: z.string().max(256).default(""),
+  usage: z.record(z.string(), z.number()).default({}),
+  batch: z.boolean().default(false),
+  latency_ms: z.number().nonnegative().optional(),
+  status: z.string().max(64).optional(),
+  cost_usd: decimalString.nullable(),
+  revenue_usd: decimalString.default("0"),
+  priced: z.boolean(),
+  unpriced_reason: z.string().max(256).optional(),
+  price_source: z.string().max(128),
+  price_version: z.string().max(128),
+  components: z.array(priceComponentSchema).default([]),
+  attribution_method: z.enum(["direct", "allocated", "unattributed"]),
+  enriched_at: isoTime,
+});
+export type PricedEvent = z.infer<typeof pricedEventSchema>;
+
+/** enrich publishes priced events in batches: one message per input message and tenant. */
+export const pricedBatchSchema = z.array(pricedEventSchema).min(1);
