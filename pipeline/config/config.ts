@@ -58,7 +58,7 @@ export const envSchema = z.object({
   COSTLINE_ENRICH_FLUSH_MS: intFrom(20, 1, 10_000),
   /** How far back the ledger looks for already-stored ids before inserting. */
   COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS: intFrom(400, 1, 10_000),
-  COSTLINE_ACK_WAIT_S: intFrom(60, 5, 3600),
+  COSTLINE_ACK_WAIT_S: intFrom(30, 5, 3600),
   COSTLINE_MAX_DELIVER: intFrom(20, 2, 1000),
   COSTLINE_STREAM_MAX_AGE_H: intFrom(168, 1, 87_600),
   COSTLINE_DEMO_RATE: z.coerce.number().min(0.1).max(100_000).default(25),

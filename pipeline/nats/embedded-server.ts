@@ -104,8 +104,9 @@ function handle(child: ChildProcess, port: number, exited: Promise<number | null
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");
-      const timeout = sleep(10_000).then(() => "timeout" as const);
-      if ((await Promise.race([exited, timeout])) === "timeout") child.kill("SIGKILL");
+      const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(force);
     },
   };
 }

@@ -1,0 +1,81 @@
+// Runs `costline up` as a real child process on its own $COSTLINE_HOME, the
+// way a user does, and finds it through the stack.json it writes.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, openSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { readStackFile, type StackInfo } from "../../pipeline/stack/stack-file.ts";
+
+export const repoRoot = path.resolve(import.meta.dirname, "../..");
+export const cliPath = path.join(repoRoot, "bin", "costline.mjs");
+
+export function tempHome(prefix = "costline-test-"): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface StackProcess {
+  child: ChildProcess;
+  info: StackInfo;
+  home: string;
+  /** Ends the process with SIGTERM and waits for a clean exit; returns its exit code. */
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export async function startStack(home: string, env: Record<string, string> = {}, args: string[] = []): Promise<StackProcess> {
+  const out = openSync(path.join(home, `up-${Date.now()}.out`), "a");
+  const child = spawn(process.execPath, [cliPath, "up", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, COSTLINE_HOME: home, COSTLINE_API_PORT: "0", COSTLINE_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", out, out],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const info = readStackFile(path.join(home, "stack.json"));
+    if (info && info.pid === child.pid) {
+      return {
+        child,
+        info,
+        home,
+        async stop() {
+          child.kill("SIGTERM");
+          return exited;
+        },
+        async kill() {
+          child.kill("SIGKILL");
+          await exited;
+        },
+      };
+    }
+    if (child.exitCode !== null) throw new Error(`costline up exited with ${child.exitCode}; see ${home}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`costline up did not write stack.json within 90 s; see ${home}`);
+    }
+    await sleep(100);
+  }
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Polls until `check` returns a value, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await sleep(100);
+  }
+}
