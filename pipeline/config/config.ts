@@ -52,10 +52,13 @@ export const envSchema = z.object({
   COSTLINE_MAX_MESSAGE_BYTES: intFrom(1_048_576, 1024, 8_388_608),
   /** Events in one batch message; more is refused as oversized. */
   COSTLINE_MAX_BATCH_EVENTS: intFrom(1000, 1, 100_000),
-  COSTLINE_LEDGER_BATCH_ROWS: intFrom(2000, 1, 100_000),
+  /** Priced messages per ledger insert (each carries up to 250 events). */
+  COSTLINE_LEDGER_BATCH_MESSAGES: intFrom(40, 1, 10_000),
   COSTLINE_LEDGER_FLUSH_MS: intFrom(100, 5, 10_000),
   COSTLINE_ENRICH_BATCH: intFrom(500, 1, 10_000),
   COSTLINE_ENRICH_FLUSH_MS: intFrom(20, 1, 10_000),
+  /** Enrich batches in flight at once (the ledger always settles one batch at a time). */
+  COSTLINE_ENRICH_CONCURRENCY: intFrom(3, 1, 64),
   /** How far back the ledger looks for already-stored ids before inserting. */
   COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS: intFrom(400, 1, 10_000),
   COSTLINE_ACK_WAIT_S: intFrom(30, 5, 3600),
@@ -106,11 +109,12 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
     enrich: {
       batch: env.COSTLINE_ENRICH_BATCH,
       flushMs: env.COSTLINE_ENRICH_FLUSH_MS,
+      concurrency: env.COSTLINE_ENRICH_CONCURRENCY,
       maxBatchEvents: env.COSTLINE_MAX_BATCH_EVENTS,
       maxMessageBytes: env.COSTLINE_MAX_MESSAGE_BYTES,
     },
     ledger: {
-      batchRows: env.COSTLINE_LEDGER_BATCH_ROWS,
+      batchMessages: env.COSTLINE_LEDGER_BATCH_MESSAGES,
       flushMs: env.COSTLINE_LEDGER_FLUSH_MS,
       dedupLookbackDays: env.COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS,
     },

@@ -32,6 +32,9 @@ export function decodeMessage(data: Uint8Array, limits: DecodeLimits): Decoded[]
 }
 
 export function validateEvent(raw: unknown, index = 0): Decoded {
+  const full = costlineEvent.safeParse(raw);
+  if (full.success) return { ok: true, index, event: full.data };
+  // Only a failure needs the slower classification.
   const envelope = envelopeSchema.safeParse(raw);
   if (!envelope.success) return { ok: false, index, raw, error: new PermanentError("validation", describe(envelope.error)) };
   if (!(eventTypes as readonly string[]).includes(envelope.data.type))
@@ -41,12 +44,8 @@ export function validateEvent(raw: unknown, index = 0): Decoded {
       raw,
       error: new PermanentError("unknown_type", `unknown event type "${envelope.data.type}" (expected one of ${eventTypes.join(", ")})`),
     };
-  const full = costlineEvent.safeParse(raw);
-  if (!full.success) {
-    const usageIssue = full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "usage");
-    return { ok: false, index, raw, error: new PermanentError(usageIssue ? "invalid_usage" : "validation", describe(full.error)) };
-  }
-  return { ok: true, index, event: full.data };
+  const usageIssue = full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "usage");
+  return { ok: false, index, raw, error: new PermanentError(usageIssue ? "invalid_usage" : "validation", describe(full.error)) };
 }
 
 export function describe(error: z.ZodError): string {

@@ -74,23 +74,43 @@ export function pricedMsgId(events: PricedEvent[]): string {
   return `priced:${h.digest("hex").slice(0, 40)}`;
 }
 
+/** Events per priced message: large enough to amortise JetStream's per-message cost, well under its size limit. */
+export const PRICED_CHUNK = 250;
+
+/**
+ * Prices a whole batch and publishes its priced events grouped by tenant
+ * across messages (the ledger is idempotent per event, so regrouping on a
+ * redelivery is harmless). Inputs are acknowledged only after every priced
+ * message carrying their events was stored by JetStream.
+ */
 export function createEnrichHandler(deps: EnrichDeps): BatchHandler {
   return async (batch: JsMsg[]) => {
     const plans = batch.map((msg) => planMessage(msg, deps));
-    return Promise.all(
-      plans.map(async (plan): Promise<Outcome> => {
-        if ("outcome" in plan) return plan.outcome;
-        try {
-          await Promise.all(
-            [...plan.groups].map(([tenant, events]) =>
-              deps.js.publish(deps.subjects.priced(tenant), JSON.stringify(events), { msgID: pricedMsgId(events) }),
-            ),
-          );
-          return { kind: "done", dlq: plan.dlq };
-        } catch (err) {
-          return { kind: "retry", error: new TransientError("unavailable", `publishing priced events failed: ${errorMessage(err)}`, { cause: err }) };
-        }
-      }),
-    );
+    const byTenant = new Map<string, PricedEvent[]>();
+    for (const plan of plans) {
+      if ("outcome" in plan) continue;
+      for (const [tenant, events] of plan.groups) {
+        const list = byTenant.get(tenant);
+        if (list) list.push(...events);
+        else byTenant.set(tenant, [...events]);
+      }
+    }
+    const publishes: Promise<unknown>[] = [];
+    for (const [tenant, events] of byTenant)
+      for (let i = 0; i < events.length; i += PRICED_CHUNK) {
+        const chunk = events.slice(i, i + PRICED_CHUNK);
+        publishes.push(deps.js.publish(deps.subjects.priced(tenant), JSON.stringify(chunk), { msgID: pricedMsgId(chunk) }));
+      }
+    const published = await Promise.allSettled(publishes);
+    const failed = published.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    const retry: Outcome | undefined = failed && {
+      kind: "retry",
+      error: new TransientError("unavailable", `publishing priced events failed: ${errorMessage(failed.reason)}`, { cause: failed.reason }),
+    };
+    return plans.map((plan): Outcome => {
+      if ("outcome" in plan) return plan.outcome;
+      if (retry && plan.groups.size > 0) return retry;
+      return { kind: "done", dlq: plan.dlq };
+    });
   };
 }

@@ -33,6 +33,15 @@ export function parsePriced(msg: JsMsg): PricedEvent[] {
 
 export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
   const { store, metrics } = deps;
+  // The check for stored ids and the insert run strictly one batch after
+  // another, so two batches holding the same event can never both see it as
+  // new; parsing the next batch may overlap with the current insert.
+  let lane: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = lane.then(fn, fn);
+    lane = run.catch(() => undefined);
+    return run;
+  };
 
   /** Inserts the events of these messages that are new; throws on failure. */
   async function writeNew(groups: PricedEvent[][]): Promise<number> {
@@ -67,7 +76,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
       }
     });
     try {
-      await writeNew(parsed.map((p) => p.events));
+      await serial(() => writeNew(parsed.map((p) => p.events)));
       for (const p of parsed) outcomes[p.index] = { kind: "done" };
     } catch (err) {
       if (err instanceof TransientError || !isRejection(err)) {
@@ -78,7 +87,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
       deps.log.warn({ err: errorMessage(err) }, "ClickHouse refused a batch; inserting message by message");
       for (const p of parsed) {
         try {
-          await writeNew([p.events]);
+          await serial(() => writeNew([p.events]));
           outcomes[p.index] = { kind: "done" };
         } catch (one) {
           outcomes[p.index] = isRejection(one)

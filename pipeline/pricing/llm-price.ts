@@ -7,7 +7,7 @@ import path from "node:path";
 import { calcPrice, type ModelInfo, type ModelPrice, type Provider } from "@pydantic/genai-prices";
 import { PermanentError } from "../errors.ts";
 import { Decimal, toMoney } from "./decimal.ts";
-import { refines, unitByPriceKey, units, type UnitDef } from "./units.ts";
+import { refines, unitByPriceKey, units } from "./units.ts";
 import type { PriceComponent } from "../../schemas/index.ts";
 
 // The package does not export its package.json; read it beside its entry point.
@@ -32,6 +32,7 @@ export type LlmPriceResult =
   | { priced: false; reason: "unknown_model"; provider: string; model: string };
 
 type Tiered = { base: number; tiers: { start: number; price: number }[] };
+
 
 /** Resolves (provider, model) once per distinct pair; the price in force is chosen per event. */
 export function createModelResolver() {
@@ -95,67 +96,100 @@ function secondsOfDay(t: string): number {
   return (Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) - offset + 86_400) % 86_400;
 }
 
+interface PlanEntry {
+  usageKey: string;
+  priceKey: string;
+  per: number;
+  /** Price per single unit (rate / per) for a flat price; tiered prices are resolved per event. */
+  flat?: Decimal;
+  tiered?: Tiered;
+  /** Indexes of the entries whose units refine this one (their leaves are carved out of it). */
+  refinedBy: number[];
+}
+
+/** How one model price applies to usage, worked out once per price object. */
+interface PricePlan {
+  entries: PlanEntry[];
+  hasRequests: boolean;
+}
+
+const plans = new WeakMap<ModelPrice, PricePlan>();
+
+function planFor(price: ModelPrice): PricePlan {
+  let plan = plans.get(price);
+  if (plan) return plan;
+  const entries: PlanEntry[] = [];
+  for (const [priceKey, value] of Object.entries(price)) {
+    if (value === undefined) continue;
+    const unit = unitByPriceKey.get(priceKey);
+    if (!unit) continue; // a price for a unit no event can report
+    const entry: PlanEntry = { usageKey: unit.usageKey, priceKey, per: unit.per, refinedBy: [] };
+    if (typeof value === "number") entry.flat = new Decimal(String(value)).dividedBy(unit.per);
+    else entry.tiered = { base: value.base, tiers: [...value.tiers].sort((a, b) => a.start - b.start) };
+    entries.push(entry);
+  }
+  // Most specific units first, so a unit's refinements are computed before it.
+  const dims = (e: PlanEntry) => Object.keys(units[e.usageKey]!.dimensions).length;
+  entries.sort((a, b) => dims(b) - dims(a) || a.usageKey.localeCompare(b.usageKey));
+  entries.forEach((e, i) => {
+    if (e.usageKey === "requests") return;
+    entries.forEach((o, j) => {
+      if (j !== i && o.usageKey !== "requests" && refines(units[o.usageKey]!, units[e.usageKey]!)) e.refinedBy.push(j);
+    });
+  });
+  plan = { entries, hasRequests: entries.some((e) => e.usageKey === "requests") };
+  plans.set(price, plan);
+  return plan;
+}
+
 /**
  * Splits usage into the disjoint leaves the prices apply to: each priced unit
  * gets its reported amount minus what its more specific priced units took.
+ * Requests count one per call, as genai-prices counts them.
  */
-export function leafQuantities(usage: Record<string, number>, pricedUnits: string[]): Map<string, number> {
-  const defs = pricedUnits
-    .filter((k) => k !== "requests")
-    .map((k) => [k, units[k]!] as [string, UnitDef])
-    .sort(
-      ([ka, a], [kb, b]) =>
-        Object.keys(b.dimensions).length - Object.keys(a.dimensions).length || ka.localeCompare(kb),
-    );
-  const leaves = new Map<string, number>();
-  for (const [key, def] of defs) {
+function leaves(usage: Record<string, number>, plan: PricePlan): number[] {
+  const out = new Array<number>(plan.entries.length);
+  plan.entries.forEach((e, i) => {
+    if (e.usageKey === "requests") {
+      out[i] = 1;
+      return;
+    }
     let covered = 0;
-    for (const [other, otherDef] of defs) if (other !== key && refines(otherDef, def)) covered += leaves.get(other) ?? 0;
-    const leaf = (usage[key] ?? 0) - covered;
+    for (const j of e.refinedBy) covered += out[j]!;
+    const leaf = (usage[e.usageKey] ?? 0) - covered;
     if (leaf < 0)
       throw new PermanentError(
         "invalid_usage",
-        `usage is inconsistent: more specific token counts add up to ${covered}, more than ${key} (${usage[key] ?? 0})`,
+        `usage is inconsistent: more specific token counts add up to ${covered}, more than ${e.usageKey} (${usage[e.usageKey] ?? 0})`,
       );
-    leaves.set(key, leaf);
-  }
-  if (pricedUnits.includes("requests")) leaves.set("requests", 1);
-  return leaves;
+    out[i] = leaf;
+  });
+  return out;
 }
 
-function unitPrice(price: number | Tiered, inputTokens: number): number {
-  if (typeof price === "number") return price;
+function tierRate(price: Tiered, inputTokens: number): number {
   let p = price.base;
-  for (const tier of [...price.tiers].sort((a, b) => a.start - b.start)) if (inputTokens > tier.start) p = tier.price;
+  for (const tier of price.tiers) if (inputTokens > tier.start) p = tier.price;
   return p;
 }
 
 /** Prices one usage record against a model price; every amount is decimal. */
 export function priceUsage(usage: Record<string, number>, price: ModelPrice): { costUsd: string; components: PriceComponent[] } {
-  const entries: { usageKey: string; per: number; price: number | Tiered; priceKey: string }[] = [];
-  for (const [priceKey, value] of Object.entries(price)) {
-    if (value === undefined) continue;
-    const unit = unitByPriceKey.get(priceKey);
-    if (!unit) continue; // a price for a unit the event cannot report
-    entries.push({ usageKey: unit.usageKey, per: unit.per, price: value as number | Tiered, priceKey });
-  }
-  for (const key of Object.keys(usage))
-    if (!(key in units)) throw new PermanentError("invalid_usage", `unknown usage key "${key}"`);
-  const leaves = leafQuantities(
-    usage,
-    entries.map((e) => e.usageKey),
-  );
+  for (const key in usage) if (!(key in units)) throw new PermanentError("invalid_usage", `unknown usage key "${key}"`);
+  const plan = planFor(price);
+  const qty = leaves(usage, plan);
   const inputTokens = usage.input_tokens ?? 0;
   let total = new Decimal(0);
   const components: PriceComponent[] = [];
-  for (const e of entries) {
-    const qty = leaves.get(e.usageKey) ?? 0;
-    if (qty === 0) continue;
-    const rate = new Decimal(String(unitPrice(e.price, inputTokens)));
-    const amount = rate.times(String(qty)).dividedBy(e.per);
+  plan.entries.forEach((e, i) => {
+    const q = qty[i]!;
+    if (q === 0) return;
+    const rate = e.flat ? e.flat.times(e.per) : new Decimal(String(tierRate(e.tiered!, inputTokens)));
+    const perUnit = e.flat ?? rate.dividedBy(e.per);
+    const amount = perUnit.times(q);
     total = total.plus(amount);
-    components.push({ unit: e.priceKey, quantity: String(qty), unit_price: rate.toFixed(), per: e.per, amount_usd: toMoney(amount) });
-  }
+    components.push({ unit: e.priceKey, quantity: String(q), unit_price: rate.toFixed(), per: e.per, amount_usd: toMoney(amount) });
+  });
   return { costUsd: toMoney(total), components };
 }
 

@@ -31,6 +31,8 @@ export interface RunnerOptions {
   maxBatch: number;
   flushMs: number;
   maxDeliver: number;
+  /** Batches settling at once. 1 keeps batches strictly one after another (the ledger needs that). */
+  concurrency?: number;
   handle: BatchHandler;
   log: Logger;
   metrics: Metrics;
@@ -73,13 +75,17 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
   let timer: Promise<typeof TIMER> | null = null;
   let pending: Promise<IteratorResult<JsMsg>> | null = null;
 
+  const inFlight = new Set<Promise<void>>();
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
   const flush = async () => {
     timer = null;
     if (buffer.length === 0) return;
     const batch = buffer;
     buffer = [];
-    await settle(opts, batch);
-    flushed();
+    const p: Promise<void> = settle(opts, batch).then(flushed, (err) => log.error({ err }, "settling a batch failed"));
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    while (inFlight.size >= concurrency) await Promise.race(inFlight);
   };
 
   log.info({ stream: opts.stream, durable: opts.durable }, "stage started");
@@ -103,6 +109,7 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
     // yet handed to us is redelivered after the ack wait.
     await messages.close().catch(() => undefined);
     await flush().catch((err) => log.error({ err }, "final flush failed; messages will be redelivered"));
+    await Promise.all(inFlight);
     metrics.lastFlush.set({ stage }, Date.now() / 1000);
     log.info("stage stopped");
   }

@@ -91,13 +91,13 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
           limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
         });
         stages.push(
-          startStage({ ...common, stage: name, stream: streamNames.events, durable: durableNames.enrich, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, handle, log: stageLog }),
+          startStage({ ...common, stage: name, stream: streamNames.events, durable: durableNames.enrich, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, concurrency: config.enrich.concurrency, handle, log: stageLog }),
         );
       } else {
         const store = createLedgerStore(clickhouse.client, config.ledger.dedupLookbackDays);
         const handle = createLedgerHandler({ store, metrics, log: stageLog });
         stages.push(
-          startStage({ ...common, stage: name, stream: streamNames.priced, durable: durableNames.ledger, maxBatch: config.ledger.batchRows, flushMs: config.ledger.flushMs, handle, log: stageLog }),
+          startStage({ ...common, stage: name, stream: streamNames.priced, durable: durableNames.ledger, maxBatch: config.ledger.batchMessages, flushMs: config.ledger.flushMs, concurrency: 2, handle, log: stageLog }),
         );
       }
     }

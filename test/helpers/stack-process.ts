@@ -23,9 +23,14 @@ export interface StackProcess {
   kill(): Promise<void>;
 }
 
-export async function startStack(home: string, env: Record<string, string> = {}, args: string[] = []): Promise<StackProcess> {
+export async function startStack(
+  home: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+  nodeArgs: string[] = [],
+): Promise<StackProcess> {
   const out = openSync(path.join(home, `up-${Date.now()}.out`), "a");
-  const child = spawn(process.execPath, [cliPath, "up", ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, cliPath, "up", ...args], {
     cwd: repoRoot,
     env: { ...process.env, COSTLINE_HOME: home, COSTLINE_API_PORT: "0", COSTLINE_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", out, out],

@@ -14,10 +14,10 @@ describe("loadConfig", () => {
   });
 
   it("coerces numbers and treats empty URLs as absent", () => {
-    const c = loadConfig({ COSTLINE_API_PORT: "0", NATS_URL: " ", COSTLINE_LEDGER_BATCH_ROWS: "50" });
+    const c = loadConfig({ COSTLINE_API_PORT: "0", NATS_URL: " ", COSTLINE_LEDGER_BATCH_MESSAGES: "50" });
     expect(c.api.port).toBe(0);
     expect(c.nats.url).toBeUndefined();
-    expect(c.ledger.batchRows).toBe(50);
+    expect(c.ledger.batchMessages).toBe(50);
   });
 
   it("lists every problem in one ConfigError", () => {

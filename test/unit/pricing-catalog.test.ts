@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { priceAt, priceUsage } from "../../pipeline/pricing/llm-price.ts";
 
 const providers = ["openai", "anthropic", "google", "aws", "azure", "mistral", "groq", "deepseek", "x-ai", "cohere", "together", "openrouter"];
-const usages = [
+const usages: Record<string, number>[] = [
   { input_tokens: 1000, output_tokens: 500 },
   { input_tokens: 250_000, cache_read_tokens: 100_000, cache_write_tokens: 20_000, output_tokens: 4000 },
   { input_tokens: 3_000_000, cache_read_tokens: 1_500_000, output_tokens: 70_000 },

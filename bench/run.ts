@@ -1,0 +1,172 @@
+// End-to-end benchmark: `npm run bench -- --out FILE [--events N] [--batch K]`.
+//
+// Starts `costline up` (embedded NATS and ClickHouse) as a child process on a
+// scratch $COSTLINE_HOME and measures, in the same run:
+//   1. the ceiling: raw JetStream publishing of the same messages to a scratch stream;
+//   2. end-to-end throughput: the same messages published to the events
+//      subject, timed until the ledger holds every event;
+//   3. ledger freshness: a paced phase whose events carry their publish time,
+//      compared with the time ClickHouse stored them (ingested_at);
+//   4. peak RSS of the pipeline process and of its nats-server.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { nanos } from "@nats-io/nats-core";
+import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
+import { createSubjects } from "../pipeline/nats/subjects.ts";
+import { msgIdOf } from "../pipeline/producer/producer.ts";
+import type { CostlineEventInput } from "../schemas/index.ts";
+import { getJson, startStack, waitFor } from "../test/helpers/stack-process.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    out: { type: "string", default: "bench-result.json" },
+    events: { type: "string", default: "40000" },
+    batch: { type: "string", default: "1" },
+    "paced-rate": { type: "string", default: "500" },
+    "paced-seconds": { type: "string", default: "6" },
+    window: { type: "string", default: "2000" },
+  },
+});
+const N = Number(args.events);
+const BATCH = Number(args.batch);
+const WINDOW = Number(args.window);
+const subjects = createSubjects("costline");
+
+type Msg = { subject: string; payload: string; msgID: string; events: number };
+
+/** The same message construction for the ceiling and the pipeline; ids are fresh per phase. */
+function buildMessages(count: number, phase: string, subjectOf: (tenant: string) => string): Msg[] {
+  const r = seededRandom(42);
+  const msgs: Msg[] = [];
+  for (let i = 0; i < count; i += BATCH) {
+    const events: CostlineEventInput[] = [];
+    for (let j = i; j < Math.min(count, i + BATCH); j++) events.push(demoEvent(r, new Date(), `bench/${phase}`));
+    const first = events[0]!;
+    msgs.push({
+      subject: subjectOf((first.data as { tenant: string }).tenant),
+      payload: JSON.stringify(BATCH === 1 ? first : events),
+      msgID: BATCH === 1 ? msgIdOf(first) : `batch|${msgIdOf(first)}|${events.length}`,
+      events: events.length,
+    });
+  }
+  return msgs;
+}
+
+/** Publishes with at most WINDOW unacknowledged messages in flight; returns seconds taken. */
+async function publishAll(js: JetStreamClient, msgs: Msg[]): Promise<number> {
+  const start = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < msgs.length) {
+      const m = msgs[next++]!;
+      await js.publish(m.subject, m.payload, { msgID: m.msgID });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, msgs.length) }, worker));
+  return (performance.now() - start) / 1000;
+}
+
+function peakRssMb(pid: number | null): number | null {
+  if (!pid) return null;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function ledgerEvents(api: string): Promise<number> {
+  return (await getJson<{ events: number }>(`${api}/v1/totals`)).events;
+}
+
+async function sql<T>(api: string, query: string): Promise<T[]> {
+  const res = await fetch(`${api}/v1/sql`, { method: "POST", body: JSON.stringify({ query }) });
+  if (!res.ok) throw new Error(await res.text());
+  return (await res.text())
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
+}
+
+async function main() {
+  const home = mkdtempSync(path.join(os.tmpdir(), "costline-bench-"));
+  // COSTLINE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the pipeline process.
+  const nodeArgs = (process.env.COSTLINE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const stack = await startStack(home, { COSTLINE_LOG_LEVEL: "warn" }, [], nodeArgs);
+  const api = stack.info.api_url;
+  const nc = await connect({ servers: stack.info.nats_url });
+  const js = jetstream(nc, { timeout: 30_000 });
+  const jsm = await jetstreamManager(nc);
+  try {
+    // 1. Ceiling: the same messages, raw JetStream, a stream configured like COSTLINE_EVENTS.
+    const events = await jsm.streams.info("COSTLINE_EVENTS");
+    await jsm.streams.add({ ...events.config, name: "BENCH_CEILING", subjects: ["bench.ceiling.>"], duplicate_window: nanos(600_000) });
+    const ceilingMsgs = buildMessages(N, "ceiling", (t) => `bench.ceiling.${t}`);
+    const ceilingSeconds = await publishAll(js, ceilingMsgs);
+    await jsm.streams.delete("BENCH_CEILING");
+    const ceiling = N / ceilingSeconds;
+    process.stderr.write(`ceiling: ${N} events in ${ceilingSeconds.toFixed(2)} s = ${Math.round(ceiling)} events/s\n`);
+
+    // 2. End to end: publish, then wait until the ledger holds every event.
+    const e2eMsgs = buildMessages(N, "e2e", subjects.events);
+    const t0 = performance.now();
+    const e2ePublishSeconds = await publishAll(js, e2eMsgs);
+    process.stderr.write(`  published in ${e2ePublishSeconds.toFixed(2)} s; ledger then held ${await ledgerEvents(api)}\n`);
+    await waitFor("the ledger to hold every event", async () => ((await ledgerEvents(api)) >= N ? true : undefined), 600_000);
+    const e2eSeconds = (performance.now() - t0) / 1000;
+    const e2e = N / e2eSeconds;
+    process.stderr.write(`end to end: ${N} events in ${e2eSeconds.toFixed(2)} s = ${Math.round(e2e)} events/s\n`);
+
+    // 3. Freshness at a steady rate: each event's time is its publish time.
+    const rate = Number(args["paced-rate"]);
+    const seconds = Number(args["paced-seconds"]);
+    const r = seededRandom(7);
+    const tickMs = 20;
+    const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+    const pacedStart = performance.now();
+    let paced = 0;
+    const inflight: Promise<unknown>[] = [];
+    while (performance.now() - pacedStart < seconds * 1000) {
+      for (let k = 0; k < perTick; k++) {
+        const e = demoEvent(r, new Date(), "bench/paced");
+        inflight.push(js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: msgIdOf(e) }));
+        paced++;
+      }
+      await sleep(tickMs);
+    }
+    await Promise.all(inflight);
+    await waitFor("paced events in the ledger", async () => ((await ledgerEvents(api)) >= N + paced ? true : undefined), 120_000);
+    const [fresh] = await sql<{ p50: number; p99: number; n: string }>(
+      api,
+      "SELECT quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, count() AS n FROM (SELECT dateDiff('millisecond', time, ingested_at) AS d FROM costline.ledger FINAL WHERE source = 'bench/paced')",
+    );
+
+    const result = {
+      events: N,
+      batch_size: BATCH,
+      seconds: Number(e2eSeconds.toFixed(3)),
+      events_per_s: Math.round(e2e),
+      jetstream_ceiling_events_per_s: Math.round(ceiling),
+      ratio_to_ceiling: Number((e2e / ceiling).toFixed(3)),
+      ledger_freshness_ms: { p50: fresh?.p50 ?? null, p99: fresh?.p99 ?? null, events: Number(fresh?.n ?? 0), rate_events_per_s: rate },
+      alert_latency_ms: { p50: null, p99: null, note: "no detector stage yet" },
+      rss_mb: peakRssMb(stack.info.pid),
+      nats_server_rss_mb: peakRssMb(stack.info.nats_pid),
+      machine: { cpus: os.cpus().length, node: process.version },
+    };
+    writeFileSync(args.out!, `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await nc.close();
+    await stack.stop();
+  }
+}
+
+await main();
