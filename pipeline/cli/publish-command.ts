@@ -2,6 +2,7 @@
 // bad lines with their number on stderr, publishes the rest and prints a summary.
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
+import { connectNats } from "../nats/connect.ts";
 import { createProducer } from "../producer/producer.ts";
 import { readNdjson } from "../producer/ndjson.ts";
 import { findLiveStack } from "../stack/stack-file.ts";
@@ -10,7 +11,8 @@ import type { CostlineEvent } from "../../schemas/index.ts";
 export async function runPublish(config: Config, file?: string): Promise<void> {
   const servers = config.nats.url ?? findLiveStack(config.stackFile)?.nats_url;
   if (!servers) throw new CostlineError(`no NATS_URL and no running stack in ${config.home}; start one with: npx costline up`);
-  const producer = await createProducer({ servers, subjectPrefix: config.subjects.prefix });
+  const nc = await connectNats({ ...config.nats, url: servers }, "costline-publish");
+  const producer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
   let published = 0;
   let rejected = 0;
   let pending: CostlineEvent[] = [];
@@ -33,7 +35,7 @@ export async function runPublish(config: Config, file?: string): Promise<void> {
     }
     await flush();
   } finally {
-    await producer.close();
+    await nc.drain();
   }
   process.stdout.write(`${JSON.stringify({ published, rejected })}\n`);
   if (rejected > 0) process.exitCode = 2;

@@ -48,6 +48,10 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
       // The DLQ must accept a whole failed message plus its metadata.
       max_msg_size: spec.name === streamNames.dlq ? config.streams.maxMessageBytes * 2 : config.streams.maxMessageBytes,
       duplicate_window: nanos(config.streams.duplicateWindowS * 1000),
+      // Limits are owned here too, so an update resets any hand-made drift.
+      max_msgs: -1,
+      max_bytes: -1,
+      max_msgs_per_subject: -1,
       num_replicas: 1,
     };
     try {

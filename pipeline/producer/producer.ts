@@ -10,7 +10,7 @@
 //             usage: { input_tokens: 1000, output_tokens: 500 } } });
 //   await producer.close();
 import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { costlineEvent, type CostlineEvent, type CostlineEventInput } from "../../schemas/index.ts";
 import { describe } from "../enrich/decode.ts";
@@ -27,9 +27,10 @@ export class EventValidationError extends CostlineError {
 }
 
 export interface ProducerOptions {
-  /** A connection to reuse, or servers to connect to. */
+  /** A connection to reuse, or servers (and credentials) to connect with. */
   nc?: NatsConnection;
   servers?: string | string[];
+  connectOptions?: Omit<NodeConnectionOptions, "servers">;
   subjectPrefix?: string;
   /** Per-publish timeout in ms (default 10 s). */
   timeoutMs?: number;
@@ -55,7 +56,7 @@ export const msgIdOf = (e: { source: string; id: string }) => `${e.source}|${e.i
 
 export async function createProducer(opts: ProducerOptions): Promise<Producer> {
   const own = !opts.nc;
-  const nc = opts.nc ?? (await connect({ servers: opts.servers ?? "nats://127.0.0.1:4222", name: "costline-producer" }));
+  const nc = opts.nc ?? (await connect({ name: "costline-producer", ...opts.connectOptions, servers: opts.servers ?? "nats://127.0.0.1:4222" }));
   const js: JetStreamClient = jetstream(nc, { timeout: opts.timeoutMs ?? 10_000 });
   const subjects = createSubjects(opts.subjectPrefix ?? "costline");
   return {
