@@ -19,8 +19,9 @@ function ensurePackages() {
   const fresh = existsSync(marker) && (!existsSync(lock) || statSync(marker).mtimeMs >= statSync(lock).mtimeMs);
   if (fresh && existsSync(path.join(root, "node_modules", "tsx"))) return;
   say("installing npm packages…");
-  const args = existsSync(lock) ? ["ci", "--no-audit", "--no-fund"] : ["install", "--no-audit", "--no-fund"];
-  if (!run("npm", args)) {
+  // `npm install`, not `npm ci`: it honours the lock file, and npm 11 records
+  // other platforms' optional packages (chdb's, esbuild's) in a way `npm ci` rejects.
+  if (!run("npm", ["install", "--no-audit", "--no-fund"])) {
     say("npm install failed; see the output above");
     process.exit(1);
   }
