@@ -4,7 +4,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { z } from "zod";
-import { PermanentError, errorMessage } from "../errors.ts";
+import { ConfigError, PermanentError, errorMessage } from "../errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { checkReadOnly } from "../queries/read-only-sql.ts";
 import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
@@ -57,7 +57,13 @@ export function createApi(deps: ApiDeps): Hono {
 export async function startApi(app: Hono, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
-    s.once("error", reject);
+    s.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === "EADDRINUSE"
+          ? new ConfigError(`the API port ${host}:${port} is in use; set COSTLINE_API_PORT (0 picks a free port)`)
+          : err,
+      ),
+    );
   });
   const addr = server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;

@@ -37,7 +37,7 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       `  ClickHouse  ${pipeline.clickhouse.mode === "embedded" ? `embedded, ${config.clickhouse.dataDir}` : config.clickhouse.url}`,
       `  API         ${pipeline.apiUrl}  (/healthz /readyz /metrics /v1/totals /v1/sql)`,
       `  logs        ${logFile}`,
-      `  try         npx costline totals   |   npx costline sql "SELECT tenant, sum(cost_usd) FROM costline.ledger GROUP BY tenant"`,
+      `  try         npx costline totals   |   npx costline sql "SELECT tenant, toString(sum(cost_usd)) AS usd FROM costline.ledger GROUP BY tenant"`,
       opts.demo ? `  demo        ${config.demo.rate} events/s of multi-tenant traffic` : "",
       "Ctrl-C stops it cleanly.",
       "",

@@ -127,8 +127,8 @@ describe("connection options", () => {
     await expect(connectNats({ ...cfg.nats, url: cfg.nats.url! }, "test")).rejects.toThrow(/auth/i);
   });
 
-  it("names a missing creds file", () => {
+  it("names a missing creds file", async () => {
     const cfg = loadConfig({ NATS_URL: `nats://127.0.0.1:${port}`, NATS_CREDS: path.join(home, "missing.creds") });
-    expect(() => connectNats({ ...cfg.nats, url: cfg.nats.url! }, "test")).rejects.toThrow(/cannot read NATS_CREDS/);
+    await expect(connectNats({ ...cfg.nats, url: cfg.nats.url! }, "test")).rejects.toThrow(/cannot read NATS_CREDS/);
   });
 });
