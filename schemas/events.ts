@@ -43,6 +43,8 @@ export const vectordbUsagePayload = z.object({
   operation: shortText,
   read_units: count.default(0),
   write_units: count.default(0),
+  /** Storage held over the period the event covers, in GiB-months. */
+  storage_gib_month: count.optional(),
 });
 
 export const revenuePayload = z.object({

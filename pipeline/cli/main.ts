@@ -58,8 +58,10 @@ export function buildCli(config: () => Config): Command {
     .option("--output-tokens <n>", "output tokens", int, 0)
     .option("--cache-read-tokens <n>", "input tokens read from cache", int)
     .option("--cache-write-tokens <n>", "input tokens written to cache", int)
+    .option("--batch", "a Batch API call (the provider's batch discount applies)")
+    .option("--tenant <tenant>", "price for this tenant (its configured prices and discounts)")
     .option("--at <iso>", "price in force at this time (default now)")
-    .action((o) => runPrice(o));
+    .action((o) => runPrice(config(), o));
   return program;
 }
 

@@ -1,6 +1,11 @@
-// `costline price`: price one LLM call offline and print it as JSON.
+// `costline price`: price one LLM call offline with the configured prices and
+// print the result as JSON.
+//
+//   npx costline price --provider anthropic --model claude-sonnet-4-20250514 \
+//     --input-tokens 4740 --cache-write-tokens 4735 --output-tokens 255
+import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
-import { createLlmPricer, priceSource } from "../pricing/llm-price.ts";
+import { createLlmPricer } from "../pricing/llm-price.ts";
 
 export interface PriceOptions {
   provider: string;
@@ -9,18 +14,22 @@ export interface PriceOptions {
   outputTokens: number;
   cacheReadTokens?: number;
   cacheWriteTokens?: number;
+  batch?: boolean;
+  tenant?: string;
   at?: string;
 }
 
-export function runPrice(o: PriceOptions): void {
+export function runPrice(config: Config, o: PriceOptions): void {
   const at = o.at ? new Date(o.at) : new Date();
   if (Number.isNaN(at.getTime())) throw new CostlineError(`--at: "${o.at}" is not an ISO time`);
   const usage: Record<string, number> = { input_tokens: o.inputTokens, output_tokens: o.outputTokens };
   if (o.cacheReadTokens !== undefined) usage.cache_read_tokens = o.cacheReadTokens;
   if (o.cacheWriteTokens !== undefined) usage.cache_write_tokens = o.cacheWriteTokens;
-  const r = createLlmPricer()(o.provider, o.model, usage, at);
+  const r = createLlmPricer(config.pricing)({ provider: o.provider, model: o.model, usage, at, tenant: o.tenant, batch: o.batch });
   const out = r.priced
     ? { cost_usd: r.costUsd, priced: true, provider: r.provider, model: r.model, components: r.components }
     : { cost_usd: null, priced: false, reason: r.reason, provider: r.provider, model: r.model, components: [] };
-  process.stdout.write(`${JSON.stringify({ ...out, at: at.toISOString(), price_source: priceSource.name, price_version: priceSource.version })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...out, at: at.toISOString(), tenant: o.tenant ?? null, batch: Boolean(o.batch), price_source: r.source, price_version: r.version })}\n`,
+  );
 }

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../errors.ts";
+import { pricingConfigSchema, rateCardsSchema } from "../pricing/pricing-config.ts";
 
 const optionalString = z
   .string()
@@ -11,22 +12,6 @@ const optionalString = z
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
 
 const intFrom = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
-
-/** Per-unit rates for usage that genai-prices does not cover, as decimal strings. */
-const rateCardSchema = z.object({
-  infra: z
-    .record(z.string(), z.string().regex(/^\d+(\.\d+)?$/, "a decimal string"))
-    .default({
-      "cpu/core_second": "0.0000115",
-      "memory/gib_second": "0.0000013",
-      "gpu/gpu_second": "0.000611",
-      "storage/gib_month": "0.08",
-      "network/gib": "0.09",
-    }),
-  vectordb: z
-    .record(z.string(), z.object({ read_unit: z.string(), write_unit: z.string() }))
-    .default({ default: { read_unit: "0.00000825", write_unit: "0.000002" } }),
-});
 
 export const envSchema = z.object({
   COSTLINE_HOME: z.string().default("./.costline"),
@@ -70,7 +55,8 @@ export const envSchema = z.object({
 
 const fileSchema = z
   .object({
-    rateCards: rateCardSchema.prefault({}),
+    pricing: pricingConfigSchema.prefault({}),
+    rateCards: rateCardsSchema.prefault({}),
   })
   .strict();
 
@@ -119,6 +105,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       dedupLookbackDays: env.COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS,
     },
     demo: { rate: env.COSTLINE_DEMO_RATE },
+    pricing: file.pricing,
     rateCards: file.rateCards,
   };
 }

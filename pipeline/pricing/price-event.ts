@@ -3,10 +3,20 @@
 // cards in configuration, `costline.cost` amounts are taken as given.
 import type { Config } from "../config/config.ts";
 import type { CostlineEvent, PricedEvent, PriceComponent } from "../../schemas/index.ts";
-import { Decimal, toMoney } from "./decimal.ts";
-import { createLlmPricer, priceSource } from "./llm-price.ts";
+import { toMoney } from "./decimal.ts";
+import { createLlmPricer } from "./llm-price.ts";
+import { createRateCardPricer } from "./rate-cards.ts";
 
-type Pricing = { cost: string | null; revenue?: string; reason?: string; source: string; version: string; components?: PriceComponent[]; provider?: string; model?: string };
+type Pricing = {
+  cost: string | null;
+  revenue?: string;
+  reason?: string;
+  source: string;
+  version: string;
+  components?: PriceComponent[];
+  provider?: string;
+  model?: string;
+};
 
 const kindOfType = {
   "costline.llm.usage": "llm",
@@ -16,42 +26,30 @@ const kindOfType = {
   "costline.cost": "cost",
 } as const;
 
-export function createEventPricer(rateCards: Config["rateCards"]) {
-  const priceLlm = createLlmPricer();
-  const config = { name: "config", version: "rate-card" };
+export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">) {
+  const priceLlm = createLlmPricer(config.pricing);
+  const rates = createRateCardPricer(config.rateCards);
 
   function price(event: CostlineEvent, at: Date): Pricing {
     switch (event.type) {
       case "costline.llm.usage": {
-        const r = priceLlm(event.data.provider, event.data.model, event.data.usage as Record<string, number>, at);
+        const d = event.data;
+        const r = priceLlm({ provider: d.provider, model: d.model, usage: d.usage as Record<string, number>, at, tenant: d.tenant, batch: d.batch });
         return r.priced
-          ? { cost: r.costUsd, source: priceSource.name, version: priceSource.version, components: r.components, provider: r.provider, model: r.model }
-          : { cost: null, reason: r.reason, source: priceSource.name, version: priceSource.version };
+          ? { cost: r.costUsd, source: r.source, version: r.version, components: r.components, provider: r.provider, model: r.model }
+          : { cost: null, reason: r.reason, source: r.source, version: r.version, provider: r.provider, model: r.model };
       }
       case "costline.infra.usage": {
-        const key = `${event.data.resource}/${event.data.unit}`;
-        const rate = rateCards.infra[key];
-        if (rate === undefined) return { cost: null, reason: `no_rate_card:${key}`, ...sourceOf(config) };
-        const amount = new Decimal(rate).times(String(event.data.quantity));
-        return {
-          cost: toMoney(amount),
-          ...sourceOf(config),
-          components: [{ unit: key, quantity: String(event.data.quantity), unit_price: rate, per: 1, amount_usd: toMoney(amount) }],
-        };
+        const r = rates.infra(event.data.resource, event.data.unit, event.data.quantity, at);
+        return r.priced
+          ? { cost: r.costUsd, components: r.components, source: "rate-card", version: r.version }
+          : { cost: null, reason: r.reason, source: "rate-card", version: "" };
       }
       case "costline.vectordb.usage": {
-        const card = rateCards.vectordb[event.data.provider] ?? rateCards.vectordb.default;
-        if (!card) return { cost: null, reason: `no_rate_card:vectordb/${event.data.provider}`, ...sourceOf(config) };
-        const reads = new Decimal(card.read_unit).times(String(event.data.read_units));
-        const writes = new Decimal(card.write_unit).times(String(event.data.write_units));
-        return {
-          cost: toMoney(reads.plus(writes)),
-          ...sourceOf(config),
-          components: [
-            { unit: "read_unit", quantity: String(event.data.read_units), unit_price: card.read_unit, per: 1, amount_usd: toMoney(reads) },
-            { unit: "write_unit", quantity: String(event.data.write_units), unit_price: card.write_unit, per: 1, amount_usd: toMoney(writes) },
-          ],
-        };
+        const r = rates.vectordb(event.data.provider, event.data, at);
+        return r.priced
+          ? { cost: r.costUsd, components: r.components, source: "rate-card", version: r.version }
+          : { cost: null, reason: r.reason, source: "rate-card", version: "" };
       }
       case "costline.cost":
         if (event.data.currency !== "USD") return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
@@ -106,10 +104,6 @@ export function createEventPricer(rateCards: Config["rateCards"]) {
   };
 }
 
-function sourceOf(s: { name: string; version: string }) {
-  return { source: s.name, version: s.version };
-}
-
 function providerOf(event: CostlineEvent): string {
   if (event.type === "costline.llm.usage" || event.type === "costline.vectordb.usage") return event.data.provider;
   if (event.type === "costline.infra.usage") return event.data.service;
@@ -123,7 +117,11 @@ function usageOf(event: CostlineEvent): Record<string, number> {
     case "costline.infra.usage":
       return { [event.data.unit]: event.data.quantity };
     case "costline.vectordb.usage":
-      return { read_units: event.data.read_units, write_units: event.data.write_units };
+      return {
+        read_units: event.data.read_units,
+        write_units: event.data.write_units,
+        ...(event.data.storage_gib_month ? { storage_gib_month: event.data.storage_gib_month } : {}),
+      };
     default:
       return {};
   }

@@ -87,7 +87,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
           js,
           subjects,
           metrics,
-          toPriced: createEventPricer(config.rateCards),
+          toPriced: createEventPricer(config),
           limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
         });
         stages.push(

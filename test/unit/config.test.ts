@@ -10,7 +10,8 @@ describe("loadConfig", () => {
     expect(c.clickhouse.url).toBeUndefined();
     expect(c.subjects.prefix).toBe("costline");
     expect(c.stackFile.endsWith(".costline/stack.json")).toBe(true);
-    expect(c.rateCards.infra["cpu/core_second"]).toBe("0.0000115");
+    expect(c.rateCards.infra.find((r) => r.resource === "cpu")?.price).toBe("0.0000115");
+    expect(c.pricing.batchMultipliers.openai).toBe("0.5");
   });
 
   it("coerces numbers and treats empty URLs as absent", () => {

@@ -3,7 +3,8 @@
 // decomposition, this fails before a wrong price reaches the ledger.
 import { calcPrice, findProvider } from "@pydantic/genai-prices";
 import { describe, expect, it } from "vitest";
-import { priceAt, priceUsage } from "../../pipeline/pricing/llm-price.ts";
+import { priceAt } from "../../pipeline/pricing/model-resolution.ts";
+import { priceUsage } from "../../pipeline/pricing/price-plan.ts";
 
 const providers = ["openai", "anthropic", "google", "aws", "azure", "mistral", "groq", "deepseek", "x-ai", "cohere", "together", "openrouter"];
 const usages: Record<string, number>[] = [
