@@ -29,7 +29,7 @@ export function buildCli(config: () => Config): Command {
     .action((o: { demo?: boolean }) => runUp(config(), { demo: Boolean(o.demo) }));
   program
     .command("run")
-    .description("run chosen stages (enrich, ledger) in this process")
+    .description("run chosen stages (enrich, ledger, alert-store) in this process")
     .argument("<stages...>")
     .action((stages: string[]) => runStages(config(), stages));
   program

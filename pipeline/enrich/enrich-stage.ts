@@ -19,12 +19,14 @@ export interface EnrichDeps {
   toPriced: ReturnType<typeof createEventPricer>;
   limits: DecodeLimits;
   metrics: Metrics;
+  /** Told about every event priced as unknown_model (to raise the alert once per model). */
+  onUnknownModel?: (e: { provider: string; model: string; tenant: string; time: string }) => void;
 }
 
 type Planned = { outcome: Outcome } | { groups: Map<string, PricedEvent[]>; dlq: DlqEntry[] };
 
 /** Prices one message's events; pure apart from the clock. */
-export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "toPriced" | "limits" | "metrics">): Planned {
+export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "toPriced" | "limits" | "metrics" | "onUnknownModel">): Planned {
   let decoded;
   try {
     decoded = decodeMessage(msg.data, deps.limits);
@@ -42,7 +44,11 @@ export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "toPriced" | "lim
     }
     try {
       const priced = deps.toPriced(item.event, fallbackTime);
-      if (!priced.priced) deps.metrics.unpriced.inc({ provider: priced.provider, model: priced.model_requested || priced.model });
+      if (!priced.priced) {
+        deps.metrics.unpriced.inc({ provider: priced.provider, model: priced.model_requested || priced.model });
+        if (priced.unpriced_reason === "unknown_model")
+          deps.onUnknownModel?.({ provider: priced.provider, model: priced.model, tenant: priced.tenant, time: priced.time });
+      }
       const list = groups.get(priced.tenant) ?? [];
       list.push(priced);
       groups.set(priced.tenant, list);

@@ -65,6 +65,7 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   const s = createSubjects(config.subjects.prefix).all;
   await ensureConsumer(jsm, streamNames.events, durableNames.enrich, s.events, config);
   await ensureConsumer(jsm, streamNames.priced, durableNames.ledger, s.priced, config);
+  await ensureConsumer(jsm, streamNames.alerts, durableNames.alertsLedger, s.alerts, config);
   const kvm = new Kvm(nc);
   for (const bucket of Object.values(kvBuckets)) await kvm.create(bucket, { history: 5 });
 }

@@ -10,7 +10,7 @@ export const MONEY_SCALE = 12;
 /** A decimal string at ledger scale, without trailing zeros ("0.0025"). */
 export function toMoney(value: Decimal | string | number): string {
   const d = value instanceof Decimal ? value : new Decimal(String(value));
-  return d.toDecimalPlaces(MONEY_SCALE).toFixed();
+  return (d.decimalPlaces() > MONEY_SCALE ? d.toDecimalPlaces(MONEY_SCALE) : d).toFixed();
 }
 
 export function sumMoney(values: Iterable<string>): string {

@@ -61,15 +61,34 @@ export function createLlmPricer(pricing: PricingConfig) {
   const configured = groupBy(pricing.models, (e) => key(e.provider, e.model));
   const discounts = groupBy(pricing.tenantDiscounts, (d) => d.tenant);
 
-  function configuredPrice(keys: string[], tenant: string | undefined, at: Date): ModelPriceEntry | undefined {
-    for (const k of keys) {
-      const entries = configured.get(k);
-      if (!entries) continue;
-      const own = tenant ? inForce(entries.filter((e) => e.tenant === tenant), at) : undefined;
-      const shared = own ?? inForce(entries.filter((e) => e.tenant === undefined), at);
-      if (shared) return shared;
-    }
-    return undefined;
+  /** The configured entries that may price this model, most specific key first. */
+  function configuredPrice(entries: ModelPriceEntry[], tenant: string | undefined, at: Date): ModelPriceEntry | undefined {
+    const own = tenant ? inForce(entries.filter((e) => e.tenant === tenant), at) : undefined;
+    return own ?? inForce(entries.filter((e) => e.tenant === undefined), at);
+  }
+
+  interface Target {
+    provider: string;
+    model: string;
+    resolved: ReturnType<typeof resolve>;
+    configured: ModelPriceEntry[][];
+  }
+  const targets = new Map<string, Target>();
+  /** Alias, library resolution and configured entries for a (provider, model) pair, worked out once. */
+  function targetOf(reqProvider: string, reqModel: string): Target {
+    const k = key(reqProvider, reqModel);
+    let t = targets.get(k);
+    if (t) return t;
+    const alias = aliases.get(k);
+    const provider = alias?.provider ?? reqProvider;
+    const model = alias?.model ?? reqModel;
+    const resolved = resolve(provider, model);
+    const keys = [key(provider, model)];
+    if (resolved) keys.push(key(resolved.provider.id, resolved.model.id));
+    t = { provider, model, resolved, configured: keys.map((x) => configured.get(x)).filter((x): x is ModelPriceEntry[] => x !== undefined) };
+    if (targets.size >= 10_000) targets.clear();
+    targets.set(k, t);
+    return t;
   }
 
   function tenantDiscount(tenant: string | undefined, provider: string, model: string, at: Date): TenantDiscount | undefined {
@@ -83,13 +102,9 @@ export function createLlmPricer(pricing: PricingConfig) {
   }
 
   return function priceLlm(req: LlmPriceRequest): LlmPriceResult {
-    const alias = aliases.get(key(req.provider, req.model));
-    const provider = alias?.provider ?? req.provider;
-    const model = alias?.model ?? req.model;
-    const resolved = resolve(provider, model);
-    const keys = [key(provider, model)];
-    if (resolved) keys.push(key(resolved.provider.id, resolved.model.id));
-    const entry = configuredPrice(keys, req.tenant, req.at);
+    const { provider, model, resolved, configured: candidates } = targetOf(req.provider, req.model);
+    let entry: ModelPriceEntry | undefined;
+    for (const entries of candidates) if ((entry = configuredPrice(entries, req.tenant, req.at))) break;
 
     const outProvider = resolved?.provider.id ?? provider;
     const outModel = resolved?.model.id ?? model;
@@ -118,7 +133,9 @@ export function createLlmPricer(pricing: PricingConfig) {
         total = total.plus(off);
       }
     }
-    const discount = tenantDiscount(req.tenant, outProvider, outModel, req.at) ?? tenantDiscount(req.tenant, provider.toLowerCase(), model, req.at);
+    const discount = req.tenant
+      ? (tenantDiscount(req.tenant, outProvider, outModel, req.at) ?? tenantDiscount(req.tenant, provider.toLowerCase(), model, req.at))
+      : undefined;
     if (discount) {
       const off = new Decimal(toMoney(total.times(discount.discount))).negated();
       components.push({ unit: "tenant_discount", quantity: "1", unit_price: discount.discount, per: 1, amount_usd: off.toFixed() });

@@ -26,7 +26,8 @@ interface PlanEntry {
 /** How one model price applies to usage, worked out once per price object. */
 interface PricePlan {
   entries: PlanEntry[];
-  hasRequests: boolean;
+  /** Entry indexes in the price's own key order, for the breakdown. */
+  displayOrder: number[];
 }
 
 const plans = new WeakMap<object, PricePlan>();
@@ -45,6 +46,7 @@ function planFor(price: AnyModelPrice): PricePlan {
     else entry.tiered = { base: v.base, tiers: [...v.tiers].sort((a, b) => a.start - b.start) };
     entries.push(entry);
   }
+  const original = [...entries];
   // Most specific units first, so a unit's refinements are computed before it.
   const dims = (e: PlanEntry) => Object.keys(units[e.usageKey]!.dimensions).length;
   entries.sort((a, b) => dims(b) - dims(a) || a.usageKey.localeCompare(b.usageKey));
@@ -54,7 +56,7 @@ function planFor(price: AnyModelPrice): PricePlan {
       if (j !== i && o.usageKey !== "requests" && refines(units[o.usageKey]!, units[e.usageKey]!)) e.refinedBy.push(j);
     });
   });
-  plan = { entries, hasRequests: entries.some((e) => e.usageKey === "requests") };
+  plan = { entries, displayOrder: original.map((e) => entries.indexOf(e)) };
   plans.set(price, plan);
   return plan;
 }
@@ -98,15 +100,16 @@ export function priceUsage(usage: Record<string, number>, price: AnyModelPrice):
   const inputTokens = usage.input_tokens ?? 0;
   let total = new Decimal(0);
   const components: PriceComponent[] = [];
-  plan.entries.forEach((e, i) => {
+  for (const i of plan.displayOrder) {
+    const e = plan.entries[i]!;
     const q = qty[i]!;
-    if (q === 0) return;
+    if (q === 0) continue;
     const rate = e.flat ? e.flat.times(e.per) : new Decimal(String(tierRate(e.tiered!, inputTokens)));
     const perUnit = e.flat ?? rate.dividedBy(e.per);
     const amount = toMoney(perUnit.times(q));
     // The total is the sum of the rounded components, so the breakdown always adds up.
     total = total.plus(amount);
     components.push({ unit: e.priceKey, quantity: String(q), unit_price: rate.toFixed(), per: e.per, amount_usd: amount });
-  });
+  }
   return { costUsd: toMoney(total), components };
 }

@@ -11,6 +11,8 @@ import { createApi, startApi } from "../api/server.ts";
 import { createEnrichHandler } from "../enrich/enrich-stage.ts";
 import { ConfigError } from "../errors.ts";
 import { createLedgerHandler } from "../ledger/ledger-stage.ts";
+import { createAlertStoreHandler } from "../alerts/alert-store-stage.ts";
+import { createUnpricedModelNotifier } from "../alerts/unpriced-model-alert.ts";
 import { createLedgerStore } from "../ledger/ledger-store.ts";
 import { connectNats } from "../nats/connect.ts";
 import { startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts";
@@ -22,7 +24,7 @@ import { createEventPricer } from "../pricing/price-event.ts";
 import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
 import path from "node:path";
 
-export const stageNames = ["enrich", "ledger"] as const;
+export const stageNames = ["enrich", "ledger", "alert-store"] as const;
 export type StageName = (typeof stageNames)[number];
 
 export interface Pipeline {
@@ -88,10 +90,16 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
           subjects,
           metrics,
           toPriced: createEventPricer(config),
+          onUnknownModel: createUnpricedModelNotifier(js, subjects, stageLog),
           limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
         });
         stages.push(
           startStage({ ...common, stage: name, stream: streamNames.events, durable: durableNames.enrich, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, concurrency: config.enrich.concurrency, handle, log: stageLog }),
+        );
+      } else if (name === "alert-store") {
+        const handle = createAlertStoreHandler(clickhouse.client);
+        stages.push(
+          startStage({ ...common, stage: name, stream: streamNames.alerts, durable: durableNames.alertsLedger, maxBatch: 500, flushMs: 50, handle, log: stageLog }),
         );
       } else {
         const store = createLedgerStore(clickhouse.client, config.ledger.dedupLookbackDays);

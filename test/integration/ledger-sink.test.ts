@@ -65,7 +65,7 @@ async function rollup(): Promise<{ events: number; cost: string }> {
 
 describe("migrations", () => {
   it("apply once, then are a no-op", async () => {
-    expect(await migrate(db.client)).toEqual(["0001_ledger.sql", "0002_alerts.sql"]);
+    expect(await migrate(db.client)).toEqual(["0001_ledger.sql", "0002_alerts.sql", "0003_alerts_insert_dedup.sql"]);
     expect(await migrate(db.client)).toEqual([]);
   });
 
