@@ -20,7 +20,7 @@ import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
 import { createSubjects } from "../pipeline/nats/subjects.ts";
 import { msgIdOf } from "../pipeline/producer/producer.ts";
 import type { CostlineEventInput } from "../schemas/index.ts";
-import { getJson, startStack, waitFor } from "../test/helpers/stack-process.ts";
+import { startStack, waitFor } from "../test/helpers/stack-process.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -81,26 +81,13 @@ function peakRssMb(pid: number | null): number | null {
   }
 }
 
-async function ledgerEvents(api: string): Promise<number> {
-  return (await getJson<{ events: number }>(`${api}/v1/totals`)).events;
-}
-
-async function sql<T>(api: string, query: string): Promise<T[]> {
-  const res = await fetch(`${api}/v1/sql`, { method: "POST", body: JSON.stringify({ query }) });
-  if (!res.ok) throw new Error(await res.text());
-  return (await res.text())
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as T);
-}
 
 async function main() {
   const home = mkdtempSync(path.join(os.tmpdir(), "costline-bench-"));
   // COSTLINE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the pipeline process.
   const nodeArgs = (process.env.COSTLINE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const stack = await startStack(home, { COSTLINE_LOG_LEVEL: "warn" }, [], nodeArgs);
-  const api = stack.info.api_url;
+  const ledgerEvents = async () => (await stack.api<{ events: number }>("/v1/totals")).events;
   const nc = await connect({ servers: stack.info.nats_url });
   const js = jetstream(nc, { timeout: 30_000 });
   const jsm = await jetstreamManager(nc);
@@ -118,8 +105,8 @@ async function main() {
     const e2eMsgs = buildMessages(N, "e2e", subjects.events);
     const t0 = performance.now();
     const e2ePublishSeconds = await publishAll(js, e2eMsgs);
-    process.stderr.write(`  published in ${e2ePublishSeconds.toFixed(2)} s; ledger then held ${await ledgerEvents(api)}\n`);
-    await waitFor("the ledger to hold every event", async () => ((await ledgerEvents(api)) >= N ? true : undefined), 600_000);
+    process.stderr.write(`  published in ${e2ePublishSeconds.toFixed(2)} s; ledger then held ${await ledgerEvents()}\n`);
+    await waitFor("the ledger to hold every event", async () => ((await ledgerEvents()) >= N ? true : undefined), 600_000);
     const e2eSeconds = (performance.now() - t0) / 1000;
     const e2e = N / e2eSeconds;
     process.stderr.write(`end to end: ${N} events in ${e2eSeconds.toFixed(2)} s = ${Math.round(e2e)} events/s\n`);
@@ -142,9 +129,8 @@ async function main() {
       await sleep(tickMs);
     }
     await Promise.all(inflight);
-    await waitFor("paced events in the ledger", async () => ((await ledgerEvents(api)) >= N + paced ? true : undefined), 120_000);
-    const [fresh] = await sql<{ p50: number; p99: number; n: string }>(
-      api,
+    await waitFor("paced events in the ledger", async () => ((await ledgerEvents()) >= N + paced ? true : undefined), 120_000);
+    const [fresh] = await stack.sql<{ p50: number; p99: number; n: string }>(
       "SELECT quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, count() AS n FROM (SELECT dateDiff('millisecond', time, ingested_at) AS d FROM costline.ledger FINAL WHERE source = 'bench/paced')",
     );
 

@@ -1,25 +1,28 @@
-// The HTTP API of a running stack: health, readiness, Prometheus metrics,
-// read-only SQL and exact totals. Inputs are validated with zod.
+// The HTTP API of a running stack. Health, readiness and metrics are open (for
+// probes and Prometheus); everything under /v1 needs an API key, and a tenant
+// key sees only its tenant. Inputs are validated with zod; SQL values are bound.
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { ClickHouseClient } from "@clickhouse/client";
-import { z } from "zod";
 import { ConfigError, PermanentError, errorMessage } from "../errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { checkReadOnly } from "../queries/read-only-sql.ts";
-import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
+import type { KeyStore } from "./api-keys.ts";
+import { requireKey, type ApiEnv } from "./auth.ts";
+import { adminRoutes } from "./routes-admin.ts";
+import { postRoutes } from "./routes-posts.ts";
+import { reportRoutes } from "./routes-reports.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
   metrics: Metrics;
+  keys: KeyStore;
+  targetCostPerPost: string;
   /** Named readiness checks; all must pass for /readyz to answer 200. */
   readiness: () => Promise<Record<string, boolean>>;
 }
 
-const sqlBody = z.object({ query: z.string().min(1).max(100_000) });
-
-export function createApi(deps: ApiDeps): Hono {
-  const app = new Hono();
+export function createApi(deps: ApiDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
   app.onError((err, c) => {
     if (err instanceof PermanentError) return c.json({ error: err.message, reason: err.reason }, 400);
     return c.json({ error: errorMessage(err) }, 500);
@@ -34,27 +37,14 @@ export function createApi(deps: ApiDeps): Hono {
     c.header("Content-Type", deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());
   });
-  app.post("/v1/sql", async (c) => {
-    const body = sqlBody.safeParse(await c.req.json().catch(() => null));
-    if (!body.success) return c.json({ error: 'expected a JSON body {"query": "SELECT …"}' }, 400);
-    const query = checkReadOnly(body.data.query);
-    try {
-      const rs = await deps.clickhouse.query({ query, format: "JSONEachRow" });
-      c.header("Content-Type", "application/x-ndjson");
-      return c.body(await rs.text());
-    } catch (err) {
-      return c.json({ error: errorMessage(err) }, 400);
-    }
-  });
-  app.get("/v1/totals", async (c) => {
-    const q = totalsQuerySchema.safeParse(c.req.query());
-    if (!q.success) return c.json({ error: q.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") }, 400);
-    return c.json(await ledgerTotals(deps.clickhouse, q.data));
-  });
+  app.use("/v1/*", requireKey(deps.keys));
+  app.route("/v1/posts", postRoutes(deps.clickhouse, deps.targetCostPerPost));
+  app.route("/v1", adminRoutes(deps.clickhouse, deps.keys));
+  app.route("/v1", reportRoutes(deps.clickhouse));
   return app;
 }
 
-export async function startApi(app: Hono, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function startApi(app: Hono<ApiEnv>, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
     s.once("error", (err: NodeJS.ErrnoException) =>

@@ -13,6 +13,7 @@ import { runUp, runStages } from "./up-command.ts";
 import { runPublish } from "./publish-command.ts";
 import { runSql, runTotals } from "./query-commands.ts";
 import { runPrice } from "./price-command.ts";
+import { runKeys } from "./keys-command.ts";
 
 const int = (v: string) => {
   const n = Number(v);
@@ -49,6 +50,20 @@ export function buildCli(config: () => Config): Command {
     .option("--from <iso>")
     .option("--to <iso>")
     .action((o: { tenant?: string; from?: string; to?: string }) => runTotals(config(), o));
+  const keys = program.command("keys").description("API keys: a tenant key sees only its tenant; an admin key sees all");
+  keys
+    .command("create")
+    .description("create a key and print it once (only its hash is stored)")
+    .option("--tenant <tenant>", "scope the key to this tenant")
+    .option("--admin", "an admin key")
+    .option("--name <name>", "a label")
+    .action((o: { tenant?: string; admin?: boolean; name?: string }) => runKeys(config(), { kind: "create", ...o }));
+  keys.command("list").description("list keys (never their secrets)").action(() => runKeys(config(), { kind: "list" }));
+  keys
+    .command("revoke")
+    .argument("<key-id>")
+    .description("revoke a key")
+    .action((id: string) => runKeys(config(), { kind: "revoke", id }));
   program
     .command("price")
     .description("price one LLM call and print the result as JSON")

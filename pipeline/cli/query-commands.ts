@@ -10,7 +10,7 @@ export async function runSql(config: Config, query: string): Promise<void> {
   const sql = checkReadOnly(query);
   const access = await ledgerAccess(config);
   if (access.kind === "api") {
-    const res = await apiCall(`${access.url}/v1/sql`, {
+    const res = await apiCall(config, `${access.url}/v1/sql`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ query: sql }),
@@ -34,7 +34,7 @@ export async function runTotals(config: Config, opts: { tenant?: string; from?: 
   const access = await ledgerAccess(config);
   if (access.kind === "api") {
     const params = new URLSearchParams(Object.entries(q.data).filter(([, v]) => v !== undefined) as [string, string][]);
-    const res = await apiCall(`${access.url}/v1/totals?${params}`);
+    const res = await apiCall(config, `${access.url}/v1/totals?${params}`);
     const text = await res.text();
     if (!res.ok) throw new CostlineError(errorText(text));
     process.stdout.write(`${text.trim()}\n`);

@@ -4,6 +4,7 @@ import type { Config } from "../config/config.ts";
 import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
 import { findLiveStack } from "../stack/stack-file.ts";
 import { StackNotFoundError } from "../errors.ts";
+import { clientKey } from "../api/admin-key.ts";
 
 export type LedgerAccess = { kind: "api"; url: string } | { kind: "direct"; db: Ledgerbase };
 
@@ -19,10 +20,18 @@ export async function ledgerAccess(config: Config): Promise<LedgerAccess> {
   }
 }
 
-export async function apiCall(url: string, init?: RequestInit): Promise<Response> {
+/** Calls the stack's API with the configured key (COSTLINE_API_KEY, else $COSTLINE_HOME/admin.key). */
+export async function apiCall(config: Config, url: string, init: RequestInit = {}): Promise<Response> {
+  const key = clientKey(config.home, config.api.clientKey);
+  const headers = new Headers(init.headers);
+  if (key) headers.set("authorization", `Bearer ${key}`);
   try {
-    return await fetch(url, init);
+    const res = await fetch(url, { ...init, headers });
+    if (res.status === 401)
+      throw new StackNotFoundError(`the API refused the key (${key ? "invalid or revoked" : "none found"}): set COSTLINE_API_KEY or run where $COSTLINE_HOME/admin.key is readable`);
+    return res;
   } catch (err) {
+    if (err instanceof StackNotFoundError) throw err;
     throw new StackNotFoundError(`the stack's API at ${new URL(url).origin} does not answer (${(err as Error).message})`);
   }
 }

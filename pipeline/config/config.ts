@@ -50,6 +50,20 @@ export const envSchema = z.object({
   COSTLINE_MAX_DELIVER: intFrom(20, 2, 1000),
   COSTLINE_STREAM_MAX_AGE_H: intFrom(168, 1, 87_600),
   COSTLINE_DEMO_RATE: z.coerce.number().min(0.1).max(100_000).default(25),
+  /** An admin API key to accept (production); the embedded default creates $COSTLINE_HOME/admin.key. */
+  COSTLINE_ADMIN_KEY: optionalString,
+  /** The key CLI commands present to the API (default: $COSTLINE_HOME/admin.key). */
+  COSTLINE_API_KEY: optionalString,
+  /** The cost a post should stay under; /v1/posts/{id}/summary rates posts against it. */
+  COSTLINE_TARGET_COST_PER_POST: z.string().regex(/^\d+(\.\d+)?$/).refine((v) => Number(v) > 0, "must be above 0").default("0.05"),
+  /** Shared-cost allocation: window length, the driver, and how late a window may still change. */
+  COSTLINE_ALLOCATION_WINDOW_S: intFrom(3600, 60, 86_400),
+  COSTLINE_ALLOCATION_DRIVER: z.enum(["llm_tokens", "llm_cost", "requests"]).default("llm_tokens"),
+  COSTLINE_ALLOCATION_INTERVAL_S: intFrom(10, 1, 3600),
+  /** Event-time windows for the detector: length, allowed lateness, and how often open windows are published. */
+  COSTLINE_WINDOW_S: intFrom(60, 1, 86_400),
+  COSTLINE_ALLOWED_LATENESS_S: intFrom(120, 0, 86_400),
+  COSTLINE_WINDOW_EMIT_MS: intFrom(250, 10, 60_000),
   COSTLINE_CONFIG: optionalString,
 });
 
@@ -83,7 +97,24 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       password: env.CLICKHOUSE_PASSWORD,
       dataDir: path.join(home, "clickhouse"),
     },
-    api: { port: env.COSTLINE_API_PORT, host: env.COSTLINE_API_HOST },
+    api: {
+      port: env.COSTLINE_API_PORT,
+      host: env.COSTLINE_API_HOST,
+      adminKey: env.COSTLINE_ADMIN_KEY,
+      clientKey: env.COSTLINE_API_KEY,
+      targetCostPerPost: env.COSTLINE_TARGET_COST_PER_POST,
+    },
+    allocation: {
+      windowS: env.COSTLINE_ALLOCATION_WINDOW_S,
+      driver: env.COSTLINE_ALLOCATION_DRIVER,
+      intervalS: env.COSTLINE_ALLOCATION_INTERVAL_S,
+      latenessS: env.COSTLINE_ALLOWED_LATENESS_S,
+    },
+    windows: {
+      windowS: env.COSTLINE_WINDOW_S,
+      latenessS: env.COSTLINE_ALLOWED_LATENESS_S,
+      emitMs: env.COSTLINE_WINDOW_EMIT_MS,
+    },
     subjects: { prefix: env.COSTLINE_SUBJECT_PREFIX },
     streams: {
       duplicateWindowS: env.COSTLINE_DUPLICATE_WINDOW_S,

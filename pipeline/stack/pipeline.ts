@@ -8,6 +8,8 @@ import type { Config } from "../config/config.ts";
 import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
 import { migrate } from "../clickhouse/migrate.ts";
 import { createApi, startApi } from "../api/server.ts";
+import { ensureAdminKey } from "../api/admin-key.ts";
+import { createKeyStore } from "../api/api-keys.ts";
 import { createEnrichHandler } from "../enrich/enrich-stage.ts";
 import { ConfigError } from "../errors.ts";
 import { createLedgerHandler } from "../ledger/ledger-stage.ts";
@@ -31,6 +33,8 @@ export interface Pipeline {
   natsUrl: string;
   apiUrl: string;
   natsPid: number | null;
+  /** Where the embedded default keeps its admin API key (absent when COSTLINE_ADMIN_KEY is set). */
+  adminKeyFile?: string;
   nc: NatsConnection;
   clickhouse: Ledgerbase;
   stages: RunningStage[];
@@ -116,13 +120,17 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     for (const s of stages) s.done.catch((err) => log.error({ err, stage: s.name }, "stage failed"));
 
     let apiUrl = "";
+    let adminKeyFile: string | undefined;
     if (opts.api !== false) {
       const readiness = async () => ({
         nats: !nc.isClosed(),
         clickhouse: await clickhouse.client.ping().then((r) => r.success, () => false),
         stages: stages.length === opts.stages.length,
       });
-      const api = await startApi(createApi({ clickhouse: clickhouse.client, metrics, readiness }), config.api.host, config.api.port);
+      const keys = createKeyStore(clickhouse.client);
+      adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;
+      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, targetCostPerPost: config.api.targetCostPerPost, readiness });
+      const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());
       log.info({ url: apiUrl }, "API listening");
@@ -132,6 +140,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       natsUrl,
       apiUrl,
       natsPid: embedded?.pid ?? null,
+      adminKeyFile,
       nc,
       clickhouse,
       stages,

@@ -1,7 +1,7 @@
 // Runs `costline up` as a real child process on its own $COSTLINE_HOME, the
 // way a user does, and finds it through the stack.json it writes.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,6 +18,12 @@ export interface StackProcess {
   child: ChildProcess;
   info: StackInfo;
   home: string;
+  /** The admin key `costline up` created in $COSTLINE_HOME/admin.key. */
+  adminKey: string;
+  /** GET an API path with the admin key (or another key), parsed as JSON; throws on a non-2xx answer. */
+  api<T>(pathAndQuery: string, key?: string): Promise<T>;
+  /** Read-only SQL through the API, one object per row. */
+  sql<T>(query: string): Promise<T[]>;
   /** Ends the process with SIGTERM and waits for a clean exit; returns its exit code. */
   stop(): Promise<number | null>;
   kill(): Promise<void>;
@@ -40,10 +46,22 @@ export async function startStack(
   for (;;) {
     const info = readStackFile(path.join(home, "stack.json"));
     if (info && info.pid === child.pid) {
+      const adminKey = readFileSync(path.join(home, "admin.key"), "utf8").trim();
       return {
         child,
         info,
         home,
+        adminKey,
+        api: <T>(p: string, key = adminKey) => getJson<T>(`${info.api_url}${p}`, key),
+        async sql<T>(query: string): Promise<T[]> {
+          const res = await fetch(`${info.api_url}/v1/sql`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${adminKey}` },
+            body: JSON.stringify({ query }),
+          });
+          if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+          return (await res.text()).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as T);
+        },
         async stop() {
           child.kill("SIGTERM");
           return exited;
@@ -63,8 +81,8 @@ export async function startStack(
   }
 }
 
-export async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url);
+export async function getJson<T>(url: string, key?: string): Promise<T> {
+  const res = await fetch(url, key ? { headers: { authorization: `Bearer ${key}` } } : {});
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }

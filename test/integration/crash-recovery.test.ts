@@ -10,7 +10,7 @@ import { isAlive } from "../../pipeline/stack/processes.ts";
 import { Decimal } from "../../pipeline/pricing/decimal.ts";
 import type { CostlineEventInput } from "../../schemas/index.ts";
 import { amountFor, costEvent, expectedTotals, tenants } from "../helpers/events.ts";
-import { getJson, startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
+import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 
 type Totals = { events: number; cost_usd: string; unpriced_events: number };
 
@@ -19,13 +19,13 @@ async function expectExact(stack: StackProcess, events: CostlineEventInput[]) {
   for (const tenant of tenants) {
     const want = expected.get(tenant)!;
     const got = await waitFor(`totals for ${tenant}`, async () => {
-      const t = await getJson<Totals>(`${stack.info.api_url}/v1/totals?tenant=${encodeURIComponent(tenant)}`);
+      const t = await stack.api<Totals>(`/v1/totals?tenant=${encodeURIComponent(tenant)}`);
       return t.events >= want.events ? t : undefined;
     });
     expect({ tenant, events: got.events }).toEqual({ tenant, events: want.events });
     expect(new Decimal(got.cost_usd).equals(want.cost)).toBe(true);
   }
-  const all = await getJson<Totals>(`${stack.info.api_url}/v1/totals`);
+  const all = await stack.api<Totals>("/v1/totals");
   expect(all.events).toBe(events.length);
 }
 
@@ -61,7 +61,7 @@ describe("crash recovery", () => {
     })();
 
     await waitFor("some events in the ledger", async () => {
-      const t = await getJson<Totals>(`${stack.info.api_url}/v1/totals`);
+      const t = await stack.api<Totals>("/v1/totals");
       return t.events >= 3000 ? t : undefined;
     });
     await stack.kill();
@@ -84,7 +84,7 @@ describe("crash recovery", () => {
     await (await createProducer({ nc: nc1 })).publish(first);
     await nc1.close();
     await waitFor("first events stored", async () => {
-      const t = await getJson<Totals>(`${stack.info.api_url}/v1/totals`);
+      const t = await stack.api<Totals>("/v1/totals");
       return t.events >= 1000 ? t : undefined;
     });
     await stack.kill(); // stack.json is left behind, stale

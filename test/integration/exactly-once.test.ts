@@ -80,7 +80,7 @@ describe("exactly once through `costline up` (embedded NATS + embedded ClickHous
     for (const tenant of tenants) {
       const want = expected.get(tenant)!;
       const got = await waitFor(`ledger totals for ${tenant}`, async () => {
-        const t = await getJson<Totals>(`${stack.info.api_url}/v1/totals?tenant=${encodeURIComponent(tenant)}`);
+        const t = await stack.api<Totals>(`/v1/totals?tenant=${encodeURIComponent(tenant)}`);
         return t.events >= want.events ? t : undefined;
       });
       expect(got.events).toBe(want.events);
@@ -98,11 +98,9 @@ describe("exactly once through `costline up` (embedded NATS + embedded ClickHous
     expect(new Decimal(cli.cost_usd).equals(expected.get("acme")!.cost)).toBe(true);
 
     // The minute rollup fed by the materialized view agrees with the ledger.
-    const res = await fetch(`${stack.info.api_url}/v1/sql`, {
-      method: "POST",
-      body: JSON.stringify({ query: "SELECT tenant, sum(events) AS e, toString(sum(cost_usd)) AS c FROM costline.ledger_minute GROUP BY tenant" }),
-    });
-    const rollup = (await res.text()).trim().split("\n").map((l) => JSON.parse(l) as { tenant: string; e: string; c: string });
+    const rollup = await stack.sql<{ tenant: string; e: string; c: string }>(
+      "SELECT tenant, sum(events) AS e, toString(sum(cost_usd)) AS c FROM costline.ledger_minute GROUP BY tenant",
+    );
     expect(rollup).toHaveLength(4);
     for (const r of rollup) {
       expect(Number(r.e)).toBe(expected.get(r.tenant)!.events);

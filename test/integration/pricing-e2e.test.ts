@@ -9,16 +9,12 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createProducer } from "../../pipeline/producer/producer.ts";
 import type { CostlineEventInput } from "../../schemas/index.ts";
-import { getJson, startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
+import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 
 let stack: StackProcess;
 let nc: NatsConnection;
 
-async function sql<T>(query: string): Promise<T[]> {
-  const res = await fetch(`${stack.info.api_url}/v1/sql`, { method: "POST", body: JSON.stringify({ query }) });
-  if (!res.ok) throw new Error(await res.text());
-  return (await res.text()).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as T);
-}
+const sql = <T>(query: string) => stack.sql<T>(query);
 
 function llm(id: string, tenant: string, provider: string, model: string, usage: Record<string, number>, batch = false): CostlineEventInput {
   return {
@@ -62,7 +58,7 @@ describe("pricing in the running stack", () => {
       llm("u2", "globex", "mystery", "model-x", { input_tokens: 20 }),
       llm("u3", "acme", "mystery", "model-y", { input_tokens: 30 }),
     ]);
-    await waitFor("six ledger rows", async () => ((await getJson<{ events: number }>(`${stack.info.api_url}/v1/totals`)).events === 6 ? true : undefined));
+    await waitFor("six ledger rows", async () => ((await stack.api<{ events: number }>("/v1/totals")).events === 6 ? true : undefined));
     const rows = await sql<{ event_id: string; cost: string | null; priced: boolean; price_source: string; unpriced_reason: string }>(
       "SELECT event_id, toString(cost_usd) AS cost, priced, price_source, unpriced_reason FROM costline.ledger FINAL ORDER BY event_id",
     );
@@ -74,7 +70,7 @@ describe("pricing in the running stack", () => {
       { event_id: "u2", cost: null, priced: false, price_source: "genai-prices", unpriced_reason: "unknown_model" },
       { event_id: "u3", cost: null, priced: false, price_source: "genai-prices", unpriced_reason: "unknown_model" },
     ]);
-    const totals = await getJson<{ events: number; cost_usd: string; unpriced_events: number }>(`${stack.info.api_url}/v1/totals`);
+    const totals = await stack.api<{ events: number; cost_usd: string; unpriced_events: number }>("/v1/totals");
     expect(totals).toEqual({ events: 6, cost_usd: "3.00975", unpriced_events: 3 });
 
     const alerts = await waitFor("one alert per unpriced model", async () => {

@@ -1,0 +1,12 @@
+-- Usage by provider, model, user and day (UTC) from the daily rollup.
+SELECT
+    toString(day) AS day, provider, model, user_id,
+    sum(llm_requests) AS requests,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    toString(sum(cost_usd)) AS cost_usd
+FROM costline.ledger_day_user
+WHERE ({tenant:String} = '' OR tenant = {tenant:String}) AND day >= {from:Date} AND day < {to:Date}
+GROUP BY day, provider, model, user_id
+-- ORDER BY: day, then dearest first within the day.
+ORDER BY day, sum(cost_usd) DESC, provider, model, user_id

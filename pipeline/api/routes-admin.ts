@@ -1,0 +1,46 @@
+// Admin-only routes: read-only SQL and API key management.
+import type { ClickHouseClient } from "@clickhouse/client";
+import { Hono } from "hono";
+import { z } from "zod";
+import { errorMessage } from "../errors.ts";
+import { checkReadOnly } from "../queries/read-only-sql.ts";
+import type { KeyStore } from "./api-keys.ts";
+import { requireAdmin, type ApiEnv } from "./auth.ts";
+
+const sqlBody = z.object({ query: z.string().min(1).max(100_000) });
+const keyBody = z.union([
+  z.object({ role: z.literal("admin"), name: z.string().max(200).default("") }),
+  z.object({ role: z.literal("tenant").default("tenant"), tenant: z.string().min(1).max(128), name: z.string().max(200).default("") }),
+]);
+
+export function adminRoutes(client: ClickHouseClient, keys: KeyStore): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  // Per route, not app.use("*"): this app is mounted beside others under /v1.
+  const admin = requireAdmin();
+
+  app.post("/sql", admin, async (c) => {
+    const body = sqlBody.safeParse(await c.req.json().catch(() => null));
+    if (!body.success) return c.json({ error: 'expected a JSON body {"query": "SELECT …"}' }, 400);
+    const query = checkReadOnly(body.data.query);
+    try {
+      const rs = await client.query({ query, format: "JSONEachRow" });
+      c.header("Content-Type", "application/x-ndjson");
+      return c.body(await rs.text());
+    } catch (err) {
+      return c.json({ error: errorMessage(err) }, 400);
+    }
+  });
+
+  app.get("/admin/keys", admin, async (c) => c.json({ keys: await keys.list() }));
+  app.post("/admin/keys", admin, async (c) => {
+    const body = keyBody.safeParse(await c.req.json().catch(() => null));
+    if (!body.success) return c.json({ error: 'expected {"tenant": "acme"} or {"role": "admin"}' }, 400);
+    const p = body.data.role === "admin" ? ({ role: "admin" } as const) : ({ role: "tenant", tenant: body.data.tenant } as const);
+    return c.json(await keys.create(p, body.data.name), 201);
+  });
+  app.delete("/admin/keys/:id", admin, async (c) => {
+    const ok = await keys.revoke(c.req.param("id"));
+    return ok ? c.json({ revoked: c.req.param("id") }) : c.json({ error: "no such key" }, 404);
+  });
+  return app;
+}

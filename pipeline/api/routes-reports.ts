@@ -1,0 +1,94 @@
+// GET /v1/costs, /v1/reports/usage, /v1/coverage and /v1/totals: aggregate
+// questions, answered from rollups where one holds the answer.
+import type { ClickHouseClient } from "@clickhouse/client";
+import { Hono } from "hono";
+import { z } from "zod";
+import { queryRows } from "../clickhouse/client.ts";
+import { chTime } from "../ledger/ledger-row.ts";
+import { buildCostsQuery, costsQuerySchema } from "../queries/costs-query.ts";
+import { sqlFile } from "../queries/sql-files.ts";
+import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
+import { tenantScope, type ApiEnv } from "./auth.ts";
+
+const isoDate = z.iso.date();
+const usageQuery = z.object({
+  from: isoDate,
+  to: isoDate,
+  format: z.enum(["json", "csv"]).default("json"),
+  top: z.coerce.number().int().min(1).max(1000).default(10),
+});
+const coverageQuery = z.object({
+  from: z.iso.datetime({ offset: true }).default("1970-01-01T00:00:00Z"),
+  to: z.iso.datetime({ offset: true }).default("2299-12-31T00:00:00Z"),
+});
+
+const issues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ");
+
+function csv(rows: Record<string, unknown>[], columns: string[]): string {
+  const cell = (v: unknown) => {
+    const s = String(v ?? "");
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
+}
+
+export function reportRoutes(client: ClickHouseClient): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+
+  app.get("/costs", async (c) => {
+    const scope = tenantScope(c);
+    if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
+    const q = costsQuerySchema.safeParse({ ...c.req.query(), filter: c.req.queries("filter") });
+    if (!q.success) return c.json({ error: issues(q.error) }, 400);
+    const built = buildCostsQuery(q.data, scope.tenant);
+    const rows = await queryRows<Record<string, unknown>>(client, built.sql, built.params);
+    return c.json({ ...q.data, tenant: scope.tenant ?? null, source: built.source, rows });
+  });
+
+  app.get("/reports/usage", async (c) => {
+    const scope = tenantScope(c);
+    if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
+    const q = usageQuery.safeParse(c.req.query());
+    if (!q.success) return c.json({ error: issues(q.error) }, 400);
+    const params = { tenant: scope.tenant ?? "", from: q.data.from, to: q.data.to, limit: q.data.top };
+    const [rows, top] = await Promise.all([
+      queryRows<Record<string, unknown>>(client, sqlFile("usage_report"), params),
+      queryRows<Record<string, unknown>>(client, sqlFile("top_users"), params),
+    ]);
+    if (q.data.format === "csv") {
+      c.header("Content-Type", "text/csv; charset=utf-8");
+      c.header("Content-Disposition", `attachment; filename="usage-${q.data.from}-${q.data.to}.csv"`);
+      return c.body(csv(rows, ["day", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"]));
+    }
+    return c.json({ from: q.data.from, to: q.data.to, tenant: scope.tenant ?? null, rows, top_users: top });
+  });
+
+  app.get("/coverage", async (c) => {
+    const scope = tenantScope(c);
+    if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
+    if (scope.tenant === undefined) return c.json({ error: "an admin key must name the tenant: ?tenant=" }, 400);
+    const q = coverageQuery.safeParse(c.req.query());
+    if (!q.success) return c.json({ error: issues(q.error) }, 400);
+    const [row] = await queryRows<Record<string, string>>(client, sqlFile("tenant_coverage"), {
+      tenant: scope.tenant,
+      from: chTime(q.data.from),
+      to: chTime(q.data.to),
+    });
+    const total = Number(row?.total_usd ?? 0);
+    const share = (k: string) => (total === 0 ? 0 : Number((Number(row?.[k] ?? 0) / total).toFixed(6)));
+    return c.json({
+      tenant: scope.tenant,
+      ...row,
+      shares: { direct: share("direct_usd"), allocated: share("allocated_usd"), unallocated: share("unallocated_usd"), pending: share("pending_usd"), unattributed: share("unattributed_usd") },
+    });
+  });
+
+  app.get("/totals", async (c) => {
+    const scope = tenantScope(c);
+    if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
+    const q = totalsQuerySchema.safeParse({ ...c.req.query(), tenant: scope.tenant });
+    if (!q.success) return c.json({ error: issues(q.error) }, 400);
+    return c.json(await ledgerTotals(client, q.data));
+  });
+  return app;
+}
