@@ -11,8 +11,8 @@ SELECT
     sum(output_tokens) AS output_tokens,
     toString(min(first_time)) AS first_time,
     toString(max(last_time)) AS last_time
-FROM costline.ledger_post
+FROM costline.ledger_post AS p
 WHERE tenant = {tenant:String} AND post_id = {post_id:String}
 GROUP BY kind, provider, model
 -- ORDER BY: dearest first, then names for a stable order.
-ORDER BY sum(cost_usd) DESC, kind, provider, model
+ORDER BY sum(p.cost_usd) DESC, kind, provider, model

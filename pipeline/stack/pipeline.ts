@@ -24,9 +24,11 @@ import type { Logger } from "../observability/log.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import { createEventPricer } from "../pricing/price-event.ts";
 import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
+import { startPeriodic } from "../runner/periodic.ts";
+import { createAllocator } from "../allocation/allocator.ts";
 import path from "node:path";
 
-export const stageNames = ["enrich", "ledger", "alert-store"] as const;
+export const stageNames = ["enrich", "ledger", "alert-store", "allocator"] as const;
 export type StageName = (typeof stageNames)[number];
 
 export interface Pipeline {
@@ -100,6 +102,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
         stages.push(
           startStage({ ...common, stage: name, stream: streamNames.events, durable: durableNames.enrich, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, concurrency: config.enrich.concurrency, handle, log: stageLog }),
         );
+      } else if (name === "allocator") {
+        const allocator = createAllocator({ client: clickhouse.client, config: config.allocation, log: stageLog });
+        stages.push(startPeriodic({ stage: name, intervalMs: config.allocation.intervalS * 1000, run: allocator.pass, log: stageLog, signal: abort.signal }));
       } else if (name === "alert-store") {
         const handle = createAlertStoreHandler(clickhouse.client);
         stages.push(

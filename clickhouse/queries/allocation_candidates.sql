@@ -1,0 +1,16 @@
+-- Shared costs (infra and vector-db events naming no post) stored since {since}
+-- and not yet allocated, with the allocation window each falls in.
+SELECT
+    l.tenant AS tenant, l.source AS source, l.event_id AS event_id, l.kind AS kind,
+    toString(l.cost_usd) AS cost,
+    toString(toStartOfInterval(l.time, toIntervalSecond({window_s:UInt32}))) AS window_start,
+    toString(l.ingested_at) AS ingested_at
+FROM costline.ledger AS l FINAL
+WHERE l.kind IN ('infra', 'vectordb') AND l.post_id = '' AND l.priced
+  AND l.ingested_at >= {since:DateTime64(3, 'UTC')}
+  AND (l.source, l.event_id) NOT IN (
+      SELECT source, source_event_id FROM costline.cost_allocations WHERE allocated_at >= {since:DateTime64(3, 'UTC')}
+  )
+-- ORDER BY: oldest first, so a pass handles windows in time order.
+ORDER BY l.ingested_at
+LIMIT 100000

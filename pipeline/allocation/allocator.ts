@@ -1,0 +1,84 @@
+// The allocation stage: every few seconds, shared costs (infra and vector-db
+// events that name no post) whose window has closed — window end plus the
+// allowed lateness has passed — are split across the posts active in that
+// window, and the split is stored in costline.cost_allocations. A stored
+// allocation is final; a shared event arriving after its window closed is
+// allocated on the next pass with the drivers known then.
+import { createHash } from "node:crypto";
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { Config } from "../config/config.ts";
+import { queryRows } from "../clickhouse/client.ts";
+import { chTime } from "../ledger/ledger-row.ts";
+import type { Logger } from "../observability/log.ts";
+import { sqlFile } from "../queries/sql-files.ts";
+import { splitCost, type Driver } from "./split.ts";
+
+type Candidate = { tenant: string; source: string; event_id: string; kind: string; cost: string; window_start: string; ingested_at: string };
+type DriverRow = { post_id: string; persona_id: string; llm_tokens: string | number; llm_cost: string; requests: string | number };
+
+export interface AllocatorDeps {
+  client: ClickHouseClient;
+  config: Config["allocation"];
+  log: Logger;
+  now?: () => Date;
+}
+
+export function createAllocator(deps: AllocatorDeps) {
+  const { client, config, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  let since: string | undefined;
+
+  async function start(): Promise<string> {
+    const [row] = await queryRows<{ since: string }>(client, sqlFile("allocation_start"));
+    return row?.since ?? "1970-01-01 00:00:00.000";
+  }
+
+  function weightOf(d: DriverRow): string {
+    if (config.driver === "llm_cost") return d.llm_cost;
+    if (config.driver === "requests") return String(d.requests);
+    return String(d.llm_tokens);
+  }
+
+  /** One pass; returns how many shared events it allocated. */
+  async function pass(): Promise<number> {
+    since ??= await start();
+    const candidates = await queryRows<Candidate>(client, sqlFile("allocation_candidates"), { since, window_s: config.windowS });
+    const closedBefore = now().getTime() - (config.windowS + config.latenessS) * 1000;
+    const ready = candidates.filter((c) => Date.parse(`${c.window_start.replace(" ", "T")}Z`) + config.windowS * 1000 <= closedBefore);
+    const waiting = candidates.filter((c) => !ready.includes(c));
+    const byWindow = new Map<string, Candidate[]>();
+    for (const c of ready) {
+      const k = `${c.tenant}\u0000${c.window_start}`;
+      byWindow.set(k, [...(byWindow.get(k) ?? []), c]);
+    }
+    const rows: Record<string, unknown>[] = [];
+    for (const group of byWindow.values()) {
+      const { tenant, window_start } = group[0]!;
+      const start = new Date(`${window_start.replace(" ", "T")}Z`);
+      const drivers = await queryRows<DriverRow>(client, sqlFile("allocation_drivers"), {
+        tenant,
+        from: chTime(start.toISOString()),
+        to: chTime(new Date(start.getTime() + config.windowS * 1000).toISOString()),
+      });
+      const weights: Driver[] = drivers.map((d) => ({ post_id: d.post_id, persona_id: d.persona_id, weight: weightOf(d) }));
+      for (const c of group)
+        for (const s of splitCost(c.cost, weights))
+          rows.push({ tenant, post_id: s.post_id, persona_id: s.persona_id, source: c.source, source_event_id: c.event_id, kind: c.kind, window_start, driver: config.driver, share: s.share, amount_usd: s.amount_usd });
+    }
+    if (rows.length) {
+      const token = createHash("sha256").update(rows.map((r) => `${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`).join("\n")).digest("hex");
+      await client.command({
+        query: `INSERT INTO costline.cost_allocations SETTINGS insert_deduplication_token = '${token}' FORMAT JSONEachRow\n${rows.map((r) => JSON.stringify(r)).join("\n")}`,
+      });
+      log.info({ shared_events: ready.length, rows: rows.length, windows: byWindow.size }, "allocated shared costs");
+    }
+    // Next pass starts at the oldest event still waiting for its window, or where this one ended.
+    const newest = candidates.reduce((m, c) => (c.ingested_at > m ? c.ingested_at : m), since);
+    since = waiting.length ? waiting.reduce((m, c) => (c.ingested_at < m ? c.ingested_at : m), newest) : newest;
+    // Step back a little: an insert may become visible slightly after a later one.
+    since = chTime(new Date(Date.parse(`${since.replace(" ", "T")}Z`) - 5000).toISOString());
+    return ready.length;
+  }
+
+  return { pass };
+}
