@@ -6,7 +6,7 @@ SELECT
     sum(output_tokens) AS output_tokens,
     toString(sum(cost_usd)) AS cost_usd
 FROM costline.ledger_day_user AS d
-WHERE ({tenant:String} = '' OR tenant = {tenant:String}) AND day >= {from:Date} AND day < {to:Date}
+WHERE ({tenant:String} = '' OR tenant = {tenant:String}) AND d.day >= {from:Date} AND d.day < {to:Date}
 GROUP BY day, provider, model, user_id
 -- ORDER BY: day, then dearest first within the day.
 ORDER BY day, sum(d.cost_usd) DESC, provider, model, user_id

@@ -14,7 +14,7 @@ import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
 
-export const durableNames = { enrich: "enrich", ledger: "ledger", alertsLedger: "alerts-ledger" } as const;
+export const durableNames = { enrich: "enrich", ledger: "ledger", alertsLedger: "alerts-ledger", windower: "windower" } as const;
 
 interface StreamSpec {
   name: string;
@@ -66,19 +66,29 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   await ensureConsumer(jsm, streamNames.events, durableNames.enrich, s.events, config);
   await ensureConsumer(jsm, streamNames.priced, durableNames.ledger, s.priced, config);
   await ensureConsumer(jsm, streamNames.alerts, durableNames.alertsLedger, s.alerts, config);
+  // The windower holds a message until every window it counted in is final.
+  const windowHoldS = 3 * config.windows.windowS + config.windows.latenessS + 60;
+  await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, windowHoldS);
   const kvm = new Kvm(nc);
   for (const bucket of Object.values(kvBuckets)) await kvm.create(bucket, { history: 5 });
 }
 
-async function ensureConsumer(jsm: JetStreamManager, stream: string, durable: string, filter: string, config: Config) {
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+  filter: string,
+  config: Config,
+  ackWaitS = config.streams.ackWaitS,
+) {
   const cfg = {
     durable_name: durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     filter_subject: filter,
-    ack_wait: nanos(config.streams.ackWaitS * 1000),
+    ack_wait: nanos(ackWaitS * 1000),
     max_deliver: config.streams.maxDeliver,
-    max_ack_pending: 20_000,
+    max_ack_pending: 100_000,
   };
   try {
     await jsm.consumers.info(stream, durable);

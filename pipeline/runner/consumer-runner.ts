@@ -17,7 +17,9 @@ import { publishDlq, type DlqEntry } from "./dlq.ts";
 export type Outcome =
   | { kind: "done"; dlq?: DlqEntry[] }
   | { kind: "dead"; entry: DlqEntry }
-  | { kind: "retry"; error: TransientError };
+  | { kind: "retry"; error: TransientError }
+  /** The effect becomes durable later (a window published when it closes): settle then. */
+  | { kind: "deferred"; until: Promise<Outcome> };
 
 /** A stage: a function of a batch of messages returning one outcome per message, in order. */
 export type BatchHandler = (batch: JsMsg[]) => Promise<Outcome[]>;
@@ -136,6 +138,14 @@ async function settle(opts: RunnerOptions, batch: JsMsg[]): Promise<void> {
 
 async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise<void> {
   const { stage, metrics, log } = opts;
+  if (outcome.kind === "deferred") {
+    // Not awaited: the batch is settled, this message waits for its effect.
+    void outcome.until.then(
+      (later) => apply(opts, msg, later),
+      (err) => apply(opts, msg, { kind: "retry", error: new TransientError("unavailable", errorMessage(err)) }),
+    );
+    return;
+  }
   try {
     if (outcome.kind === "done") {
       for (const entry of outcome.dlq ?? []) await sendToDlq(opts, msg, entry);

@@ -18,7 +18,9 @@ import { createUnpricedModelNotifier } from "../alerts/unpriced-model-alert.ts";
 import { createLedgerStore } from "../ledger/ledger-store.ts";
 import { connectNats } from "../nats/connect.ts";
 import { startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts";
-import { createSubjects, streamNames } from "../nats/subjects.ts";
+import { createSubjects, kvBuckets, streamNames } from "../nats/subjects.ts";
+import { Kvm } from "@nats-io/kv";
+import { createWindower } from "../windows/windower-stage.ts";
 import { applyTopology, durableNames } from "../nats/topology.ts";
 import type { Logger } from "../observability/log.ts";
 import { createMetrics } from "../observability/metrics.ts";
@@ -28,7 +30,7 @@ import { startPeriodic } from "../runner/periodic.ts";
 import { createAllocator } from "../allocation/allocator.ts";
 import path from "node:path";
 
-export const stageNames = ["enrich", "ledger", "alert-store", "allocator"] as const;
+export const stageNames = ["enrich", "ledger", "windower", "alert-store", "allocator"] as const;
 export type StageName = (typeof stageNames)[number];
 
 export interface Pipeline {
@@ -102,6 +104,13 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
         stages.push(
           startStage({ ...common, stage: name, stream: streamNames.events, durable: durableNames.enrich, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, concurrency: config.enrich.concurrency, handle, log: stageLog }),
         );
+      } else if (name === "windower") {
+        const kv = await new Kvm(nc).open(kvBuckets.checkpoints);
+        const windower = await createWindower({ js, subjects, kv, config: config.windows, metrics, log: stageLog });
+        stages.push(
+          startStage({ ...common, stage: name, stream: streamNames.priced, durable: durableNames.windower, maxBatch: 200, flushMs: 20, handle: windower.handle, log: stageLog }),
+          startPeriodic({ stage: "windower-emit", intervalMs: config.windows.emitMs, run: windower.emit, log: stageLog, signal: abort.signal }),
+        );
       } else if (name === "allocator") {
         const allocator = createAllocator({ client: clickhouse.client, config: config.allocation, log: stageLog });
         stages.push(startPeriodic({ stage: name, intervalMs: config.allocation.intervalS * 1000, run: allocator.pass, log: stageLog, signal: abort.signal }));
@@ -130,7 +139,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const readiness = async () => ({
         nats: !nc.isClosed(),
         clickhouse: await clickhouse.client.ping().then((r) => r.success, () => false),
-        stages: stages.length === opts.stages.length,
+        stages: stages.length >= opts.stages.length,
       });
       const keys = createKeyStore(clickhouse.client);
       adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;

@@ -1,0 +1,165 @@
+// Tumbling event-time windows per scope, as a pure state machine the windower
+// drives. Events join the window their time falls in; the watermark is the
+// latest event time seen (future outliers capped), and a window is final once
+// the watermark — or, when traffic stops, the wall clock — has passed its end
+// plus the allowed lateness. An event for a final window is late: it still
+// reaches the ledger, but no longer changes a published window.
+import { Decimal, toMoney } from "../pricing/decimal.ts";
+import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
+import { eventKey } from "../ledger/ledger-row.ts";
+
+type Scope = WindowAggregate["scope"];
+
+interface Open {
+  scope: Scope;
+  key: Record<string, string>;
+  tenant: string;
+  start: number;
+  events: number;
+  unpriced: number;
+  cost: Decimal;
+  revenue: Decimal;
+  inputTokens: number;
+  outputTokens: number;
+  requests: number;
+  byModel: Map<string, Decimal>;
+  byOperation: Map<string, Decimal>;
+  changed: boolean;
+  waiters: (() => void)[];
+}
+
+export interface WindowOptions {
+  windowMs: number;
+  latenessMs: number;
+  /** How far past the wall clock an event time may push the watermark. */
+  maxFutureMs?: number;
+}
+
+/** The scopes an event counts in, with their keys; a scope whose key the event lacks is skipped. */
+export function scopesOf(e: PricedEvent): { scope: Scope; key: Record<string, string> }[] {
+  const out: { scope: Scope; key: Record<string, string> }[] = [{ scope: "tenant", key: { tenant: e.tenant } }];
+  if (e.model) out.push({ scope: "tenant_model", key: { tenant: e.tenant, provider: e.provider, model: e.model } });
+  if (e.persona_id) out.push({ scope: "tenant_persona", key: { tenant: e.tenant, persona_id: e.persona_id } });
+  if (e.feature) out.push({ scope: "tenant_feature", key: { tenant: e.tenant, feature: e.feature } });
+  if (e.operation) out.push({ scope: "tenant_operation", key: { tenant: e.tenant, operation: e.operation } });
+  if (e.post_id) out.push({ scope: "post", key: { tenant: e.tenant, post_id: e.post_id } });
+  return out;
+}
+
+export function createWindowState(opts: WindowOptions) {
+  const open = new Map<string, Open>();
+  /** Event keys already counted, per window start, so a redelivered event is not counted twice. */
+  const seen = new Map<number, Set<string>>();
+  const maxFuture = opts.maxFutureMs ?? 60_000;
+  let watermark = 0;
+
+  const isFinal = (start: number, now: number) => {
+    const closesAt = start + opts.windowMs + opts.latenessMs;
+    return watermark >= closesAt || now >= closesAt + opts.windowMs;
+  };
+
+  function toAggregate(w: Open, final: boolean, now: number): WindowAggregate {
+    const money = (m: Map<string, Decimal>) => Object.fromEntries([...m].map(([k, v]) => [k, toMoney(v)]));
+    return {
+      scope: w.scope,
+      key: w.key,
+      tenant: w.tenant,
+      window_start: new Date(w.start).toISOString(),
+      window_end: new Date(w.start + opts.windowMs).toISOString(),
+      events: w.events,
+      unpriced_events: w.unpriced,
+      cost_usd: toMoney(w.cost),
+      revenue_usd: toMoney(w.revenue),
+      input_tokens: w.inputTokens,
+      output_tokens: w.outputTokens,
+      requests: w.requests,
+      by_model: money(w.byModel),
+      by_operation: money(w.byOperation),
+      final,
+      emitted_at: new Date(now).toISOString(),
+    };
+  }
+
+  return {
+    watermark: () => watermark,
+    /** Resumes from a checkpointed watermark, so windows final before a restart stay final. */
+    restore(wm: number) {
+      watermark = Math.max(watermark, wm);
+    },
+    openWindows: () => open.size,
+
+    /**
+     * Adds one event. Returns the windows it joined, or `late` when its window
+     * is already final, or `duplicate` when this event was counted before.
+     */
+    add(e: PricedEvent, now: number): { status: "added"; windows: string[] } | { status: "late" | "duplicate" } {
+      const t = Date.parse(e.time);
+      const start = t - (((t % opts.windowMs) + opts.windowMs) % opts.windowMs);
+      if (isFinal(start, now)) return { status: "late" };
+      const k = eventKey(e);
+      let keys = seen.get(start);
+      if (!keys) seen.set(start, (keys = new Set()));
+      if (keys.has(k)) return { status: "duplicate" };
+      keys.add(k);
+      watermark = Math.max(watermark, Math.min(t, now + maxFuture));
+      const cost = e.cost_usd === null ? undefined : new Decimal(e.cost_usd);
+      const windows: string[] = [];
+      for (const { scope, key } of scopesOf(e)) {
+        const id = `${scope}|${JSON.stringify(key)}|${start}`;
+        let w = open.get(id);
+        if (!w) {
+          w = {
+            scope, key, tenant: e.tenant, start, events: 0, unpriced: 0, cost: new Decimal(0), revenue: new Decimal(0),
+            inputTokens: 0, outputTokens: 0, requests: 0, byModel: new Map(), byOperation: new Map(), changed: false, waiters: [],
+          };
+          open.set(id, w);
+        }
+        w.events++;
+        if (!e.priced) w.unpriced++;
+        if (cost) {
+          w.cost = w.cost.plus(cost);
+          if (e.model) w.byModel.set(e.model, (w.byModel.get(e.model) ?? new Decimal(0)).plus(cost));
+          if (e.operation) w.byOperation.set(e.operation, (w.byOperation.get(e.operation) ?? new Decimal(0)).plus(cost));
+        }
+        w.revenue = w.revenue.plus(e.revenue_usd);
+        w.inputTokens += e.usage.input_tokens ?? 0;
+        w.outputTokens += e.usage.output_tokens ?? 0;
+        if (e.kind === "llm") w.requests++;
+        w.changed = true;
+        windows.push(id);
+      }
+      return { status: "added", windows };
+    },
+
+    /** Calls `fn` once the window is final and published (or at once if it is gone already). */
+    whenFinal(id: string, fn: () => void) {
+      const w = open.get(id);
+      if (w) w.waiters.push(fn);
+      else fn();
+    },
+
+    /**
+     * What to publish now: updated open windows, and windows that became
+     * final (removed from the state). `release` runs their waiters; call it
+     * only after the finals were published.
+     */
+    tick(now: number): { updates: WindowAggregate[]; finals: WindowAggregate[]; release: () => void } {
+      const updates: WindowAggregate[] = [];
+      const finals: WindowAggregate[] = [];
+      const waiters: (() => void)[] = [];
+      for (const [id, w] of open) {
+        if (isFinal(w.start, now)) {
+          finals.push(toAggregate(w, true, now));
+          waiters.push(...w.waiters);
+          open.delete(id);
+        } else if (w.changed) {
+          updates.push(toAggregate(w, false, now));
+          w.changed = false;
+        }
+      }
+      for (const start of seen.keys()) if (isFinal(start, now)) seen.delete(start);
+      return { updates, finals, release: () => waiters.forEach((fn) => fn()) };
+    },
+  };
+}
+export type WindowState = ReturnType<typeof createWindowState>;

@@ -1,0 +1,82 @@
+// The windower: reads priced events (its own durable consumer beside the
+// ledger's), aggregates them into tumbling event-time windows per scope, and
+// publishes open windows as they change (final: false) and each window once
+// final on `<prefix>.windows.<scope>`. A message is acknowledged only after
+// every window it counted in was published final; the watermark is
+// checkpointed in KV so a restart does not reopen final windows.
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { Config } from "../config/config.ts";
+import { PermanentError } from "../errors.ts";
+import { parsePriced } from "../ledger/ledger-stage.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { Subjects } from "../nats/subjects.ts";
+import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
+import { deadFrom } from "../runner/consumer-runner.ts";
+import type { WindowAggregate } from "../../schemas/index.ts";
+import { createWindowState } from "./window-state.ts";
+
+export interface WindowerDeps {
+  js: JetStreamClient;
+  subjects: Subjects;
+  kv: KV;
+  config: Config["windows"];
+  metrics: Metrics;
+  log: Logger;
+  now?: () => number;
+}
+
+const CHECKPOINT = "windower.watermark";
+
+export async function createWindower(deps: WindowerDeps) {
+  const now = deps.now ?? Date.now;
+  const state = createWindowState({ windowMs: deps.config.windowS * 1000, latenessMs: deps.config.latenessS * 1000 });
+  const saved = await deps.kv.get(CHECKPOINT).catch(() => null);
+  if (saved?.value?.length) state.restore(Number(saved.string()));
+  deps.log.info({ watermark: new Date(state.watermark()).toISOString() }, "windower resumed");
+
+  const handle: BatchHandler = async (batch: JsMsg[]) =>
+    batch.map((msg): Outcome => {
+      let events;
+      try {
+        events = parsePriced(msg);
+      } catch (err) {
+        if (err instanceof PermanentError) return deadFrom(err);
+        throw err;
+      }
+      const joined = new Set<string>();
+      for (const e of events) {
+        const r = state.add(e, now());
+        if (r.status === "added") r.windows.forEach((w) => joined.add(w));
+        else deps.metrics.events.inc({ stage: "windower", result: r.status });
+      }
+      if (joined.size === 0) return { kind: "done" };
+      const until = Promise.all([...joined].map((w) => new Promise<void>((resolve) => state.whenFinal(w, resolve)))).then(
+        (): Outcome => ({ kind: "done" }),
+      );
+      return { kind: "deferred", until };
+    });
+
+  /** Finals not yet published (a failed publish is retried on the next emission, never dropped). */
+  let pending: { finals: WindowAggregate[]; release: () => void }[] = [];
+
+  /** One emission: publish changed and final windows, then release the finals' messages and checkpoint. */
+  async function emit(): Promise<number> {
+    const { updates, finals, release } = state.tick(now());
+    if (finals.length) pending.push({ finals, release });
+    const publish = (w: WindowAggregate) =>
+      deps.js.publish(deps.subjects.windows(w.scope), JSON.stringify(w), {
+        msgID: `window:${w.scope}:${JSON.stringify(w.key)}:${w.window_start}:${w.final ? "final" : w.emitted_at}`,
+      });
+    const due = pending;
+    await Promise.all(updates.map(publish));
+    await Promise.all(due.flatMap((p) => p.finals).map(publish));
+    pending = pending.filter((p) => !due.includes(p));
+    for (const p of due) p.release();
+    if (due.length) await deps.kv.put(CHECKPOINT, String(state.watermark()));
+    return updates.length + due.reduce((n, p) => n + p.finals.length, 0);
+  }
+
+  return { handle, emit, state };
+}

@@ -1,0 +1,215 @@
+// The cost API on a running stack: keys and tenant scope, a post's costs with
+// its audit trail and allocated shared costs, windowed aggregation in any
+// time zone, the usage report, and window aggregates on the windows subject.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { createProducer } from "../../pipeline/producer/producer.ts";
+import { windowAggregateSchema, type CostlineEventInput, type WindowAggregate } from "../../schemas/index.ts";
+import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
+
+let stack: StackProcess;
+let nc: NatsConnection;
+let acmeKey: string;
+const DAY = "2026-11-20";
+
+function llm(id: string, tenant: string, time: string, model: string, extra: Record<string, unknown> = {}): CostlineEventInput {
+  return {
+    specversion: "1.0",
+    id,
+    source: "test/api",
+    type: "costline.llm.usage",
+    time,
+    data: { tenant, provider: "openai", model, usage: { input_tokens: 1000, output_tokens: 500 }, persona_id: "ai_jesus", feature: "hooks", user_id: "u-1", ...extra },
+  };
+}
+
+async function get(path: string, key: string): Promise<Response> {
+  return fetch(`${stack.info.api_url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+}
+
+beforeAll(async () => {
+  stack = await startStack(tempHome(), {
+    COSTLINE_ALLOCATION_WINDOW_S: "3600",
+    COSTLINE_ALLOWED_LATENESS_S: "1",
+    COSTLINE_ALLOCATION_INTERVAL_S: "1",
+    COSTLINE_WINDOW_S: "2",
+    COSTLINE_WINDOW_EMIT_MS: "100",
+    COSTLINE_TARGET_COST_PER_POST: "0.01",
+  });
+  nc = await connect({ servers: stack.info.nats_url });
+  const producer = await createProducer({ nc });
+  // acme: post p-1 (two calls in hour 10, one in 11), p-2 (hour 10); an infra cost naming no post in hour 10.
+  // globex: post p-g (hour 10). Out of order on purpose: the 11:00 event first.
+  await producer.publish([
+    llm("e3", "acme", `${DAY}T11:15:00Z`, "gpt-4o", { post_id: "p-1", user_id: "u-2" }), // 0.0075
+    llm("e1", "acme", `${DAY}T10:05:00Z`, "gpt-4o", { post_id: "p-1" }), // 0.0075
+    llm("e2", "acme", `${DAY}T10:10:00Z`, "gpt-4o-mini", { post_id: "p-1" }), // 0.00045
+    llm("e4", "acme", `${DAY}T10:20:00Z`, "gpt-4o", { post_id: "p-2" }), // 0.0075
+    llm("g1", "globex", `${DAY}T10:30:00Z`, "gpt-4o", { post_id: "p-g" }),
+    {
+      specversion: "1.0",
+      id: "i1",
+      source: "test/api",
+      type: "costline.infra.usage",
+      time: `${DAY}T10:40:00Z`,
+      data: { tenant: "acme", resource: "cpu", quantity: 1000, unit: "core_second", service: "render" }, // 0.0115
+    },
+  ]);
+  await waitFor("ledger rows", async () => ((await stack.api<{ events: number }>("/v1/totals")).events === 6 ? true : undefined));
+  const res = await fetch(`${stack.info.api_url}/v1/admin/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ tenant: "acme", name: "acme dashboards" }),
+  });
+  expect(res.status).toBe(201);
+  acmeKey = ((await res.json()) as { key: string }).key;
+});
+afterAll(async () => {
+  await nc?.close();
+  if (stack?.child.exitCode === null) await stack.stop();
+});
+
+describe("authentication and tenant scope", () => {
+  it("refuses requests without a valid key", async () => {
+    expect((await fetch(`${stack.info.api_url}/v1/totals`)).status).toBe(401);
+    expect((await get("/v1/totals", "cl_aaaaaaaaaaaa_notavalidsecretnotavalidsecret123")).status).toBe(401);
+    expect((await fetch(`${stack.info.api_url}/healthz`)).status).toBe(200);
+  });
+
+  it("shows a tenant key only its own tenant", async () => {
+    expect((await get("/v1/posts/p-g/costs", acmeKey)).status).toBe(404);
+    expect((await get("/v1/posts/p-g/costs?tenant=globex", acmeKey)).status).toBe(404);
+    expect((await get("/v1/posts/p-g/summary", acmeKey)).status).toBe(404);
+    expect(((await (await get("/v1/totals", acmeKey)).json()) as { events: number }).events).toBe(5);
+    expect((await get("/v1/costs?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z&tenant=globex", acmeKey)).status).toBe(403);
+    const sql = await fetch(`${stack.info.api_url}/v1/sql`, { method: "POST", headers: { authorization: `Bearer ${acmeKey}` }, body: JSON.stringify({ query: "SELECT 1" }) });
+    expect(sql.status).toBe(403);
+  });
+
+  it("stops accepting a revoked key", async () => {
+    const created = await fetch(`${stack.info.api_url}/v1/admin/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+      body: JSON.stringify({ tenant: "acme" }),
+    });
+    const { key, key_id } = (await created.json()) as { key: string; key_id: string };
+    expect((await get("/v1/totals", key)).status).toBe(200);
+    const del = await fetch(`${stack.info.api_url}/v1/admin/keys/${key_id}`, { method: "DELETE", headers: { authorization: `Bearer ${stack.adminKey}` } });
+    expect(del.status).toBe(200);
+    await waitFor("the key cache to expire", async () => ((await get("/v1/totals", key)).status === 401 ? true : undefined), 20_000);
+  });
+});
+
+describe("post costs", () => {
+  it("gives the total, the breakdown, coverage, allocated shared cost and the audit trail", async () => {
+    // The infra cost of hour 10 is split by LLM tokens between p-1 (3000 tokens) and p-2 (1500).
+    const costs = await waitFor("allocation", async () => {
+      const c = (await (await get("/v1/posts/p-1/costs", acmeKey)).json()) as { allocated_usd: string };
+      return c.allocated_usd !== "0" ? (c as Record<string, unknown>) : undefined;
+    });
+    expect(costs).toMatchObject({
+      post_id: "p-1",
+      direct_usd: "0.01545", // 0.0075 + 0.00045 + 0.0075
+      allocated_usd: "0.007666666667", // 0.0115 × 2/3, the extra picodollar to the larger share
+      total_usd: "0.023116666667",
+      events: 3,
+      by_kind: { llm: "0.01545", infra: "0.007666666667" },
+    });
+    expect((costs.by_model as { model: string; cost_usd: string }[]).map((m) => [m.model, m.cost_usd])).toEqual([
+      ["gpt-4o", "0.015"],
+      ["gpt-4o-mini", "0.00045"],
+    ]);
+    const audit = costs.audit as { event_id: string; price_source: string; components: unknown[] }[];
+    expect(audit.map((a) => a.event_id)).toEqual(["e3", "e2", "e1"]);
+    expect(audit[0]).toMatchObject({ price_source: "genai-prices" });
+    expect(audit[0]!.components.length).toBeGreaterThan(0);
+    const p2 = (await (await get("/v1/posts/p-2/costs", acmeKey)).json()) as { allocated_usd: string };
+    expect(p2.allocated_usd).toBe("0.003833333333");
+  });
+
+  it("summarises a post against the target cost", async () => {
+    const s = (await (await get("/v1/posts/p-1/summary", acmeKey)).json()) as Record<string, unknown>;
+    expect(s).toMatchObject({ primary_cost_type: "llm", target_usd: "0.01", efficiency: { rating: "poor" } });
+    expect((await get("/v1/posts/nope/summary", acmeKey)).status).toBe(404);
+    expect((await get("/v1/posts/p-1/costs", stack.adminKey)).status).toBe(400); // an admin must name the tenant
+    expect((await get("/v1/posts/p-1/costs?tenant=acme", stack.adminKey)).status).toBe(200);
+  });
+
+  it("reports coverage per tenant that adds up", async () => {
+    const c = (await (await get("/v1/coverage", acmeKey)).json()) as Record<string, string>;
+    expect(c).toMatchObject({ total_usd: "0.03445", direct_usd: "0.02295", allocated_usd: "0.0115", unallocated_usd: "0", unattributed_usd: "0", pending_usd: "0" });
+  });
+});
+
+describe("windowed aggregation", () => {
+  it("groups by hour in the caller's time zone from the hourly rollup, out-of-order events in their hours", async () => {
+    const body = (await (await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&granularity=hour&tz=Europe/Berlin&group_by=model`, acmeKey)).json()) as {
+      source: string;
+      rows: { bucket: string; model: string; cost_usd: string; events: number | string }[];
+    };
+    expect(body.source).toBe("costline.ledger_hour");
+    expect(body.rows.map((r) => [r.bucket, r.model, r.cost_usd])).toEqual([
+      ["2026-11-20 11:00:00", "", "0.0115"],
+      ["2026-11-20 11:00:00", "gpt-4o", "0.015"],
+      ["2026-11-20 11:00:00", "gpt-4o-mini", "0.00045"],
+      ["2026-11-20 12:00:00", "gpt-4o", "0.0075"],
+    ]);
+  });
+
+  it("falls back to the minute rollup for a half-hour zone, with filters", async () => {
+    const body = (await (await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&granularity=day&tz=Asia/Kolkata&filter=model:gpt-4o`, acmeKey)).json()) as {
+      source: string;
+      rows: { bucket: string; cost_usd: string }[];
+    };
+    expect(body.source).toBe("costline.ledger_minute");
+    // e1, e3 and e4 (gpt-4o) fall on 20 November in India too (15:35, 16:45, 15:50).
+    expect(body.rows).toEqual([expect.objectContaining({ bucket: "2026-11-20 00:00:00", cost_usd: "0.0225" })]);
+  });
+
+  it("rejects bad input clearly", async () => {
+    const bad = await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&group_by=model;drop`, acmeKey);
+    expect(bad.status).toBe(400);
+    expect((await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&tz=Mars/Olympus`, acmeKey)).status).toBe(400);
+    expect((await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&filter=secret:1`, acmeKey)).status).toBe(400);
+  });
+
+  it("exports the usage report as CSV and JSON with top users", async () => {
+    const csv = await get(`/v1/reports/usage?from=${DAY}&to=2026-11-21&format=csv`, acmeKey);
+    expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
+    const lines = (await csv.text()).trim().split("\n");
+    expect(lines[0]).toBe("day,provider,model,user_id,requests,input_tokens,output_tokens,cost_usd");
+    expect(lines).toContain("2026-11-20,openai,gpt-4o,u-1,2,2000,1000,0.015");
+    const json = (await (await get(`/v1/reports/usage?from=${DAY}&to=2026-11-21`, acmeKey)).json()) as { top_users: { user_id: string }[] };
+    expect(json.top_users.map((u) => u.user_id)).toEqual(["u-1", "u-2"]);
+  });
+});
+
+describe("windows for the detector", () => {
+  it("publishes window aggregates for current traffic, updating and then final", async () => {
+    const js = jetstream(nc);
+    const producer = await createProducer({ nc });
+    const now = new Date();
+    await producer.publish([llm("w1", "initech", now.toISOString(), "gpt-4o", { post_id: "p-w" }), llm("w2", "initech", now.toISOString(), "gpt-4o")]);
+    const jsm = await jetstreamManager(nc);
+    const finals = await waitFor(
+      "a final tenant window",
+      async () => {
+        const info = await jsm.streams.info("COSTLINE_WINDOWS");
+        if (info.state.messages === 0) return undefined;
+        const consumer = await js.consumers.get("COSTLINE_WINDOWS");
+        const out: WindowAggregate[] = [];
+        const batch = await consumer.fetch({ max_messages: info.state.messages, expires: 1000 });
+        for await (const m of batch) {
+          if (m.subject === "costline.windows.tenant") out.push(windowAggregateSchema.parse(m.json()));
+          if (m.info.pending === 0) break;
+        }
+        const f = out.filter((w) => w.final && w.tenant === "initech");
+        return f.length ? f : undefined;
+      },
+      30_000,
+    );
+    expect(finals[0]).toMatchObject({ scope: "tenant", events: 2, cost_usd: "0.015", final: true, by_model: { "gpt-4o": "0.015" } });
+  });
+});

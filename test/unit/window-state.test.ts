@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { createWindowState } from "../../pipeline/windows/window-state.ts";
+import type { PricedEvent } from "../../schemas/index.ts";
+
+const T0 = Date.UTC(2026, 10, 22, 10, 0, 0);
+const MIN = 60_000;
+
+function ev(id: string, offsetMs: number, cost: string, extra: Partial<PricedEvent> = {}): PricedEvent {
+  return {
+    event_id: id, source: "t", type: "costline.llm.usage", kind: "llm", time: new Date(T0 + offsetMs).toISOString(), tenant: "acme",
+    provider: "openai", model: "gpt-4o", model_requested: "gpt-4o", category: "", usage: { input_tokens: 10, output_tokens: 5 }, batch: false,
+    cost_usd: cost, revenue_usd: "0", priced: true, price_source: "x", price_version: "1", components: [], attribution_method: "direct",
+    enriched_at: new Date(T0).toISOString(), persona_id: "ai_jesus", post_id: "p1", operation: "draft", ...extra,
+  };
+}
+
+describe("event-time windows", () => {
+  it("puts out-of-order events in the window of their event time, per scope", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN });
+    const now = T0 + 3 * MIN;
+    expect(s.add(ev("b", 90_000, "0.2"), now).status).toBe("added"); // second window first
+    expect(s.add(ev("a", 10_000, "0.1"), now).status).toBe("added"); // then the first
+    expect(s.add(ev("c", 20_000, "0.3", { model: "gpt-4o-mini" }), now).status).toBe("added");
+    const { updates } = s.tick(now);
+    const tenant = updates.filter((u) => u.scope === "tenant").sort((x, y) => x.window_start.localeCompare(y.window_start));
+    expect(tenant.map((u) => [u.window_start.slice(11, 16), u.cost_usd, u.events])).toEqual([
+      ["10:00", "0.4", 2],
+      ["10:01", "0.2", 1],
+    ]);
+    const models = updates.filter((u) => u.scope === "tenant_model" && u.window_start.includes("10:00"));
+    expect(models.map((u) => [u.key.model, u.cost_usd]).sort()).toEqual([["gpt-4o", "0.1"], ["gpt-4o-mini", "0.3"]]);
+    expect(tenant[0]!.by_model).toEqual({ "gpt-4o": "0.1", "gpt-4o-mini": "0.3" });
+    expect(updates.map((u) => u.scope)).toEqual(expect.arrayContaining(["tenant_persona", "tenant_operation", "post"]));
+  });
+
+  it("accepts late events within the allowed lateness and refuses them after", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN });
+    const now = T0 + 3.6 * MIN; // the wall clock alone would close 10:00 at 10:04
+    s.add(ev("a", 10_000, "1"), now);
+    s.add(ev("w", 2.5 * MIN, "1"), now); // watermark 10:02:30: window 10:00 closes at 10:03
+    expect(s.add(ev("late-ok", 30_000, "1"), now).status).toBe("added");
+    s.add(ev("w2", 3.5 * MIN, "1"), now); // watermark past 10:03
+    const { finals } = s.tick(now);
+    const first = finals.find((f) => f.scope === "tenant" && f.window_start.includes("10:00"));
+    expect(first).toMatchObject({ final: true, events: 2, cost_usd: "2" });
+    expect(s.add(ev("too-late", 40_000, "1"), now).status).toBe("late");
+  });
+
+  it("counts a redelivered event once", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    expect(s.add(ev("a", 1000, "1"), T0).status).toBe("added");
+    expect(s.add(ev("a", 1000, "1"), T0).status).toBe("duplicate");
+    expect(s.tick(T0).updates.find((u) => u.scope === "tenant")!.events).toBe(1);
+  });
+
+  it("closes windows by the wall clock when traffic stops, and releases waiting messages after", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    const r = s.add(ev("a", 1000, "1"), T0 + 1000);
+    let released = 0;
+    if (r.status === "added") r.windows.forEach((w) => s.whenFinal(w, () => released++));
+    expect(s.tick(T0 + 2 * MIN).finals).toHaveLength(0);
+    const t = s.tick(T0 + 3 * MIN + 1);
+    expect(t.finals.map((f) => f.scope).sort()).toEqual(["post", "tenant", "tenant_model", "tenant_operation", "tenant_persona"]);
+    expect(released).toBe(0); // not before the finals are published
+    t.release();
+    expect(released).toBe(5);
+    expect(s.openWindows()).toBe(0);
+  });
+
+  it("keeps final windows final after a restart from the checkpointed watermark", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    s.restore(T0 + 5 * MIN);
+    expect(s.add(ev("old", 1000, "1"), T0 + 5 * MIN).status).toBe("late");
+    expect(s.add(ev("new", 4.5 * MIN, "1"), T0 + 5 * MIN).status).toBe("added");
+  });
+});
