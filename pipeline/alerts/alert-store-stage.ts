@@ -1,8 +1,8 @@
 // Stores every alert published on the alerts subject in costline.alerts, then
 // acknowledges. The insert carries a deduplication token, and the table
 // collapses repeats of an alert id.
-import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
+import { insertIdempotent } from "../clickhouse/client.ts";
 import type { JsMsg } from "@nats-io/jetstream";
 import { alertSchema, type Alert } from "../../schemas/index.ts";
 import { PermanentError, TransientError, errorMessage } from "../errors.ts";
@@ -39,11 +39,13 @@ export function createAlertStoreHandler(client: ClickHouseClient): BatchHandler 
       else outcomes[index] = deadFrom(new PermanentError("validation", `alert: ${describe(parsed.error)}`));
     });
     if (rows.length) {
-      const token = createHash("sha256").update(rows.map((r) => `${r.alert.id}|${r.alert.status}|${r.alert.detected_at}`).join("\n")).digest("hex");
       try {
-        await client.command({
-          query: `INSERT INTO costline.alerts SETTINGS insert_deduplication_token = '${token}' FORMAT JSONEachRow\n${rows.map((r) => JSON.stringify(alertRow(r.alert))).join("\n")}`,
-        });
+        await insertIdempotent(
+          client,
+          "costline.alerts",
+          rows.map((r) => alertRow(r.alert)),
+          rows.map((r) => `${r.alert.id}|${r.alert.status}|${r.alert.detected_at}`),
+        );
       } catch (err) {
         const error = new TransientError("unavailable", `alert insert failed: ${errorMessage(err)}`, { cause: err });
         for (const r of rows) outcomes[r.index] = { kind: "retry", error };

@@ -4,10 +4,9 @@
 // window, and the split is stored in costline.cost_allocations. A stored
 // allocation is final; a shared event arriving after its window closed is
 // allocated on the next pass with the drivers known then.
-import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config/config.ts";
-import { queryRows } from "../clickhouse/client.ts";
+import { insertIdempotent, queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import type { Logger } from "../observability/log.ts";
 import { sqlFile } from "../queries/sql-files.ts";
@@ -66,10 +65,7 @@ export function createAllocator(deps: AllocatorDeps) {
           rows.push({ tenant, post_id: s.post_id, persona_id: s.persona_id, source: c.source, source_event_id: c.event_id, kind: c.kind, window_start, driver: config.driver, share: s.share, amount_usd: s.amount_usd });
     }
     if (rows.length) {
-      const token = createHash("sha256").update(rows.map((r) => `${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`).join("\n")).digest("hex");
-      await client.command({
-        query: `INSERT INTO costline.cost_allocations SETTINGS insert_deduplication_token = '${token}' FORMAT JSONEachRow\n${rows.map((r) => JSON.stringify(r)).join("\n")}`,
-      });
+      await insertIdempotent(client, "costline.cost_allocations", rows, rows.map((r) => `${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`));
       log.info({ shared_events: ready.length, rows: rows.length, windows: byWindow.size }, "allocated shared costs");
     }
     // Next pass starts at the oldest event still waiting for its window, or where this one ended.

@@ -5,6 +5,7 @@
 // Never pass `clickhouse_settings` through this client: the embedded
 // connection turns them into session-wide SET statements that outlive the
 // query. Put per-query settings in the SQL's SETTINGS clause instead.
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config/config.ts";
@@ -49,4 +50,29 @@ export async function queryRows<T>(
 ): Promise<T[]> {
   const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
   return rs.json<T>();
+}
+
+const TABLE = /^costline\.[a-z_]+$/;
+
+/**
+ * Inserts rows so that a retry of the same rows is dropped by ClickHouse, in
+ * the table and in every materialized view fed from it: the deduplication
+ * token is a hash of `identity` (one string per row, order-insensitive). The
+ * settings go in the SQL, never as client settings (see the note above).
+ */
+export async function insertIdempotent(
+  client: ClickHouseClient,
+  table: string,
+  rows: readonly Record<string, unknown>[],
+  identity: readonly string[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  if (!TABLE.test(table)) throw new Error(`not a costline table: ${table}`);
+  const h = createHash("sha256");
+  for (const k of [...identity].sort()) h.update(k).update("\u0001");
+  await client.command({
+    query:
+      `INSERT INTO ${table} SETTINGS insert_deduplication_token = '${h.digest("hex")}', ` +
+      `deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow\n${rows.map((r) => JSON.stringify(r)).join("\n")}`,
+  });
 }

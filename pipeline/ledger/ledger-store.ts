@@ -1,12 +1,11 @@
 // The ledger's ClickHouse side: which of these events are already stored, and
 // an idempotent insert (deduplication token over the batch's keys, applied to
 // the ledger and to every materialized view fed from it).
-import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { ClickHouseError } from "@clickhouse/client";
 import type { PricedEvent } from "../../schemas/index.ts";
 import { TransientError, errorMessage } from "../errors.ts";
-import { queryRows } from "../clickhouse/client.ts";
+import { insertIdempotent, queryRows } from "../clickhouse/client.ts";
 import { chTime, eventKey, ledgerRow } from "./ledger-row.ts";
 
 export interface LedgerStore {
@@ -18,12 +17,6 @@ export interface LedgerStore {
 /** A query the server understood and refused (bad data) rather than a connection or timeout failure. */
 export function isRejection(err: unknown): boolean {
   return err instanceof ClickHouseError && !/TIMEOUT|NETWORK|MEMORY_LIMIT|TOO_MANY|ABORTED/i.test(err.type ?? "");
-}
-
-export function dedupToken(events: PricedEvent[]): string {
-  const h = createHash("sha256");
-  for (const k of events.map(eventKey).sort()) h.update(k).update("\u0001");
-  return h.digest("hex");
 }
 
 export function createLedgerStore(client: ClickHouseClient, lookbackDays: number): LedgerStore {
@@ -48,14 +41,7 @@ export function createLedgerStore(client: ClickHouseClient, lookbackDays: number
       }
     },
     async insert(events) {
-      if (events.length === 0) return;
-      const body = events.map((e) => JSON.stringify(ledgerRow(e))).join("\n");
-      // Per-query settings in the SQL: the embedded engine would keep client-side settings for the whole session.
-      await client.command({
-        query:
-          `INSERT INTO costline.ledger SETTINGS insert_deduplication_token = '${dedupToken(events)}', ` +
-          `deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow\n${body}`,
-      });
+      await insertIdempotent(client, "costline.ledger", events.map(ledgerRow), events.map(eventKey));
     },
   };
 }
