@@ -86,8 +86,16 @@ export function postRoutes(client: ClickHouseClient, targetCostPerPost: string):
     if (!q.success) return c.json({ error: "limit must be 0–10000, offset ≥ 0" }, 400);
     const costs = await postCosts(client, r.tenant, r.id);
     if (!costs) return c.json({ error: "post not found" }, 404);
-    const audit = await queryRows<Record<string, unknown>>(client, sqlFile("post_audit"), { tenant: r.tenant, post_id: r.id, ...q.data });
-    return c.json({ ...costs, audit: audit.map((row) => ({ ...row, components: JSON.parse(String(row.components)) })) });
+    const params = { tenant: r.tenant, post_id: r.id, ...q.data };
+    const [audit, allocated] = await Promise.all([
+      queryRows<Record<string, unknown>>(client, sqlFile("post_audit"), params),
+      queryRows<Record<string, unknown>>(client, sqlFile("post_allocation_audit"), params),
+    ]);
+    return c.json({
+      ...costs,
+      audit: audit.map((row) => ({ ...row, components: JSON.parse(String(row.components)) })),
+      allocated_audit: allocated,
+    });
   });
 
   app.get("/:id/summary", async (c) => {

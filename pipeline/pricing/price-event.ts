@@ -98,7 +98,8 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
       price_source: p.source,
       price_version: p.version,
       components: p.components ?? [],
-      attribution_method: hasKeys ? "direct" : "unattributed",
+      // Shared costs that name no post are split across posts by the allocator.
+      attribution_method: hasKeys ? "direct" : event.type === "costline.infra.usage" || event.type === "costline.vectordb.usage" ? "allocated" : "unattributed",
       enriched_at: now.toISOString(),
     };
   };

@@ -125,6 +125,9 @@ describe("post costs", () => {
     expect(audit.map((a) => a.event_id)).toEqual(["e3", "e2", "e1"]);
     expect(audit[0]).toMatchObject({ price_source: "genai-prices" });
     expect(audit[0]!.components.length).toBeGreaterThan(0);
+    expect(costs.allocated_audit).toEqual([
+      expect.objectContaining({ source_event_id: "i1", kind: "infra", driver: "llm_tokens", amount_usd: "0.007666666667", window_start: "2026-11-20 10:00:00" }),
+    ]);
     const p2 = (await (await get("/v1/posts/p-2/costs", acmeKey)).json()) as { allocated_usd: string };
     expect(p2.allocated_usd).toBe("0.003833333333");
   });

@@ -177,7 +177,7 @@ describe("event pricing", () => {
   it("prices infra from the rate card in force at the event's time", () => {
     const infra = (time: string) =>
       toPriced(parse({ ...base, time, type: "costline.infra.usage", data: { tenant: "t", resource: "cpu", quantity: 3600, unit: "core_second", service: "api" } }), NOV);
-    expect(infra("2026-05-31T23:59:59Z")).toMatchObject({ cost_usd: "0.036", price_source: "rate-card", price_version: "1970-01-01" }); // 3600 × 0.00001
+    expect(infra("2026-05-31T23:59:59Z")).toMatchObject({ cost_usd: "0.036", price_source: "rate-card", price_version: "1970-01-01", attribution_method: "allocated" }); // 3600 × 0.00001
     expect(infra("2026-06-01T00:00:00Z")).toMatchObject({ cost_usd: "0.0288", price_version: "2026-06-01" }); // 3600 × 0.000008
   });
 
