@@ -18,7 +18,7 @@ import {
   vectordbUsageEvent,
 } from "./events.ts";
 import { pricedEventSchema } from "./priced.ts";
-import { windowAggregateSchema } from "./window.ts";
+import { windowAggregateSchema, windowBatchSchema } from "./window.ts";
 
 export const wireSchemas = {
   "costline-event": costlineEvent,
@@ -29,6 +29,7 @@ export const wireSchemas = {
   "cost-event": costEvent,
   "priced-event": pricedEventSchema,
   "window-aggregate": windowAggregateSchema,
+  "window-batch": windowBatchSchema,
   alert: alertSchema,
   "dlq-record": dlqRecordSchema,
 } as const;

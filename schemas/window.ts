@@ -31,3 +31,6 @@ export const windowAggregateSchema = z.object({
   emitted_at: isoTime,
 });
 export type WindowAggregate = z.infer<typeof windowAggregateSchema>;
+
+/** What the windower publishes: the windows of one scope that changed or became final, as one array. */
+export const windowBatchSchema = z.array(windowAggregateSchema).min(1);

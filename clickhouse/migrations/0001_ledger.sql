@@ -41,13 +41,15 @@ CREATE TABLE IF NOT EXISTS costline.ledger
     price_version     LowCardinality(String),
     components        String,
     attribution_method LowCardinality(String),
-    INDEX idx_event_id event_id TYPE bloom_filter(0.001) GRANULARITY 4,
-    INDEX idx_post post_id TYPE bloom_filter(0.01) GRANULARITY 4
+    INDEX idx_event_id event_id TYPE bloom_filter(0.001) GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(time)
--- ORDER BY: the dedup key (tenant, source, event_id); tenant first so per-tenant reads prune.
-ORDER BY (tenant, source, event_id)
+-- ORDER BY: tenant first so per-tenant reads prune; post_id next so a post's
+-- rows (its audit trail) are one range; (source, event_id) makes the key
+-- unique, and the replacing engine collapses rows with equal keys — a
+-- duplicate event has the same post, so it has the same key.
+ORDER BY (tenant, post_id, source, event_id)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 -- Per-minute rollup fed on insert. It is exact because duplicates are stopped

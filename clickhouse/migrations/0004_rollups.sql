@@ -112,35 +112,3 @@ SELECT
 FROM costline.ledger
 WHERE post_id != ''
 GROUP BY tenant, post_id, kind, provider, model, persona_id;
-
--- A post's ledger rows, ordered for the audit trail.
-CREATE TABLE IF NOT EXISTS costline.post_ledger
-(
-    tenant        String,
-    post_id       String,
-    time          DateTime64(3, 'UTC'),
-    event_id      String,
-    source        String,
-    kind          LowCardinality(String),
-    provider      LowCardinality(String),
-    model         LowCardinality(String),
-    operation     LowCardinality(String),
-    persona_id    String,
-    user_id       String,
-    cost_usd      Nullable(Decimal(38, 12)),
-    priced        Bool,
-    price_source  LowCardinality(String),
-    price_version LowCardinality(String),
-    components    String
-)
-ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(time)
--- ORDER BY: one post's rows are contiguous and in time order; source and event_id make the key unique.
-ORDER BY (tenant, post_id, time, source, event_id)
-SETTINGS non_replicated_deduplication_window = 1000;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS costline.post_ledger_mv TO costline.post_ledger AS
-SELECT tenant, post_id, time, event_id, source, kind, provider, model, operation, persona_id, user_id,
-       cost_usd, priced, price_source, price_version, components
-FROM costline.ledger
-WHERE post_id != '';

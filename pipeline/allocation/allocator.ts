@@ -48,7 +48,9 @@ export function createAllocator(deps: AllocatorDeps) {
     const byWindow = new Map<string, Candidate[]>();
     for (const c of ready) {
       const k = `${c.tenant}\u0000${c.window_start}`;
-      byWindow.set(k, [...(byWindow.get(k) ?? []), c]);
+      const list = byWindow.get(k);
+      if (list) list.push(c);
+      else byWindow.set(k, [c]);
     }
     const rows: Record<string, unknown>[] = [];
     for (const group of byWindow.values()) {

@@ -18,3 +18,20 @@ export function sumMoney(values: Iterable<string>): string {
   for (const v of values) total = total.plus(v);
   return toMoney(total);
 }
+
+const PICO = 10n ** BigInt(MONEY_SCALE);
+
+/** A decimal string at ledger scale as an integer count of 1e-12 USD: exact, and far cheaper to add than Decimal. */
+export function toPico(value: string): bigint {
+  const negative = value.startsWith("-");
+  const [whole = "0", frac = ""] = (negative ? value.slice(1) : value).split(".");
+  const pico = BigInt(whole) * PICO + BigInt((frac + "000000000000").slice(0, MONEY_SCALE));
+  return negative ? -pico : pico;
+}
+
+export function fromPico(pico: bigint): string {
+  const negative = pico < 0n;
+  const abs = negative ? -pico : pico;
+  const frac = (abs % PICO).toString().padStart(MONEY_SCALE, "0").replace(/0+$/, "");
+  return `${negative ? "-" : ""}${abs / PICO}${frac ? `.${frac}` : ""}`;
+}

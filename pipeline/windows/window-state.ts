@@ -4,7 +4,7 @@
 // the watermark — or, when traffic stops, the wall clock — has passed its end
 // plus the allowed lateness. An event for a final window is late: it still
 // reaches the ledger, but no longer changes a published window.
-import { Decimal, toMoney } from "../pricing/decimal.ts";
+import { fromPico, toPico } from "../pricing/decimal.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import { eventKey } from "../ledger/ledger-row.ts";
 
@@ -17,13 +17,13 @@ interface Open {
   start: number;
   events: number;
   unpriced: number;
-  cost: Decimal;
-  revenue: Decimal;
+  cost: bigint;
+  revenue: bigint;
   inputTokens: number;
   outputTokens: number;
   requests: number;
-  byModel: Map<string, Decimal>;
-  byOperation: Map<string, Decimal>;
+  byModel: Map<string, bigint>;
+  byOperation: Map<string, bigint>;
   changed: boolean;
   waiters: (() => void)[];
 }
@@ -59,7 +59,7 @@ export function createWindowState(opts: WindowOptions) {
   };
 
   function toAggregate(w: Open, final: boolean, now: number): WindowAggregate {
-    const money = (m: Map<string, Decimal>) => Object.fromEntries([...m].map(([k, v]) => [k, toMoney(v)]));
+    const money = (m: Map<string, bigint>) => Object.fromEntries([...m].map(([k, v]) => [k, fromPico(v)]));
     return {
       scope: w.scope,
       key: w.key,
@@ -68,8 +68,8 @@ export function createWindowState(opts: WindowOptions) {
       window_end: new Date(w.start + opts.windowMs).toISOString(),
       events: w.events,
       unpriced_events: w.unpriced,
-      cost_usd: toMoney(w.cost),
-      revenue_usd: toMoney(w.revenue),
+      cost_usd: fromPico(w.cost),
+      revenue_usd: fromPico(w.revenue),
       input_tokens: w.inputTokens,
       output_tokens: w.outputTokens,
       requests: w.requests,
@@ -102,26 +102,27 @@ export function createWindowState(opts: WindowOptions) {
       if (keys.has(k)) return { status: "duplicate" };
       keys.add(k);
       watermark = Math.max(watermark, Math.min(t, now + maxFuture));
-      const cost = e.cost_usd === null ? undefined : new Decimal(e.cost_usd);
+      const cost = e.cost_usd === null ? undefined : toPico(e.cost_usd);
+      const revenue = toPico(e.revenue_usd);
       const windows: string[] = [];
       for (const { scope, key } of scopesOf(e)) {
-        const id = `${scope}|${JSON.stringify(key)}|${start}`;
+        const id = `${scope}|${Object.values(key).join("\u0000")}|${start}`;
         let w = open.get(id);
         if (!w) {
           w = {
-            scope, key, tenant: e.tenant, start, events: 0, unpriced: 0, cost: new Decimal(0), revenue: new Decimal(0),
+            scope, key, tenant: e.tenant, start, events: 0, unpriced: 0, cost: 0n, revenue: 0n,
             inputTokens: 0, outputTokens: 0, requests: 0, byModel: new Map(), byOperation: new Map(), changed: false, waiters: [],
           };
           open.set(id, w);
         }
         w.events++;
         if (!e.priced) w.unpriced++;
-        if (cost) {
-          w.cost = w.cost.plus(cost);
-          if (e.model) w.byModel.set(e.model, (w.byModel.get(e.model) ?? new Decimal(0)).plus(cost));
-          if (e.operation) w.byOperation.set(e.operation, (w.byOperation.get(e.operation) ?? new Decimal(0)).plus(cost));
+        if (cost !== undefined) {
+          w.cost += cost;
+          if (e.model) w.byModel.set(e.model, (w.byModel.get(e.model) ?? 0n) + cost);
+          if (e.operation) w.byOperation.set(e.operation, (w.byOperation.get(e.operation) ?? 0n) + cost);
         }
-        w.revenue = w.revenue.plus(e.revenue_usd);
+        w.revenue += revenue;
         w.inputTokens += e.usage.input_tokens ?? 0;
         w.outputTokens += e.usage.output_tokens ?? 0;
         if (e.kind === "llm") w.requests++;
@@ -152,7 +153,8 @@ export function createWindowState(opts: WindowOptions) {
           finals.push(toAggregate(w, true, now));
           waiters.push(...w.waiters);
           open.delete(id);
-        } else if (w.changed) {
+        } else if (w.changed && w.scope !== "post") {
+          // Post windows are many and small: they are published when final only.
           updates.push(toAggregate(w, false, now));
           w.changed = false;
         }

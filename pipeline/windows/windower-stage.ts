@@ -1,9 +1,10 @@
 // The windower: reads priced events (its own durable consumer beside the
 // ledger's), aggregates them into tumbling event-time windows per scope, and
 // publishes open windows as they change (final: false) and each window once
-// final on `<prefix>.windows.<scope>`. A message is acknowledged only after
+// final on `<prefix>.windows.<scope>` (a JSON array of window aggregates). A message is acknowledged only after
 // every window it counted in was published final; the watermark is
 // checkpointed in KV so a restart does not reopen final windows.
+import { createHash } from "node:crypto";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Config } from "../config/config.ts";
@@ -28,6 +29,7 @@ export interface WindowerDeps {
 }
 
 const CHECKPOINT = "windower.watermark";
+const WINDOWS_PER_MESSAGE = 500;
 
 export async function createWindower(deps: WindowerDeps) {
   const now = deps.now ?? Date.now;
@@ -65,13 +67,27 @@ export async function createWindower(deps: WindowerDeps) {
   async function emit(): Promise<number> {
     const { updates, finals, release } = state.tick(now());
     if (finals.length) pending.push({ finals, release });
-    const publish = (w: WindowAggregate) =>
-      deps.js.publish(deps.subjects.windows(w.scope), JSON.stringify(w), {
-        msgID: `window:${w.scope}:${JSON.stringify(w.key)}:${w.window_start}:${w.final ? "final" : w.emitted_at}`,
-      });
+    // One message per scope and chunk of windows: a window update per message would cost more than the events did.
+    const publishAll = async (windows: WindowAggregate[]) => {
+      const byScope = new Map<string, WindowAggregate[]>();
+      for (const w of windows) {
+        const list = byScope.get(w.scope);
+        if (list) list.push(w);
+        else byScope.set(w.scope, [w]);
+      }
+      const sends: Promise<unknown>[] = [];
+      for (const [scope, list] of byScope)
+        for (let i = 0; i < list.length; i += WINDOWS_PER_MESSAGE) {
+          const chunk = list.slice(i, i + WINDOWS_PER_MESSAGE);
+          const id = createHash("sha256");
+          for (const w of chunk) id.update(`${JSON.stringify(w.key)}|${w.window_start}|${w.final ? "final" : w.emitted_at}\n`);
+          sends.push(deps.js.publish(deps.subjects.windows(scope), JSON.stringify(chunk), { msgID: `windows:${scope}:${id.digest("hex").slice(0, 32)}` }));
+        }
+      await Promise.all(sends);
+    };
     const due = pending;
-    await Promise.all(updates.map(publish));
-    await Promise.all(due.flatMap((p) => p.finals).map(publish));
+    await publishAll(updates);
+    await publishAll(due.flatMap((p) => p.finals));
     pending = pending.filter((p) => !due.includes(p));
     for (const p of due) p.release();
     if (due.length) await deps.kv.put(CHECKPOINT, String(state.watermark()));

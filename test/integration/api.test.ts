@@ -6,7 +6,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createProducer } from "../../pipeline/producer/producer.ts";
-import { windowAggregateSchema, type CostlineEventInput, type WindowAggregate } from "../../schemas/index.ts";
+import { windowBatchSchema, type CostlineEventInput, type WindowAggregate } from "../../schemas/index.ts";
 import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 
 let stack: StackProcess;
@@ -205,7 +205,7 @@ describe("windows for the detector", () => {
         const out: WindowAggregate[] = [];
         const batch = await consumer.fetch({ max_messages: info.state.messages, expires: 1000 });
         for await (const m of batch) {
-          if (m.subject === "costline.windows.tenant") out.push(windowAggregateSchema.parse(m.json()));
+          if (m.subject === "costline.windows.tenant") out.push(...windowBatchSchema.parse(m.json()));
           if (m.info.pending === 0) break;
         }
         const f = out.filter((w) => w.final && w.tenant === "initech");

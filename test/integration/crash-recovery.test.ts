@@ -77,7 +77,8 @@ describe("crash recovery", () => {
 
   it("recovers when `costline up` with its embedded nats-server is SIGKILLed", async () => {
     const home = tempHome();
-    let stack = await startStack(home);
+    const env = { COSTLINE_ACK_WAIT_S: "5" }; // messages the killed process held come back after 5 s
+    let stack = await startStack(home, env);
     cleanup.push(() => (stack.child.exitCode === null ? stack.kill() : Promise.resolve()));
     const first = Array.from({ length: 2000 }, (_, i) => costEvent(i, tenants[i % 4]!, amountFor(i), "test/crash-embedded"));
     const nc1 = await connect({ servers: stack.info.nats_url });
@@ -89,7 +90,7 @@ describe("crash recovery", () => {
     });
     await stack.kill(); // stack.json is left behind, stale
 
-    stack = await startStack(home);
+    stack = await startStack(home, env);
     const second = Array.from({ length: 2000 }, (_, i) => costEvent(5000 + i, tenants[i % 4]!, amountFor(5000 + i), "test/crash-embedded"));
     const nc2 = await connect({ servers: stack.info.nats_url });
     cleanup.push(() => nc2.close());

@@ -36,3 +36,11 @@ describe("splitCost", () => {
     for (const cost of ["0.000000000001", "0.123456789012", "1234.5", "0.000000000097"]) expect(sum(splitCost(cost, drivers))).toBe(new Decimal(cost).toFixed());
   });
 });
+
+describe("picodollar integers", () => {
+  it("round-trips ledger-scale decimals exactly", async () => {
+    const { toPico, fromPico } = await import("../../pipeline/pricing/decimal.ts");
+    for (const v of ["0", "1", "0.000000000001", "123.456", "-0.5", "99999999.999999999999"]) expect(fromPico(toPico(v))).toBe(v);
+    expect(fromPico(toPico("0.1") + toPico("0.2"))).toBe("0.3");
+  });
+});

@@ -30,7 +30,8 @@ describe("event-time windows", () => {
     const models = updates.filter((u) => u.scope === "tenant_model" && u.window_start.includes("10:00"));
     expect(models.map((u) => [u.key.model, u.cost_usd]).sort()).toEqual([["gpt-4o", "0.1"], ["gpt-4o-mini", "0.3"]]);
     expect(tenant[0]!.by_model).toEqual({ "gpt-4o": "0.1", "gpt-4o-mini": "0.3" });
-    expect(updates.map((u) => u.scope)).toEqual(expect.arrayContaining(["tenant_persona", "tenant_operation", "post"]));
+    expect(updates.map((u) => u.scope)).toEqual(expect.arrayContaining(["tenant_persona", "tenant_operation"]));
+    expect(updates.map((u) => u.scope)).not.toContain("post"); // post windows are published final only
   });
 
   it("accepts late events within the allowed lateness and refuses them after", () => {
