@@ -6,6 +6,7 @@ import { decimalString, isoTime } from "./common.ts";
 export const alertSeverities = ["info", "medium", "high", "critical"] as const;
 export const alertTypes = [
   "spike",
+  "creep",
   "efficiency",
   "roi",
   "budget",
