@@ -14,6 +14,7 @@ import { runPublish } from "./publish-command.ts";
 import { runSql, runTotals } from "./query-commands.ts";
 import { runPrice } from "./price-command.ts";
 import { runKeys } from "./keys-command.ts";
+import { replaySeries } from "../detect/offline.ts";
 
 const int = (v: string) => {
   const n = Number(v);
@@ -64,6 +65,16 @@ export function buildCli(config: () => Config): Command {
     .argument("<key-id>")
     .description("revoke a key")
     .action((id: string) => runKeys(config(), { kind: "revoke", id }));
+  program
+    .command("detect")
+    .description("replay a timestamp,value CSV through a detector offline; writes timestamp,value,anomaly_score,is_anomaly")
+    .requiredOption("--input <file>")
+    .requiredOption("--output <file>")
+    .option("--detector <name>", "spike or seasonal", "spike")
+    .action(async (o: { input: string; output: string; detector: string }) => {
+      const r = await replaySeries(o.input, o.output, o.detector);
+      process.stderr.write(`${r.rows} rows scored, ${r.anomalies} flagged → ${o.output}\n`);
+    });
   program
     .command("price")
     .description("price one LLM call and print the result as JSON")
