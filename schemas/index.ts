@@ -6,9 +6,11 @@ export * from "./priced.ts";
 export * from "./window.ts";
 export * from "./alert.ts";
 export * from "./dlq.ts";
+export * from "./budget.ts";
 
 import { alertSchema } from "./alert.ts";
 import { dlqRecordSchema } from "./dlq.ts";
+import { budgetSchema } from "./budget.ts";
 import {
   costEvent,
   costlineEvent,
@@ -32,4 +34,5 @@ export const wireSchemas = {
   "window-batch": windowBatchSchema,
   alert: alertSchema,
   "dlq-record": dlqRecordSchema,
+  budget: budgetSchema,
 } as const;

@@ -27,6 +27,9 @@ export const windowAggregateSchema = z.object({
   requests: z.number().int().nonnegative(),
   by_model: z.record(z.string(), decimalString).default({}),
   by_operation: z.record(z.string(), decimalString).default({}),
+  /** The posts and users that cost the most in the window (top 5 each): an alert's likely cause. */
+  top_posts: z.record(z.string(), decimalString).default({}),
+  top_users: z.record(z.string(), decimalString).default({}),
   final: z.boolean(),
   emitted_at: isoTime,
 });

@@ -31,7 +31,7 @@ export function buildCli(config: () => Config): Command {
     .action((o: { demo?: boolean }) => runUp(config(), { demo: Boolean(o.demo) }));
   program
     .command("run")
-    .description("run chosen stages (enrich, ledger, windower, alert-store, allocator) in this process")
+    .description("run chosen stages (enrich, ledger, windower, detector, alert-store, allocator) in this process")
     .argument("<stages...>")
     .action((stages: string[]) => runStages(config(), stages));
   program

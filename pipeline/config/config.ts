@@ -64,6 +64,10 @@ export const envSchema = z.object({
   COSTLINE_WINDOW_S: intFrom(60, 1, 86_400),
   COSTLINE_ALLOWED_LATENESS_S: intFrom(120, 0, 86_400),
   COSTLINE_WINDOW_EMIT_MS: intFrom(500, 10, 60_000),
+  /** Detector: how long a firing alert stays quiet before it is repeated, and how much history a start restores. */
+  COSTLINE_ALERT_COOLDOWN_S: intFrom(3600, 0, 604_800),
+  COSTLINE_DETECTOR_WARM_START_H: intFrom(24, 0, 24 * 30),
+  COSTLINE_COST_PER_POST_MULTIPLE: z.coerce.number().positive().default(2),
   COSTLINE_CONFIG: optionalString,
 });
 
@@ -109,6 +113,11 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       driver: env.COSTLINE_ALLOCATION_DRIVER,
       intervalS: env.COSTLINE_ALLOCATION_INTERVAL_S,
       latenessS: env.COSTLINE_ALLOWED_LATENESS_S,
+    },
+    detector: {
+      cooldownS: env.COSTLINE_ALERT_COOLDOWN_S,
+      warmStartHours: env.COSTLINE_DETECTOR_WARM_START_H,
+      costPerPostMultiple: env.COSTLINE_COST_PER_POST_MULTIPLE,
     },
     windows: {
       windowS: env.COSTLINE_WINDOW_S,

@@ -55,7 +55,8 @@ export function createAlertBook(opts: { cooldownMs: number }) {
     resolve(series: string, w: WindowAggregate, type: Finding["type"], now: Date): Alert | null {
       const b = base(series, w, { type });
       const open = firing.get(b.fingerprint);
-      if (!open) return null;
+      // Only a window at or after the one that fired can say the series is normal again.
+      if (!open || w.window_start < open.alert.window_start || (w.window_start === open.alert.window_start && !w.final)) return null;
       firing.delete(b.fingerprint);
       return {
         ...open.alert,
@@ -71,7 +72,7 @@ export function createAlertBook(opts: { cooldownMs: number }) {
 }
 export type AlertBook = ReturnType<typeof createAlertBook>;
 
-/** The likely cause, from the window itself: the top models and operations by cost. */
+/** The likely cause, from the window itself: the top models, operations, posts and users by cost. */
 export function windowEvidence(w: WindowAggregate, top = 3): Alert["evidence"] {
   const total = Number(w.cost_usd);
   const rankBy = (m: Record<string, string>) =>
@@ -79,5 +80,5 @@ export function windowEvidence(w: WindowAggregate, top = 3): Alert["evidence"] {
       .map(([key, cost]) => ({ key, cost_usd: cost, share: total > 0 ? Math.min(1, Number((Number(cost) / total).toFixed(4))) : 0 }))
       .sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd))
       .slice(0, top);
-  return { by_model: rankBy(w.by_model), by_operation: rankBy(w.by_operation), by_post: [], by_user: [] };
+  return { by_model: rankBy(w.by_model), by_operation: rankBy(w.by_operation), by_post: rankBy(w.top_posts ?? {}), by_user: rankBy(w.top_users ?? {}) };
 }

@@ -14,7 +14,7 @@ import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
 
-export const durableNames = { enrich: "enrich", ledger: "ledger", alertsLedger: "alerts-ledger", windower: "windower" } as const;
+export const durableNames = { enrich: "enrich", ledger: "ledger", alertsLedger: "alerts-ledger", windower: "windower", detector: "detector" } as const;
 
 interface StreamSpec {
   name: string;
@@ -69,6 +69,7 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   // The windower holds a message until every window it counted in is final.
   const windowHoldS = 3 * config.windows.windowS + config.windows.latenessS + 60;
   await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, windowHoldS);
+  await ensureConsumer(jsm, streamNames.windows, durableNames.detector, s.windows, config);
   const kvm = new Kvm(nc);
   for (const bucket of Object.values(kvBuckets)) await kvm.create(bucket, { history: 5 });
 }

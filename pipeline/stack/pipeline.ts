@@ -21,6 +21,7 @@ import { startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts
 import { createSubjects, kvBuckets, streamNames } from "../nats/subjects.ts";
 import { Kvm } from "@nats-io/kv";
 import { createWindower } from "../windows/windower-stage.ts";
+import { createDetectorStage } from "../detect/detector-stage.ts";
 import { applyTopology, durableNames } from "../nats/topology.ts";
 import type { Logger } from "../observability/log.ts";
 import { createMetrics } from "../observability/metrics.ts";
@@ -30,7 +31,7 @@ import { startPeriodic } from "../runner/periodic.ts";
 import { createAllocator } from "../allocation/allocator.ts";
 import path from "node:path";
 
-export const stageNames = ["enrich", "ledger", "windower", "alert-store", "allocator"] as const;
+export const stageNames = ["enrich", "ledger", "windower", "detector", "alert-store", "allocator"] as const;
 export type StageName = (typeof stageNames)[number];
 
 export interface Pipeline {
@@ -110,6 +111,12 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
         stages.push(
           startStage({ ...common, stage: name, stream: streamNames.priced, durable: durableNames.windower, maxBatch: 200, flushMs: 20, handle: windower.handle, log: stageLog }),
           startPeriodic({ stage: "windower-emit", intervalMs: config.windows.emitMs, run: windower.emit, log: stageLog, signal: abort.signal }),
+        );
+      } else if (name === "detector") {
+        const budgetsKv = await new Kvm(nc).open(kvBuckets.budgets);
+        const stage = await createDetectorStage({ js, subjects, client: clickhouse.client, budgetsKv, config, log: stageLog });
+        stages.push(
+          startStage({ ...common, stage: name, stream: streamNames.windows, durable: durableNames.detector, maxBatch: 50, flushMs: 5, handle: stage.handle, log: stageLog }),
         );
       } else if (name === "allocator") {
         const allocator = createAllocator({ client: clickhouse.client, config: config.allocation, log: stageLog });

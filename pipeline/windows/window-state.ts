@@ -24,6 +24,8 @@ interface Open {
   requests: number;
   byModel: Map<string, bigint>;
   byOperation: Map<string, bigint>;
+  byPost: Map<string, bigint>;
+  byUser: Map<string, bigint>;
   changed: boolean;
   waiters: (() => void)[];
 }
@@ -60,6 +62,7 @@ export function createWindowState(opts: WindowOptions) {
 
   function toAggregate(w: Open, final: boolean, now: number): WindowAggregate {
     const money = (m: Map<string, bigint>) => Object.fromEntries([...m].map(([k, v]) => [k, fromPico(v)]));
+    const top = (m: Map<string, bigint>) => money(new Map([...m].sort((a, b) => (b[1] > a[1] ? 1 : b[1] < a[1] ? -1 : 0)).slice(0, 5)));
     return {
       scope: w.scope,
       key: w.key,
@@ -75,6 +78,8 @@ export function createWindowState(opts: WindowOptions) {
       requests: w.requests,
       by_model: money(w.byModel),
       by_operation: money(w.byOperation),
+      top_posts: top(w.byPost),
+      top_users: top(w.byUser),
       final,
       emitted_at: new Date(now).toISOString(),
     };
@@ -111,7 +116,8 @@ export function createWindowState(opts: WindowOptions) {
         if (!w) {
           w = {
             scope, key, tenant: e.tenant, start, events: 0, unpriced: 0, cost: 0n, revenue: 0n,
-            inputTokens: 0, outputTokens: 0, requests: 0, byModel: new Map(), byOperation: new Map(), changed: false, waiters: [],
+            inputTokens: 0, outputTokens: 0, requests: 0, byModel: new Map(), byOperation: new Map(), byPost: new Map(), byUser: new Map(),
+            changed: false, waiters: [],
           };
           open.set(id, w);
         }
@@ -121,6 +127,8 @@ export function createWindowState(opts: WindowOptions) {
           w.cost += cost;
           if (e.model) w.byModel.set(e.model, (w.byModel.get(e.model) ?? 0n) + cost);
           if (e.operation) w.byOperation.set(e.operation, (w.byOperation.get(e.operation) ?? 0n) + cost);
+          if (e.post_id && scope !== "post") w.byPost.set(e.post_id, (w.byPost.get(e.post_id) ?? 0n) + cost);
+          if (e.user_id) w.byUser.set(e.user_id, (w.byUser.get(e.user_id) ?? 0n) + cost);
         }
         w.revenue += revenue;
         w.inputTokens += e.usage.input_tokens ?? 0;

@@ -48,6 +48,7 @@ function agg(scope: WindowAggregate["scope"], key: Record<string, string>, tenan
     input_tokens: out * 3, output_tokens: out, requests: req,
     by_model: Object.fromEntries(Object.entries(byModel).map(([k, v]) => [k, money(v)])),
     by_operation: Object.fromEntries(Object.entries(byOp).map(([k, v]) => [k, money(v)])),
+    top_posts: {}, top_users: {},
     final: true, emitted_at: new Date(WEEK_START + (i + 1) * STEP).toISOString(),
   };
 }

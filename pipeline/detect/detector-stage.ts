@@ -1,0 +1,128 @@
+// The detector stage: reads window aggregates (its own durable consumer on the
+// windows stream), runs the detectors (the window carries the likely cause:
+// its top models, operations, posts and users) and publishes each alert on
+// `<prefix>.alerts.<severity>.<type>`, acknowledging the window message after.
+// On start it learns recent baselines from the minute rollup, and budgets
+// from the costline-budgets KV bucket (watched, so changes apply at once).
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { Config } from "../config/config.ts";
+import { queryRows } from "../clickhouse/client.ts";
+import { PermanentError, TransientError, errorMessage } from "../errors.ts";
+import { describe } from "../enrich/decode.ts";
+import { chTime } from "../ledger/ledger-row.ts";
+import type { Logger } from "../observability/log.ts";
+import { fromSubjectToken, type Subjects } from "../nats/subjects.ts";
+import { sqlFile } from "../queries/sql-files.ts";
+import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
+import { deadFrom } from "../runner/consumer-runner.ts";
+import { budgetSchema, windowBatchSchema, type Alert } from "../../schemas/index.ts";
+import { periodOf } from "./budget.ts";
+import { defaultDetectorConfig } from "./detectors.ts";
+import { createDetector } from "./detector.ts";
+
+export interface DetectorStageDeps {
+  js: JetStreamClient;
+  subjects: Subjects;
+  client: ClickHouseClient;
+  budgetsKv: KV;
+  config: Config;
+  log: Logger;
+}
+
+export async function createDetectorStage(deps: DetectorStageDeps) {
+  const { client, log } = deps;
+  const detector = createDetector({
+    config: { ...defaultDetectorConfig, costPerPost: { multiple: deps.config.detector.costPerPostMultiple, targetUsd: Number(deps.config.api.targetCostPerPost) } },
+    cooldownMs: deps.config.detector.cooldownS * 1000,
+  });
+
+  await warmStart();
+  await loadBudgets();
+
+  /** Baselines from the minute rollup, so a restart is neither blind nor noisy. */
+  async function warmStart(): Promise<void> {
+    const rows = await queryRows<{ tenant: string; provider: string; model: string; window_start: string; cost_usd: string; output_tokens: number | string; events: number | string }>(
+      client,
+      sqlFile("detector_warm_start"),
+      { window_s: deps.config.windows.windowS, hours: deps.config.detector.warmStartHours },
+    );
+    const tenantTotals = new Map<string, { cost: number; out: number; events: number; start: string; tenant: string }>();
+    for (const r of rows) {
+      const start = `${r.window_start.replace(" ", "T")}Z`;
+      if (r.model)
+        detector.engine.learn({ scope: "tenant_model", key: { tenant: r.tenant, provider: r.provider, model: r.model }, window_start: start, cost_usd: r.cost_usd, output_tokens: Number(r.output_tokens), requests: Number(r.events) });
+      const k = `${r.tenant}\u0000${start}`;
+      const t = tenantTotals.get(k) ?? { cost: 0, out: 0, events: 0, start, tenant: r.tenant };
+      t.cost += Number(r.cost_usd);
+      t.out += Number(r.output_tokens);
+      t.events += Number(r.events);
+      tenantTotals.set(k, t);
+    }
+    for (const t of tenantTotals.values())
+      detector.engine.learn({ scope: "tenant", key: { tenant: t.tenant }, window_start: t.start, cost_usd: String(t.cost), output_tokens: t.out, requests: t.events });
+    log.info({ windows: rows.length, series: detector.engine.seriesCount() }, "detector baselines restored from rollups");
+  }
+
+  async function applyBudget(raw: unknown): Promise<void> {
+    const b = budgetSchema.safeParse(raw);
+    if (!b.success) {
+      log.warn({ err: describe(b.error) }, "ignoring an invalid budget");
+      return;
+    }
+    detector.budgets.set({ tenant: b.data.tenant, period: b.data.period, amountUsd: Number(b.data.amount_usd), thresholds: b.data.thresholds });
+    const now = new Date();
+    const [row] = await queryRows<{ spend: string }>(client, sqlFile("budget_spend"), {
+      tenant: b.data.tenant,
+      from: chTime(periodOf(b.data.period, now).start.toISOString()).slice(0, 19),
+    });
+    detector.budgets.seed(b.data.tenant, now, Number(row?.spend ?? 0));
+  }
+
+  async function loadBudgets(): Promise<void> {
+    const watch = await deps.budgetsKv.watch();
+    void (async () => {
+      for await (const e of watch) {
+        try {
+          if (e.operation === "PUT") await applyBudget(e.json());
+          else detector.budgets.remove(fromSubjectToken(e.key));
+        } catch (err) {
+          log.warn({ err, key: e.key }, "could not apply a budget");
+        }
+      }
+    })();
+  }
+
+  // Messages one after another, so alerts (and resolutions) go out in window order.
+  const handle: BatchHandler = async (batch: JsMsg[]) => {
+    const outcomes: Outcome[] = [];
+    for (const msg of batch) outcomes.push(await handleOne(msg));
+    return outcomes;
+  };
+
+  async function handleOne(msg: JsMsg): Promise<Outcome> {
+        let raw: unknown;
+        try {
+          raw = msg.json();
+        } catch (err) {
+          return deadFrom(new PermanentError("not_json", `window message is not JSON: ${errorMessage(err)}`));
+        }
+        const parsed = windowBatchSchema.safeParse(raw);
+        if (!parsed.success) return deadFrom(new PermanentError("validation", `windows: ${describe(parsed.error)}`));
+        const now = new Date();
+        const alerts: Alert[] = [];
+        for (const w of parsed.data) for (const a of detector.process(w, now)) alerts.push(a);
+        try {
+          for (const a of alerts) {
+            await deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` });
+            log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
+          }
+          return { kind: "done" };
+        } catch (err) {
+          return { kind: "retry", error: new TransientError("unavailable", `publishing alerts failed: ${errorMessage(err)}`, { cause: err }) };
+        }
+  }
+
+  return { handle, detector };
+}

@@ -1,0 +1,83 @@
+// The detector stage on the running stack: steady traffic builds a baseline
+// in one-second windows, a burst on one persona raises a spike alert within
+// seconds with the cause in its evidence, and a budget put in the KV bucket
+// raises budget alerts as spend crosses its thresholds.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { createProducer, type Producer } from "../../pipeline/producer/producer.ts";
+import { alertSchema, type Alert, type CostlineEventInput } from "../../schemas/index.ts";
+import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
+
+let stack: StackProcess;
+let nc: NatsConnection;
+let producer: Producer;
+const alerts: Alert[] = [];
+let seq = 0;
+
+function call(tenant: string, persona: string, post: string, outputTokens: number): CostlineEventInput {
+  return {
+    specversion: "1.0",
+    id: `d-${seq++}`,
+    source: "test/detector",
+    type: "costline.llm.usage",
+    time: new Date().toISOString(),
+    data: { tenant, persona_id: persona, post_id: post, user_id: "u-9", provider: "openai", model: "gpt-4o-mini", usage: { input_tokens: 500, output_tokens: outputTokens } },
+  };
+}
+
+beforeAll(async () => {
+  stack = await startStack(tempHome(), { COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "1", COSTLINE_WINDOW_EMIT_MS: "100" });
+  nc = await connect({ servers: stack.info.nats_url });
+  producer = await createProducer({ nc });
+  // Collect every alert the detector publishes.
+  const consumer = await jetstream(nc).consumers.get("COSTLINE_ALERTS");
+  void (async () => {
+    for await (const m of await consumer.consume()) alerts.push(alertSchema.parse(m.json()));
+  })();
+});
+afterAll(async () => {
+  await nc?.close();
+  if (stack?.child.exitCode === null) await stack.stop();
+});
+
+describe("detector stage", () => {
+  it("alerts on a spike within seconds, naming the persona and the post behind it", async () => {
+    // 16 s of steady traffic: 10 calls a second, spread over two personas.
+    for (let s = 0; s < 16; s++) {
+      await producer.publish(Array.from({ length: 10 }, (_, i) => call("acme", i % 2 ? "p-a" : "p-b", `post-${i}`, 400)));
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const sent = Date.now();
+    // A runaway loop on one persona and one post: 40 long calls in one second.
+    await producer.publish(Array.from({ length: 40 }, () => call("acme", "p-a", "post-loop", 4000)));
+    const spike = await waitFor(
+      "a spike alert on persona p-a",
+      async () => alerts.find((a) => a.type === "spike" && a.scope === "tenant_persona" && a.scope_key.persona_id === "p-a"),
+      20_000,
+    );
+    expect(Date.now() - sent).toBeLessThan(10_000);
+    expect(spike.status).toBe("firing");
+    expect(spike.multiplier).toBeGreaterThanOrEqual(3);
+    expect(spike.evidence.by_post[0]?.key).toBe("post-loop");
+    expect(spike.evidence.by_model[0]?.key).toBe("gpt-4o-mini");
+    // It is stored too.
+    const stored = await waitFor("the alert in ClickHouse", async () => {
+      const rows = await stack.sql<{ n: number }>(`SELECT toUInt32(count()) AS n FROM costline.alerts WHERE id = '${spike.id}'`);
+      return rows[0]?.n === 1 ? true : undefined;
+    });
+    expect(stored).toBe(true);
+  });
+
+  it("raises budget alerts from a budget put in the KV bucket", async () => {
+    const kv = await new Kvm(nc).open("costline-budgets");
+    await kv.put("globex", JSON.stringify({ tenant: "globex", period: "monthly", amount_usd: "0.01" }));
+    await new Promise((r) => setTimeout(r, 500));
+    // gpt-4o-mini: 500 in × 0.15 + 4000 out × 0.60 per 1M = 0.002475 per call → 0.0099 for 4 calls, 0.012 for 5.
+    await producer.publish(Array.from({ length: 5 }, () => call("globex", "p-g", "post-g", 4000)));
+    const budget = await waitFor("budget alert", async () => alerts.find((a) => a.tenant === "globex" && a.type === "budget" && a.severity === "critical"), 20_000);
+    expect(budget.message).toMatch(/1\d\d % of the monthly budget/);
+  });
+});
