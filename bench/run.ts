@@ -7,13 +7,17 @@
 //      subject, timed until the ledger holds every event;
 //   3. ledger freshness: a paced phase whose events carry their publish time,
 //      compared with the time ClickHouse stored them (ingested_at);
-//   4. peak RSS of the pipeline process and of its nats-server.
+//   4. alert latency: a burst on one tenant under 5,000 events/s of background
+//      traffic, from its publish to the spike alert on the alerts subject;
+//   5. peak RSS of the pipeline process and of its nats-server.
+// The stack runs with one-second windows so baselines build in seconds.
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { nanos } from "@nats-io/nats-core";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
@@ -30,6 +34,8 @@ const { values: args } = parseArgs({
     "paced-rate": { type: "string", default: "500" },
     "paced-seconds": { type: "string", default: "6" },
     window: { type: "string", default: "2000" },
+    "background-rate": { type: "string", default: "5000" },
+    spikes: { type: "string", default: "10" },
   },
 });
 const N = Number(args.events);
@@ -82,11 +88,62 @@ function peakRssMb(pid: number | null): number | null {
 }
 
 
+function quantile(xs: number[], q: number): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]!);
+}
+
+async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, backgroundRate: number, spikes: number) {
+  const targets = Array.from({ length: spikes }, (_, i) => `latency-${i}`);
+  const r = seededRandom(99);
+  let seq = 0;
+  const call = (tenant: string, out: number): CostlineEventInput => ({
+    specversion: "1.0", id: `lat-${seq++}`, source: "bench/latency", type: "costline.llm.usage", time: new Date().toISOString(),
+    data: { tenant, persona_id: "p", post_id: `post-${seq % 7}`, provider: "openai", model: "gpt-4o-mini", usage: { input_tokens: 500, output_tokens: out } },
+  });
+  const seen = new Map<string, number>();
+  const sub = nc.subscribe("costline.alerts.>", {
+    callback: (_err, m) => {
+      const a = m.json<{ tenant: string; type: string; status: string; scope: string }>();
+      if (a.type === "spike" && a.status === "firing" && a.scope === "tenant" && !seen.has(a.tenant)) seen.set(a.tenant, performance.now());
+    },
+  });
+  const publishAllNow = (events: CostlineEventInput[]) =>
+    Promise.all(events.map((e) => js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: msgIdOf(e) })));
+  let stop = false;
+  // Background: demo traffic plus ten calls a second per target tenant, in 100 ms ticks.
+  const background = (async () => {
+    while (!stop) {
+      const tick = performance.now();
+      const events: CostlineEventInput[] = Array.from({ length: Math.round(backgroundRate / 10) }, () => demoEvent(r, new Date(), "bench/background"));
+      for (const t of targets) events.push(call(t, 400));
+      await publishAllNow(events);
+      await sleep(Math.max(0, 100 - (performance.now() - tick)));
+    }
+  })();
+  await sleep(16_000); // baselines: more than 12 one-second windows per target
+  const latencies: number[] = [];
+  for (const t of targets) {
+    const start = performance.now();
+    await publishAllNow(Array.from({ length: 40 }, () => call(t, 4000)));
+    const deadline = start + 10_000;
+    while (!seen.has(t) && performance.now() < deadline) await sleep(5);
+    if (seen.has(t)) latencies.push(seen.get(t)! - start);
+    await sleep(1500);
+  }
+  stop = true;
+  await background;
+  sub.unsubscribe();
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), detected: latencies.length, injected: targets.length, background_events_per_s: backgroundRate };
+}
+
 async function main() {
   const home = mkdtempSync(path.join(os.tmpdir(), "costline-bench-"));
   // COSTLINE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the pipeline process.
   const nodeArgs = (process.env.COSTLINE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const stack = await startStack(home, { COSTLINE_LOG_LEVEL: "warn" }, [], nodeArgs);
+  // One-second windows, so the alert-latency phase builds its baselines in seconds, not minutes.
+  const stack = await startStack(home, { COSTLINE_LOG_LEVEL: "warn", COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "2" }, [], nodeArgs);
   const ledgerEvents = async () => (await stack.api<{ events: number }>("/v1/totals")).events;
   const nc = await connect({ servers: stack.info.nats_url });
   const js = jetstream(nc, { timeout: 30_000 });
@@ -134,6 +191,11 @@ async function main() {
       "SELECT quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, count() AS n FROM (SELECT dateDiff('millisecond', time, ingested_at) AS d FROM costline.ledger FINAL WHERE source = 'bench/paced')",
     );
 
+    // 4. Alert latency: steady per-tenant traffic under a 5,000 events/s background, then a
+    //    burst on one tenant at a time; from the burst's publish to its alert on the subject.
+    const alertLatency = await measureAlertLatency(js, nc, Number(args["background-rate"]), Number(args.spikes));
+    process.stderr.write(`alert latency: ${JSON.stringify(alertLatency)}\n`);
+
     const result = {
       events: N,
       batch_size: BATCH,
@@ -142,7 +204,7 @@ async function main() {
       jetstream_ceiling_events_per_s: Math.round(ceiling),
       ratio_to_ceiling: Number((e2e / ceiling).toFixed(3)),
       ledger_freshness_ms: { p50: fresh?.p50 ?? null, p99: fresh?.p99 ?? null, events: Number(fresh?.n ?? 0), rate_events_per_s: rate },
-      alert_latency_ms: { p50: null, p99: null, note: "no detector stage yet" },
+      alert_latency_ms: alertLatency,
       rss_mb: peakRssMb(stack.info.pid),
       nats_server_rss_mb: peakRssMb(stack.info.nats_pid),
       machine: { cpus: os.cpus().length, node: process.version },
