@@ -63,7 +63,7 @@ export const envSchema = z.object({
   /** Event-time windows for the detector: length, allowed lateness, and how often open windows are published. */
   COSTLINE_WINDOW_S: intFrom(60, 1, 86_400),
   COSTLINE_ALLOWED_LATENESS_S: intFrom(120, 0, 86_400),
-  COSTLINE_WINDOW_EMIT_MS: intFrom(200, 10, 60_000),
+  COSTLINE_WINDOW_EMIT_MS: intFrom(500, 10, 60_000),
   /** Detector: how long a firing alert stays quiet before it is repeated, and how much history a start restores. */
   COSTLINE_ALERT_COOLDOWN_S: intFrom(3600, 0, 604_800),
   COSTLINE_DETECTOR_WARM_START_H: intFrom(24, 0, 24 * 30),

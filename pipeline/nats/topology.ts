@@ -4,7 +4,8 @@ import {
   AckPolicy,
   DeliverPolicy,
   JetStreamApiCodes,
-  JetStreamApiError, DiscardPolicy,
+  JetStreamApiError,
+  DiscardPolicy,
   RetentionPolicy,
   StorageType,
   type JetStreamManager,
@@ -14,7 +15,13 @@ import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
 
-export const durableNames = { enrich: "enrich", ledger: "ledger", alertsLedger: "alerts-ledger", windower: "windower", detector: "detector" } as const;
+export const durableNames = {
+  enrich: "enrich",
+  ledger: "ledger",
+  alertsLedger: "alerts-ledger",
+  windower: "windower",
+  detector: "detector",
+} as const;
 
 interface StreamSpec {
   name: string;

@@ -1,0 +1,97 @@
+// How each stage is built from the shared parts: one entry per stage name,
+// each a function returning the loops it started on the shared runners.
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { Config } from "../config/config.ts";
+import { createAlertStoreHandler } from "../alerts/alert-store-stage.ts";
+import { createUnpricedModelNotifier } from "../alerts/unpriced-model-alert.ts";
+import { createAllocator } from "../allocation/allocator.ts";
+import { createDetectorStage } from "../detect/detector-stage.ts";
+import { createEnrichHandler } from "../enrich/enrich-stage.ts";
+import { createLedgerHandler } from "../ledger/ledger-stage.ts";
+import { createLedgerStore } from "../ledger/ledger-store.ts";
+import { kvBuckets, streamNames, type Subjects } from "../nats/subjects.ts";
+import { durableNames } from "../nats/topology.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { createEventPricer } from "../pricing/price-event.ts";
+import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
+import { startPeriodic } from "../runner/periodic.ts";
+import { createWindower } from "../windows/windower-stage.ts";
+
+export interface StageContext {
+  config: Config;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  subjects: Subjects;
+  clickhouse: ClickHouseClient;
+  metrics: Metrics;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+type StageFactory = (ctx: StageContext) => Promise<RunningStage[]>;
+
+function consumer(ctx: StageContext, stage: string, stream: string, durable: string) {
+  const { js, subjects, metrics, log, signal, config } = ctx;
+  return { stage, stream, durable, js, subjects, metrics, log, signal, maxDeliver: config.streams.maxDeliver };
+}
+
+export const stageRegistry = {
+  async enrich(ctx) {
+    const { config, js, subjects, metrics, log } = ctx;
+    const handle = createEnrichHandler({
+      js,
+      subjects,
+      metrics,
+      toPriced: createEventPricer(config),
+      onUnknownModel: createUnpricedModelNotifier(js, subjects, log),
+      limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
+    });
+    const c = consumer(ctx, "enrich", streamNames.events, durableNames.enrich);
+    return [startStage({ ...c, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, concurrency: config.enrich.concurrency, handle })];
+  },
+
+  async ledger(ctx) {
+    const { config, clickhouse, metrics, log } = ctx;
+    const handle = createLedgerHandler({ store: createLedgerStore(clickhouse, config.ledger.dedupLookbackDays), metrics, log });
+    const c = consumer(ctx, "ledger", streamNames.priced, durableNames.ledger);
+    // Two batches in flight: the next one is parsed while the current one is inserted.
+    return [startStage({ ...c, maxBatch: config.ledger.batchMessages, flushMs: config.ledger.flushMs, concurrency: 2, handle })];
+  },
+
+  async windower(ctx) {
+    const { config, nc, js, subjects, metrics, log, signal } = ctx;
+    const kv = await new Kvm(nc).open(kvBuckets.checkpoints);
+    const windower = await createWindower({ js, subjects, kv, config: config.windows, metrics, log });
+    const c = consumer(ctx, "windower", streamNames.priced, durableNames.windower);
+    return [
+      startStage({ ...c, maxBatch: 200, flushMs: 20, handle: windower.handle }),
+      startPeriodic({ stage: "windower-emit", intervalMs: config.windows.emitMs, run: windower.emit, log, signal }),
+    ];
+  },
+
+  async detector(ctx) {
+    const { config, nc, js, subjects, clickhouse, log } = ctx;
+    const budgetsKv = await new Kvm(nc).open(kvBuckets.budgets);
+    const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, config, log });
+    const c = consumer(ctx, "detector", streamNames.windows, durableNames.detector);
+    return [startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle })];
+  },
+
+  async "alert-store"(ctx) {
+    const c = consumer(ctx, "alert-store", streamNames.alerts, durableNames.alertsLedger);
+    return [startStage({ ...c, maxBatch: 500, flushMs: 50, handle: createAlertStoreHandler(ctx.clickhouse) })];
+  },
+
+  async allocator(ctx) {
+    const { config, clickhouse, log, signal } = ctx;
+    const allocator = createAllocator({ client: clickhouse, config: config.allocation, log });
+    return [startPeriodic({ stage: "allocator", intervalMs: config.allocation.intervalS * 1000, run: allocator.pass, log, signal })];
+  },
+} satisfies Record<string, StageFactory>;
+
+export type StageName = keyof typeof stageRegistry;
+export const stageNames = Object.keys(stageRegistry) as StageName[];
