@@ -7,10 +7,12 @@ export * from "./window.ts";
 export * from "./alert.ts";
 export * from "./dlq.ts";
 export * from "./budget.ts";
+export * from "./control.ts";
 
 import { alertSchema } from "./alert.ts";
 import { dlqRecordSchema } from "./dlq.ts";
 import { budgetSchema } from "./budget.ts";
+import { controlSchema } from "./control.ts";
 import {
   costEvent,
   costlineEvent,
@@ -35,4 +37,5 @@ export const wireSchemas = {
   alert: alertSchema,
   "dlq-record": dlqRecordSchema,
   budget: budgetSchema,
+  control: controlSchema,
 } as const;

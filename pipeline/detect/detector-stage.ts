@@ -13,7 +13,7 @@ import { PermanentError, TransientError, errorMessage } from "../errors.ts";
 import { describe } from "../enrich/decode.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import type { Logger } from "../observability/log.ts";
-import { fromSubjectToken, type Subjects } from "../nats/subjects.ts";
+import { fromKvToken, type Subjects } from "../nats/subjects.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
@@ -86,7 +86,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       for await (const e of watch) {
         try {
           if (e.operation === "PUT") await applyBudget(e.json());
-          else detector.budgets.remove(fromSubjectToken(e.key));
+          else detector.budgets.remove(fromKvToken(e.key));
         } catch (err) {
           log.warn({ err, key: e.key }, "could not apply a budget");
         }

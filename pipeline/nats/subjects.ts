@@ -66,3 +66,25 @@ export function createSubjects(prefix: string): Subjects {
     },
   };
 }
+
+/** KV keys allow letters, digits and `-/_=.`: every other UTF-8 byte becomes `=XX`. Reversible. */
+export function kvToken(value: string): string {
+  let out = "";
+  for (const ch of value) {
+    if (SAFE.test(ch)) out += ch;
+    else for (const byte of Buffer.from(ch, "utf8")) out += `=${byte.toString(16).padStart(2, "0")}`;
+  }
+  return out || "=";
+}
+
+export function fromKvToken(token: string): string {
+  if (token === "=") return "";
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; i++) {
+    if (token[i] === "=") {
+      bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(token.charCodeAt(i));
+  }
+  return Buffer.from(bytes).toString("utf8");
+}

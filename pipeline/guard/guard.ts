@@ -1,0 +1,95 @@
+// The guard producers embed: answers "may I make this call, with which model?"
+// in well under a microsecond from a local copy of the costline-controls KV
+// bucket, kept current by a KV watch (which first replays every key's latest
+// value). When the connection drops it keeps its last known controls and says
+// so (`stale: true`) until it is back.
+//
+//   import { createGuard } from "costline/guard";
+//   const guard = await createGuard({ servers: "nats://127.0.0.1:4222" });
+//   const d = guard.check({ tenant: "acme", persona: "ai_jesus", model: "gpt-4o", estimatedTokens: 1200 });
+//   if (!d.allow) await sleep(d.waitMs); else await callModel(d.model);
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { controlSchema, type Control } from "../../schemas/index.ts";
+import { fromKvToken, kvBuckets, kvToken } from "../nats/subjects.ts";
+import { createControlCache, type CheckRequest, type Decision } from "./decide.ts";
+
+export interface GuardOptions {
+  nc?: NatsConnection;
+  servers?: string | string[];
+  bucket?: string;
+  /** Told about controls that could not be read (the guard ignores them). */
+  onInvalid?: (key: string, reason: string) => void;
+}
+
+export interface Guard {
+  check(req: CheckRequest): Decision;
+  /** Resolves once the initial replay of the bucket has been applied. */
+  ready: Promise<void>;
+  stale(): boolean;
+  close(): Promise<void>;
+}
+
+/** The KV key of a control: its tenant, then the dimension it narrows to. */
+export function controlKvKey(scope: Control["scope"]): string {
+  const dim = scope.persona_id
+    ? `persona.${kvToken(scope.persona_id)}`
+    : scope.feature
+      ? `feature.${kvToken(scope.feature)}`
+      : scope.user_id
+        ? `user.${kvToken(scope.user_id)}`
+        : scope.model
+          ? `model.${kvToken(scope.model)}`
+          : "tenant";
+  return `${kvToken(scope.tenant)}.${dim}`;
+}
+
+/** The in-memory key (tenant|dimension.value) for a KV key. */
+function cacheKey(kvKey: string): string {
+  const [tenant = "", kind = "tenant", value] = kvKey.split(".");
+  return kind === "tenant" ? `${fromKvToken(tenant)}|tenant` : `${fromKvToken(tenant)}|${kind}.${fromKvToken(value ?? "")}`;
+}
+
+export async function putControl(kv: KV, control: Control): Promise<void> {
+  await kv.put(controlKvKey(control.scope), JSON.stringify(controlSchema.parse(control)));
+}
+
+export async function createGuard(opts: GuardOptions): Promise<Guard> {
+  const own = !opts.nc;
+  const nc = opts.nc ?? (await connect({ servers: opts.servers ?? "nats://127.0.0.1:4222", name: "costline-guard", maxReconnectAttempts: -1, reconnectTimeWait: 250 }));
+  const cache = createControlCache();
+  const kv = await new Kvm(nc).open(opts.bucket ?? kvBuckets.controls);
+  const watch = await kv.watch();
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  // An empty bucket replays nothing; otherwise the replay ends at the entry with no more pending.
+  if ((await kv.status()).values === 0) markReady();
+
+  void (async () => {
+    for await (const e of watch) {
+      if (e.operation === "PUT") {
+        const parsed = controlSchema.safeParse(e.json());
+        if (parsed.success) cache.put(parsed.data);
+        else opts.onInvalid?.(e.key, parsed.error.message);
+      } else cache.remove(cacheKey(e.key));
+      if (e.delta === 0) markReady();
+    }
+  })();
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") cache.setStale(true);
+      else if (s.type === "reconnect") cache.setStale(false);
+    }
+  })();
+
+  return {
+    check: (req) => cache.check(req),
+    ready,
+    stale: () => cache.isStale(),
+    async close() {
+      watch.stop();
+      if (own) await nc.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// A cost control as stored in the costline-controls KV bucket, one per scope:
+// closed (normal) → throttled (rate limits) → degraded (a cheaper model) →
+// open (paused until a time). Written by the detector, the budgets and
+// operators; read by every producer's guard.
+import { z } from "zod";
+import { isoTime } from "./common.ts";
+
+export const controlScopeSchema = z.object({
+  tenant: z.string().min(1),
+  persona_id: z.string().min(1).optional(),
+  feature: z.string().min(1).optional(),
+  user_id: z.string().min(1).optional(),
+  model: z.string().min(1).optional(),
+});
+export type ControlScope = z.infer<typeof controlScopeSchema>;
+
+export const controlSchema = z.object({
+  scope: controlScopeSchema,
+  state: z.enum(["closed", "throttled", "degraded", "open"]),
+  throttle: z
+    .object({
+      requests_per_minute: z.number().int().positive().optional(),
+      tokens_per_minute: z.number().int().positive().optional(),
+    })
+    .optional(),
+  /** Degraded: requested model → the model to use instead. */
+  model_map: z.record(z.string(), z.string()).optional(),
+  /** Open: paused until this time; after it, one probe request per `probe_every_s` is let through (half-open). */
+  paused_until: isoTime.optional(),
+  probe_every_s: z.number().int().positive().default(30),
+  reason: z.string().max(500),
+  set_by: z.string().max(200),
+  set_at: isoTime,
+  /** A manual override ends at this time and the control no longer applies. */
+  expires_at: isoTime.optional(),
+});
+export type Control = z.infer<typeof controlSchema>;
