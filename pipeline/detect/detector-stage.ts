@@ -18,7 +18,9 @@ import { sqlFile } from "../queries/sql-files.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
 import { budgetSchema, windowBatchSchema, type Alert } from "../../schemas/index.ts";
-import { periodOf } from "./budget.ts";
+import { periodOf, type Budget } from "./budget.ts";
+import type { ControlStore } from "../guard/control-store.ts";
+import { controlScopeOf, detectorTag, escalate } from "../guard/escalation.ts";
 import { defaultDetectorConfig } from "./detectors.ts";
 import { createDetector } from "./detector.ts";
 
@@ -27,6 +29,8 @@ export interface DetectorStageDeps {
   subjects: Subjects;
   client: ClickHouseClient;
   budgetsKv: KV;
+  /** Where the escalation policy writes controls (absent: alerts only). */
+  controls?: ControlStore;
   config: Config;
   log: Logger;
 }
@@ -38,8 +42,24 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     cooldownMs: deps.config.detector.cooldownS * 1000,
   });
 
+  const budgets = new Map<string, Budget & { hard: boolean }>();
   await warmStart();
   await loadBudgets();
+
+  /** Applies the escalation policy for one alert: a control set or cleared, audited. */
+  async function control(a: Alert): Promise<void> {
+    if (!deps.controls) return;
+    const scope = controlScopeOf(a);
+    if (!scope) return;
+    const act = escalate(a, await deps.controls.getControl(scope), { budgetOf: (t) => budgets.get(t) });
+    if (act?.action === "set") {
+      await deps.controls.setControl(act.control, act.control.set_by);
+      log.warn({ scope: act.control.scope, state: act.control.state }, `control set: ${act.control.reason}`);
+    } else if (act?.action === "clear") {
+      await deps.controls.clearControl(act.scope, detectorTag(a), act.reason);
+      log.info({ scope: act.scope }, "control cleared");
+    }
+  }
 
   /** Baselines from the minute rollup, so a restart is neither blind nor noisy. */
   async function warmStart(): Promise<void> {
@@ -72,6 +92,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       return;
     }
     detector.budgets.set({ tenant: b.data.tenant, period: b.data.period, amountUsd: Number(b.data.amount_usd), thresholds: b.data.thresholds });
+    budgets.set(b.data.tenant, { tenant: b.data.tenant, period: b.data.period, amountUsd: Number(b.data.amount_usd), thresholds: b.data.thresholds, hard: b.data.hard });
     const now = new Date();
     const [row] = await queryRows<{ spend: string }>(client, sqlFile("budget_spend"), {
       tenant: b.data.tenant,
@@ -86,7 +107,10 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       for await (const e of watch) {
         try {
           if (e.operation === "PUT") await applyBudget(e.json());
-          else detector.budgets.remove(fromKvToken(e.key));
+          else {
+            detector.budgets.remove(fromKvToken(e.key));
+            budgets.delete(fromKvToken(e.key));
+          }
         } catch (err) {
           log.warn({ err, key: e.key }, "could not apply a budget");
         }
@@ -116,6 +140,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
         try {
           for (const a of alerts) {
             await deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` });
+            await control(a);
             log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
           }
           return { kind: "done" };

@@ -17,6 +17,7 @@ import { durableNames } from "../nats/topology.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { createEventPricer } from "../pricing/price-event.ts";
+import { createControlStore } from "../guard/control-store.ts";
 import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
 import { startPeriodic } from "../runner/periodic.ts";
 import { createWindower } from "../windows/windower-stage.ts";
@@ -75,8 +76,10 @@ export const stageRegistry = {
 
   async detector(ctx) {
     const { config, nc, js, subjects, clickhouse, log } = ctx;
-    const budgetsKv = await new Kvm(nc).open(kvBuckets.budgets);
-    const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, config, log });
+    const kvm = new Kvm(nc);
+    const budgetsKv = await kvm.open(kvBuckets.budgets);
+    const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), budgets: budgetsKv, client: clickhouse });
+    const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, controls, config, log });
     const c = consumer(ctx, "detector", streamNames.windows, durableNames.detector);
     return [startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle })];
   },

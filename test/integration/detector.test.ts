@@ -8,6 +8,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createProducer, type Producer } from "../../pipeline/producer/producer.ts";
+import { createGuard } from "../../pipeline/guard/guard.ts";
 import { alertSchema, type Alert, type CostlineEventInput } from "../../schemas/index.ts";
 import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 
@@ -69,15 +70,46 @@ describe("detector stage", () => {
       return rows[0]?.n === 1 ? true : undefined;
     });
     expect(stored).toBe(true);
+    // The escalation policy paused the persona (critical); a producer's guard obeys it.
+    expect(spike.severity).toBe("critical");
+    const guard = await createGuard({ servers: stack.info.nats_url });
+    await guard.ready;
+    const d = await waitFor("the pause to reach the guard", async () => {
+      const x = guard.check({ tenant: "acme", persona: "p-a", model: "gpt-4o-mini" });
+      return x.allow ? undefined : x;
+    });
+    expect(d).toMatchObject({ state: "open", allow: false });
+    expect(d.waitMs).toBeGreaterThan(55 * 60_000);
+    expect(guard.check({ tenant: "acme", persona: "p-b", model: "gpt-4o-mini" }).allow).toBe(true);
+    await guard.close();
+    // Every change is audited: the persona paused, the tenant and its model throttled by their own spikes.
+    const audit = await stack.sql<{ scope_key: string; changed_by: string; state: string }>(
+      "SELECT scope_key, changed_by, state FROM costline.control_changes WHERE tenant = 'acme' ORDER BY scope_key",
+    );
+    expect(audit.map((r) => [r.scope_key, r.state])).toEqual([
+      ["acme.model.gpt-4o-mini", "throttled"],
+      ["acme.persona.p-a", "open"],
+      ["acme.tenant", "throttled"],
+    ]);
+    expect(audit.every((r) => r.changed_by.startsWith("detector:"))).toBe(true);
   });
 
   it("raises budget alerts from a budget put in the KV bucket", async () => {
     const kv = await new Kvm(nc).open("costline-budgets");
-    await kv.put("globex", JSON.stringify({ tenant: "globex", period: "monthly", amount_usd: "0.01" }));
+    await kv.put("globex", JSON.stringify({ tenant: "globex", period: "monthly", amount_usd: "0.01", hard: true }));
     await new Promise((r) => setTimeout(r, 500));
     // gpt-4o-mini: 500 in × 0.15 + 4000 out × 0.60 per 1M = 0.002475 per call → 0.0099 for 4 calls, 0.012 for 5.
     await producer.publish(Array.from({ length: 5 }, () => call("globex", "p-g", "post-g", 4000)));
     const budget = await waitFor("budget alert", async () => alerts.find((a) => a.tenant === "globex" && a.type === "budget" && a.severity === "critical"), 20_000);
     expect(budget.message).toMatch(/1\d\d % of the monthly budget/);
+    // A hard budget at 100 % pauses the tenant until the month ends.
+    const guard = await createGuard({ servers: stack.info.nats_url });
+    await guard.ready;
+    const d = await waitFor("the tenant pause", async () => {
+      const x = guard.check({ tenant: "globex", model: "gpt-4o-mini" });
+      return x.allow ? undefined : x;
+    });
+    expect(d.reason).toMatch(/^budget \(critical\)/);
+    await guard.close();
   });
 });

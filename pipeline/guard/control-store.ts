@@ -1,0 +1,61 @@
+// Writes controls and budgets to their KV buckets and records every control
+// change, with who or what made it, in costline.control_changes.
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { KV } from "@nats-io/kv";
+import { budgetSchema, controlSchema, type BudgetRecord, type Control } from "../../schemas/index.ts";
+import { kvToken } from "../nats/subjects.ts";
+import { controlKvKey } from "./guard.ts";
+
+export function createControlStore(deps: { controls: KV; budgets: KV; client: ClickHouseClient }) {
+  async function audit(action: "set" | "clear", c: Control, by: string) {
+    await deps.client.insert({
+      table: "costline.control_changes",
+      values: [{ tenant: c.scope.tenant, scope_key: controlKvKey(c.scope), action, state: action === "clear" ? "closed" : c.state, reason: c.reason, changed_by: by, control: JSON.stringify(c) }],
+      format: "JSONEachRow",
+    });
+  }
+
+  async function list<T>(kv: KV, parse: (v: unknown) => T | undefined): Promise<T[]> {
+    const out: T[] = [];
+    for await (const key of await kv.keys()) {
+      const e = await kv.get(key);
+      if (e?.operation === "PUT" && e.value.length) {
+        const v = parse(e.json());
+        if (v) out.push(v);
+      }
+    }
+    return out;
+  }
+
+  return {
+    async setControl(c: Control, by: string): Promise<Control> {
+      const control = controlSchema.parse({ ...c, set_by: by, set_at: new Date().toISOString() });
+      await deps.controls.put(controlKvKey(control.scope), JSON.stringify(control));
+      await audit("set", control, by);
+      return control;
+    },
+    async clearControl(scope: Control["scope"], by: string, reason: string): Promise<boolean> {
+      const key = controlKvKey(scope);
+      const current = await deps.controls.get(key);
+      if (!current || current.operation !== "PUT" || !current.value.length) return false;
+      await deps.controls.delete(key);
+      await audit("clear", { ...controlSchema.parse(current.json()), reason }, by);
+      return true;
+    },
+    async getControl(scope: Control["scope"]): Promise<Control | undefined> {
+      const e = await deps.controls.get(controlKvKey(scope));
+      return e?.operation === "PUT" && e.value.length ? controlSchema.parse(e.json()) : undefined;
+    },
+    listControls: () => list(deps.controls, (v) => controlSchema.safeParse(v).data),
+    async setBudget(b: BudgetRecord): Promise<BudgetRecord> {
+      const budget = budgetSchema.parse(b);
+      await deps.budgets.put(kvToken(budget.tenant), JSON.stringify(budget));
+      return budget;
+    },
+    async deleteBudget(tenant: string): Promise<void> {
+      await deps.budgets.delete(kvToken(tenant));
+    },
+    listBudgets: () => list(deps.budgets, (v) => budgetSchema.safeParse(v).data),
+  };
+}
+export type ControlStore = ReturnType<typeof createControlStore>;
