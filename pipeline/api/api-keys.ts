@@ -5,7 +5,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../clickhouse/client.ts";
 
-export type Principal = { role: "admin"; tenant?: undefined } | { role: "tenant"; tenant: string };
+export type Principal = ({ role: "admin"; tenant?: undefined } | { role: "tenant"; tenant: string }) & { keyId?: string };
 
 export interface IssuedKey {
   key: string;
@@ -67,7 +67,7 @@ export function createKeyStore(client: ClickHouseClient, cacheMs = 10_000) {
       const a = Buffer.from(hashSecret(parsed.secret), "hex");
       const b = Buffer.from(r.secret_hash, "hex");
       if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
-      return r.role === "admin" ? { role: "admin" } : { role: "tenant", tenant: r.tenant };
+      return r.role === "admin" ? { role: "admin", keyId: r.key_id } : { role: "tenant", tenant: r.tenant, keyId: r.key_id };
     },
     async create(p: Principal, name = ""): Promise<IssuedKey> {
       const k = newKey();

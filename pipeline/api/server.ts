@@ -11,11 +11,15 @@ import { requireKey, type ApiEnv } from "./auth.ts";
 import { adminRoutes } from "./routes-admin.ts";
 import { postRoutes } from "./routes-posts.ts";
 import { reportRoutes } from "./routes-reports.ts";
+import { controlRoutes } from "./routes-controls.ts";
+import type { ControlStore } from "../guard/control-store.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
   metrics: Metrics;
   keys: KeyStore;
+  /** Budgets and controls (absent: those routes are not served). */
+  controls?: ControlStore;
   targetCostPerPost: string;
   /** Named readiness checks; all must pass for /readyz to answer 200. */
   readiness: () => Promise<Record<string, boolean>>;
@@ -40,6 +44,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.use("/v1/*", requireKey(deps.keys));
   app.route("/v1/posts", postRoutes(deps.clickhouse, deps.targetCostPerPost));
   app.route("/v1", adminRoutes(deps.clickhouse, deps.keys));
+  if (deps.controls) app.route("/v1", controlRoutes(deps.controls));
   app.route("/v1", reportRoutes(deps.clickhouse));
   return app;
 }

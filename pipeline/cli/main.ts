@@ -15,6 +15,7 @@ import { runSql, runTotals } from "./query-commands.ts";
 import { runPrice } from "./price-command.ts";
 import { runKeys } from "./keys-command.ts";
 import { replaySeries } from "../detect/offline.ts";
+import { budgetsCommand, controlsCommand } from "./controls-command.ts";
 
 const int = (v: string) => {
   const n = Number(v);
@@ -65,6 +66,39 @@ export function buildCli(config: () => Config): Command {
     .argument("<key-id>")
     .description("revoke a key")
     .action((id: string) => runKeys(config(), { kind: "revoke", id }));
+  const budgets = program.command("budgets").description("spend limits per tenant and period (soft: alerts; hard: pause at 100 %)");
+  budgets.command("list").action(() => budgetsCommand.list(config()));
+  budgets
+    .command("set")
+    .requiredOption("--tenant <tenant>")
+    .requiredOption("--period <period>", "daily, weekly or monthly")
+    .requiredOption("--amount <usd>", "a decimal amount, e.g. 500")
+    .option("--hard", "pause the tenant when the budget is spent")
+    .option("--thresholds <list>", "alert at these shares, e.g. 0.5,0.75,0.9,1")
+    .action((o) => budgetsCommand.set(config(), o));
+  budgets
+    .command("delete")
+    .requiredOption("--tenant <tenant>")
+    .action((o: { tenant: string }) => budgetsCommand.delete(config(), o.tenant));
+  const controls = program.command("controls").description("throttle, downgrade or pause a scope (an operator's override)");
+  const scoped = (cmd: Command) =>
+    cmd
+      .requiredOption("--tenant <tenant>")
+      .option("--persona <id>")
+      .option("--feature <name>")
+      .option("--user <id>")
+      .option("--model <id>")
+      .requiredOption("--reason <text>");
+  controls.command("list").action(() => controlsCommand.list(config()));
+  scoped(controls.command("set"))
+    .requiredOption("--state <state>", "closed, throttled, degraded or open")
+    .option("--rpm <n>", "throttled: requests per minute")
+    .option("--tpm <n>", "throttled: tokens per minute")
+    .option("--map <from=to...>", "degraded: model map, e.g. gpt-4o=gpt-4o-mini")
+    .option("--until <iso>", "open: paused until")
+    .option("--expires <iso>", "the override ends at this time")
+    .action((o) => controlsCommand.set(config(), o));
+  scoped(controls.command("clear")).action((o) => controlsCommand.clear(config(), o));
   program
     .command("detect")
     .description("replay a timestamp,value CSV through a detector offline; writes timestamp,value,anomaly_score,is_anomaly")

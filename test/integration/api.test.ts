@@ -216,3 +216,28 @@ describe("windows for the detector", () => {
     expect(finals[0]).toMatchObject({ scope: "tenant", events: 2, cost_usd: "0.015", final: true, by_model: { "gpt-4o": "0.015" } });
   });
 });
+
+describe("budgets and controls", () => {
+  const send = (method: string, path: string, key: string, body: unknown) =>
+    fetch(`${stack.info.api_url}${path}`, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+
+  it("lets an admin set them, a tenant key read only its own, and audits every control change", async () => {
+    expect((await send("PUT", "/v1/budgets/acme", stack.adminKey, { period: "monthly", amount_usd: "250", hard: true })).status).toBe(200);
+    expect((await send("PUT", "/v1/budgets/globex", stack.adminKey, { period: "daily", amount_usd: "10" })).status).toBe(200);
+    expect((await send("PUT", "/v1/budgets/acme", acmeKey, { period: "monthly", amount_usd: "1" })).status).toBe(403);
+    expect((await send("PUT", "/v1/budgets/acme", stack.adminKey, { period: "hourly", amount_usd: "1" })).status).toBe(400);
+    const budgets = (await (await get("/v1/budgets", acmeKey)).json()) as { budgets: { tenant: string; amount_usd: string }[] };
+    expect(budgets.budgets).toEqual([expect.objectContaining({ tenant: "acme", amount_usd: "250", hard: true })]);
+
+    const set = await send("PUT", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, state: "degraded", model_map: { "gpt-4o": "gpt-4o-mini" }, reason: "cost review" });
+    expect(set.status).toBe(200);
+    expect(((await set.json()) as { set_by: string }).set_by).toMatch(/^operator:/);
+    expect((await send("PUT", "/v1/controls", acmeKey, { scope: { tenant: "acme" }, state: "closed", reason: "x" })).status).toBe(403);
+    const controls = (await (await get("/v1/controls", acmeKey)).json()) as { controls: { state: string }[] };
+    expect(controls.controls.map((c) => c.state)).toEqual(["degraded"]);
+    expect((await send("DELETE", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, reason: "done" })).status).toBe(200);
+    expect((await send("DELETE", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, reason: "done" })).status).toBe(404);
+    const audit = await stack.sql<{ action: string }>("SELECT action FROM costline.control_changes WHERE tenant = 'acme' ORDER BY changed_at");
+    expect(audit.map((a) => a.action)).toEqual(["set", "clear"]);
+  });
+});

@@ -1,0 +1,77 @@
+// `costline budgets …` and `costline controls …`: manage budgets and controls
+// through the running stack's API (with the admin key).
+//
+//   npx costline budgets set --tenant acme --period monthly --amount 500 --hard
+//   npx costline controls set --tenant acme --persona ai_jesus --state open --until 2026-11-22T12:00:00Z --reason "incident 42" --expires 2026-11-22T12:00:00Z
+//   npx costline controls clear --tenant acme --persona ai_jesus --reason "resolved"
+import type { Config } from "../config/config.ts";
+import { CostlineError } from "../errors.ts";
+import { findLiveStack } from "../stack/stack-file.ts";
+import { apiCall } from "./stack-client.ts";
+
+async function call(config: Config, method: string, path: string, body?: unknown): Promise<unknown> {
+  const live = findLiveStack(config.stackFile);
+  if (!live) throw new CostlineError(`no running stack in ${config.home}; start one with: npx costline up`);
+  const res = await apiCall(config, `${live.api_url}${path}`, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const out = (await res.json()) as { error?: string };
+  if (!res.ok) throw new CostlineError(out.error ?? `HTTP ${res.status}`);
+  return out;
+}
+
+const print = (v: unknown): void => {
+  process.stdout.write(`${JSON.stringify(v)}\n`);
+};
+
+export interface ScopeOptions {
+  tenant: string;
+  persona?: string;
+  feature?: string;
+  user?: string;
+  model?: string;
+}
+
+function scopeOf(o: ScopeOptions) {
+  const narrow = [o.persona, o.feature, o.user, o.model].filter(Boolean).length;
+  if (narrow > 1) throw new CostlineError("give at most one of --persona, --feature, --user, --model");
+  return { tenant: o.tenant, persona_id: o.persona, feature: o.feature, user_id: o.user, model: o.model };
+}
+
+export const budgetsCommand = {
+  list: async (config: Config) => print(await call(config, "GET", "/v1/budgets")),
+  set: async (config: Config, o: { tenant: string; period: string; amount: string; hard?: boolean; thresholds?: string }) =>
+    print(
+      await call(config, "PUT", `/v1/budgets/${encodeURIComponent(o.tenant)}`, {
+        period: o.period,
+        amount_usd: o.amount,
+        hard: Boolean(o.hard),
+        ...(o.thresholds ? { thresholds: o.thresholds.split(",").map(Number) } : {}),
+      }),
+    ),
+  delete: async (config: Config, tenant: string) => print(await call(config, "DELETE", `/v1/budgets/${encodeURIComponent(tenant)}`)),
+};
+
+export const controlsCommand = {
+  list: async (config: Config) => print(await call(config, "GET", "/v1/controls")),
+  set: async (
+    config: Config,
+    o: ScopeOptions & { state: string; reason: string; rpm?: string; tpm?: string; map?: string[]; until?: string; expires?: string },
+  ) => {
+    const map = o.map?.length ? Object.fromEntries(o.map.map((m) => m.split("=", 2) as [string, string])) : undefined;
+    print(
+      await call(config, "PUT", "/v1/controls", {
+        scope: scopeOf(o),
+        state: o.state,
+        reason: o.reason,
+        ...(o.rpm || o.tpm ? { throttle: { requests_per_minute: o.rpm ? Number(o.rpm) : undefined, tokens_per_minute: o.tpm ? Number(o.tpm) : undefined } } : {}),
+        ...(map ? { model_map: map } : {}),
+        ...(o.until ? { paused_until: o.until } : {}),
+        ...(o.expires ? { expires_at: o.expires } : {}),
+      }),
+    );
+  },
+  clear: async (config: Config, o: ScopeOptions & { reason: string }) => print(await call(config, "DELETE", "/v1/controls", { scope: scopeOf(o), reason: o.reason })),
+};
