@@ -9,9 +9,14 @@
 //      compared with the time ClickHouse stored them (ingested_at);
 //   4. alert latency: a burst on one tenant under 5,000 events/s of background
 //      traffic, from its publish to the spike alert on the alerts subject;
-//   5. peak RSS of the pipeline process and of its nats-server.
+//   5. control reaction: from publishing the event that crosses a hard budget
+//      to a guard in another process denying;
+//   6. peak RSS of the pipeline process and of its nats-server.
 // The stack runs with one-second windows so baselines build in seconds.
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { Kvm } from "@nats-io/kv";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -36,6 +41,7 @@ const { values: args } = parseArgs({
     window: { type: "string", default: "2000" },
     "background-rate": { type: "string", default: "5000" },
     spikes: { type: "string", default: "10" },
+    budgets: { type: "string", default: "10" },
   },
 });
 const N = Number(args.events);
@@ -138,6 +144,44 @@ async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, back
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), detected: latencies.length, injected: targets.length, background_events_per_s: backgroundRate };
 }
 
+/** From publishing the event that crosses a hard budget to a guard in another process denying. */
+async function measureGuardReaction(js: JetStreamClient, nc: NatsConnection, natsUrl: string, budgets: number) {
+  const tenants = Array.from({ length: budgets }, (_, i) => `budget-${i}`);
+  const kv = await new Kvm(nc).open("costline-budgets");
+  for (const t of tenants) await kv.put(t, JSON.stringify({ tenant: t, period: "monthly", amount_usd: "0.05", hard: true }));
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "guard-watcher.ts"), natsUrl, ...tenants], { stdio: ["ignore", "pipe", "inherit"] });
+  const deniedAt = new Map<string, number>();
+  let ready: () => void = () => undefined;
+  const isReady = new Promise<void>((r) => (ready = r));
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    if (line === "ready") return ready();
+    const [t, ms] = line.split(" ");
+    deniedAt.set(t!, Number(ms));
+  });
+  await isReady;
+  await sleep(1000); // the detector has applied the budgets
+  let seq = 0;
+  const call = (tenant: string, out: number): CostlineEventInput => ({
+    specversion: "1.0", id: `budget-${seq++}`, source: "bench/budget", type: "costline.llm.usage", time: new Date().toISOString(),
+    data: { tenant, provider: "openai", model: "gpt-4o-mini", usage: { input_tokens: 100, output_tokens: out } },
+  });
+  const latencies: number[] = [];
+  for (const t of tenants) {
+    // 0.6 × 40,000 tokens × $0.60 per 1M = $0.024 first (48 %), then the crossing call of $0.03.
+    const warm = call(t, 40_000);
+    await js.publish(subjects.events(t), JSON.stringify(warm), { msgID: msgIdOf(warm) });
+    await sleep(3500); // its one-second window is final (end + 2 s lateness): the spend is committed
+    const crossing = call(t, 50_000);
+    const sent = Date.now();
+    await js.publish(subjects.events(t), JSON.stringify(crossing), { msgID: msgIdOf(crossing) });
+    const deadline = sent + 10_000;
+    while (!deniedAt.has(t) && Date.now() < deadline) await sleep(5);
+    if (deniedAt.has(t)) latencies.push(deniedAt.get(t)! - sent);
+  }
+  child.kill();
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), denied: latencies.length, budgets: tenants.length };
+}
+
 async function main() {
   const home = mkdtempSync(path.join(os.tmpdir(), "costline-bench-"));
   // COSTLINE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the pipeline process.
@@ -196,6 +240,10 @@ async function main() {
     const alertLatency = await measureAlertLatency(js, nc, Number(args["background-rate"]), Number(args.spikes));
     process.stderr.write(`alert latency: ${JSON.stringify(alertLatency)}\n`);
 
+    // 5. Control reaction: a hard budget crossed → a guard in another process denies.
+    const guardReaction = await measureGuardReaction(js, nc, stack.info.nats_url, Number(args.budgets));
+    process.stderr.write(`guard reaction: ${JSON.stringify(guardReaction)}\n`);
+
     const result = {
       events: N,
       batch_size: BATCH,
@@ -205,6 +253,7 @@ async function main() {
       ratio_to_ceiling: Number((e2e / ceiling).toFixed(3)),
       ledger_freshness_ms: { p50: fresh?.p50 ?? null, p99: fresh?.p99 ?? null, events: Number(fresh?.n ?? 0), rate_events_per_s: rate },
       alert_latency_ms: alertLatency,
+      guard_reaction_ms: guardReaction,
       rss_mb: peakRssMb(stack.info.pid),
       nats_server_rss_mb: peakRssMb(stack.info.nats_pid),
       machine: { cpus: os.cpus().length, node: process.version },

@@ -54,8 +54,12 @@ export function createBudgetTracker() {
       states.set(tenant, { periodStart: start.getTime(), spend, crossed: new Set(), curve: [[at.getTime(), spend]], forecastWarned: false });
     },
 
-    /** Adds a final window's spend; returns the budget findings it causes. */
-    add(tenant: string, windowEnd: Date, cost: number): Finding[] {
+    /**
+     * Adds a window's spend: a final window's for good, an open window's only
+     * to look ahead (so a budget crossing is seen before its window closes).
+     * Returns the budget findings it causes; each threshold fires once a period.
+     */
+    add(tenant: string, windowEnd: Date, cost: number, final = true): Finding[] {
       const b = budgets.get(tenant);
       if (!b) return [];
       const { start, end } = periodOf(b.period, new Date(windowEnd.getTime() - 1));
@@ -64,10 +68,13 @@ export function createBudgetTracker() {
         s = { periodStart: start.getTime(), spend: 0, crossed: new Set(), curve: [], forecastWarned: false };
         states.set(tenant, s);
       }
-      s.spend += cost;
-      s.curve.push([windowEnd.getTime(), s.spend]);
+      const spend = s.spend + cost;
+      if (final) {
+        s.spend = spend;
+        s.curve.push([windowEnd.getTime(), s.spend]);
+      }
       const findings: Finding[] = [];
-      const used = s.spend / b.amountUsd;
+      const used = spend / b.amountUsd;
       const newly = b.thresholds.filter((th) => used >= th && !s.crossed.has(th));
       if (newly.length) {
         const th = newly[newly.length - 1]!;
@@ -75,14 +82,14 @@ export function createBudgetTracker() {
         findings.push({
           type: "budget",
           severity: th >= 1 ? "critical" : th >= 0.9 ? "high" : "medium",
-          observed: s.spend.toFixed(6),
+          observed: spend.toFixed(6),
           expected: b.amountUsd.toFixed(2),
           multiplier: Number(used.toFixed(3)),
           score: null,
-          message: `${Math.round(used * 100)} % of the ${b.period} budget spent ($${s.spend.toFixed(2)} of $${b.amountUsd.toFixed(2)})`,
+          message: `${Math.round(used * 100)} % of the ${b.period} budget spent ($${spend.toFixed(2)} of $${b.amountUsd.toFixed(2)})`,
         });
       }
-      if (!s.forecastWarned && used < 1 && s.curve.length >= 6) {
+      if (final && !s.forecastWarned && used < 1 && s.curve.length >= 6) {
         const fit = linearFit(s.curve.slice(-48));
         const projected = fit.a + fit.b * end.getTime();
         if (fit.b > 0 && projected > b.amountUsd) {

@@ -33,8 +33,8 @@ export function createDetector(opts: DetectorOptions = {}) {
         const a = book.resolve(ev.series, w, type, now);
         if (a) out.push(a);
       }
-      if (w.final && w.scope === "tenant")
-        for (const f of budgets.add(w.tenant, new Date(w.window_end), Number(w.cost_usd))) {
+      if (w.scope === "tenant")
+        for (const f of budgets.add(w.tenant, new Date(w.window_end), Number(w.cost_usd), w.final)) {
           const a = book.fire(seriesId(w), w, f, windowEvidence(w), now);
           if (a) out.push(a);
         }
