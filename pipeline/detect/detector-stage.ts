@@ -46,8 +46,15 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
   await warmStart();
   await loadBudgets();
 
+  // Controls are applied in alert order on their own lane, so KV and audit
+  // writes never hold up the detection of the next window.
+  let controlLane: Promise<void> = Promise.resolve();
+  function control(a: Alert): void {
+    controlLane = controlLane.then(() => applyControl(a)).catch((err) => log.error({ err, alert: a.id }, "could not apply the control for an alert"));
+  }
+
   /** Applies the escalation policy for one alert: a control set or cleared, audited. */
-  async function control(a: Alert): Promise<void> {
+  async function applyControl(a: Alert): Promise<void> {
     if (!deps.controls) return;
     const scope = controlScopeOf(a);
     if (!scope) return;
@@ -140,7 +147,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
         try {
           for (const a of alerts) {
             await deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` });
-            await control(a);
+            control(a);
             log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
           }
           return { kind: "done" };
