@@ -21,6 +21,7 @@ import { budgetSchema, windowBatchSchema, type Alert } from "../../schemas/index
 import { periodOf, type Budget } from "./budget.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { controlScopeOf, detectorTag, escalate } from "../guard/escalation.ts";
+import { controlKvKey } from "../guard/guard.ts";
 import { defaultDetectorConfig } from "./detectors.ts";
 import { createDetector } from "./detector.ts";
 
@@ -46,11 +47,20 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
   await warmStart();
   await loadBudgets();
 
-  // Controls are applied in alert order on their own lane, so KV and audit
-  // writes never hold up the detection of the next window.
-  let controlLane: Promise<void> = Promise.resolve();
+  // Controls are applied off the detection path, in alert order per scope (one
+  // lane per scope, so a burst of changes on some scopes never delays another's).
+  const lanes = new Map<string, Promise<void>>();
   function control(a: Alert): void {
-    controlLane = controlLane.then(() => applyControl(a)).catch((err) => log.error({ err, alert: a.id }, "could not apply the control for an alert"));
+    const scope = controlScopeOf(a);
+    if (!scope || !deps.controls) return;
+    const key = controlKvKey(scope);
+    const next = (lanes.get(key) ?? Promise.resolve())
+      .then(() => applyControl(a))
+      .catch((err) => log.error({ err, alert: a.id }, "could not apply the control for an alert"));
+    lanes.set(key, next);
+    void next.then(() => {
+      if (lanes.get(key) === next) lanes.delete(key);
+    });
   }
 
   /** Applies the escalation policy for one alert: a control set or cleared, audited. */
