@@ -23,31 +23,36 @@ export const kvBuckets = { controls: "costline-controls", budgets: "costline-bud
 
 const SAFE = /^[A-Za-z0-9_-]$/;
 
-/**
- * Escapes any string into one subject token: letters, digits, `_` and `-`
- * stay; every other UTF-8 byte becomes `~XX`. Reversible, never empty.
- */
-export function subjectToken(value: string): string {
-  if (value === "") return "~";
+/** Letters, digits, `_` and `-` stay; every other UTF-8 byte becomes `<marker>XX`. Reversible, never empty. */
+function escapeWith(marker: string, value: string): string {
+  if (value === "") return marker;
   let out = "";
   for (const ch of value) {
     if (SAFE.test(ch)) out += ch;
-    else for (const byte of Buffer.from(ch, "utf8")) out += `~${byte.toString(16).padStart(2, "0")}`;
+    else for (const byte of Buffer.from(ch, "utf8")) out += `${marker}${byte.toString(16).padStart(2, "0")}`;
   }
   return out;
 }
 
-export function fromSubjectToken(token: string): string {
-  if (token === "~") return "";
+function unescapeWith(marker: string, token: string): string {
+  if (token === marker) return "";
   const bytes: number[] = [];
   for (let i = 0; i < token.length; i++) {
-    if (token[i] === "~") {
+    if (token[i] === marker) {
       bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
       i += 2;
     } else bytes.push(token.charCodeAt(i));
   }
   return Buffer.from(bytes).toString("utf8");
 }
+
+/** Any string as one subject token (`~` escapes): no tenant can break a subject. */
+export const subjectToken = (value: string) => escapeWith("~", value);
+export const fromSubjectToken = (token: string) => unescapeWith("~", token);
+
+/** Any string as a KV key part (KV keys allow `=` but not `~`). */
+export const kvToken = (value: string) => escapeWith("=", value);
+export const fromKvToken = (token: string) => unescapeWith("=", token);
 
 export function createSubjects(prefix: string): Subjects {
   return {
@@ -65,26 +70,4 @@ export function createSubjects(prefix: string): Subjects {
       dlq: `${prefix}.dlq.>`,
     },
   };
-}
-
-/** KV keys allow letters, digits and `-/_=.`: every other UTF-8 byte becomes `=XX`. Reversible. */
-export function kvToken(value: string): string {
-  let out = "";
-  for (const ch of value) {
-    if (SAFE.test(ch)) out += ch;
-    else for (const byte of Buffer.from(ch, "utf8")) out += `=${byte.toString(16).padStart(2, "0")}`;
-  }
-  return out || "=";
-}
-
-export function fromKvToken(token: string): string {
-  if (token === "=") return "";
-  const bytes: number[] = [];
-  for (let i = 0; i < token.length; i++) {
-    if (token[i] === "=") {
-      bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else bytes.push(token.charCodeAt(i));
-  }
-  return Buffer.from(bytes).toString("utf8");
 }

@@ -18,3 +18,11 @@ describe("subject tokens", () => {
     expect(s.alerts("high", "spike")).toBe("costline.alerts.high.spike");
   });
 });
+
+describe("KV key tokens", () => {
+  it.each(["acme", "umbrella corp/é", "a.b", "~x=y", ""])("escape %j into a valid KV key part and back", async (v) => {
+    const { kvToken, fromKvToken } = await import("../../pipeline/nats/subjects.ts");
+    expect(kvToken(v)).toMatch(/^[-_=A-Za-z0-9]+$/);
+    expect(fromKvToken(kvToken(v))).toBe(v);
+  });
+});
