@@ -49,3 +49,11 @@ export class StackNotFoundError extends CostlineError {}
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A zod error as one line: "path: message; …" (the first `max` issues), `root` naming an issue about the whole value. */
+export function formatIssues(error: { issues: readonly { path: PropertyKey[]; message: string }[] }, root = "(event)", max = 5): string {
+  return error.issues
+    .slice(0, max)
+    .map((i) => `${i.path.map(String).join(".") || root}: ${i.message}`)
+    .join("; ");
+}

@@ -5,8 +5,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { insertIdempotent } from "../clickhouse/client.ts";
 import type { JsMsg } from "@nats-io/jetstream";
 import { alertSchema, type Alert } from "../../schemas/index.ts";
-import { PermanentError, TransientError, errorMessage } from "../errors.ts";
-import { describe } from "../enrich/decode.ts";
+import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
@@ -36,7 +35,7 @@ export function createAlertStoreHandler(client: ClickHouseClient): BatchHandler 
       }
       const parsed = alertSchema.safeParse(raw);
       if (parsed.success) rows.push({ index, alert: parsed.data });
-      else outcomes[index] = deadFrom(new PermanentError("validation", `alert: ${describe(parsed.error)}`));
+      else outcomes[index] = deadFrom(new PermanentError("validation", `alert: ${formatIssues(parsed.error)}`));
     });
     if (rows.length) {
       try {

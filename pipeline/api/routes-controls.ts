@@ -3,6 +3,7 @@
 // which the detector's escalation never overwrites while it lasts.
 import { Hono } from "hono";
 import { z } from "zod";
+import { formatIssues } from "../errors.ts";
 import { budgetSchema, controlSchema, controlScopeSchema } from "../../schemas/index.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { requireAdmin, tenantScope, type ApiEnv } from "./auth.ts";
@@ -10,7 +11,7 @@ import { requireAdmin, tenantScope, type ApiEnv } from "./auth.ts";
 const budgetBody = budgetSchema.omit({ tenant: true });
 const controlBody = controlSchema.omit({ set_by: true, set_at: true }).extend({ reason: z.string().min(1).max(500) });
 const clearBody = z.object({ scope: controlScopeSchema, reason: z.string().min(1).max(500) });
-const issues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+const issues = (e: z.ZodError) => formatIssues(e, "body", Infinity);
 
 export function controlRoutes(store: ControlStore): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();

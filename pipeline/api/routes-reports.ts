@@ -3,6 +3,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
 import { z } from "zod";
+import { formatIssues } from "../errors.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import { buildCostsQuery, costsQuerySchema } from "../queries/costs-query.ts";
@@ -22,7 +23,7 @@ const coverageQuery = z.object({
   to: z.iso.datetime({ offset: true }).default("2299-12-31T00:00:00Z"),
 });
 
-const issues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ");
+const issues = (e: z.ZodError) => formatIssues(e, "query", Infinity);
 
 function csv(rows: Record<string, unknown>[], columns: string[]): string {
   const cell = (v: unknown) => {

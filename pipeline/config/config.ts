@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, formatIssues } from "../errors.ts";
 import { pricingConfigSchema, rateCardsSchema } from "../pricing/pricing-config.ts";
 
 const optionalString = z
@@ -153,7 +153,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
 /** Parses and validates the environment (and config file) once; throws ConfigError with every problem listed. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsedEnv = envSchema.safeParse(env);
-  if (!parsedEnv.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsedEnv.error)}`);
+  if (!parsedEnv.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsedEnv.error, "(root)", Infinity)}`);
   let fileValue: unknown = {};
   if (parsedEnv.data.COSTLINE_CONFIG) {
     try {
@@ -163,10 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const parsedFile = fileSchema.safeParse(fileValue);
-  if (!parsedFile.success) throw new ConfigError(`invalid config file: ${formatIssues(parsedFile.error)}`);
+  if (!parsedFile.success) throw new ConfigError(`invalid config file: ${formatIssues(parsedFile.error, "(root)", Infinity)}`);
   return buildConfig(parsedEnv.data, parsedFile.data);
 }
 
-function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-}

@@ -2,8 +2,7 @@
 // array of them. Each element is validated on its own, so one bad event in a
 // batch does not sink the others.
 import { costlineEvent, envelopeSchema, eventTypes, type CostlineEvent } from "../../schemas/index.ts";
-import { PermanentError } from "../errors.ts";
-import type { z } from "zod";
+import { PermanentError, formatIssues } from "../errors.ts";
 
 export type Decoded =
   | { ok: true; index: number; event: CostlineEvent }
@@ -36,7 +35,7 @@ export function validateEvent(raw: unknown, index = 0): Decoded {
   if (full.success) return { ok: true, index, event: full.data };
   // Only a failure needs the slower classification.
   const envelope = envelopeSchema.safeParse(raw);
-  if (!envelope.success) return { ok: false, index, raw, error: new PermanentError("validation", describe(envelope.error)) };
+  if (!envelope.success) return { ok: false, index, raw, error: new PermanentError("validation", formatIssues(envelope.error)) };
   if (!(eventTypes as readonly string[]).includes(envelope.data.type))
     return {
       ok: false,
@@ -45,12 +44,5 @@ export function validateEvent(raw: unknown, index = 0): Decoded {
       error: new PermanentError("unknown_type", `unknown event type "${envelope.data.type}" (expected one of ${eventTypes.join(", ")})`),
     };
   const usageIssue = full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "usage");
-  return { ok: false, index, raw, error: new PermanentError(usageIssue ? "invalid_usage" : "validation", describe(full.error)) };
-}
-
-export function describe(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((i) => `${i.path.join(".") || "(event)"}: ${i.message}`)
-    .join("; ");
+  return { ok: false, index, raw, error: new PermanentError(usageIssue ? "invalid_usage" : "validation", formatIssues(full.error)) };
 }

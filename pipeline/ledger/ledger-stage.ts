@@ -4,12 +4,11 @@
 // so one poison message cannot block the others.
 import type { JsMsg } from "@nats-io/jetstream";
 import { pricedBatchSchema, pricedEventSchema, type PricedEvent } from "../../schemas/index.ts";
-import { PermanentError, TransientError, errorMessage } from "../errors.ts";
+import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
-import { describe } from "../enrich/decode.ts";
 import { eventKey } from "./ledger-row.ts";
 import { isRejection, type LedgerStore } from "./ledger-store.ts";
 
@@ -27,7 +26,7 @@ export function parsePriced(msg: JsMsg): PricedEvent[] {
     throw new PermanentError("not_json", `priced message is not JSON: ${errorMessage(err)}`);
   }
   const parsed = Array.isArray(raw) ? pricedBatchSchema.safeParse(raw) : pricedEventSchema.transform((e) => [e]).safeParse(raw);
-  if (!parsed.success) throw new PermanentError("validation", `priced message: ${describe(parsed.error)}`);
+  if (!parsed.success) throw new PermanentError("validation", `priced message: ${formatIssues(parsed.error)}`);
   return parsed.data;
 }
 

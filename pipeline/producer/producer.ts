@@ -13,8 +13,7 @@ import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream
 import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { costlineEvent, type CostlineEvent, type CostlineEventInput } from "../../schemas/index.ts";
-import { describe } from "../enrich/decode.ts";
-import { CostlineError } from "../errors.ts";
+import { CostlineError, formatIssues } from "../errors.ts";
 import { createSubjects } from "../nats/subjects.ts";
 
 export class EventValidationError extends CostlineError {
@@ -47,7 +46,7 @@ export interface Producer {
 export function validateForPublish(events: CostlineEventInput[]): CostlineEvent[] {
   return events.map((e, i) => {
     const r = costlineEvent.safeParse(e);
-    if (!r.success) throw new EventValidationError(`event ${i}: ${describe(r.error)}`, i);
+    if (!r.success) throw new EventValidationError(`event ${i}: ${formatIssues(r.error)}`, i);
     return r.data;
   });
 }
