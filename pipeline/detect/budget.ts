@@ -10,6 +10,8 @@ export interface Budget {
   period: "daily" | "weekly" | "monthly";
   amountUsd: number;
   thresholds: number[];
+  /** A hard budget pauses the tenant at 100 % (see guard/escalation.ts). */
+  hard?: boolean;
 }
 
 /** Start and end of the UTC period holding `t`. */
@@ -46,6 +48,7 @@ export function createBudgetTracker() {
       states.delete(tenant);
     },
     has: (tenant: string) => budgets.has(tenant),
+    get: (tenant: string): Budget | undefined => budgets.get(tenant),
     /** Spend already in the ledger for this period (warm start). */
     seed(tenant: string, at: Date, spend: number) {
       const b = budgets.get(tenant);

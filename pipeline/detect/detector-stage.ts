@@ -9,8 +9,7 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Config } from "../config/config.ts";
 import { queryRows } from "../clickhouse/client.ts";
-import { PermanentError, TransientError, errorMessage } from "../errors.ts";
-import { describe } from "../enrich/decode.ts";
+import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import type { Logger } from "../observability/log.ts";
 import { fromKvToken, type Subjects } from "../nats/subjects.ts";
@@ -18,7 +17,7 @@ import { sqlFile } from "../queries/sql-files.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
 import { budgetSchema, windowBatchSchema, type Alert } from "../../schemas/index.ts";
-import { periodOf, type Budget } from "./budget.ts";
+import { periodOf } from "./budget.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { controlScopeOf, detectorTag, escalate } from "../guard/escalation.ts";
 import { controlKvKey } from "../guard/guard.ts";
@@ -43,7 +42,6 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     cooldownMs: deps.config.detector.cooldownS * 1000,
   });
 
-  const budgets = new Map<string, Budget & { hard: boolean }>();
   await warmStart();
   await loadBudgets();
 
@@ -68,7 +66,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     if (!deps.controls) return;
     const scope = controlScopeOf(a);
     if (!scope) return;
-    const act = escalate(a, await deps.controls.getControl(scope), { budgetOf: (t) => budgets.get(t) });
+    const act = escalate(a, await deps.controls.getControl(scope), { budgetOf: (t) => detector.budgets.get(t) });
     if (act?.action === "set") {
       await deps.controls.setControl(act.control, act.control.set_by);
       log.warn({ scope: act.control.scope, state: act.control.state }, `control set: ${act.control.reason}`);
@@ -105,11 +103,10 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
   async function applyBudget(raw: unknown): Promise<void> {
     const b = budgetSchema.safeParse(raw);
     if (!b.success) {
-      log.warn({ err: describe(b.error) }, "ignoring an invalid budget");
+      log.warn({ err: formatIssues(b.error) }, "ignoring an invalid budget");
       return;
     }
-    detector.budgets.set({ tenant: b.data.tenant, period: b.data.period, amountUsd: Number(b.data.amount_usd), thresholds: b.data.thresholds });
-    budgets.set(b.data.tenant, { tenant: b.data.tenant, period: b.data.period, amountUsd: Number(b.data.amount_usd), thresholds: b.data.thresholds, hard: b.data.hard });
+    detector.budgets.set({ tenant: b.data.tenant, period: b.data.period, amountUsd: Number(b.data.amount_usd), thresholds: b.data.thresholds, hard: b.data.hard });
     const now = new Date();
     const [row] = await queryRows<{ spend: string }>(client, sqlFile("budget_spend"), {
       tenant: b.data.tenant,
@@ -124,10 +121,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       for await (const e of watch) {
         try {
           if (e.operation === "PUT") await applyBudget(e.json());
-          else {
-            detector.budgets.remove(fromKvToken(e.key));
-            budgets.delete(fromKvToken(e.key));
-          }
+          else detector.budgets.remove(fromKvToken(e.key));
         } catch (err) {
           log.warn({ err, key: e.key }, "could not apply a budget");
         }
@@ -150,7 +144,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
           return deadFrom(new PermanentError("not_json", `window message is not JSON: ${errorMessage(err)}`));
         }
         const parsed = windowBatchSchema.safeParse(raw);
-        if (!parsed.success) return deadFrom(new PermanentError("validation", `windows: ${describe(parsed.error)}`));
+        if (!parsed.success) return deadFrom(new PermanentError("validation", `windows: ${formatIssues(parsed.error)}`));
         const now = new Date();
         const alerts: Alert[] = [];
         for (const w of parsed.data) for (const a of detector.process(w, now)) alerts.push(a);

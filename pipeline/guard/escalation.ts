@@ -56,7 +56,7 @@ export function detectorTag(a: Pick<Alert, "fingerprint">): string {
 export function escalate(
   a: Alert,
   existing: Control | undefined,
-  opts: { config?: EscalationConfig; budgetOf?: (tenant: string) => (Budget & { hard: boolean }) | undefined; now?: Date } = {},
+  opts: { config?: EscalationConfig; budgetOf?: (tenant: string) => Budget | undefined; now?: Date } = {},
 ): Action | null {
   const config = opts.config ?? defaultEscalation;
   const now = opts.now ?? new Date();
