@@ -28,7 +28,8 @@ import { nanos } from "@nats-io/nats-core";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
 import { createSubjects } from "../pipeline/nats/subjects.ts";
 import { msgIdOf } from "../pipeline/producer/producer.ts";
-import type { CostlineEventInput } from "../schemas/index.ts";
+import { budgetSchema, type CostlineEventInput } from "../schemas/index.ts";
+import { budgetKvKey } from "../pipeline/budgets/budget-key.ts";
 import { startStack, waitFor } from "../test/helpers/stack-process.ts";
 
 const { values: args } = parseArgs({
@@ -148,7 +149,10 @@ async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, back
 async function measureGuardReaction(js: JetStreamClient, nc: NatsConnection, natsUrl: string, budgets: number) {
   const tenants = Array.from({ length: budgets }, (_, i) => `budget-${i}`);
   const kv = await new Kvm(nc).open("costline-budgets");
-  for (const t of tenants) await kv.put(t, JSON.stringify({ tenant: t, period: "monthly", amount_usd: "0.05", hard: true }));
+  for (const t of tenants) {
+    const budget = budgetSchema.parse({ scope: { tenant: t }, period: "monthly", amount_usd: "0.05", hard: true });
+    await kv.put(budgetKvKey(budget), JSON.stringify(budget));
+  }
   const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "guard-watcher.ts"), natsUrl, ...tenants], { stdio: ["ignore", "pipe", "inherit"] });
   const deniedAt = new Map<string, number>();
   let ready: () => void = () => undefined;

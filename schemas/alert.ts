@@ -2,6 +2,7 @@
 // and stored in the `alerts` table.
 import { z } from "zod";
 import { decimalString, isoTime } from "./common.ts";
+import { controlScopeSchema } from "./control.ts";
 
 export const alertSeverities = ["info", "medium", "high", "critical"] as const;
 export const alertTypes = [
@@ -15,6 +16,21 @@ export const alertTypes = [
   "mix_shift",
   "unpriced_model",
 ] as const;
+
+/** On budget alerts: the budget crossed, its spend, and when its period resets. */
+export const alertBudgetSchema = z.object({
+  key: z.string(),
+  scope: controlScopeSchema,
+  period: z.string(),
+  timezone: z.string(),
+  amount_usd: decimalString,
+  spend_usd: decimalString,
+  hard: z.boolean(),
+  period_start: isoTime,
+  /** Calendar periods: the period's end. Rolling: when enough old spend leaves the 30 days to fall back under. */
+  resets_at: isoTime,
+});
+export type AlertBudget = z.infer<typeof alertBudgetSchema>;
 
 const contributor = z.object({ key: z.string(), cost_usd: decimalString, share: z.number().min(0).max(1) });
 
@@ -42,5 +58,6 @@ export const alertSchema = z.object({
     by_post: z.array(contributor).default([]),
     by_user: z.array(contributor).default([]),
   }),
+  budget: alertBudgetSchema.optional(),
 });
 export type Alert = z.infer<typeof alertSchema>;

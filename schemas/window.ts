@@ -9,6 +9,7 @@ export const windowScopes = [
   "tenant_persona",
   "tenant_feature",
   "tenant_operation",
+  "tenant_user",
   "post",
 ] as const;
 

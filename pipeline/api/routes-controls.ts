@@ -1,14 +1,13 @@
-// Budgets and controls: anyone sees their tenant's, admins change them. A
+// Controls: anyone sees their tenant's, admins change them. A
 // control set here is an operator's override (set_by "operator:<key id>"),
 // which the detector's escalation never overwrites while it lasts.
 import { Hono } from "hono";
 import { z } from "zod";
 import { formatIssues } from "../errors.ts";
-import { budgetSchema, controlSchema, controlScopeSchema } from "../../schemas/index.ts";
+import { controlSchema, controlScopeSchema } from "../../schemas/index.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { requireAdmin, tenantScope, type ApiEnv } from "./auth.ts";
 
-const budgetBody = budgetSchema.omit({ tenant: true });
 const controlBody = controlSchema.omit({ set_by: true, set_at: true }).extend({ reason: z.string().min(1).max(500) });
 const clearBody = z.object({ scope: controlScopeSchema, reason: z.string().min(1).max(500) });
 const issues = (e: z.ZodError) => formatIssues(e, "body", Infinity);
@@ -17,22 +16,6 @@ export function controlRoutes(store: ControlStore): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const admin = requireAdmin();
   const by = (keyId: string | undefined) => `operator:${keyId ?? "unknown"}`;
-
-  app.get("/budgets", async (c) => {
-    const scope = tenantScope(c);
-    if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
-    const all = await store.listBudgets();
-    return c.json({ budgets: scope.tenant === undefined ? all : all.filter((b) => b.tenant === scope.tenant) });
-  });
-  app.put("/budgets/:tenant", admin, async (c) => {
-    const body = budgetBody.safeParse(await c.req.json().catch(() => null));
-    if (!body.success) return c.json({ error: issues(body.error) }, 400);
-    return c.json(await store.setBudget({ ...body.data, tenant: c.req.param("tenant") }));
-  });
-  app.delete("/budgets/:tenant", admin, async (c) => {
-    await store.deleteBudget(c.req.param("tenant"));
-    return c.json({ deleted: c.req.param("tenant") });
-  });
 
   app.get("/controls", async (c) => {
     const scope = tenantScope(c);

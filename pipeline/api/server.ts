@@ -13,13 +13,16 @@ import { postRoutes } from "./routes-posts.ts";
 import { reportRoutes } from "./routes-reports.ts";
 import { controlRoutes } from "./routes-controls.ts";
 import type { ControlStore } from "../guard/control-store.ts";
+import type { BudgetStore } from "../budgets/budget-store.ts";
+import { budgetRoutes } from "./routes-budgets.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
   metrics: Metrics;
   keys: KeyStore;
-  /** Budgets and controls (absent: those routes are not served). */
+  /** Controls and budgets (absent: those routes are not served). */
   controls?: ControlStore;
+  budgets?: BudgetStore;
   targetCostPerPost: string;
   /** Named readiness checks; all must pass for /readyz to answer 200. */
   readiness: () => Promise<Record<string, boolean>>;
@@ -45,6 +48,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route("/v1/posts", postRoutes(deps.clickhouse, deps.targetCostPerPost));
   app.route("/v1", adminRoutes(deps.clickhouse, deps.keys));
   if (deps.controls) app.route("/v1", controlRoutes(deps.controls));
+  if (deps.budgets) app.route("/v1", budgetRoutes(deps.budgets, deps.clickhouse));
   app.route("/v1", reportRoutes(deps.clickhouse));
   return app;
 }

@@ -1,13 +1,16 @@
 // `costline budgets …` and `costline controls …`: manage budgets and controls
 // through the running stack's API (with the admin key).
 //
-//   npx costline budgets set --tenant acme --period monthly --amount 500 --hard
+//   npx costline budgets set --tenant acme --period monthly --timezone Europe/Berlin --amount 500 --hard
+//   npx costline budgets set --tenant acme --persona ai_jesus --period rolling_30d --amount 50
 //   npx costline controls set --tenant acme --persona ai_jesus --state open --until 2026-11-22T12:00:00Z --reason "incident 42" --expires 2026-11-22T12:00:00Z
 //   npx costline controls clear --tenant acme --persona ai_jesus --reason "resolved"
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
 import { findLiveStack } from "../stack/stack-file.ts";
 import { apiCall } from "./stack-client.ts";
+import { budgetKvKey } from "../budgets/budget-key.ts";
+import type { BudgetRecord } from "../../schemas/index.ts";
 
 async function call(config: Config, method: string, path: string, body?: unknown): Promise<unknown> {
   const live = findLiveStack(config.stackFile);
@@ -42,16 +45,23 @@ function scopeOf(o: ScopeOptions) {
 
 export const budgetsCommand = {
   list: async (config: Config) => print(await call(config, "GET", "/v1/budgets")),
-  set: async (config: Config, o: { tenant: string; period: string; amount: string; hard?: boolean; thresholds?: string }) =>
+  set: async (config: Config, o: ScopeOptions & { period: string; amount: string; timezone?: string; hard?: boolean; thresholds?: string }) =>
     print(
-      await call(config, "PUT", `/v1/budgets/${encodeURIComponent(o.tenant)}`, {
+      await call(config, "PUT", "/v1/budgets", {
+        scope: scopeOf(o),
         period: o.period,
         amount_usd: o.amount,
         hard: Boolean(o.hard),
+        ...(o.timezone ? { timezone: o.timezone } : {}),
         ...(o.thresholds ? { thresholds: o.thresholds.split(",").map(Number) } : {}),
       }),
     ),
-  delete: async (config: Config, tenant: string) => print(await call(config, "DELETE", `/v1/budgets/${encodeURIComponent(tenant)}`)),
+  delete: async (config: Config, o: ScopeOptions & { period: string }) =>
+    print(await call(config, "DELETE", `/v1/budgets/${encodeURIComponent(budgetKvKey({ scope: scopeOf(o), period: o.period as BudgetRecord["period"] }))}`)),
+  history: async (config: Config, o: { tenant?: string; limit?: string }) => {
+    const q = new URLSearchParams({ ...(o.tenant ? { tenant: o.tenant } : {}), ...(o.limit ? { limit: o.limit } : {}) });
+    print(await call(config, "GET", `/v1/budgets/history?${q}`));
+  },
 };
 
 export const controlsCommand = {

@@ -66,20 +66,31 @@ export function buildCli(config: () => Config): Command {
     .argument("<key-id>")
     .description("revoke a key")
     .action((id: string) => runKeys(config(), { kind: "revoke", id }));
-  const budgets = program.command("budgets").description("spend limits per tenant and period (soft: alerts; hard: pause at 100 %)");
-  budgets.command("list").action(() => budgetsCommand.list(config()));
-  budgets
-    .command("set")
-    .requiredOption("--tenant <tenant>")
-    .requiredOption("--period <period>", "daily, weekly or monthly")
+  const budgets = program
+    .command("budgets")
+    .description("spend limits per scope (tenant, persona, feature, user, model) and period (soft: alerts; hard: pause at 100 %)");
+  const budgetScope = (cmd: Command) =>
+    cmd
+      .requiredOption("--tenant <tenant>")
+      .option("--persona <id>")
+      .option("--feature <name>")
+      .option("--user <id>")
+      .option("--model <id>")
+      .requiredOption("--period <period>", "daily, weekly, monthly or rolling_30d");
+  budgets.command("list").description("budgets with the spend of their current period").action(() => budgetsCommand.list(config()));
+  budgetScope(budgets.command("set"))
     .requiredOption("--amount <usd>", "a decimal amount, e.g. 500")
-    .option("--hard", "pause the tenant when the budget is spent")
+    .option("--timezone <zone>", "IANA zone whose days, weeks and months the period follows (default UTC)")
+    .option("--hard", "pause the scope when the budget is spent")
     .option("--thresholds <list>", "alert at these shares, e.g. 0.5,0.75,0.9,1")
     .action((o) => budgetsCommand.set(config(), o));
+  budgetScope(budgets.command("delete")).action((o) => budgetsCommand.delete(config(), o));
   budgets
-    .command("delete")
-    .requiredOption("--tenant <tenant>")
-    .action((o: { tenant: string }) => budgetsCommand.delete(config(), o.tenant));
+    .command("history")
+    .description("budget changes, newest first")
+    .option("--tenant <tenant>")
+    .option("--limit <n>")
+    .action((o: { tenant?: string; limit?: string }) => budgetsCommand.history(config(), o));
   const controls = program.command("controls").description("throttle, downgrade or pause a scope (an operator's override)");
   const scoped = (cmd: Command) =>
     cmd

@@ -5,6 +5,7 @@ import path from "node:path";
 import { z } from "zod";
 import { ConfigError, formatIssues } from "../errors.ts";
 import { pricingConfigSchema, rateCardsSchema } from "../pricing/pricing-config.ts";
+import { defaultDowngrades } from "../guard/downgrades.ts";
 
 const optionalString = z
   .string()
@@ -68,6 +69,9 @@ export const envSchema = z.object({
   COSTLINE_ALERT_COOLDOWN_S: intFrom(3600, 0, 604_800),
   COSTLINE_DETECTOR_WARM_START_H: intFrom(24, 0, 24 * 30),
   COSTLINE_COST_PER_POST_MULTIPLE: z.coerce.number().positive().default(2),
+  /** Escalation: the request rate a spike throttles its scope to, and how long a critical anomaly pauses a persona. */
+  COSTLINE_THROTTLE_RPM: intFrom(60, 1, 1_000_000),
+  COSTLINE_PAUSE_MINUTES: z.coerce.number().positive().max(10_080).default(60),
   COSTLINE_CONFIG: optionalString,
 });
 
@@ -75,6 +79,8 @@ const fileSchema = z
   .object({
     pricing: pricingConfigSchema.prefault({}),
     rateCards: rateCardsSchema.prefault({}),
+    /** Escalation's model map for degraded controls (requested model → cheaper one); replaces the built-in map. */
+    downgrades: z.record(z.string().min(1), z.string().min(1)).optional(),
   })
   .strict();
 
@@ -113,6 +119,11 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       driver: env.COSTLINE_ALLOCATION_DRIVER,
       intervalS: env.COSTLINE_ALLOCATION_INTERVAL_S,
       latenessS: env.COSTLINE_ALLOWED_LATENESS_S,
+    },
+    escalation: {
+      throttleRequestsPerMinute: env.COSTLINE_THROTTLE_RPM,
+      pauseMinutes: env.COSTLINE_PAUSE_MINUTES,
+      downgrades: file.downgrades ?? defaultDowngrades,
     },
     detector: {
       cooldownS: env.COSTLINE_ALERT_COOLDOWN_S,

@@ -10,14 +10,13 @@ import type { KV } from "@nats-io/kv";
 import type { Config } from "../config/config.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
-import { chTime } from "../ledger/ledger-row.ts";
 import type { Logger } from "../observability/log.ts";
-import { fromKvToken, type Subjects } from "../nats/subjects.ts";
+import type { Subjects } from "../nats/subjects.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
-import { budgetSchema, windowBatchSchema, type Alert } from "../../schemas/index.ts";
-import { periodOf } from "./budget.ts";
+import { parseBudget, windowBatchSchema, type Alert } from "../../schemas/index.ts";
+import { readSpendBuckets } from "../budgets/budget-spend.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { controlScopeOf, detectorTag, escalate } from "../guard/escalation.ts";
 import { controlKvKey } from "../guard/guard.ts";
@@ -66,7 +65,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     if (!deps.controls) return;
     const scope = controlScopeOf(a);
     if (!scope) return;
-    const act = escalate(a, await deps.controls.getControl(scope), { budgetOf: (t) => detector.budgets.get(t) });
+    const act = escalate(a, await deps.controls.getControl(scope), { config: deps.config.escalation });
     if (act?.action === "set") {
       await deps.controls.setControl(act.control, act.control.set_by);
       log.warn({ scope: act.control.scope, state: act.control.state }, `control set: ${act.control.reason}`);
@@ -100,19 +99,25 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     log.info({ windows: rows.length, series: detector.engine.seriesCount() }, "detector baselines restored from rollups");
   }
 
-  async function applyBudget(raw: unknown): Promise<void> {
-    const b = budgetSchema.safeParse(raw);
+  /**
+   * Loads a budget and seeds it with the spend the ledger already holds for
+   * its period, up to the start of the current window: windows from then on
+   * come through the stream.
+   */
+  async function applyBudget(key: string, raw: unknown): Promise<void> {
+    const b = parseBudget(raw);
     if (!b.success) {
-      log.warn({ err: formatIssues(b.error) }, "ignoring an invalid budget");
+      log.warn({ key, err: formatIssues(b.error) }, "ignoring an invalid budget");
       return;
     }
-    detector.budgets.set({ tenant: b.data.tenant, period: b.data.period, amountUsd: Number(b.data.amount_usd), thresholds: b.data.thresholds, hard: b.data.hard });
-    const now = new Date();
-    const [row] = await queryRows<{ spend: string }>(client, sqlFile("budget_spend"), {
-      tenant: b.data.tenant,
-      from: chTime(periodOf(b.data.period, now).start.toISOString()).slice(0, 19),
-    });
-    detector.budgets.seed(b.data.tenant, now, Number(row?.spend ?? 0));
+    const now = Date.now();
+    const windowMs = deps.config.windows.windowS * 1000;
+    const cutoff = new Date(Math.floor(now / windowMs) * windowMs);
+    // Windows from the cutoff on count from now, also while the ledger is read.
+    detector.budgets.set(b.data, key, cutoff.getTime());
+    const from = detector.budgets.lookbackStart(key, new Date(now))!;
+    detector.budgets.seed(key, await readSpendBuckets(client, b.data.scope, from, cutoff));
+    log.info({ key, spend: detector.budgets.spend(key) }, "budget loaded");
   }
 
   async function loadBudgets(): Promise<void> {
@@ -120,8 +125,8 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     void (async () => {
       for await (const e of watch) {
         try {
-          if (e.operation === "PUT") await applyBudget(e.json());
-          else detector.budgets.remove(fromKvToken(e.key));
+          if (e.operation === "PUT") await applyBudget(e.key, e.json());
+          else detector.budgets.remove(e.key);
         } catch (err) {
           log.warn({ err, key: e.key }, "could not apply a budget");
         }

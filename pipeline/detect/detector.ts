@@ -4,9 +4,9 @@
 // stage adds evidence from ClickHouse and publishes.
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
 import { createAlertBook, windowEvidence } from "./alert-book.ts";
-import { createBudgetTracker, type BudgetTracker } from "./budget.ts";
+import { createBudgetTracker, type BudgetTracker } from "../budgets/budget-tracker.ts";
 import { defaultDetectorConfig, type DetectorConfig } from "./detectors.ts";
-import { createEngine, seriesId } from "./engine.ts";
+import { createEngine } from "./engine.ts";
 
 export interface DetectorOptions {
   config?: DetectorConfig;
@@ -24,20 +24,23 @@ export function createDetector(opts: DetectorOptions = {}) {
     budgets,
     process(w: WindowAggregate, now = new Date()): Alert[] {
       const out: Alert[] = [];
-      const ev = engine.evaluate(w);
-      for (const f of ev.findings) {
-        const a = book.fire(ev.series, w, f, windowEvidence(w), now);
-        if (a) out.push(a);
-      }
-      for (const type of ev.clear) {
-        const a = book.resolve(ev.series, w, type, now);
-        if (a) out.push(a);
-      }
-      if (w.scope === "tenant")
-        for (const f of budgets.add(w.tenant, new Date(w.window_end), Number(w.cost_usd), w.final)) {
-          const a = book.fire(seriesId(w), w, f, windowEvidence(w), now);
+      // Per-user windows exist for user budgets; users are too many and too
+      // sparse for baselines of their own.
+      if (w.scope !== "tenant_user") {
+        const ev = engine.evaluate(w);
+        for (const f of ev.findings) {
+          const a = book.fire(ev.series, w, f, windowEvidence(w), now);
           if (a) out.push(a);
         }
+        for (const type of ev.clear) {
+          const a = book.resolve(ev.series, w, type, now);
+          if (a) out.push(a);
+        }
+      }
+      for (const b of budgets.add(w)) {
+        const a = book.fire(b.series, w, b.finding, windowEvidence(w), now);
+        if (a) out.push({ ...a, budget: b.budget });
+      }
       return out;
     },
   };

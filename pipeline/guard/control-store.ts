@@ -1,12 +1,11 @@
-// Writes controls and budgets to their KV buckets and records every control
+// Writes controls to the costline-controls KV bucket and records every
 // change, with who or what made it, in costline.control_changes.
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { KV } from "@nats-io/kv";
-import { budgetSchema, controlSchema, type BudgetRecord, type Control } from "../../schemas/index.ts";
-import { kvToken } from "../nats/subjects.ts";
+import { controlSchema, type Control } from "../../schemas/index.ts";
 import { controlKvKey } from "./guard.ts";
 
-export function createControlStore(deps: { controls: KV; budgets: KV; client: ClickHouseClient }) {
+export function createControlStore(deps: { controls: KV; client: ClickHouseClient }) {
   async function audit(action: "set" | "clear", c: Control, by: string) {
     await deps.client.insert({
       table: "costline.control_changes",
@@ -15,13 +14,13 @@ export function createControlStore(deps: { controls: KV; budgets: KV; client: Cl
     });
   }
 
-  async function list<T>(kv: KV, parse: (v: unknown) => T | undefined): Promise<T[]> {
-    const out: T[] = [];
-    for await (const key of await kv.keys()) {
-      const e = await kv.get(key);
+  async function listControls(): Promise<Control[]> {
+    const out: Control[] = [];
+    for await (const key of await deps.controls.keys()) {
+      const e = await deps.controls.get(key);
       if (e?.operation === "PUT" && e.value.length) {
-        const v = parse(e.json());
-        if (v) out.push(v);
+        const v = controlSchema.safeParse(e.json());
+        if (v.success) out.push(v.data);
       }
     }
     return out;
@@ -46,16 +45,7 @@ export function createControlStore(deps: { controls: KV; budgets: KV; client: Cl
       const e = await deps.controls.get(controlKvKey(scope));
       return e?.operation === "PUT" && e.value.length ? controlSchema.parse(e.json()) : undefined;
     },
-    listControls: () => list(deps.controls, (v) => controlSchema.safeParse(v).data),
-    async setBudget(b: BudgetRecord): Promise<BudgetRecord> {
-      const budget = budgetSchema.parse(b);
-      await deps.budgets.put(kvToken(budget.tenant), JSON.stringify(budget));
-      return budget;
-    },
-    async deleteBudget(tenant: string): Promise<void> {
-      await deps.budgets.delete(kvToken(tenant));
-    },
-    listBudgets: () => list(deps.budgets, (v) => budgetSchema.safeParse(v).data),
+    listControls,
   };
 }
 export type ControlStore = ReturnType<typeof createControlStore>;

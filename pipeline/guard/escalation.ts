@@ -1,11 +1,12 @@
 // The graduated policy from alerts to controls, following the usual
 // escalation: a spike throttles its scope, a dearer-model efficiency loss
 // degrades it to a cheaper model, a critical anomaly pauses the persona for an
-// hour, a hard budget at 100 % pauses the tenant until its period ends. When
+// hour, a hard budget at 100 % pauses its scope (tenant, persona, feature,
+// user or model) until its period resets. When
 // the detector resolves the alert, the control it set is cleared. A manual
 // override (set by an operator, not yet expired) is never overwritten.
 import type { Alert, Control } from "../../schemas/index.ts";
-import { periodOf, type Budget } from "../detect/budget.ts";
+import { defaultDowngrades } from "./downgrades.ts";
 
 export interface EscalationConfig {
   throttleRequestsPerMinute: number;
@@ -14,26 +15,15 @@ export interface EscalationConfig {
   downgrades: Record<string, string>;
 }
 
-export const defaultEscalation: EscalationConfig = {
-  throttleRequestsPerMinute: 60,
-  pauseMinutes: 60,
-  downgrades: {
-    "gpt-4o": "gpt-4o-mini",
-    "gpt-4.1": "gpt-4.1-mini",
-    "gpt-5": "gpt-5-mini",
-    o3: "o4-mini",
-    "claude-opus-4-0": "claude-sonnet-4-0",
-    "claude-opus-4-1": "claude-sonnet-4-0",
-    "claude-sonnet-4-0": "claude-3-5-haiku-latest",
-    "gemini-2.5-pro": "gemini-2.5-flash",
-  },
-};
+export const defaultEscalation: EscalationConfig = { throttleRequestsPerMinute: 60, pauseMinutes: 60, downgrades: defaultDowngrades };
 
 export type Action = { action: "set"; control: Control } | { action: "clear"; scope: Control["scope"]; reason: string };
 
 const rank = { closed: 0, throttled: 1, degraded: 2, open: 3 } as const;
 
-export function controlScopeOf(a: Pick<Alert, "scope" | "scope_key" | "tenant">): Control["scope"] | undefined {
+export function controlScopeOf(a: Pick<Alert, "scope" | "scope_key" | "tenant" | "budget">): Control["scope"] | undefined {
+  // A budget alert controls exactly the budget's scope.
+  if (a.budget) return a.budget.scope;
   const k = a.scope_key;
   switch (a.scope) {
     case "tenant":
@@ -44,6 +34,8 @@ export function controlScopeOf(a: Pick<Alert, "scope" | "scope_key" | "tenant">)
       return k.feature ? { tenant: a.tenant, feature: k.feature } : undefined;
     case "tenant_model":
       return k.model ? { tenant: a.tenant, model: k.model } : undefined;
+    case "tenant_user":
+      return k.user_id ? { tenant: a.tenant, user_id: k.user_id } : undefined;
     default:
       return undefined; // operations and posts are not control scopes
   }
@@ -56,7 +48,7 @@ export function detectorTag(a: Pick<Alert, "fingerprint">): string {
 export function escalate(
   a: Alert,
   existing: Control | undefined,
-  opts: { config?: EscalationConfig; budgetOf?: (tenant: string) => Budget | undefined; now?: Date } = {},
+  opts: { config?: EscalationConfig; now?: Date } = {},
 ): Action | null {
   const config = opts.config ?? defaultEscalation;
   const now = opts.now ?? new Date();
@@ -70,9 +62,7 @@ export function escalate(
   const base = { scope, reason: `${a.type} (${a.severity}): ${a.message}`, set_by: detectorTag(a), set_at: now.toISOString(), probe_every_s: 30 };
   let control: Control | undefined;
   if (a.type === "budget") {
-    const budget = opts.budgetOf?.(a.tenant);
-    if (budget?.hard && (a.multiplier ?? 0) >= 1)
-      control = { ...base, state: "open", paused_until: periodOf(budget.period, now).end.toISOString() };
+    if (a.budget?.hard && (a.multiplier ?? 0) >= 1) control = { ...base, state: "open", paused_until: a.budget.resets_at };
   } else if (a.severity === "critical" && scope.persona_id) {
     control = { ...base, state: "open", paused_until: new Date(now.getTime() + config.pauseMinutes * 60_000).toISOString() };
   } else if (a.type === "efficiency") {

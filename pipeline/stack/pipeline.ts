@@ -17,6 +17,7 @@ import { startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts
 import { createSubjects, kvBuckets } from "../nats/subjects.ts";
 import { Kvm } from "@nats-io/kv";
 import { createControlStore } from "../guard/control-store.ts";
+import { createBudgetStore } from "../budgets/budget-store.ts";
 import { applyTopology } from "../nats/topology.ts";
 import type { Logger } from "../observability/log.ts";
 import { createMetrics } from "../observability/metrics.ts";
@@ -102,8 +103,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const keys = createKeyStore(clickhouse.client);
       adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;
       const kvm = new Kvm(nc);
-      const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), budgets: await kvm.open(kvBuckets.budgets), client: clickhouse.client });
-      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, targetCostPerPost: config.api.targetCostPerPost, readiness });
+      const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse.client });
+      const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client: clickhouse.client });
+      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, budgets, targetCostPerPost: config.api.targetCostPerPost, readiness });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());

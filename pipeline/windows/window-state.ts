@@ -44,6 +44,7 @@ export function scopesOf(e: PricedEvent): { scope: Scope; key: Record<string, st
   if (e.persona_id) out.push({ scope: "tenant_persona", key: { tenant: e.tenant, persona_id: e.persona_id } });
   if (e.feature) out.push({ scope: "tenant_feature", key: { tenant: e.tenant, feature: e.feature } });
   if (e.operation) out.push({ scope: "tenant_operation", key: { tenant: e.tenant, operation: e.operation } });
+  if (e.user_id) out.push({ scope: "tenant_user", key: { tenant: e.tenant, user_id: e.user_id } });
   if (e.post_id) out.push({ scope: "post", key: { tenant: e.tenant, post_id: e.post_id } });
   return out;
 }

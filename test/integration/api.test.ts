@@ -222,12 +222,47 @@ describe("budgets and controls", () => {
     fetch(`${stack.info.api_url}${path}`, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
 
   it("lets an admin set them, a tenant key read only its own, and audits every control change", async () => {
-    expect((await send("PUT", "/v1/budgets/acme", stack.adminKey, { period: "monthly", amount_usd: "250", hard: true })).status).toBe(200);
-    expect((await send("PUT", "/v1/budgets/globex", stack.adminKey, { period: "daily", amount_usd: "10" })).status).toBe(200);
-    expect((await send("PUT", "/v1/budgets/acme", acmeKey, { period: "monthly", amount_usd: "1" })).status).toBe(403);
-    expect((await send("PUT", "/v1/budgets/acme", stack.adminKey, { period: "hourly", amount_usd: "1" })).status).toBe(400);
-    const budgets = (await (await get("/v1/budgets", acmeKey)).json()) as { budgets: { tenant: string; amount_usd: string }[] };
-    expect(budgets.budgets).toEqual([expect.objectContaining({ tenant: "acme", amount_usd: "250", hard: true })]);
+    const put = await send("PUT", "/v1/budgets", stack.adminKey, { scope: { tenant: "acme" }, period: "monthly", timezone: "Europe/Berlin", amount_usd: "250", hard: true });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toMatchObject({ key: "acme.tenant.monthly", budget: { thresholds: [0.5, 0.75, 0.9, 1] } });
+    const persona = { scope: { tenant: "acme", persona_id: "ai_jesus" }, period: "rolling_30d", amount_usd: "40" };
+    expect((await send("PUT", "/v1/budgets", stack.adminKey, persona)).status).toBe(200);
+    expect((await send("PUT", "/v1/budgets", stack.adminKey, { scope: { tenant: "globex" }, period: "daily", amount_usd: "10" })).status).toBe(200);
+    expect((await send("PUT", "/v1/budgets", acmeKey, { scope: { tenant: "acme" }, period: "monthly", amount_usd: "1" })).status).toBe(403);
+    const bad = async (body: unknown) => {
+      const res = await send("PUT", "/v1/budgets", stack.adminKey, body);
+      return [res.status, ((await res.json()) as { error: string }).error];
+    };
+    expect(await bad({ scope: { tenant: "acme" }, period: "hourly", amount_usd: "1" })).toEqual([400, expect.stringContaining("period")]);
+    expect(await bad({ scope: { tenant: "acme" }, period: "daily", timezone: "Mars/Olympus", amount_usd: "1" })).toEqual([400, expect.stringContaining("IANA")]);
+    expect(await bad({ scope: { tenant: "acme", persona_id: "a", model: "m" }, period: "daily", amount_usd: "1" })).toEqual([400, expect.stringContaining("at most one")]);
+    expect(await bad({ scope: { tenant: "acme" }, period: "daily", amount_usd: "0" })).toEqual([400, expect.stringContaining("greater than zero")]);
+
+    // A tenant key sees its own budgets, each with the spend of its current period from the ledger.
+    type Listed = { key: string; scope: { tenant: string }; amount_usd: string; hard: boolean; state: { spend_usd: string; used: number; period_start: string } };
+    const budgets = ((await (await get("/v1/budgets", acmeKey)).json()) as { budgets: Listed[] }).budgets;
+    expect(budgets.map((b) => b.key)).toEqual(["acme.persona.ai_jesus.rolling_30d", "acme.tenant.monthly"]);
+    const monthly = budgets.find((b) => b.key === "acme.tenant.monthly")!;
+    expect(monthly).toMatchObject({ amount_usd: "250", hard: true });
+    expect(monthly.state.period_start).toMatch(/T2[23]:00:00.000Z$/); // midnight in Berlin
+    const [acmeMonth] = await stack.sql<{ spend: string }>(
+      `SELECT toString(sum(ifNull(cost_usd, toDecimal128(0, 12)))) AS spend FROM costline.ledger FINAL WHERE tenant = 'acme' AND time >= parseDateTime64BestEffort('${monthly.state.period_start}', 3)`,
+    );
+    expect(monthly.state.spend_usd).toBe(acmeMonth!.spend);
+
+    expect((await send("DELETE", "/v1/budgets/globex.tenant.daily", acmeKey, {})).status).toBe(403);
+    expect((await send("DELETE", "/v1/budgets/globex.tenant.daily", stack.adminKey, {})).status).toBe(200);
+    expect((await send("DELETE", "/v1/budgets/globex.tenant.daily", stack.adminKey, {})).status).toBe(404);
+    const history = ((await (await get("/v1/budgets/history", stack.adminKey)).json()) as { changes: { budget_key: string; action: string; changed_by: string }[] }).changes;
+    expect(history.map((h) => [h.budget_key, h.action])).toEqual([
+      ["globex.tenant.daily", "delete"],
+      ["globex.tenant.daily", "set"],
+      ["acme.persona.ai_jesus.rolling_30d", "set"],
+      ["acme.tenant.monthly", "set"],
+    ]);
+    expect(history.every((h) => h.changed_by.startsWith("operator:"))).toBe(true);
+    const acmeHistory = ((await (await get("/v1/budgets/history", acmeKey)).json()) as { changes: { tenant: string }[] }).changes;
+    expect(acmeHistory.map((h) => h.tenant)).toEqual(["acme", "acme"]);
 
     const set = await send("PUT", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, state: "degraded", model_map: { "gpt-4o": "gpt-4o-mini" }, reason: "cost review" });
     expect(set.status).toBe(200);

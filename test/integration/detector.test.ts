@@ -1,7 +1,8 @@
 // The detector stage on the running stack: steady traffic builds a baseline
 // in one-second windows, a burst on one persona raises a spike alert within
-// seconds with the cause in its evidence, and a budget put in the KV bucket
-// raises budget alerts as spend crosses its thresholds.
+// seconds with the cause in its evidence, and budgets (a tenant's put in the
+// KV bucket, a persona's and a user's set through the API) raise budget alerts
+// as spend crosses their thresholds; hard ones pause exactly their scope.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
@@ -110,6 +111,37 @@ describe("detector stage", () => {
       return x.allow ? undefined : x;
     });
     expect(d.reason).toMatch(/^budget \(critical\)/);
+    await guard.close();
+  });
+
+  it("keeps persona and user budgets apart: a hard persona budget pauses that persona only", async () => {
+    const put = (body: unknown) =>
+      fetch(`${stack.info.api_url}/v1/budgets`, { method: "PUT", headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await put({ scope: { tenant: "initech", persona_id: "p-x" }, period: "daily", timezone: "America/New_York", amount_usd: "0.01", hard: true })).status).toBe(200);
+    expect((await put({ scope: { tenant: "initech", user_id: "u-9" }, period: "rolling_30d", amount_usd: "0.02", thresholds: [1] })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    // 5 calls (0.012375) on each persona, all by user u-9 (0.02475 in all).
+    await producer.publish([...Array.from({ length: 5 }, () => call("initech", "p-x", "post-x", 4000)), ...Array.from({ length: 5 }, () => call("initech", "p-y", "post-y", 4000))]);
+    const persona = await waitFor("the persona budget alert", async () => alerts.find((a) => a.budget?.key === "initech.persona.p-x.daily" && a.severity === "critical"), 20_000);
+    expect(persona).toMatchObject({ scope: "tenant_persona", budget: { hard: true, timezone: "America/New_York", scope: { tenant: "initech", persona_id: "p-x" } } });
+    expect(persona.message).toMatch(/^1\d\d % of the daily \(America\/New_York\) budget for persona p-x of initech/);
+    expect(Date.parse(persona.budget!.resets_at) - Date.parse(persona.budget!.period_start)).toBeGreaterThanOrEqual(23 * 3_600_000);
+    const user = await waitFor("the user budget alert", async () => alerts.find((a) => a.budget?.key === "initech.user.u-9.rolling_30d"), 20_000);
+    expect(user).toMatchObject({ scope: "tenant_user", scope_key: { tenant: "initech", user_id: "u-9" }, budget: { hard: false } });
+    expect(alerts.some((a) => a.budget?.key === "initech.persona.p-y.daily")).toBe(false);
+
+    const guard = await createGuard({ servers: stack.info.nats_url });
+    await guard.ready;
+    const d = await waitFor("the persona pause", async () => {
+      const x = guard.check({ tenant: "initech", persona: "p-x", model: "gpt-4o-mini" });
+      return x.allow ? undefined : x;
+    });
+    expect(d).toMatchObject({ state: "open" });
+    expect(d.reason).toMatch(/^budget \(critical\)/);
+    // Paused until the New York day ends.
+    expect(Math.abs(Date.now() + d.waitMs - Date.parse(persona.budget!.resets_at))).toBeLessThan(5000);
+    // The other persona, and the soft user budget, do not pause anything.
+    expect(guard.check({ tenant: "initech", persona: "p-y", user: "u-9", model: "gpt-4o-mini" }).allow).toBe(true);
     await guard.close();
   });
 });

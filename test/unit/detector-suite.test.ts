@@ -5,7 +5,7 @@
 // the cause in its evidence; the clean week must raise none.
 import { describe, expect, it } from "vitest";
 import { createDetector } from "../../pipeline/detect/detector.ts";
-import { createBudgetTracker } from "../../pipeline/detect/budget.ts";
+import { createBudgetTracker } from "../../pipeline/budgets/budget-tracker.ts";
 import { seededRandom } from "../../pipeline/demo/traffic.ts";
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
 
@@ -99,7 +99,7 @@ function runWeek(withIncidents: boolean): Alert[] {
   const detector = createDetector({ budgets });
   // Monthly budget: twice the month's normal spend; the burn tenant spends 2.5× from day 6.
   const normalMonthly = 31 * 144 * (40_000 * (0.8 * 0.0006 + 0.2 * 0.01)) / 1000 + 31 * 144 * 2000 * 0.0006 / 1000;
-  for (const t of Object.values(tenants)) budgets.set({ tenant: t, period: "monthly", amountUsd: 2 * normalMonthly, thresholds: [0.5, 0.75, 0.8, 0.9, 1] });
+  for (const t of Object.values(tenants)) budgets.set({ scope: { tenant: t }, period: "monthly", timezone: "UTC", amount_usd: (2 * normalMonthly).toFixed(2), thresholds: [0.5, 0.75, 0.8, 0.9, 1], hard: false });
   const alerts: Alert[] = [];
   const r = seededRandom(7);
   for (let i = 0; i < WINDOWS; i++)
@@ -143,7 +143,7 @@ describe("detector on a labeled synthetic week", () => {
 
   it("warns that a budget is projected to run out, with the date", () => {
     const a = firstOf(tenants.budget, "budget_forecast");
-    expect(a?.message).toMatch(/projected to exceed the monthly budget on 2026-03-\d\d/);
+    expect(a?.message).toMatch(/projected to exceed the monthly budget for tenant t-budget on 2026-03-\d\d/);
   });
 
   it("catches a persona whose posts stopped earning", () => {

@@ -27,11 +27,19 @@ describe("escalation policy", () => {
     expect(act).toMatchObject({ action: "set", control: { state: "degraded", model_map: { "gpt-4o": "gpt-4o-mini" }, scope: { tenant: "acme" } } });
   });
 
-  it("pauses the tenant until the period ends at a hard budget's 100 %, not a soft one", () => {
-    const budget = { tenant: "acme", period: "monthly" as const, amountUsd: 10, thresholds: [1], hard: true };
-    const a = alert({ type: "budget", severity: "critical", multiplier: 1.02, scope: "tenant", scope_key: { tenant: "acme" } });
-    expect(escalate(a, undefined, { now: NOW, budgetOf: () => budget })).toMatchObject({ action: "set", control: { state: "open", paused_until: "2026-12-01T00:00:00.000Z" } });
-    expect(escalate(a, undefined, { now: NOW, budgetOf: () => ({ ...budget, hard: false }) })).toBeNull();
+  it("pauses the budget's scope until the period resets at a hard budget's 100 %, not a soft one", () => {
+    const budget = {
+      key: "acme.persona.ai_jesus.monthly", scope: { tenant: "acme", persona_id: "ai_jesus" }, period: "monthly", timezone: "Europe/Berlin",
+      amount_usd: "10", spend_usd: "10.2", hard: true, period_start: "2026-10-31T23:00:00.000Z", resets_at: "2026-11-30T23:00:00.000Z",
+    };
+    // The window that crossed it is the persona's; the control lands on the budget's scope.
+    const a = alert({ type: "budget", severity: "critical", multiplier: 1.02, scope: "tenant_persona", scope_key: { tenant: "acme", persona_id: "ai_jesus" }, budget });
+    expect(escalate(a, undefined, { now: NOW })).toMatchObject({
+      action: "set",
+      control: { state: "open", paused_until: "2026-11-30T23:00:00.000Z", scope: { tenant: "acme", persona_id: "ai_jesus" } },
+    });
+    expect(escalate({ ...a, budget: { ...budget, hard: false } }, undefined, { now: NOW })).toBeNull();
+    expect(escalate({ ...a, multiplier: 0.9 }, undefined, { now: NOW })).toBeNull(); // 90 % alerts, it does not pause
   });
 
   it("clears its own control when the alert resolves, never an operator's", () => {
