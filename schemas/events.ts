@@ -3,20 +3,26 @@
 import { z } from "zod";
 import { attributionShape, currencyCode, decimalString, isoTime, shortText } from "./common.ts";
 
-const count = z.number().finite().nonnegative();
+/** Sanity bounds: no single event is this large, so a value above is a bug or an attack, not usage. */
+export const MAX_TOKENS_PER_EVENT = 10_000_000_000;
+export const MAX_QUANTITY = 1_000_000_000_000;
+
+const count = z.number().finite().nonnegative().max(MAX_QUANTITY, `must be at most ${MAX_QUANTITY}`);
+/** Tokens and requests are whole numbers. */
+const tokens = z.number().int("must be a whole number").nonnegative().max(MAX_TOKENS_PER_EVENT, `must be at most ${MAX_TOKENS_PER_EVENT} per event`);
 
 /** Usage keys follow @pydantic/genai-prices; input_tokens counts all input, cached included. */
 export const llmUsageSchema = z
   .object({
-    input_tokens: count.optional(),
-    output_tokens: count.optional(),
-    cache_read_tokens: count.optional(),
-    cache_write_tokens: count.optional(),
-    input_audio_tokens: count.optional(),
-    output_audio_tokens: count.optional(),
-    requests: count.optional(),
+    input_tokens: tokens.optional(),
+    output_tokens: tokens.optional(),
+    cache_read_tokens: tokens.optional(),
+    cache_write_tokens: tokens.optional(),
+    input_audio_tokens: tokens.optional(),
+    output_audio_tokens: tokens.optional(),
+    requests: tokens.optional(),
   })
-  .catchall(count);
+  .catchall(tokens);
 
 export const llmUsagePayload = z.object({
   ...attributionShape,
