@@ -5,10 +5,12 @@
 // re-batched later so JetStream's duplicate window cannot catch them),
 // out-of-order and late events. At the end the ledger's count and exact
 // Decimal sum per tenant, every rollup, and every post's total must equal what
-// was uniquely published.
+// was uniquely published. In server mode (CLICKHOUSE_URL set) ClickHouse is
+// also made unreachable for 30 s mid-run, through a TCP proxy.
 //
 // Used by test/integration/chaos.test.ts (the short form, in `npm test`) and
 // by `npm run chaos` (test/chaos/main.ts, the long form).
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
@@ -19,6 +21,7 @@ import { Decimal } from "../../pipeline/pricing/decimal.ts";
 import { seededRandom } from "../../pipeline/demo/traffic.ts";
 import type { CostlineEventInput } from "../../schemas/index.ts";
 import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
+import { startOutageProxy } from "./outage-proxy.ts";
 
 export interface ChaosOptions {
   events: number;
@@ -30,6 +33,8 @@ export interface ChaosOptions {
   duplicateShare?: number;
   /** Publishing is paced over this long, so the kills land in the middle of it. */
   publishSeconds: number;
+  /** Server mode only (CLICKHOUSE_URL set): how long ClickHouse is unreachable, once, mid-run. */
+  clickhouseOutageS?: number;
   /** Share of events whose time is days old (far past the windows' lateness). */
   lateShare?: number;
   seed?: number;
@@ -54,16 +59,18 @@ export interface ChaosReport {
   kills_while_publishing: number;
   pipeline_kills: number;
   nats_restarts: number;
+  /** Server mode: seconds ClickHouse was unreachable (0 in embedded mode, where it is in-process). */
+  clickhouse_outage_s: number;
   seconds: number;
   checks: ChaosCheck[];
   equal: boolean;
 }
 
-const tenants = ["acme", "globex", "initech", "umbrella corp/é"];
+const tenantNames = ["acme", "globex", "initech", "umbrella corp/é"];
 const subjects = createSubjects("costline");
 const BASE = Date.UTC(2026, 10, 22, 10, 0, 0);
 
-function makeEvents(n: number, lateShare: number, rand: () => number): CostlineEventInput[] {
+function makeEvents(n: number, tenants: string[], lateShare: number, rand: () => number): CostlineEventInput[] {
   const events: CostlineEventInput[] = [];
   for (let i = 0; i < n; i++) {
     const late = rand() < lateShare;
@@ -107,24 +114,31 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const rand = seededRandom(opts.seed ?? 1);
   const started = Date.now();
   const home = tempHome("costline-chaos-");
+  // Tenants unique to this run, so the checks below see only its rows even on a shared server.
+  const runId = randomBytes(4).toString("hex");
+  const tenants = tenantNames.map((t) => `${t}-${runId}`);
+  const tenantList = tenants.map((t) => `'${t.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`).join(", ");
+  const server = process.env.CLICKHOUSE_URL;
+  const proxy = server ? await startOutageProxy(new URL(server)) : undefined;
   const port = await freePort();
   const natsOpts = { bin: process.env.NATS_SERVER_BIN || "nats-server", storeDir: path.join(home, "external-nats"), logFile: path.join(home, "external-nats.log"), port };
   let nats: EmbeddedNats = await startEmbeddedNats(natsOpts);
   // A short ack wait so messages a killed process held come back soon; a short
   // duplicate window so late duplicates get past JetStream and must be stopped by the ledger.
-  const env = { NATS_URL: nats.url, COSTLINE_ACK_WAIT_S: "5", COSTLINE_DUPLICATE_WINDOW_S: "5", COSTLINE_LOG_LEVEL: "warn" };
+  const env: Record<string, string> = { NATS_URL: nats.url, COSTLINE_ACK_WAIT_S: "5", COSTLINE_DUPLICATE_WINDOW_S: "5", COSTLINE_LOG_LEVEL: "warn" };
+  if (proxy) env.CLICKHOUSE_URL = proxy.url;
   let stack: StackProcess = await startStack(home, env);
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   const js = jetstream(nc, { timeout: 5000 });
 
-  const events = makeEvents(opts.events, opts.lateShare ?? 0.05, rand);
+  const events = makeEvents(opts.events, tenants, opts.lateShare ?? 0.05, rand);
   const batches = batchesOf(events, rand);
   // Shuffle the batches: tenants interleave and times arrive out of order.
   for (let i = batches.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [batches[i], batches[j]] = [batches[j]!, batches[i]!];
   }
-  const report = { kills_while_publishing: 0, events_published: 0, duplicate_events_published: 0, messages_published: 0, publish_retries: 0, pipeline_kills: 0, nats_restarts: 0 };
+  const report = { clickhouse_outage_s: 0, kills_while_publishing: 0, events_published: 0, duplicate_events_published: 0, messages_published: 0, publish_retries: 0, pipeline_kills: 0, nats_restarts: 0 };
 
   async function publish(batch: CostlineEventInput[], msgID: string): Promise<void> {
     const tenant = (batch[0]!.data as { tenant: string }).tenant;
@@ -169,7 +183,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   })();
 
   // The chaos: kills spread over the publishing, nats restarts in between.
-  const actions = [...Array<"pipeline">(opts.pipelineKills).fill("pipeline"), ...Array<"nats">(opts.natsRestarts).fill("nats")];
+  const actions: ("pipeline" | "nats" | "clickhouse")[] = [...Array<"pipeline">(opts.pipelineKills).fill("pipeline"), ...Array<"nats">(opts.natsRestarts).fill("nats")];
+  if (proxy) actions.push("clickhouse");
   for (let i = actions.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [actions[i], actions[j]] = [actions[j]!, actions[i]!];
@@ -186,6 +201,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       await stack.kill();
       report.pipeline_kills++;
       stack = await startStack(home, env);
+    } else if (action === "clickhouse") {
+      const seconds = opts.clickhouseOutageS ?? 30;
+      log(`ClickHouse unreachable for ${seconds} s (${report.events_published} events published)`);
+      await proxy!.down();
+      await sleep(seconds * 1000);
+      await proxy!.up();
+      report.clickhouse_outage_s += seconds;
     } else {
       log(`SIGKILL nats-server pid ${nats.pid} (${report.events_published} events published)`);
       process.kill(nats.pid, "SIGKILL");
@@ -199,7 +221,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
   // Every event, once: count and exact sums per tenant, every rollup, every post.
   const want = expectedTotals(events);
-  const ledgerCount = async () => Number((await stack.sql<{ n: number }>("SELECT count() AS n FROM costline.ledger FINAL WHERE source = 'test/chaos'"))[0]?.n ?? 0);
+  const ledgerCount = async () => Number((await stack.sql<{ n: number }>(`SELECT count() AS n FROM costline.ledger FINAL WHERE tenant IN (${tenantList})`))[0]?.n ?? 0);
   await waitFor("the ledger to hold every unique event", async () => ((await ledgerCount()) >= events.length ? true : undefined), 300_000);
   // Let the last in-flight batches settle before comparing (a doubled row would show up here).
   await sleep(2000);
@@ -207,7 +229,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const check = (name: string, expected: string, actual: string, equal = expected === actual) => checks.push({ name, expected, actual, equal });
 
   const perTenant = await stack.sql<{ tenant: string; n: number; cost: string }>(
-    "SELECT tenant, count() AS n, toString(sum(cost_usd)) AS cost FROM costline.ledger FINAL WHERE source = 'test/chaos' GROUP BY tenant ORDER BY tenant",
+    `SELECT tenant, count() AS n, toString(sum(cost_usd)) AS cost FROM costline.ledger FINAL WHERE tenant IN (${tenantList}) GROUP BY tenant ORDER BY tenant`,
   );
   for (const t of tenants) {
     const got = perTenant.find((r) => r.tenant === t);
@@ -215,15 +237,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     check(`ledger cost_usd ${t}`, want.tenants.get(t)?.cost.toFixed() ?? "0", got?.cost ?? "0", new Decimal(got?.cost ?? 0).equals(want.tenants.get(t)?.cost ?? 0));
   }
   // Rows actually stored, before any merge: a duplicate insert would show here and in every rollup.
-  const [raw] = await stack.sql<{ n: number }>("SELECT count() AS n FROM costline.ledger WHERE source = 'test/chaos'");
+  const [raw] = await stack.sql<{ n: number }>(`SELECT count() AS n FROM costline.ledger WHERE tenant IN (${tenantList})`);
   check("ledger rows stored (no FINAL)", String(events.length), String(raw?.n ?? 0));
   for (const rollup of ["ledger_minute", "ledger_hour", "ledger_day_user", "ledger_post"]) {
-    const [r] = await stack.sql<{ n: number; cost: string }>(`SELECT sum(events) AS n, toString(sum(cost_usd)) AS cost FROM costline.${rollup}`);
+    const [r] = await stack.sql<{ n: number; cost: string }>(`SELECT sum(events) AS n, toString(sum(cost_usd)) AS cost FROM costline.${rollup} WHERE tenant IN (${tenantList})`);
     check(`${rollup} events`, String(events.length), String(r?.n ?? 0));
     check(`${rollup} cost_usd`, want.total.toFixed(), r?.cost ?? "0", new Decimal(r?.cost ?? 0).equals(want.total));
   }
   const posts = await stack.sql<{ tenant: string; post_id: string; cost: string }>(
-    "SELECT tenant, post_id, toString(sum(cost_usd)) AS cost FROM costline.ledger_post GROUP BY tenant, post_id",
+    `SELECT tenant, post_id, toString(sum(cost_usd)) AS cost FROM costline.ledger_post WHERE tenant IN (${tenantList}) GROUP BY tenant, post_id`,
   );
   let postsEqual = posts.length === want.posts.size;
   for (const p of posts) if (!new Decimal(p.cost).equals(want.posts.get(`${p.tenant}|${p.post_id}`) ?? -1)) postsEqual = false;
@@ -232,6 +254,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   await stack.stop();
   await nc.close();
   await nats.stop();
+  await proxy?.close();
   return {
     events_unique: events.length,
     late_events: events.filter((e) => Date.parse(e.time!) < BASE - 86_400_000).length,
