@@ -9,7 +9,9 @@ export type FailureReason =
   | "invalid_usage"
   | "poison"
   | "timeout"
-  | "unavailable";
+  | "unavailable"
+  /** A notification channel kept failing (or refused) after its last retry. */
+  | "delivery_failed";
 
 export class CostlineError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

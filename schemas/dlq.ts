@@ -12,6 +12,7 @@ export const dlqReasons = [
   "poison",
   "timeout",
   "unavailable",
+  "delivery_failed",
 ] as const;
 
 export const dlqRecordSchema = z.object({

@@ -8,11 +8,13 @@ export * from "./alert.ts";
 export * from "./dlq.ts";
 export * from "./budget.ts";
 export * from "./control.ts";
+export * from "./notify.ts";
 
 import { alertSchema } from "./alert.ts";
 import { dlqRecordSchema } from "./dlq.ts";
 import { budgetSchema } from "./budget.ts";
 import { controlSchema } from "./control.ts";
+import { deliveryRecordSchema, silenceSchema, webhookPayloadSchema } from "./notify.ts";
 import {
   costEvent,
   costlineEvent,
@@ -38,4 +40,7 @@ export const wireSchemas = {
   "dlq-record": dlqRecordSchema,
   budget: budgetSchema,
   control: controlSchema,
+  silence: silenceSchema,
+  "notify-delivery": deliveryRecordSchema,
+  "notify-webhook-payload": webhookPayloadSchema,
 } as const;

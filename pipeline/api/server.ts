@@ -15,6 +15,8 @@ import { controlRoutes } from "./routes-controls.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import type { BudgetStore } from "../budgets/budget-store.ts";
 import { budgetRoutes } from "./routes-budgets.ts";
+import type { SilenceStore } from "../notify/silences.ts";
+import { silenceRoutes } from "./routes-silences.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -23,6 +25,8 @@ export interface ApiDeps {
   /** Controls and budgets (absent: those routes are not served). */
   controls?: ControlStore;
   budgets?: BudgetStore;
+  /** Notification silences (absent: /v1/silences is not served). */
+  silences?: SilenceStore;
   targetCostPerPost: string;
   /** Named readiness checks; all must pass for /readyz to answer 200. */
   readiness: () => Promise<Record<string, boolean>>;
@@ -49,6 +53,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route("/v1", adminRoutes(deps.clickhouse, deps.keys));
   if (deps.controls) app.route("/v1", controlRoutes(deps.controls));
   if (deps.budgets) app.route("/v1", budgetRoutes(deps.budgets, deps.clickhouse));
+  if (deps.silences) app.route("/v1", silenceRoutes(deps.silences));
   app.route("/v1", reportRoutes(deps.clickhouse));
   return app;
 }

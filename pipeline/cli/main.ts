@@ -16,6 +16,7 @@ import { runPrice } from "./price-command.ts";
 import { runKeys } from "./keys-command.ts";
 import { replaySeries } from "../detect/offline.ts";
 import { budgetsCommand, controlsCommand } from "./controls-command.ts";
+import { silencesCommand } from "./silences-command.ts";
 
 const int = (v: string) => {
   const n = Number(v);
@@ -32,7 +33,7 @@ export function buildCli(config: () => Config): Command {
     .action((o: { demo?: boolean }) => runUp(config(), { demo: Boolean(o.demo) }));
   program
     .command("run")
-    .description("run chosen stages (enrich, ledger, windower, detector, alert-store, allocator) in this process")
+    .description("run chosen stages (enrich, ledger, windower, detector, alert-store, allocator, notifier) in this process")
     .argument("<stages...>")
     .action((stages: string[]) => runStages(config(), stages));
   program
@@ -110,6 +111,25 @@ export function buildCli(config: () => Config): Command {
     .option("--expires <iso>", "the override ends at this time")
     .action((o) => controlsCommand.set(config(), o));
   scoped(controls.command("clear")).action((o) => controlsCommand.clear(config(), o));
+  const silences = program.command("silences").description("mute notifications for alerts matching labels, until a time");
+  silences
+    .command("list")
+    .option("--state <state>", "active, pending, expired or all (default all)")
+    .action((o: { state?: string }) => silencesCommand.list(config(), o));
+  silences
+    .command("add")
+    .description("e.g. --matcher tenant=acme --matcher 'type=~\"spike|creep\"' --duration 2h --comment 'load test'")
+    .requiredOption("--matcher <label=value...>", "label=value, label!=value, label=~regex or label!~regex (repeat for more; all must match)")
+    .option("--duration <d>", "how long, e.g. 30m, 2h, 1d")
+    .option("--until <iso>", "instead of --duration: when it ends")
+    .option("--start <iso>", "when it starts (default now)")
+    .requiredOption("--comment <text>", "why")
+    .action((o) => silencesCommand.add(config(), o));
+  silences
+    .command("expire")
+    .argument("<id>")
+    .description("end a silence now (it stays listed as expired)")
+    .action((id: string) => silencesCommand.expire(config(), id));
   program
     .command("detect")
     .description("replay a timestamp,value CSV through a detector offline; writes timestamp,value,anomaly_score,is_anomaly")

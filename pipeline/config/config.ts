@@ -6,6 +6,7 @@ import { z } from "zod";
 import { ConfigError, formatIssues } from "../errors.ts";
 import { pricingConfigSchema, rateCardsSchema } from "../pricing/pricing-config.ts";
 import { defaultDowngrades } from "../guard/downgrades.ts";
+import { resolveNotifyConfig } from "../notify/notify-config.ts";
 
 const optionalString = z
   .string()
@@ -72,6 +73,8 @@ export const envSchema = z.object({
   /** Escalation: the request rate a spike throttles its scope to, and how long a critical anomaly pauses a persona. */
   COSTLINE_THROTTLE_RPM: intFrom(60, 1, 1_000_000),
   COSTLINE_PAUSE_MINUTES: z.coerce.number().positive().max(10_080).default(60),
+  /** The notifier's ack wait: after a crash, alerts being delivered come back this long after their last sign of life. */
+  COSTLINE_NOTIFY_ACK_WAIT_S: intFrom(10, 1, 3600),
   COSTLINE_CONFIG: optionalString,
 });
 
@@ -81,12 +84,14 @@ const fileSchema = z
     rateCards: rateCardsSchema.prefault({}),
     /** Escalation's model map for degraded controls (requested model → cheaper one); replaces the built-in map. */
     downgrades: z.record(z.string().min(1), z.string().min(1)).optional(),
+    /** Channels, the route tree, inhibition, retries: validated (and its secrets resolved) by resolveNotifyConfig. */
+    notify: z.unknown().optional(),
   })
   .strict();
 
 export type Config = ReturnType<typeof buildConfig>;
 
-function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSchema>) {
+function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSchema>, rawEnv: NodeJS.ProcessEnv = {}) {
   const home = path.resolve(env.COSTLINE_HOME);
   return {
     home,
@@ -158,6 +163,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
     demo: { rate: env.COSTLINE_DEMO_RATE },
     pricing: file.pricing,
     rateCards: file.rateCards,
+    notify: resolveNotifyConfig(file.notify, rawEnv, env.COSTLINE_NOTIFY_ACK_WAIT_S),
   };
 }
 
@@ -175,6 +181,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const parsedFile = fileSchema.safeParse(fileValue);
   if (!parsedFile.success) throw new ConfigError(`invalid config file: ${formatIssues(parsedFile.error, "(root)", Infinity)}`);
-  return buildConfig(parsedEnv.data, parsedFile.data);
+  return buildConfig(parsedEnv.data, parsedFile.data, env);
 }
 

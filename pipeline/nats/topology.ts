@@ -14,6 +14,7 @@ import { Kvm } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
+import { ensureNotifyBuckets } from "../notify/kv-buckets.ts";
 
 export const durableNames = {
   enrich: "enrich",
@@ -21,6 +22,7 @@ export const durableNames = {
   alertsLedger: "alerts-ledger",
   windower: "windower",
   detector: "detector",
+  notifier: "notifier",
 } as const;
 
 interface StreamSpec {
@@ -77,8 +79,13 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   const windowHoldS = 3 * config.windows.windowS + config.windows.latenessS + 60;
   await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, windowHoldS);
   await ensureConsumer(jsm, streamNames.windows, durableNames.detector, s.windows, config);
+  // The notifier holds an alert while it waits in its group and is delivered, keeping it
+  // alive with working(); a short ack wait brings it back soon after a crash. Created
+  // on a stream that already holds alerts, it starts with new ones (no storm of old alerts).
+  await ensureConsumer(jsm, streamNames.alerts, durableNames.notifier, s.alerts, config, config.notify.ackWaitS, DeliverPolicy.New);
   const kvm = new Kvm(nc);
   for (const bucket of Object.values(kvBuckets)) await kvm.create(bucket, { history: 5 });
+  await ensureNotifyBuckets(nc, config.streams.maxAgeHours * 4);
 }
 
 async function ensureConsumer(
@@ -88,11 +95,12 @@ async function ensureConsumer(
   filter: string,
   config: Config,
   ackWaitS = config.streams.ackWaitS,
+  deliverPolicy: DeliverPolicy = DeliverPolicy.All,
 ) {
   const cfg = {
     durable_name: durable,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    deliver_policy: deliverPolicy,
     filter_subject: filter,
     ack_wait: nanos(ackWaitS * 1000),
     max_deliver: config.streams.maxDeliver,

@@ -19,6 +19,8 @@ import { Kvm } from "@nats-io/kv";
 import { createControlStore } from "../guard/control-store.ts";
 import { createBudgetStore } from "../budgets/budget-store.ts";
 import { applyTopology } from "../nats/topology.ts";
+import { notifyBuckets } from "../notify/kv-buckets.ts";
+import { createSilenceStore } from "../notify/silences.ts";
 import type { Logger } from "../observability/log.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import type { RunningStage } from "../runner/consumer-runner.ts";
@@ -105,7 +107,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const kvm = new Kvm(nc);
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse.client });
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client: clickhouse.client });
-      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, budgets, targetCostPerPost: config.api.targetCostPerPost, readiness });
+      const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
+      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, readiness });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());

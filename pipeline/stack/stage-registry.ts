@@ -21,6 +21,7 @@ import { createControlStore } from "../guard/control-store.ts";
 import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
 import { startPeriodic } from "../runner/periodic.ts";
 import { createWindower } from "../windows/windower-stage.ts";
+import { createNotifier } from "../notify/notifier-stage.ts";
 
 export interface StageContext {
   config: Config;
@@ -93,6 +94,15 @@ export const stageRegistry = {
     const { config, clickhouse, log, signal } = ctx;
     const allocator = createAllocator({ client: clickhouse, config: config.allocation, log });
     return [startPeriodic({ stage: "allocator", intervalMs: config.allocation.intervalS * 1000, run: allocator.pass, log, signal })];
+  },
+
+  // Always part of `up`: with no channel configured it acknowledges alerts and sends nothing,
+  // so configuring a channel later does not replay a backlog of stale alerts.
+  async notifier(ctx) {
+    const { config, nc, js, subjects, clickhouse, metrics, log, signal } = ctx;
+    const notifier = await createNotifier({ config: config.notify, nc, js, subjects, clickhouse, registry: metrics.registry, log, signal });
+    const c = consumer(ctx, "notifier", streamNames.alerts, durableNames.notifier);
+    return [startStage({ ...c, maxBatch: 100, flushMs: 5, handle: notifier.handle }), notifier.delivery];
   },
 } satisfies Record<string, StageFactory>;
 

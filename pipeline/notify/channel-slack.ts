@@ -1,0 +1,57 @@
+// Slack incoming webhooks: a Block Kit message per notification — a header,
+// per alert its summary, observed vs expected, the window and the likely
+// cause, then the configured links — with a plain `text` fallback for
+// notifications. Slack answers 200 "ok", 4xx for a bad payload or a revoked
+// hook (final), 429 with Retry-After when rate limited.
+import type { Alert } from "../../schemas/index.ts";
+import type { Channel, Notification } from "./channel.ts";
+import { postJson } from "./http-post.ts";
+import type { NotifyConfig, ResolvedChannel } from "./notify-config.ts";
+import { cause, headline, links, money, scopeText, windowText } from "./render.ts";
+
+/** Slack allows 50 blocks; three per alert plus the header and links leaves room for 15. */
+const MAX_ALERTS_SHOWN = 15;
+const icon = (a: Alert) => (a.status === "resolved" ? "✅" : a.severity === "critical" ? "🔴" : a.severity === "high" ? "🟠" : a.severity === "medium" ? "🟡" : "🔵");
+const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+export function slackMessage(n: Notification, templates: NotifyConfig["links"]): Record<string, unknown> {
+  const blocks: Record<string, unknown>[] = [{ type: "header", text: { type: "plain_text", text: cut(headline(n.alerts, n.groupLabels), 150), emoji: true } }];
+  for (const a of n.alerts.slice(0, MAX_ALERTS_SHOWN)) {
+    const state = a.status === "resolved" ? "resolved" : a.severity;
+    blocks.push(
+      {
+        type: "section",
+        text: { type: "mrkdwn", text: cut(`${icon(a)} *${a.type}* (${state}) on *${a.tenant}* · ${scopeText(a)}\n${a.message}`, 3000) },
+      },
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: `*Observed*\n${money(a.observed)}` },
+          { type: "mrkdwn", text: `*Expected*\n${money(a.expected)}` },
+          { type: "mrkdwn", text: `*${a.multiplier !== null ? "Multiplier" : "Score"}*\n${a.multiplier !== null ? `${a.multiplier.toFixed(2)}×` : (a.score?.toFixed(2) ?? "–")}` },
+          { type: "mrkdwn", text: `*Window*\n${windowText(a)}` },
+        ],
+      },
+      { type: "section", text: { type: "mrkdwn", text: cut(`*Likely cause:* ${cause(a)}`, 3000) } },
+    );
+    const ls = links(a, templates);
+    if (ls.length) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(ls.map((l) => `<${l.url}|${l.text}>`).join("  ·  "), 3000) }] });
+  }
+  if (n.alerts.length > MAX_ALERTS_SHOWN)
+    blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: `…and ${n.alerts.length - MAX_ALERTS_SHOWN} more alerts in this group` }] });
+  return { text: headline(n.alerts, n.groupLabels), blocks };
+}
+
+export function createSlackChannel(c: Extract<ResolvedChannel, { type: "slack" }>, opts: { timeoutMs: number; links: NotifyConfig["links"] }): Channel {
+  return {
+    name: c.name,
+    type: "slack",
+    batchable: true,
+    sendResolved: c.sendResolved,
+    onUncertain: c.onUncertain,
+    async send(n, signal) {
+      const res = await postJson(c.url, JSON.stringify(slackMessage(n, opts.links)), { timeoutMs: opts.timeoutMs, signal });
+      return { status: res.status };
+    },
+  };
+}
