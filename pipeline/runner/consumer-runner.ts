@@ -153,7 +153,10 @@ async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise
       metrics.messages.inc({ stage, outcome: "ack" });
     } else if (outcome.kind === "dead") {
       await sendToDlq(opts, msg, outcome.entry);
-      msg.term(`${outcome.entry.reason}: ${outcome.entry.detail}`.slice(0, 200));
+      // No reason text: nats-server before 2.10 does not parse "+TERM <reason>" and
+      // leaves the message unacknowledged (redelivered until max deliveries).
+      // The reason is in the DLQ record.
+      msg.term();
       metrics.messages.inc({ stage, outcome: "dead" });
     } else if (msg.info.deliveryCount >= opts.maxDeliver) {
       // JetStream would stop redelivering after this attempt: park it in the DLQ instead of losing it.
@@ -161,7 +164,7 @@ async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise
         reason: outcome.error.reason,
         detail: `gave up after ${msg.info.deliveryCount} deliveries: ${outcome.error.message}`,
       });
-      msg.term("max deliveries reached");
+      msg.term();
       metrics.messages.inc({ stage, outcome: "dead" });
     } else {
       msg.nak(retryDelayMs(msg.info.deliveryCount));

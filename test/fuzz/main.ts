@@ -11,5 +11,5 @@ const report = await runFuzz({ messages: Number(args.messages), seed: Number(arg
 const json = `${JSON.stringify(report, null, 2)}\n`;
 if (args.out) writeFileSync(args.out, json);
 process.stdout.write(json);
-const ok = report.stack_alive && report.mismatched_messages === 0 && report.dlq_records === report.expected_dlq_records && report.ledger_rows === report.control_events && report.control_tenants_exact;
+const ok = report.stack_alive && report.enrich_unsettled === 0 && report.mismatched_messages === 0 && report.dlq_records === report.expected_dlq_records && report.ledger_rows === report.control_events && report.control_tenants_exact;
 process.exit(ok ? 0 : 1);

@@ -26,6 +26,8 @@ export interface FuzzReport {
   /** Messages whose DLQ records differ from what they should have (missing, extra, or without a reason). */
   mismatched_messages: number;
   mismatched_by_kind: Record<string, number>;
+  /** Messages enrich still holds (pending or unacknowledged) once the DLQ is complete: must be 0. */
+  enrich_unsettled: number;
   ledger_rows: number;
   control_events: number;
   control_tenants_exact: boolean;
@@ -169,6 +171,13 @@ export async function runFuzz(opts: { messages: number; seed?: number; log?: (s:
       last = n;
       return n >= expectedTotal || still >= 10 ? true : undefined;
     }, 600_000);
+    // Every message settled: a dead-lettered message is terminated, never left to be redelivered.
+    const unsettled = async () => {
+      const c = await jsm.consumers.info("COSTLINE_EVENTS", "enrich");
+      return c.num_pending + c.num_ack_pending;
+    };
+    await waitFor("enrich to settle every message", async () => ((await unsettled()) === 0 ? true : undefined), 30_000).catch(() => undefined);
+    const enrichUnsettled = await unsettled();
     const ledger = async () => stack.sql<{ tenant: string; source: string }>("SELECT tenant, source FROM costline.ledger FINAL");
     await waitFor("the control events in the ledger", async () => ((await ledger()).length >= control.length ? true : undefined), 60_000);
 
@@ -213,6 +222,7 @@ export async function runFuzz(opts: { messages: number; seed?: number; log?: (s:
       dlq_by_reason: reasons,
       mismatched_messages: mismatched,
       mismatched_by_kind: mismatchedByKind,
+      enrich_unsettled: enrichUnsettled,
       ledger_rows: rows.length,
       control_events: control.length,
       control_tenants_exact: rows.every((x) => x.source === "test/fuzz-control") && hostileTenants.every((t) => stored.has(t)),
