@@ -258,6 +258,7 @@ export const deliveryStateSchema = z.object({
   /** The process holding the claim and until when; another process may take over after it. */
   owner: z.string(),
   lease_until: z.number(),
+  /** Attempts started, the one in flight included. */
   attempts: z.number().int().nonnegative(),
   reason: z.string().default(""),
   updated_at: isoTime,

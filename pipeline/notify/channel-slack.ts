@@ -9,14 +9,15 @@ import { postJson } from "./http-post.ts";
 import type { NotifyConfig, ResolvedChannel } from "./notify-config.ts";
 import { cause, headline, links, money, scopeText, windowText } from "./render.ts";
 
-/** Slack allows 50 blocks; three per alert plus the header and links leaves room for 15. */
-const MAX_ALERTS_SHOWN = 15;
+/** Slack allows 50 blocks: the header, a closing "more" line, and three or four per alert. */
+const MAX_BLOCKS = 50;
 const icon = (a: Alert) => (a.status === "resolved" ? "✅" : a.severity === "critical" ? "🔴" : a.severity === "high" ? "🟠" : a.severity === "medium" ? "🟡" : "🔵");
 const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function slackMessage(n: Notification, templates: NotifyConfig["links"]): Record<string, unknown> {
   const blocks: Record<string, unknown>[] = [{ type: "header", text: { type: "plain_text", text: cut(headline(n.alerts, n.groupLabels), 150), emoji: true } }];
-  for (const a of n.alerts.slice(0, MAX_ALERTS_SHOWN)) {
+  const shown = Math.floor((MAX_BLOCKS - 2) / (templates.length ? 4 : 3));
+  for (const a of n.alerts.slice(0, shown)) {
     const state = a.status === "resolved" ? "resolved" : a.severity;
     blocks.push(
       {
@@ -37,8 +38,8 @@ export function slackMessage(n: Notification, templates: NotifyConfig["links"]):
     const ls = links(a, templates);
     if (ls.length) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(ls.map((l) => `<${l.url}|${l.text}>`).join("  ·  "), 3000) }] });
   }
-  if (n.alerts.length > MAX_ALERTS_SHOWN)
-    blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: `…and ${n.alerts.length - MAX_ALERTS_SHOWN} more alerts in this group` }] });
+  if (n.alerts.length > shown)
+    blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: `…and ${n.alerts.length - shown} more alerts in this group` }] });
   return { text: headline(n.alerts, n.groupLabels), blocks };
 }
 

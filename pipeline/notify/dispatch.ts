@@ -72,11 +72,12 @@ interface Batch {
   items: GroupItem[];
   /** Each item's claim revision. */
   revisions: Map<GroupItem, number>;
-  /** Attempts made before (a resend continues the count). */
+  /** Attempts started before this process took the claim (a resend continues the count). */
   attemptsBefore: number;
 }
 
-export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, items: GroupItem[]): Promise<void> {
+/** Returns true when a notification was sent (whatever the answer), false when there was nothing to send. */
+export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, items: GroupItem[]): Promise<boolean> {
   const { channel, store, owner } = deps;
   const ch = channel.name;
   const results = new Map<GroupItem, ChannelResult>();
@@ -112,6 +113,7 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
   // Older first; a firing alert before a resolve of the same moment.
   items.sort((a, b) => a.alert.detected_at.localeCompare(b.alert.detected_at) || (a.alert.status === "firing" ? -1 : 1));
   const release = await deps.locks.acquire(items.map((i) => `${ch}|${i.alert.fingerprint}`));
+  let sent = false;
   try {
     const now = Date.now();
     const fresh: GroupItem[] = [];
@@ -143,7 +145,7 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
             results.set(item, { ok: true });
             continue;
           }
-          const rev = await store.update(ch, a.id, claimState(prev.notification_id, prev.attempts), d.current.revision);
+          const rev = await store.update(ch, a.id, claimState(prev.notification_id, prev.attempts + 1), d.current.revision);
           let b = resend.get(prev.notification_id);
           if (!b) resend.set(prev.notification_id, (b = { id: prev.notification_id, items: [], revisions: new Map(), attemptsBefore: prev.attempts }));
           b.items.push(item);
@@ -172,7 +174,7 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
       const b: Batch = { id: notificationId(ch, chunk.map((i) => i.alert.id)), items: [], revisions: new Map(), attemptsBefore: 0 };
       for (const item of chunk) {
         try {
-          const rev = await store.create(ch, item.alert.id, claimState(b.id, 0));
+          const rev = await store.create(ch, item.alert.id, claimState(b.id, 1));
           if (rev === null) results.set(item, retryLater(`${ch}: ${item.alert.id} was claimed concurrently`));
           else b.items.push(item), b.revisions.set(item, rev);
         } catch (err) {
@@ -184,6 +186,7 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
 
     // A batchable channel gets its notifications in order; PagerDuty's one-alert
     // events run in parallel, one chain per fingerprint (trigger before resolve).
+    sent = batches.length > 0;
     const chains = new Map<string, Batch[]>();
     for (const b of batches) {
       const k = channel.batchable ? "" : b.items[0]!.alert.fingerprint;
@@ -206,6 +209,7 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
       for (const s of item.settle) s(r);
     }
   }
+  return sent;
 }
 
 async function suppression(deps: DispatchDeps, group: GroupTarget, item: GroupItem, told: Map<string, Alert["status"]>, now: number): Promise<string | undefined> {

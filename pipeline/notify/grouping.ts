@@ -1,7 +1,8 @@
 // Groups alerts per (channel, route, group_by values), Alertmanager-style: a
 // new group collects alerts for group_wait, then sends one notification;
 // alerts arriving later wait until group_interval has passed since the last
-// notification of that group. One flush of a group runs at a time, so a
+// notification of that group (a flush that sent nothing — every alert already
+// delivered, or suppressed — does not count). One flush of a group runs at a time, so a
 // group's notifications go out in order. A group that stayed idle for a
 // group_interval is forgotten. Timers only signal; the flush function acts.
 
@@ -21,8 +22,8 @@ interface Group<T> {
 }
 
 export interface GroupSchedulerOptions<T> {
-  /** Sends one group's collected items; must not throw (errors are the caller's to settle). */
-  flush(key: string, items: T[]): Promise<void>;
+  /** Sends one group's collected items; true when a notification went out. Must not throw. */
+  flush(key: string, items: T[]): Promise<boolean>;
   /** The same item (by id) added again while pending: merge the newcomer into the pending one. */
   merge(pending: T, again: T): void;
   now?: () => number;
@@ -46,8 +47,9 @@ export function createGroupScheduler<T extends { id: string }>(opts: GroupSchedu
     const items = [...g.pending.values()];
     g.pending.clear();
     if (items.length === 0) return;
-    g.lastFlushAt = now();
-    g.flushing = opts.flush(g.key, items).finally(() => {
+    const startedAt = now();
+    g.flushing = opts.flush(g.key, items).then((sent) => {
+      if (sent) g.lastFlushAt = startedAt;
       g.flushing = null;
       if (g.pending.size) schedule(g);
       else if (!draining)

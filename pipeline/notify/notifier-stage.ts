@@ -76,7 +76,7 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
     flush: async (key, items) => {
       const t = targets.get(key)!;
       const channel = channels.get(t.channel)!;
-      await dispatchGroup(
+      return dispatchGroup(
         {
           channel,
           store,
@@ -98,6 +98,7 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
         // dispatchGroup settles every item itself; this only guards against a bug leaving messages unsettled.
         log.error({ err, group: key }, "dispatching a group failed");
         for (const i of items) for (const s of i.settle) s({ ok: false, error: new TransientError("unavailable", errorMessage(err)) });
+        return false;
       });
     },
   });
