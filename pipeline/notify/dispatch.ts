@@ -25,6 +25,8 @@ import { withRetries, type DeliveryError, type RetryPolicy } from "./retry.ts";
 /** One alert waiting in a group for one channel. */
 export interface GroupItem {
   id: string;
+  /** The group it waits in (the same for every item of a group). */
+  target: GroupTarget;
   alert: Alert;
   labels: Labels;
   msg: JsMsg;
@@ -57,6 +59,7 @@ export interface DispatchDeps {
 
 export interface GroupTarget {
   key: string;
+  channel: string;
   labels: Record<string, string>;
   repeatIntervalMs: number;
 }

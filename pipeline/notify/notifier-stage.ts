@@ -64,7 +64,6 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
   const locks = createKeyedLock();
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const stopRequests = new AbortController();
-  const targets = new Map<string, GroupTarget & { channel: string }>();
 
   const deadLetter = async (item: GroupItem, detail: string, channel: string) => {
     const record = dlqRecord(NOTIFIER_STAGE, item.msg, { reason: "delivery_failed", detail, eventId: item.alert.id, source: channel });
@@ -74,7 +73,7 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
   const scheduler = createGroupScheduler<GroupItem>({
     merge: (pending, again) => pending.settle.push(...again.settle),
     flush: async (key, items) => {
-      const t = targets.get(key)!;
+      const t = items[0]!.target;
       const channel = channels.get(t.channel)!;
       return dispatchGroup(
         {
@@ -133,8 +132,8 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
         const publishedAtMs = Number(msg.info.timestampNanos) / 1e6;
         for (const t of routed) {
           const g = groupOf(t, labels);
-          if (!targets.has(g.key)) targets.set(g.key, { key: g.key, labels: g.labels, repeatIntervalMs: t.repeatIntervalMs, channel: t.channel });
-          scheduler.add(g.key, { waitMs: t.groupWaitMs, intervalMs: t.groupIntervalMs }, { id: alert.id, alert, labels, msg, publishedAtMs, settle: [settle] });
+          const target: GroupTarget = { key: g.key, labels: g.labels, repeatIntervalMs: t.repeatIntervalMs, channel: t.channel };
+          scheduler.add(g.key, { waitMs: t.groupWaitMs, intervalMs: t.groupIntervalMs }, { id: alert.id, target, alert, labels, msg, publishedAtMs, settle: [settle] });
         }
         return { kind: "deferred", until } as Outcome;
       },

@@ -83,5 +83,7 @@ describe("notifier crash", () => {
     });
     expect(rows.map((r) => r.channel)).toEqual(["hook", "pd"]);
     expect(rows.every((r) => r.attempt === 2)).toBe(true);
+    // And a clean stop still works with the notifier holding nothing.
+    expect(await stack.stop()).toBe(0);
   });
 });

@@ -50,6 +50,7 @@ beforeAll(async () => {
         flaky: { type: "webhook", url: `${http.base}/hook/flaky` },
         limited: { type: "slack", url: `${http.base}/slack/limited` },
         broken: { type: "webhook", url: `${http.base}/hook/broken` },
+        cautious: { type: "webhook", url: `${http.base}/hook/cautious`, on_uncertain: "skip" },
       },
       route: {
         group_by: ["tenant", "type"],
@@ -60,6 +61,7 @@ beforeAll(async () => {
           { matchers: ["tenant=retry-flaky"], channels: ["flaky"] },
           { matchers: ["tenant=retry-limited"], channels: ["limited"] },
           { matchers: ["tenant=retry-broken"], channels: ["broken"] },
+          { matchers: ["tenant=cautious-co"], channels: ["cautious"] },
           { matchers: ['tenant=~"initech|hooked-.*"'], channels: ["hook"], continue: true },
           { matchers: ["severity=critical"], channels: ["slack", "pagerduty", "email"] },
           { matchers: ["severity=high"], channels: ["slack", "pagerduty"] },
@@ -192,7 +194,7 @@ describe("notifier", () => {
     const res = await fetch(`${stack.info.api_url}/v1/silences`, {
       method: "POST",
       headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ matchers: ["tenant=quiet-co", 'type=~"spike|creep"'], duration: "3s", comment: "maintenance" }),
+      body: JSON.stringify({ matchers: ["tenant=quiet-co", 'type=~"spike|creep"'], duration: "2s", comment: "maintenance" }),
     });
     expect(res.status).toBe(201);
     const silence = (await res.json()) as { id: string; state: string };
@@ -227,7 +229,7 @@ describe("notifier", () => {
     expect(denied.status).toBe(403);
 
     // After its end the silence no longer mutes: a new alert of the same kind is delivered.
-    await sleep(3200);
+    await sleep(2200);
     const after = makeAlert({ tenant: "quiet-co", severity: "medium", persona: "p-2" });
     await publishAlert(js, after);
     await waitFor("the alert after expiry", async () => forTenant("/slack/main", "quiet-co")[0], 10_000);
@@ -259,7 +261,7 @@ describe("notifier", () => {
     expect(resolve.json).toEqual({ routing_key: "pd-routing-key-1", event_action: "resolve", dedup_key: firing.fingerprint });
     await waitFor("the resolved Slack message", async () => forTenant("/slack/main", "resolve-co").find((r) => r.json.text.includes("RESOLVED")), 10_000);
 
-    // A resolve of an alert that was silenced (never sent) stays quiet.
+    // A resolve of an alert that never fired on these channels stays quiet.
     const orphan = makeAlert({ tenant: "resolve-co", severity: "high", status: "resolved", persona: "never-fired" });
     await publishAlert(js, orphan);
     const rows = await waitFor("the orphan resolve", async () => {
@@ -267,6 +269,27 @@ describe("notifier", () => {
       return r.filter((x) => x.alert_id === orphan.id).length === 2 ? r : undefined;
     });
     expect(rows.filter((x) => x.alert_id === orphan.id).map((x) => x.reason)).toEqual(["not_notified", "not_notified"]);
+  });
+
+  it("repeats a still-firing alert only after the repeat interval, but a more severe one at once", async () => {
+    const at = Date.now();
+    const first = makeAlert({ tenant: "repeat-co", severity: "medium", at: new Date(at) });
+    await publishAlert(js, first);
+    await waitFor("the first notification", async () => forTenant("/slack/main", "repeat-co")[0], 10_000);
+    // The detector repeats the alert after its cooldown: a new id, the same fingerprint and severity.
+    const again = makeAlert({ tenant: "repeat-co", severity: "medium", at: new Date(at + 1000) });
+    await publishAlert(js, again);
+    const rows = await waitFor("the repeat suppressed", async () => {
+      const r = await logRows("repeat-co");
+      return r.find((x) => x.alert_id === again.id) ? r : undefined;
+    });
+    expect(rows.find((x) => x.alert_id === again.id)).toMatchObject({ result: "suppressed", reason: "repeat_interval" });
+    // Worse news goes through: the same series, now critical.
+    const worse = makeAlert({ tenant: "repeat-co", severity: "critical", at: new Date(at + 2000) });
+    expect(worse.fingerprint).toBe(first.fingerprint);
+    await publishAlert(js, worse);
+    await waitFor("the escalation", async () => forTenant("/slack/main", "repeat-co").find((r) => r.json.text.includes("CRITICAL")), 10_000);
+    expect(forTenant("/slack/main", "repeat-co")).toHaveLength(2);
   });
 
   it("retries a receiver that fails twice, then delivers once, with the same idempotency key", async () => {
@@ -350,5 +373,16 @@ describe("notifier", () => {
     });
     const e = await kv.get(deliveryKey("hook", a.id));
     expect(e!.json<{ attempts: number }>().attempts).toBe(2);
+
+    // A channel set to `on_uncertain: skip` does not resend: the delivery is dead-lettered for a person to check.
+    const b = makeAlert({ tenant: "cautious-co", severity: "medium" });
+    await kv.create(
+      deliveryKey("cautious", b.id),
+      JSON.stringify({ state: "sending", notification_id: "fedcba9876543210fedcba9876543210", owner: "dead-host:1:x", lease_until: Date.now() - 1, attempts: 1, reason: "", updated_at: new Date().toISOString() }),
+    );
+    await publishAlert(js, b);
+    const rec = await waitFor("the DLQ record", async () => dlq.find((d) => d.event_id === b.id), 10_000);
+    expect(rec.detail).toContain("not resent (on_uncertain: skip)");
+    expect(http.to("/hook/cautious")).toHaveLength(0);
   });
 });
