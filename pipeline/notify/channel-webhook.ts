@@ -3,7 +3,11 @@
 //   X-Costline-Timestamp: <unix seconds>
 //   X-Costline-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
 //   Idempotency-Key: <notification id>   (the same on every retry and resend)
-// A receiver verifies with verifyWebhookSignature and drops repeated keys.
+// A receiver verifies with verifyWebhookSignature and drops repeated keys:
+//
+//   import { verifyWebhookSignature } from "costline/webhook";
+//   const ok = verifyWebhookSignature(secret, {
+//     timestamp: req.headers["x-costline-timestamp"], signature: req.headers["x-costline-signature"] }, rawBody);
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { WebhookPayload } from "../../schemas/index.ts";
 import type { Channel, Notification } from "./channel.ts";
