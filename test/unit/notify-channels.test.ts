@@ -13,7 +13,9 @@ import { postJson } from "../../pipeline/notify/http-post.ts";
 import { DeliveryError } from "../../pipeline/notify/retry.ts";
 import { money } from "../../pipeline/notify/render.ts";
 import { webhookPayloadSchema } from "../../schemas/index.ts";
-import { makeAlert } from "../integration/notifier-receivers.ts";
+import { createEmailChannel } from "../../pipeline/notify/channel-email.ts";
+import { resolveNotifyConfig } from "../../pipeline/notify/notify-config.ts";
+import { makeAlert, startSmtpReceiver } from "../integration/notifier-receivers.ts";
 
 const links = [{ text: "Dashboard", url: "https://grafana.example.com/d/c?var-tenant={tenant}&p={persona_id}" }];
 const alert = makeAlert({ tenant: "acme & co", severity: "critical", persona: "ai_jesus" });
@@ -75,6 +77,27 @@ describe("e-mail", () => {
     expect(m.text).toContain("Likely cause: model gpt-4o");
     expect(m.html).toContain("acme &#38; co");
     expect(m.html).toContain('<a href="https://grafana.example.com/d/c?var-tenant=acme%20%26%20co&#38;p=ai_jesus">');
+  });
+
+  it("sends through an smtp:// URL, as COSTLINE_SMTP_URL configures it, with a stable Message-ID", async () => {
+    const smtp = await startSmtpReceiver();
+    try {
+      const cfg = resolveNotifyConfig(
+        {},
+        { COSTLINE_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, COSTLINE_EMAIL_FROM: "costline@example.com", COSTLINE_EMAIL_TO: "a@example.com, b@example.com" },
+        10,
+      );
+      const c = cfg.channels.email!;
+      expect(c.type).toBe("email");
+      const channel = createEmailChannel(c as Extract<typeof c, { type: "email" }>, { timeoutMs: 3000, links: [] });
+      const n = note();
+      expect(await channel.send(n, new AbortController().signal)).toEqual({ status: 250 });
+      expect(smtp.mails).toHaveLength(1);
+      expect(smtp.mails[0]).toMatchObject({ from: "costline@example.com", to: ["a@example.com", "b@example.com"], messageId: `<${n.id}@costline>` });
+      await channel.close?.();
+    } finally {
+      await smtp.close();
+    }
   });
 
   it("formats decimal money without floats", () => {
