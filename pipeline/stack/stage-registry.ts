@@ -12,6 +12,7 @@ import { createDetectorStage } from "../detect/detector-stage.ts";
 import { createEnrichHandler } from "../enrich/enrich-stage.ts";
 import { createLedgerHandler } from "../ledger/ledger-stage.ts";
 import { createLedgerStore } from "../ledger/ledger-store.ts";
+import { repairRollups } from "../ledger/rollup-repair.ts";
 import { kvBuckets, streamNames, type Subjects } from "../nats/subjects.ts";
 import { durableNames } from "../nats/topology.ts";
 import type { Logger } from "../observability/log.ts";
@@ -58,6 +59,8 @@ export const stageRegistry = {
 
   async ledger(ctx) {
     const { config, clickhouse, metrics, log } = ctx;
+    // Before consuming: complete the rollups of any insert a crash cut short.
+    await repairRollups(clickhouse, log);
     const handle = createLedgerHandler({ store: createLedgerStore(clickhouse, config.ledger.dedupLookbackDays), metrics, log });
     const c = consumer(ctx, "ledger", streamNames.priced, durableNames.ledger);
     // Two batches in flight: the next one is parsed while the current one is inserted.

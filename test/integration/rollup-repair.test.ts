@@ -1,0 +1,75 @@
+// The rollup repair against the real (embedded) ClickHouse: rollup rows a
+// crash cut off (the ledger's part written, the views' not) are put back
+// exactly, for every rollup, and a second pass adds nothing.
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openClickHouse, queryRows, type Ledgerbase } from "../../pipeline/clickhouse/client.ts";
+import { migrate } from "../../pipeline/clickhouse/migrate.ts";
+import { createLedgerStore } from "../../pipeline/ledger/ledger-store.ts";
+import { repairRollups, rollupSpecs } from "../../pipeline/ledger/rollup-repair.ts";
+import { createLogger } from "../../pipeline/observability/log.ts";
+import type { PricedEvent } from "../../schemas/index.ts";
+
+let db: Ledgerbase;
+const home = mkdtempSync(path.join(os.tmpdir(), "costline-repair-"));
+
+beforeAll(async () => {
+  db = await openClickHouse({ dataDir: path.join(home, "clickhouse") } as Parameters<typeof openClickHouse>[0]);
+  await migrate(db.client);
+});
+afterAll(async () => db?.close());
+
+function priced(i: number): PricedEvent {
+  return {
+    event_id: `r-${i}`, source: "test/repair", type: "costline.llm.usage", kind: "llm",
+    time: new Date(Date.UTC(2026, 10, 22, 10, 0, 0) + i * 7_000).toISOString(),
+    tenant: i % 2 ? "acme" : "globex", post_id: `p-${i % 5}`, persona_id: `persona-${i % 3}`, user_id: `u-${i % 4}`, feature: "hooks", operation: "chat",
+    provider: "openai", model: i % 3 ? "gpt-4o" : "gpt-4o-mini", model_requested: "gpt-4o", usage: { input_tokens: 100 + i, output_tokens: 10 + i }, batch: false,
+    cost_usd: `0.${String(1000 + i).padStart(6, "0")}`, revenue_usd: "0", priced: true, price_source: "genai-prices", price_version: "t",
+    components: [], attribution_method: "direct", enriched_at: "2026-11-22T10:00:00.100Z",
+  } as PricedEvent;
+}
+
+/** Each rollup's totals next to the same aggregation over the ledger. */
+async function compare() {
+  const out: Record<string, { ledger: string; rollup: string }> = {};
+  for (const spec of rollupSpecs) {
+    const cols = spec.sums.map(([c]) => c);
+    const [l] = await queryRows<Record<string, string>>(
+      db.client,
+      `SELECT ${spec.sums.map(([c, e]) => `toString(${e}) AS ${c}`).join(", ")} FROM costline.ledger FINAL${spec.where ? ` WHERE ${spec.where}` : ""}`,
+    );
+    const [r] = await queryRows<Record<string, string>>(db.client, `SELECT ${cols.map((c) => `toString(sum(${c})) AS ${c}`).join(", ")} FROM costline.${spec.table}`);
+    out[spec.table] = { ledger: JSON.stringify(l), rollup: JSON.stringify(r) };
+  }
+  return out;
+}
+
+describe("rollup repair", () => {
+  it("puts back the rollup rows a crash cut off, exactly, and only once", async () => {
+    const store = createLedgerStore(db.client, 400);
+    await store.insert(Array.from({ length: 300 }, (_, i) => priced(i)));
+    const log = createLogger("silent");
+    expect(await repairRollups(db.client, log)).toEqual({}); // nothing missing
+    const before = await compare();
+    for (const v of Object.values(before)) expect(v.rollup).toBe(v.ledger);
+
+    // A crash after the ledger's part, before the views' parts: the last batch is in the ledger only.
+    for (const spec of rollupSpecs) await db.client.command({ query: `DETACH TABLE costline.${spec.table}_mv` });
+    await store.insert(Array.from({ length: 120 }, (_, i) => priced(300 + i)));
+    for (const spec of rollupSpecs) await db.client.command({ query: `ATTACH TABLE costline.${spec.table}_mv` });
+    const cut = await compare();
+    for (const v of Object.values(cut)) expect(v.rollup).not.toBe(v.ledger);
+
+    const repaired = await repairRollups(db.client, log);
+    expect(Object.keys(repaired).sort()).toEqual(rollupSpecs.map((s) => s.table).sort());
+    const after = await compare();
+    for (const [table, v] of Object.entries(after)) expect({ table, totals: v.rollup }).toEqual({ table, totals: v.ledger });
+    // Post first/last times come back too.
+    const [post] = await queryRows<{ last: string }>(db.client, "SELECT toString(max(last_time)) AS last FROM costline.ledger_post");
+    expect(post!.last).toBe("2026-11-22 10:48:53.000"); // event 419: 10:00 + 419 × 7 s
+    expect(await repairRollups(db.client, log)).toEqual({});
+  });
+});
