@@ -18,8 +18,9 @@ import type { Channel, Notification } from "./channel.ts";
 import { decideClaim, type DeliveryStore } from "./delivery-state.ts";
 import type { DeliveryLog } from "./delivery-log.ts";
 import type { KeyedLock } from "./keyed-lock.ts";
-import { severityRank, type Labels } from "./labels.ts";
+import type { Labels } from "./labels.ts";
 import type { NotifyMetrics } from "./notify-metrics.ts";
+import { suppression } from "./suppression.ts";
 import { withRetries, type DeliveryError, type RetryPolicy } from "./retry.ts";
 
 /** One alert waiting in a group for one channel. */
@@ -213,36 +214,6 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
     }
   }
   return sent;
-}
-
-async function suppression(deps: DispatchDeps, group: GroupTarget, item: GroupItem, told: Map<string, Alert["status"]>, now: number): Promise<string | undefined> {
-  const { alert: a, labels } = item;
-  const ch = deps.channel.name;
-  const silence = deps.silencedBy(labels, now);
-  const inTheFlush = told.get(a.fingerprint);
-  const last = inTheFlush ? null : await deps.store.getFingerprint(ch, a.fingerprint);
-  if (silence) {
-    // A muted resolve still closes the episode, so the next firing is news again.
-    if (a.status === "resolved" && last?.status === "firing")
-      await deps.store.putFingerprint(ch, a.fingerprint, { status: "resolved", severity: a.severity, alert_id: a.id, notified_at: now });
-    return `silenced:${silence.id}`;
-  }
-  if (a.status === "firing") {
-    const source = deps.inhibitedBy(a, labels, now);
-    if (source) return `inhibited:${source.fingerprint}`;
-    if (
-      !inTheFlush &&
-      last?.status === "firing" &&
-      last.alert_id !== a.id &&
-      (severityRank[a.severity] ?? 0) <= (severityRank[last.severity] ?? 0) &&
-      now - last.notified_at < group.repeatIntervalMs
-    )
-      return "repeat_interval";
-    return undefined;
-  }
-  if (!deps.channel.sendResolved) return "send_resolved_off";
-  if (inTheFlush !== "firing" && last?.status !== "firing") return "not_notified";
-  return undefined;
 }
 
 async function send(
