@@ -199,6 +199,8 @@ describe("notifier", () => {
     expect(res.status).toBe(201);
     const silence = (await res.json()) as { id: string; state: string; ends_at: string };
     expect(silence.state).toBe("active");
+    const active = await stack.api<{ silences: { id: string }[] }>("/v1/silences?state=active");
+    expect(active.silences.map((s) => s.id)).toContain(silence.id);
     // Bad matchers are refused with a clear error.
     const bad = await fetch(`${stack.info.api_url}/v1/silences`, {
       method: "POST",
@@ -222,7 +224,7 @@ describe("notifier", () => {
     const tenantKey = JSON.parse(keyOut.stdout).key as string;
     const seen = await stack.api<{ silences: { id: string }[] }>("/v1/silences", tenantKey);
     expect(seen.silences.map((s) => s.id)).toEqual([silence.id]);
-    const other = spawnSync(process.execPath, [cliPath, "silences", "list", "--state", "active"], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: stack.home }, encoding: "utf8" });
+    const other = spawnSync(process.execPath, [cliPath, "silences", "list"], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: stack.home }, encoding: "utf8" });
     expect(other.status).toBe(0);
     expect(JSON.parse(other.stdout).silences.map((s: { id: string }) => s.id)).toContain(silence.id);
     const denied = await fetch(`${stack.info.api_url}/v1/silences`, { method: "POST", headers: { authorization: `Bearer ${tenantKey}` }, body: "{}" });
