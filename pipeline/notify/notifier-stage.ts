@@ -105,6 +105,7 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
   const keepAliveMs = Math.max(500, (config.ackWaitS * 1000) / 3);
 
   function accept(msg: JsMsg): Outcome | Promise<Outcome> {
+    if (channels.size === 0) return { kind: "done" };
     let raw: unknown;
     try {
       raw = msg.json();
