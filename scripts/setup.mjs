@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Installs what `npm start`, `npm test` and `npm run bench` need when it is
-// missing: the npm packages, and the nats-server binary (from the system
-// package manager) unless NATS_URL points at a running server. Plain
+// missing: the npm packages, the nats-server binary (from the system
+// package manager) unless NATS_URL points at a running server, and — for the
+// tests only — promtool, which checks the Prometheus rules in deploy/. Plain
 // JavaScript with no dependencies, because it runs before `npm install`.
 import { spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -51,5 +52,54 @@ function ensureNatsServer() {
   say(`nats-server installed: ${spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout.trim()}`);
 }
 
+// promtool (Debian/Ubuntu: the `prometheus` package; macOS: Homebrew's) checks
+// and unit-tests deploy/prometheus/rules. Installed for `npm test` and
+// `npm run test:*` (or with --with-promtool). Where apt or Homebrew exists but
+// the install fails, set-up stops, as for nats-server. On a platform with
+// neither, it says so and records it in PROMTOOL_UNAVAILABLE: only then do the
+// promtool tests skip (with that reason) instead of failing.
+const PROMTOOL_UNAVAILABLE = path.join(root, "node_modules", ".cache", "costline", "promtool-unavailable.json");
+
+function ensurePromtool() {
+  const wanted = (process.env.npm_lifecycle_event ?? "").startsWith("test") || process.argv.includes("--with-promtool");
+  if (!wanted) return;
+  const bin = process.env.PROMTOOL_BIN || "promtool";
+  if (has(bin)) {
+    rmSync(PROMTOOL_UNAVAILABLE, { force: true });
+    return;
+  }
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const sudo = isRoot ? [] : has("sudo") ? ["sudo", "-n"] : null;
+  const aptPlatform = process.platform === "linux" && has("apt-get");
+  const brewPlatform = process.platform === "darwin" && has("brew");
+  if (!aptPlatform && !brewPlatform) {
+    const reason = `promtool is not on PATH and ${process.platform} has neither apt-get nor Homebrew to install it`;
+    say(`${reason}; the Prometheus rule tests will be skipped. Install promtool (a Prometheus release) and put it on PATH, or set PROMTOOL_BIN.`);
+    mkdirSync(path.dirname(PROMTOOL_UNAVAILABLE), { recursive: true });
+    writeFileSync(PROMTOOL_UNAVAILABLE, JSON.stringify({ platform: process.platform, reason }) + "\n");
+    return;
+  }
+  say("promtool is not on PATH; installing it…");
+  let ok = false;
+  if (aptPlatform && sudo) {
+    // --no-install-recommends: promtool needs nothing else (not the node exporter).
+    const apt = (...a) => run(sudo[0] ?? "apt-get", sudo.length ? [...sudo.slice(1), "apt-get", ...a] : a, { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    const install = () => apt("install", "-y", "-qq", "--no-install-recommends", "prometheus");
+    ok = install() || (apt("update", "-qq") && install());
+  } else if (brewPlatform) {
+    ok = run("brew", ["install", "prometheus"]);
+  }
+  if (!ok || !has(bin)) {
+    say(
+      "could not install promtool, which the tests need. Install it yourself (Debian/Ubuntu: sudo apt-get install --no-install-recommends prometheus; " +
+        "macOS: brew install prometheus; or a Prometheus release), or set PROMTOOL_BIN to it.",
+    );
+    process.exit(1);
+  }
+  rmSync(PROMTOOL_UNAVAILABLE, { force: true });
+  say(`promtool installed: ${spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]}`);
+}
+
 ensurePackages();
 ensureNatsServer();
+ensurePromtool();
