@@ -1,6 +1,6 @@
 // Runs `costline up` as a real child process on its own $COSTLINE_HOME, the
 // way a user does, and finds it through the stack.json it writes.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -9,6 +9,12 @@ import { readStackFile, type StackInfo } from "../../pipeline/stack/stack-file.t
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..");
 export const cliPath = path.join(repoRoot, "bin", "costline.mjs");
+
+function withParentDeathSignal(bin: string, args: string[]): [string, string[]] {
+  if (process.platform !== "linux") return [bin, args];
+  const setpriv = spawnSync("sh", ["-c", "command -v setpriv"], { encoding: "utf8" });
+  return setpriv.status === 0 ? [setpriv.stdout.trim(), ["--pdeathsig", "SIGKILL", bin, ...args]] : [bin, args];
+}
 
 export function tempHome(prefix = "costline-test-"): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -36,7 +42,10 @@ export async function startStack(
   nodeArgs: string[] = [],
 ): Promise<StackProcess> {
   const out = openSync(path.join(home, `up-${Date.now()}.out`), "a");
-  const child = spawn(process.execPath, [...nodeArgs, cliPath, "up", ...args], {
+  // The kernel kills the stack if this process dies, even by SIGKILL: a test or
+  // a chaos/fuzz run stopped half-way must not leave a pipeline running.
+  const [cmd, argv] = withParentDeathSignal(process.execPath, [...nodeArgs, cliPath, "up", ...args]);
+  const child = spawn(cmd, argv, {
     cwd: repoRoot,
     env: { ...process.env, COSTLINE_HOME: home, COSTLINE_API_PORT: "0", COSTLINE_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", out, out],
