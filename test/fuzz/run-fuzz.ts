@@ -9,6 +9,7 @@
 //
 // Used by test/integration/fuzz.test.ts (short form, in `npm test`) and
 // `npm run fuzz` (test/fuzz/main.ts, 100,000 messages).
+import { readFileSync } from "node:fs";
 import { jetstream, jetstreamManager, DeliverPolicy } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createSubjects } from "../../pipeline/nats/subjects.ts";
@@ -32,6 +33,8 @@ export interface FuzzReport {
   control_events: number;
   control_tenants_exact: boolean;
   stack_alive: boolean;
+  /** The pipeline process's peak resident memory (Linux), to catch a leak under bad input. */
+  stack_peak_rss_mb: number | null;
   seconds: number;
 }
 
@@ -120,6 +123,15 @@ export const generators: Record<string, Gen> = {
     elements: 1,
   }),
 };
+
+function peakRssMb(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
 
 export async function runFuzz(opts: { messages: number; seed?: number; log?: (s: string) => void }): Promise<FuzzReport> {
   const log = opts.log ?? (() => undefined);
@@ -227,6 +239,7 @@ export async function runFuzz(opts: { messages: number; seed?: number; log?: (s:
       control_events: control.length,
       control_tenants_exact: rows.every((x) => x.source === "test/fuzz-control") && hostileTenants.every((t) => stored.has(t)),
       stack_alive: isAlive(stack.info.pid) && stack.child.exitCode === null,
+      stack_peak_rss_mb: peakRssMb(stack.info.pid),
       seconds: Math.round((Date.now() - started) / 1000),
     };
   } finally {
