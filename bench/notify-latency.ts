@@ -57,7 +57,9 @@ writeFileSync(
   }),
 );
 
-const stack = await startStack(home, { COSTLINE_CONFIG: configFile, COSTLINE_LOG_LEVEL: "warn" });
+// COSTLINE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the pipeline process.
+const nodeArgs = (process.env.COSTLINE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+const stack = await startStack(home, { COSTLINE_CONFIG: configFile, COSTLINE_LOG_LEVEL: "warn" }, [], nodeArgs);
 const nc = await connect({ servers: stack.info.nats_url });
 const js = jetstream(nc);
 

@@ -2,33 +2,28 @@
 // it, not while a firing critical alert of its scope inhibits it, not again
 // within the repeat interval (unless it got worse), and a resolve only where
 // the firing alert was told. Returns the reason as written to the delivery log.
-import type { Alert } from "../../schemas/index.ts";
+import type { Alert, FingerprintState } from "../../schemas/index.ts";
 import type { DispatchDeps, GroupItem, GroupTarget } from "./dispatch.ts";
 import { severityRank } from "./labels.ts";
 
 /**
  * Why this channel should not hear about the alert, or undefined to send it.
- * `told` holds the fingerprints the current flush is about to send, which the
- * stored state does not know yet.
+ * `last` is what the channel was last told about the alert's fingerprint;
+ * `told` holds the fingerprints the current flush is about to send, which
+ * `last` does not know yet. Pure.
  */
-export async function suppression(
-  deps: Pick<DispatchDeps, "channel" | "store" | "silencedBy" | "inhibitedBy">,
+export function suppression(
+  deps: Pick<DispatchDeps, "channel" | "silencedBy" | "inhibitedBy">,
   group: Pick<GroupTarget, "repeatIntervalMs">,
   item: Pick<GroupItem, "alert" | "labels">,
   told: ReadonlyMap<string, Alert["status"]>,
+  last: FingerprintState | null,
   now: number,
-): Promise<string | undefined> {
+): string | undefined {
   const { alert: a, labels } = item;
-  const ch = deps.channel.name;
   const silence = deps.silencedBy(labels, now);
+  if (silence) return `silenced:${silence.id}`;
   const inTheFlush = told.get(a.fingerprint);
-  const last = inTheFlush ? null : await deps.store.getFingerprint(ch, a.fingerprint);
-  if (silence) {
-    // A muted resolve still closes the episode, so the next firing is news again.
-    if (a.status === "resolved" && last?.status === "firing")
-      await deps.store.putFingerprint(ch, a.fingerprint, { status: "resolved", severity: a.severity, alert_id: a.id, notified_at: now });
-    return `silenced:${silence.id}`;
-  }
   if (a.status === "firing") {
     const source = deps.inhibitedBy(a, labels, now);
     if (source) return `inhibited:${source.fingerprint}`;
