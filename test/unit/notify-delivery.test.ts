@@ -7,6 +7,7 @@ import { inhibitedBy } from "../../pipeline/notify/inhibition.ts";
 import { alertLabels } from "../../pipeline/notify/labels.ts";
 import { backoffMs, DeliveryError, parseRetryAfter, withRetries } from "../../pipeline/notify/retry.ts";
 import { silenceState, silencing } from "../../pipeline/notify/silences.ts";
+import { suppression } from "../../pipeline/notify/suppression.ts";
 import type { DeliveryState, Inhibitor, Silence } from "../../schemas/index.ts";
 import { makeAlert } from "../integration/notifier-receivers.ts";
 
@@ -143,5 +144,34 @@ describe("silences", () => {
     expect(silencing([silence], spike, at("2026-11-22T11:00:00Z"))?.id).toBe("s1");
     expect(silencing([silence], roi, at("2026-11-22T11:00:00Z"))).toBeUndefined();
     expect(silencing([silence], spike, at("2026-11-22T12:00:01Z"))).toBeUndefined();
+  });
+});
+
+describe("suppression", () => {
+  const channel = { name: "slack", type: "slack" as const, batchable: true, sendResolved: true, onUncertain: "resend" as const, send: async () => ({ status: 200 }) };
+  const deps = { channel, silencedBy: () => undefined, inhibitedBy: () => undefined };
+  const group = { repeatIntervalMs: 3_600_000 };
+  const firing = makeAlert({ tenant: "acme", severity: "high", at: new Date(1_000_000) });
+  const item = (a = firing) => ({ alert: a, labels: alertLabels(a) });
+  const last = { status: "firing" as const, severity: "high", alert_id: "earlier", notified_at: 1_000_000 };
+
+  it("holds a repeat of a still-firing alert within the repeat interval, unless it got worse", () => {
+    expect(suppression(deps, group, item(), new Map(), last, 1_000_000 + 60_000)).toBe("repeat_interval");
+    expect(suppression(deps, group, item(), new Map(), last, 1_000_000 + 3_600_001)).toBeUndefined();
+    const worse = makeAlert({ tenant: "acme", severity: "critical" });
+    expect(suppression(deps, group, item(worse), new Map(), last, 1_060_000)).toBeUndefined();
+  });
+
+  it("sends a resolve only where the firing alert was told, in this flush or before", () => {
+    const resolved = makeAlert({ tenant: "acme", severity: "high", status: "resolved" });
+    expect(suppression(deps, group, item(resolved), new Map(), null, 0)).toBe("not_notified");
+    expect(suppression(deps, group, item(resolved), new Map(), last, 0)).toBeUndefined();
+    expect(suppression(deps, group, item(resolved), new Map([[resolved.fingerprint, "firing" as const]]), null, 0)).toBeUndefined();
+    expect(suppression({ ...deps, channel: { ...channel, sendResolved: false } }, group, item(resolved), new Map(), last, 0)).toBe("send_resolved_off");
+  });
+
+  it("names the silence or the inhibiting alert", () => {
+    expect(suppression({ ...deps, silencedBy: () => ({ id: "s-9" }) }, group, item(), new Map(), null, 0)).toBe("silenced:s-9");
+    expect(suppression({ ...deps, inhibitedBy: () => ({ fingerprint: "fp-crit" }) }, group, item(), new Map(), null, 0)).toBe("inhibited:fp-crit");
   });
 });
