@@ -5,12 +5,14 @@
 import { z } from "zod";
 import { isoTime } from "./common.ts";
 
+// The bounds of the events' attribution keys: a scope names what events can carry,
+// and its KV key (the escaped values) stays far below NATS's limit on a subject line.
 export const controlScopeSchema = z.object({
-  tenant: z.string().min(1),
-  persona_id: z.string().min(1).optional(),
-  feature: z.string().min(1).optional(),
-  user_id: z.string().min(1).optional(),
-  model: z.string().min(1).optional(),
+  tenant: z.string().min(1).max(128),
+  persona_id: z.string().min(1).max(256).optional(),
+  feature: z.string().min(1).max(256).optional(),
+  user_id: z.string().min(1).max(256).optional(),
+  model: z.string().min(1).max(256).optional(),
 });
 export type ControlScope = z.infer<typeof controlScopeSchema>;
 

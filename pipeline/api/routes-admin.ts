@@ -3,7 +3,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
 import { z } from "zod";
 import { errorMessage } from "../errors.ts";
-import { checkReadOnly } from "../queries/read-only-sql.ts";
+import { normalizeReadOnly } from "../queries/read-only-sql.ts";
 import type { KeyStore } from "./api-keys.ts";
 import { requireAdmin, type ApiEnv } from "./auth.ts";
 
@@ -21,7 +21,7 @@ export function adminRoutes(client: ClickHouseClient, keys: KeyStore): Hono<ApiE
   app.post("/sql", admin, async (c) => {
     const body = sqlBody.safeParse(await c.req.json().catch(() => null));
     if (!body.success) return c.json({ error: 'expected a JSON body {"query": "SELECT …"}' }, 400);
-    const query = checkReadOnly(body.data.query);
+    const query = await normalizeReadOnly(client, body.data.query);
     try {
       const rs = await client.query({ query, format: "JSONEachRow" });
       c.header("Content-Type", "application/x-ndjson");

@@ -3,6 +3,7 @@
 // key sees only its tenant. Inputs are validated with zod; SQL values are bound.
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { ConfigError, PermanentError, errorMessage } from "../errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -28,6 +29,8 @@ export interface ApiDeps {
   /** Notification silences (absent: /v1/silences is not served). */
   silences?: SilenceStore;
   targetCostPerPost: string;
+  /** Largest request body read (default 1 MiB); a larger one is answered 413 before any handler runs. */
+  maxBodyBytes?: number;
   /** Named readiness checks; all must pass for /readyz to answer 200. */
   readiness: () => Promise<Record<string, boolean>>;
 }
@@ -49,6 +52,16 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return c.body(await deps.metrics.registry.metrics());
   });
   app.use("/v1/*", requireKey(deps.keys));
+  // After the key check, so a caller without a key cannot make us buffer a body. The
+  // unread rest of a refused body would garble the next request: the connection closes.
+  const maxBody = deps.maxBodyBytes ?? 1_048_576;
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: maxBody,
+      onError: (c) => c.json({ error: `request body larger than ${maxBody} bytes (COSTLINE_API_MAX_BODY_BYTES)` }, 413, { connection: "close" }),
+    }),
+  );
   app.route("/v1/posts", postRoutes(deps.clickhouse, deps.targetCostPerPost));
   app.route("/v1", adminRoutes(deps.clickhouse, deps.keys));
   if (deps.controls) app.route("/v1", controlRoutes(deps.controls));
@@ -60,7 +73,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
 export async function startApi(app: Hono<ApiEnv>, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
+    // The request line (path and query string) and headers together stay under 16 KiB; more is answered 431 by Node.
+    const s = serve({ fetch: app.fetch, hostname: host, port, serverOptions: { maxHeaderSize: 16_384 } }, () => resolve(s));
     s.once("error", (err: NodeJS.ErrnoException) =>
       reject(
         err.code === "EADDRINUSE"

@@ -29,6 +29,8 @@ export function createBudgetStore(deps: { kv: KV; client: ClickHouseClient }) {
   }
 
   async function get(key: string): Promise<BudgetRecord | undefined> {
+    // Budget keys are escaped tokens; anything else (a caller's typo or attack) names no budget.
+    if (!/^[-/=.\w]{1,1024}$/.test(key) || key.startsWith(".") || key.endsWith(".")) return undefined;
     const e = await deps.kv.get(key);
     return e?.operation === "PUT" && e.value.length ? parseBudget(e.json()).data : undefined;
   }

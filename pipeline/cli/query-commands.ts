@@ -1,7 +1,7 @@
 // `costline sql` and `costline totals`.
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
-import { checkReadOnly } from "../queries/read-only-sql.ts";
+import { checkReadOnly, normalizeReadOnly } from "../queries/read-only-sql.ts";
 import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
 import { migrate } from "../clickhouse/migrate.ts";
 import { apiCall, ledgerAccess } from "./stack-client.ts";
@@ -21,7 +21,7 @@ export async function runSql(config: Config, query: string): Promise<void> {
     return;
   }
   try {
-    const rs = await access.db.client.query({ query: sql, format: "JSONEachRow" });
+    const rs = await access.db.client.query({ query: await normalizeReadOnly(access.db.client, sql), format: "JSONEachRow" });
     process.stdout.write(await rs.text());
   } finally {
     await access.db.close();

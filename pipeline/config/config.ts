@@ -22,12 +22,17 @@ export const envSchema = z.object({
   NATS_PASSWORD: optionalString,
   NATS_TOKEN: optionalString,
   NATS_CREDS: optionalString,
+  /** A user nkey seed ("SU…"), inline or in a file; the server holds the public key. */
+  NATS_NKEY_SEED: optionalString,
+  NATS_NKEY_SEED_FILE: optionalString,
   NATS_SERVER_BIN: z.string().default("nats-server"),
   CLICKHOUSE_URL: optionalString,
   CLICKHOUSE_USER: optionalString,
   CLICKHOUSE_PASSWORD: optionalString,
   COSTLINE_API_PORT: intFrom(8080, 0, 65535),
   COSTLINE_API_HOST: z.string().default("127.0.0.1"),
+  /** Largest request body the API reads; larger ones get 413. */
+  COSTLINE_API_MAX_BODY_BYTES: intFrom(1_048_576, 1024, 104_857_600),
   COSTLINE_SUBJECT_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only")
@@ -103,6 +108,8 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       password: env.NATS_PASSWORD,
       token: env.NATS_TOKEN,
       credsFile: env.NATS_CREDS,
+      nkeySeed: env.NATS_NKEY_SEED,
+      nkeySeedFile: env.NATS_NKEY_SEED_FILE,
       serverBin: env.NATS_SERVER_BIN,
       storeDir: path.join(home, "nats"),
     },
@@ -115,6 +122,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
     api: {
       port: env.COSTLINE_API_PORT,
       host: env.COSTLINE_API_HOST,
+      maxBodyBytes: env.COSTLINE_API_MAX_BODY_BYTES,
       adminKey: env.COSTLINE_ADMIN_KEY,
       clientKey: env.COSTLINE_API_KEY,
       targetCostPerPost: env.COSTLINE_TARGET_COST_PER_POST,
@@ -167,16 +175,28 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
   };
 }
 
+/** NATS credentials that cannot work together (names only: values are secrets). */
+function natsAuthProblem(env: z.infer<typeof envSchema>): string | undefined {
+  if (env.NATS_PASSWORD && !env.NATS_USER) return "NATS_PASSWORD is set without NATS_USER";
+  if (env.NATS_NKEY_SEED && env.NATS_NKEY_SEED_FILE) return "set NATS_NKEY_SEED or NATS_NKEY_SEED_FILE, not both";
+  if (env.NATS_CREDS && (env.NATS_NKEY_SEED || env.NATS_NKEY_SEED_FILE)) return "NATS_CREDS carries its own nkey: do not also set NATS_NKEY_SEED(_FILE)";
+  return undefined;
+}
+
 /** Parses and validates the environment (and config file) once; throws ConfigError with every problem listed. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsedEnv = envSchema.safeParse(env);
   if (!parsedEnv.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsedEnv.error, "(root)", Infinity)}`);
+  const natsAuth = natsAuthProblem(parsedEnv.data);
+  if (natsAuth) throw new ConfigError(`invalid configuration: ${natsAuth}`);
   let fileValue: unknown = {};
   if (parsedEnv.data.COSTLINE_CONFIG) {
     try {
       fileValue = JSON.parse(readFileSync(parsedEnv.data.COSTLINE_CONFIG, "utf8"));
     } catch (err) {
-      throw new ConfigError(`cannot read COSTLINE_CONFIG ${parsedEnv.data.COSTLINE_CONFIG}: ${(err as Error).message}`);
+      // V8 quotes the start of the text in some JSON errors; the file may hold secrets, so keep only the position.
+      const why = (err as Error).message.replace(/, ".*" is not valid JSON$/s, " (not valid JSON)");
+      throw new ConfigError(`cannot read COSTLINE_CONFIG ${parsedEnv.data.COSTLINE_CONFIG}: ${why}`);
     }
   }
   const parsedFile = fileSchema.safeParse(fileValue);

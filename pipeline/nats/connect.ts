@@ -1,11 +1,13 @@
 // Opens the NATS connection from configuration: URL plus user/password,
-// token or a creds file. Reconnects forever; the stages ride out outages.
+// token, a user nkey seed, or a JWT creds file. Reconnects forever; the stages
+// ride out outages. A refused first connection is a ConfigError that names the
+// method and the server (credentials stripped), never the secret.
 import { readFileSync } from "node:fs";
-import { credsAuthenticator } from "@nats-io/nats-core";
+import { credsAuthenticator, nkeyAuthenticator, nkeys } from "@nats-io/nats-core";
 import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, TransientError, errorMessage } from "../errors.ts";
 
 export function natsOptions(nats: Config["nats"] & { url: string }, name: string): NodeConnectionOptions {
   const opts: NodeConnectionOptions = {
@@ -20,6 +22,8 @@ export function natsOptions(nats: Config["nats"] & { url: string }, name: string
     opts.pass = nats.password;
   }
   if (nats.token) opts.token = nats.token;
+  const seed = nkeySeed(nats);
+  if (seed) opts.authenticator = nkeyAuthenticator(seed);
   if (nats.credsFile) {
     let creds: Uint8Array;
     try {
@@ -32,6 +36,52 @@ export function natsOptions(nats: Config["nats"] & { url: string }, name: string
   return opts;
 }
 
+/** The user nkey seed from NATS_NKEY_SEED or NATS_NKEY_SEED_FILE, checked to be one ("SU…"). */
+function nkeySeed(nats: Config["nats"]): Uint8Array | undefined {
+  let text = nats.nkeySeed;
+  const from = nats.nkeySeedFile ? `NATS_NKEY_SEED_FILE ${nats.nkeySeedFile}` : "NATS_NKEY_SEED";
+  if (nats.nkeySeedFile) {
+    try {
+      text = readFileSync(nats.nkeySeedFile, "utf8");
+    } catch (err) {
+      throw new ConfigError(`cannot read NATS_NKEY_SEED_FILE ${nats.nkeySeedFile}: ${(err as Error).message}`);
+    }
+  }
+  if (text === undefined) return undefined;
+  const seed = new TextEncoder().encode(text.trim());
+  let isUser = false;
+  try {
+    isUser = nkeys.fromSeed(seed).getPublicKey().startsWith("U");
+  } catch {
+    // the library's message says only "invalid checksum" or similar; ours names the setting
+  }
+  if (!isUser) throw new ConfigError(`${from} is not a user nkey seed (expected a string starting with "SU", as nsc or \`nk -gen user\` prints)`);
+  return seed;
+}
+
+/** Which credentials a connection presents, for error messages. */
+function authMethod(nats: Config["nats"]): string {
+  if (nats.credsFile) return "creds file NATS_CREDS";
+  if (nats.nkeySeed || nats.nkeySeedFile) return "nkey NATS_NKEY_SEED";
+  if (nats.token) return "token NATS_TOKEN";
+  if (nats.user) return "user NATS_USER / NATS_PASSWORD";
+  return "no credentials (set NATS_USER/NATS_PASSWORD, NATS_TOKEN, NATS_NKEY_SEED or NATS_CREDS)";
+}
+
+/** A NATS URL list without user:password@ parts, for messages and logs. */
+export function redactNatsUrl(url: string): string {
+  return url.replace(/([a-z]+:\/\/)[^@/\s,]*@/gi, "$1");
+}
+
 export async function connectNats(nats: Config["nats"] & { url: string }, name: string): Promise<NatsConnection> {
-  return connect(natsOptions(nats, name));
+  const opts = natsOptions(nats, name);
+  const where = redactNatsUrl(nats.url);
+  try {
+    return await connect(opts);
+  } catch (err) {
+    const why = redactNatsUrl(errorMessage(err));
+    if ((err as Error).name === "AuthorizationError" || /authori[sz]ation|authentication/i.test(why))
+      throw new ConfigError(`NATS at ${where} refused the connection (${why}); credentials presented: ${authMethod(nats)}`, { cause: err });
+    throw new TransientError("unavailable", `cannot connect to NATS at ${where}: ${why}`, { cause: err });
+  }
 }

@@ -22,6 +22,8 @@ export interface EmbeddedNatsOptions {
   storeDir: string;
   logFile: string;
   port?: number;
+  /** A nats-server configuration file (e.g. an authorization block); command-line options override it. */
+  configFile?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -84,6 +86,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
       "-sd", opts.storeDir,
       "-P", path.join(opts.storeDir, "nats-server.pid"),
       "-n", "costline-embedded",
+      ...(opts.configFile ? ["-c", opts.configFile] : []),
     ];
     const [cmd, argv] = withParentDeathSignal(bin, args);
     const log = openSync(opts.logFile, "a");

@@ -1,0 +1,259 @@
+// Security of the HTTP API on a running stack: every route the app registers
+// (read from createApi, so routes added later are covered) needs a valid key
+// except health, readiness and metrics; a tenant key sees only its tenant on
+// every route, whatever it names in the path, the query or the filters;
+// admin-only routes refuse tenant keys; request bodies, query strings and
+// headers are bounded.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import net from "node:net";
+import { createApi, type ApiDeps } from "../../pipeline/api/server.ts";
+import { call, fillPath, pathParams, registeredRoutes, type Route } from "../helpers/api-routes.ts";
+import { startStack, tempHome, type StackProcess } from "../helpers/stack-process.ts";
+import { A, B, RANGE, leaked, seedTwoTenants, type TwoTenants } from "../helpers/two-tenants.ts";
+
+const OPEN = new Set(["/healthz", "/readyz", "/metrics"]);
+const MAX_BODY = 65_536;
+
+/** Sends `head` as it is and returns what the server answers before it closes (or 3 s pass). */
+function rawHttp(base: string, head: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve) => {
+    let got = "";
+    const sock = net.connect({ host: hostname, port: Number(port) }, () => sock.write(head));
+    sock.setTimeout(3000, () => sock.destroy());
+    sock.on("data", (d) => {
+      got += d.toString("latin1");
+      if (/\r\n\r\n/.test(got) && !/Transfer-Encoding: chunked|Content-Length/i.test(got.split("\r\n\r\n")[0]!)) sock.destroy();
+    });
+    sock.on("error", () => undefined); // the server may close while we still write: what it said is what counts
+    sock.on("close", () => resolve(got));
+  });
+}
+
+/** A dependency that fails the test when anything touches it. */
+function untouchable(name: string): unknown {
+  const fail = () => {
+    throw new Error(`the body limit must answer before ${name} is used`);
+  };
+  return new Proxy(function () {}, { get: (_t, p) => (p === "then" ? undefined : fail()), apply: fail });
+}
+
+let stack: StackProcess;
+let t: TwoTenants;
+let revokedKey: string;
+const routes = registeredRoutes();
+const guarded = routes.filter((r) => !OPEN.has(r.path));
+const mutating = (r: Route) => !["GET", "HEAD"].includes(r.method);
+
+/** Query strings a route needs to answer 200 (the rest have defaults). */
+const baseQuery: Record<string, string> = {
+  "/v1/costs": `from=${RANGE.from}&to=${RANGE.to}&group_by=tenant,post_id,model,persona_id,user_id,feature`,
+  "/v1/reports/usage": "from=2026-11-01&to=2026-12-01",
+};
+const withQuery = (path: string, pattern: string, extra = "") => {
+  const q = [baseQuery[pattern], extra].filter(Boolean).join("&");
+  return q ? `${path}?${q}` : path;
+};
+
+/** A path parameter's value that belongs to tenant A, or to tenant B. */
+function paramValue(route: Route, param: string, owner: "A" | "B"): string {
+  if (route.path.startsWith("/v1/posts/")) return owner === "A" ? t.markersA.post : t.postB;
+  if (route.path.startsWith("/v1/silences/")) return owner === "A" ? t.markersA.silenceId : t.silenceIdB;
+  if (route.path.startsWith("/v1/budgets/")) return owner === "A" ? t.markersA.budgetKey : t.budgetKeyB;
+  if (route.path.startsWith("/v1/admin/keys/")) return owner === "A" ? t.keyIdA : t.keyIdB;
+  return owner === "A" ? A : B; // a route added later: its parameter probably names something of a tenant
+}
+
+beforeAll(async () => {
+  stack = await startStack(tempHome("costline-sec-api-"), { COSTLINE_API_MAX_BODY_BYTES: String(MAX_BODY) });
+  t = await seedTwoTenants(stack);
+  const made = await call(stack.info.api_url, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { tenant: A, name: "to be revoked" } });
+  const k = JSON.parse(made.text) as { key: string; key_id: string };
+  expect((await call(stack.info.api_url, "DELETE", `/v1/admin/keys/${k.key_id}`, { key: stack.adminKey })).status).toBe(200);
+  revokedKey = k.key;
+});
+afterAll(async () => {
+  if (stack?.child.exitCode === null) await stack.stop();
+});
+
+describe("authentication on every route but health", () => {
+  it("reads the routes the app registers, and the running stack serves each of them", async () => {
+    expect(guarded.length).toBeGreaterThanOrEqual(20);
+    for (const p of OPEN) expect(routes.some((r) => r.path === p)).toBe(true);
+    for (const r of guarded) {
+      const value = (p: string) => (mutating(r) ? "no-such-thing" : paramValue(r, p, "A"));
+      const path = withQuery(fillPath(r.path, value), r.path, r.path === "/v1/costs" ? "" : `tenant=${A}`);
+      const res = await call(stack.info.api_url, r.method, path, { key: stack.adminKey, body: mutating(r) ? {} : undefined });
+      // hono's own not-found answer is plain text; every route of ours answers JSON (or CSV/NDJSON).
+      expect({ route: `${r.method} ${r.path}`, notFound: res.status === 404 && res.type.startsWith("text/plain") }).toEqual({ route: `${r.method} ${r.path}`, notFound: false });
+    }
+  });
+
+  it("answers 401 without a key, with a malformed, revoked, unknown or wrong-secret key", async () => {
+    const known = /^cl_([a-z0-9]{12})_/.exec(t.keyA)![1]!;
+    const authorizations: [string, string | undefined][] = [
+      ["no key", undefined],
+      ["empty bearer", "Bearer "],
+      ["malformed", "Bearer not-a-costline-key"],
+      ["malformed prefix", `Bearer cl_${"A".repeat(12)}_${"x".repeat(40)}`],
+      ["short secret", `Bearer cl_${known}_short`],
+      ["basic scheme", `Basic ${Buffer.from(`admin:${stack.adminKey}`).toString("base64")}`],
+      ["key without scheme", stack.adminKey],
+      ["revoked", `Bearer ${revokedKey}`],
+      ["unknown", `Bearer cl_${randomBytes(6).toString("hex")}_${randomBytes(24).toString("base64url")}`],
+      ["known id, wrong secret", `Bearer cl_${known}_${randomBytes(24).toString("base64url")}`],
+    ];
+    let probes = 0;
+    for (const r of guarded) {
+      const path = fillPath(r.path, (p) => paramValue(r, p, "A"));
+      for (const [label, authorization] of authorizations) {
+        const res = await call(stack.info.api_url, r.method, path, { authorization, body: mutating(r) ? {} : undefined });
+        expect({ route: `${r.method} ${r.path}`, label, status: res.status }).toEqual({ route: `${r.method} ${r.path}`, label, status: 401 });
+        expect(res.text).not.toContain(t.markersA.post);
+        if (authorization) expect(res.text).not.toContain(authorization.replace(/^\w+ /, "") || "\u0000");
+        probes++;
+      }
+    }
+    expect(probes).toBe(guarded.length * authorizations.length);
+    for (const p of OPEN) expect((await call(stack.info.api_url, "GET", p)).status).toBe(200);
+  });
+
+  it("leaves no way around the key: other methods, unknown paths, odd spellings of a path", async () => {
+    const attempts = [
+      ["HEAD", "/v1/totals"],
+      ["OPTIONS", "/v1/totals"],
+      ["PATCH", "/v1/budgets"],
+      ["GET", "/v1/does-not-exist"],
+      ["GET", "/v1/totals/"],
+      ["GET", "/v1//totals"],
+      ["GET", "/v1/%74otals"],
+      ["GET", "/v1/./totals"],
+      ["GET", "//v1/totals"],
+      ["GET", "/V1/totals"],
+      ["GET", "/v1/totals%00"],
+      ["GET", "/healthz/../v1/totals"],
+    ] as const;
+    for (const [method, path] of attempts) {
+      const res = await call(stack.info.api_url, method, path);
+      // Either refused for want of a key, or no such route; never an answer with data.
+      expect({ method, path, status: [401, 404].includes(res.status) }).toEqual({ method, path, status: true });
+      expect(res.text).not.toMatch(/"events"|cost_usd/);
+    }
+  });
+});
+
+describe("tenant isolation on every /v1 route", () => {
+  it("the markers are real: an admin sees B's data, A's key sees A's", async () => {
+    const all = await call(stack.info.api_url, "GET", withQuery("/v1/costs", "/v1/costs"), { key: stack.adminKey });
+    expect(leaked(all.text, ["pb-zulu-9931", "claude-3-5-haiku", "persona-bravo-x", "ub-zulu-77", "feat-bravo-x"])).toHaveLength(5);
+    const mine = await call(stack.info.api_url, "GET", withQuery("/v1/costs", "/v1/costs"), { key: t.keyA });
+    expect(mine.status).toBe(200);
+    expect(mine.text).toContain(t.markersA.post);
+    expect(mine.text).toContain(t.markersA.model);
+    expect(JSON.parse((await call(stack.info.api_url, "GET", "/v1/totals", { key: t.keyA })).text)).toMatchObject({ events: 3 });
+    expect((await call(stack.info.api_url, "GET", "/v1/budgets", { key: stack.adminKey })).text).toContain("4242.42");
+    expect((await call(stack.info.api_url, "GET", "/v1/controls", { key: stack.adminKey })).text).toContain("bravo-control-reason");
+    expect((await call(stack.info.api_url, "GET", "/v1/silences", { key: stack.adminKey })).text).toContain("bravo-silence-comment");
+  });
+
+  it("A's key gets only A's data, or a refusal, on every route however it names B", async () => {
+    const checked: string[] = [];
+    for (const r of guarded) {
+      const id = `${r.method} ${r.path}`;
+      const variants: { label: string; path: string; body?: unknown; expect: "own" | "refused" | "admin-only" }[] = [];
+      const own = fillPath(r.path, (p) => paramValue(r, p, "A"));
+      const theirs = fillPath(r.path, (p) => paramValue(r, p, "B"));
+      if (mutating(r) || r.path.startsWith("/v1/admin/")) {
+        // Tenant keys change nothing and see no keys: every mutating route and /v1/admin/* is for admins.
+        const body = { scope: { tenant: B }, tenant: B, state: "open", reason: "x", period: "monthly", amount_usd: "1", matchers: [`tenant=${B}`], duration: "1h", comment: "x", query: "SELECT 1" };
+        variants.push({ label: "own", path: own, body, expect: "admin-only" }, { label: "B in path", path: theirs, body, expect: "admin-only" });
+        variants.push({ label: "?tenant=B", path: `${own}?tenant=${B}`, body, expect: "admin-only" });
+      } else {
+        variants.push({ label: "own", path: withQuery(own, r.path), expect: "own" });
+        variants.push({ label: "?tenant=B", path: withQuery(own, r.path, `tenant=${B}`), expect: "refused" });
+        variants.push({ label: "?tenant=B&tenant=A", path: withQuery(own, r.path, `tenant=${B}&tenant=${A}`), expect: "refused" });
+        if (pathParams(r.path).length) variants.push({ label: "B in path", path: withQuery(theirs, r.path), expect: "refused" });
+        if (r.path === "/v1/costs")
+          for (const f of [`tenant:${B}`, "post_id:pb-zulu-9931", "model:claude-3-5-haiku-20241022", "user_id:ub-zulu-77"])
+            variants.push({ label: `filter ${f}`, path: withQuery(own, r.path, `filter=${encodeURIComponent(f)}`), expect: "own" });
+      }
+      for (const v of variants) {
+        const res = await call(stack.info.api_url, r.method, v.path, { key: t.keyA, body: v.body });
+        const what = { route: id, variant: v.label };
+        expect({ ...what, leaked: leaked(res.text, t.markersB, v.path) }).toEqual({ ...what, leaked: [] });
+        if (v.expect === "admin-only") expect({ ...what, status: res.status }).toEqual({ ...what, status: 403 });
+        if (v.expect === "refused") expect({ ...what, refused: [403, 404].includes(res.status) }).toEqual({ ...what, refused: true });
+        if (v.expect === "own") {
+          expect({ ...what, status: res.status }).toEqual({ ...what, status: 200 });
+          if (v.label.startsWith("filter")) expect(JSON.parse(res.text).rows).toEqual([]);
+        }
+        checked.push(`${id} ${v.label}`);
+      }
+    }
+    expect(checked.length).toBeGreaterThan(guarded.length * 2);
+  });
+
+  it("B's key, the other way round, never sees A's post", async () => {
+    const res = await call(stack.info.api_url, "GET", `/v1/posts/${t.markersA.post}/costs`, { key: t.keyB });
+    expect(res.status).toBe(404);
+    expect(res.text).not.toContain(t.markersA.model);
+    const costs = await call(stack.info.api_url, "GET", withQuery("/v1/costs", "/v1/costs"), { key: t.keyB });
+    expect(costs.text).toContain("pb-zulu-9931");
+    expect(costs.text).not.toContain(t.markersA.post);
+  });
+});
+
+describe("request size limits", () => {
+  it("answers 413 to a body over COSTLINE_API_MAX_BODY_BYTES, with or without a Content-Length", async () => {
+    const big = JSON.stringify({ query: `SELECT '${"x".repeat(MAX_BODY)}'` });
+    const res = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, rawBody: big });
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.text).error).toMatch(/larger than 65536 bytes/);
+    // Streamed (chunked, no Content-Length): counted as it arrives.
+    const chunks = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 20; i++) c.enqueue(new TextEncoder().encode("x".repeat(8192)));
+        c.close();
+      },
+    });
+    const streamed = await fetch(`${stack.info.api_url}/v1/budgets`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+      body: chunks,
+      duplex: "half",
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    // Just under the limit is read (and refused for what it says, not for its size).
+    const fits = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, rawBody: JSON.stringify({ query: `SELECT '${"x".repeat(MAX_BODY - 200)}'` }) });
+    expect(fits.status).toBe(200);
+  });
+
+  it("defaults to 1 MiB", async () => {
+    // The app alone, in this process: an admin principal, and nothing behind it that the limit may reach.
+    const app = createApi(
+      new Proxy({} as ApiDeps, {
+        get: (_t, p) => {
+          if (p === "maxBodyBytes") return undefined;
+          if (p === "keys") return { verify: async () => ({ role: "admin" }) };
+          return untouchable(String(p));
+        },
+      }),
+    );
+    const over = await app.request("/v1/sql", { method: "POST", body: "x".repeat(1_048_577), headers: { "content-type": "application/json", authorization: "Bearer any" } });
+    expect(over.status).toBe(413);
+    expect(((await over.json()) as { error: string }).error).toMatch(/larger than 1048576 bytes/);
+  });
+
+  it("answers 431 to a query string or headers over 16 KiB, and stays up", async () => {
+    // Raw HTTP: Node answers 431 and closes the socket, which fetch reports as a failed request.
+    const statusLine = async (head: string) => (await rawHttp(stack.info.api_url, head)).split("\r\n")[0];
+    const auth = `Authorization: Bearer ${t.keyA}\r\n`;
+    expect(await statusLine(`GET /v1/totals?tenant=${"a".repeat(20_000)} HTTP/1.1\r\nHost: x\r\n${auth}\r\n`)).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    expect(await statusLine(`GET /v1/totals HTTP/1.1\r\nHost: x\r\n${auth}X-Padding: ${"p".repeat(20_000)}\r\n\r\n`)).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    expect(await statusLine(`GET /v1/totals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer cl_${"a".repeat(12)}_${"s".repeat(17_000)}\r\n\r\n`)).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    // Just under the limit is served.
+    expect(await statusLine(`GET /v1/totals?x=${"a".repeat(14_000)} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`)).toBe("HTTP/1.1 200 OK");
+    expect((await call(stack.info.api_url, "GET", "/v1/totals", { key: t.keyA })).status).toBe(200);
+  });
+});
