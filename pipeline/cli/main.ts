@@ -18,6 +18,12 @@ import { replaySeries } from "../detect/offline.ts";
 import { budgetsCommand, controlsCommand } from "./controls-command.ts";
 import { silencesCommand } from "./silences-command.ts";
 
+/** The options naming a scope: a tenant and at most one of its dimensions. */
+function scopeOptions(cmd: Command): Command {
+  return cmd.requiredOption("--tenant <tenant>").option("--persona <id>").option("--feature <name>").option("--user <id>").option("--model <id>");
+}
+
+
 const int = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("a whole number ≥ 0");
@@ -70,14 +76,7 @@ export function buildCli(config: () => Config): Command {
   const budgets = program
     .command("budgets")
     .description("spend limits per scope (tenant, persona, feature, user, model) and period (soft: alerts; hard: pause at 100 %)");
-  const budgetScope = (cmd: Command) =>
-    cmd
-      .requiredOption("--tenant <tenant>")
-      .option("--persona <id>")
-      .option("--feature <name>")
-      .option("--user <id>")
-      .option("--model <id>")
-      .requiredOption("--period <period>", "daily, weekly, monthly or rolling_30d");
+  const budgetScope = (cmd: Command) => scopeOptions(cmd).requiredOption("--period <period>", "daily, weekly, monthly or rolling_30d");
   budgets.command("list").description("budgets with the spend of their current period").action(() => budgetsCommand.list(config()));
   budgetScope(budgets.command("set"))
     .requiredOption("--amount <usd>", "a decimal amount, e.g. 500")
@@ -93,14 +92,7 @@ export function buildCli(config: () => Config): Command {
     .option("--limit <n>")
     .action((o: { tenant?: string; limit?: string }) => budgetsCommand.history(config(), o));
   const controls = program.command("controls").description("throttle, downgrade or pause a scope (an operator's override)");
-  const scoped = (cmd: Command) =>
-    cmd
-      .requiredOption("--tenant <tenant>")
-      .option("--persona <id>")
-      .option("--feature <name>")
-      .option("--user <id>")
-      .option("--model <id>")
-      .requiredOption("--reason <text>");
+  const scoped = (cmd: Command) => scopeOptions(cmd).requiredOption("--reason <text>");
   controls.command("list").action(() => controlsCommand.list(config()));
   scoped(controls.command("set"))
     .requiredOption("--state <state>", "closed, throttled, degraded or open")

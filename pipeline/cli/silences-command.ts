@@ -6,25 +6,10 @@
 //   npx costline silences expire 6f1c…
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
-import { findLiveStack } from "../stack/stack-file.ts";
-import { apiCall } from "./stack-client.ts";
+import { printJson, stackApi } from "./stack-client.ts";
 
-async function call(config: Config, method: string, path: string, body?: unknown): Promise<unknown> {
-  const live = findLiveStack(config.stackFile);
-  if (!live) throw new CostlineError(`no running stack in ${config.home}; start one with: npx costline up`);
-  const res = await apiCall(config, `${live.api_url}${path}`, {
-    method,
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const out = (await res.json()) as { error?: string };
-  if (!res.ok) throw new CostlineError(out.error ?? `HTTP ${res.status}`);
-  return out;
-}
-
-const print = (v: unknown): void => {
-  process.stdout.write(`${JSON.stringify(v)}\n`);
-};
+const call = stackApi;
+const print = printJson;
 
 export interface SilenceAddOptions {
   matcher: string[];

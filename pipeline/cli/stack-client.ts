@@ -3,7 +3,7 @@
 import type { Config } from "../config/config.ts";
 import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
 import { findLiveStack } from "../stack/stack-file.ts";
-import { StackNotFoundError } from "../errors.ts";
+import { CostlineError, StackNotFoundError } from "../errors.ts";
 import { clientKey } from "../api/admin-key.ts";
 
 export type LedgerAccess = { kind: "api"; url: string } | { kind: "direct"; db: Ledgerbase };
@@ -34,4 +34,23 @@ export async function apiCall(config: Config, url: string, init: RequestInit = {
     if (err instanceof StackNotFoundError) throw err;
     throw new StackNotFoundError(`the stack's API at ${new URL(url).origin} does not answer (${(err as Error).message})`);
   }
+}
+
+/** A JSON call to the running stack's API (found through stack.json); a non-2xx answer throws with the API's error. */
+export async function stackApi(config: Config, method: string, path: string, body?: unknown): Promise<unknown> {
+  const live = findLiveStack(config.stackFile);
+  if (!live) throw new CostlineError(`no running stack in ${config.home}; start one with: npx costline up`);
+  const res = await apiCall(config, `${live.api_url}${path}`, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const out = (await res.json()) as { error?: string };
+  if (!res.ok) throw new CostlineError(out.error ?? `HTTP ${res.status}`);
+  return out;
+}
+
+/** Prints one JSON document on a line of its own. */
+export function printJson(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v)}\n`);
 }
