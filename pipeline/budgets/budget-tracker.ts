@@ -209,6 +209,8 @@ export function createBudgetTracker() {
       states.delete(key);
     },
     get: (key: string): Budget | undefined => budgets.get(key),
+    /** Whether any budget is set on a user: per-user windows matter only then. */
+    hasUserBudgets: (): boolean => [...budgets.values()].some((b) => b.scope.user_id !== undefined),
     list: (): Budget[] => [...budgets.values()],
     /** Where a budget's history must start for `seed`: its period start, or 30 days back. */
     lookbackStart(key: string, at: Date): Date | undefined {

@@ -134,6 +134,8 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     })();
   }
 
+  const userWindows = deps.subjects.windows("tenant_user");
+
   // Messages one after another, so alerts (and resolutions) go out in window order.
   const handle: BatchHandler = async (batch: JsMsg[]) => {
     const outcomes: Outcome[] = [];
@@ -142,6 +144,8 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
   };
 
   async function handleOne(msg: JsMsg): Promise<Outcome> {
+        // Per-user windows feed user budgets only: without one, skip them unparsed.
+        if (msg.subject === userWindows && !detector.budgets.hasUserBudgets()) return { kind: "done" };
         let raw: unknown;
         try {
           raw = msg.json();
