@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
 import { createLogger } from "../observability/log.ts";
+import { redactUrlCredentials } from "../nats/connect.ts";
 import { createProducer } from "../producer/producer.ts";
 import { runDemoTraffic } from "../demo/traffic.ts";
 import { queryRows } from "../clickhouse/client.ts";
@@ -18,10 +19,11 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   const pipeline = await startPipeline(config, { stages: stageNames, log });
   writeStackFile(config.stackFile, {
     pid: process.pid,
-    nats_url: pipeline.natsUrl,
+    // Without user:password@: other commands bring their own NATS_USER / NATS_PASSWORD.
+    nats_url: redactUrlCredentials(pipeline.natsUrl),
     api_url: pipeline.apiUrl,
     nats_pid: pipeline.natsPid,
-    clickhouse: pipeline.clickhouse.mode === "embedded" ? config.clickhouse.dataDir : (config.clickhouse.url ?? ""),
+    clickhouse: pipeline.clickhouse.mode === "embedded" ? config.clickhouse.dataDir : redactUrlCredentials(config.clickhouse.url ?? ""),
     started_at: new Date().toISOString(),
   });
   const demo = new AbortController();
@@ -33,8 +35,8 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   out.write(
     [
       "costline is up.",
-      `  NATS        ${pipeline.natsUrl}${pipeline.natsPid ? " (embedded)" : ""}`,
-      `  ClickHouse  ${pipeline.clickhouse.mode === "embedded" ? `embedded, ${config.clickhouse.dataDir}` : config.clickhouse.url}`,
+      `  NATS        ${redactUrlCredentials(pipeline.natsUrl)}${pipeline.natsPid ? " (embedded)" : ""}`,
+      `  ClickHouse  ${pipeline.clickhouse.mode === "embedded" ? `embedded, ${config.clickhouse.dataDir}` : redactUrlCredentials(config.clickhouse.url ?? "")}`,
       `  API         ${pipeline.apiUrl}  (/healthz /readyz /metrics, /v1/… with an API key)`,
       pipeline.adminKeyFile ? `  admin key   ${pipeline.adminKeyFile}  (the CLI on this machine uses it)` : "",
       `  logs        ${logFile}`,

@@ -10,13 +10,19 @@ import type { Config } from "../config/config.ts";
 import { ConfigError, TransientError, errorMessage } from "../errors.ts";
 
 export function natsOptions(nats: Config["nats"] & { url: string }, name: string): NodeConnectionOptions {
+  const inUrl = urlCredentials(nats.url);
   const opts: NodeConnectionOptions = {
-    servers: nats.url.split(",").map((s) => s.trim()),
+    servers: inUrl.servers,
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     waitOnFirstConnect: false,
   };
+  // nats://user:password@host or nats://token@host, unless credentials are configured on their own.
+  if (!nats.user && !nats.token && !nats.nkeySeed && !nats.nkeySeedFile && !nats.credsFile) {
+    if (inUrl.pass !== undefined) Object.assign(opts, { user: inUrl.user, pass: inUrl.pass });
+    else if (inUrl.user) opts.token = inUrl.user;
+  }
   if (nats.user) {
     opts.user = nats.user;
     opts.pass = nats.password;
@@ -59,27 +65,46 @@ function nkeySeed(nats: Config["nats"]): Uint8Array | undefined {
   return seed;
 }
 
+/** The server list without user:password@ parts, and the first credentials found in it (the client library ignores them). */
+function urlCredentials(url: string): { servers: string[]; user?: string; pass?: string } {
+  let user: string | undefined;
+  let pass: string | undefined;
+  const servers = url.split(",").map((raw) => {
+    const m = /^([a-z]+:\/\/)([^@/\s]*)@(.*)$/i.exec(raw.trim());
+    if (!m) return raw.trim();
+    const [u, ...p] = m[2]!.split(":");
+    if (user === undefined) {
+      user = decodeURIComponent(u!);
+      pass = p.length ? decodeURIComponent(p.join(":")) : undefined;
+    }
+    return `${m[1]}${m[3]}`;
+  });
+  return { servers, user, pass };
+}
+
 /** Which credentials a connection presents, for error messages. */
-function authMethod(nats: Config["nats"]): string {
+function authMethod(nats: Config["nats"] & { url: string }): string {
   if (nats.credsFile) return "creds file NATS_CREDS";
   if (nats.nkeySeed || nats.nkeySeedFile) return "nkey NATS_NKEY_SEED";
   if (nats.token) return "token NATS_TOKEN";
   if (nats.user) return "user NATS_USER / NATS_PASSWORD";
+  const inUrl = urlCredentials(nats.url);
+  if (inUrl.user) return inUrl.pass !== undefined ? "user and password in NATS_URL" : "token in NATS_URL";
   return "no credentials (set NATS_USER/NATS_PASSWORD, NATS_TOKEN, NATS_NKEY_SEED or NATS_CREDS)";
 }
 
-/** A NATS URL list without user:password@ parts, for messages and logs. */
-export function redactNatsUrl(url: string): string {
+/** A URL (or a comma-separated list of them) without user:password@ parts, for messages, logs and stack.json. */
+export function redactUrlCredentials(url: string): string {
   return url.replace(/([a-z]+:\/\/)[^@/\s,]*@/gi, "$1");
 }
 
 export async function connectNats(nats: Config["nats"] & { url: string }, name: string): Promise<NatsConnection> {
   const opts = natsOptions(nats, name);
-  const where = redactNatsUrl(nats.url);
+  const where = redactUrlCredentials(nats.url);
   try {
     return await connect(opts);
   } catch (err) {
-    const why = redactNatsUrl(errorMessage(err));
+    const why = redactUrlCredentials(errorMessage(err));
     if ((err as Error).name === "AuthorizationError" || /authori[sz]ation|authentication/i.test(why))
       throw new ConfigError(`NATS at ${where} refused the connection (${why}); credentials presented: ${authMethod(nats)}`, { cause: err });
     throw new TransientError("unavailable", `cannot connect to NATS at ${where}: ${why}`, { cause: err });

@@ -73,7 +73,7 @@ beforeAll(async () => {
   stack = await startStack(tempHome("costline-sec-inj-"));
   t = await seedTwoTenants(stack);
   allMarkers = [...t.markersB, t.markersA.post, "pa-2222", "persona-alpha", "feat-alpha", "3.1415", A];
-  [{ n: ledgerRows }] = await stack.sql<{ n: number }>("SELECT count() AS n FROM costline.ledger");
+  ledgerRows = Number((await stack.sql<{ n: string }>("SELECT count() AS n FROM costline.ledger"))[0]?.n);
   tables = (await stack.sql<{ name: string }>("SELECT name FROM system.tables WHERE database = 'costline' ORDER BY name")).map((r) => r.name).join(",");
 });
 afterAll(async () => {
@@ -117,7 +117,7 @@ describe("SQL injection corpus", () => {
       .filter((r) => !r.path.startsWith("/v1/admin/")) // key management ignores ?tenant= and lists every key
       .flatMap((r) =>
         injectionPayloads.map((p) => async () => {
-          const params = { ...validParams(r), tenant: p };
+          const params: Record<string, string> = { ...validParams(r), tenant: p };
           if (r.path === "/v1/costs") params.filter = "kind:llm";
           const u = url(r, params);
           judge(`admin GET ${r.path} tenant=${short(p)}`, await call(stack.info.api_url, "GET", u, { key: stack.adminKey }), p, allMarkers, u);
@@ -273,8 +273,8 @@ describe("the admin's /v1/sql stays read-only", () => {
   });
 
   it("left the ledger and the schema as they were, and the stack up", async () => {
-    const [{ n }] = await stack.sql<{ n: number }>("SELECT count() AS n FROM costline.ledger");
-    expect(Number(n)).toBe(Number(ledgerRows));
+    const n = Number((await stack.sql<{ n: string }>("SELECT count() AS n FROM costline.ledger"))[0]?.n);
+    expect(n).toBe(ledgerRows);
     expect(Number(ledgerRows)).toBe(t.events);
     const now = (await stack.sql<{ name: string }>("SELECT name FROM system.tables WHERE database = 'costline' ORDER BY name")).map((r) => r.name).join(",");
     expect(now).toBe(tables);
