@@ -5,8 +5,9 @@ import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ClickHouseClient } from "@clickhouse/client";
-import { ConfigError, PermanentError, errorMessage } from "../errors.ts";
+import { ConfigError, PermanentError } from "../errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import type { Logger } from "../observability/log.ts";
 import type { KeyStore } from "./api-keys.ts";
 import { requireKey, type ApiEnv } from "./auth.ts";
 import { adminRoutes } from "./routes-admin.ts";
@@ -31,6 +32,8 @@ export interface ApiDeps {
   targetCostPerPost: string;
   /** Largest request body read (default 1 MiB); a larger one is answered 413 before any handler runs. */
   maxBodyBytes?: number;
+  /** Where a failed request's error goes (its answer is a plain 500). */
+  log?: Logger;
   /** Named readiness checks; all must pass for /readyz to answer 200. */
   readiness: () => Promise<Record<string, boolean>>;
 }
@@ -39,7 +42,9 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.onError((err, c) => {
     if (err instanceof PermanentError) return c.json({ error: err.message, reason: err.reason }, 400);
-    return c.json({ error: errorMessage(err) }, 500);
+    // A database or library error can quote SQL and internals: the log gets it, the caller a pointer to it.
+    deps.log?.error({ err, method: c.req.method, path: c.req.path }, "API request failed");
+    return c.json({ error: "internal error; the stack's log has the details" }, 500);
   });
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {

@@ -7,7 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
+import path from "node:path";
+import { pino } from "pino";
 import { createApi, type ApiDeps } from "../../pipeline/api/server.ts";
+import { createKeyStore } from "../../pipeline/api/api-keys.ts";
+import { openClickHouse } from "../../pipeline/clickhouse/client.ts";
+import type { Config } from "../../pipeline/config/config.ts";
+import { createMetrics } from "../../pipeline/observability/metrics.ts";
 import { call, fillPath, pathParams, registeredRoutes, type Route } from "../helpers/api-routes.ts";
 import { startStack, tempHome, type StackProcess } from "../helpers/stack-process.ts";
 import { A, B, RANGE, leaked, seedTwoTenants, type TwoTenants } from "../helpers/two-tenants.ts";
@@ -204,26 +210,39 @@ describe("tenant isolation on every /v1 route", () => {
   });
 });
 
+describe("errors", () => {
+  it("a database failure is a plain 500 to the caller; the detail, SQL and all, goes to the log", async () => {
+    // The real embedded engine, in this process, on an empty data directory: no tables, so the key lookup fails.
+    const db = await openClickHouse({ dataDir: path.join(tempHome("costline-sec-nodb-"), "clickhouse") } as Config["clickhouse"]);
+    const logged: string[] = [];
+    const log = pino({ level: "error" }, { write: (line: string) => void logged.push(line) });
+    const app = createApi({ clickhouse: db.client, keys: createKeyStore(db.client), metrics: createMetrics(), targetCostPerPost: "0.05", readiness: async () => ({}), log });
+    try {
+      const res = await app.request("/v1/totals", { headers: { authorization: `Bearer cl_${"a".repeat(12)}_${"s".repeat(40)}` } });
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: "internal error; the stack's log has the details" });
+      const line = JSON.parse(logged.join("")) as { msg: string; path: string; err: { message: string } };
+      expect(line).toMatchObject({ msg: "API request failed", path: "/v1/totals" });
+      expect(line.err.message).toMatch(/DB::Exception: Database costline does not exist/);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe("request size limits", () => {
   it("answers 413 to a body over COSTLINE_API_MAX_BODY_BYTES, with or without a Content-Length", async () => {
+    // Raw HTTP: the server answers as soon as it knows, and closes while the client may still be sending.
+    const head = (extra: string) => `POST /v1/sql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.adminKey}\r\nContent-Type: application/json\r\n${extra}\r\n`;
     const big = JSON.stringify({ query: `SELECT '${"x".repeat(MAX_BODY)}'` });
-    const res = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, rawBody: big });
-    expect(res.status).toBe(413);
-    expect(JSON.parse(res.text).error).toMatch(/larger than 65536 bytes/);
+    const declared = await rawHttp(stack.info.api_url, `${head(`Content-Length: ${big.length}\r\n`)}${big}`);
+    expect(declared.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
+    expect(declared).toMatch(/\r\nconnection: close\r\n/i);
+    expect(JSON.parse(declared.split("\r\n\r\n")[1]!).error).toBe("request body larger than 65536 bytes (COSTLINE_API_MAX_BODY_BYTES)");
     // Streamed (chunked, no Content-Length): counted as it arrives.
-    const chunks = new ReadableStream<Uint8Array>({
-      start(c) {
-        for (let i = 0; i < 20; i++) c.enqueue(new TextEncoder().encode("x".repeat(8192)));
-        c.close();
-      },
-    });
-    const streamed = await fetch(`${stack.info.api_url}/v1/budgets`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
-      body: chunks,
-      duplex: "half",
-    } as RequestInit);
-    expect(streamed.status).toBe(413);
+    const chunk = `2000\r\n${"x".repeat(8192)}\r\n`;
+    const streamed = await rawHttp(stack.info.api_url, `${head("Transfer-Encoding: chunked\r\n")}${chunk.repeat(20)}0\r\n\r\n`);
+    expect(streamed.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
     // Just under the limit is read (and refused for what it says, not for its size).
     const fits = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, rawBody: JSON.stringify({ query: `SELECT '${"x".repeat(MAX_BODY - 200)}'` }) });
     expect(fits.status).toBe(200);
