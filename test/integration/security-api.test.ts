@@ -125,6 +125,15 @@ describe("authentication on every route but health", () => {
     for (const p of OPEN) expect((await call(stack.info.api_url, "GET", p)).status).toBe(200);
   });
 
+  it("the open endpoints carry no tenant's data", async () => {
+    for (const p of OPEN) {
+      const res = await call(stack.info.api_url, "GET", p);
+      // Model names may label metrics (unpriced models); tenants, posts, users and amounts may not.
+      const tenantData = [...t.markersB.filter((m) => !m.startsWith("claude")), A, t.markersA.post, "ua-1", "persona-alpha"];
+      expect({ p, leaked: leaked(res.text, tenantData) }).toEqual({ p, leaked: [] });
+    }
+  });
+
   it("leaves no way around the key: other methods, unknown paths, odd spellings of a path", async () => {
     const attempts = [
       ["HEAD", "/v1/totals"],
