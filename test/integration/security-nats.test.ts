@@ -65,6 +65,22 @@ describe("NATS authentication from configuration", () => {
     }
   });
 
+  it("takes a token or user:password from NATS_URL, and keeps them out of the error", async () => {
+    const token = servers.get("token")!;
+    const withToken = (t: string) => token.url.replace("nats://", `nats://${t}@`);
+    const nc = await connectWith(withToken(token.secrets[0]!), {});
+    await nc.close();
+    const wrong = secret("urltoken");
+    const err = await refusal(withToken(wrong), {});
+    expect(err.message).toMatch(/credentials presented: token in NATS_URL/);
+    expect(err.message).toContain(token.url);
+    expect(err.message).not.toContain(wrong);
+    const user = servers.get("user")!;
+    const pwErr = await refusal(user.url.replace("nats://", `nats://costline:${wrong}@`), {});
+    expect(pwErr.message).toMatch(/credentials presented: user and password in NATS_URL/);
+    expect(pwErr.message).not.toContain(wrong);
+  });
+
   it("presenting another method's credentials is refused too", async () => {
     const user = servers.get("user")!;
     const token = servers.get("token")!;
