@@ -22,6 +22,7 @@ import { createControlStore } from "../guard/control-store.ts";
 import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
 import { startPeriodic } from "../runner/periodic.ts";
 import { createWindower } from "../windows/windower-stage.ts";
+import { watchBudgetedUsers } from "../budgets/budgeted-users.ts";
 import { createNotifier } from "../notify/notifier-stage.ts";
 
 export interface StageContext {
@@ -69,8 +70,10 @@ export const stageRegistry = {
 
   async windower(ctx) {
     const { config, nc, js, subjects, metrics, log, signal } = ctx;
-    const kv = await new Kvm(nc).open(kvBuckets.checkpoints);
-    const windower = await createWindower({ js, subjects, kv, config: config.windows, metrics, log });
+    const kvm = new Kvm(nc);
+    const kv = await kvm.open(kvBuckets.checkpoints);
+    const userWindows = await watchBudgetedUsers(await kvm.open(kvBuckets.budgets), log);
+    const windower = await createWindower({ js, subjects, kv, config: config.windows, userWindows, metrics, log });
     const c = consumer(ctx, "windower", streamNames.priced, durableNames.windower);
     return [
       startStage({ ...c, maxBatch: 200, flushMs: 20, handle: windower.handle }),

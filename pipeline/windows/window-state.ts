@@ -35,16 +35,22 @@ export interface WindowOptions {
   latenessMs: number;
   /** How far past the wall clock an event time may push the watermark. */
   maxFutureMs?: number;
+  /** Which users get per-user windows (those with a budget); none when absent. */
+  userWindows?: (tenant: string, user: string) => boolean;
 }
 
-/** The scopes an event counts in, with their keys; a scope whose key the event lacks is skipped. */
-export function scopesOf(e: PricedEvent): { scope: Scope; key: Record<string, string> }[] {
+/**
+ * The scopes an event counts in, with their keys; a scope whose key the event
+ * lacks is skipped. Per-user windows only for the users `userWindows` names:
+ * users are many, and only a user budget needs them.
+ */
+export function scopesOf(e: PricedEvent, userWindows?: WindowOptions["userWindows"]): { scope: Scope; key: Record<string, string> }[] {
   const out: { scope: Scope; key: Record<string, string> }[] = [{ scope: "tenant", key: { tenant: e.tenant } }];
   if (e.model) out.push({ scope: "tenant_model", key: { tenant: e.tenant, provider: e.provider, model: e.model } });
   if (e.persona_id) out.push({ scope: "tenant_persona", key: { tenant: e.tenant, persona_id: e.persona_id } });
   if (e.feature) out.push({ scope: "tenant_feature", key: { tenant: e.tenant, feature: e.feature } });
   if (e.operation) out.push({ scope: "tenant_operation", key: { tenant: e.tenant, operation: e.operation } });
-  if (e.user_id) out.push({ scope: "tenant_user", key: { tenant: e.tenant, user_id: e.user_id } });
+  if (e.user_id && userWindows?.(e.tenant, e.user_id)) out.push({ scope: "tenant_user", key: { tenant: e.tenant, user_id: e.user_id } });
   if (e.post_id) out.push({ scope: "post", key: { tenant: e.tenant, post_id: e.post_id } });
   return out;
 }
@@ -111,7 +117,7 @@ export function createWindowState(opts: WindowOptions) {
       const cost = e.cost_usd === null ? undefined : toPico(e.cost_usd);
       const revenue = toPico(e.revenue_usd);
       const windows: string[] = [];
-      for (const { scope, key } of scopesOf(e)) {
+      for (const { scope, key } of scopesOf(e, opts.userWindows)) {
         const id = `${scope}|${Object.values(key).join("\u0000")}|${start}`;
         let w = open.get(id);
         if (!w) {

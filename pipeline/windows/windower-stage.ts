@@ -23,6 +23,8 @@ export interface WindowerDeps {
   subjects: Subjects;
   kv: KV;
   config: Config["windows"];
+  /** Users with a budget, who get per-user windows (see budgets/budgeted-users.ts). */
+  userWindows?: (tenant: string, user: string) => boolean;
   metrics: Metrics;
   log: Logger;
   now?: () => number;
@@ -33,7 +35,7 @@ const WINDOWS_PER_MESSAGE = 500;
 
 export async function createWindower(deps: WindowerDeps) {
   const now = deps.now ?? Date.now;
-  const state = createWindowState({ windowMs: deps.config.windowS * 1000, latenessMs: deps.config.latenessS * 1000 });
+  const state = createWindowState({ windowMs: deps.config.windowS * 1000, latenessMs: deps.config.latenessS * 1000, userWindows: deps.userWindows });
   const saved = await deps.kv.get(CHECKPOINT).catch(() => null);
   if (saved?.value?.length) state.restore(Number(saved.string()));
   deps.log.info({ watermark: new Date(state.watermark()).toISOString() }, "windower resumed");

@@ -75,3 +75,18 @@ describe("event-time windows", () => {
     expect(s.add(ev("new", 4.5 * MIN, "1"), T0 + 5 * MIN).status).toBe("added");
   });
 });
+
+describe("per-user windows", () => {
+  it("aggregates only the users the budgets name", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN, userWindows: (t, u) => t === "acme" && u === "u-7" });
+    const now = T0 + MIN;
+    s.add(ev("a", 1000, "0.25", { user_id: "u-7" }), now);
+    s.add(ev("b", 2000, "0.5", { user_id: "u-7" }), now);
+    s.add(ev("c", 3000, "1", { user_id: "u-8" }), now);
+    const users = s.tick(now).updates.filter((u) => u.scope === "tenant_user");
+    expect(users.map((u) => [u.key, u.cost_usd, u.events])).toEqual([[{ tenant: "acme", user_id: "u-7" }, "0.75", 2]]);
+    const none = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN });
+    none.add(ev("d", 1000, "1", { user_id: "u-7" }), now);
+    expect(none.tick(now).updates.some((u) => u.scope === "tenant_user")).toBe(false);
+  });
+});
