@@ -59,7 +59,7 @@ const app = createApi({
   metrics: createMetrics(),
   keys,
   targetCostPerPost: "0.05",
-  readiness: async () => ({ ok: true }),
+  health: async () => ({ status: "healthy", checks: [] }), // the bench reads post costs only
 });
 const api = await startApi(app, "127.0.0.1", 0);
 

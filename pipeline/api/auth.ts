@@ -3,7 +3,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { KeyStore, Principal } from "./api-keys.ts";
 
-export type ApiEnv = { Variables: { principal: Principal } };
+export type ApiEnv = { Variables: { principal: Principal; requestId: string } };
 
 export function requireKey(keys: KeyStore): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {

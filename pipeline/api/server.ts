@@ -1,6 +1,7 @@
 // The HTTP API of a running stack. Health, readiness and metrics are open (for
 // probes and Prometheus); everything under /v1 needs an API key, and a tenant
 // key sees only its tenant. Inputs are validated with zod; SQL values are bound.
+import { randomUUID } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -8,6 +9,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { ConfigError, PermanentError } from "../errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Logger } from "../observability/log.ts";
+import type { HealthReport } from "../health/health-status.ts";
 import type { KeyStore } from "./api-keys.ts";
 import { requireKey, type ApiEnv } from "./auth.ts";
 import { adminRoutes } from "./routes-admin.ts";
@@ -34,8 +36,8 @@ export interface ApiDeps {
   maxBodyBytes?: number;
   /** Where a failed request's error goes (its answer is a plain 500). */
   log?: Logger;
-  /** Named readiness checks; all must pass for /readyz to answer 200. */
-  readiness: () => Promise<Record<string, boolean>>;
+  /** The stack's health: /readyz answers 200 when healthy or degraded, 503 when unhealthy. */
+  health: () => Promise<HealthReport>;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -43,14 +45,26 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.onError((err, c) => {
     if (err instanceof PermanentError) return c.json({ error: err.message, reason: err.reason }, 400);
     // A database or library error can quote SQL and internals: the log gets it, the caller a pointer to it.
-    deps.log?.error({ err, method: c.req.method, path: c.req.path }, "API request failed");
+    deps.log?.error({ err, requestId: c.get("requestId"), method: c.req.method, path: c.req.path }, "API request failed");
     return c.json({ error: "internal error; the stack's log has the details" }, 500);
+  });
+  // A request id on every answer and log line: the caller's x-request-id, else a new one.
+  app.use("*", async (c, next) => {
+    const id = c.req.header("x-request-id")?.slice(0, 128) || randomUUID();
+    c.set("requestId", id);
+    c.header("x-request-id", id);
+    const started = performance.now();
+    await next();
+    const route = c.req.routePath || "unmatched";
+    deps.metrics.apiRequests.inc({ route, status: String(c.res.status) });
+    deps.metrics.apiRequestSeconds.observe({ route }, (performance.now() - started) / 1000);
+    deps.log?.debug({ requestId: id, method: c.req.method, route, status: c.res.status }, "request");
   });
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
-    const checks = await deps.readiness();
-    const ready = Object.values(checks).every(Boolean);
-    return c.json({ ready, checks }, ready ? 200 : 503);
+    const report = await deps.health();
+    const ready = report.status !== "unhealthy";
+    return c.json({ ready, ...report }, ready ? 200 : 503);
   });
   app.get("/metrics", async (c) => {
     c.header("Content-Type", deps.metrics.registry.contentType);

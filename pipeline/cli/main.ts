@@ -39,8 +39,8 @@ export function buildCli(config: () => Config): Command {
     .action((o: { demo?: boolean }) => runUp(config(), { demo: Boolean(o.demo) }));
   program
     .command("run")
-    .description("run chosen stages (enrich, ledger, windower, detector, alert-store, allocator, notifier) in this process")
-    .argument("<stages...>")
+    .description("run chosen stages (enrich, ledger, windower, detector, alert-store, allocator, notifier) in this process; with none, the API alone")
+    .argument("[stages...]")
     .action((stages: string[]) => runStages(config(), stages));
   program
     .command("publish")

@@ -80,6 +80,14 @@ export const envSchema = z.object({
   COSTLINE_PAUSE_MINUTES: z.coerce.number().positive().max(10_080).default(60),
   /** The notifier's ack wait: after a crash, alerts being delivered come back this long after their last sign of life. */
   COSTLINE_NOTIFY_ACK_WAIT_S: intFrom(10, 1, 3600),
+  /** Health: how many undelivered messages make a consumer lagging, how long without progress makes it stalled, how often consumers are polled. */
+  COSTLINE_HEALTH_LAG_MESSAGES: intFrom(10_000, 1, 1_000_000_000),
+  COSTLINE_HEALTH_STALL_S: intFrom(30, 1, 86_400),
+  COSTLINE_HEALTH_POLL_MS: intFrom(5000, 100, 600_000),
+  /** Retention of the dead-letter stream: the oldest records go first past any of these. */
+  COSTLINE_DLQ_MAX_AGE_H: intFrom(720, 1, 87_600),
+  COSTLINE_DLQ_MAX_MESSAGES: intFrom(1_000_000, 1, 1_000_000_000),
+  COSTLINE_DLQ_MAX_BYTES: intFrom(1_073_741_824, 1_048_576, 1_099_511_627_776),
   COSTLINE_CONFIG: optionalString,
 });
 
@@ -133,6 +141,8 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       intervalS: env.COSTLINE_ALLOCATION_INTERVAL_S,
       latenessS: env.COSTLINE_ALLOWED_LATENESS_S,
     },
+    health: { lagMessages: env.COSTLINE_HEALTH_LAG_MESSAGES, stallS: env.COSTLINE_HEALTH_STALL_S, pollMs: env.COSTLINE_HEALTH_POLL_MS },
+    dlq: { maxAgeHours: env.COSTLINE_DLQ_MAX_AGE_H, maxMessages: env.COSTLINE_DLQ_MAX_MESSAGES, maxBytes: env.COSTLINE_DLQ_MAX_BYTES },
     escalation: {
       throttleRequestsPerMinute: env.COSTLINE_THROTTLE_RPM,
       pauseMinutes: env.COSTLINE_PAUSE_MINUTES,

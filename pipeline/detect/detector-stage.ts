@@ -11,6 +11,7 @@ import type { Config } from "../config/config.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
 import type { Subjects } from "../nats/subjects.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
@@ -32,6 +33,7 @@ export interface DetectorStageDeps {
   controls?: ControlStore;
   config: Config;
   log: Logger;
+  metrics?: Metrics;
 }
 
 export async function createDetectorStage(deps: DetectorStageDeps) {
@@ -156,10 +158,17 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
         if (!parsed.success) return deadFrom(new PermanentError("validation", `windows: ${formatIssues(parsed.error)}`));
         const now = new Date();
         const alerts: Alert[] = [];
-        for (const w of parsed.data) for (const a of detector.process(w, now)) alerts.push(a);
+        const emitted = new Map<Alert, number>();
+        for (const w of parsed.data)
+          for (const a of detector.process(w, now)) {
+            alerts.push(a);
+            emitted.set(a, Date.parse(w.emitted_at));
+          }
+        const emittedAt = (a: Alert) => emitted.get(a) ?? Date.now();
         try {
           for (const a of alerts) {
             await deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` });
+            deps.metrics?.alertLatency.observe({ type: a.type }, Math.max(0, Date.now() - emittedAt(a)) / 1000);
             control(a);
             log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
           }

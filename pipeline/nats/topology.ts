@@ -25,10 +25,22 @@ export const durableNames = {
   notifier: "notifier",
 } as const;
 
+/** Every durable consumer of the pipeline, with its stream: what health watches. */
+export const pipelineConsumers = [
+  { stream: streamNames.events, durable: durableNames.enrich },
+  { stream: streamNames.priced, durable: durableNames.ledger },
+  { stream: streamNames.priced, durable: durableNames.windower },
+  { stream: streamNames.windows, durable: durableNames.detector },
+  { stream: streamNames.alerts, durable: durableNames.alertsLedger },
+  { stream: streamNames.alerts, durable: durableNames.notifier },
+];
+
 interface StreamSpec {
   name: string;
   subjects: string[];
   maxAgeHours: number;
+  maxMessages?: number;
+  maxBytes?: number;
 }
 
 export function streamSpecs(config: Config): StreamSpec[] {
@@ -39,8 +51,8 @@ export function streamSpecs(config: Config): StreamSpec[] {
     { name: streamNames.priced, subjects: [s.priced], maxAgeHours: age },
     { name: streamNames.windows, subjects: [s.windows], maxAgeHours: age },
     { name: streamNames.alerts, subjects: [s.alerts], maxAgeHours: age * 4 },
-    // The DLQ keeps a month so nothing is lost before someone looks.
-    { name: streamNames.dlq, subjects: [s.dlq], maxAgeHours: Math.max(age, 24 * 30) },
+    // The DLQ keeps a month by default so nothing is lost before someone looks; its limits are configurable.
+    { name: streamNames.dlq, subjects: [s.dlq], maxAgeHours: config.dlq.maxAgeHours, maxMessages: config.dlq.maxMessages, maxBytes: config.dlq.maxBytes },
   ];
 }
 
@@ -58,8 +70,8 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
       max_msg_size: spec.name === streamNames.dlq ? config.streams.maxMessageBytes * 2 : config.streams.maxMessageBytes,
       duplicate_window: nanos(config.streams.duplicateWindowS * 1000),
       // Limits are owned here too, so an update resets any hand-made drift.
-      max_msgs: -1,
-      max_bytes: -1,
+      max_msgs: spec.maxMessages ?? -1,
+      max_bytes: spec.maxBytes ?? -1,
       max_msgs_per_subject: -1,
       num_replicas: 1,
     };

@@ -56,7 +56,77 @@ export function createMetrics() {
       labelNames: ["stage"] as const,
       registers: [registry],
     }),
+    consumerPending: new Gauge({
+      name: "costline_consumer_pending_messages",
+      help: "Messages a durable consumer has not finished: undelivered plus awaiting acknowledgement",
+      labelNames: ["stage", "stream"] as const,
+      registers: [registry],
+    }),
+    dlqDepth: new Gauge({
+      name: "costline_dlq_depth",
+      help: "Records in the dead-letter stream, by the stage that wrote them",
+      labelNames: ["stage"] as const,
+      registers: [registry],
+    }),
+    healthStatus: new Gauge({
+      name: "costline_health_status",
+      help: "Each health check: 0 healthy, 1 degraded, 2 unhealthy",
+      labelNames: ["check"] as const,
+      registers: [registry],
+    }),
+    clickhouseInsertSeconds: new Histogram({
+      name: "costline_clickhouse_insert_seconds",
+      help: "Time of one ClickHouse insert, by table",
+      labelNames: ["table"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    ledgerFreshness: new Histogram({
+      name: "costline_ledger_freshness_seconds",
+      help: "From an event's time to its row in the ledger (events up to ten minutes old; older ones are backfills)",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    alertLatency: new Histogram({
+      name: "costline_alert_latency_seconds",
+      help: "From the windower publishing a window to the detector publishing the alert it raised",
+      labelNames: ["type"] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers: [registry],
+    }),
+    costUsd: new Counter({
+      name: "costline_cost_usd_total",
+      help: "Cost stored in the ledger, by tenant and model (the first 50 of each by name; the rest as \"other\"). A float for dashboards: the ledger holds the exact amounts",
+      labelNames: ["tenant", "model"] as const,
+      registers: [registry],
+    }),
+    apiRequests: new Counter({
+      name: "costline_api_requests_total",
+      help: "API requests by route pattern and status",
+      labelNames: ["route", "status"] as const,
+      registers: [registry],
+    }),
+    apiRequestSeconds: new Histogram({
+      name: "costline_api_request_seconds",
+      help: "API request duration by route pattern",
+      labelNames: ["route"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Label values kept to the first `max` distinct ones; later ones become "other", so cardinality stays bounded. */
+export function boundedLabel(max: number) {
+  const kept = new Set<string>();
+  return (value: string): string => {
+    if (kept.has(value)) return value;
+    if (kept.size < max) {
+      kept.add(value);
+      return value;
+    }
+    return "other";
+  };
+}

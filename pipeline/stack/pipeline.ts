@@ -17,8 +17,10 @@ import { startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts
 import { createSubjects, kvBuckets } from "../nats/subjects.ts";
 import { Kvm } from "@nats-io/kv";
 import { createControlStore } from "../guard/control-store.ts";
+import { startConsumerWatch } from "../health/consumer-watch.ts";
+import { createHealth } from "../health/health.ts";
 import { createBudgetStore } from "../budgets/budget-store.ts";
-import { applyTopology } from "../nats/topology.ts";
+import { applyTopology, pipelineConsumers, streamSpecs } from "../nats/topology.ts";
 import { notifyBuckets } from "../notify/kv-buckets.ts";
 import { createSilenceStore } from "../notify/silences.ts";
 import type { Logger } from "../observability/log.ts";
@@ -97,18 +99,25 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     let apiUrl = "";
     let adminKeyFile: string | undefined;
     if (opts.api !== false) {
-      const readiness = async () => ({
-        nats: !nc.isClosed(),
-        clickhouse: await clickhouse.client.ping().then((r) => r.success, () => false),
-        stages: stages.length >= opts.stages.length,
+      const watch = startConsumerWatch({
+        jsm,
+        consumers: pipelineConsumers,
+        metrics,
+        log: log.child({ stage: "health" }),
+        intervalMs: config.health.pollMs,
+        lagMessages: config.health.lagMessages,
+        stallS: config.health.stallS,
+        dlqPrefix: `${config.subjects.prefix}.dlq`,
       });
+      cleanup.push(async () => watch.stop());
+      const health = createHealth({ nc, jsm, clickhouse: clickhouse.client, streams: streamSpecs(config).map((x) => x.name), consumers: watch, metrics, timeoutMs: 2000 });
       const keys = createKeyStore(clickhouse.client);
       adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;
       const kvm = new Kvm(nc);
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse.client });
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client: clickhouse.client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
-      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), readiness });
+      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), health: health.check });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());

@@ -86,7 +86,7 @@ export const stageRegistry = {
     const kvm = new Kvm(nc);
     const budgetsKv = await kvm.open(kvBuckets.budgets);
     const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse });
-    const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, controls, config, log });
+    const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, controls, config, log, metrics: ctx.metrics });
     const c = consumer(ctx, "detector", streamNames.windows, durableNames.detector);
     return [startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle })];
   },

@@ -225,7 +225,7 @@ describe("errors", () => {
     const db = await openClickHouse({ dataDir: path.join(tempHome("costline-sec-nodb-"), "clickhouse") } as Config["clickhouse"]);
     const logged: string[] = [];
     const log = pino({ level: "error" }, { write: (line: string) => void logged.push(line) });
-    const app = createApi({ clickhouse: db.client, keys: createKeyStore(db.client), metrics: createMetrics(), targetCostPerPost: "0.05", readiness: async () => ({}), log });
+    const app = createApi({ clickhouse: db.client, keys: createKeyStore(db.client), metrics: createMetrics(), targetCostPerPost: "0.05", health: async () => ({ status: "healthy", checks: [] }), log });
     try {
       const res = await app.request("/v1/totals", { headers: { authorization: `Bearer cl_${"a".repeat(12)}_${"s".repeat(40)}` } });
       expect(res.status).toBe(500);
