@@ -17,6 +17,7 @@ import { runKeys } from "./keys-command.ts";
 import { replaySeries } from "../detect/offline.ts";
 import { budgetsCommand, controlsCommand } from "./controls-command.ts";
 import { silencesCommand } from "./silences-command.ts";
+import { runDlq, type DlqOptions } from "./dlq-command.ts";
 
 /** The options naming a scope: a tenant and at most one of its dimensions. */
 function scopeOptions(cmd: Command): Command {
@@ -73,6 +74,24 @@ export function buildCli(config: () => Config): Command {
     .argument("<key-id>")
     .description("revoke a key")
     .action((id: string) => runKeys(config(), { kind: "revoke", id }));
+  const dlq = program.command("dlq").description("the dead-letter queue: list, count, retry or delete records");
+  const dlqFilters = (cmd: Command) =>
+    cmd
+      .option("--stage <stage>", "the stage that wrote the record (enrich, ledger, notifier, …)")
+      .option("--reason <reason>", "validation, not_json, oversized, unknown_type, invalid_usage, poison, timeout, unavailable, delivery_failed")
+      .option("--since <iso>", "failed at or after")
+      .option("--until <iso>", "failed before")
+      .option("--subject <text>", "the original subject contains this (e.g. a tenant)")
+      .option("--limit <n>", "at most this many records");
+  dlqFilters(dlq.command("list").description("records, oldest first (50 unless --limit)"))
+    .option("--json", "one JSON object per line")
+    .option("--payload", "with --json: include the original message as text")
+    .action((o: DlqOptions) => runDlq(config(), "list", o));
+  dlqFilters(dlq.command("stats").description("counts by stage and reason")).action((o: DlqOptions) => runDlq(config(), "stats", o));
+  dlqFilters(dlq.command("retry").description("republish the originals to their subjects and remove the records")).action((o: DlqOptions) => runDlq(config(), "retry", o));
+  dlqFilters(dlq.command("purge").description("delete the matching records (with --yes)"))
+    .option("--yes", "really delete")
+    .action((o: DlqOptions) => runDlq(config(), "purge", o));
   const budgets = program
     .command("budgets")
     .description("spend limits per scope (tenant, persona, feature, user, model) and period (soft: alerts; hard: pause at 100 %)");
