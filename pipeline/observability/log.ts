@@ -1,12 +1,70 @@
-// Structured JSON logs (pino). One root logger per process; stages take a child.
-import { pino, destination, stdTimeFunctions, type Logger } from "pino";
+// Structured JSON logs (pino). One root logger per process; stages take a
+// child. Secrets never reach a line: fields that hold them are censored by
+// path, and any string that carries credentials in a URL, a bearer token, an
+// API key or a webhook address is scrubbed wherever it appears (messages,
+// error messages, stacks).
+import { pino, destination, stdTimeFunctions, stdSerializers, type Logger } from "pino";
 
 export type { Logger };
 
+const secretKeys = [
+  "password", "pass", "token", "secret", "authorization", "apiKey", "api_key", "adminKey", "clientKey",
+  "credsFile", "creds", "nkeySeed", "seed", "routing_key", "routingKey", "webhook", "webhook_url", "webhookUrl", "smtp", "auth",
+];
+
+/** pino redact paths: the secret fields at the top level and one or two levels down. */
+export const redactPaths = secretKeys.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]).concat(["req.headers.authorization", 'req.headers["x-api-key"]']);
+
+const scrubbers: [RegExp, string][] = [
+  [/([a-z][a-z0-9+.-]*:\/\/)[^@/\s,"']+@/gi, "$1[redacted]@"], // user:password@ in any URL
+  [/\bBearer\s+[A-Za-z0-9._~+/=-]+/g, "Bearer [redacted]"],
+  [/\bcl_[a-z0-9]{12}_[A-Za-z0-9_-]{8,}/g, "cl_[redacted]"], // costline API keys
+  [/https:\/\/hooks\.slack\.com\/[^\s"']+/g, "https://hooks.slack.com/[redacted]"],
+  [/\bSU[A-Z2-7]{50,}/g, "SU[redacted]"], // NATS nkey seeds
+  [/(-----BEGIN [A-Z ]+-----)[\s\S]*?(-----END [A-Z ]+-----)/g, "$1[redacted]$2"],
+];
+
+/** Removes secrets from free text. */
+export function scrubSecrets(text: string): string {
+  let out = text;
+  for (const [re, by] of scrubbers) out = out.replace(re, by);
+  return out;
+}
+
+function scrubDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return scrubSecrets(value);
+  // Errors are left to the err serializer, which runs after this and scrubs them.
+  if (depth > 4 || value === null || typeof value !== "object" || value instanceof Error) return value;
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubDeep(v, depth + 1)]));
+}
+
+/** An error as a plain object (pino's has its fields on a prototype), scrubbed. */
+function serializeError(err: Error): Record<string, unknown> {
+  const e = stdSerializers.err(err) as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = { type: e.type, message: scrubSecrets(String(e.message ?? "")), stack: scrubSecrets(String(e.stack ?? "")) };
+  for (const k of ["code", "reason", "status"]) if (e[k] !== undefined) out[k] = e[k];
+  if (err.cause instanceof Error) out.cause = serializeError(err.cause);
+  return out;
+}
+
+export const logOptions = {
+  base: { app: "costline" },
+  timestamp: stdTimeFunctions.isoTime,
+  redact: { paths: redactPaths, censor: "[redacted]" },
+  serializers: { err: serializeError },
+  hooks: {
+    // Message text and string arguments may quote a URL or a header: scrub them too.
+    logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
+      method.apply(this, args.map((a) => (typeof a === "string" ? scrubSecrets(a) : a)));
+    },
+  },
+  formatters: {
+    log: (obj: Record<string, unknown>) => scrubDeep(obj) as Record<string, unknown>,
+  },
+};
+
 /** Logs to `file` when given (the terminal stays readable), otherwise to stderr. */
 export function createLogger(level: string, file?: string): Logger {
-  return pino(
-    { level, base: { app: "costline" }, timestamp: stdTimeFunctions.isoTime },
-    file ? destination({ dest: file, mkdir: true, sync: false }) : destination(2),
-  );
+  return pino({ level, ...logOptions }, file ? destination({ dest: file, mkdir: true, sync: false }) : destination(2));
 }
