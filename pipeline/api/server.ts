@@ -1,7 +1,8 @@
-// The HTTP API of a running stack. Health, readiness and metrics are open (for
-// probes and Prometheus); everything under /v1 needs an API key, and a tenant
+// The HTTP API of a running stack. Health and readiness are open (for probes),
+// /metrics too unless COSTLINE_METRICS_TOKEN is set (its cost series name
+// tenants); everything under /v1 needs an API key, and a tenant
 // key sees only its tenant. Inputs are validated with zod; SQL values are bound.
-import { randomUUID } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -36,6 +37,8 @@ export interface ApiDeps {
   maxBodyBytes?: number;
   /** Where a failed request's error goes (its answer is a plain 500). */
   log?: Logger;
+  /** When set, /metrics needs `Authorization: Bearer <token>`: its cost series name tenants. */
+  metricsToken?: string;
   /** The stack's health: /readyz answers 200 when healthy or degraded, 503 when unhealthy. */
   health: () => Promise<HealthReport>;
 }
@@ -67,6 +70,13 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return c.json({ ready, ...report }, ready ? 200 : 503);
   });
   app.get("/metrics", async (c) => {
+    const token = deps.metricsToken;
+    if (token) {
+      const given = Buffer.from(c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? "");
+      const want = Buffer.from(token);
+      if (given.length !== want.length || !timingSafeEqual(given, want))
+        return c.json({ error: "metrics need Authorization: Bearer <COSTLINE_METRICS_TOKEN>" }, 401);
+    }
     c.header("Content-Type", deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());
   });

@@ -88,6 +88,8 @@ export const envSchema = z.object({
   COSTLINE_DLQ_MAX_AGE_H: intFrom(720, 1, 87_600),
   COSTLINE_DLQ_MAX_MESSAGES: intFrom(1_000_000, 1, 1_000_000_000),
   COSTLINE_DLQ_MAX_BYTES: intFrom(1_073_741_824, 1_048_576, 1_099_511_627_776),
+  /** When set, /metrics asks for `Authorization: Bearer <token>` (its cost series name tenants). */
+  COSTLINE_METRICS_TOKEN: optionalString,
   COSTLINE_CONFIG: optionalString,
 });
 
@@ -134,6 +136,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       adminKey: env.COSTLINE_ADMIN_KEY,
       clientKey: env.COSTLINE_API_KEY,
       targetCostPerPost: env.COSTLINE_TARGET_COST_PER_POST,
+      metricsToken: env.COSTLINE_METRICS_TOKEN,
     },
     allocation: {
       windowS: env.COSTLINE_ALLOCATION_WINDOW_S,

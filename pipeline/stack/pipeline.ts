@@ -117,7 +117,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse.client });
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client: clickhouse.client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
-      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), health: health.check });
+      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());

@@ -59,7 +59,14 @@ const testFiles = readdirSync(testsDir).filter((f) => f.endsWith(".yml")).sort()
 
 describe.skipIf(Boolean(skipReason))("Prometheus rules and config (promtool)", () => {
   it("promtool check config accepts the scrape config and finds every rule file", () => {
-    const r = promtool(["check", "config", "prometheus.yml"]);
+    // promtool opens the metrics token file, which compose mounts as a secret: a stand-in here.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "costline-promconfig-"));
+    cpSync(rulesDir, path.join(dir, "rules"), { recursive: true });
+    writeFileSync(path.join(dir, "metrics_token"), "stand-in");
+    const config = readFileSync(path.join(promDir, "prometheus.yml"), "utf8");
+    expect(config).toContain("credentials_file: /run/secrets/costline_metrics_token");
+    writeFileSync(path.join(dir, "prometheus.yml"), config.replaceAll("/run/secrets/costline_metrics_token", path.join(dir, "metrics_token")));
+    const r = promtool(["check", "config", "prometheus.yml"], dir);
     expect(r.ok, r.out).toBe(true);
     expect(r.out).toContain(`SUCCESS: ${ruleFiles.length} rule files found`);
   });

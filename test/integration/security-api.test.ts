@@ -19,6 +19,7 @@ import { startStack, tempHome, type StackProcess } from "../helpers/stack-proces
 import { A, B, RANGE, leaked, seedTwoTenants, type TwoTenants } from "../helpers/two-tenants.ts";
 
 const OPEN = new Set(["/healthz", "/readyz", "/metrics"]);
+const METRICS_TOKEN = "metrics-token-0123456789abcdef";
 const MAX_BODY = 65_536;
 
 /** Sends `head` as it is and returns what the server answers before it closes (or 3 s pass). */
@@ -72,7 +73,7 @@ function paramValue(route: Route, param: string, owner: "A" | "B"): string {
 }
 
 beforeAll(async () => {
-  stack = await startStack(tempHome("costline-sec-api-"), { COSTLINE_API_MAX_BODY_BYTES: String(MAX_BODY) });
+  stack = await startStack(tempHome("costline-sec-api-"), { COSTLINE_API_MAX_BODY_BYTES: String(MAX_BODY), COSTLINE_METRICS_TOKEN: METRICS_TOKEN });
   t = await seedTwoTenants(stack);
   const made = await call(stack.info.api_url, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { tenant: A, name: "to be revoked" } });
   const k = JSON.parse(made.text) as { key: string; key_id: string };
@@ -122,7 +123,13 @@ describe("authentication on every route but health", () => {
       }
     }
     expect(probes).toBe(guarded.length * authorizations.length);
-    for (const p of OPEN) expect((await call(stack.info.api_url, "GET", p)).status).toBe(200);
+    for (const p of ["/healthz", "/readyz"]) expect((await call(stack.info.api_url, "GET", p)).status).toBe(200);
+    // /metrics names tenants in its cost series: with COSTLINE_METRICS_TOKEN set it needs that token, and no API key replaces it.
+    expect((await call(stack.info.api_url, "GET", "/metrics")).status).toBe(401);
+    expect((await call(stack.info.api_url, "GET", "/metrics", { key: stack.adminKey })).status).toBe(401);
+    const scraped = await fetch(`${stack.info.api_url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toMatch(/costline_cost_usd_total\{tenant="/);
   });
 
   it("the open endpoints carry no tenant's data", async () => {
@@ -264,6 +271,8 @@ describe("request size limits", () => {
         get: (_t, p) => {
           if (p === "maxBodyBytes") return undefined;
           if (p === "keys") return { verify: async () => ({ role: "admin" }) };
+          if (p === "metrics") return createMetrics(); // the refused request is still counted
+          if (p === "log" || p === "metricsToken") return undefined;
           return untouchable(String(p));
         },
       }),

@@ -166,7 +166,7 @@ describe("compose.yaml and the repository", () => {
     expect(used.length).toBeGreaterThan(5);
     for (const u of used) expect(Object.keys(exampleEnv), `${u.name} in deploy/env.example`).toContain(u.name);
     const required = [...new Set(used.filter((u) => u.required).map((u) => u.name))].sort();
-    expect(required).toEqual(["COSTLINE_ADMIN_KEY", "COSTLINE_CLICKHOUSE_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_CLICKHOUSE_PASSWORD"]);
+    expect(required).toEqual(["COSTLINE_ADMIN_KEY", "COSTLINE_CLICKHOUSE_PASSWORD", "COSTLINE_METRICS_TOKEN", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_CLICKHOUSE_PASSWORD"]);
     // Secrets have no example value that could end up in production.
     for (const r of required) expect(exampleEnv[r], r).toBe("");
     expect(() => interpolate(services.api!.environment!.COSTLINE_ADMIN_KEY!, {})).toThrow(/COSTLINE_ADMIN_KEY is required/);
@@ -176,6 +176,7 @@ describe("compose.yaml and the repository", () => {
     const env = {
       COSTLINE_ADMIN_KEY: "cl_0123456789ab_abcdefghijklmnopqrstuvwxyz0123456789",
       COSTLINE_CLICKHOUSE_PASSWORD: "pw-costline",
+      COSTLINE_METRICS_TOKEN: "metrics-token",
       GRAFANA_CLICKHOUSE_PASSWORD: "pw-grafana",
       GRAFANA_ADMIN_PASSWORD: "pw-admin",
     };

@@ -1,7 +1,7 @@
 // Secrets never reach a log line: fields by name, and credentials inside
 // URLs, bearer tokens, API keys, webhook addresses and nkey seeds wherever
 // they appear — messages, nested objects, error messages and stacks.
-import { pino } from "pino";
+import { pino, type Logger, type LoggerOptions } from "pino";
 import { describe, expect, it } from "vitest";
 import { logOptions, scrubSecrets } from "../../pipeline/observability/log.ts";
 
@@ -14,9 +14,9 @@ const secrets = {
   routing: "R0UT1NGKEYSECRET0000000000000000",
 };
 
-function capture(): { log: pino.Logger; text: () => string } {
+function capture(): { log: Logger; text: () => string } {
   const lines: string[] = [];
-  const log = pino({ level: "debug", ...logOptions } as pino.LoggerOptions, { write: (l: string) => void lines.push(l) });
+  const log = pino({ level: "debug", ...logOptions } as LoggerOptions, { write: (l: string) => void lines.push(l) });
   return { log, text: () => lines.join("") };
 }
 
