@@ -86,8 +86,8 @@ export const envSchema = z.object({
   COSTLINE_HEALTH_POLL_MS: intFrom(5000, 100, 600_000),
   /** Retention of the dead-letter stream: the oldest records go first past any of these. */
   COSTLINE_DLQ_MAX_AGE_H: intFrom(720, 1, 87_600),
-  COSTLINE_DLQ_MAX_MESSAGES: intFrom(1_000_000, 1, 1_000_000_000),
-  COSTLINE_DLQ_MAX_BYTES: intFrom(1_073_741_824, 1_048_576, 1_099_511_627_776),
+  COSTLINE_DLQ_MAX_MESSAGES: intFrom(10_000_000, 1, 1_000_000_000),
+  COSTLINE_DLQ_MAX_BYTES: intFrom(10_737_418_240, 1_048_576, 1_099_511_627_776),
   /** When set, /metrics asks for `Authorization: Bearer <token>` (its cost series name tenants). */
   COSTLINE_METRICS_TOKEN: optionalString,
   COSTLINE_CONFIG: optionalString,

@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { loadConfig } from "../../pipeline/config/config.ts";
@@ -49,6 +49,19 @@ describe("topology", () => {
     expect((await jsm.consumers.info(streamNames.events, "enrich")).config.ack_policy).toBe("explicit");
     const kvm = new Kvm(nc);
     for (const b of Object.values(kvBuckets)) expect((await (await kvm.open(b)).status()).bucket).toBe(b);
+  });
+
+  it("keeps the DLQ within its configured retention, dropping the oldest records first", async () => {
+    const jsm = await jetstreamManager(nc);
+    const small = loadConfig({ COSTLINE_HOME: home, COSTLINE_DLQ_MAX_MESSAGES: "3", COSTLINE_DLQ_MAX_AGE_H: "48" });
+    await applyTopology(nc, jsm, small);
+    const dlq = await jsm.streams.info(streamNames.dlq);
+    expect(dlq.config).toMatchObject({ max_msgs: 3, max_bytes: 10_737_418_240, max_age: 48 * 3_600 * 1e9, discard: "old" });
+    const js = jetstream(nc);
+    for (let i = 0; i < 5; i++) await js.publish("costline.dlq.enrich", JSON.stringify({ n: i }));
+    const kept = await jsm.streams.info(streamNames.dlq);
+    expect(kept.state).toMatchObject({ messages: 3, first_seq: 3, last_seq: 5 });
+    await applyTopology(nc, jsm, config); // back to the defaults for the other tests
   });
 });
 
