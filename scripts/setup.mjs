@@ -28,20 +28,29 @@ function ensurePackages() {
   }
 }
 
+/**
+ * Installs a package with apt-get (as root, or through passwordless sudo;
+ * --no-install-recommends: only the tool) or Homebrew. False when it could not.
+ */
+function systemInstall(aptPackage, brewPackage) {
+  if (process.platform === "linux" && has("apt-get")) {
+    const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+    const sudo = isRoot ? [] : has("sudo") ? ["sudo", "-n"] : null;
+    if (!sudo) return false;
+    const apt = (...a) => run(sudo[0] ?? "apt-get", sudo.length ? [...sudo.slice(1), "apt-get", ...a] : a, { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    const install = () => apt("install", "-y", "-qq", "--no-install-recommends", aptPackage);
+    return install() || (apt("update", "-qq") && install());
+  }
+  if (process.platform === "darwin" && has("brew")) return run("brew", ["install", brewPackage]);
+  return false;
+}
+
 function ensureNatsServer() {
   if (process.env.NATS_URL) return;
   const bin = process.env.NATS_SERVER_BIN || "nats-server";
   if (has(bin)) return;
   say("nats-server is not on PATH; installing it…");
-  const root = typeof process.getuid === "function" && process.getuid() === 0;
-  const sudo = root ? [] : has("sudo") ? ["sudo", "-n"] : null;
-  let ok = false;
-  if (process.platform === "linux" && has("apt-get") && sudo) {
-    const apt = (...a) => run(sudo[0] ?? "apt-get", sudo.length ? [...sudo.slice(1), "apt-get", ...a] : a, { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-    ok = apt("install", "-y", "-qq", "nats-server") || (apt("update", "-qq") && apt("install", "-y", "-qq", "nats-server"));
-  } else if (process.platform === "darwin" && has("brew")) {
-    ok = run("brew", ["install", "nats-server"]);
-  }
+  const ok = systemInstall("nats-server", "nats-server");
   if (!ok || !has(bin)) {
     say(
       "could not install nats-server. Install it yourself (Debian/Ubuntu: sudo apt-get install nats-server; " +
@@ -68,8 +77,6 @@ function ensurePromtool() {
     rmSync(PROMTOOL_UNAVAILABLE, { force: true });
     return;
   }
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  const sudo = isRoot ? [] : has("sudo") ? ["sudo", "-n"] : null;
   const aptPlatform = process.platform === "linux" && has("apt-get");
   const brewPlatform = process.platform === "darwin" && has("brew");
   if (!aptPlatform && !brewPlatform) {
@@ -80,15 +87,7 @@ function ensurePromtool() {
     return;
   }
   say("promtool is not on PATH; installing it…");
-  let ok = false;
-  if (aptPlatform && sudo) {
-    // --no-install-recommends: promtool needs nothing else (not the node exporter).
-    const apt = (...a) => run(sudo[0] ?? "apt-get", sudo.length ? [...sudo.slice(1), "apt-get", ...a] : a, { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-    const install = () => apt("install", "-y", "-qq", "--no-install-recommends", "prometheus");
-    ok = install() || (apt("update", "-qq") && install());
-  } else if (brewPlatform) {
-    ok = run("brew", ["install", "prometheus"]);
-  }
+  const ok = systemInstall("prometheus", "prometheus");
   if (!ok || !has(bin)) {
     say(
       "could not install promtool, which the tests need. Install it yourself (Debian/Ubuntu: sudo apt-get install --no-install-recommends prometheus; " +
