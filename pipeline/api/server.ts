@@ -2,10 +2,11 @@
 // /metrics too unless COSTLINE_METRICS_TOKEN is set (its cost series name
 // tenants); everything under /v1 needs an API key, and a tenant
 // key sees only its tenant. Inputs are validated with zod; SQL values are bound.
-import { randomUUID, timingSafeEqual } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
+import { opsRoutes } from "../health/ops-routes.ts";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { ConfigError, PermanentError } from "../errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -51,11 +52,11 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     deps.log?.error({ err, requestId: c.get("requestId"), method: c.req.method, path: c.req.path }, "API request failed");
     return c.json({ error: "internal error; the stack's log has the details" }, 500);
   });
-  // A request id on every answer and log line: the caller's x-request-id, else a new one.
+  // A request id on every answer and log line: the caller's x-request-id when it is
+  // short and plain (letters, digits, _ - =: it is logged), else a new one.
+  app.use("*", requestId({ limitLength: 128 }));
   app.use("*", async (c, next) => {
-    const id = c.req.header("x-request-id")?.slice(0, 128) || randomUUID();
-    c.set("requestId", id);
-    c.header("x-request-id", id);
+    const id = c.get("requestId");
     const started = performance.now();
     await next();
     const route = c.req.routePath || "unmatched";
@@ -63,23 +64,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     deps.metrics.apiRequestSeconds.observe({ route }, (performance.now() - started) / 1000);
     deps.log?.debug({ requestId: id, method: c.req.method, route, status: c.res.status }, "request");
   });
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", async (c) => {
-    const report = await deps.health();
-    const ready = report.status !== "unhealthy";
-    return c.json({ ready, ...report }, ready ? 200 : 503);
-  });
-  app.get("/metrics", async (c) => {
-    const token = deps.metricsToken;
-    if (token) {
-      const given = Buffer.from(c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? "");
-      const want = Buffer.from(token);
-      if (given.length !== want.length || !timingSafeEqual(given, want))
-        return c.json({ error: "metrics need Authorization: Bearer <COSTLINE_METRICS_TOKEN>" }, 401);
-    }
-    c.header("Content-Type", deps.metrics.registry.contentType);
-    return c.body(await deps.metrics.registry.metrics());
-  });
+  app.route("/", opsRoutes({ metrics: deps.metrics, health: deps.health, metricsToken: deps.metricsToken }));
   app.use("/v1/*", requireKey(deps.keys));
   // After the key check, so a caller without a key cannot make us buffer a body. The
   // unread rest of a refused body would garble the next request: the connection closes.

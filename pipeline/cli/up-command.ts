@@ -9,7 +9,8 @@ import { createProducer } from "../producer/producer.ts";
 import { runDemoTraffic } from "../demo/traffic.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { findLiveStack, removeStackFile, writeStackFile } from "../stack/stack-file.ts";
-import { stageNames, startPipeline, type Pipeline, type StageName } from "../stack/pipeline.ts";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { stageNames, startPipeline, type StageName } from "../stack/pipeline.ts";
 
 export async function runUp(config: Config, opts: { demo: boolean }): Promise<void> {
   const live = findLiveStack(config.stackFile);
@@ -17,13 +18,14 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   const logFile = path.join(config.home, "logs", "costline.log");
   const log = createLogger(config.logLevel, logFile);
   const pipeline = await startPipeline(config, { stages: stageNames, log });
+  const clickhouse = pipeline.clickhouse!; // the API's process always opens it
   writeStackFile(config.stackFile, {
     pid: process.pid,
     // Without user:password@: other commands bring their own NATS_USER / NATS_PASSWORD.
     nats_url: redactUrlCredentials(pipeline.natsUrl),
     api_url: pipeline.apiUrl,
     nats_pid: pipeline.natsPid,
-    clickhouse: pipeline.clickhouse.mode === "embedded" ? config.clickhouse.dataDir : redactUrlCredentials(config.clickhouse.url ?? ""),
+    clickhouse: clickhouse.mode === "embedded" ? config.clickhouse.dataDir : redactUrlCredentials(config.clickhouse.url ?? ""),
     started_at: new Date().toISOString(),
   });
   const demo = new AbortController();
@@ -36,7 +38,7 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
     [
       "costline is up.",
       `  NATS        ${redactUrlCredentials(pipeline.natsUrl)}${pipeline.natsPid ? " (embedded)" : ""}`,
-      `  ClickHouse  ${pipeline.clickhouse.mode === "embedded" ? `embedded, ${config.clickhouse.dataDir}` : redactUrlCredentials(config.clickhouse.url ?? "")}`,
+      `  ClickHouse  ${clickhouse.mode === "embedded" ? `embedded, ${config.clickhouse.dataDir}` : redactUrlCredentials(config.clickhouse.url ?? "")}`,
       `  API         ${pipeline.apiUrl}  (/healthz /readyz /metrics, /v1/… with an API key)`,
       pipeline.adminKeyFile ? `  admin key   ${pipeline.adminKeyFile}  (the CLI on this machine uses it)` : "",
       `  logs        ${logFile}`,
@@ -48,7 +50,7 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       .filter((l) => l !== "")
       .join("\n") + "\n",
   );
-  const status = setInterval(() => void printStatus(pipeline), 5000);
+  const status = setInterval(() => void printStatus(clickhouse.client), 5000);
   await waitForSignal();
   clearInterval(status);
   out.write("stopping: draining stages, flushing the ledger…\n");
@@ -58,10 +60,10 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   out.write("stopped.\n");
 }
 
-async function printStatus(pipeline: Pipeline): Promise<void> {
+async function printStatus(client: ClickHouseClient): Promise<void> {
   try {
     const [row] = await queryRows<{ events: string; cost: string; unpriced: string; last_minute: string }>(
-      pipeline.clickhouse.client,
+      client,
       `SELECT sum(m.events) AS events, toString(sum(m.cost_usd)) AS cost, sum(m.unpriced_events) AS unpriced,
               sumIf(m.events, m.minute >= now() - INTERVAL 1 MINUTE) AS last_minute
        FROM costline.ledger_minute AS m`,
@@ -75,14 +77,18 @@ async function printStatus(pipeline: Pipeline): Promise<void> {
   }
 }
 
-export async function runStages(config: Config, names: string[]): Promise<void> {
+/**
+ * `costline run [--api] [STAGE…]`: the named stages, serving /metrics, /healthz and /readyz on
+ * COSTLINE_METRICS_PORT (default: COSTLINE_API_PORT); with --api, or with no stage, the API instead.
+ */
+export async function runStages(config: Config, names: string[], opts: { api?: boolean } = {}): Promise<void> {
   const unknown = names.filter((n) => !(stageNames as readonly string[]).includes(n));
   if (unknown.length) throw new CostlineError(`unknown stage(s) ${unknown.join(", ")}; stages: ${stageNames.join(", ")}`);
   if (!config.nats.url || !config.clickhouse.url)
     process.stderr.write("note: NATS_URL or CLICKHOUSE_URL is not set; this process starts its own embedded part\n");
   const log = createLogger(config.logLevel);
-  const pipeline = await startPipeline(config, { stages: names as StageName[], log });
-  log.info({ stages: names, api: pipeline.apiUrl }, "stages running");
+  const pipeline = await startPipeline(config, { stages: names as StageName[], log, api: Boolean(opts.api) || names.length === 0 });
+  log.info({ stages: names, api: pipeline.apiUrl || undefined, ops: pipeline.opsUrl }, "stages running");
   await waitForSignal();
   await pipeline.stop();
 }

@@ -90,6 +90,16 @@ export const envSchema = z.object({
   COSTLINE_DLQ_MAX_BYTES: intFrom(10_737_418_240, 1_048_576, 1_099_511_627_776),
   /** When set, /metrics asks for `Authorization: Bearer <token>` (its cost series name tenants). */
   COSTLINE_METRICS_TOKEN: optionalString,
+  /**
+   * Where a process without the API (`costline run STAGE…`) serves /metrics, /healthz and /readyz
+   * (default: the API port, which it does not use); set beside the API, a second listener on this port.
+   */
+  COSTLINE_METRICS_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
+  /** Tenants and models named in costline_cost_usd_total: the first N distinct ones seen, the rest "other". */
+  COSTLINE_METRICS_MAX_TENANTS: intFrom(50, 1, 10_000),
+  COSTLINE_METRICS_MAX_MODELS: intFrom(50, 1, 10_000),
+  /** Health: how long NATS, a stream or ClickHouse may take to answer before its check is unhealthy. */
+  COSTLINE_HEALTH_TIMEOUT_MS: intFrom(2000, 100, 60_000),
   COSTLINE_CONFIG: optionalString,
 });
 
@@ -144,7 +154,13 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       intervalS: env.COSTLINE_ALLOCATION_INTERVAL_S,
       latenessS: env.COSTLINE_ALLOWED_LATENESS_S,
     },
-    health: { lagMessages: env.COSTLINE_HEALTH_LAG_MESSAGES, stallS: env.COSTLINE_HEALTH_STALL_S, pollMs: env.COSTLINE_HEALTH_POLL_MS },
+    health: {
+      lagMessages: env.COSTLINE_HEALTH_LAG_MESSAGES,
+      stallS: env.COSTLINE_HEALTH_STALL_S,
+      pollMs: env.COSTLINE_HEALTH_POLL_MS,
+      timeoutMs: env.COSTLINE_HEALTH_TIMEOUT_MS,
+    },
+    metrics: { port: env.COSTLINE_METRICS_PORT, maxTenants: env.COSTLINE_METRICS_MAX_TENANTS, maxModels: env.COSTLINE_METRICS_MAX_MODELS },
     dlq: { maxAgeHours: env.COSTLINE_DLQ_MAX_AGE_H, maxMessages: env.COSTLINE_DLQ_MAX_MESSAGES, maxBytes: env.COSTLINE_DLQ_MAX_BYTES },
     escalation: {
       throttleRequestsPerMinute: env.COSTLINE_THROTTLE_RPM,

@@ -1,93 +1,149 @@
-// Watches the pipeline's durable consumers and the DLQ on an interval: the
-// consumer-lag and DLQ-depth gauges, and whether a consumer is stalled (it has
-// undelivered messages and has not moved for `stallS`) or lagging (more
-// undelivered messages than `lagMessages`). Health reads the latest verdicts.
+// Watches durable consumers and the DLQ: each poll reads every watched
+// consumer's info and the DLQ stream's per-subject counts, sets the
+// consumer-lag and DLQ-depth gauges, and keeps a sample per consumer from
+// which its health check is judged. A consumer is *stalled* when messages
+// wait for it and its delivered position has not moved for `stallS`, or when
+// messages handed out came back unacknowledged (redelivered after their ack
+// wait, or refused) and its acknowledged position has not moved for `stallS`:
+// a stage that pulled messages and froze, or one whose dependency is down.
+// Holding messages on purpose is not stalling: the windower (until its windows
+// close) and the notifier (while a group waits, with working()) stay within
+// their ack wait, so nothing of theirs is redelivered. A consumer is
+// *lagging* when more than `lagMessages` wait. The poll is driven by the health monitor (health.ts);
+// this module has no timer of its own.
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { streamNames } from "../nats/subjects.ts";
+import { fromSubjectToken, streamNames } from "../nats/subjects.ts";
 import type { HealthCheck } from "./health-status.ts";
 
 export interface WatchedConsumer {
+  /** The stage reading it (the metric and check are named after the stage). */
+  stage: string;
   stream: string;
   durable: string;
 }
 
-export interface ConsumerWatchOptions {
-  jsm: JetStreamManager;
-  consumers: WatchedConsumer[];
-  metrics: Metrics;
-  log: Logger;
-  intervalMs: number;
+export interface ConsumerSample {
+  deliveredSeq: number;
+  /** When the delivered position last moved, or when nothing last waited. */
+  movedAt: number;
+  ackFloorSeq: number;
+  /** When the acknowledged position last moved, or when nothing was last unacknowledged. */
+  ackMovedAt: number;
+  /** Handed out, not acknowledged within the ack wait or refused, and handed out again. */
+  redelivered: number;
+  /** Messages not yet delivered to any instance. */
+  pending: number;
+  /** Delivered and not yet acknowledged. */
+  ackPending: number;
+  error?: string;
+}
+
+export interface StallThresholds {
   lagMessages: number;
   stallS: number;
+}
+
+interface ConsumerInfoLike {
+  delivered: { stream_seq: number };
+  ack_floor: { stream_seq: number };
+  num_pending: number;
+  num_ack_pending: number;
+  num_redelivered: number;
+}
+
+/** The sample after a successful read: each clock restarts when its position moved or nothing waits for it. */
+export function nextSample(prev: ConsumerSample | undefined, info: ConsumerInfoLike, now: number): ConsumerSample {
+  const fresh = !prev || prev.error !== undefined;
+  const delivered = info.delivered.stream_seq;
+  const ackFloor = info.ack_floor.stream_seq;
+  const moved = fresh || delivered !== prev.deliveredSeq || info.num_pending === 0;
+  const acked = fresh || ackFloor !== prev.ackFloorSeq || info.num_ack_pending === 0;
+  return {
+    deliveredSeq: delivered,
+    movedAt: moved ? now : prev.movedAt,
+    ackFloorSeq: ackFloor,
+    ackMovedAt: acked ? now : prev.ackMovedAt,
+    redelivered: info.num_redelivered,
+    pending: info.num_pending,
+    ackPending: info.num_ack_pending,
+  };
+}
+
+/** A consumer's check: unhealthy when its state cannot be read, degraded when stalled or lagging. */
+export function judgeConsumer(stage: string, s: ConsumerSample | undefined, now: number, t: StallThresholds): HealthCheck {
+  const name = `consumer:${stage}`;
+  if (!s) return { name, status: "degraded", detail: "not polled yet" };
+  if (s.error !== undefined) return { name, status: "unhealthy", detail: s.error };
+  const stillS = Math.floor((now - s.movedAt) / 1000);
+  if (s.pending > 0 && stillS >= t.stallS)
+    return { name, status: "degraded", detail: `stalled: ${s.pending} messages waiting, no delivery for ${stillS} s` };
+  const unackedS = Math.floor((now - s.ackMovedAt) / 1000);
+  if (s.ackPending > 0 && s.redelivered > 0 && unackedS >= t.stallS)
+    return { name, status: "degraded", detail: `stalled: ${s.ackPending} messages handed out and ${s.redelivered} redelivered, none acknowledged for ${unackedS} s` };
+  if (s.pending > t.lagMessages) return { name, status: "degraded", detail: `lagging: ${s.pending} messages waiting (threshold ${t.lagMessages})` };
+  return { name, status: "healthy", detail: `${s.pending} waiting, ${s.ackPending} being handled` };
+}
+
+export interface ConsumerWatchOptions extends StallThresholds {
+  jsm: JetStreamManager;
+  consumers: readonly WatchedConsumer[];
+  metrics: Metrics;
+  log: Logger;
+  /** `<prefix>.dlq`: the DLQ subjects are `<dlqPrefix>.<stage>`. */
   dlqPrefix: string;
   now?: () => number;
 }
 
-interface Seen {
-  deliveredSeq: number;
-  movedAt: number;
-  pending: number;
-  error?: string;
-}
-
-export function startConsumerWatch(opts: ConsumerWatchOptions) {
+export function createConsumerWatch(opts: ConsumerWatchOptions) {
   const now = opts.now ?? Date.now;
-  const seen = new Map<string, Seen>();
+  const samples = new Map<string, ConsumerSample>();
+  const key = (c: WatchedConsumer) => `${c.stream}/${c.durable}`;
 
-  async function poll(): Promise<void> {
+  async function pollConsumers(): Promise<void> {
     for (const c of opts.consumers) {
-      const id = `${c.stream}/${c.durable}`;
       try {
         const info = await opts.jsm.consumers.info(c.stream, c.durable);
-        const prev = seen.get(id);
-        const delivered = info.delivered.stream_seq;
-        const movedAt = !prev || delivered !== prev.deliveredSeq || info.num_pending === 0 ? now() : prev.movedAt;
-        seen.set(id, { deliveredSeq: delivered, movedAt, pending: info.num_pending });
-        opts.metrics.consumerPending.set({ stage: c.durable, stream: c.stream }, info.num_pending + info.num_ack_pending);
+        samples.set(key(c), nextSample(samples.get(key(c)), info, now()));
+        opts.metrics.consumerPending.set({ stage: c.stage, stream: c.stream }, info.num_pending + info.num_ack_pending);
       } catch (err) {
-        seen.set(id, { deliveredSeq: -1, movedAt: now(), pending: 0, error: (err as Error).message });
+        const t = now();
+        samples.set(key(c), {
+          deliveredSeq: -1,
+          movedAt: t,
+          ackFloorSeq: -1,
+          ackMovedAt: t,
+          redelivered: 0,
+          pending: 0,
+          ackPending: 0,
+          error: `consumer ${c.durable} on ${c.stream}: ${(err as Error).message}`,
+        });
       }
     }
+  }
+
+  /** DLQ subjects seen so far (tokens after `<dlqPrefix>.`). */
+  const dlqTokens = new Set<string>();
+  async function pollDlq(): Promise<void> {
     try {
-      const dlq = await opts.jsm.streams.info(streamNames.dlq, { subjects_filter: ">" });
-      for (const [subject, n] of Object.entries(dlq.state.subjects ?? {}))
-        opts.metrics.dlqDepth.set({ stage: subject.slice(opts.dlqPrefix.length + 1) }, n);
+      const counts = (await opts.jsm.streams.info(streamNames.dlq, { subjects_filter: ">" })).state.subjects ?? {};
+      for (const subject of Object.keys(counts)) if (subject.startsWith(`${opts.dlqPrefix}.`)) dlqTokens.add(subject.slice(opts.dlqPrefix.length + 1));
+      // A stage whose records were all retried or purged has no subject any more: it reads 0, not its last count.
+      for (const token of dlqTokens) opts.metrics.dlqDepth.set({ stage: fromSubjectToken(token) }, counts[`${opts.dlqPrefix}.${token}`] ?? 0);
     } catch (err) {
       opts.log.debug({ err }, "could not read the DLQ's depth");
     }
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const loop = async () => {
-    await poll().catch((err) => opts.log.warn({ err }, "consumer watch failed"));
-    if (!stopped) timer = setTimeout(loop, opts.intervalMs);
-  };
-  const first = loop();
-
   return {
-    ready: first,
-    poll,
-    /** One check per consumer: unhealthy when its info cannot be read, degraded when stalled or lagging. */
-    checks(): HealthCheck[] {
-      return opts.consumers.map((c) => {
-        const id = `${c.stream}/${c.durable}`;
-        const s = seen.get(id);
-        const name = `consumer:${c.durable}`;
-        if (!s) return { name, status: "degraded", detail: "not polled yet" };
-        if (s.error) return { name, status: "unhealthy", detail: s.error };
-        const stalledS = Math.round((now() - s.movedAt) / 1000);
-        if (s.pending > 0 && stalledS >= opts.stallS) return { name, status: "degraded", detail: `stalled: ${s.pending} messages waiting, no delivery for ${stalledS} s` };
-        if (s.pending > opts.lagMessages) return { name, status: "degraded", detail: `lagging: ${s.pending} messages waiting (threshold ${opts.lagMessages})` };
-        return { name, status: "healthy", detail: `${s.pending} waiting` };
-      });
+    async poll(): Promise<void> {
+      await pollConsumers();
+      await pollDlq();
     },
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
+    checks(): HealthCheck[] {
+      return opts.consumers.map((c) => judgeConsumer(c.stage, samples.get(key(c)), now(), opts));
     },
   };
 }
-export type ConsumerWatch = ReturnType<typeof startConsumerWatch>;
+export type ConsumerWatch = ReturnType<typeof createConsumerWatch>;

@@ -1,27 +1,42 @@
-// The stack's health: NATS reachable, every JetStream stream present,
-// ClickHouse answering, and every durable consumer moving. NATS, streams or
-// ClickHouse failing make it unhealthy (not ready); a stalled or lagging
-// consumer makes it degraded (still ready: it serves and catches up).
+// A process's health: NATS reachable, every JetStream stream present,
+// ClickHouse answering (when this process uses it), and every durable
+// consumer it watches moving. NATS, streams or ClickHouse failing make it
+// unhealthy (not ready); a stalled or lagging consumer makes it degraded
+// (still ready: it serves and catches up). The monitor polls on an interval
+// so the gauges (lag, DLQ depth, costline_health_status) stay current even
+// when nobody asks /readyz.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { scrubSecrets } from "../observability/log.ts";
 import type { ConsumerWatch } from "./consumer-watch.ts";
 import { aggregate, statusValue, type HealthCheck, type HealthReport } from "./health-status.ts";
 
 export interface HealthDeps {
   nc: NatsConnection;
   jsm: JetStreamManager;
-  clickhouse: ClickHouseClient;
-  streams: string[];
+  /** Absent in a process whose stages never touch ClickHouse: no check then. */
+  clickhouse?: ClickHouseClient;
+  streams: readonly string[];
   consumers: ConsumerWatch;
   metrics: Metrics;
   timeoutMs: number;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref())]);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
+
+/** An error's message fit for a probe's answer: one line, no credentials (a URL may carry them). */
+const detailOf = (err: unknown) => scrubSecrets((err instanceof Error ? err.message : String(err)).split("\n")[0]!.slice(0, 300));
 
 export function createHealth(deps: HealthDeps) {
   async function nats(): Promise<HealthCheck> {
@@ -30,7 +45,7 @@ export function createHealth(deps: HealthDeps) {
       const rtt = await withTimeout(deps.nc.rtt(), deps.timeoutMs, "NATS");
       return { name: "nats", status: "healthy", detail: `round trip ${rtt} ms` };
     } catch (err) {
-      return { name: "nats", status: "unhealthy", detail: (err as Error).message };
+      return { name: "nats", status: "unhealthy", detail: detailOf(err) };
     }
   }
 
@@ -42,21 +57,51 @@ export function createHealth(deps: HealthDeps) {
       : { name: "streams", status: "healthy", detail: `${deps.streams.length} streams` };
   }
 
-  async function clickhouse(): Promise<HealthCheck> {
+  async function clickhouse(client: ClickHouseClient): Promise<HealthCheck> {
     try {
-      await withTimeout(deps.clickhouse.query({ query: "SELECT 1", format: "JSONEachRow" }).then((r) => r.json()), deps.timeoutMs, "ClickHouse");
+      await withTimeout(client.query({ query: "SELECT 1", format: "JSONEachRow" }).then((r) => r.json()), deps.timeoutMs, "ClickHouse");
       return { name: "clickhouse", status: "healthy", detail: "answers" };
     } catch (err) {
-      return { name: "clickhouse", status: "unhealthy", detail: (err as Error).message };
+      return { name: "clickhouse", status: "unhealthy", detail: detailOf(err) };
     }
   }
 
   return {
     async check(): Promise<HealthReport> {
-      const report = aggregate([await nats(), await streams(), await clickhouse(), ...deps.consumers.checks()]);
+      const [n, s, ch] = await Promise.all([nats(), streams(), deps.clickhouse ? clickhouse(deps.clickhouse) : undefined]);
+      const report = aggregate([n, s, ...(ch ? [ch] : []), ...deps.consumers.checks()]);
       for (const c of report.checks) deps.metrics.healthStatus.set({ check: c.name }, statusValue(c.status));
       return report;
     },
   };
 }
 export type Health = ReturnType<typeof createHealth>;
+
+/**
+ * Polls the consumers and runs the checks every `intervalMs` until stopped:
+ * the timer only wakes the loop, so two passes never overlap.
+ */
+export function startHealthMonitor(opts: { health: Health; consumers: ConsumerWatch; intervalMs: number; log: Logger }) {
+  const abort = new AbortController();
+  const pass = async () => {
+    await opts.consumers.poll();
+    await opts.health.check();
+  };
+  const first = pass().catch((err) => opts.log.warn({ err }, "health pass failed"));
+  const done = (async () => {
+    await first;
+    while (!abort.signal.aborted) {
+      await sleep(opts.intervalMs, undefined, { signal: abort.signal }).catch(() => undefined);
+      if (abort.signal.aborted) break;
+      await pass().catch((err) => opts.log.warn({ err }, "health pass failed"));
+    }
+  })();
+  return {
+    /** Resolves after the first pass, so a probe right after start sees real checks. */
+    ready: first,
+    async stop(): Promise<void> {
+      abort.abort();
+      await done;
+    },
+  };
+}

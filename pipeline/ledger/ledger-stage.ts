@@ -6,7 +6,7 @@ import type { JsMsg } from "@nats-io/jetstream";
 import { pricedBatchSchema, pricedEventSchema, type PricedEvent } from "../../schemas/index.ts";
 import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
-import { boundedLabel, type Metrics } from "../observability/metrics.ts";
+import type { Metrics } from "../observability/metrics.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
 import { eventKey } from "./ledger-row.ts";
@@ -32,8 +32,6 @@ export function parsePriced(msg: JsMsg): PricedEvent[] {
 
 export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
   const { store, metrics } = deps;
-  const tenantLabel = boundedLabel(50);
-  const modelLabel = boundedLabel(50);
   /** Freshness of recent events and cost by tenant and model, for dashboards (the ledger holds the exact sums). */
   function observeStored(events: PricedEvent[]): void {
     const now = Date.now();
@@ -41,7 +39,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
       const age = (now - Date.parse(e.time)) / 1000;
       if (age >= 0 && age <= 600) metrics.ledgerFreshness.observe(age);
       // A counter only goes up: credits (negative amounts) show in the ledger, not here.
-      if (e.cost_usd !== null && Number(e.cost_usd) > 0) metrics.costUsd.inc({ tenant: tenantLabel(e.tenant), model: modelLabel(e.model || e.kind) }, Number(e.cost_usd));
+      if (e.cost_usd !== null) metrics.addCost(e.tenant, e.model || e.kind, Number(e.cost_usd));
     }
   }
   // The check for stored ids and the insert run strictly one batch after
@@ -70,9 +68,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
     const stored = await store.existingKeys(unique);
     const fresh = unique.filter((e) => !stored.has(eventKey(e)));
     if (stored.size) metrics.ledgerDuplicates.inc({ where: "stored" }, unique.length - fresh.length);
-    const endInsert = metrics.clickhouseInsertSeconds.startTimer({ table: "ledger" });
-    await store.insert(fresh);
-    endInsert();
+    await store.insert(fresh); // timed by table in costline_clickhouse_insert_seconds (observability/clickhouse-timing.ts)
     metrics.events.inc({ stage: "ledger", result: "inserted" }, fresh.length);
     observeStored(fresh);
     return fresh.length;

@@ -25,15 +25,15 @@ export const durableNames = {
   notifier: "notifier",
 } as const;
 
-/** Every durable consumer of the pipeline, with its stream: what health watches. */
+/** Every durable consumer of the pipeline, with its stream and the stage that reads it: what health watches. */
 export const pipelineConsumers = [
-  { stream: streamNames.events, durable: durableNames.enrich },
-  { stream: streamNames.priced, durable: durableNames.ledger },
-  { stream: streamNames.priced, durable: durableNames.windower },
-  { stream: streamNames.windows, durable: durableNames.detector },
-  { stream: streamNames.alerts, durable: durableNames.alertsLedger },
-  { stream: streamNames.alerts, durable: durableNames.notifier },
-];
+  { stage: "enrich", stream: streamNames.events, durable: durableNames.enrich },
+  { stage: "ledger", stream: streamNames.priced, durable: durableNames.ledger },
+  { stage: "windower", stream: streamNames.priced, durable: durableNames.windower },
+  { stage: "detector", stream: streamNames.windows, durable: durableNames.detector },
+  { stage: "alert-store", stream: streamNames.alerts, durable: durableNames.alertsLedger },
+  { stage: "notifier", stream: streamNames.alerts, durable: durableNames.notifier },
+] as const;
 
 interface StreamSpec {
   name: string;

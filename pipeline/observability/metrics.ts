@@ -1,11 +1,31 @@
-// Prometheus metrics shared by every stage; the API serves them on /metrics.
+// Prometheus metrics shared by every stage; each process serves them on
+// /metrics (the API's port, or COSTLINE_METRICS_PORT for a stage run alone).
+// Names are agreed with the Prometheus rules and Grafana boards in deploy/.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
-export function createMetrics() {
+export interface MetricLimits {
+  /** Distinct tenants and models named in costline_cost_usd_total; later ones are counted as "other". */
+  maxTenants: number;
+  maxModels: number;
+}
+
+export function createMetrics(limits: MetricLimits = { maxTenants: 50, maxModels: 50 }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "costline_" });
+  const costUsd = new Counter({
+    name: "costline_cost_usd_total",
+    help: `Cost stored in the ledger, by tenant and model (the first ${limits.maxTenants} tenants and ${limits.maxModels} models seen; the rest as "other"). A float for dashboards: the ledger holds the exact amounts`,
+    labelNames: ["tenant", "model"] as const,
+    registers: [registry],
+  });
+  const tenantLabel = boundedLabel(limits.maxTenants);
+  const modelLabel = boundedLabel(limits.maxModels);
   return {
     registry,
+    /** Adds a stored cost to costline_cost_usd_total under bounded labels (credits are left out: a counter only goes up). */
+    addCost(tenant: string, model: string, usd: number): void {
+      if (usd > 0) costUsd.inc({ tenant: tenantLabel(tenant), model: modelLabel(model) }, usd);
+    },
     messages: new Counter({
       name: "costline_stage_messages_total",
       help: "Messages handled by a stage, by outcome (ack, retry, dead)",
@@ -94,12 +114,7 @@ export function createMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
       registers: [registry],
     }),
-    costUsd: new Counter({
-      name: "costline_cost_usd_total",
-      help: "Cost stored in the ledger, by tenant and model (the first 50 of each by name; the rest as \"other\"). A float for dashboards: the ledger holds the exact amounts",
-      labelNames: ["tenant", "model"] as const,
-      registers: [registry],
-    }),
+    costUsd,
     apiRequests: new Counter({
       name: "costline_api_requests_total",
       help: "API requests by route pattern and status",
@@ -118,7 +133,12 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** Label values kept to the first `max` distinct ones; later ones become "other", so cardinality stays bounded. */
+/**
+ * Label values kept to the first `max` distinct ones; later ones become
+ * "other", so a label's cardinality is at most max + 1 however many tenants
+ * or models appear. First come, not top spenders: a series, once named,
+ * keeps its name for the life of the process (Prometheus needs that).
+ */
 export function boundedLabel(max: number) {
   const kept = new Set<string>();
   return (value: string): string => {

@@ -1,10 +1,13 @@
 // Wires the stages of one process: NATS (embedded or configured), topology,
 // ClickHouse (embedded or server) with migrations, the chosen stages on the
-// shared runner, and the API. Shutdown runs in order: stop consuming, flush
-// and ack, close the API and ClickHouse, drain NATS, stop the embedded server.
+// shared runner, health and metrics, and the API — or, in a process that runs
+// stages without the API, /metrics, /healthz and /readyz on a port of their
+// own. Shutdown runs in order: stop consuming, flush and ack, close the HTTP
+// listeners and ClickHouse, drain NATS, stop the embedded server.
 import path from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config/config.ts";
 import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
 import { migrate } from "../clickhouse/migrate.ts";
@@ -17,8 +20,10 @@ import { startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts
 import { createSubjects, kvBuckets } from "../nats/subjects.ts";
 import { Kvm } from "@nats-io/kv";
 import { createControlStore } from "../guard/control-store.ts";
-import { startConsumerWatch } from "../health/consumer-watch.ts";
-import { createHealth } from "../health/health.ts";
+import { createConsumerWatch } from "../health/consumer-watch.ts";
+import { createHealth, startHealthMonitor } from "../health/health.ts";
+import { startOpsServer } from "../health/ops-routes.ts";
+import { timeClickHouseInserts } from "../observability/clickhouse-timing.ts";
 import { createBudgetStore } from "../budgets/budget-store.ts";
 import { applyTopology, pipelineConsumers, streamSpecs } from "../nats/topology.ts";
 import { notifyBuckets } from "../notify/kv-buckets.ts";
@@ -32,12 +37,16 @@ export { stageNames, type StageName };
 
 export interface Pipeline {
   natsUrl: string;
+  /** The API's address ("" when this process does not serve it). */
   apiUrl: string;
+  /** Where /metrics, /healthz and /readyz are served apart from the API (absent when only the API serves them). */
+  opsUrl?: string;
   natsPid: number | null;
   /** Where the embedded default keeps its admin API key (absent when COSTLINE_ADMIN_KEY is set). */
   adminKeyFile?: string;
   nc: NatsConnection;
-  clickhouse: Ledgerbase;
+  /** Absent in a process whose stages never touch ClickHouse (see clickhouseFreeStages). */
+  clickhouse: Ledgerbase | undefined;
   stages: RunningStage[];
   stop(): Promise<void>;
 }
@@ -45,8 +54,24 @@ export interface Pipeline {
 export interface PipelineOptions {
   stages: readonly StageName[];
   log: Logger;
-  /** Start the API (default true). */
+  /** Start the API (default true). Without it, the ops routes get a listener of their own. */
   api?: boolean;
+}
+
+/**
+ * Stages that never read or write ClickHouse: a process running only these
+ * (and not the API) neither opens nor migrates it, and its readiness does not
+ * depend on it.
+ */
+export const clickhouseFreeStages: readonly StageName[] = ["enrich", "windower"];
+
+/** Stands in for ClickHouse in a process that did not open it: any use is a wiring bug, said plainly. */
+function clickhouseNotOpened(stages: readonly string[]): ClickHouseClient {
+  return new Proxy({} as ClickHouseClient, {
+    get() {
+      throw new ConfigError(`ClickHouse is not opened in a process running only ${stages.join(", ")}; see clickhouseFreeStages`);
+    },
+  });
 }
 
 export async function startPipeline(config: Config, opts: PipelineOptions): Promise<Pipeline> {
@@ -77,17 +102,24 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     await applyTopology(nc, jsm, config);
     const js = jetstream(nc);
 
-    const clickhouse = await openClickHouse(config.clickhouse);
-    cleanup.push(() => clickhouse.close());
-    const applied = await migrate(clickhouse.client);
-    log.info({ mode: clickhouse.mode, applied }, "ClickHouse ready");
+    const serveApi = opts.api !== false;
+    const metrics = createMetrics(config.metrics);
+    let clickhouse: Ledgerbase | undefined;
+    if (serveApi || opts.stages.some((s) => !clickhouseFreeStages.includes(s))) {
+      const opened = await openClickHouse(config.clickhouse);
+      clickhouse = opened;
+      cleanup.push(() => opened.close());
+      const applied = await migrate(opened.client);
+      log.info({ mode: opened.mode, applied }, "ClickHouse ready");
+    }
+    // Every insert through this client is timed by table (costline_clickhouse_insert_seconds).
+    const client = clickhouse ? timeClickHouseInserts(clickhouse.client, metrics.clickhouseInsertSeconds) : clickhouseNotOpened(opts.stages);
 
-    const metrics = createMetrics();
     const subjects = createSubjects(config.subjects.prefix);
     const abort = new AbortController();
     const stages: RunningStage[] = [];
     for (const name of opts.stages) {
-      const ctx = { config, nc, js, subjects, clickhouse: clickhouse.client, metrics, log: log.child({ stage: name }), signal: abort.signal };
+      const ctx = { config, nc, js, subjects, clickhouse: client, metrics, log: log.child({ stage: name }), signal: abort.signal };
       stages.push(...(await stageRegistry[name](ctx)));
     }
     cleanup.push(async () => {
@@ -96,28 +128,39 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     });
     for (const s of stages) s.done.catch((err) => log.error({ err, stage: s.name }, "stage failed"));
 
+    // The API's process watches every consumer (the stack's view); a stage process its own.
+    const watch = createConsumerWatch({
+      jsm,
+      consumers: serveApi ? pipelineConsumers : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes(c.stage)),
+      metrics,
+      log: log.child({ stage: "health" }),
+      lagMessages: config.health.lagMessages,
+      stallS: config.health.stallS,
+      dlqPrefix: `${config.subjects.prefix}.dlq`,
+    });
+    const health = createHealth({ nc, jsm, clickhouse: clickhouse && client, streams: streamSpecs(config).map((x) => x.name), consumers: watch, metrics, timeoutMs: config.health.timeoutMs });
+    const monitor = startHealthMonitor({ health, consumers: watch, intervalMs: config.health.pollMs, log: log.child({ stage: "health" }) });
+    cleanup.push(() => monitor.stop());
+    await monitor.ready;
+
     let apiUrl = "";
+    let opsUrl: string | undefined;
     let adminKeyFile: string | undefined;
-    if (opts.api !== false) {
-      const watch = startConsumerWatch({
-        jsm,
-        consumers: pipelineConsumers,
-        metrics,
-        log: log.child({ stage: "health" }),
-        intervalMs: config.health.pollMs,
-        lagMessages: config.health.lagMessages,
-        stallS: config.health.stallS,
-        dlqPrefix: `${config.subjects.prefix}.dlq`,
-      });
-      cleanup.push(async () => watch.stop());
-      const health = createHealth({ nc, jsm, clickhouse: clickhouse.client, streams: streamSpecs(config).map((x) => x.name), consumers: watch, metrics, timeoutMs: 2000 });
-      const keys = createKeyStore(clickhouse.client);
+    const opsPort = serveApi ? config.metrics.port : (config.metrics.port ?? config.api.port);
+    if (opsPort !== undefined) {
+      const ops = await startOpsServer({ metrics, health: health.check, metricsToken: config.api.metricsToken }, config.api.host, opsPort);
+      opsUrl = ops.url;
+      cleanup.push(() => ops.close());
+      log.info({ url: opsUrl }, "serving /metrics, /healthz and /readyz");
+    }
+    if (serveApi && clickhouse) {
+      const keys = createKeyStore(client);
       adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;
       const kvm = new Kvm(nc);
-      const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse.client });
-      const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client: clickhouse.client });
+      const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client });
+      const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
-      const app = createApi({ clickhouse: clickhouse.client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());
@@ -127,6 +170,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     return {
       natsUrl,
       apiUrl,
+      opsUrl,
       natsPid: embedded?.pid ?? null,
       adminKeyFile,
       nc,

@@ -1,15 +1,20 @@
-// Health and readiness on real parts: a stage that nobody runs stalls its
-// consumer and readiness turns degraded (still ready, with the consumer named),
-// running the stages brings it back to healthy; nats-server killed turns it
-// unhealthy (503) and restarted on the same port healthy again.
+// Health, readiness and metrics on real parts, two processes the way a
+// deployment runs them: the API with every stage but enrich, and enrich run
+// alone (serving only /metrics, /healthz and /readyz, never opening
+// ClickHouse). Freezing the enrich process (SIGSTOP) stalls its consumer and
+// the API's readiness turns degraded (still ready, the consumer named);
+// resuming it drains the backlog into the ledger and health comes back.
+// nats-server killed turns both unhealthy (503); restarted on the same port,
+// both are healthy again.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import { createProducer } from "../../pipeline/producer/producer.ts";
 import { freePort, startEmbeddedNats, type EmbeddedNats } from "../../pipeline/nats/embedded-server.ts";
 import { costEvent, tenants, amountFor } from "../helpers/events.ts";
-import { cliPath, repoRoot, startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
+import { cliPath, getJson, repoRoot, tempHome, waitFor } from "../helpers/stack-process.ts";
 
 type Check = { name: string; status: string; detail: string };
 type Ready = { code: number; status: string; checks: Check[] };
@@ -25,59 +30,117 @@ async function readyz(url: string): Promise<Ready> {
   const body = (await res.json()) as { status: string; checks: Check[] };
   return { code: res.status, ...body };
 }
-const until = (what: string, url: string, ok: (r: Ready) => boolean) =>
-  waitFor(what, async () => {
-    const r = await readyz(url).catch(() => undefined);
-    return r && ok(r) ? r : undefined;
-  }, 30_000);
+const until = (what: string, url: string, ok: (r: Ready) => boolean, timeoutMs = 30_000) =>
+  waitFor(
+    what,
+    async () => {
+      const r = await readyz(url).catch(() => undefined);
+      return r && ok(r) ? r : undefined;
+    },
+    timeoutMs,
+  );
+const metricsOf = async (url: string) => (await fetch(`${url}/metrics`)).text();
+
+function run(args: string[], env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [cliPath, "run", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, COSTLINE_HOME: home, COSTLINE_LOG_LEVEL: "warn", ...env },
+    stdio: "ignore",
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  cleanup.push(async () => {
+    if (child.exitCode === null) {
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+    }
+  });
+  return { child, exited };
+}
 
 describe("health and readiness", () => {
-  it("turns degraded when a consumer stalls, unhealthy without NATS, and back each time", async () => {
+  it("turns degraded when a stage process stalls, unhealthy without NATS, and back each time", async () => {
     const port = await freePort();
     const natsOpts = { bin: "nats-server", storeDir: path.join(home, "nats"), logFile: path.join(home, "nats.log"), port };
     let nats: EmbeddedNats = await startEmbeddedNats(natsOpts);
     cleanup.push(() => nats.stop());
-    const env = { NATS_URL: nats.url, COSTLINE_HEALTH_STALL_S: "2", COSTLINE_HEALTH_POLL_MS: "250" };
+    // A short ack wait: messages the frozen process pulled come back (redelivered) soon.
+    const env = { NATS_URL: nats.url, COSTLINE_HEALTH_STALL_S: "2", COSTLINE_HEALTH_POLL_MS: "250", COSTLINE_ACK_WAIT_S: "5", COSTLINE_METRICS_MAX_TENANTS: "2" };
 
-    // Only enrich runs: priced events pile up for the ledger and the windower, which nobody runs.
+    // The API and every stage but enrich, on the embedded ClickHouse under $COSTLINE_HOME.
     const apiPort = await freePort();
-    const enrichOnly: ChildProcess = spawn(process.execPath, [cliPath, "run", "enrich"], {
-      cwd: repoRoot,
-      env: { ...process.env, ...env, COSTLINE_HOME: home, COSTLINE_API_PORT: String(apiPort), COSTLINE_LOG_LEVEL: "warn" },
-      stdio: "ignore",
-    });
-    cleanup.push(async () => enrichOnly.kill("SIGKILL"));
-    const url = `http://127.0.0.1:${apiPort}`;
-    const first = await until("a healthy start", url, (r) => r.status === "healthy");
+    const api = run(["--api", "ledger", "windower", "detector", "alert-store", "allocator", "notifier"], { ...env, COSTLINE_API_PORT: String(apiPort) });
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const first = await until("the API process healthy", apiUrl, (r) => r.status === "healthy", 90_000);
     expect(first.code).toBe(200);
-    expect(first.checks.map((c) => c.name)).toEqual(expect.arrayContaining(["nats", "streams", "clickhouse", "consumer:enrich", "consumer:ledger"]));
+    expect(first.checks.map((c) => c.name).sort()).toEqual(
+      ["clickhouse", "consumer:alert-store", "consumer:detector", "consumer:enrich", "consumer:ledger", "consumer:notifier", "consumer:windower", "nats", "streams"].sort(),
+    );
+    const adminKey = readFileSync(path.join(home, "admin.key"), "utf8").trim();
+    const totals = () => getJson<{ events: number }>(`${apiUrl}/v1/totals`, adminKey);
+
+    // enrich alone, on the same $COSTLINE_HOME: it must not open the embedded ClickHouse the API process holds.
+    // Without COSTLINE_METRICS_PORT its ops routes take the API port it does not otherwise use.
+    const enrichPort = await freePort();
+    const enrich = run(["enrich"], { ...env, COSTLINE_API_PORT: String(enrichPort) });
+    const enrichUrl = `http://127.0.0.1:${enrichPort}`;
+    const alone = await until("the enrich process healthy", enrichUrl, (r) => r.status === "healthy", 60_000);
+    expect(alone.checks.map((c) => c.name)).toEqual(["nats", "streams", "consumer:enrich"]);
+    expect((await fetch(`${enrichUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${enrichUrl}/v1/totals`)).status).toBe(404); // no API here
 
     const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
     cleanup.push(() => nc.close());
-    await (await createProducer({ nc })).publish(Array.from({ length: 40 }, (_, i) => costEvent(i, tenants[i % 4]!, amountFor(i), "test/health")));
-    const stalled = await until("the ledger consumer stalled", url, (r) => r.status === "degraded");
+    const producer = await createProducer({ nc });
+    const batch = (from: number) => Array.from({ length: 40 }, (_, i) => costEvent(from + i, tenants[i % 4]!, amountFor(from + i), "test/health"));
+    await producer.publish(batch(0));
+    await waitFor("40 events in the ledger", async () => ((await totals()).events >= 40 ? true : undefined));
+
+    // The enrich process frozen: events wait on its consumer, which stops moving.
+    process.kill(enrich.child.pid!, "SIGSTOP");
+    await producer.publish(batch(40));
+    const stalled = await until("the enrich consumer stalled", apiUrl, (r) => r.status === "degraded");
     expect(stalled.code).toBe(200); // degraded is still ready
-    expect(stalled.checks.find((c) => c.name === "consumer:ledger")).toMatchObject({ status: "degraded", detail: expect.stringMatching(/^stalled: [1-9]\d* messages waiting, no delivery for \d+ s$/) }); // one priced message per tenant
-    expect(stalled.checks.find((c) => c.name === "consumer:enrich")!.status).toBe("healthy");
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/costline_consumer_pending_messages\{stage="ledger",stream="COSTLINE_PRICED"\} [1-9]/);
-    expect(metrics).toMatch(/costline_health_status\{check="consumer:ledger"\} 1/);
+    expect(stalled.checks.find((c) => c.name === "consumer:enrich")).toMatchObject({
+      status: "degraded",
+      // Its pulled messages came back unacknowledged; new ones wait undelivered (whichever the poll sees first).
+      detail: expect.stringMatching(/^stalled: [1-9]\d* messages (waiting, no delivery|handed out and [1-9]\d* redelivered, none acknowledged) for \d+ s$/),
+    });
+    expect(stalled.checks.filter((c) => c.status !== "healthy").map((c) => c.name)).toEqual(["consumer:enrich"]);
+    const frozen = await metricsOf(apiUrl);
+    expect(frozen).toMatch(/costline_consumer_pending_messages\{stage="enrich",stream="COSTLINE_EVENTS"\} [1-9]/);
+    expect(frozen).toMatch(/costline_health_status\{check="consumer:enrich"\} 1\b/);
 
-    // Every stage running: the backlog drains and health comes back.
-    enrichOnly.kill("SIGTERM");
-    await new Promise((r) => enrichOnly.once("exit", r));
-    const stack: StackProcess = await startStack(home, env);
-    cleanup.push(() => (stack.child.exitCode === null ? stack.kill() : Promise.resolve()));
-    const back = await until("healthy again", stack.info.api_url, (r) => r.status === "healthy");
+    // Resumed: the backlog drains into the ledger and health comes back.
+    process.kill(enrich.child.pid!, "SIGCONT");
+    const back = await until("healthy again", apiUrl, (r) => r.status === "healthy");
     expect(back.checks.every((c) => c.status === "healthy")).toBe(true);
+    await waitFor("80 events in the ledger", async () => ((await totals()).events === 80 ? true : undefined));
 
-    // No NATS: unhealthy, not ready; NATS back on the same port: healthy.
+    // Each process's /metrics: the stage's own counters there, the ledger's inserts timed and cost by bounded tenants in the API's.
+    const enrichMetrics = await metricsOf(enrichUrl);
+    expect(enrichMetrics).toMatch(/costline_stage_messages_total\{stage="enrich",outcome="ack"\} [1-9]/);
+    expect(enrichMetrics).toMatch(/costline_consumer_pending_messages\{stage="enrich",stream="COSTLINE_EVENTS"\} 0/);
+    expect(enrichMetrics).not.toMatch(/check="clickhouse"/);
+    const apiMetrics = await metricsOf(apiUrl);
+    expect(apiMetrics).toMatch(/costline_clickhouse_insert_seconds_count\{table="ledger"\} [1-9]/);
+    const costTenants = new Set([...apiMetrics.matchAll(/costline_cost_usd_total\{tenant="([^"]*)",model="cost"\}/g)].map((m) => m[1]));
+    expect(costTenants.size).toBe(3); // COSTLINE_METRICS_MAX_TENANTS=2, four tenants: two by name, the rest "other"
+    expect(costTenants.has("other")).toBe(true);
+
+    // No NATS: both unhealthy, not ready; NATS back on the same port: both healthy.
     process.kill(nats.pid, "SIGKILL");
-    const down = await until("unhealthy without NATS", stack.info.api_url, (r) => r.status === "unhealthy");
+    const down = await until("the API unhealthy without NATS", apiUrl, (r) => r.status === "unhealthy");
     expect(down.code).toBe(503);
     expect(down.checks.find((c) => c.name === "nats")!.status).toBe("unhealthy");
+    expect(down.checks.find((c) => c.name === "clickhouse")!.status).toBe("healthy");
+    expect((await until("enrich unhealthy without NATS", enrichUrl, (r) => r.status === "unhealthy")).code).toBe(503);
     nats = await startEmbeddedNats(natsOpts);
-    await until("healthy after NATS returns", stack.info.api_url, (r) => r.status === "healthy");
-    expect(await stack.stop()).toBe(0);
-  }, 180_000);
+    await until("the API healthy after NATS returns", apiUrl, (r) => r.status === "healthy");
+    await until("enrich healthy after NATS returns", enrichUrl, (r) => r.status === "healthy");
+
+    enrich.child.kill("SIGTERM");
+    api.child.kill("SIGTERM");
+    expect(await enrich.exited).toBe(0);
+    expect(await api.exited).toBe(0);
+  }, 240_000);
 });
