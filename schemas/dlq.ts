@@ -1,5 +1,7 @@
 // A dead-letter record, published on `<prefix>.dlq.<stage>`: what failed, why,
-// and the original bytes so it can be inspected and retried.
+// and the original bytes so it can be inspected and retried. Fields are only
+// ever added, as optional ones, so records written by an older version stay
+// readable by `costline dlq`.
 import { z } from "zod";
 import { isoTime } from "./common.ts";
 
@@ -26,6 +28,10 @@ export const dlqRecordSchema = z.object({
   batch_index: z.number().int().nonnegative().optional(),
   event_id: z.string().optional(),
   source: z.string().optional(),
+  /** The tenant, trace and request of the failed event, when its message names them (for filtering and for logs). */
+  tenant: z.string().optional(),
+  trace_id: z.string().optional(),
+  request_id: z.string().optional(),
   deliveries: z.number().int().nonnegative(),
   failed_at: isoTime,
   /** The original message (or the failing batch element), base64 so any bytes survive. */

@@ -1,7 +1,8 @@
 // The costline command line. Names are stable: other tools rely on them.
 //
 //   npx costline up [--demo]              every stage in one process
-//   npx costline run enrich ledger        chosen stages
+//   npx costline run enrich ledger        chosen stages (/metrics, /healthz, /readyz on COSTLINE_METRICS_PORT)
+//   npx costline run                      the API alone
 //   npx costline publish --file events.ndjson
 //   npx costline sql "SELECT count() FROM costline.ledger"
 //   npx costline totals --tenant acme
@@ -40,9 +41,13 @@ export function buildCli(config: () => Config): Command {
     .action((o: { demo?: boolean }) => runUp(config(), { demo: Boolean(o.demo) }));
   program
     .command("run")
-    .description("run chosen stages (enrich, ledger, windower, detector, alert-store, allocator, notifier) in this process; with none, the API alone")
+    .description(
+      "run chosen stages (enrich, ledger, windower, detector, alert-store, allocator, notifier) in this process, " +
+        "serving /metrics, /healthz and /readyz on COSTLINE_METRICS_PORT (default COSTLINE_API_PORT); with none, the API alone",
+    )
     .argument("[stages...]")
-    .action((stages: string[]) => runStages(config(), stages));
+    .option("--api", "also serve the HTTP API (which carries /metrics, /healthz and /readyz)")
+    .action((stages: string[], o: { api?: boolean }) => runStages(config(), stages, { api: o.api }));
   program
     .command("publish")
     .description("publish CloudEvents from an NDJSON file (or stdin); bad lines are reported with their number")
@@ -74,23 +79,29 @@ export function buildCli(config: () => Config): Command {
     .argument("<key-id>")
     .description("revoke a key")
     .action((id: string) => runKeys(config(), { kind: "revoke", id }));
-  const dlq = program.command("dlq").description("the dead-letter queue: list, count, retry or delete records");
+  const dlq = program.command("dlq").description("the dead-letter queue: list, count, retry or delete records (straight over NATS)");
   const dlqFilters = (cmd: Command) =>
     cmd
-      .option("--stage <stage>", "the stage that wrote the record (enrich, ledger, notifier, …)")
+      .option("--stage <stage>", "the stage that wrote the record (enrich, ledger, windower, detector, alert-store, notifier)")
       .option("--reason <reason>", "validation, not_json, oversized, unknown_type, invalid_usage, poison, timeout, unavailable, delivery_failed")
-      .option("--since <iso>", "failed at or after")
-      .option("--until <iso>", "failed before")
-      .option("--subject <text>", "the original subject contains this (e.g. a tenant)")
+      .option("--since <when>", "failed at or after: an ISO time, or an age such as 30m, 2h, 7d")
+      .option("--until <when>", "failed before: an ISO time or an age")
+      .option("--tenant <tenant>", "the failed event's tenant")
+      .option("--subject <text>", "the original subject contains this")
       .option("--limit <n>", "at most this many records");
-  dlqFilters(dlq.command("list").description("records, oldest first (50 unless --limit)"))
+  dlqFilters(dlq.command("list").description("records, oldest first (50 unless --limit): seq, failed at, stage, reason, subject, deliveries, error"))
     .option("--json", "one JSON object per line")
     .option("--payload", "with --json: include the original message as text")
     .action((o: DlqOptions) => runDlq(config(), "list", o));
-  dlqFilters(dlq.command("stats").description("counts by stage and reason")).action((o: DlqOptions) => runDlq(config(), "stats", o));
-  dlqFilters(dlq.command("retry").description("republish the originals to their subjects and remove the records")).action((o: DlqOptions) => runDlq(config(), "retry", o));
-  dlqFilters(dlq.command("purge").description("delete the matching records (with --yes)"))
+  dlqFilters(dlq.command("stats").description("counts by stage and reason, and by tenant"))
+    .option("--json", "one JSON document")
+    .action((o: DlqOptions) => runDlq(config(), "stats", o));
+  dlqFilters(dlq.command("retry").description("republish the originals to their subjects, for their stage only, and remove the records")).action((o: DlqOptions) =>
+    runDlq(config(), "retry", o),
+  );
+  dlqFilters(dlq.command("purge").description("delete the matching records (with --yes; without a filter, also --all)"))
     .option("--yes", "really delete")
+    .option("--all", "allow a purge with no filter (every record)")
     .action((o: DlqOptions) => runDlq(config(), "purge", o));
   const budgets = program
     .command("budgets")

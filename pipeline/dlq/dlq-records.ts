@@ -1,44 +1,35 @@
 // The dead-letter stream as an operator's tool: read its records with
 // filters, count them, send them back to where they came from (retry), or
 // delete them (purge). Records are read with an ordered consumer from the
-// start; each keeps its stream sequence so it can be deleted after a retry.
+// start (on the stage's subject alone when a stage is named); each keeps its
+// stream sequence so it can be deleted after a retry.
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { headers } from "@nats-io/nats-core";
 import { dlqRecordSchema, type DlqRecord } from "../../schemas/index.ts";
-import { streamNames } from "../nats/subjects.ts";
-
-export interface DlqFilter {
-  stage?: string;
-  reason?: string;
-  since?: Date;
-  until?: Date;
-  /** A substring of the original subject (e.g. a tenant's escaped token). */
-  subject?: string;
-  limit?: number;
-}
+import { streamNames, subjectToken } from "../nats/subjects.ts";
+import { RETRY_STAGE_HEADER, tenantOfSubject } from "../runner/dlq.ts";
+import { matches, type DlqFilter } from "./dlq-filter.ts";
 
 export interface DlqEntry {
   seq: number;
   record: DlqRecord;
 }
 
-export function matches(r: DlqRecord, f: DlqFilter): boolean {
-  const at = Date.parse(r.failed_at);
-  return (
-    (!f.stage || r.stage === f.stage) &&
-    (!f.reason || r.reason === f.reason) &&
-    (!f.since || at >= f.since.getTime()) &&
-    (!f.until || at < f.until.getTime()) &&
-    (!f.subject || r.subject.includes(f.subject))
-  );
-}
-
 /** The matching records, oldest first (up to `limit`); unparsable ones are skipped and counted. */
-export async function readDlq(js: JetStreamClient, jsm: JetStreamManager, f: DlqFilter): Promise<{ entries: DlqEntry[]; unreadable: number }> {
-  const last = (await jsm.streams.info(streamNames.dlq)).state.last_seq;
+export async function readDlq(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  f: DlqFilter,
+  subjectPrefix = "costline",
+): Promise<{ entries: DlqEntry[]; unreadable: number }> {
   const entries: DlqEntry[] = [];
   let unreadable = 0;
-  if (last === 0) return { entries, unreadable };
-  const consumer = await js.consumers.get(streamNames.dlq, { deliver_policy: DeliverPolicy.All });
+  if ((await jsm.streams.info(streamNames.dlq)).state.messages === 0) return { entries, unreadable };
+  const consumer = await js.consumers.get(streamNames.dlq, {
+    deliver_policy: DeliverPolicy.All,
+    // One stage's records are one subject: the server skips the rest.
+    ...(f.stage ? { filter_subjects: `${subjectPrefix}.dlq.${subjectToken(f.stage)}` } : {}),
+  });
   const parse = (m: { json(): unknown }) => {
     try {
       return dlqRecordSchema.safeParse(m.json());
@@ -46,7 +37,7 @@ export async function readDlq(js: JetStreamClient, jsm: JetStreamManager, f: Dlq
       return undefined;
     }
   };
-  // Fetch until the stream's last record, or until a fetch comes back empty (the last ones were deleted).
+  // Fetch until the consumer has nothing pending, or a fetch comes back empty.
   for (let done = false; !done; ) {
     let got = 0;
     for await (const m of await consumer.fetch({ max_messages: 500, expires: 1000 })) {
@@ -54,29 +45,47 @@ export async function readDlq(js: JetStreamClient, jsm: JetStreamManager, f: Dlq
       const parsed = parse(m);
       if (!parsed?.success) unreadable++;
       else if (matches(parsed.data, f)) entries.push({ seq: m.seq, record: parsed.data });
-      if (m.seq >= last || (f.limit && entries.length >= f.limit)) done = true;
+      if (m.info.pending === 0 || (f.limit && entries.length >= f.limit)) done = true;
     }
     if (got === 0) done = true;
   }
+  await consumer.delete().catch(() => undefined);
   if (f.limit) entries.splice(f.limit);
   return { entries, unreadable };
 }
 
-export function dlqStats(entries: DlqEntry[]) {
+export interface DlqStats {
+  records: number;
+  by_stage: Record<string, Record<string, number>>;
+  /** The 20 tenants with the most records ("(none)" for records that name no tenant). */
+  by_tenant: Record<string, number>;
+  tenants: number;
+  oldest: string | null;
+  newest: string | null;
+}
+
+export function dlqStats(entries: DlqEntry[]): DlqStats {
   const byStage: Record<string, Record<string, number>> = {};
+  const byTenant = new Map<string, number>();
   for (const { record: r } of entries) {
     byStage[r.stage] ??= {};
     byStage[r.stage]![r.reason] = (byStage[r.stage]![r.reason] ?? 0) + 1;
+    const tenant = r.tenant ?? tenantOfSubject(r.subject) ?? "(none)";
+    byTenant.set(tenant, (byTenant.get(tenant) ?? 0) + 1);
   }
   const times = entries.map((e) => e.record.failed_at).sort();
-  return { records: entries.length, by_stage: byStage, oldest: times[0] ?? null, newest: times.at(-1) ?? null };
+  // ORDER: most records first, then by name, so the output is stable.
+  const top = [...byTenant].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 20);
+  return { records: entries.length, by_stage: byStage, by_tenant: Object.fromEntries(top), tenants: byTenant.size, oldest: times[0] ?? null, newest: times.at(-1) ?? null };
 }
 
 /**
- * Publishes each record's original bytes to its original subject (a new
- * message id, so JetStream's duplicate window does not drop it; the ledger's
- * own checks still stop an event stored before), then deletes the record.
- * A truncated record cannot be retried and stays.
+ * Publishes each record's original bytes to its original subject and then
+ * deletes the record. A new message id, so JetStream's duplicate window does
+ * not drop it (the ledger's own checks still stop an event stored before),
+ * and a header naming the record's stage, so only that stage handles it
+ * again (another stage on the same subject acknowledges it untouched). A
+ * truncated record cannot be retried and stays.
  */
 export async function retryDlq(js: JetStreamClient, jsm: JetStreamManager, entries: DlqEntry[]): Promise<{ retried: number; skipped: { seq: number; why: string }[] }> {
   let retried = 0;
@@ -86,8 +95,12 @@ export async function retryDlq(js: JetStreamClient, jsm: JetStreamManager, entri
       skipped.push({ seq, why: `payload truncated (${record.payload_bytes} bytes): the original is not in the record` });
       continue;
     }
+    const h = headers();
+    h.set(RETRY_STAGE_HEADER, record.stage);
+    // Deterministic per record: a retry interrupted between publish and delete and run again is deduplicated.
     await js.publish(record.subject, Buffer.from(record.payload_b64, "base64"), {
       msgID: `dlq-retry:${record.stream}:${record.stream_seq}:${record.batch_index ?? "all"}:${seq}`,
+      headers: h,
     });
     await jsm.streams.deleteMessage(streamNames.dlq, seq, false);
     retried++;

@@ -6,13 +6,16 @@
 //   dead  → DLQ record, then term (never retried)
 //   retry → nak with jittered backoff; on the last allowed delivery, DLQ + term
 // A message is acknowledged only after the handler made its effect durable.
+// Every stage gets the same metrics (messages by outcome, batch sizes, batch
+// time, dead letters by reason) and log lines that name the event's trace and
+// request id when its message carries them.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Subjects } from "../nats/subjects.ts";
 import { PermanentError, TransientError, errorMessage } from "../errors.ts";
-import { publishDlq, type DlqEntry } from "./dlq.ts";
+import { RETRY_STAGE_HEADER, eventIds, publishDlq, type DlqEntry } from "./dlq.ts";
 
 export type Outcome =
   | { kind: "done"; dlq?: DlqEntry[] }
@@ -102,6 +105,12 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
       }
       pending = null;
       if (next.done) break;
+      if (retriedForAnother(next.value, stage)) {
+        // `costline dlq retry` sent it back for another stage on the same subject: not ours to redo.
+        next.value.ack();
+        metrics.messages.inc({ stage, outcome: "skipped" });
+        continue;
+      }
       buffer.push(next.value);
       if (buffer.length === 1) timer = sleep(opts.flushMs).then(() => TIMER);
       if (buffer.length >= opts.maxBatch) await flush();
@@ -169,7 +178,10 @@ async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise
     } else {
       msg.nak(retryDelayMs(msg.info.deliveryCount));
       metrics.messages.inc({ stage, outcome: "retry" });
-      log.warn({ seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount, reason: outcome.error.reason, err: outcome.error.message }, "will retry");
+      log.warn(
+        { seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount, reason: outcome.error.reason, err: outcome.error.message, ...messageIds(msg) },
+        "will retry",
+      );
     }
   } catch (err) {
     // The DLQ itself is unreachable: leave the message unacknowledged so it comes back.
@@ -179,8 +191,36 @@ async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise
 }
 
 async function sendToDlq(opts: RunnerOptions, msg: JsMsg, entry: DlqEntry): Promise<void> {
-  await publishDlq(opts.js, opts.subjects, opts.stage, msg, entry);
+  const r = await publishDlq(opts.js, opts.subjects, opts.stage, msg, entry);
   opts.metrics.dlq.inc({ stage: opts.stage, reason: entry.reason });
+  opts.log.warn(
+    {
+      reason: r.reason,
+      subject: r.subject,
+      seq: r.stream_seq,
+      batchIndex: r.batch_index,
+      deliveries: r.deliveries,
+      tenant: r.tenant,
+      eventId: r.event_id,
+      traceId: r.trace_id,
+      requestId: r.request_id,
+    },
+    `dead letter: ${r.detail}`,
+  );
+}
+
+function retriedForAnother(msg: JsMsg, stage: string): boolean {
+  const target = msg.headers?.get(RETRY_STAGE_HEADER);
+  return Boolean(target) && target !== stage;
+}
+
+/** The ids a log line about one message can carry: its Nats-Msg-Id, and the trace and request of a single event. */
+function messageIds(msg: JsMsg): Record<string, string | undefined> {
+  const msgId = msg.headers?.get("Nats-Msg-Id") || undefined;
+  // A batch names no single trace: only a lone event (a JSON object) up to 64 KiB is looked into.
+  if (msg.data.byteLength > 65_536 || msg.data[0] !== 0x7b) return { msgId };
+  const ids = eventIds(msg.data);
+  return { msgId, tenant: ids.tenant, traceId: ids.trace_id, requestId: ids.request_id };
 }
 
 export function deadFrom(err: PermanentError, extra: Partial<DlqEntry> = {}): Outcome {

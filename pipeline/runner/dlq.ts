@@ -1,12 +1,21 @@
 // Publishes a dead-letter record for a message (or one event of a batch) that
 // can never succeed. Deduplicated by stream position so a retried DLQ write
-// does not appear twice.
+// does not appear twice. The record names the event's tenant, trace and
+// request when its message does, so operators can filter by tenant and logs
+// can point at the trace.
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { DlqRecord } from "../../schemas/index.ts";
 import type { FailureReason } from "../errors.ts";
-import type { Subjects } from "../nats/subjects.ts";
+import { fromSubjectToken, type Subjects } from "../nats/subjects.ts";
 
 const MAX_PAYLOAD = 512 * 1024;
+
+/**
+ * Header `costline dlq retry` sets on a republished message: the stage the
+ * record came from. Other stages reading the same subject acknowledge it
+ * untouched, so a retry for the ledger does not reach the windower again.
+ */
+export const RETRY_STAGE_HEADER = "Costline-Retry-Stage";
 
 export interface DlqEntry {
   reason: FailureReason;
@@ -16,11 +25,62 @@ export interface DlqEntry {
   payload?: Uint8Array;
   eventId?: string;
   source?: string;
+  tenant?: string;
+  traceId?: string;
+  requestId?: string;
+}
+
+export interface EventIds {
+  tenant?: string;
+  trace_id?: string;
+  request_id?: string;
+  event_id?: string;
+  source?: string;
+}
+
+const str = (v: unknown) => (typeof v === "string" && v.length > 0 && v.length <= 256 ? v : undefined);
+
+/**
+ * What a message says about its event, best effort: a CloudEvent (id, source,
+ * data.tenant, data.trace_id, data.request_id), a priced event or an alert
+ * (tenant, trace_id, request_id at the top). A batch names its tenant when all
+ * its events share one. Anything else (not JSON, too large) says nothing.
+ */
+export function eventIds(bytes: Uint8Array, maxBytes = MAX_PAYLOAD): EventIds {
+  if (bytes.byteLength === 0 || bytes.byteLength > maxBytes) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+  } catch {
+    return {};
+  }
+  const one = (v: unknown): EventIds => {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return {};
+    const o = v as Record<string, unknown>;
+    const data = o.data !== null && typeof o.data === "object" && !Array.isArray(o.data) ? (o.data as Record<string, unknown>) : undefined;
+    return {
+      tenant: str(data?.tenant) ?? str(o.tenant),
+      trace_id: str(data?.trace_id) ?? str(o.trace_id),
+      request_id: str(data?.request_id) ?? str(o.request_id),
+      event_id: str(o.event_id) ?? (data ? str(o.id) : undefined),
+      source: str(o.source),
+    };
+  };
+  if (!Array.isArray(value)) return one(value);
+  const tenants = new Set(value.map((v) => one(v).tenant));
+  return tenants.size === 1 ? { tenant: [...tenants][0] } : {};
+}
+
+/** The tenant an events or priced subject names (`<prefix>.events.<tenant>`), if it is one of those. */
+export function tenantOfSubject(subject: string): string | undefined {
+  const t = subject.split(".");
+  return t.length === 3 && (t[1] === "events" || t[1] === "priced") ? fromSubjectToken(t[2]!) : undefined;
 }
 
 export function dlqRecord(stage: string, msg: JsMsg, entry: DlqEntry, now = new Date()): DlqRecord {
   const bytes = entry.payload ?? msg.data;
   const kept = bytes.byteLength > MAX_PAYLOAD ? bytes.subarray(0, MAX_PAYLOAD) : bytes;
+  const ids = eventIds(bytes);
   return {
     stage,
     reason: entry.reason,
@@ -29,8 +89,11 @@ export function dlqRecord(stage: string, msg: JsMsg, entry: DlqEntry, now = new 
     stream: msg.info.stream,
     stream_seq: msg.info.streamSequence,
     batch_index: entry.batchIndex,
-    event_id: entry.eventId,
-    source: entry.source,
+    event_id: entry.eventId ?? ids.event_id,
+    source: entry.source ?? ids.source,
+    tenant: entry.tenant ?? ids.tenant ?? tenantOfSubject(msg.subject),
+    trace_id: entry.traceId ?? ids.trace_id,
+    request_id: entry.requestId ?? ids.request_id,
     deliveries: msg.info.deliveryCount,
     failed_at: now.toISOString(),
     payload_b64: Buffer.from(kept).toString("base64"),
@@ -39,9 +102,10 @@ export function dlqRecord(stage: string, msg: JsMsg, entry: DlqEntry, now = new 
   };
 }
 
-export async function publishDlq(js: JetStreamClient, subjects: Subjects, stage: string, msg: JsMsg, entry: DlqEntry) {
+export async function publishDlq(js: JetStreamClient, subjects: Subjects, stage: string, msg: JsMsg, entry: DlqEntry): Promise<DlqRecord> {
   const record = dlqRecord(stage, msg, entry);
   await js.publish(subjects.dlq(stage), JSON.stringify(record), {
     msgID: `dlq:${stage}:${record.stream}:${record.stream_seq}:${entry.batchIndex ?? "all"}`,
   });
+  return record;
 }
