@@ -91,7 +91,9 @@ describe("health and readiness", () => {
     const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
     cleanup.push(() => nc.close());
     const producer = await createProducer({ nc });
-    const batch = (from: number) => Array.from({ length: 40 }, (_, i) => costEvent(from + i, tenants[i % 4]!, amountFor(from + i), "test/health"));
+    // Events of now, so the ledger's freshness histogram sees them (older ones count as backfills).
+    const batch = (from: number) =>
+      Array.from({ length: 40 }, (_, i) => ({ ...costEvent(from + i, tenants[i % 4]!, amountFor(from + i), "test/health"), time: new Date().toISOString() }));
     await producer.publish(batch(0));
     await waitFor("40 events in the ledger", async () => ((await totals()).events >= 40 ? true : undefined));
 
@@ -123,6 +125,7 @@ describe("health and readiness", () => {
     expect(enrichMetrics).not.toMatch(/check="clickhouse"/);
     const apiMetrics = await metricsOf(apiUrl);
     expect(apiMetrics).toMatch(/costline_clickhouse_insert_seconds_count\{table="ledger"\} [1-9]/);
+    expect(Number(apiMetrics.match(/^costline_ledger_freshness_seconds_count (\d+)$/m)?.[1])).toBe(80);
     const costTenants = new Set([...apiMetrics.matchAll(/costline_cost_usd_total\{tenant="([^"]*)",model="cost"\}/g)].map((m) => m[1]));
     expect(costTenants.size).toBe(3); // COSTLINE_METRICS_MAX_TENANTS=2, four tenants: two by name, the rest "other"
     expect(costTenants.has("other")).toBe(true);
