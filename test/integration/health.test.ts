@@ -75,6 +75,9 @@ describe("health and readiness", () => {
     expect(first.checks.map((c) => c.name).sort()).toEqual(
       ["clickhouse", "consumer:alert-store", "consumer:detector", "consumer:enrich", "consumer:ledger", "consumer:notifier", "consumer:windower", "nats", "streams"].sort(),
     );
+    // Every API answer carries a request id: the caller's when it is plain, else a new one.
+    expect((await fetch(`${apiUrl}/healthz`, { headers: { "x-request-id": "probe-42" } })).headers.get("x-request-id")).toBe("probe-42");
+    expect((await fetch(`${apiUrl}/healthz`, { headers: { "x-request-id": "not plain {}" } })).headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
     const adminKey = readFileSync(path.join(home, "admin.key"), "utf8").trim();
     const totals = () => getJson<{ events: number }>(`${apiUrl}/v1/totals`, adminKey);
 
