@@ -40,6 +40,7 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       `  NATS        ${redactUrlCredentials(pipeline.natsUrl)}${pipeline.natsPid ? " (embedded)" : ""}`,
       `  ClickHouse  ${clickhouse.mode === "embedded" ? `embedded, ${config.clickhouse.dataDir}` : redactUrlCredentials(config.clickhouse.url ?? "")}`,
       `  API         ${pipeline.apiUrl}  (/healthz /readyz /metrics, /v1/… with an API key)`,
+      pipeline.opsUrl ? `  probes      ${pipeline.opsUrl}  (/healthz /readyz /metrics, COSTLINE_METRICS_PORT)` : "",
       pipeline.adminKeyFile ? `  admin key   ${pipeline.adminKeyFile}  (the CLI on this machine uses it)` : "",
       `  logs        ${logFile}`,
       `  try         npx costline totals   |   npx costline sql "SELECT tenant, toString(sum(cost_usd)) AS usd FROM costline.ledger GROUP BY tenant"`,

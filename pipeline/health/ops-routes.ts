@@ -45,7 +45,7 @@ export function opsRoutes(deps: OpsDeps): Hono {
 export async function startOpsServer(deps: OpsDeps, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const app = new Hono();
   app.route("/", opsRoutes(deps));
-  app.notFound((c) => c.json({ error: "this process serves /healthz, /readyz and /metrics only (the API runs elsewhere)" }, 404));
+  app.notFound((c) => c.json({ error: "this port serves /healthz, /readyz and /metrics only; the API, where it runs, is on COSTLINE_API_PORT" }, 404));
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
     s.once("error", (err: NodeJS.ErrnoException) =>
