@@ -119,7 +119,7 @@ export function createBudgetTracker() {
     return at + ROLLING_MS;
   }
 
-  function evaluate(b: Budget, s: State, at: number, final: boolean): BudgetFinding[] {
+  function evaluate(b: Budget, s: State, at: number, final: boolean, period: { start: Date; end: Date }): BudgetFinding[] {
     const amount = toPico(b.amount_usd);
     const spend = spendOf(s);
     const used = ratio(spend, amount);
@@ -128,7 +128,6 @@ export function createBudgetTracker() {
     for (const th of s.crossed) if (used < th) s.crossed.delete(th);
     const out: BudgetFinding[] = [];
     const label = `${periodLabel(b.period, b.timezone)} budget for ${scopeLabel(b.scope)}`;
-    const period = periodOf(b.period, b.timezone, new Date(at - 1));
     const info = (resetsAt: number): AlertBudget => ({
       key: b.key,
       scope: b.scope,
@@ -257,7 +256,8 @@ export function createBudgetTracker() {
         if (start < s.cutoff) continue;
         // Final windows come once per series in time order; a redelivered one is not added twice.
         if (start <= (s.lastFinal.get(series) ?? Number.NEGATIVE_INFINITY)) continue;
-        const periodStart = periodOf(b.period, b.timezone, new Date(at - 1)).start.getTime();
+        const period = periodOf(b.period, b.timezone, new Date(at - 1));
+        const periodStart = period.start.getTime();
         if (b.period !== "rolling_30d" && s.periodStart !== periodStart) {
           s.crossed.clear();
           s.curve = [];
@@ -277,7 +277,7 @@ export function createBudgetTracker() {
         } else {
           s.open.set(id, { bucket, cost });
         }
-        out.push(...evaluate(b, s, at, w.final));
+        out.push(...evaluate(b, s, at, w.final, period));
       }
       return out;
     },
