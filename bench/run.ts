@@ -14,7 +14,7 @@
 //   6. peak RSS of the pipeline process and of its nats-server.
 // The stack runs with one-second windows so baselines build in seconds.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Kvm } from "@nats-io/kv";
 import os from "node:os";
@@ -31,6 +31,7 @@ import { msgIdOf } from "../pipeline/producer/producer.ts";
 import { budgetSchema, type CostlineEventInput } from "../schemas/index.ts";
 import { budgetKvKey } from "../pipeline/budgets/budget-key.ts";
 import { startStack, waitFor } from "../test/helpers/stack-process.ts";
+import { peakRssMb } from "../test/helpers/process-memory.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -82,16 +83,6 @@ async function publishAll(js: JetStreamClient, msgs: Msg[]): Promise<number> {
   };
   await Promise.all(Array.from({ length: Math.min(WINDOW, msgs.length) }, worker));
   return (performance.now() - start) / 1000;
-}
-
-function peakRssMb(pid: number | null): number | null {
-  if (!pid) return null;
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Math.round(Number(m[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
 }
 
 

@@ -9,7 +9,6 @@
 //
 // Used by test/integration/fuzz.test.ts (short form, in `npm test`) and
 // `npm run fuzz` (test/fuzz/main.ts, 100,000 messages).
-import { readFileSync } from "node:fs";
 import { jetstream, jetstreamManager, DeliverPolicy } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createSubjects } from "../../pipeline/nats/subjects.ts";
@@ -17,6 +16,7 @@ import { isAlive } from "../../pipeline/stack/processes.ts";
 import { seededRandom } from "../../pipeline/demo/traffic.ts";
 import { dlqRecordSchema } from "../../schemas/index.ts";
 import { startStack, tempHome, waitFor } from "../helpers/stack-process.ts";
+import { peakRssMb } from "../helpers/process-memory.ts";
 
 export interface FuzzReport {
   messages: number;
@@ -123,15 +123,6 @@ export const generators: Record<string, Gen> = {
     elements: 1,
   }),
 };
-
-function peakRssMb(pid: number): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Math.round(Number(m[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
-}
 
 export async function runFuzz(opts: { messages: number; seed?: number; log?: (s: string) => void }): Promise<FuzzReport> {
   const log = opts.log ?? (() => undefined);
