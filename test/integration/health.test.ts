@@ -122,9 +122,12 @@ describe("health and readiness", () => {
     await waitFor("80 events in the ledger", async () => ((await totals()).events === 80 ? true : undefined));
 
     // Each process's /metrics: the stage's own counters there, the ledger's inserts timed and cost by bounded tenants in the API's.
-    const enrichMetrics = await metricsOf(enrichUrl);
+    // The gauge is set by the process's health poll: the pass after the backlog drained reads 0.
+    const enrichMetrics = await waitFor("enrich's pending gauge back to 0", async () => {
+      const text = await metricsOf(enrichUrl);
+      return /costline_consumer_pending_messages\{stage="enrich",stream="COSTLINE_EVENTS"\} 0\n/.test(text) ? text : undefined;
+    });
     expect(enrichMetrics).toMatch(/costline_stage_messages_total\{stage="enrich",outcome="ack"\} [1-9]/);
-    expect(enrichMetrics).toMatch(/costline_consumer_pending_messages\{stage="enrich",stream="COSTLINE_EVENTS"\} 0/);
     expect(enrichMetrics).not.toMatch(/check="clickhouse"/);
     const apiMetrics = await metricsOf(apiUrl);
     expect(apiMetrics).toMatch(/costline_clickhouse_insert_seconds_count\{table="ledger"\} [1-9]/);
