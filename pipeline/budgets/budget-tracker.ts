@@ -74,6 +74,11 @@ function emptyState(cutoff: number): State {
   return { committed: new Map(), committedTotal: 0n, open: new Map(), lastFinal: new Map(), cutoff, periodStart: Number.NaN, crossed: new Set(), curve: [], forecastWarned: false };
 }
 
+/** The alert series of one threshold of a budget in one period (a rolling budget has a single period). */
+function thresholdSeries(b: Budget, periodStart: Date, threshold: number): string {
+  return `budget:${b.key}:${b.period === "rolling_30d" ? "rolling" : periodStart.toISOString()}:${threshold}`;
+}
+
 /** used / amount as a number, from exact picodollars (1e-6 resolution). */
 const ratio = (spend: bigint, amount: bigint) => Number((spend * 1_000_000n) / amount) / 1_000_000;
 const usd = (pico: bigint) => Number(fromPico(pico)).toFixed(2);
@@ -145,7 +150,7 @@ export function createBudgetTracker() {
       for (const t of newly) s.crossed.add(t);
       const resetsAt = b.period === "rolling_30d" ? rollingRelease(b, s, at) : period.end.getTime();
       out.push({
-        series: `budget:${b.key}:${b.period === "rolling_30d" ? "rolling" : period.start.toISOString()}:${th}`,
+        series: thresholdSeries(b, period.start, th),
         budget: info(resetsAt),
         finding: {
           type: "budget",
@@ -215,6 +220,30 @@ export function createBudgetTracker() {
     lookbackStart(key: string, at: Date): Date | undefined {
       const b = budgets.get(key);
       return b && periodOf(b.period, b.timezone, at).start;
+    },
+
+    /** The alert series of each of a budget's thresholds in the period holding `at`. */
+    thresholdSeries(key: string, at: Date): { threshold: number; series: string }[] {
+      const b = budgets.get(key);
+      if (!b) return [];
+      const start = periodOf(b.period, b.timezone, at).start;
+      return b.thresholds.map((threshold) => ({ threshold, series: thresholdSeries(b, start, threshold) }));
+    },
+
+    /**
+     * Marks thresholds as already alerted in the period holding `at` (a
+     * restarted detector reads them from the alerts it raised before), so
+     * they do not fire again while spend stays above them. An alert names
+     * only the highest threshold a crossing passed: the lower ones count as
+     * crossed with it.
+     */
+    restoreCrossed(key: string, alerted: Iterable<number>, at: Date): void {
+      const b = budgets.get(key);
+      const s = states.get(key);
+      if (!b || !s) return;
+      const highest = Math.max(...alerted);
+      for (const th of b.thresholds) if (th <= highest) s.crossed.add(th);
+      if (b.period !== "rolling_30d") s.periodStart = periodOf(b.period, b.timezone, at).start.getTime();
     },
 
     /** Adds spend already in the ledger, per 15-minute bucket, for event times before the budget's cutoff. */

@@ -15,11 +15,14 @@ interface Firing {
 
 const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 32);
 
+/** One alert lifecycle's identity: the same detector type on the same series. */
+export const alertFingerprint = (type: string, series: string) => hash(`${type}|${series}`);
+
 export function createAlertBook(opts: { cooldownMs: number }) {
   const firing = new Map<string, Firing>();
 
   function base(series: string, w: WindowAggregate, f: Pick<Finding, "type">): Pick<Alert, "fingerprint" | "tenant" | "scope" | "scope_key"> {
-    return { fingerprint: hash(`${f.type}|${series}`), tenant: w.tenant, scope: w.scope, scope_key: w.key };
+    return { fingerprint: alertFingerprint(f.type, series), tenant: w.tenant, scope: w.scope, scope_key: w.key };
   }
 
   return {

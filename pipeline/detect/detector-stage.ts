@@ -18,6 +18,7 @@ import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
 import { parseBudget, windowBatchSchema, type Alert } from "../../schemas/index.ts";
 import { readSpendBuckets } from "../budgets/budget-spend.ts";
+import { readAlertedThresholds } from "../budgets/budget-alerted.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { controlScopeOf, detectorTag, escalate } from "../guard/escalation.ts";
 import { controlKvKey } from "../guard/guard.ts";
@@ -119,7 +120,10 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     detector.budgets.set(b.data, key, cutoff.getTime());
     const from = detector.budgets.lookbackStart(key, new Date(now))!;
     detector.budgets.seed(key, await readSpendBuckets(client, b.data.scope, from, cutoff));
-    log.info({ key, spend: detector.budgets.spend(key) }, "budget loaded");
+    // Thresholds this period already alerted (before a restart, or before the budget was edited) stay quiet.
+    const alerted = await readAlertedThresholds(client, b.data.scope.tenant, detector.budgets.thresholdSeries(key, new Date(now)), from);
+    detector.budgets.restoreCrossed(key, alerted, new Date(now));
+    log.info({ key, spend: detector.budgets.spend(key), alerted }, "budget loaded");
   }
 
   async function loadBudgets(): Promise<void> {

@@ -185,7 +185,7 @@ async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise
     }
   } catch (err) {
     // The DLQ itself is unreachable: leave the message unacknowledged so it comes back.
-    log.error({ err, seq: msg.info.streamSequence }, "could not settle message; it will be redelivered");
+    log.error({ err, seq: msg.info.streamSequence, ...messageIds(msg) }, "could not settle message; it will be redelivered");
     msg.nak(retryDelayMs(msg.info.deliveryCount));
   }
 }

@@ -127,4 +127,26 @@ describe("budget tracker", () => {
     expect(t.add(win({ start: "2026-11-10T10:04:00Z", cost: "3" }))).toEqual([]); // before the cutoff: already in the seed
     expect(messages(t.add(win({ start: "2026-11-10T10:05:00Z", cost: "1.5" })))).toEqual(["100 % of the monthly budget for tenant acme spent ($10.00 of $10.00)"]);
   });
+
+  it("after a restart, stays quiet on thresholds already alerted this period and fires the next one", () => {
+    const restart = () => {
+      const t = createBudgetTracker();
+      t.set(budgetSchema.parse({ scope: { tenant: "acme" }, period: "monthly", amount_usd: "10" }), undefined, Date.parse("2026-11-10T10:05:00Z"));
+      t.seed("acme.tenant.monthly", [{ bucket: new Date("2026-11-02T00:00:00Z"), spend: "8" }]);
+      return t;
+    };
+    const at = new Date("2026-11-10T10:05:00Z");
+    // The series name the period and the threshold: alerts of this period match them, last month's do not.
+    const series = restart().thresholdSeries("acme.tenant.monthly", at);
+    expect(series.map((s) => s.threshold)).toEqual([0.5, 0.75, 0.9, 1]);
+    expect(series[0]!.series).toBe("budget:acme.tenant.monthly:2026-11-01T00:00:00.000Z:0.5");
+    expect(restart().thresholdSeries("acme.tenant.monthly", new Date("2026-12-01T00:00:00Z"))[0]!.series).toContain("2026-12-01T00:00:00.000Z");
+
+    // Without what it raised before, the seeded 80 % would be alerted again on the next window.
+    expect(messages(restart().add(win({ start: "2026-11-10T10:05:00Z", cost: "0.1" })))).toEqual(["81 % of the monthly budget for tenant acme spent ($8.10 of $10.00)"]);
+    const t = restart();
+    t.restoreCrossed("acme.tenant.monthly", [0.75], at); // the alert at 75 % passed 50 % too
+    expect(t.add(win({ start: "2026-11-10T10:05:00Z", cost: "0.1" }))).toEqual([]);
+    expect(messages(t.add(win({ start: "2026-11-10T10:06:00Z", cost: "1" })))).toEqual(["91 % of the monthly budget for tenant acme spent ($9.10 of $10.00)"]);
+  });
 });
