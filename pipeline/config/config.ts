@@ -71,6 +71,12 @@ export const envSchema = z.object({
   COSTLINE_WINDOW_S: intFrom(60, 1, 86_400),
   COSTLINE_ALLOWED_LATENESS_S: intFrom(120, 0, 86_400),
   COSTLINE_WINDOW_EMIT_MS: intFrom(500, 10, 60_000),
+  /**
+   * Messages the windower may hold unacknowledged (each until its windows are
+   * final, up to window + lateness): its sustained rate is at most this over
+   * window + lateness seconds — 2,700 messages/s with the defaults.
+   */
+  COSTLINE_WINDOWER_MAX_PENDING: intFrom(500_000, 1000, 50_000_000),
   /** Detector: how long a firing alert stays quiet before it is repeated, and how much history a start restores. */
   COSTLINE_ALERT_COOLDOWN_S: intFrom(3600, 0, 604_800),
   COSTLINE_DETECTOR_WARM_START_H: intFrom(24, 0, 24 * 30),
@@ -176,6 +182,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       windowS: env.COSTLINE_WINDOW_S,
       latenessS: env.COSTLINE_ALLOWED_LATENESS_S,
       emitMs: env.COSTLINE_WINDOW_EMIT_MS,
+      maxPending: env.COSTLINE_WINDOWER_MAX_PENDING,
     },
     subjects: { prefix: env.COSTLINE_SUBJECT_PREFIX },
     streams: {

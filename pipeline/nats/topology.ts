@@ -87,9 +87,10 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   await ensureConsumer(jsm, streamNames.events, durableNames.enrich, s.events, config);
   await ensureConsumer(jsm, streamNames.priced, durableNames.ledger, s.priced, config);
   await ensureConsumer(jsm, streamNames.alerts, durableNames.alertsLedger, s.alerts, config);
-  // The windower holds a message until every window it counted in is final.
+  // The windower holds a message until every window it counted in is final:
+  // window + lateness seconds' worth of messages stay unacknowledged.
   const windowHoldS = 3 * config.windows.windowS + config.windows.latenessS + 60;
-  await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, windowHoldS);
+  await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, windowHoldS, DeliverPolicy.All, config.windows.maxPending);
   await ensureConsumer(jsm, streamNames.windows, durableNames.detector, s.windows, config);
   // The notifier holds an alert while it waits in its group and is delivered, keeping it
   // alive with working(); a short ack wait brings it back soon after a crash. Created
@@ -108,6 +109,7 @@ async function ensureConsumer(
   config: Config,
   ackWaitS = config.streams.ackWaitS,
   deliverPolicy: DeliverPolicy = DeliverPolicy.All,
+  maxAckPending = 100_000,
 ) {
   const cfg = {
     durable_name: durable,
@@ -116,7 +118,7 @@ async function ensureConsumer(
     filter_subject: filter,
     ack_wait: nanos(ackWaitS * 1000),
     max_deliver: config.streams.maxDeliver,
-    max_ack_pending: 100_000,
+    max_ack_pending: maxAckPending,
   };
   try {
     await jsm.consumers.info(stream, durable);

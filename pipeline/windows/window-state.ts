@@ -27,7 +27,6 @@ interface Open {
   byPost: Map<string, bigint>;
   byUser: Map<string, bigint>;
   changed: boolean;
-  waiters: (() => void)[];
 }
 
 export interface WindowOptions {
@@ -59,6 +58,12 @@ export function createWindowState(opts: WindowOptions) {
   const open = new Map<string, Open>();
   /** Event keys already counted, per window start, so a redelivered event is not counted twice. */
   const seen = new Map<number, Set<string>>();
+  /**
+   * What waits for the windows of a start to be final and published (the
+   * windower's held messages). Every window of one start turns final in the
+   * same tick, so one list per start, not one per window.
+   */
+  const waiting = new Map<number, (() => void)[]>();
   const maxFuture = opts.maxFutureMs ?? 60_000;
   let watermark = 0;
 
@@ -101,10 +106,11 @@ export function createWindowState(opts: WindowOptions) {
     openWindows: () => open.size,
 
     /**
-     * Adds one event. Returns the windows it joined, or `late` when its window
-     * is already final, or `duplicate` when this event was counted before.
+     * Adds one event. Returns the start of the windows it joined, or `late`
+     * when its window is already final, or `duplicate` when this event was
+     * counted before.
      */
-    add(e: PricedEvent, now: number): { status: "added"; windows: string[] } | { status: "late" | "duplicate" } {
+    add(e: PricedEvent, now: number): { status: "added"; start: number } | { status: "late" | "duplicate" } {
       const t = Date.parse(e.time);
       const start = t - (((t % opts.windowMs) + opts.windowMs) % opts.windowMs);
       if (isFinal(start, now)) return { status: "late" };
@@ -116,7 +122,6 @@ export function createWindowState(opts: WindowOptions) {
       watermark = Math.max(watermark, Math.min(t, now + maxFuture));
       const cost = e.cost_usd === null ? undefined : toPico(e.cost_usd);
       const revenue = toPico(e.revenue_usd);
-      const windows: string[] = [];
       for (const { scope, key } of scopesOf(e, opts.userWindows)) {
         const id = `${scope}|${Object.values(key).join("\u0000")}|${start}`;
         let w = open.get(id);
@@ -124,7 +129,7 @@ export function createWindowState(opts: WindowOptions) {
           w = {
             scope, key, tenant: e.tenant, start, events: 0, unpriced: 0, cost: 0n, revenue: 0n,
             inputTokens: 0, outputTokens: 0, requests: 0, byModel: new Map(), byOperation: new Map(), byPost: new Map(), byUser: new Map(),
-            changed: false, waiters: [],
+            changed: false,
           };
           open.set(id, w);
         }
@@ -142,16 +147,16 @@ export function createWindowState(opts: WindowOptions) {
         w.outputTokens += e.usage.output_tokens ?? 0;
         if (e.kind === "llm") w.requests++;
         w.changed = true;
-        windows.push(id);
       }
-      return { status: "added", windows };
+      return { status: "added", start };
     },
 
-    /** Calls `fn` once the window is final and published (or at once if it is gone already). */
-    whenFinal(id: string, fn: () => void) {
-      const w = open.get(id);
-      if (w) w.waiters.push(fn);
-      else fn();
+    /** Calls `fn` once the windows of `start` are final and published (or at once if they are already). */
+    whenFinal(start: number, fn: () => void) {
+      if (!seen.has(start)) return fn();
+      const list = waiting.get(start);
+      if (list) list.push(fn);
+      else waiting.set(start, [fn]);
     },
 
     /**
@@ -162,11 +167,10 @@ export function createWindowState(opts: WindowOptions) {
     tick(now: number): { updates: WindowAggregate[]; finals: WindowAggregate[]; release: () => void } {
       const updates: WindowAggregate[] = [];
       const finals: WindowAggregate[] = [];
-      const waiters: (() => void)[] = [];
+      const released: (() => void)[][] = [];
       for (const [id, w] of open) {
         if (isFinal(w.start, now)) {
           finals.push(toAggregate(w, true, now));
-          waiters.push(...w.waiters);
           open.delete(id);
         } else if (w.changed && w.scope !== "post") {
           // Post windows are many and small: they are published when final only.
@@ -174,8 +178,15 @@ export function createWindowState(opts: WindowOptions) {
           w.changed = false;
         }
       }
-      for (const start of seen.keys()) if (isFinal(start, now)) seen.delete(start);
-      return { updates, finals, release: () => waiters.forEach((fn) => fn()) };
+      for (const start of seen.keys())
+        if (isFinal(start, now)) {
+          seen.delete(start);
+          const list = waiting.get(start);
+          if (list) released.push(list);
+          waiting.delete(start);
+        }
+      // A busy window holds hundreds of thousands of messages: no spreading them into one call's arguments.
+      return { updates, finals, release: () => released.forEach((list) => list.forEach((fn) => fn())) };
     },
   };
 }

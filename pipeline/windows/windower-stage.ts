@@ -31,6 +31,7 @@ export interface WindowerDeps {
 }
 
 const CHECKPOINT = "windower.watermark";
+const DONE: Outcome = { kind: "done" };
 const WINDOWS_PER_MESSAGE = 500;
 
 export async function createWindower(deps: WindowerDeps) {
@@ -49,16 +50,16 @@ export async function createWindower(deps: WindowerDeps) {
         if (err instanceof PermanentError) return deadFrom(err);
         throw err;
       }
-      const joined = new Set<string>();
+      // The window starts the message's events joined: almost always one.
+      const starts = new Set<number>();
       for (const e of events) {
         const r = state.add(e, now());
-        if (r.status === "added") r.windows.forEach((w) => joined.add(w));
+        if (r.status === "added") starts.add(r.start);
         else deps.metrics.events.inc({ stage: "windower", result: r.status });
       }
-      if (joined.size === 0) return { kind: "done" };
-      const until = Promise.all([...joined].map((w) => new Promise<void>((resolve) => state.whenFinal(w, resolve)))).then(
-        (): Outcome => ({ kind: "done" }),
-      );
+      if (starts.size === 0) return { kind: "done" };
+      const finalOf = (start: number) => new Promise<Outcome>((resolve) => state.whenFinal(start, () => resolve(DONE)));
+      const until = starts.size === 1 ? finalOf(starts.values().next().value!) : Promise.all([...starts].map(finalOf)).then(() => DONE);
       return { kind: "deferred", until };
     });
 
