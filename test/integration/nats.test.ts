@@ -47,6 +47,10 @@ describe("topology", () => {
     expect(events.config.duplicate_window).toBe(600 * 1e9);
     expect(events.config.max_msgs_per_subject).toBe(-1); // the drift was put back
     expect((await jsm.consumers.info(streamNames.events, "enrich")).config.ack_policy).toBe("explicit");
+    // The windower holds messages for window + lateness: its own, larger limit on unacknowledged ones.
+    expect((await jsm.consumers.info(streamNames.events, "enrich")).config.max_ack_pending).toBe(100_000);
+    expect((await jsm.consumers.info(streamNames.priced, "windower")).config.max_ack_pending).toBe(config.windows.maxPending);
+    expect(config.windows.maxPending).toBe(500_000);
     const kvm = new Kvm(nc);
     for (const b of Object.values(kvBuckets)) expect((await (await kvm.open(b)).status()).bucket).toBe(b);
   });
