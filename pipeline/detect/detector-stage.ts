@@ -168,18 +168,28 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
             alerts.push(a);
             emitted.set(a, Date.parse(w.emitted_at));
           }
-        const emittedAt = (a: Alert) => emitted.get(a) ?? Date.now();
-        try {
-          for (const a of alerts) {
-            await deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` });
-            deps.metrics?.alertLatency.observe({ type: a.type }, Math.max(0, Date.now() - emittedAt(a)) / 1000);
-            control(a);
-            log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
+        // All of a message's alerts go out at once, in order on the one connection, and
+        // their acks are awaited together: a window that alerts on many posts does not
+        // hold the windows behind it for a round trip per alert.
+        const published = await Promise.allSettled(
+          alerts.map((a) =>
+            deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` }).then(() => {
+              deps.metrics?.alertLatency.observe({ type: a.type }, Math.max(0, Date.now() - (emitted.get(a) ?? Date.now())) / 1000);
+            }),
+          ),
+        );
+        let failed: unknown;
+        published.forEach((p, i) => {
+          if (p.status === "rejected") {
+            failed ??= p.reason;
+            return;
           }
-          return { kind: "done" };
-        } catch (err) {
-          return { kind: "retry", error: new TransientError("unavailable", `publishing alerts failed: ${errorMessage(err)}`, { cause: err }) };
-        }
+          const a = alerts[i]!;
+          control(a);
+          log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
+        });
+        if (failed === undefined) return { kind: "done" };
+        return { kind: "retry", error: new TransientError("unavailable", `publishing alerts failed: ${errorMessage(failed)}`, { cause: failed }) };
   }
 
   return { handle, detector };
