@@ -3,35 +3,27 @@
 // then acknowledge. A batch ClickHouse refuses is retried message by message
 // so one poison message cannot block the others.
 import type { JsMsg } from "@nats-io/jetstream";
-import { pricedBatchSchema, pricedEventSchema, type PricedEvent } from "../../schemas/index.ts";
-import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
+import type { PricedEvent } from "../../schemas/index.ts";
+import { PermanentError, TransientError, errorMessage } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
 import { eventKey } from "./ledger-row.ts";
 import { isRejection, type LedgerStore } from "./ledger-store.ts";
+import { parsePriced, type PricedDecoder } from "./priced-decoder.ts";
 
 export interface LedgerDeps {
   store: LedgerStore;
+  /** Default: decode each message on its own (see priced-decoder.ts). */
+  decode?: PricedDecoder;
   metrics: Metrics;
   log: Logger;
 }
 
-export function parsePriced(msg: JsMsg): PricedEvent[] {
-  let raw: unknown;
-  try {
-    raw = msg.json();
-  } catch (err) {
-    throw new PermanentError("not_json", `priced message is not JSON: ${errorMessage(err)}`);
-  }
-  const parsed = Array.isArray(raw) ? pricedBatchSchema.safeParse(raw) : pricedEventSchema.transform((e) => [e]).safeParse(raw);
-  if (!parsed.success) throw new PermanentError("validation", `priced message: ${formatIssues(parsed.error)}`);
-  return parsed.data;
-}
-
 export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
   const { store, metrics } = deps;
+  const decode = deps.decode ?? parsePriced;
   /** Freshness of recent events and cost by tenant and model, for dashboards (the ledger holds the exact sums). */
   function observeStored(events: PricedEvent[]): void {
     const now = Date.now();
@@ -79,7 +71,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
     const parsed: { index: number; events: PricedEvent[] }[] = [];
     batch.forEach((msg, index) => {
       try {
-        parsed.push({ index, events: parsePriced(msg) });
+        parsed.push({ index, events: decode(msg) });
       } catch (err) {
         if (!(err instanceof PermanentError)) throw err;
         outcomes[index] = deadFrom(err);

@@ -32,6 +32,7 @@ import type { Logger } from "../observability/log.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import type { RunningStage } from "../runner/consumer-runner.ts";
 import { stageNames, stageRegistry, type StageName } from "./stage-registry.ts";
+import { createPricedDecoder } from "../ledger/priced-decoder.ts";
 
 export { stageNames, type StageName };
 
@@ -118,8 +119,10 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     const subjects = createSubjects(config.subjects.prefix);
     const abort = new AbortController();
     const stages: RunningStage[] = [];
+    // The ledger and the windower read the same priced messages: in one process they decode each once.
+    const decodePriced = createPricedDecoder(opts.stages.filter((s) => s === "ledger" || s === "windower").length);
     for (const name of opts.stages) {
-      const ctx = { config, nc, js, subjects, clickhouse: client, metrics, log: log.child({ stage: name }), signal: abort.signal };
+      const ctx = { config, nc, js, subjects, clickhouse: client, metrics, decodePriced, log: log.child({ stage: name }), signal: abort.signal };
       stages.push(...(await stageRegistry[name](ctx)));
     }
     cleanup.push(async () => {

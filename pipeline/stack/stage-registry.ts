@@ -13,6 +13,7 @@ import { createEnrichHandler } from "../enrich/enrich-stage.ts";
 import { createLedgerHandler } from "../ledger/ledger-stage.ts";
 import { createLedgerStore } from "../ledger/ledger-store.ts";
 import { repairRollups } from "../ledger/rollup-repair.ts";
+import type { PricedDecoder } from "../ledger/priced-decoder.ts";
 import { kvBuckets, streamNames, type Subjects } from "../nats/subjects.ts";
 import { durableNames } from "../nats/topology.ts";
 import type { Logger } from "../observability/log.ts";
@@ -32,6 +33,8 @@ export interface StageContext {
   subjects: Subjects;
   clickhouse: ClickHouseClient;
   metrics: Metrics;
+  /** Priced-message decoding, shared by the ledger and the windower of one process. */
+  decodePriced: PricedDecoder;
   log: Logger;
   signal: AbortSignal;
 }
@@ -62,7 +65,7 @@ export const stageRegistry = {
     const { config, clickhouse, metrics, log } = ctx;
     // Before consuming: complete the rollups of any insert a crash cut short.
     await repairRollups(clickhouse, log);
-    const handle = createLedgerHandler({ store: createLedgerStore(clickhouse, config.ledger.dedupLookbackDays), metrics, log });
+    const handle = createLedgerHandler({ store: createLedgerStore(clickhouse, config.ledger.dedupLookbackDays), decode: ctx.decodePriced, metrics, log });
     const c = consumer(ctx, "ledger", streamNames.priced, durableNames.ledger);
     // Two batches in flight: the next one is parsed while the current one is inserted.
     return [startStage({ ...c, maxBatch: config.ledger.batchMessages, flushMs: config.ledger.flushMs, concurrency: 2, handle })];
@@ -73,7 +76,7 @@ export const stageRegistry = {
     const kvm = new Kvm(nc);
     const kv = await kvm.open(kvBuckets.checkpoints);
     const userWindows = await watchBudgetedUsers(await kvm.open(kvBuckets.budgets), log);
-    const windower = await createWindower({ js, subjects, kv, config: config.windows, userWindows, metrics, log });
+    const windower = await createWindower({ js, subjects, kv, config: config.windows, userWindows, decode: ctx.decodePriced, metrics, log });
     const c = consumer(ctx, "windower", streamNames.priced, durableNames.windower);
     return [
       startStage({ ...c, maxBatch: 200, flushMs: 20, handle: windower.handle }),

@@ -9,7 +9,7 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Config } from "../config/config.ts";
 import { PermanentError } from "../errors.ts";
-import { parsePriced } from "../ledger/ledger-stage.ts";
+import { parsePriced, type PricedDecoder } from "../ledger/priced-decoder.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Subjects } from "../nats/subjects.ts";
@@ -25,6 +25,8 @@ export interface WindowerDeps {
   config: Config["windows"];
   /** Users with a budget, who get per-user windows (see budgets/budgeted-users.ts). */
   userWindows?: (tenant: string, user: string) => boolean;
+  /** Default: decode each message on its own (see priced-decoder.ts). */
+  decode?: PricedDecoder;
   metrics: Metrics;
   log: Logger;
   now?: () => number;
@@ -36,6 +38,7 @@ const WINDOWS_PER_MESSAGE = 500;
 
 export async function createWindower(deps: WindowerDeps) {
   const now = deps.now ?? Date.now;
+  const decode = deps.decode ?? parsePriced;
   const state = createWindowState({ windowMs: deps.config.windowS * 1000, latenessMs: deps.config.latenessS * 1000, userWindows: deps.userWindows });
   const saved = await deps.kv.get(CHECKPOINT).catch(() => null);
   if (saved?.value?.length) state.restore(Number(saved.string()));
@@ -45,7 +48,7 @@ export async function createWindower(deps: WindowerDeps) {
     batch.map((msg): Outcome => {
       let events;
       try {
-        events = parsePriced(msg);
+        events = decode(msg);
       } catch (err) {
         if (err instanceof PermanentError) return deadFrom(err);
         throw err;
