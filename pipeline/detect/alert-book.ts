@@ -27,6 +27,10 @@ export function createAlertBook(opts: { cooldownMs: number }) {
 
   return {
     firingCount: () => firing.size,
+    /** Forgets a firing alert whose series is gone (an idle post), without resolving it. */
+    forget(fingerprint: string): void {
+      firing.delete(fingerprint);
+    },
 
     fire(series: string, w: WindowAggregate, f: Finding, evidence: Alert["evidence"], now: Date): Alert | null {
       const b = base(series, w, f);

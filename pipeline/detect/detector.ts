@@ -3,7 +3,7 @@
 // windows feed the budgets. Synchronous and pure apart from the clock; the
 // stage adds evidence from ClickHouse and publishes.
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
-import { createAlertBook, windowEvidence } from "./alert-book.ts";
+import { alertFingerprint, createAlertBook, windowEvidence } from "./alert-book.ts";
 import { createBudgetTracker, type BudgetTracker } from "../budgets/budget-tracker.ts";
 import { defaultDetectorConfig, type DetectorConfig } from "./detectors.ts";
 import { createEngine } from "./engine.ts";
@@ -36,6 +36,7 @@ export function createDetector(opts: DetectorOptions = {}) {
           const a = book.resolve(ev.series, w, type, now);
           if (a) out.push(a);
         }
+        if (w.scope === "post") for (const id of engine.evictIdlePosts()) book.forget(alertFingerprint("cost_per_post", id));
       }
       for (const b of budgets.add(w)) {
         const a = book.fire(b.series, w, b.finding, windowEvidence(w), now);

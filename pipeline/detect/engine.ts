@@ -21,6 +21,12 @@ import {
 } from "./detectors.ts";
 
 const HISTORY = 288;
+/**
+ * A post with no final window for this long (in event time) is done: its
+ * running total is dropped, so a stream of new posts does not grow the
+ * detector without bound.
+ */
+export const POST_IDLE_MS = 24 * 3_600_000;
 
 interface Series {
   costs: Ring;
@@ -32,7 +38,6 @@ interface Series {
   recentMoney: { revenue: number; cost: number }[];
   mix: number[][];
   mixLabels: string[];
-  postTotal: number;
   days: Set<number>;
   /** Each recent final window's cost over the median of the same hour on earlier days. */
   hourRatios: Ring;
@@ -52,6 +57,9 @@ export function seriesId(w: Pick<WindowAggregate, "scope" | "key">): string {
 
 export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
   const series = new Map<string, Series>();
+  /** Posts' running totals, ordered by their last final window (re-inserted on each). */
+  const posts = new Map<string, { total: number; lastStart: number }>();
+  let newestPostStart = Number.NEGATIVE_INFINITY;
 
   function get(id: string): Series {
     let s = series.get(id);
@@ -66,7 +74,6 @@ export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
         recentMoney: [],
         mix: [],
         mixLabels: [],
-        postTotal: 0,
         days: new Set(),
         hourRatios: new Ring(config.creep.recentWindows),
       };
@@ -113,12 +120,35 @@ export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
 
   return {
     learn,
-    seriesCount: () => series.size,
+    seriesCount: () => series.size + posts.size,
+
+    /** Drops the posts idle for POST_IDLE_MS before the newest post window; returns their series ids. */
+    evictIdlePosts(): string[] {
+      const out: string[] = [];
+      for (const [id, p] of posts) {
+        if (p.lastStart >= newestPostStart - POST_IDLE_MS) break;
+        posts.delete(id);
+        out.push(id);
+      }
+      return out;
+    },
 
     evaluate(w: WindowAggregate): Evaluation {
       const id = seriesId(w);
-      const s = get(id);
       const cost = Number(w.cost_usd);
+      if (w.scope === "post") {
+        if (!w.final) return { series: id, window: w, findings: [], clear: [] };
+        const start = Date.parse(w.window_start);
+        const p = posts.get(id) ?? { total: 0, lastStart: start };
+        posts.delete(id);
+        p.total += cost;
+        p.lastStart = Math.max(p.lastStart, start);
+        posts.set(id, p);
+        newestPostStart = Math.max(newestPostStart, start);
+        const f = costPerPost(p.total, config.costPerPost);
+        return { series: id, window: w, findings: f ? [f] : [], clear: f ? [] : ["cost_per_post"] };
+      }
+      const s = get(id);
       const start = new Date(w.window_start);
       const findings: Finding[] = [];
       const ran: AlertType[] = [];
@@ -127,14 +157,6 @@ export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
         if (f) findings.push(f);
       };
       const enough = s.costs.length >= config.minHistory;
-
-      if (w.scope === "post") {
-        if (w.final) {
-          s.postTotal += cost;
-          judge("cost_per_post", costPerPost(s.postTotal, config.costPerPost));
-        }
-        return { series: id, window: w, findings, clear: ran.filter((t) => !findings.some((f) => f.type === t)) };
-      }
 
       if (enough) judge("spike", spike(cost, baseline(s, start), config.spike, !w.final));
       if (!w.final) return { series: id, window: w, findings, clear: [] };
