@@ -45,19 +45,25 @@ function systemInstall(aptPackage, brewPackage) {
   return false;
 }
 
+/** Installs `tool` (from `pkg`) or stops set-up with `howToInstall`: the tests and the stack cannot run without it. */
+function installOrExit(tool, pkg, bin, howToInstall) {
+  say(`${tool} is not on PATH; installing it…`);
+  if (systemInstall(pkg, pkg) && has(bin)) return;
+  say(howToInstall);
+  process.exit(1);
+}
+
 function ensureNatsServer() {
   if (process.env.NATS_URL) return;
   const bin = process.env.NATS_SERVER_BIN || "nats-server";
   if (has(bin)) return;
-  say("nats-server is not on PATH; installing it…");
-  const ok = systemInstall("nats-server", "nats-server");
-  if (!ok || !has(bin)) {
-    say(
-      "could not install nats-server. Install it yourself (Debian/Ubuntu: sudo apt-get install nats-server; " +
-        "macOS: brew install nats-server; or a release from the NATS project), or set NATS_URL to a running server.",
-    );
-    process.exit(1);
-  }
+  installOrExit(
+    "nats-server",
+    "nats-server",
+    bin,
+    "could not install nats-server. Install it yourself (Debian/Ubuntu: sudo apt-get install nats-server; " +
+      "macOS: brew install nats-server; or a release from the NATS project), or set NATS_URL to a running server.",
+  );
   say(`nats-server installed: ${spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout.trim()}`);
 }
 
@@ -86,15 +92,13 @@ function ensurePromtool() {
     writeFileSync(PROMTOOL_UNAVAILABLE, JSON.stringify({ platform: process.platform, reason }) + "\n");
     return;
   }
-  say("promtool is not on PATH; installing it…");
-  const ok = systemInstall("prometheus", "prometheus");
-  if (!ok || !has(bin)) {
-    say(
-      "could not install promtool, which the tests need. Install it yourself (Debian/Ubuntu: sudo apt-get install --no-install-recommends prometheus; " +
-        "macOS: brew install prometheus; or a Prometheus release), or set PROMTOOL_BIN to it.",
-    );
-    process.exit(1);
-  }
+  installOrExit(
+    "promtool",
+    "prometheus",
+    bin,
+    "could not install promtool, which the tests need. Install it yourself (Debian/Ubuntu: sudo apt-get install --no-install-recommends prometheus; " +
+      "macOS: brew install prometheus; or a Prometheus release), or set PROMTOOL_BIN to it.",
+  );
   rmSync(PROMTOOL_UNAVAILABLE, { force: true });
   say(`promtool installed: ${spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]}`);
 }
