@@ -56,14 +56,13 @@ export function scopesOf(e: PricedEvent, userWindows?: WindowOptions["userWindow
 
 export function createWindowState(opts: WindowOptions) {
   const open = new Map<string, Open>();
-  /** Event keys already counted, per window start, so a redelivered event is not counted twice. */
-  const seen = new Map<number, Set<string>>();
   /**
-   * What waits for the windows of a start to be final and published (the
-   * windower's held messages). Every window of one start turns final in the
-   * same tick, so one list per start, not one per window.
+   * Per window start not yet final: the event keys already counted (so a
+   * redelivered event is not counted twice), and what waits for its windows
+   * to be final and published (the windower's held messages). Every window
+   * of one start turns final in the same tick, so one list per start.
    */
-  const waiting = new Map<number, (() => void)[]>();
+  const starts = new Map<number, { keys: Set<string>; waiters: (() => void)[] }>();
   const maxFuture = opts.maxFutureMs ?? 60_000;
   let watermark = 0;
 
@@ -115,10 +114,10 @@ export function createWindowState(opts: WindowOptions) {
       const start = t - (((t % opts.windowMs) + opts.windowMs) % opts.windowMs);
       if (isFinal(start, now)) return { status: "late" };
       const k = eventKey(e);
-      let keys = seen.get(start);
-      if (!keys) seen.set(start, (keys = new Set()));
-      if (keys.has(k)) return { status: "duplicate" };
-      keys.add(k);
+      let s = starts.get(start);
+      if (!s) starts.set(start, (s = { keys: new Set(), waiters: [] }));
+      if (s.keys.has(k)) return { status: "duplicate" };
+      s.keys.add(k);
       watermark = Math.max(watermark, Math.min(t, now + maxFuture));
       const cost = e.cost_usd === null ? undefined : toPico(e.cost_usd);
       const revenue = toPico(e.revenue_usd);
@@ -153,10 +152,9 @@ export function createWindowState(opts: WindowOptions) {
 
     /** Calls `fn` once the windows of `start` are final and published (or at once if they are already). */
     whenFinal(start: number, fn: () => void) {
-      if (!seen.has(start)) return fn();
-      const list = waiting.get(start);
-      if (list) list.push(fn);
-      else waiting.set(start, [fn]);
+      const s = starts.get(start);
+      if (s) s.waiters.push(fn);
+      else fn();
     },
 
     /**
@@ -178,12 +176,10 @@ export function createWindowState(opts: WindowOptions) {
           w.changed = false;
         }
       }
-      for (const start of seen.keys())
+      for (const [start, s] of starts)
         if (isFinal(start, now)) {
-          seen.delete(start);
-          const list = waiting.get(start);
-          if (list) released.push(list);
-          waiting.delete(start);
+          starts.delete(start);
+          released.push(s.waiters);
         }
       // A busy window holds hundreds of thousands of messages: no spreading them into one call's arguments.
       return { updates, finals, release: () => released.forEach((list) => list.forEach((fn) => fn())) };
