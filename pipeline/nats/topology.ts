@@ -90,12 +90,12 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   // The windower holds a message until every window it counted in is final:
   // window + lateness seconds' worth of messages stay unacknowledged.
   const windowHoldS = 3 * config.windows.windowS + config.windows.latenessS + 60;
-  await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, windowHoldS, DeliverPolicy.All, config.windows.maxPending);
+  await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, { ackWaitS: windowHoldS, maxAckPending: config.windows.maxPending });
   await ensureConsumer(jsm, streamNames.windows, durableNames.detector, s.windows, config);
   // The notifier holds an alert while it waits in its group and is delivered, keeping it
   // alive with working(); a short ack wait brings it back soon after a crash. Created
   // on a stream that already holds alerts, it starts with new ones (no storm of old alerts).
-  await ensureConsumer(jsm, streamNames.alerts, durableNames.notifier, s.alerts, config, config.notify.ackWaitS, DeliverPolicy.New);
+  await ensureConsumer(jsm, streamNames.alerts, durableNames.notifier, s.alerts, config, { ackWaitS: config.notify.ackWaitS, deliverPolicy: DeliverPolicy.New });
   const kvm = new Kvm(nc);
   for (const bucket of Object.values(kvBuckets)) await kvm.create(bucket, { history: 5 });
   await ensureNotifyBuckets(nc, config.streams.maxAgeHours * 4);
@@ -107,9 +107,7 @@ async function ensureConsumer(
   durable: string,
   filter: string,
   config: Config,
-  ackWaitS = config.streams.ackWaitS,
-  deliverPolicy: DeliverPolicy = DeliverPolicy.All,
-  maxAckPending = 100_000,
+  { ackWaitS = config.streams.ackWaitS, deliverPolicy = DeliverPolicy.All, maxAckPending = 100_000 }: { ackWaitS?: number; deliverPolicy?: DeliverPolicy; maxAckPending?: number } = {},
 ) {
   const cfg = {
     durable_name: durable,
