@@ -17,6 +17,7 @@ import { createBreakers, guardedCallResult } from "../../pipeline/guard/guarded-
 import type { BudgetStatus } from "../../pipeline/budgets/budget-status.ts";
 import { alertSchema, type Alert, type CostlineEventInput } from "../../schemas/index.ts";
 import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
+import { runCli } from "../helpers/cli-process.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 let stack: StackProcess;
@@ -94,6 +95,11 @@ describe("budgets on a running stack", () => {
     expect(s).toMatchObject({ amount_usd: "0.0045", reserved_usd: "0", remaining_usd: "0", thresholds_crossed: [0.5, 0.75, 0.9, 1] });
     expect(s.over_usd).toBe("0.01035");
     expect(Number(s.projected_usd)).toBeGreaterThanOrEqual(Number(s.spent_usd));
+    // The CLI prints the same status, found through stack.json.
+    const cli = await runCli(["budgets", "status", "--tenant", "initech"], { COSTLINE_HOME: stack.home });
+    expect(cli.code).toBe(0);
+    const printed = (JSON.parse(cli.stdout) as { budgets: BudgetStatus[] }).budgets.find((b) => b.key === "initech.persona.p-over.monthly");
+    expect(printed).toMatchObject({ spent_usd: ledger.s, remaining_usd: "0", thresholds_crossed: [0.5, 0.75, 0.9, 1] });
   }, 60_000);
 
   it("holds, settles and counts a call downgraded from gpt-4o to gpt-4o-mini against gpt-4o-mini's budget", async () => {
