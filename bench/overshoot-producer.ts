@@ -31,7 +31,7 @@ const maxEstimate = pricer.estimate("openai", "gpt-4o-mini", tenant!, { inputTok
 process.stdout.write("ready\n");
 await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once("line", () => resolve()));
 
-const stats = { allowed: 0, denied: 0, errors: 0, not_synced: 0, published_usd: [] as string[] };
+const stats = { allowed: 0, denied: 0, errors: 0, not_synced: 0, first_denied_at: 0, published_usd: [] as string[] };
 const until = deadline();
 async function worker(): Promise<void> {
   while (Date.now() < until) {
@@ -55,6 +55,7 @@ async function worker(): Promise<void> {
       }
       if (err instanceof GuardDeniedError || err instanceof BudgetExhaustedError) {
         stats.denied++;
+        stats.first_denied_at ||= Date.now();
         return; // this worker is done: the budget is spent
       }
       stats.errors++;

@@ -24,7 +24,7 @@ const { values: args } = parseArgs({ options: { out: { type: "string" }, produce
 const LIMIT = "1";
 const PRESPENT = "0.9";
 
-interface ProducerResult { allowed: number; denied: number; errors: number; not_synced: number; published: number; max_estimate_usd: string }
+interface ProducerResult { allowed: number; denied: number; errors: number; not_synced: number; first_denied_at: number; published: number; max_estimate_usd: string }
 
 async function ledger(stack: StackProcess, tenant: string): Promise<{ events: number; cost: string }> {
   const [r] = await stack.sql<{ n: number; s: string }>(`SELECT toUInt32(count()) AS n, toString(sum(ifNull(cost_usd, 0))) AS s FROM costline.ledger WHERE tenant = '${tenant}'`);
@@ -97,6 +97,8 @@ async function run(stack: StackProcess, mode: "check-only" | "reservations") {
     calls_allowed: published,
     calls_denied: out.reduce((n, r) => n + r.denied, 0),
     errors: out.reduce((n, r) => n + r.errors, 0),
+    /** From the start to the first refusal in any producer: how long the budget took to stop calls. */
+    first_refusal_s: Math.min(...out.map((r) => r.first_denied_at || Infinity).map((t) => (t - started) / 1000)),
     seconds,
   };
 }
