@@ -59,3 +59,29 @@ export async function budgetAlertsOnChange(deps: { tracker: BudgetTracker; clien
     };
   });
 }
+
+/**
+ * budgetAlertsOnChange, published: each alert is retried a few times (with a
+ * growing pause) before the error reaches the caller, since its threshold now
+ * counts as crossed and no window would raise it again this period.
+ */
+export async function raiseBudgetAlertsOnChange(
+  deps: { tracker: BudgetTracker; client: ClickHouseClient; publish: (a: Alert) => Promise<unknown>; attempts?: number },
+  key: string,
+  cutoff: Date,
+  now: Date,
+): Promise<Alert[]> {
+  const alerts = await budgetAlertsOnChange(deps, key, cutoff, now);
+  const attempts = deps.attempts ?? 5;
+  for (const a of alerts)
+    for (let i = 1; ; i++) {
+      try {
+        await deps.publish(a);
+        break;
+      } catch (err) {
+        if (i >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** i));
+      }
+    }
+  return alerts;
+}

@@ -20,6 +20,8 @@ export interface ReservationSyncDeps {
   /** The current budgets (the budget store's list). */
   budgets: () => Promise<{ key: string; budget: BudgetRecord }[]>;
   settledGraceMs: number;
+  /** How long before a period ends its successor's counter is prepared (so the first calls of a period are not refused as unsynced). */
+  aheadMs?: number;
   log: Logger;
 }
 
@@ -59,6 +61,8 @@ export function createReservationSync(deps: ReservationSyncDeps) {
         if (!budget.hard) continue;
         try {
           await syncOne(key, budget, now);
+          const { periodEnd } = counterKey(key, budget, now);
+          if (budget.period !== "rolling_30d" && periodEnd.getTime() - now.getTime() <= (deps.aheadMs ?? 5_000)) await syncOne(key, budget, periodEnd);
         } catch (err) {
           deps.log.warn({ err, key }, "could not sync a budget's reservation counter with the ledger");
         }

@@ -97,7 +97,7 @@ export const stageRegistry = {
     // Hard budgets' reservation counters take the ledger's spend beside the detector, which reads the same ledger.
     const budgetList = createBudgetStore({ kv: budgetsKv, client: clickhouse }).list;
     const counters = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
-    const sync = createReservationSync({ client: clickhouse, counters, budgets: budgetList, settledGraceMs: config.reservations.settledGraceMs, log });
+    const sync = createReservationSync({ client: clickhouse, counters, budgets: budgetList, settledGraceMs: config.reservations.settledGraceMs, aheadMs: 5 * config.reservations.syncMs, log });
     return [
       startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle }),
       startPeriodic({ stage: "reservation-sync", intervalMs: config.reservations.syncMs, run: sync.pass, log, signal: ctx.signal }),
