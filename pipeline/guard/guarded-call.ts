@@ -120,6 +120,11 @@ async function attempt<R>(o: GuardedCallOptions<R>, asked: string): Promise<Guar
     estimatedTokens: o.estimatedTokens,
   });
   if (!d.allow) throw new GuardDeniedError(d);
+  // A downgraded call is also checked against the controls of the model that will run (a paused gpt-4o-mini stays paused).
+  if (d.model !== asked) {
+    const ran = o.guard.check({ tenant, persona: o.attribution.persona_id, feature: o.attribution.feature, user: o.attribution.user_id, model: d.model, estimatedTokens: o.estimatedTokens });
+    if (!ran.allow) throw new GuardDeniedError(ran);
+  }
   const breaker = o.breakers(o.provider);
   const gate = breaker.allow();
   if (!gate.allowed) throw new CircuitOpenError(o.provider, gate.waitMs);

@@ -84,4 +84,15 @@ describe("guardedCall", () => {
     const refused = { ...reservations, reserve: async () => ({ ok: false as const, reason: "hard budget spent", budgetKey: "acme.tenant.monthly", retryable: false }) };
     await expect(guardedCall({ ...base, reservations: refused, call: async (model) => openaiResponse(model) })).rejects.toBeInstanceOf(BudgetExhaustedError);
   });
+
+  it("checks a downgraded call against the controls of the model that will run", async () => {
+    const { cache, producer, breakers } = setup();
+    const at = new Date().toISOString();
+    cache.put({ scope: { tenant: "acme" }, state: "degraded", model_map: { "gpt-4o": "gpt-4o-mini" }, reason: "cost review", set_by: "operator:x", set_at: at, probe_every_s: 30 });
+    cache.put({ scope: { tenant: "acme", model: "gpt-4o-mini" }, state: "open", paused_until: new Date(Date.now() + 60_000).toISOString(), reason: "gpt-4o-mini budget spent", set_by: "detector:x", set_at: at, probe_every_s: 30 });
+    let called = false;
+    const denied = guardedCall({ guard: cache, producer, breakers, provider: "openai", apiFlavor: "chat", model: "gpt-4o", source: "svc/test", attribution: { tenant: "acme" }, call: async (model) => ((called = true), openaiResponse(model)) });
+    await expect(denied).rejects.toMatchObject({ decision: { state: "open", reason: "gpt-4o-mini budget spent" } });
+    expect(called).toBe(false);
+  });
 });
