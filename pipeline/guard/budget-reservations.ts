@@ -88,7 +88,13 @@ export async function createBudgetReservations(opts: ReservationOptions) {
   if ((await budgetsKv.status()).values === 0) markReady();
   void (async () => {
     for await (const e of watch) {
-      const b = e.operation === "PUT" ? parseBudget(e.json()) : undefined;
+      let raw: unknown;
+      try {
+        raw = e.operation === "PUT" ? e.json() : undefined;
+      } catch {
+        raw = undefined; // not JSON: names no budget
+      }
+      const b = raw === undefined ? undefined : parseBudget(raw);
       if (b?.success && b.data.hard) hard.set(e.key, b.data);
       else hard.delete(e.key);
       if (e.delta === 0) markReady();
