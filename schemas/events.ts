@@ -27,7 +27,10 @@ export const llmUsageSchema = z
 export const llmUsagePayload = z.object({
   ...attributionShape,
   provider: shortText,
+  /** The model that served the call, after fallbacks and downgrades: what is priced and what per-model budgets count. */
   model: shortText,
+  /** The model the caller asked for, when it differs from `model` (a fallback, a downgrade, or the provider reporting a dated version). */
+  requested_model: shortText.optional(),
   usage: llmUsageSchema,
   batch: z.boolean().default(false),
   latency_ms: count.optional(),

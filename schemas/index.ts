@@ -9,6 +9,7 @@ export * from "./dlq.ts";
 export * from "./budget.ts";
 export * from "./control.ts";
 export * from "./notify.ts";
+export * from "./reservation.ts";
 
 import { alertSchema } from "./alert.ts";
 import { dlqRecordSchema } from "./dlq.ts";
@@ -24,6 +25,7 @@ import {
   vectordbUsageEvent,
 } from "./events.ts";
 import { pricedEventSchema } from "./priced.ts";
+import { reservationCounterSchema } from "./reservation.ts";
 import { windowAggregateSchema, windowBatchSchema } from "./window.ts";
 
 export const wireSchemas = {
@@ -40,6 +42,7 @@ export const wireSchemas = {
   "dlq-record": dlqRecordSchema,
   budget: budgetSchema,
   control: controlSchema,
+  "reservation-counter": reservationCounterSchema,
   silence: silenceSchema,
   "notify-delivery": deliveryRecordSchema,
   "notify-webhook-payload": webhookPayloadSchema,

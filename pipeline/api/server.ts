@@ -21,6 +21,8 @@ import { controlRoutes } from "./routes-controls.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import type { BudgetStore } from "../budgets/budget-store.ts";
 import { budgetRoutes } from "./routes-budgets.ts";
+import { budgetStatusRoutes } from "./routes-budget-status.ts";
+import type { CounterClient } from "../budgets/reservation-counter.ts";
 import type { SilenceStore } from "../notify/silences.ts";
 import { silenceRoutes } from "./routes-silences.ts";
 
@@ -31,6 +33,8 @@ export interface ApiDeps {
   /** Controls and budgets (absent: those routes are not served). */
   controls?: ControlStore;
   budgets?: BudgetStore;
+  /** Hard budgets' reservation counters, for GET /v1/budgets/status (absent: reserved reads 0). */
+  reservations?: CounterClient;
   /** Notification silences (absent: /v1/silences is not served). */
   silences?: SilenceStore;
   targetCostPerPost: string;
@@ -79,6 +83,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route("/v1/posts", postRoutes(deps.clickhouse, deps.targetCostPerPost));
   app.route("/v1", adminRoutes(deps.clickhouse, deps.keys));
   if (deps.controls) app.route("/v1", controlRoutes(deps.controls));
+  if (deps.budgets) app.route("/v1", budgetStatusRoutes({ store: deps.budgets, client: deps.clickhouse, counters: deps.reservations }));
   if (deps.budgets) app.route("/v1", budgetRoutes(deps.budgets, deps.clickhouse));
   if (deps.silences) app.route("/v1", silenceRoutes(deps.silences));
   app.route("/v1", reportRoutes(deps.clickhouse));

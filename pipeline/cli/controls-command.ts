@@ -47,6 +47,9 @@ export const budgetsCommand = {
     const q = new URLSearchParams({ ...(o.tenant ? { tenant: o.tenant } : {}), ...(o.limit ? { limit: o.limit } : {}) });
     print(await call(config, "GET", `/v1/budgets/history?${q}`));
   },
+  /** Spent, reserved, remaining, projected end of period and thresholds crossed, per budget. */
+  status: async (config: Config, o: { tenant?: string }) =>
+    print(await call(config, "GET", `/v1/budgets/status${o.tenant ? `?${new URLSearchParams({ tenant: o.tenant })}` : ""}`)),
 };
 
 export const controlsCommand = {

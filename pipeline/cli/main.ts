@@ -121,6 +121,11 @@ export function buildCli(config: () => Config): Command {
     .option("--tenant <tenant>")
     .option("--limit <n>")
     .action((o: { tenant?: string; limit?: string }) => budgetsCommand.history(config(), o));
+  budgets
+    .command("status")
+    .description("per budget: spent, reserved, remaining, projected end of period, thresholds crossed")
+    .option("--tenant <tenant>")
+    .action((o: { tenant?: string }) => budgetsCommand.status(config(), o));
   const controls = program.command("controls").description("throttle, downgrade or pause a scope (an operator's override)");
   const scoped = (cmd: Command) => scopeOptions(cmd).requiredOption("--reason <text>");
   controls.command("list").action(() => controlsCommand.list(config()));

@@ -107,6 +107,9 @@ export const envSchema = z.object({
   /** Health: how long NATS, a stream or ClickHouse may take to answer before its check is unhealthy. */
   COSTLINE_HEALTH_TIMEOUT_MS: intFrom(2000, 100, 60_000),
   COSTLINE_CONFIG: optionalString,
+  /** Budget reservations: how often hard budgets' counters take the ledger's spend, and how long a settled cost may stay unseen in the ledger. */
+  COSTLINE_RESERVATION_SYNC_MS: intFrom(1000, 100, 600_000),
+  COSTLINE_RESERVATION_SETTLED_GRACE_S: intFrom(600, 10, 86_400),
 });
 
 const fileSchema = z
@@ -173,6 +176,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       pauseMinutes: env.COSTLINE_PAUSE_MINUTES,
       downgrades: file.downgrades ?? defaultDowngrades,
     },
+    reservations: { syncMs: env.COSTLINE_RESERVATION_SYNC_MS, settledGraceMs: env.COSTLINE_RESERVATION_SETTLED_GRACE_S * 1000 },
     detector: {
       cooldownS: env.COSTLINE_ALERT_COOLDOWN_S,
       warmStartHours: env.COSTLINE_DETECTOR_WARM_START_H,

@@ -25,6 +25,7 @@ import { createHealth, startHealthMonitor } from "../health/health.ts";
 import { startOpsServer } from "../health/ops-routes.ts";
 import { timeClickHouseInserts } from "../observability/clickhouse-timing.ts";
 import { createBudgetStore } from "../budgets/budget-store.ts";
+import { createCounterClient } from "../budgets/reservation-counter.ts";
 import { applyTopology, pipelineConsumers, streamSpecs } from "../nats/topology.ts";
 import { notifyBuckets } from "../notify/kv-buckets.ts";
 import { createSilenceStore } from "../notify/silences.ts";
@@ -163,7 +164,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client });
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
+      const reservations = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());
