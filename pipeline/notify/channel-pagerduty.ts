@@ -56,7 +56,7 @@ export function createPagerdutyChannel(c: Extract<ResolvedChannel, { type: "page
     onUncertain: c.onUncertain,
     async send(n, signal) {
       const body = JSON.stringify(pagerdutyEvent(n.alerts[0]!, c.routingKey, opts.links));
-      const res = await postJson(c.url, body, { timeoutMs: opts.timeoutMs, signal });
+      const res = await postJson(c.url, body, { timeoutMs: opts.timeoutMs, signal, secrets: [c.routingKey] });
       return { status: res.status };
     },
   };
