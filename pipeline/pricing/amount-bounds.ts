@@ -4,7 +4,7 @@
 // scale is flagged instead of being stored as a silent 0.
 import { amountProblem, MAX_EVENT_AMOUNT_USD, type PriceComponent, type PricedEvent } from "../../schemas/index.ts";
 import { PermanentError } from "../errors.ts";
-import { Decimal } from "./decimal.ts";
+import { Decimal, toMoney } from "./decimal.ts";
 
 /** The unpriced_reason of a cost that was not zero yet rounds to 0 at 12 decimals. */
 export const BELOW_MONEY_SCALE = "below_money_scale";
@@ -24,8 +24,9 @@ export function checkPricedAmounts(e: Pick<PricedEvent, "cost_usd" | "revenue_us
 
 /**
  * The exact (unrounded) cost of the usage components, when it is not zero
- * but the rounded cost is: the cost is below a picodollar. Discount lines
- * are left out (a 100 % discount is a real zero).
+ * but rounds to zero at ledger scale: the cost is below a picodollar.
+ * Discount lines are left out, and a usage cost of a picodollar or more that
+ * a discount brings to zero is a real zero.
  */
 export function subPicodollarCost(costUsd: string, components: readonly PriceComponent[]): string | undefined {
   if (!new Decimal(costUsd).isZero()) return undefined;
@@ -34,5 +35,5 @@ export function subPicodollarCost(costUsd: string, components: readonly PriceCom
     if (c.unit.endsWith("_discount")) continue;
     exact = exact.plus(new Decimal(c.unit_price).dividedBy(c.per).times(c.quantity));
   }
-  return exact.isZero() ? undefined : exact.toFixed();
+  return exact.isZero() || !new Decimal(toMoney(exact)).isZero() ? undefined : exact.toFixed();
 }
