@@ -19,7 +19,8 @@ import { createMetrics } from "../../pipeline/observability/metrics.ts";
 import { checkPricedAmounts, subPicodollarCost } from "../../pipeline/pricing/amount-bounds.ts";
 import { Decimal } from "../../pipeline/pricing/decimal.ts";
 import { createEventPricer } from "../../pipeline/pricing/price-event.ts";
-import { amountProblem, costlineEvent, eventAmountPattern, MAX_EVENT_AMOUNT_USD, type PricedEvent } from "../../schemas/index.ts";
+import { createBudgetTracker } from "../../pipeline/budgets/budget-tracker.ts";
+import { amountProblem, budgetSchema, costlineEvent, eventAmountPattern, MAX_EVENT_AMOUNT_USD, type PricedEvent } from "../../schemas/index.ts";
 
 const cost = (id: string, amount: string) => ({
   specversion: "1.0", id, source: "t", type: "costline.cost", time: "2026-11-22T10:00:00Z",
@@ -134,5 +135,25 @@ describe("the ledger", () => {
   it("still refuses a message whose every event is bad, as a whole", () => {
     expect(() => parsePriced(msg([priced("x", "1e99")]))).toThrow(/priced event 0 of batch/);
     expect(() => parsePriced(msg(priced("y", "10000000000")))).toThrow(expect.objectContaining({ reason: "amount_out_of_range" }));
+  });
+});
+
+describe("refunds and credits in budgets", () => {
+  it("count spend net of credits: a credit lowers the period's spend and the next crossing needs the net amount", () => {
+    const t = createBudgetTracker();
+    t.set(budgetSchema.parse({ scope: { tenant: "acme" }, period: "monthly", amount_usd: "10", thresholds: [1] }));
+    let n = 0;
+    const win = (start: string, cost: string) => ({
+      scope: "tenant", key: { tenant: "acme" }, tenant: "acme", events: 1, unpriced_events: 0, revenue_usd: "0", input_tokens: 0, output_tokens: 0, requests: 1,
+      by_model: {}, by_operation: {}, top_posts: {}, top_users: {}, final: true, emitted_at: new Date(Date.parse(start) + 60_000 + n++).toISOString(),
+      cost_usd: cost, window_start: new Date(start).toISOString(), window_end: new Date(Date.parse(start) + 60_000).toISOString(),
+    }) as never;
+    expect(t.add(win("2026-11-10T10:00:00Z", "8"))).toEqual([]);
+    expect(t.add(win("2026-11-10T10:01:00Z", "-5.25"))).toEqual([]); // a refund
+    expect(t.spend("acme.tenant.monthly")).toBe("2.75");
+    expect(t.add(win("2026-11-10T10:02:00Z", "7"))).toEqual([]); // 9.75: still under
+    expect(t.add(win("2026-11-10T10:03:00Z", "0.25")).map((f: { finding: { message: string } }) => f.finding.message)).toEqual([
+      "100 % of the monthly budget for tenant acme spent ($10.00 of $10.00)",
+    ]);
   });
 });
