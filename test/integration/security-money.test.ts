@@ -138,4 +138,29 @@ describe("money bounds on the stack", () => {
     await waitFor("the credit", async () => ((await rows(tenant)) === 201 ? true : undefined), 30_000);
     expect((await totals(tenant)).cost_usd).toBe(new Decimal(MAX_EVENT_AMOUNT_USD).times(199).toFixed());
   });
+
+  it("exports formula-looking names as text and a refund as a number in the usage CSV", async () => {
+    const tenant = "csv-co";
+    const withUser = (id: string, amount: string, user_id: string) => {
+      const e = event(tenant, id, amount) as { data: Record<string, unknown> };
+      e.data.user_id = user_id;
+      return e as CostlineEventInput;
+    };
+    await publish(tenant, [withUser("csv-1", "-5.25", "=HYPERLINK(\"https://evil.example\",\"x\")"), withUser("csv-2", "2", "@SUM(1+1)"), withUser("csv-3", "1", "+1"), withUser("csv-4", "3", "-2+3")]);
+    await waitFor("the CSV events", async () => ((await rows(tenant)) === 4 ? true : undefined), 30_000);
+    const res = await fetch(`${stack.info.api_url}/v1/reports/usage?tenant=${tenant}&from=2026-11-22&to=2026-11-23&format=csv`, {
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+    });
+    expect(res.status).toBe(200);
+    const lines = (await res.text()).trim().split("\n");
+    expect(lines[0]).toBe("day,provider,model,user_id,requests,input_tokens,output_tokens,cost_usd");
+    expect(lines.slice(1).sort()).toEqual(
+      [
+        `2026-11-22,,,"'=HYPERLINK(""https://evil.example"",""x"")",0,0,0,-5.25`,
+        `2026-11-22,,,"'@SUM(1+1)",0,0,0,2`,
+        `2026-11-22,,,"'+1",0,0,0,1`,
+        `2026-11-22,,,"'-2+3",0,0,0,3`,
+      ].sort(),
+    );
+  });
 });
