@@ -1,7 +1,8 @@
 // CloudEvents 1.0 envelopes (structured JSON mode) and the payload of every
 // event type producers publish on `<prefix>.events.<tenant>`.
 import { z } from "zod";
-import { attributionShape, currencyCode, decimalString, isoTime, shortText } from "./common.ts";
+import { attributionShape, currencyCode, isoTime, shortText } from "./common.ts";
+import { eventAmount } from "./money.ts";
 
 /** Sanity bounds: no single event is this large, so a value above is a bug or an attack, not usage. */
 export const MAX_TOKENS_PER_EVENT = 10_000_000_000;
@@ -58,13 +59,15 @@ export const vectordbUsagePayload = z.object({
 
 export const revenuePayload = z.object({
   ...attributionShape,
-  amount: decimalString,
+  /** Negative: a refund or credit (docs/money-and-escaping.md). */
+  amount: eventAmount,
   currency: currencyCode,
 });
 
 export const costPayload = z.object({
   ...attributionShape,
-  amount: decimalString,
+  /** Negative: a refund or credit (docs/money-and-escaping.md). */
+  amount: eventAmount,
   currency: currencyCode,
   category: shortText,
 });

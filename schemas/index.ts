@@ -1,6 +1,7 @@
 // Every message on the wire, by name: the single source of truth for shapes.
 // JSON Schema for producers in other languages is generated from this list.
 export * from "./common.ts";
+export * from "./money.ts";
 export * from "./events.ts";
 export * from "./priced.ts";
 export * from "./window.ts";

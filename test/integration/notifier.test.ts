@@ -122,7 +122,8 @@ describe("notifier", () => {
     expect(blocks).toContain("*Observed*\\n$12.50");
     expect(blocks).toContain("*Expected*\\n$1.25");
     expect(blocks).toContain("model gpt-4o (81 %");
-    expect(blocks).toContain("https://grafana.example.com/d/costline?var-tenant=route-crit&var-persona=p-1|Dashboard");
+    // Slack's control characters are escaped inside links too (Slack reads "&amp;" as "&").
+    expect(blocks).toContain("<https://grafana.example.com/d/costline?var-tenant=route-crit&amp;var-persona=p-1|Dashboard>");
     // PagerDuty Events v2: a trigger keyed by the fingerprint, with the configured routing key.
     const pd = forTenant("/pd", "route-crit")[0]!.json;
     expect(pd).toMatchObject({ routing_key: "pd-routing-key-1", event_action: "trigger", dedup_key: crit.fingerprint });
