@@ -6,6 +6,7 @@
 //   npx costline publish --file events.ndjson
 //   npx costline sql "SELECT count() FROM costline.ledger"
 //   npx costline totals --tenant acme
+//   npx costline export focus --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --format parquet --output nov.parquet
 //   npx costline price --provider openai --model gpt-4o --input-tokens 1000 --output-tokens 500
 import { Command, InvalidArgumentError } from "commander";
 import { loadConfig, type Config } from "../config/config.ts";
@@ -34,6 +35,7 @@ const runPublish = lazy(() => import("./publish-command.ts"), "runPublish");
 const runPrice = lazy(() => import("./price-command.ts"), "runPrice");
 const runKeys = lazy(() => import("./keys-command.ts"), "runKeys");
 const runDlq = lazy(() => import("./dlq-command.ts"), "runDlq");
+const runFocusExport = lazy(() => import("./export-command.ts"), "runFocusExport");
 const replaySeries = lazy(() => import("../detect/offline.ts"), "replaySeries");
 const budgetsCommand = lazyGroup(controls, "budgetsCommand", ["list", "set", "delete", "history"]);
 const controlsCommand = lazyGroup(controls, "controlsCommand", ["list", "set", "clear"]);
@@ -194,6 +196,17 @@ export function buildCli(config: () => Config): Command {
     .option("--tenant <tenant>", "price for this tenant (its configured prices and discounts)")
     .option("--at <iso>", "price in force at this time (default now)")
     .action((o) => runPrice(config(), o));
+  program
+    .command("export")
+    .description("export the ledger for other tools")
+    .command("focus")
+    .description("FOCUS 1.2 cost and usage rows (hourly) for FinOps tools, written by ClickHouse as CSV or Parquet")
+    .requiredOption("--from <iso>", "from this time (inclusive)")
+    .requiredOption("--to <iso>", "to this time (exclusive)")
+    .option("--format <format>", "csv or parquet", "csv")
+    .option("--tenant <tenant>", "one tenant (an admin key exports all without it)")
+    .option("--output <file>", "write here instead of stdout")
+    .action((o) => runFocusExport(config(), o));
   return program;
 }
 
