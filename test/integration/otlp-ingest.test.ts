@@ -4,7 +4,7 @@
 // exactly, and re-exporting the same spans must not change it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gzipSync } from "node:zlib";
-import Decimal from "decimal.js";
+import { Decimal } from "decimal.js";
 import { trace, type Tracer } from "@opentelemetry/api";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
@@ -219,7 +219,7 @@ describe("Vercel AI SDK with telemetry on", () => {
 });
 
 describe("the receiver's answers", () => {
-  const post = (body: BodyInit, headers: Record<string, string>, key = tenantKey) =>
+  const post = (body: NonNullable<RequestInit["body"]>, headers: Record<string, string>, key = tenantKey) =>
     fetch(`${stack.info.api_url}/v1/traces`, { method: "POST", body, headers: { authorization: `Bearer ${key}`, ...headers } });
   const span = (id: string, attributes: { key: string; value: Record<string, unknown> }[]) => ({
     traceId: "5b8efff798038103d269b633813fc60c",
