@@ -5,7 +5,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gzipSync } from "node:zlib";
 import { Decimal } from "decimal.js";
-import { trace, type Tracer } from "@opentelemetry/api";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -22,7 +21,7 @@ let tenantKey: string;
 let otherKey: string;
 const memory = new InMemorySpanExporter();
 let provider: NodeTracerProvider;
-let tracer: Tracer;
+let tracer: ReturnType<NodeTracerProvider["getTracer"]>;
 const priceLlm = createLlmPricer(loadConfig({}).pricing);
 const NOW = new Date();
 
@@ -277,5 +276,3 @@ describe("the receiver's answers", () => {
   });
 });
 
-// The global API is not used; the SDK's providers are passed explicitly so tests do not share state.
-void trace;
