@@ -96,6 +96,12 @@ console.log(JSON.stringify({ stream: ack.stream, seq: ack.seq, allow: d.allow, m
     expect(out).toMatchObject({ stream: "COSTLINE_EVENTS", allow: true, model: "gpt-4o-mini", state: "degraded" });
     const stored = await (await jetstreamManager(nc)).streams.getMessage("COSTLINE_EVENTS", { seq: out.seq });
     expect(JSON.parse(stored!.string()).id).toBe("pkg-1");
+    // The installed command runs the compiled CLI, and `price` needs none of the stack's modules removed above.
+    const price = await run(path.join(scratch, "node_modules", ".bin", "costline"), ["price", "--provider", "openai", "--model", "gpt-4o", "--input-tokens", "1000", "--output-tokens", "500"], {
+      cwd: scratch,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", COSTLINE_HOME: path.join(scratch, ".costline") },
+    });
+    expect(JSON.parse(price.stdout)).toMatchObject({ cost_usd: "0.0075", priced: true });
   }, 300_000);
 
   it("gives a TypeScript user the declarations", async () => {
