@@ -8,7 +8,7 @@
 //   node scripts/build.mjs           build if stale
 //   node scripts/build.mjs --force   build anyway
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -36,8 +36,11 @@ export function hasSources() {
   return existsSync(path.join(root, "tsconfig.build.json")) && existsSync(path.join(root, "pipeline", "cli", "main.ts"));
 }
 
+const entry = path.join(root, "dist", "pipeline", "cli", "main.js");
+const buildInfo = path.join(root, "dist", ".tsbuildinfo");
+
 export function isStale() {
-  if (!existsSync(stamp)) return true;
+  if (!existsSync(stamp) || !existsSync(entry)) return true;
   return newestSourceMtime() > statSync(stamp).mtimeMs;
 }
 
@@ -52,6 +55,8 @@ export function ensureBuilt({ force = false, quiet = false } = {}) {
     process.stderr.write("[build] typescript is not installed; run `npm install` first\n");
     process.exit(1);
   }
+  // Outputs gone but the incremental record kept: tsc would think there is nothing to emit.
+  if (!existsSync(entry)) rmSync(buildInfo, { force: true });
   // Stamp the start time: a source saved during the build makes the next check rebuild.
   const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
   if (r.status !== 0) {
