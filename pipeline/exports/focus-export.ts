@@ -23,8 +23,9 @@ export const focusQuerySchema = z
     to: z.iso.datetime({ offset: true }),
     format: z.enum(focusFormats).default("csv"),
   })
-  .refine((q) => Date.parse(q.to) > Date.parse(q.from), { message: "to must be after from", path: ["to"] })
-  .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= MAX_EXPORT_DAYS * 86_400_000, {
+  // NaN (a time that failed its own check) passes these: its own message says what is wrong.
+  .refine((q) => !(Date.parse(q.to) <= Date.parse(q.from)), { message: "to must be after from", path: ["to"] })
+  .refine((q) => !(Date.parse(q.to) - Date.parse(q.from) > MAX_EXPORT_DAYS * 86_400_000), {
     message: `a range of at most ${MAX_EXPORT_DAYS} days`,
     path: ["to"],
   });
