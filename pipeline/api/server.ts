@@ -25,6 +25,8 @@ import { budgetStatusRoutes } from "./routes-budget-status.ts";
 import type { CounterClient } from "../budgets/reservation-counter.ts";
 import type { SilenceStore } from "../notify/silences.ts";
 import { silenceRoutes } from "./routes-silences.ts";
+import { otlpRoutes, type OtlpDeps } from "../otlp/routes-otlp.ts";
+import { focusRoutes } from "../exports/routes-focus.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -46,6 +48,10 @@ export interface ApiDeps {
   metricsToken?: string;
   /** The stack's health: /readyz answers 200 when healthy or degraded, 503 when unhealthy. */
   health: () => Promise<HealthReport>;
+  /** The OTLP/HTTP traces receiver's publisher and attribute map (absent: /v1/traces is not served). */
+  otlp?: Omit<OtlpDeps, "metrics" | "log">;
+  /** Most rows one FOCUS export returns (default 1,000,000). */
+  maxExportRows?: number;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -87,6 +93,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   if (deps.budgets) app.route("/v1", budgetRoutes(deps.budgets, deps.clickhouse));
   if (deps.silences) app.route("/v1", silenceRoutes(deps.silences));
   app.route("/v1", reportRoutes(deps.clickhouse));
+  if (deps.otlp) app.route("/v1", otlpRoutes({ ...deps.otlp, metrics: deps.metrics, log: deps.log }));
+  app.route("/v1", focusRoutes(deps.clickhouse, { maxRows: deps.maxExportRows }));
   return app;
 }
 

@@ -7,6 +7,7 @@ import { ConfigError, formatIssues } from "../errors.ts";
 import { pricingConfigSchema, rateCardsSchema } from "../pricing/pricing-config.ts";
 import { defaultDowngrades } from "../guard/downgrades.ts";
 import { resolveNotifyConfig } from "../notify/notify-config.ts";
+import { parseOtlpAttributes } from "../otlp/otlp-config.ts";
 
 const optionalString = z
   .string()
@@ -56,6 +57,10 @@ export const envSchema = z.object({
   COSTLINE_ACK_WAIT_S: intFrom(30, 5, 3600),
   COSTLINE_MAX_DELIVER: intFrom(20, 2, 1000),
   COSTLINE_STREAM_MAX_AGE_H: intFrom(168, 1, 87_600),
+  /** JSON: span/resource attribute names for persona_id, feature, post_id, … (tried before the defaults). */
+  COSTLINE_OTLP_ATTRIBUTES: optionalString,
+  /** Most rows one FOCUS export returns; a larger range is refused, asking for a narrower one. */
+  COSTLINE_EXPORT_MAX_ROWS: intFrom(1_000_000, 1, 100_000_000),
   COSTLINE_DEMO_RATE: z.coerce.number().min(0.1).max(100_000).default(25),
   /** An admin API key to accept (production); the embedded default creates $COSTLINE_HOME/admin.key. */
   COSTLINE_ADMIN_KEY: optionalString,
@@ -209,6 +214,8 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       dedupLookbackDays: env.COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS,
     },
     demo: { rate: env.COSTLINE_DEMO_RATE },
+    otlp: { attributes: parseOtlpAttributes(env.COSTLINE_OTLP_ATTRIBUTES, (m) => new ConfigError(`invalid configuration: ${m}`)) },
+    exports: { maxRows: env.COSTLINE_EXPORT_MAX_ROWS },
     pricing: file.pricing,
     rateCards: file.rateCards,
     notify: resolveNotifyConfig(file.notify, rawEnv, env.COSTLINE_NOTIFY_ACK_WAIT_S),

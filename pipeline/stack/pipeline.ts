@@ -12,6 +12,8 @@ import type { Config } from "../config/config.ts";
 import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
 import { migrate } from "../clickhouse/migrate.ts";
 import { createApi, startApi } from "../api/server.ts";
+import { createProducer } from "../producer/producer.ts";
+import { publishInBatches } from "../otlp/publish-batches.ts";
 import { ensureAdminKey } from "../api/admin-key.ts";
 import { createKeyStore } from "../api/api-keys.ts";
 import { ConfigError } from "../errors.ts";
@@ -165,7 +167,10 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
       const reservations = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
+      // OTLP spans become events published like any producer's, on this connection.
+      const otlpProducer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
+      const otlp = { attributes: config.otlp.attributes, publish: publishInBatches(otlpProducer, config.enrich.maxBatchEvents) };
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, otlp, maxExportRows: config.exports.maxRows });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());
