@@ -37,7 +37,7 @@ const runKeys = lazy(() => import("./keys-command.ts"), "runKeys");
 const runDlq = lazy(() => import("./dlq-command.ts"), "runDlq");
 const runFocusExport = lazy(() => import("./export-command.ts"), "runFocusExport");
 const replaySeries = lazy(() => import("../detect/offline.ts"), "replaySeries");
-const budgetsCommand = lazyGroup(controls, "budgetsCommand", ["list", "set", "delete", "history"]);
+const budgetsCommand = lazyGroup(controls, "budgetsCommand", ["list", "set", "delete", "history", "status"]);
 const controlsCommand = lazyGroup(controls, "controlsCommand", ["list", "set", "clear"]);
 const silencesCommand = lazyGroup(() => import("./silences-command.ts"), "silencesCommand", ["list", "add", "expire"]);
 
