@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config/config.ts";
+import { createAnalytics } from "../queries/analytics.ts";
 import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
 import { migrate } from "../clickhouse/migrate.ts";
 import { createApi, startApi } from "../api/server.ts";
@@ -157,16 +158,19 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       log.info({ url: opsUrl }, "serving /metrics, /healthz and /readyz");
     }
     if (serveApi && clickhouse) {
-      const keys = createKeyStore(client);
+      const keys = createKeyStore(client, config.api.keyCache.ttlMs, config.api.keyCache.size);
+      // Reports and /v1/sql on their own connections, bounded; ingestion keeps `client`.
+      const analytics = createAnalytics({ lanes: clickhouse.analyticsLanes(config.queries.connections), control: clickhouse.client, limits: config.queries.limits, inline: clickhouse.mode === "embedded" });
       adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;
       const kvm = new Kvm(nc);
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client });
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, analytics, fairness: config.api.fairness });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());
+      cleanup.push(() => analytics.stop()); // runs first: kills running queries so the close does not wait on them
       log.info({ url: apiUrl }, "API listening");
     }
     let stopped: Promise<void> | undefined;
