@@ -39,6 +39,23 @@ export interface Analytics {
   stop(): Promise<void>;
 }
 
+/**
+ * The result bounds once more on the answer itself: ClickHouse does not apply
+ * max_result_rows to every plan (one block from a folded arrayJoin passes).
+ */
+function checkResult(body: string, l: QueryLimits): string {
+  if (body.length > l.maxResultBytes) {
+    throw new QueryLimitError("bytes", `query stopped: its result is larger than ${l.maxResultBytes} bytes (COSTLINE_QUERY_MAX_RESULT_BYTES); add a LIMIT or aggregate`, 413);
+  }
+  let rows = 0;
+  for (let i = body.indexOf("\n"); i !== -1; i = body.indexOf("\n", i + 1)) {
+    if (++rows > l.maxResultRows) {
+      throw new QueryLimitError("rows", `query stopped: its result has more than ${l.maxResultRows} rows (COSTLINE_QUERY_MAX_RESULT_ROWS); add a LIMIT or aggregate`, 413);
+    }
+  }
+  return body;
+}
+
 export function createAnalytics(o: AnalyticsOptions): Analytics {
   const free = [...o.lanes];
   type Waiter = { owner: string; resolve: (c: ClickHouseClient) => void; reject: (e: Error) => void };
@@ -104,7 +121,7 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
     running.add(tag);
     try {
       const rs = await lane.query({ query, format: "JSONEachRow", ...(!o.inline && bound ? { query_params: params } : {}) });
-      return await rs.text();
+      return checkResult(await rs.text(), o.limits);
     } catch (err) {
       const limited = limitError(err, o.limits);
       if (limited?.bound === "cancelled" && !cancelled && !stopped) {
