@@ -17,8 +17,11 @@ import { hasLoneSurrogate, quoteString } from "./sql-literal.ts";
 
 export const MAX_SQL_CHARS = 100_000;
 
-/** System tables a caller may read: structure and progress, never logs, users, settings or other databases' data. */
-export const ALLOWED_SYSTEM_TABLES = new Set(["one", "tables", "columns", "parts", "functions", "processes"]);
+/**
+ * System tables a caller may read: structure and progress, never logs, users,
+ * settings or other databases' data. (numbers is endless; the time and result bounds stop it.)
+ */
+export const ALLOWED_SYSTEM_TABLES = new Set(["one", "numbers", "tables", "columns", "parts", "functions", "processes"]);
 
 /** costline tables the SQL surface never shows: API key hashes. */
 const HIDDEN_TABLES = new Set(["api_keys"]);
