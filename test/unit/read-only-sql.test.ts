@@ -4,6 +4,7 @@ import { parseExplainAst } from "../../pipeline/queries/sql-ast.ts";
 import { inlineParams } from "../../pipeline/queries/inline-params.ts";
 import { limitError, withLimits, defaultQueryLimits } from "../../pipeline/queries/query-limits.ts";
 import { regexHazard } from "../../schemas/regex-safety.ts";
+import { matcherInputSchema } from "../../schemas/notify.ts";
 import { matches } from "../../pipeline/notify/labels.ts";
 import { lruTtl } from "../../pipeline/api/key-cache.ts";
 import { hasLoneSurrogate } from "../../pipeline/queries/sql-literal.ts";
@@ -92,6 +93,12 @@ describe("server-set bounds", () => {
 describe("linear-time matchers", () => {
   it.each(["(a+)+$", "(a|ab)*", "(\\d+)+", "((a+)b)*", "(a)\\1", "(?=a)a", ".*a.*b.*c.*d"])("refuses %j", (p) => expect(regexHazard(p)).toBeDefined());
   it.each(["spike|creep", "gpt-4o.*", "(foo|bar)-.*", "x{2,5}", "acme|initech"])("allows %j", (p) => expect(regexHazard(p)).toBeUndefined());
+  it("route, inhibition and silence matchers refuse them when parsed", () => {
+    const bad = matcherInputSchema.safeParse('model=~"(a+)+$"');
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toMatch(/regular expression refused/);
+    expect(matcherInputSchema.safeParse('type=~"spike|creep"').success).toBe(true);
+  });
   it("a stored hazardous matcher silences nothing, and returns at once", () => {
     const started = Date.now();
     expect(matches({ name: "model", op: "=~", value: "(a+)+$" }, { model: "a".repeat(29) + "!" })).toBe(false);
