@@ -55,11 +55,13 @@ try {
     return rows.map((r) => Number(r.at) - sent.get(r.event_id)!);
   }
 
-  // 1. Freshness: baseline, then with a 30-second query on /v1/sql.
+  // 1. Freshness: baseline, then with a 30-second query on /v1/sql (from a second admin key:
+  // one key never holds every analytics connection, and the first reads the ledger meanwhile).
+  const longKey = (JSON.parse((await call(api, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { role: "admin" } })).text) as { key: string }).key;
   await stream(10_000, "base");
   const baseline = await freshness("base");
   const started = Date.now();
-  const long = call(api, "POST", "/v1/sql", { key: stack.adminKey, body: { query: LONG_QUERY } }).then((r) => ({ status: r.status, seconds: (Date.now() - started) / 1000 }));
+  const long = call(api, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({ status: r.status, seconds: (Date.now() - started) / 1000 }));
   await stream(QUERY_S * 1000, "during");
   const query = await long;
   const during = await freshness("during");

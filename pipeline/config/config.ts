@@ -111,6 +111,8 @@ export const envSchema = z.object({
   COSTLINE_QUERY_MAX_RESULT_ROWS: intFrom(1_000_000, 1, 1_000_000_000),
   COSTLINE_QUERY_MAX_RESULT_BYTES: intFrom(67_108_864, 1024, 17_179_869_184),
   COSTLINE_QUERY_MAX_MEMORY_BYTES: intFrom(2_147_483_648, 16_777_216, 1_099_511_627_776),
+  /** Threads one analytic query may use; 1 leaves the other cores to ingestion. */
+  COSTLINE_QUERY_MAX_THREADS: intFrom(1, 1, 256),
   /** Analytic queries running at once, each on its own connection (ingestion keeps another). */
   COSTLINE_ANALYTICS_CONNECTIONS: intFrom(2, 1, 32),
   /** Per API key: requests per second (sustained), the burst above it, and requests in flight at once; more is 429. */
@@ -180,6 +182,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
         maxResultRows: env.COSTLINE_QUERY_MAX_RESULT_ROWS,
         maxResultBytes: env.COSTLINE_QUERY_MAX_RESULT_BYTES,
         maxMemoryBytes: env.COSTLINE_QUERY_MAX_MEMORY_BYTES,
+        maxThreads: env.COSTLINE_QUERY_MAX_THREADS,
       },
       connections: env.COSTLINE_ANALYTICS_CONNECTIONS,
     },

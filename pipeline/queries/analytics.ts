@@ -65,12 +65,18 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
   const maxQueued = o.maxQueued ?? 64;
   let stopped = false;
 
+  // One owner never holds every lane: the last one stays for everybody else.
+  const perOwnerCap = Math.max(1, o.lanes.length - 1);
+  const grant = (owner: string) => perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1);
+  const mayRun = (owner: string) => (perOwner.get(owner) ?? 0) < perOwnerCap;
   const busy = () => new QueryLimitError("busy", "the stack is running as many analytic queries as it allows; retry shortly", 503);
 
   function acquire(owner: string, signal?: AbortSignal): Promise<ClickHouseClient> {
     if (stopped) return Promise.reject(new QueryLimitError("cancelled", "the stack is shutting down", 503));
-    const lane = free.pop();
-    if (lane) return Promise.resolve(lane);
+    if (free.length > 0 && mayRun(owner)) {
+      grant(owner);
+      return Promise.resolve(free.pop()!);
+    }
     if (waiting.length >= maxQueued) return Promise.reject(busy());
     return new Promise((resolve, reject) => {
       const entry: Waiter = {
@@ -92,10 +98,16 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
     // Fair, not first-come: one owner's flood cannot keep another waiting behind all of it.
     let best = -1;
     for (let i = 0; i < waiting.length; i++) {
+      if (!mayRun(waiting[i]!.owner)) continue;
       if (best === -1 || (perOwner.get(waiting[i]!.owner) ?? 0) < (perOwner.get(waiting[best]!.owner) ?? 0)) best = i;
     }
-    if (best === -1) free.push(lane);
-    else waiting.splice(best, 1)[0]!.resolve(lane);
+    if (best === -1) {
+      free.push(lane);
+      return;
+    }
+    const next = waiting.splice(best, 1)[0]!;
+    grant(next.owner);
+    next.resolve(lane);
   }
 
   function kill(tag: string): Promise<void> {
@@ -109,7 +121,6 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
     if (opts.signal?.aborted) throw new QueryLimitError("cancelled", "query cancelled before it started", 499);
     const owner = opts.owner ?? "";
     const lane = await acquire(owner, opts.signal);
-    perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1);
     const tag = `costline_q_${randomUUID().replace(/-/g, "")}`;
     const bound = Object.keys(params).length > 0;
     const query = withLimits(o.inline && bound ? inlineParams(sql, params) : sql, o.limits, tag);

@@ -10,9 +10,11 @@ export interface QueryLimits {
   maxResultRows: number;
   maxResultBytes: number;
   maxMemoryBytes: number;
+  /** Threads one analytic query may use (max_threads): what is left stays with ingestion. */
+  maxThreads: number;
 }
 
-export const defaultQueryLimits: QueryLimits = { timeoutS: 10, maxResultRows: 1_000_000, maxResultBytes: 64 * 1024 * 1024, maxMemoryBytes: 2 * 1024 ** 3 };
+export const defaultQueryLimits: QueryLimits = { timeoutS: 10, maxResultRows: 1_000_000, maxResultBytes: 64 * 1024 * 1024, maxMemoryBytes: 2 * 1024 ** 3, maxThreads: 1 };
 
 export type QueryBound = "time" | "rows" | "bytes" | "memory" | "cancelled" | "busy" | "readonly";
 
@@ -40,6 +42,7 @@ export function limitSettings(l: QueryLimits, tag: string): string {
     `max_result_bytes = ${l.maxResultBytes}`,
     "result_overflow_mode = 'throw'",
     `max_memory_usage = ${l.maxMemoryBytes}`,
+    `max_threads = ${l.maxThreads}`,
     "allow_introspection_functions = 0",
     "allow_ddl = 0",
     `log_comment = '${tag}'`,
