@@ -44,14 +44,14 @@ export interface Analytics {
  * max_result_rows to every plan (one block from a folded arrayJoin passes).
  */
 function checkResult(body: string, l: QueryLimits): string {
-  if (body.length > l.maxResultBytes) {
-    throw new QueryLimitError("bytes", `query stopped: its result is larger than ${l.maxResultBytes} bytes (COSTLINE_QUERY_MAX_RESULT_BYTES); add a LIMIT or aggregate`, 413);
-  }
   let rows = 0;
   for (let i = body.indexOf("\n"); i !== -1; i = body.indexOf("\n", i + 1)) {
     if (++rows > l.maxResultRows) {
       throw new QueryLimitError("rows", `query stopped: its result has more than ${l.maxResultRows} rows (COSTLINE_QUERY_MAX_RESULT_ROWS); add a LIMIT or aggregate`, 413);
     }
+  }
+  if (body.length > l.maxResultBytes) {
+    throw new QueryLimitError("bytes", `query stopped: its result is larger than ${l.maxResultBytes} bytes (COSTLINE_QUERY_MAX_RESULT_BYTES); add a LIMIT or aggregate`, 413);
   }
   return body;
 }
