@@ -4,6 +4,7 @@
 // in the costline-notify bucket, the delivery log record, and the body a
 // generic webhook receives.
 import { z } from "zod";
+import { regexHazard } from "./regex-safety.ts";
 import { isoTime } from "./common.ts";
 import { alertSchema } from "./alert.ts";
 
@@ -36,6 +37,8 @@ export const matcherSchema = z
     if (m.op === "=~" || m.op === "!~") {
       try {
         new RegExp(m.value);
+        const hazard = regexHazard(m.value);
+        if (hazard) ctx.addIssue({ code: "custom", message: `regular expression refused: ${hazard}`, path: ["value"] });
       } catch (err) {
         ctx.addIssue({ code: "custom", message: `invalid regular expression: ${(err as Error).message}`, path: ["value"] });
       }

@@ -1,9 +1,12 @@
 // API keys: "cl_<id>_<secret>". Only SHA-256(secret) is stored; a key carries
-// a role (admin, or tenant scoped to one tenant). Lookups are cached briefly
-// so a request does not cost a ClickHouse query.
+// a role (admin, or tenant scoped to one tenant). Look-ups are cached in a
+// bounded LRU with a time to live, and an id is first checked against the set
+// of known key ids (read at most once per TTL), so a flood of random keys
+// costs no ClickHouse query each.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../clickhouse/client.ts";
+import { lruTtl } from "./key-cache.ts";
 
 export type Principal = ({ role: "admin"; tenant?: undefined } | { role: "tenant"; tenant: string }) & { keyId?: string };
 
@@ -31,20 +34,40 @@ export function parseKey(key: string): { keyId: string; secret: string } | undef
   return m ? { keyId: m[1]!, secret: m[2]! } : undefined;
 }
 
-export function createKeyStore(client: ClickHouseClient, cacheMs = 10_000) {
-  const cache = new Map<string, { at: number; row: KeyRow | null }>();
+export function createKeyStore(client: ClickHouseClient, cacheMs = 10_000, cacheSize = 10_000) {
   type KeyRow = { key_id: string; secret_hash: string; tenant: string; role: string; revoked: boolean; name: string; created_at: string };
+  const cache = lruTtl<KeyRow | null>(cacheSize, cacheMs);
+  let known: { at: number; ids: Set<string> } | undefined;
+  let loading: Promise<Set<string>> | undefined;
+  let lookups = 0;
+
+  /** Every key id there is, read at most once per TTL (one query however many callers wait). */
+  async function knownIds(): Promise<Set<string>> {
+    if (known && Date.now() - known.at < cacheMs) return known.ids;
+    loading ??= queryRows<{ key_id: string }>(client, "SELECT DISTINCT key_id FROM costline.api_keys")
+      .then((rows) => {
+        known = { at: Date.now(), ids: new Set(rows.map((r) => r.key_id)) };
+        return known.ids;
+      })
+      .finally(() => (loading = undefined));
+    return loading;
+  }
 
   async function row(keyId: string): Promise<KeyRow | null> {
     const hit = cache.get(keyId);
-    if (hit && Date.now() - hit.at < cacheMs) return hit.row;
+    if (hit !== undefined) return hit;
+    if (!(await knownIds()).has(keyId)) {
+      cache.set(keyId, null);
+      return null;
+    }
+    lookups++;
     const [r] = await queryRows<KeyRow>(
       client,
       "SELECT key_id, secret_hash, tenant, role, revoked, name, toString(created_at) AS created_at FROM costline.api_keys FINAL WHERE key_id = {id:String}",
       { id: keyId },
     );
     const found = r ?? null;
-    cache.set(keyId, { at: Date.now(), row: found });
+    cache.set(keyId, found);
     return found;
   }
 
@@ -55,9 +78,12 @@ export function createKeyStore(client: ClickHouseClient, cacheMs = 10_000) {
       format: "JSONEachRow",
     });
     cache.delete(keyId);
+    known?.ids.add(keyId);
   }
 
   return {
+    /** ClickHouse look-ups of single keys so far (a measure of what a flood of keys costs). */
+    lookups: () => lookups,
     /** The principal a presented key stands for, or undefined for a wrong, unknown or revoked key. */
     async verify(key: string): Promise<Principal | undefined> {
       const parsed = parseKey(key);

@@ -7,6 +7,8 @@ import { queryRows } from "../clickhouse/client.ts";
 import { Decimal, toMoney } from "../pricing/decimal.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 import { tenantScope, type ApiEnv } from "./auth.ts";
+import type { Analytics } from "../queries/analytics.ts";
+import { requestDb } from "./routes-reports.ts";
 
 type BreakdownRow = { kind: string; provider: string; model: string; cost_usd: string; events: number | string; unpriced_events: number | string; input_tokens: number | string; output_tokens: number | string; first_time: string; last_time: string };
 type AllocationRow = { kind: string; cost_usd: string; shared_events: number | string };
@@ -14,7 +16,8 @@ type AllocationRow = { kind: string; cost_usd: string; shared_events: number | s
 const postId = z.string().min(1).max(256);
 const auditQuery = z.object({
   limit: z.coerce.number().int().min(0).max(10_000).default(100),
-  offset: z.coerce.number().int().min(0).default(0),
+  // Bound to a UInt32 in SQL: a larger offset would wrap, so it is refused.
+  offset: z.coerce.number().int().min(0).max(4_294_967_295).default(0),
 });
 
 export interface PostCosts {
@@ -69,7 +72,7 @@ export function rate(total: Decimal, target: string): { ratio: number; rating: "
   return { ratio, rating: ratio <= 0.5 ? "excellent" : ratio <= 1 ? "good" : ratio <= 2 ? "fair" : "poor" };
 }
 
-export function postRoutes(client: ClickHouseClient, targetCostPerPost: string): Hono<ApiEnv> {
+export function postRoutes(analytics: Analytics, targetCostPerPost: string): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const resolve = (c: Parameters<typeof tenantScope>[0]) => {
     const scope = tenantScope(c);
@@ -83,7 +86,8 @@ export function postRoutes(client: ClickHouseClient, targetCostPerPost: string):
     if (!r) return c.json({ error: "post not found" }, 404);
     if (r.tenant === undefined) return c.json({ error: "an admin key must name the post's tenant: ?tenant=" }, 400);
     const q = auditQuery.safeParse(c.req.query());
-    if (!q.success) return c.json({ error: "limit must be 0–10000, offset ≥ 0" }, 400);
+    if (!q.success) return c.json({ error: "limit must be 0–10000, offset 0–4294967295" }, 400);
+    const client = requestDb(analytics, c);
     const costs = await postCosts(client, r.tenant, r.id);
     if (!costs) return c.json({ error: "post not found" }, 404);
     const params = { tenant: r.tenant, post_id: r.id, ...q.data };
@@ -102,7 +106,7 @@ export function postRoutes(client: ClickHouseClient, targetCostPerPost: string):
     const r = resolve(c);
     if (!r) return c.json({ error: "post not found" }, 404);
     if (r.tenant === undefined) return c.json({ error: "an admin key must name the post's tenant: ?tenant=" }, 400);
-    const costs = await postCosts(client, r.tenant, r.id);
+    const costs = await postCosts(requestDb(analytics, c), r.tenant, r.id);
     if (!costs) return c.json({ error: "post not found" }, 404);
     const total = new Decimal(costs.total_usd);
     const primary = Object.entries(costs.by_kind).sort(([, a], [, b]) => new Decimal(b).comparedTo(a))[0]?.[0] ?? null;

@@ -1,6 +1,5 @@
 // GET /v1/costs, /v1/reports/usage, /v1/coverage and /v1/totals: aggregate
 // questions, answered from rollups where one holds the answer.
-import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
 import { z } from "zod";
 import { formatIssues } from "../errors.ts";
@@ -11,6 +10,11 @@ import { sqlFile } from "../queries/sql-files.ts";
 import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
 import { tenantScope, type ApiEnv } from "./auth.ts";
 import { csvTable } from "../output/csv-cell.ts";
+import { analyticsClient, type Analytics } from "../queries/analytics.ts";
+import type { Context } from "hono";
+
+/** This request's bounded, cancellable view of the analytics runner. */
+export const requestDb = (a: Analytics, c: Context<ApiEnv>) => analyticsClient(a, { signal: c.req.raw.signal, owner: c.get("principal").keyId });
 
 const isoDate = z.iso.date();
 const usageQuery = z.object({
@@ -26,7 +30,7 @@ const coverageQuery = z.object({
 
 const issues = (e: z.ZodError) => formatIssues(e, "query", Infinity);
 
-export function reportRoutes(client: ClickHouseClient): Hono<ApiEnv> {
+export function reportRoutes(analytics: Analytics): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.get("/costs", async (c) => {
@@ -35,7 +39,7 @@ export function reportRoutes(client: ClickHouseClient): Hono<ApiEnv> {
     const q = costsQuerySchema.safeParse({ ...c.req.query(), filter: c.req.queries("filter") });
     if (!q.success) return c.json({ error: issues(q.error) }, 400);
     const built = buildCostsQuery(q.data, scope.tenant);
-    const rows = await queryRows<Record<string, unknown>>(client, built.sql, built.params);
+    const rows = await queryRows<Record<string, unknown>>(requestDb(analytics, c), built.sql, built.params);
     return c.json({ ...q.data, tenant: scope.tenant ?? null, source: built.source, rows });
   });
 
@@ -45,6 +49,7 @@ export function reportRoutes(client: ClickHouseClient): Hono<ApiEnv> {
     const q = usageQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: issues(q.error) }, 400);
     const params = { tenant: scope.tenant ?? "", from: q.data.from, to: q.data.to, limit: q.data.top };
+    const client = requestDb(analytics, c);
     const [rows, top] = await Promise.all([
       queryRows<Record<string, unknown>>(client, sqlFile("usage_report"), params),
       queryRows<Record<string, unknown>>(client, sqlFile("top_users"), params),
@@ -64,7 +69,7 @@ export function reportRoutes(client: ClickHouseClient): Hono<ApiEnv> {
     if (scope.tenant === undefined) return c.json({ error: "an admin key must name the tenant: ?tenant=" }, 400);
     const q = coverageQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: issues(q.error) }, 400);
-    const [row] = await queryRows<Record<string, string>>(client, sqlFile("tenant_coverage"), {
+    const [row] = await queryRows<Record<string, string>>(requestDb(analytics, c), sqlFile("tenant_coverage"), {
       tenant: scope.tenant,
       from: chTime(q.data.from),
       to: chTime(q.data.to),
@@ -83,7 +88,7 @@ export function reportRoutes(client: ClickHouseClient): Hono<ApiEnv> {
     if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
     const q = totalsQuerySchema.safeParse({ ...c.req.query(), tenant: scope.tenant });
     if (!q.success) return c.json({ error: issues(q.error) }, 400);
-    return c.json(await ledgerTotals(client, q.data));
+    return c.json(await ledgerTotals(requestDb(analytics, c), q.data));
   });
   return app;
 }

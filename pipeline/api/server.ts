@@ -27,6 +27,10 @@ import type { SilenceStore } from "../notify/silences.ts";
 import { silenceRoutes } from "./routes-silences.ts";
 import { otlpRoutes, type OtlpDeps } from "../otlp/routes-otlp.ts";
 import { focusRoutes } from "../exports/routes-focus.ts";
+import { createAnalytics, type Analytics } from "../queries/analytics.ts";
+import { QueryLimitError, defaultQueryLimits } from "../queries/query-limits.ts";
+import { fairness, type FairnessOptions } from "./fairness.ts";
+import { validText } from "./valid-text.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -52,11 +56,20 @@ export interface ApiDeps {
   otlp?: Omit<OtlpDeps, "metrics" | "log">;
   /** Most rows one FOCUS export returns (default 1,000,000). */
   maxExportRows?: number;
+  /** Where reports and /v1/sql run, bounded (absent: on `clickhouse`, under the default limits). */
+  analytics?: Analytics;
+  /** Per-key request rate and concurrency (absent: 200/s, bursts of 400, 8 in flight). */
+  fairness?: FairnessOptions;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
+  const analytics = deps.analytics ?? createAnalytics({ lanes: [deps.clickhouse], control: deps.clickhouse, limits: defaultQueryLimits, inline: false });
   app.onError((err, c) => {
+    if (err instanceof QueryLimitError) {
+      const retry = err.status === 503 || err.status === 429 ? { "Retry-After": "1" } : undefined;
+      return c.json({ error: err.message, bound: err.bound }, err.status as 400, retry);
+    }
     if (err instanceof PermanentError) return c.json({ error: err.message, reason: err.reason }, 400);
     // A database or library error can quote SQL and internals: the log gets it, the caller a pointer to it.
     deps.log?.error({ err, requestId: c.get("requestId"), method: c.req.method, path: c.req.path }, "API request failed");
@@ -86,13 +99,15 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
       onError: (c) => c.json({ error: `request body larger than ${maxBody} bytes (COSTLINE_API_MAX_BODY_BYTES)` }, 413, { connection: "close" }),
     }),
   );
-  app.route("/v1/posts", postRoutes(deps.clickhouse, deps.targetCostPerPost));
-  app.route("/v1", adminRoutes(deps.clickhouse, deps.keys));
+  app.use("/v1/*", fairness(deps.fairness ?? { ratePerS: 200, burst: 400, maxConcurrentPerKey: 8 }));
+  app.use("/v1/*", validText());
+  app.route("/v1/posts", postRoutes(analytics, deps.targetCostPerPost));
+  app.route("/v1", adminRoutes(deps.clickhouse, deps.keys, analytics));
   if (deps.controls) app.route("/v1", controlRoutes(deps.controls));
   if (deps.budgets) app.route("/v1", budgetStatusRoutes({ store: deps.budgets, client: deps.clickhouse, counters: deps.reservations }));
   if (deps.budgets) app.route("/v1", budgetRoutes(deps.budgets, deps.clickhouse));
   if (deps.silences) app.route("/v1", silenceRoutes(deps.silences));
-  app.route("/v1", reportRoutes(deps.clickhouse));
+  app.route("/v1", reportRoutes(analytics));
   if (deps.otlp) app.route("/v1", otlpRoutes({ ...deps.otlp, metrics: deps.metrics, log: deps.log }));
   app.route("/v1", focusRoutes(deps.clickhouse, { maxRows: deps.maxExportRows }));
   return app;

@@ -39,16 +39,17 @@ export function createBudgetStore(deps: { kv: KV; client: ClickHouseClient }) {
     async set(input: BudgetInput, by: string): Promise<{ key: string; budget: BudgetRecord }> {
       const budget = budgetSchema.parse(input);
       const key = budgetKvKey(budget);
-      await deps.kv.put(key, JSON.stringify(budget));
+      // Audit first: a change that lands always has its row; a failed row stops the change.
       await audit("set", key, budget, by);
+      await deps.kv.put(key, JSON.stringify(budget));
       return { key, budget };
     },
     /** Deletes a budget by its KV key; false when there was none. */
     async delete(key: string, by: string): Promise<boolean> {
       const current = await get(key);
       if (!current) return false;
-      await deps.kv.delete(key);
       await audit("delete", key, current, by);
+      await deps.kv.delete(key);
       return true;
     },
     get,

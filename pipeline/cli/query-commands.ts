@@ -1,7 +1,8 @@
 // `costline sql` and `costline totals`.
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
-import { checkReadOnly, normalizeReadOnly } from "../queries/read-only-sql.ts";
+import { checkReadOnly, guardSelect } from "../queries/read-only-sql.ts";
+import { withLimits } from "../queries/query-limits.ts";
 import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
 import { migrate } from "../clickhouse/migrate.ts";
 import { apiCall, ledgerAccess } from "./stack-client.ts";
@@ -21,7 +22,9 @@ export async function runSql(config: Config, query: string): Promise<void> {
     return;
   }
   try {
-    const rs = await access.db.client.query({ query: await normalizeReadOnly(access.db.client, sql), format: "JSONEachRow" });
+    // The same allowlist and bounds as /v1/sql (the direct path has no other analytics running).
+    const checked = await guardSelect(access.db.client, sql);
+    const rs = await access.db.client.query({ query: withLimits(checked, config.queries.limits, `costline_cli_${process.pid}`), format: "JSONEachRow" });
     process.stdout.write(await rs.text());
   } finally {
     await access.db.close();

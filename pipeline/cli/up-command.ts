@@ -113,6 +113,11 @@ function waitForSignal(): Promise<void> {
     const done = () => {
       process.off("SIGINT", done);
       process.off("SIGTERM", done);
+      // An orderly stop gets 9 s; whatever still runs then (a query stuck in the engine) does not keep the process.
+      setTimeout(() => {
+        process.stderr.write("costline: shutdown took longer than 9 s; exiting\n");
+        process.exit(1);
+      }, 9000).unref();
       resolve();
     };
     process.once("SIGINT", done);

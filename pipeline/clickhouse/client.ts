@@ -14,6 +14,13 @@ import { ConfigError } from "../errors.ts";
 export interface Ledgerbase {
   client: ClickHouseClient;
   mode: "embedded" | "server";
+  /**
+   * Connections for analytic queries (reports, /v1/sql), apart from `client`:
+   * an embedded connection runs one query at a time, so a long report on
+   * `client` would hold the ledger sink's inserts behind it. On a server they
+   * are the same HTTP client (it runs requests in parallel).
+   */
+  analyticsLanes(n: number): ClickHouseClient[];
   close(): Promise<void>;
 }
 
@@ -27,8 +34,10 @@ export async function openClickHouse(ch: Config["clickhouse"]): Promise<Ledgerba
       password: ch.password,
       request_timeout: 60_000,
       compression: { request: false, response: true },
+      // A read whose HTTP request is gone is cancelled on the server too.
+      clickhouse_settings: { cancel_http_readonly_queries_on_client_close: 1 },
     });
-    return { client, mode: "server", close: () => client.close() };
+    return { client, mode: "server", analyticsLanes: (n) => Array.from({ length: n }, () => client), close: () => client.close() };
   }
   let createChdbConnection: (opts: { path: string }) => unknown;
   try {
@@ -39,9 +48,21 @@ export async function openClickHouse(ch: Config["clickhouse"]): Promise<Ledgerba
     );
   }
   mkdirSync(ch.dataDir, { recursive: true });
-  const connection = createChdbConnection({ path: ch.dataDir });
-  const client = createClient({ connection } as unknown as Parameters<typeof createClient>[0]);
-  return { client, mode: "embedded", close: () => client.close() };
+  const open = () => createClient({ connection: createChdbConnection({ path: ch.dataDir }) } as unknown as Parameters<typeof createClient>[0]);
+  const client = open();
+  const lanes: ClickHouseClient[] = [];
+  return {
+    client,
+    mode: "embedded",
+    analyticsLanes(n) {
+      while (lanes.length < n) lanes.push(open());
+      return lanes.slice(0, n);
+    },
+    close: async () => {
+      await Promise.all(lanes.map((l) => l.close()));
+      await client.close();
+    },
+  };
 }
 
 /** Runs a read query with bound parameters and returns its rows. */

@@ -111,6 +111,22 @@ export const envSchema = z.object({
   COSTLINE_METRICS_MAX_MODELS: intFrom(50, 1, 10_000),
   /** Health: how long NATS, a stream or ClickHouse may take to answer before its check is unhealthy. */
   COSTLINE_HEALTH_TIMEOUT_MS: intFrom(2000, 100, 60_000),
+  /** Bounds on every analytic query (reports, /v1/sql), set by the server: time, result rows and bytes, memory. */
+  COSTLINE_QUERY_TIMEOUT_S: intFrom(10, 1, 3600),
+  COSTLINE_QUERY_MAX_RESULT_ROWS: intFrom(1_000_000, 1, 1_000_000_000),
+  COSTLINE_QUERY_MAX_RESULT_BYTES: intFrom(67_108_864, 1024, 17_179_869_184),
+  COSTLINE_QUERY_MAX_MEMORY_BYTES: intFrom(2_147_483_648, 16_777_216, 1_099_511_627_776),
+  /** Threads one analytic query may use; 1 leaves the other cores to ingestion. */
+  COSTLINE_QUERY_MAX_THREADS: intFrom(1, 1, 256),
+  /** Analytic queries running at once, each on its own connection (ingestion keeps another). */
+  COSTLINE_ANALYTICS_CONNECTIONS: intFrom(2, 1, 32),
+  /** Per API key: requests per second (sustained), the burst above it, and requests in flight at once; more is 429. */
+  COSTLINE_API_RATE_PER_S: z.coerce.number().positive().max(1_000_000).default(200),
+  COSTLINE_API_BURST: intFrom(400, 1, 1_000_000),
+  COSTLINE_API_MAX_CONCURRENT_PER_KEY: intFrom(8, 1, 10_000),
+  /** API key look-ups remembered (found or not), and for how long. */
+  COSTLINE_API_KEY_CACHE_SIZE: intFrom(10_000, 10, 10_000_000),
+  COSTLINE_API_KEY_CACHE_TTL_MS: intFrom(10_000, 0, 3_600_000),
   COSTLINE_CONFIG: optionalString,
   /** Budget reservations: how often hard budgets' counters take the ledger's spend, and how long a settled cost may stay unseen in the ledger. */
   COSTLINE_RESERVATION_SYNC_MS: intFrom(1000, 100, 600_000),
@@ -161,6 +177,22 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       clientKey: env.COSTLINE_API_KEY,
       targetCostPerPost: env.COSTLINE_TARGET_COST_PER_POST,
       metricsToken: env.COSTLINE_METRICS_TOKEN,
+      fairness: {
+        ratePerS: env.COSTLINE_API_RATE_PER_S,
+        burst: env.COSTLINE_API_BURST,
+        maxConcurrentPerKey: env.COSTLINE_API_MAX_CONCURRENT_PER_KEY,
+      },
+      keyCache: { size: env.COSTLINE_API_KEY_CACHE_SIZE, ttlMs: env.COSTLINE_API_KEY_CACHE_TTL_MS },
+    },
+    queries: {
+      limits: {
+        timeoutS: env.COSTLINE_QUERY_TIMEOUT_S,
+        maxResultRows: env.COSTLINE_QUERY_MAX_RESULT_ROWS,
+        maxResultBytes: env.COSTLINE_QUERY_MAX_RESULT_BYTES,
+        maxMemoryBytes: env.COSTLINE_QUERY_MAX_MEMORY_BYTES,
+        maxThreads: env.COSTLINE_QUERY_MAX_THREADS,
+      },
+      connections: env.COSTLINE_ANALYTICS_CONNECTIONS,
     },
     allocation: {
       windowS: env.COSTLINE_ALLOCATION_WINDOW_S,

@@ -29,16 +29,17 @@ export function createControlStore(deps: { controls: KV; client: ClickHouseClien
   return {
     async setControl(c: Control, by: string): Promise<Control> {
       const control = controlSchema.parse({ ...c, set_by: by, set_at: new Date().toISOString() });
-      await deps.controls.put(controlKvKey(control.scope), JSON.stringify(control));
+      // Audit first: a change that lands always has its row; a failed row stops the change.
       await audit("set", control, by);
+      await deps.controls.put(controlKvKey(control.scope), JSON.stringify(control));
       return control;
     },
     async clearControl(scope: Control["scope"], by: string, reason: string): Promise<boolean> {
       const key = controlKvKey(scope);
       const current = await deps.controls.get(key);
       if (!current || current.operation !== "PUT" || !current.value.length) return false;
-      await deps.controls.delete(key);
       await audit("clear", { ...controlSchema.parse(current.json()), reason }, by);
+      await deps.controls.delete(key);
       return true;
     },
     async getControl(scope: Control["scope"]): Promise<Control | undefined> {

@@ -3,6 +3,7 @@
 // string), fingerprint, alert_id, and each key of the scope (persona_id,
 // model, provider, feature, operation, user_id, post_id).
 import type { Alert, Matcher } from "../../schemas/index.ts";
+import { MAX_MATCHED_VALUE, regexHazard } from "../../schemas/regex-safety.ts";
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -31,12 +32,15 @@ export function alertLabels(a: Alert): Labels {
 }
 
 const compiled = new WeakMap<Matcher, RegExp>();
+/** Stands for a refused pattern: a matcher with one is false whatever its operator, so a silence with it silences nothing. */
+const HAZARD = /(?!)/;
 
 function regexOf(m: Matcher): RegExp {
   let re = compiled.get(m);
   if (!re) {
-    // Anchored, as in Prometheus: `acme|initech` matches the whole value.
-    re = new RegExp(`^(?:${m.value})$`);
+    // Anchored, as in Prometheus: `acme|initech` matches the whole value. A pattern
+    // stored before hazards were refused matches nothing rather than stall the notifier.
+    re = regexHazard(m.value) ? HAZARD : new RegExp(`^(?:${m.value})$`);
     compiled.set(m, re);
   }
   return re;
@@ -50,10 +54,13 @@ export function matches(m: Matcher, labels: Labels): boolean {
       return v === m.value;
     case "!=":
       return v !== m.value;
+    // A value too long to match in bounded time matches no pattern (=~ false, !~ true).
     case "=~":
-      return regexOf(m).test(v);
-    case "!~":
-      return !regexOf(m).test(v);
+    case "!~": {
+      const re = regexOf(m);
+      if (re === HAZARD || v.length > MAX_MATCHED_VALUE) return false;
+      return re.test(v) === (m.op === "=~");
+    }
   }
 }
 

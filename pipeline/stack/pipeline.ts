@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config/config.ts";
+import { createAnalytics } from "../queries/analytics.ts";
 import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
 import { migrate } from "../clickhouse/migrate.ts";
 import { createApi, startApi } from "../api/server.ts";
@@ -160,7 +161,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       log.info({ url: opsUrl }, "serving /metrics, /healthz and /readyz");
     }
     if (serveApi && clickhouse) {
-      const keys = createKeyStore(client);
+      const keys = createKeyStore(client, config.api.keyCache.ttlMs, config.api.keyCache.size);
+      // Reports and /v1/sql on their own connections, bounded; ingestion keeps `client`.
+      const analytics = createAnalytics({ lanes: clickhouse.analyticsLanes(config.queries.connections), control: clickhouse.client, limits: config.queries.limits, inline: clickhouse.mode === "embedded" });
       adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;
       const kvm = new Kvm(nc);
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client });
@@ -170,10 +173,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       // OTLP spans become events published like any producer's, on this connection.
       const otlpProducer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
       const otlp = { attributes: config.otlp.attributes, publish: publishInBatches(otlpProducer, config.enrich.maxBatchEvents) };
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, otlp, maxExportRows: config.exports.maxRows });
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, analytics, fairness: config.api.fairness, otlp, maxExportRows: config.exports.maxRows });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());
+      cleanup.push(() => analytics.stop()); // runs first: kills running queries so the close does not wait on them
       log.info({ url: apiUrl }, "API listening");
     }
     let stopped: Promise<void> | undefined;

@@ -6,6 +6,7 @@
 // alert, control and delivery rows; money columns must stay Decimal and the
 // headline figures must equal the seeded rows' exact totals. Every Prometheus
 // panel must name only metrics the services export.
+import { guardSelect } from "../../pipeline/queries/read-only-sql.ts";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -310,6 +311,8 @@ interface Result {
 }
 
 async function run(sql: string): Promise<Result> {
+  // Every dashboard query passes the same allowlist as /v1/sql and `costline sql`.
+  await guardSelect(db.client, sql);
   // Decimals as strings, so exact figures compare exactly (SETTINGS in the SQL, never client settings).
   const rs = await db.client.query({ query: `${sql}\nSETTINGS output_format_json_quote_decimals = 1, output_format_json_quote_64bit_integers = 1`, format: "JSON" });
   return (await rs.json()) as unknown as Result;

@@ -278,7 +278,7 @@ describe("request size limits", () => {
           if (p === "maxBodyBytes") return undefined;
           if (p === "keys") return { verify: async () => ({ role: "admin" }) };
           if (p === "metrics") return createMetrics(); // the refused request is still counted
-          if (p === "log" || p === "metricsToken") return undefined;
+          if (p === "log" || p === "metricsToken" || p === "fairness" || p === "analytics") return undefined;
           return untouchable(String(p));
         },
       }),

@@ -4,11 +4,12 @@
 // key never sees B's data, a hostile tenant name sees nobody's, no answer is
 // a 500 or carries a database error, and the ledger is untouched.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { call, fillPath, pathParams, pool, registeredRoutes, type Answer, type Route } from "../helpers/api-routes.ts";
 import { DATABASE_ERROR, injectionPayloads, variantsFor } from "../helpers/injection-corpus.ts";
 import { startStack, tempHome, type StackProcess } from "../helpers/stack-process.ts";
+import { sqlEscapeCorpus } from "../helpers/injection-corpus.ts";
 import { A, RANGE, leaked, seedTwoTenants, type TwoTenants } from "../helpers/two-tenants.ts";
 
 let stack: StackProcess;
@@ -17,6 +18,9 @@ let ledgerRows: number;
 let tables: string;
 let allMarkers: string[];
 const attempts = { params: 0, tenantScope: 0, keys: 0, bodies: 0, sql: 0 };
+const QUERY_TIMEOUT_S = 3;
+/** /v1/sql escape attempts per class of sqlEscapeCorpus, with what each class produced. */
+const sqlClasses: Record<string, { attempts: number; leaks: number; freezes: number; fivexx: number }> = {};
 const findings: string[] = [];
 
 const readRoutes = registeredRoutes().filter((r) => r.method === "GET" && r.path.startsWith("/v1/"));
@@ -70,7 +74,8 @@ function judge(what: string, res: Answer, payload: string, mustNotContain: reado
 const short = (p: string) => JSON.stringify(p.length > 40 ? `${p.slice(0, 40)}…(${p.length})` : p);
 
 beforeAll(async () => {
-  stack = await startStack(tempHome("costline-sec-inj-"));
+  // Short bounds so resource exhaustion is shown to end quickly (the defaults are 10 s and 1,000,000 rows).
+  stack = await startStack(tempHome("costline-sec-inj-"), { COSTLINE_QUERY_TIMEOUT_S: String(QUERY_TIMEOUT_S), COSTLINE_QUERY_MAX_RESULT_ROWS: "100000" });
   t = await seedTwoTenants(stack);
   allMarkers = [...t.markersB, t.markersA.post, "pa-2222", "persona-alpha", "feat-alpha", "3.1415", A];
   ledgerRows = Number((await stack.sql<{ n: string }>("SELECT count() AS n FROM costline.ledger"))[0]?.n);
@@ -79,6 +84,7 @@ beforeAll(async () => {
 afterAll(async () => {
   const total = Object.values(attempts).reduce((a, b) => a + b, 0);
   process.stdout.write(`security: ${total} injection attempts (${JSON.stringify(attempts)}), ${findings.length} findings\n`);
+  process.stdout.write(`security: /v1/sql escape corpus by class ${JSON.stringify(sqlClasses)}\n`);
   if (stack?.child.exitCode === null) await stack.stop();
 });
 
@@ -269,8 +275,45 @@ describe("the admin's /v1/sql stays read-only", () => {
     expect(Number((JSON.parse(ok.text) as { n: string }).n)).toBe(Number(ledgerRows));
     const bad = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, body: { query: "SELECT count( FROM costline.ledger" } });
     expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.text).error).toMatch(/^not a statement ClickHouse can parse: Syntax error/);
+    expect(JSON.parse(bad.text).error).toMatch(/not a statement ClickHouse can parse: Syntax error/);
   });
+
+  it("refuses every table function, system table, outside-reaching function and caller setting (allowlist, not blocklist), and bounds what it runs", async () => {
+    const secretFile = path.join(stack.home, "not-for-sql.txt");
+    writeFileSync(secretFile, "the-content-sql-must-not-read\n");
+    const adminKey = readFileSync(path.join(stack.home, "admin.key"), "utf8").trim();
+    const outside = ["the-content-sql-must-not-read", "root:x:0:0", adminKey, "PATH=", "secret_hash", "<html", "DB::Exception"];
+    for (const [cls, queries] of Object.entries(sqlEscapeCorpus)) {
+      const tally = (sqlClasses[cls] = { attempts: 0, leaks: 0, freezes: 0, fivexx: 0 });
+      for (const raw of queries) {
+        const query = raw.replaceAll("${secret}", secretFile).replaceAll("${dir}", stack.home);
+        const started = Date.now();
+        const res = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, body: { query } });
+        const ms = Date.now() - started;
+        tally.attempts++;
+        attempts.sql++;
+        if (res.status >= 500) tally.fivexx++;
+        if (outside.some((m) => res.text.includes(m))) tally.leaks++;
+        if (ms > (QUERY_TIMEOUT_S + 10) * 1000) tally.freezes++;
+        if (cls === "resource_exhaustion") {
+          // Bounded: refused by a limit (408/413) or cheap enough to answer.
+          expect({ query, bounded: [200, 408, 413].includes(res.status) }).toEqual({ query, bounded: true });
+        } else {
+          expect({ query, status: res.status }).toEqual({ query, status: 400 });
+          expect(JSON.parse(res.text).error).toMatch(/read-only SQL|empty query/);
+        }
+      }
+      expect({ cls, ...tally }).toEqual({ cls, attempts: queries.length, leaks: 0, freezes: 0, fivexx: 0 });
+    }
+    expect(existsSync(path.join(stack.home, "out.csv"))).toBe(false);
+    // The bounds name themselves: a big result is 413, a long query 408, each with the setting to change.
+    const rows = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, body: { query: "SELECT arrayJoin(range(10000000)) AS n" } });
+    expect(rows.status).toBe(413);
+    expect(JSON.parse(rows.text)).toMatchObject({ bound: "rows", error: expect.stringMatching(/COSTLINE_QUERY_MAX_RESULT_ROWS/) });
+    const slow = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, body: { query: "SELECT count() FROM system.one ARRAY JOIN range(10000) AS a ARRAY JOIN range(10000) AS b ARRAY JOIN range(10000) AS c WHERE cityHash64(a, b, c) = 0" } });
+    expect(slow.status).toBe(408);
+    expect(JSON.parse(slow.text)).toMatchObject({ bound: "time", error: expect.stringMatching(/COSTLINE_QUERY_TIMEOUT_S/) });
+  }, 300_000);
 
   it("left the ledger and the schema as they were, and the stack up", async () => {
     const n = Number((await stack.sql<{ n: string }>("SELECT count() AS n FROM costline.ledger"))[0]?.n);
