@@ -3,7 +3,7 @@
 // string), fingerprint, alert_id, and each key of the scope (persona_id,
 // model, provider, feature, operation, user_id, post_id).
 import type { Alert, Matcher } from "../../schemas/index.ts";
-import { MAX_MATCHED_VALUE, regexHazard } from "../../schemas/regex-safety.ts";
+import { MAX_MATCHED_VALUE, linearRegExp, regexHazard } from "../../schemas/regex-safety.ts";
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -32,15 +32,15 @@ export function alertLabels(a: Alert): Labels {
 }
 
 const compiled = new WeakMap<Matcher, RegExp>();
-/** Stands for a refused pattern: a matcher with one is false whatever its operator, so a silence with it silences nothing. */
+/** Stands for a refused pattern (one the linear-time engine cannot run): a matcher with one is false whatever its operator, so a silence with it silences nothing. */
 const HAZARD = /(?!)/;
 
 function regexOf(m: Matcher): RegExp {
   let re = compiled.get(m);
   if (!re) {
-    // Anchored, as in Prometheus: `acme|initech` matches the whole value. A pattern
-    // stored before hazards were refused matches nothing rather than stall the notifier.
-    re = regexHazard(m.value) ? HAZARD : new RegExp(`^(?:${m.value})$`);
+    // A pattern stored before such patterns were refused (a back-reference,
+    // a lookaround) matches nothing rather than run in a backtracking engine.
+    re = regexHazard(m.value) ? HAZARD : linearRegExp(m.value);
     compiled.set(m, re);
   }
   return re;
