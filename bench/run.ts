@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../test/helpers/stack-nats.ts";
 import { nanos } from "@nats-io/nats-core";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
 import { createSubjects } from "../pipeline/nats/subjects.ts";
@@ -195,7 +195,7 @@ async function main() {
   // One-second windows, so the alert-latency phase builds its baselines in seconds, not minutes.
   const stack = await startStack(home, { COSTLINE_LOG_LEVEL: "warn", COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "2" }, [], nodeArgs);
   const ledgerEvents = async () => (await stack.api<{ events: number }>("/v1/totals")).events;
-  const nc = await connect({ servers: stack.info.nats_url });
+  const nc = await connectStack(stack);
   const js = jetstream(nc, { timeout: 30_000 });
   const jsm = await jetstreamManager(nc);
   try {

@@ -15,6 +15,7 @@ export const dlqReasons = [
   "timeout",
   "unavailable",
   "delivery_failed",
+  "tenant_mismatch",
 ] as const;
 
 export const dlqRecordSchema = z.object({

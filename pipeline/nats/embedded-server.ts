@@ -2,7 +2,7 @@
 // store under $COSTLINE_HOME, and stops it with us. A leftover server from a
 // crashed run (recorded in its pid file) is stopped first.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -50,6 +50,30 @@ export async function stopLeftoverServer(storeDir: string): Promise<number | und
   for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
   if (isAlive(pid)) process.kill(pid, "SIGKILL");
   return pid;
+}
+
+/**
+ * Makes a running embedded server re-read its configuration (users and
+ * permissions included) without dropping connections: what nats-server does
+ * on SIGHUP. The pid is checked to be a nats-server first.
+ */
+export function reloadEmbeddedNats(pid: number): boolean {
+  if (!isAlive(pid) || !processCommandLine(pid).includes("nats-server")) return false;
+  process.kill(pid, "SIGHUP");
+  return true;
+}
+
+/**
+ * A store written before NATS had accounts keeps its streams under the global
+ * account ($G); costline's users now live in `account`, so the store moves
+ * there once, before the server starts, and nothing in it is lost.
+ */
+export function moveGlobalAccountStore(storeDir: string, account: string): boolean {
+  const from = path.join(storeDir, "jetstream", "$G");
+  const to = path.join(storeDir, "jetstream", account);
+  if (!existsSync(from) || existsSync(to)) return false;
+  renameSync(from, to);
+  return true;
 }
 
 function resolveBinary(bin: string): string {

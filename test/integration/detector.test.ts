@@ -4,7 +4,7 @@
 // KV bucket, a persona's and a user's set through the API) raise budget alerts
 // as spend crosses their thresholds; hard ones pause exactly their scope.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -32,7 +32,7 @@ function call(tenant: string, persona: string, post: string, outputTokens: numbe
 
 beforeAll(async () => {
   stack = await startStack(tempHome(), { COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "1", COSTLINE_WINDOW_EMIT_MS: "100" });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack);
   producer = await createProducer({ nc });
   // Collect every alert the detector publishes.
   const consumer = await jetstream(nc).consumers.get("COSTLINE_ALERTS");

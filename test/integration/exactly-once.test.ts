@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createProducer, type Producer } from "../../pipeline/producer/producer.ts";
@@ -29,7 +29,7 @@ describe("exactly once through `costline up` (embedded NATS + embedded ClickHous
   beforeAll(async () => {
     home = tempHome();
     stack = await startStack(home);
-    nc = await connect({ servers: stack.info.nats_url });
+    nc = await connectStack(stack);
     js = jetstream(nc);
     producer = await createProducer({ nc });
   });

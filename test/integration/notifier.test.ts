@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -76,7 +76,7 @@ beforeAll(async () => {
   const file = path.join(home, "notify.json");
   writeFileSync(file, JSON.stringify(config));
   stack = await startStack(home, { COSTLINE_CONFIG: file, TEST_PD_ROUTING_KEY: "pd-routing-key-1", TEST_HOOK_SECRET: HOOK_SECRET });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack);
   js = jetstream(nc);
   const consumer = await js.consumers.get("COSTLINE_DLQ");
   void (async () => {
