@@ -46,7 +46,7 @@ export interface ProducerOptions {
 export interface Producer {
   /** Validates, then publishes one event (or each of a list) and waits for JetStream's acks. */
   publish(events: CostlineEventInput | CostlineEventInput[]): Promise<PubAck[]>;
-  /** Publishes a list as one batch message (a JSON array) on the first event's tenant subject. */
+  /** Publishes one tenant's events as one batch message (a JSON array) on that tenant's subject. */
   publishBatch(events: CostlineEventInput[]): Promise<PubAck>;
   close(): Promise<void>;
 }
@@ -77,6 +77,9 @@ export async function createProducer(opts: ProducerOptions): Promise<Producer> {
       const events = validateForPublish(input);
       if (events.length === 0) throw new EventValidationError("an empty batch", 0);
       const first = events[0]!;
+      // The subject vouches for the tenant: enrich refuses an event of another tenant (tenant_mismatch).
+      const other = events.findIndex((e) => e.data.tenant !== first.data.tenant);
+      if (other >= 0) throw new EventValidationError(`event ${other}: a batch carries one tenant's events (tenant "${first.data.tenant}", not "${events[other]!.data.tenant}")`, other);
       return js.publish(subjects.events(first.data.tenant), JSON.stringify(events), {
         msgID: `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`,
       });

@@ -48,9 +48,10 @@ describe("exactly once through `costline up` (embedded NATS + embedded ClickHous
     const again = events.filter((_, i) => i % 10 === 3);
     await producer.publish(again.slice(0, 1000));
     const rest = again.slice(1000);
-    for (let i = 0; i < rest.length; i += 100) {
-      const batch = rest.slice(i, i + 100);
-      await js.publish(subjects.events((batch[0]!.data as { tenant: string }).tenant), JSON.stringify(batch));
+    // A batch message carries one tenant's events, on that tenant's subject (enrich refuses others as tenant_mismatch).
+    for (const tenant of tenants) {
+      const own = rest.filter((e) => (e.data as { tenant: string }).tenant === tenant);
+      for (let i = 0; i < own.length; i += 100) await js.publish(subjects.events(tenant), JSON.stringify(own.slice(i, i + 100)));
     }
 
     // Malformed messages straight onto the events subject.
