@@ -84,7 +84,9 @@ beforeAll(async () => {
   })();
 });
 
+let pipelineNc: NatsConnection | undefined;
 afterAll(async () => {
+  await pipelineNc?.close();
   await nc?.close();
   if (stack?.child.exitCode === null) await stack.stop();
   await http?.close();
@@ -361,7 +363,9 @@ describe("notifier", () => {
   it("resends under the same idempotency key when a notifier died between the receiver's answer and recording it", async () => {
     const a = makeAlert({ tenant: "hooked-crash", severity: "medium" });
     // What a notifier that died right after its request leaves behind: a claim, its lease run out.
-    const kv = await new Kvm(nc).open(notifyBuckets.state);
+    // Delivery state is the pipeline's to write (the operator may not).
+    pipelineNc ??= await connectStack(stack, "pipeline");
+    const kv = await new Kvm(pipelineNc).open(notifyBuckets.state);
     await kv.create(
       deliveryKey("hook", a.id),
       JSON.stringify({ state: "sending", notification_id: "0123456789abcdef0123456789abcdef", owner: "dead-host:1:x", lease_until: Date.now() - 1, attempts: 1, reason: "", updated_at: new Date().toISOString() }),
