@@ -82,7 +82,7 @@ export function buildCli(config: () => Config): Command {
   keys
     .command("revoke")
     .argument("<key-id>")
-    .description("revoke a key (with --nats: a NATS producer user, whose connections are closed)")
+    .description("revoke a key (with --nats: a NATS producer user; the server refuses it from its reload on)")
     .option("--nats", "the argument is a NATS producer user")
     .action((id: string, o: { nats?: boolean }) => runKeys(config(), { kind: "revoke", id, ...o }));
   const dlq = program.command("dlq").description("the dead-letter queue: list, count, retry or delete records (straight over NATS)");
