@@ -11,7 +11,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../test/helpers/stack-nats.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { startStack, tempHome, waitFor } from "../test/helpers/stack-process.ts";
 import { makeAlert, publishAlert, startHttpReceivers, startSmtpReceiver } from "../test/integration/notifier-receivers.ts";
@@ -60,7 +60,7 @@ writeFileSync(
 // COSTLINE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the pipeline process.
 const nodeArgs = (process.env.COSTLINE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const stack = await startStack(home, { COSTLINE_CONFIG: configFile, COSTLINE_LOG_LEVEL: "warn" }, [], nodeArgs);
-const nc = await connect({ servers: stack.info.nats_url });
+const nc = await connectStack(stack);
 const js = jetstream(nc);
 
 const publishedAt = new Map<string, number>();

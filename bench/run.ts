@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import { connectStack, stackNatsEnv } from "../test/helpers/stack-nats.ts";
 import { nanos } from "@nats-io/nats-core";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
 import { createSubjects } from "../pipeline/nats/subjects.ts";
@@ -148,14 +148,14 @@ async function waitForDrain(jsm: JetStreamManager): Promise<number> {
 }
 
 /** From publishing the event that crosses a hard budget to a guard in another process denying. */
-async function measureGuardReaction(js: JetStreamClient, nc: NatsConnection, natsUrl: string, budgets: number) {
+async function measureGuardReaction(js: JetStreamClient, nc: NatsConnection, natsUrl: string, budgets: number, guardEnv: Record<string, string>) {
   const tenants = Array.from({ length: budgets }, (_, i) => `budget-${i}`);
   const kv = await new Kvm(nc).open("costline-budgets");
   for (const t of tenants) {
     const budget = budgetSchema.parse({ scope: { tenant: t }, period: "monthly", amount_usd: "0.05", hard: true });
     await kv.put(budgetKvKey(budget), JSON.stringify(budget));
   }
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "guard-watcher.ts"), natsUrl, ...tenants], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "guard-watcher.ts"), natsUrl, ...tenants], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...guardEnv } });
   const deniedAt = new Map<string, number>();
   let ready: () => void = () => undefined;
   const isReady = new Promise<void>((r) => (ready = r));
@@ -195,7 +195,7 @@ async function main() {
   // One-second windows, so the alert-latency phase builds its baselines in seconds, not minutes.
   const stack = await startStack(home, { COSTLINE_LOG_LEVEL: "warn", COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "2" }, [], nodeArgs);
   const ledgerEvents = async () => (await stack.api<{ events: number }>("/v1/totals")).events;
-  const nc = await connect({ servers: stack.info.nats_url });
+  const nc = await connectStack(stack);
   const js = jetstream(nc, { timeout: 30_000 });
   const jsm = await jetstreamManager(nc);
   try {
@@ -251,7 +251,7 @@ async function main() {
     //    reaction itself, not the queue in front of it.
     const drainedAfterMs = await waitForDrain(jsm);
     process.stderr.write(`  backlog drained ${drainedAfterMs} ms after the alert phase\n`);
-    const guardReaction = await measureGuardReaction(js, nc, stack.info.nats_url, Number(args.budgets));
+    const guardReaction = await measureGuardReaction(js, nc, stack.info.nats_url, Number(args.budgets), stackNatsEnv(stack, "publisher"));
     process.stderr.write(`guard reaction: ${JSON.stringify(guardReaction)}\n`);
 
     const result = {

@@ -15,7 +15,9 @@ export type FailureReason =
   | "timeout"
   | "unavailable"
   /** A notification channel kept failing (or refused) after its last retry. */
-  | "delivery_failed";
+  | "delivery_failed"
+  /** An event whose data.tenant is not the tenant of the subject it was published on. */
+  | "tenant_mismatch";
 
 export class CostlineError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

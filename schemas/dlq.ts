@@ -17,6 +17,7 @@ export const dlqReasons = [
   "timeout",
   "unavailable",
   "delivery_failed",
+  "tenant_mismatch",
 ] as const;
 
 export const dlqRecordSchema = z.object({

@@ -11,10 +11,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
 import { connectNats } from "../nats/connect.ts";
-import { findLiveStack } from "../stack/stack-file.ts";
 import { isNarrowed, parseFilter, type DlqFilterOptions } from "../dlq/dlq-filter.ts";
 import { dlqStats, purgeDlq, readDlq, retryDlq, type DlqStats } from "../dlq/dlq-records.ts";
-import { printJson } from "./stack-client.ts";
+import { printJson, stackNats } from "./stack-client.ts";
 
 export interface DlqOptions extends DlqFilterOptions {
   json?: boolean;
@@ -38,9 +37,7 @@ export async function runDlq(config: Config, action: "list" | "stats" | "retry" 
   const filter = parseFilter(o);
   if (action === "purge" && !isNarrowed(filter) && !o.all)
     throw new CostlineError("purge needs a filter (--stage, --reason, --since, --until, --tenant, --subject) or --all");
-  const servers = config.nats.url ?? findLiveStack(config.stackFile)?.nats_url;
-  if (!servers) throw new CostlineError(`no NATS_URL and no running stack in ${config.home}; start one with: npx costline up`);
-  const nc = await connectNats({ ...config.nats, url: servers }, "costline-dlq");
+  const nc = await connectNats(stackNats(config, "operator"), "costline-dlq");
   try {
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);

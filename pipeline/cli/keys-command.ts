@@ -1,15 +1,21 @@
 // `costline keys create --tenant T | --admin`, `costline keys list`,
 // `costline keys revoke ID`: API keys, through the running stack's API (with
-// the admin key) or straight in ClickHouse when no stack runs.
+// the admin key) or straight in ClickHouse when no stack runs. With --nats:
+// NATS producer users instead (nats-keys-command.ts).
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
 import { createKeyStore } from "../api/api-keys.ts";
 import { migrate } from "../clickhouse/migrate.ts";
 import { apiCall, ledgerAccess } from "./stack-client.ts";
+import { runNatsKeys } from "./nats-keys-command.ts";
 
-type Action = { kind: "create"; tenant?: string; admin?: boolean; name?: string } | { kind: "list" } | { kind: "revoke"; id: string };
+type Action = ({ kind: "create"; tenant?: string; admin?: boolean; name?: string } | { kind: "list" } | { kind: "revoke"; id: string }) & { nats?: boolean };
 
 export async function runKeys(config: Config, action: Action): Promise<void> {
+  if (action.nats) {
+    if (action.kind === "create" && (!action.tenant || action.admin)) throw new CostlineError("--nats issues a producer's user: give --tenant T (not --admin)");
+    return runNatsKeys(config, action.kind === "create" ? { kind: "create", tenant: action.tenant! } : action.kind === "revoke" ? { kind: "revoke", user: action.id } : { kind: "list" });
+  }
   if (action.kind === "create" && !action.tenant === !action.admin) throw new CostlineError("give exactly one of --tenant T or --admin");
   const access = await ledgerAccess(config);
   let out: unknown;

@@ -93,13 +93,19 @@ export function buildCli(config: () => Config): Command {
     .option("--tenant <tenant>", "scope the key to this tenant")
     .option("--admin", "an admin key")
     .option("--name <name>", "a label")
-    .action((o: { tenant?: string; admin?: boolean; name?: string }) => runKeys(config(), { kind: "create", ...o }));
-  keys.command("list").description("list keys (never their secrets)").action(() => runKeys(config(), { kind: "list" }));
+    .option("--nats", "instead: a NATS user for the tenant's producers (publish its events, read its controls and budgets)")
+    .action((o: { tenant?: string; admin?: boolean; name?: string; nats?: boolean }) => runKeys(config(), { kind: "create", ...o }));
+  keys
+    .command("list")
+    .description("list keys (never their secrets)")
+    .option("--nats", "the NATS producer users instead")
+    .action((o: { nats?: boolean }) => runKeys(config(), { kind: "list", ...o }));
   keys
     .command("revoke")
     .argument("<key-id>")
-    .description("revoke a key")
-    .action((id: string) => runKeys(config(), { kind: "revoke", id }));
+    .description("revoke a key (with --nats: a NATS producer user; the server refuses it from its reload on)")
+    .option("--nats", "the argument is a NATS producer user")
+    .action((id: string, o: { nats?: boolean }) => runKeys(config(), { kind: "revoke", id, ...o }));
   const dlq = program.command("dlq").description("the dead-letter queue: list, count, retry or delete records (straight over NATS)");
   const dlqFilters = (cmd: Command) =>
     cmd

@@ -1,17 +1,14 @@
 // `costline publish --file F` (or stdin): validates each NDJSON line, reports
 // bad lines with their number on stderr, publishes the rest and prints a summary.
 import type { Config } from "../config/config.ts";
-import { CostlineError } from "../errors.ts";
 import { connectNats } from "../nats/connect.ts";
 import { createProducer } from "../producer/producer.ts";
 import { readNdjson } from "../producer/ndjson.ts";
-import { findLiveStack } from "../stack/stack-file.ts";
+import { stackNats } from "./stack-client.ts";
 import type { CostlineEvent } from "../../schemas/index.ts";
 
 export async function runPublish(config: Config, file?: string): Promise<void> {
-  const servers = config.nats.url ?? findLiveStack(config.stackFile)?.nats_url;
-  if (!servers) throw new CostlineError(`no NATS_URL and no running stack in ${config.home}; start one with: npx costline up`);
-  const nc = await connectNats({ ...config.nats, url: servers }, "costline-publish");
+  const nc = await connectNats(stackNats(config, "publisher"), "costline-publish");
   const producer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
   let published = 0;
   let rejected = 0;

@@ -4,12 +4,13 @@ import path from "node:path";
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
 import { createLogger } from "../observability/log.ts";
-import { redactUrlCredentials } from "../nats/connect.ts";
+import { asNatsUser, connectNats, redactUrlCredentials } from "../nats/connect.ts";
 import { createProducer } from "../producer/producer.ts";
 import { runDemoTraffic } from "../demo/traffic.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { findLiveStack, removeStackFile, writeStackFile } from "../stack/stack-file.ts";
 import type { ClickHouseClient } from "@clickhouse/client";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { stageNames, startPipeline, type StageName } from "../stack/pipeline.ts";
 
 export async function runUp(config: Config, opts: { demo: boolean }): Promise<void> {
@@ -24,13 +25,19 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
     // Without user:password@: other commands bring their own NATS_USER / NATS_PASSWORD.
     nats_url: redactUrlCredentials(pipeline.natsUrl),
     api_url: pipeline.apiUrl,
+    nats_user: pipeline.publisher?.user,
+    nats_password: pipeline.publisher?.password,
     nats_pid: pipeline.natsPid,
     clickhouse: clickhouse.mode === "embedded" ? config.clickhouse.dataDir : redactUrlCredentials(config.clickhouse.url ?? ""),
     started_at: new Date().toISOString(),
   });
   const demo = new AbortController();
+  let demoNc: NatsConnection | undefined;
   if (opts.demo) {
-    const producer = await createProducer({ nc: pipeline.nc, subjectPrefix: config.subjects.prefix });
+    // Demo traffic comes in as producers' does: on the embedded server, as the all-tenants producer.
+    const nc = pipeline.publisher ? await connectNats({ ...asNatsUser(config.nats, pipeline.publisher.user, pipeline.publisher.password), url: pipeline.natsUrl }, "costline-demo") : pipeline.nc;
+    if (nc !== pipeline.nc) demoNc = nc;
+    const producer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
     void runDemoTraffic((events) => producer.publish(events), config.demo.rate, demo.signal, (err) => log.warn({ err }, "demo publish failed"));
   }
   const out = process.stdout;
@@ -56,6 +63,7 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   clearInterval(status);
   out.write("stopping: draining stages, flushing the ledger…\n");
   demo.abort();
+  await demoNc?.close().catch(() => undefined);
   await pipeline.stop();
   removeStackFile(config.stackFile);
   out.write("stopped.\n");

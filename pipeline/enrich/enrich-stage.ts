@@ -26,8 +26,18 @@ export interface EnrichDeps {
 
 type Planned = { outcome: Outcome } | { groups: Map<string, PricedEvent[]>; dlq: DlqEntry[] };
 
+/**
+ * A producer may publish only to its own tenant's subject (NATS permissions),
+ * so the subject vouches for the tenant; an event naming another tenant in its
+ * data would be billed to that tenant, and is refused.
+ */
+function tenantMismatch(event: { data: { tenant: string } }, subject: string, subjects: Subjects): PermanentError | undefined {
+  if (subjects.events(event.data.tenant) === subject) return undefined;
+  return new PermanentError("tenant_mismatch", `data.tenant ${JSON.stringify(event.data.tenant)} is not the tenant of subject ${subject}`);
+}
+
 /** Prices one message's events; pure apart from the clock. */
-export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "toPriced" | "limits" | "metrics" | "onUnknownModel">): Planned {
+export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "subjects" | "toPriced" | "limits" | "metrics" | "onUnknownModel">): Planned {
   let decoded;
   try {
     decoded = decodeMessage(msg.data, deps.limits);
@@ -41,6 +51,11 @@ export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "toPriced" | "lim
   for (const item of decoded) {
     if (!item.ok) {
       dlq.push(badElement(decoded.length, item.index, item.error, item.raw));
+      continue;
+    }
+    const mismatch = tenantMismatch(item.event, msg.subject, deps.subjects);
+    if (mismatch) {
+      dlq.push({ ...badElement(decoded.length, item.index, mismatch, item.event), eventId: item.event.id, source: item.event.source });
       continue;
     }
     try {

@@ -8,6 +8,7 @@ import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { ConfigError, TransientError, errorMessage } from "../errors.ts";
+import { inboxOf } from "./roles.ts";
 
 export function natsOptions(nats: Config["nats"] & { url: string }, name: string): NodeConnectionOptions {
   const inUrl = urlCredentials(nats.url);
@@ -38,6 +39,43 @@ export function natsOptions(nats: Config["nats"] & { url: string }, name: string
       throw new ConfigError(`cannot read NATS_CREDS ${nats.credsFile}: ${(err as Error).message}`);
     }
     opts.authenticator = credsAuthenticator(creds);
+  }
+  // A named user answers on its own inbox, the only one its permissions let it read (see roles.ts).
+  if (opts.user) opts.inboxPrefix = inboxOf(opts.user);
+  return opts;
+}
+
+/** The NATS settings with these user credentials in place of any configured ones. */
+export function asNatsUser<T extends Config["nats"]>(nats: T, user: string, password: string): T {
+  return { ...nats, user, password, token: undefined, credsFile: undefined, nkeySeed: undefined, nkeySeedFile: undefined };
+}
+
+/** Client credentials as the SDK and the guard take them: NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS. */
+export interface NatsAuth {
+  user?: string;
+  password?: string;
+  token?: string;
+  /** A JWT creds file (NATS_CREDS). */
+  credsFile?: string;
+}
+
+/** The credentials named by NATS_USER/NATS_PASSWORD, NATS_TOKEN and NATS_CREDS in `env`. */
+export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuth {
+  const pick = (k: string) => (env[k] && env[k]!.trim() !== "" ? env[k] : undefined);
+  return { user: pick("NATS_USER"), password: pick("NATS_PASSWORD"), token: pick("NATS_TOKEN"), credsFile: pick("NATS_CREDS") };
+}
+
+/** Connection options for `auth` (user and password, token or creds file), with the user's own inbox prefix. */
+export function natsAuthOptions(auth: NatsAuth): Partial<NodeConnectionOptions> {
+  const opts: Partial<NodeConnectionOptions> = {};
+  if (auth.user) Object.assign(opts, { user: auth.user, pass: auth.password, inboxPrefix: inboxOf(auth.user) });
+  if (auth.token) opts.token = auth.token;
+  if (auth.credsFile) {
+    try {
+      opts.authenticator = credsAuthenticator(readFileSync(auth.credsFile));
+    } catch (err) {
+      throw new ConfigError(`cannot read NATS_CREDS ${auth.credsFile}: ${(err as Error).message}`);
+    }
   }
   return opts;
 }

@@ -2,7 +2,7 @@
 // store under $COSTLINE_HOME, and stops it with us. A leftover server from a
 // crashed run (recorded in its pid file) is stopped first.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -52,6 +52,52 @@ export async function stopLeftoverServer(storeDir: string): Promise<number | und
   return pid;
 }
 
+/**
+ * With a configuration file (users and permissions), everything but the
+ * address lives in one file that includes it: a reload (SIGHUP) compares the
+ * file with what runs, and refuses or restarts JetStream where command-line
+ * options such as -n, -js and -sd differ from it.
+ */
+function writeMainConfig(storeDir: string, configFile: string): string {
+  const main = path.join(storeDir, "nats-server.conf");
+  // include paths are relative to the including file.
+  const include = path.relative(storeDir, path.resolve(configFile));
+  const text = [
+    "# Written by costline at each start of the embedded server.",
+    `server_name: "costline-embedded"`,
+    `pid_file: ${JSON.stringify(path.join(storeDir, "nats-server.pid"))}`,
+    `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
+    `include ${JSON.stringify(include)}`,
+    "",
+  ].join("\n");
+  writeFileSync(main, text, { mode: 0o600 });
+  return main;
+}
+
+/**
+ * Makes a running embedded server re-read its configuration (users and
+ * permissions included) without dropping connections: what nats-server does
+ * on SIGHUP. The pid is checked to be a nats-server first.
+ */
+export function reloadEmbeddedNats(pid: number): boolean {
+  if (!isAlive(pid) || !processCommandLine(pid).includes("nats-server")) return false;
+  process.kill(pid, "SIGHUP");
+  return true;
+}
+
+/**
+ * A store written before NATS had accounts keeps its streams under the global
+ * account ($G); costline's users now live in `account`, so the store moves
+ * there once, before the server starts, and nothing in it is lost.
+ */
+export function moveGlobalAccountStore(storeDir: string, account: string): boolean {
+  const from = path.join(storeDir, "jetstream", "$G");
+  const to = path.join(storeDir, "jetstream", account);
+  if (!existsSync(from) || existsSync(to)) return false;
+  renameSync(from, to);
+  return true;
+}
+
 function resolveBinary(bin: string): string {
   const found = spawnSync("sh", ["-c", `command -v "${bin.replace(/"/g, "")}"`], { encoding: "utf8" });
   if (found.status !== 0 || !found.stdout.trim()) {
@@ -79,15 +125,16 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   let lastError = "";
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = opts.port ?? (await freePort());
-    const args = [
-      "-js",
-      "-a", "127.0.0.1",
-      "-p", String(port),
-      "-sd", opts.storeDir,
-      "-P", path.join(opts.storeDir, "nats-server.pid"),
-      "-n", "costline-embedded",
-      ...(opts.configFile ? ["-c", opts.configFile] : []),
-    ];
+    const args = opts.configFile
+      ? ["-a", "127.0.0.1", "-p", String(port), "-c", writeMainConfig(opts.storeDir, opts.configFile)]
+      : [
+          "-js",
+          "-a", "127.0.0.1",
+          "-p", String(port),
+          "-sd", opts.storeDir,
+          "-P", path.join(opts.storeDir, "nats-server.pid"),
+          "-n", "costline-embedded",
+        ];
     const [cmd, argv] = withParentDeathSignal(bin, args);
     const log = openSync(opts.logFile, "a");
     const child = spawn(cmd, argv, { stdio: ["ignore", log, log], detached: false });

@@ -2,8 +2,13 @@
 // them to JetStream, resolving once JetStream has stored them. Nats-Msg-Id is
 // set from source and id, so a retried publish is dropped by the server.
 //
+// Credentials come from `auth`, else from NATS_USER/NATS_PASSWORD, NATS_TOKEN
+// or NATS_CREDS in the environment (`costline keys create --tenant T --nats`
+// issues a tenant's user; it may publish only to that tenant's subject).
+//
 //   import { createProducer } from "costline/producer";
-//   const producer = await createProducer({ servers: "nats://127.0.0.1:4222" });
+//   const producer = await createProducer({ servers: "nats://127.0.0.1:4222",
+//     auth: { user: process.env.NATS_USER, password: process.env.NATS_PASSWORD } });
 //   await producer.publish({ specversion: "1.0", id: "01JD3M8Q9X", source: "svc/hooks",
 //     type: "costline.llm.usage", time: new Date().toISOString(),
 //     data: { tenant: "acme", provider: "openai", model: "gpt-4o",
@@ -15,6 +20,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { costlineEvent, type CostlineEvent, type CostlineEventInput } from "../../schemas/index.ts";
 import { CostlineError, formatIssues } from "../errors.ts";
 import { createSubjects } from "../nats/subjects.ts";
+import { natsAuthFromEnv, natsAuthOptions, type NatsAuth } from "../nats/connect.ts";
 
 export class EventValidationError extends CostlineError {
   constructor(
@@ -29,6 +35,8 @@ export interface ProducerOptions {
   /** A connection to reuse, or servers (and credentials) to connect with. */
   nc?: NatsConnection;
   servers?: string | string[];
+  /** Credentials for a connection of its own (default: NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS). */
+  auth?: NatsAuth;
   connectOptions?: Omit<NodeConnectionOptions, "servers">;
   subjectPrefix?: string;
   /** Per-publish timeout in ms (default 10 s). */
@@ -38,7 +46,7 @@ export interface ProducerOptions {
 export interface Producer {
   /** Validates, then publishes one event (or each of a list) and waits for JetStream's acks. */
   publish(events: CostlineEventInput | CostlineEventInput[]): Promise<PubAck[]>;
-  /** Publishes a list as one batch message (a JSON array) on the first event's tenant subject. */
+  /** Publishes one tenant's events as one batch message (a JSON array) on that tenant's subject. */
   publishBatch(events: CostlineEventInput[]): Promise<PubAck>;
   close(): Promise<void>;
 }
@@ -55,7 +63,7 @@ export const msgIdOf = (e: { source: string; id: string }) => `${e.source}|${e.i
 
 export async function createProducer(opts: ProducerOptions): Promise<Producer> {
   const own = !opts.nc;
-  const nc = opts.nc ?? (await connect({ name: "costline-producer", ...opts.connectOptions, servers: opts.servers ?? "nats://127.0.0.1:4222" }));
+  const nc = opts.nc ?? (await connect({ name: "costline-producer", ...natsAuthOptions(opts.auth ?? natsAuthFromEnv()), ...opts.connectOptions, servers: opts.servers ?? "nats://127.0.0.1:4222" }));
   const js: JetStreamClient = jetstream(nc, { timeout: opts.timeoutMs ?? 10_000 });
   const subjects = createSubjects(opts.subjectPrefix ?? "costline");
   return {
@@ -69,6 +77,9 @@ export async function createProducer(opts: ProducerOptions): Promise<Producer> {
       const events = validateForPublish(input);
       if (events.length === 0) throw new EventValidationError("an empty batch", 0);
       const first = events[0]!;
+      // The subject vouches for the tenant: enrich refuses an event of another tenant (tenant_mismatch).
+      const other = events.findIndex((e) => e.data.tenant !== first.data.tenant);
+      if (other >= 0) throw new EventValidationError(`event ${other}: a batch carries one tenant's events (tenant "${first.data.tenant}", not "${events[other]!.data.tenant}")`, other);
       return js.publish(subjects.events(first.data.tenant), JSON.stringify(events), {
         msgID: `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`,
       });

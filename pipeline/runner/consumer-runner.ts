@@ -116,9 +116,22 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
       if (buffer.length >= opts.maxBatch) await flush();
     }
   } finally {
-    // Stop consuming first, then settle what we hold; anything pulled but not
-    // yet handed to us is redelivered after the ack wait.
-    await messages.close().catch(() => undefined);
+    // Stop consuming first, then settle what we hold. close() completes only
+    // once the iterator reaches its end, behind whatever was pulled but not yet
+    // handed to us (a burst after a reconnect or a server reload): those are
+    // passed over with a nak, so they are redelivered at once, not after the ack wait.
+    const closing = messages.close().catch(() => undefined);
+    try {
+      for (;;) {
+        const rest = await (pending ?? it.next());
+        pending = null;
+        if (rest.done) break;
+        rest.value.nak();
+      }
+    } catch {
+      // the iterator ended with an error: nothing more to pass over
+    }
+    await closing;
     await flush().catch((err) => log.error({ err }, "final flush failed; messages will be redelivered"));
     await Promise.all(inFlight);
     metrics.lastFlush.set({ stage }, Date.now() / 1000);

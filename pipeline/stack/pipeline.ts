@@ -18,8 +18,9 @@ import { publishInBatches } from "../otlp/publish-batches.ts";
 import { ensureAdminKey } from "../api/admin-key.ts";
 import { createKeyStore } from "../api/api-keys.ts";
 import { ConfigError } from "../errors.ts";
-import { connectNats } from "../nats/connect.ts";
-import { startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts";
+import { asNatsUser, connectNats } from "../nats/connect.ts";
+import { moveGlobalAccountStore, startEmbeddedNats, type EmbeddedNats } from "../nats/embedded-server.ts";
+import { builtinUsers, ensureNatsAuth, natsAccount } from "../nats/credentials.ts";
 import { createSubjects, kvBuckets } from "../nats/subjects.ts";
 import { Kvm } from "@nats-io/kv";
 import { createControlStore } from "../guard/control-store.ts";
@@ -47,6 +48,10 @@ export interface Pipeline {
   /** Where /metrics, /healthz and /readyz are served apart from the API (absent when only the API serves them). */
   opsUrl?: string;
   natsPid: number | null;
+  /** The embedded server's all-tenants producer (for stack.json and the demo); absent with NATS_URL. */
+  publisher?: { user: string; password: string };
+  /** The connection of the API's writes: the operator role on the embedded server, else `nc`. */
+  operatorNc: NatsConnection;
   /** Where the embedded default keeps its admin API key (absent when COSTLINE_ADMIN_KEY is set). */
   adminKeyFile?: string;
   nc: NatsConnection;
@@ -89,20 +94,38 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   try {
     let embedded: EmbeddedNats | undefined;
     let natsUrl = config.nats.url;
+    let natsAs = config.nats;
+    let operatorAs: Config["nats"] | undefined;
+    let publisher: Pipeline["publisher"];
     if (!natsUrl) {
+      // Authenticated like production: users, passwords (bcrypt in the server's file) and permissions per role.
+      const auth = await ensureNatsAuth(config.home, config.subjects.prefix);
+      if (moveGlobalAccountStore(config.nats.storeDir, natsAccount)) log.info({ account: natsAccount }, "moved the NATS store into costline's account");
       embedded = await startEmbeddedNats({
         bin: config.nats.serverBin,
         storeDir: config.nats.storeDir,
         logFile: path.join(config.home, "logs", "nats-server.log"),
+        configFile: auth.serverConfig,
       });
       natsUrl = embedded.url;
       cleanup.push(() => embedded!.stop());
       log.info({ url: natsUrl, pid: embedded.pid }, "embedded nats-server started");
+      natsAs = asNatsUser(config.nats, builtinUsers.pipeline, auth.file.pipeline.password);
+      operatorAs = asNatsUser(config.nats, builtinUsers.operator, auth.file.operator.password);
+      publisher = { user: builtinUsers.publisher, password: auth.file.publisher.password };
     }
-    const nc = await connectNats({ ...config.nats, url: natsUrl }, "costline-pipeline");
+    const nc = await connectNats({ ...natsAs, url: natsUrl }, "costline-pipeline");
     cleanup.push(async () => {
       await nc.drain().catch(() => nc.close());
     });
+    let operatorNc = nc;
+    if (operatorAs && opts.api !== false) {
+      const onc = await connectNats({ ...operatorAs, url: natsUrl }, "costline-api");
+      operatorNc = onc;
+      cleanup.push(async () => {
+        await onc.drain().catch(() => onc.close());
+      });
+    }
     const jsm = await jetstreamManager(nc);
     await applyTopology(nc, jsm, config);
     const js = jetstream(nc);
@@ -165,7 +188,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       // Reports and /v1/sql on their own connections, bounded; ingestion keeps `client`.
       const analytics = createAnalytics({ lanes: clickhouse.analyticsLanes(config.queries.connections), control: clickhouse.client, limits: config.queries.limits, inline: clickhouse.mode === "embedded" });
       adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;
-      const kvm = new Kvm(nc);
+      const kvm = new Kvm(operatorNc);
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client });
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
@@ -186,6 +209,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       apiUrl,
       opsUrl,
       natsPid: embedded?.pid ?? null,
+      publisher,
+      operatorNc,
       adminKeyFile,
       nc,
       clickhouse,

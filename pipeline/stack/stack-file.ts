@@ -1,5 +1,6 @@
 // $COSTLINE_HOME/stack.json: how other commands find a running `costline up`.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+// Mode 0600: with the embedded NATS it names the all-tenants producer's password.
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { isAlive, processCommandLine } from "./processes.ts";
@@ -7,6 +8,9 @@ import { isAlive, processCommandLine } from "./processes.ts";
 export const stackInfoSchema = z.object({
   pid: z.number().int(),
   nats_url: z.string(),
+  /** A producer allowed to publish to every tenant's events subject (embedded NATS only). */
+  nats_user: z.string().optional(),
+  nats_password: z.string().optional(),
   api_url: z.string(),
   nats_pid: z.number().int().nullable(),
   clickhouse: z.string(),
@@ -35,7 +39,8 @@ export function findLiveStack(file: string): StackInfo | undefined {
 export function writeStackFile(file: string, info: StackInfo): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`);
+  writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
   renameSync(tmp, file);
 }
 

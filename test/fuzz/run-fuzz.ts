@@ -12,7 +12,7 @@
 // Used by test/integration/fuzz.test.ts (short form, in `npm test`) and
 // `npm run fuzz` (test/fuzz/main.ts, 100,000 messages).
 import { jetstream, jetstreamManager, DeliverPolicy } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { createSubjects } from "../../pipeline/nats/subjects.ts";
 import { isAlive } from "../../pipeline/stack/processes.ts";
 import { seededRandom } from "../../pipeline/demo/traffic.ts";
@@ -156,7 +156,7 @@ export async function runFuzz(opts: { messages: number; seed?: number; log?: (s:
   const started = Date.now();
   const r = seededRandom(opts.seed ?? 11);
   const stack = await startStack(tempHome("costline-fuzz-"), { COSTLINE_LOG_LEVEL: "warn" });
-  const nc = await connect({ servers: stack.info.nats_url });
+  const nc = await connectStack(stack);
   const js = jetstream(nc, { timeout: 30_000 });
   const jsm = await jetstreamManager(nc);
   const subjects = createSubjects("costline");

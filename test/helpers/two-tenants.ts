@@ -2,7 +2,7 @@
 // isolation and injection suites: ledger rows (posts, models, personas,
 // users, amounts), a budget, a control and a silence each, and a key each.
 // B's markers must never show up in anything answered to A's key.
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "./stack-nats.ts";
 import { createProducer } from "../../pipeline/producer/producer.ts";
 import type { CostlineEventInput } from "../../schemas/index.ts";
 import { call } from "./api-routes.ts";
@@ -50,7 +50,7 @@ async function admin(stack: StackProcess, method: string, path: string, body?: u
 }
 
 export async function seedTwoTenants(stack: StackProcess): Promise<TwoTenants> {
-  const nc = await connect({ servers: stack.info.nats_url });
+  const nc = await connectStack(stack);
   const producer = await createProducer({ nc });
   const events = [
     llm("a-1", A, "gpt-4o-mini", "openai", "pa-1111", "persona-alpha", "ua-1", "feat-alpha"),

@@ -2,7 +2,7 @@
 // its audit trail and allocated shared costs, windowed aggregation in any
 // time zone, the usage report, and window aggregates on the windows subject.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createProducer } from "../../pipeline/producer/producer.ts";
@@ -38,7 +38,7 @@ beforeAll(async () => {
     COSTLINE_WINDOW_EMIT_MS: "100",
     COSTLINE_TARGET_COST_PER_POST: "0.01",
   });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack);
   const producer = await createProducer({ nc });
   // acme: post p-1 (two calls in hour 10, one in 11), p-2 (hour 10); an infra cost naming no post in hour 10.
   // globex: post p-g (hour 10). Out of order on purpose: the 11:00 event first.

@@ -4,6 +4,7 @@
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { createProducer } from "../../pipeline/producer/producer.ts";
 import { startEmbeddedNats, type EmbeddedNats } from "../../pipeline/nats/embedded-server.ts";
 import { isAlive } from "../../pipeline/stack/processes.ts";
@@ -81,7 +82,7 @@ describe("crash recovery", () => {
     let stack = await startStack(home, env);
     cleanup.push(() => (stack.child.exitCode === null ? stack.kill() : Promise.resolve()));
     const first = Array.from({ length: 2000 }, (_, i) => costEvent(i, tenants[i % 4]!, amountFor(i), "test/crash-embedded"));
-    const nc1 = await connect({ servers: stack.info.nats_url });
+    const nc1 = await connectStack(stack);
     await (await createProducer({ nc: nc1 })).publish(first);
     await nc1.close();
     await waitFor("first events stored", async () => {
@@ -92,7 +93,7 @@ describe("crash recovery", () => {
 
     stack = await startStack(home, env);
     const second = Array.from({ length: 2000 }, (_, i) => costEvent(5000 + i, tenants[i % 4]!, amountFor(5000 + i), "test/crash-embedded"));
-    const nc2 = await connect({ servers: stack.info.nats_url });
+    const nc2 = await connectStack(stack);
     cleanup.push(() => nc2.close());
     // The first batch again too: a producer that did not see its acks retries it.
     await (await createProducer({ nc: nc2 })).publish([...first, ...second]);

@@ -4,7 +4,7 @@
 // KV bucket, a persona's and a user's set through the API) raise budget alerts
 // as spend crosses their thresholds; hard ones pause exactly their scope.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack, stackCredentials } from "../helpers/stack-nats.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -32,7 +32,7 @@ function call(tenant: string, persona: string, post: string, outputTokens: numbe
 
 beforeAll(async () => {
   stack = await startStack(tempHome(), { COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "1", COSTLINE_WINDOW_EMIT_MS: "100" });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack);
   producer = await createProducer({ nc });
   // Collect every alert the detector publishes.
   const consumer = await jetstream(nc).consumers.get("COSTLINE_ALERTS");
@@ -73,7 +73,7 @@ describe("detector stage", () => {
     expect(stored).toBe(true);
     // The escalation policy paused the persona (critical); a producer's guard obeys it.
     expect(spike.severity).toBe("critical");
-    const guard = await createGuard({ servers: stack.info.nats_url });
+    const guard = await createGuard({ servers: stack.info.nats_url, auth: stackCredentials(stack, "publisher") });
     await guard.ready;
     const d = await waitFor("the pause to reach the guard", async () => {
       const x = guard.check({ tenant: "acme", persona: "p-a", model: "gpt-4o-mini" });
@@ -104,7 +104,7 @@ describe("detector stage", () => {
     const budget = await waitFor("budget alert", async () => alerts.find((a) => a.tenant === "globex" && a.type === "budget" && a.severity === "critical"), 20_000);
     expect(budget.message).toMatch(/1\d\d % of the monthly budget/);
     // A hard budget at 100 % pauses the tenant until the month ends.
-    const guard = await createGuard({ servers: stack.info.nats_url });
+    const guard = await createGuard({ servers: stack.info.nats_url, auth: stackCredentials(stack, "publisher") });
     await guard.ready;
     const d = await waitFor("the tenant pause", async () => {
       const x = guard.check({ tenant: "globex", model: "gpt-4o-mini" });
@@ -130,7 +130,7 @@ describe("detector stage", () => {
     expect(user).toMatchObject({ scope: "tenant_user", scope_key: { tenant: "initech", user_id: "u-9" }, budget: { hard: false } });
     expect(alerts.some((a) => a.budget?.key === "initech.persona.p-y.daily")).toBe(false);
 
-    const guard = await createGuard({ servers: stack.info.nats_url });
+    const guard = await createGuard({ servers: stack.info.nats_url, auth: stackCredentials(stack, "publisher") });
     await guard.ready;
     const d = await waitFor("the persona pause", async () => {
       const x = guard.check({ tenant: "initech", persona: "p-x", model: "gpt-4o-mini" });

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { createSubjects } from "../../pipeline/nats/subjects.ts";
 import { costEvent } from "../helpers/events.ts";
@@ -36,7 +36,7 @@ type Listed = { seq: number; stage: string; reason: string; subject: string; det
 describe("costline dlq", () => {
   it("lists, counts, purges and retries dead letters", async () => {
     stack = await startStack(home, { COSTLINE_MAX_BATCH_EVENTS: "2" });
-    const nc = await connect({ servers: stack.info.nats_url });
+    const nc = await connectStack(stack);
     const js = jetstream(nc);
     const subjects = createSubjects("costline");
     const batch = [0, 1, 2].map((i) => costEvent(i, "acme", "1.25", "test/dlq"));
@@ -126,7 +126,7 @@ describe("costline dlq", () => {
     expect(totals).toMatchObject({ events: 3, cost_usd: "3.75" });
     expect(json(dlq("retry", "--reason", "oversized"))).toEqual({ retried: 0, skipped: [] }); // the record is gone
     // The same original published once more (an operator retrying by hand) is still counted once.
-    const nc2 = await connect({ servers: stack.info.nats_url });
+    const nc2 = await connectStack(stack);
     await jetstream(nc2).publish(subjects.events("acme"), JSON.stringify(batch), { msgID: "dlq-batch-by-hand" });
     await nc2.close();
     await new Promise((r) => setTimeout(r, 1500));

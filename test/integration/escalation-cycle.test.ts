@@ -7,7 +7,7 @@
 // audited in ClickHouse with the detector alert that made it. An operator's
 // override then wins over the detector until it expires.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack, stackCredentials } from "../helpers/stack-nats.ts";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createGuard, type Guard } from "../../pipeline/guard/guard.ts";
@@ -45,9 +45,9 @@ const until = (what: string, ok: (d: ReturnType<typeof check>) => boolean) =>
 
 beforeAll(async () => {
   stack = await startStack(tempHome(), { COSTLINE_THROTTLE_RPM: "2", COSTLINE_PAUSE_MINUTES: String(PAUSE_S / 60) });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack);
   js = jetstream(nc);
-  guard = await createGuard({ servers: stack.info.nats_url });
+  guard = await createGuard({ servers: stack.info.nats_url, auth: stackCredentials(stack, "publisher") });
   await guard.ready;
   // A steady baseline: about $0.10 and 10,000 output tokens a minute.
   for (let i = 0; i < 14; i++) await publish(next((0.1 + (i % 3) * 0.005).toFixed(3), 10_000));

@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createProducer, type Producer } from "../../pipeline/producer/producer.ts";
@@ -29,7 +29,7 @@ describe("exactly once through `costline up` (embedded NATS + embedded ClickHous
   beforeAll(async () => {
     home = tempHome();
     stack = await startStack(home);
-    nc = await connect({ servers: stack.info.nats_url });
+    nc = await connectStack(stack);
     js = jetstream(nc);
     producer = await createProducer({ nc });
   });
@@ -48,9 +48,10 @@ describe("exactly once through `costline up` (embedded NATS + embedded ClickHous
     const again = events.filter((_, i) => i % 10 === 3);
     await producer.publish(again.slice(0, 1000));
     const rest = again.slice(1000);
-    for (let i = 0; i < rest.length; i += 100) {
-      const batch = rest.slice(i, i + 100);
-      await js.publish(subjects.events((batch[0]!.data as { tenant: string }).tenant), JSON.stringify(batch));
+    // A batch message carries one tenant's events, on that tenant's subject (enrich refuses others as tenant_mismatch).
+    for (const tenant of tenants) {
+      const own = rest.filter((e) => (e.data as { tenant: string }).tenant === tenant);
+      for (let i = 0; i < own.length; i += 100) await js.publish(subjects.events(tenant), JSON.stringify(own.slice(i, i + 100)));
     }
 
     // Malformed messages straight onto the events subject.

@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 import { makeAlert, publishAlert, startHttpReceivers } from "./notifier-receivers.ts";
@@ -44,7 +44,7 @@ describe("notifier crash", () => {
     http.on("/hook/crash", (n) => (n === 1 ? { status: 0, hold: true } : { status: 200 }));
     http.on("/pd/crash", (n) => (n === 1 ? { status: 0, hold: true } : { status: 202, body: '{"status":"success"}' }));
     stack = await startStack(home, env);
-    const nc = await connect({ servers: stack.info.nats_url });
+    const nc = await connectStack(stack);
     const alert = makeAlert({ tenant: "crash-co", severity: "critical" });
     await publishAlert(jetstream(nc), alert);
     await waitFor("both requests in flight", async () => (http.to("/hook/crash").length && http.to("/pd/crash").length ? true : undefined), 10_000);

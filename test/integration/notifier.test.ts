@@ -9,7 +9,7 @@ import path from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -92,7 +92,7 @@ beforeAll(async () => {
   const file = path.join(home, "notify.json");
   writeFileSync(file, JSON.stringify(config));
   stack = await startStack(home, { COSTLINE_CONFIG: file, TEST_PD_ROUTING_KEY: "pd-routing-key-1", TEST_HOOK_SECRET: HOOK_SECRET });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack);
   js = jetstream(nc);
   const consumer = await js.consumers.get("COSTLINE_DLQ");
   void (async () => {
@@ -100,7 +100,9 @@ beforeAll(async () => {
   })();
 });
 
+let pipelineNc: NatsConnection | undefined;
 afterAll(async () => {
+  await pipelineNc?.close();
   await nc?.close();
   if (stack?.child.exitCode === null) await stack.stop();
   await http?.close();
@@ -374,7 +376,9 @@ describe("notifier", () => {
   it("resends under the same idempotency key when a notifier died between the receiver's answer and recording it", async () => {
     const a = makeAlert({ tenant: "hooked-crash", severity: "medium" });
     // What a notifier that died right after its request leaves behind: a claim, its lease run out.
-    const kv = await new Kvm(nc).open(notifyBuckets.state);
+    // Delivery state is the pipeline's to write (the operator may not).
+    pipelineNc ??= await connectStack(stack, "pipeline");
+    const kv = await new Kvm(pipelineNc).open(notifyBuckets.state);
     await kv.create(
       deliveryKey("hook", a.id),
       JSON.stringify({ state: "sending", notification_id: "0123456789abcdef0123456789abcdef", owner: "dead-host:1:x", lease_until: Date.now() - 1, attempts: 1, reason: "", updated_at: new Date().toISOString() }),

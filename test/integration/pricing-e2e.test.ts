@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createProducer } from "../../pipeline/producer/producer.ts";
@@ -40,7 +40,7 @@ beforeAll(async () => {
     }),
   );
   stack = await startStack(home, { COSTLINE_CONFIG: configFile });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack);
 });
 afterAll(async () => {
   await nc?.close();

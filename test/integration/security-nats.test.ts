@@ -10,7 +10,11 @@ import { randomBytes } from "node:crypto";
 import { nkeys } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadConfig } from "../../pipeline/config/config.ts";
-import { connectNats } from "../../pipeline/nats/connect.ts";
+import { connectNats, natsAuthFromEnv } from "../../pipeline/nats/connect.ts";
+import { Kvm } from "@nats-io/kv";
+import { kvBuckets } from "../../pipeline/nats/subjects.ts";
+import { createProducer } from "../../pipeline/producer/producer.ts";
+import { createGuard, putControl } from "../../pipeline/guard/guard.ts";
 import { freePort } from "../../pipeline/nats/embedded-server.ts";
 import { ConfigError } from "../../pipeline/errors.ts";
 import { startAuthServer, secret, type AuthMethod, type AuthServer } from "../helpers/nats-auth.ts";
@@ -126,6 +130,31 @@ describe("NATS authentication from configuration", () => {
       expect((err as Error).message).toMatch(why);
       expect(secretsIn("the error", (err as Error).message, [pw, seed])).toEqual([]);
     }
+  });
+});
+
+describe("the SDK and the guard take NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS", () => {
+  it.each(["user", "token", "creds"] as const)("%s: the producer publishes and the guard replays controls; without credentials both are refused", async (m) => {
+    const s = servers.get(m)!;
+    const admin = await connectWith(s.url, s.env);
+    const jsm = await jetstreamManager(admin);
+    await jsm.streams.add({ name: "COSTLINE_EVENTS", subjects: ["costline.events.>"] }).catch(() => undefined);
+    const controls = await new Kvm(admin).create(kvBuckets.controls, { history: 5 });
+    await putControl(controls, { scope: { tenant: "sdk-auth" }, state: "open", reason: "auth test", probe_every_s: 30, set_by: "test", set_at: new Date().toISOString() });
+
+    const auth = natsAuthFromEnv(s.env);
+    const producer = await createProducer({ servers: s.url, auth });
+    const [ack] = await producer.publish({ specversion: "1.0", id: `sdk-${m}`, source: "test/sdk-auth", type: "costline.cost", time: new Date().toISOString(), data: { tenant: "sdk-auth", amount: "1", currency: "USD", category: "gpu" } });
+    expect(ack!.stream).toBe("COSTLINE_EVENTS");
+    await producer.close();
+    const guard = await createGuard({ servers: s.url, auth });
+    await guard.ready;
+    expect(guard.check({ tenant: "sdk-auth", model: "gpt-4o" }).allow).toBe(false);
+    await guard.close();
+    await admin.close();
+
+    await expect(createProducer({ servers: s.url, auth: {}, connectOptions: { reconnect: false } })).rejects.toThrow(/Authorization Violation/);
+    await expect(createGuard({ servers: s.url, auth: {} })).rejects.toThrow(/Authorization Violation/);
   });
 });
 

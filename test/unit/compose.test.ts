@@ -14,6 +14,7 @@ import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../pipeline/config/config.ts";
 import { stageNames } from "../../pipeline/stack/stage-registry.ts";
+import { operatorPermissions, pipelinePermissions, publisherPermissions } from "../../pipeline/nats/roles.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "../..");
 const read = (rel: string) => readFileSync(path.join(repoRoot, rel), "utf8");
@@ -166,7 +167,7 @@ describe("compose.yaml and the repository", () => {
     expect(used.length).toBeGreaterThan(5);
     for (const u of used) expect(Object.keys(exampleEnv), `${u.name} in deploy/env.example`).toContain(u.name);
     const required = [...new Set(used.filter((u) => u.required).map((u) => u.name))].sort();
-    expect(required).toEqual(["COSTLINE_ADMIN_KEY", "COSTLINE_CLICKHOUSE_PASSWORD", "COSTLINE_METRICS_TOKEN", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_CLICKHOUSE_PASSWORD"]);
+    expect(required).toEqual(["COSTLINE_ADMIN_KEY", "COSTLINE_CLICKHOUSE_PASSWORD", "COSTLINE_METRICS_TOKEN", "COSTLINE_NATS_OPERATOR_PASSWORD", "COSTLINE_NATS_PIPELINE_PASSWORD", "COSTLINE_NATS_PUBLISHER_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_CLICKHOUSE_PASSWORD"]);
     // Secrets have no example value that could end up in production.
     for (const r of required) expect(exampleEnv[r], r).toBe("");
     expect(() => interpolate(services.api!.environment!.COSTLINE_ADMIN_KEY!, {})).toThrow(/COSTLINE_ADMIN_KEY is required/);
@@ -179,6 +180,9 @@ describe("compose.yaml and the repository", () => {
       COSTLINE_METRICS_TOKEN: "metrics-token",
       GRAFANA_CLICKHOUSE_PASSWORD: "pw-grafana",
       GRAFANA_ADMIN_PASSWORD: "pw-admin",
+      COSTLINE_NATS_PIPELINE_PASSWORD: "pw-nats-pipeline",
+      COSTLINE_NATS_OPERATOR_PASSWORD: "pw-nats-operator",
+      COSTLINE_NATS_PUBLISHER_PASSWORD: "pw-nats-publisher",
     };
     const natsPort = services.nats!.ports!.map((p) => p.split(":").at(-1)).includes("4222");
     expect(natsPort).toBe(true);
@@ -189,6 +193,9 @@ describe("compose.yaml and the repository", () => {
       expect(mount, `${name} mounts its COSTLINE_CONFIG`).toBeDefined();
       const config = loadConfig({ ...vars, COSTLINE_CONFIG: path.join(repoRoot, mount.split(":")[0]!) });
       expect(config.nats.url, name).toBe("nats://nats:4222");
+      // The api applies operators' writes; every stage is the pipeline role (deploy/nats/nats.conf).
+      const role = name === "api" ? "operator" : "pipeline";
+      expect([config.nats.user, config.nats.password], name).toEqual([`costline-${role}`, `pw-nats-${role}`]);
       expect(config.clickhouse.url, name).toBe("http://clickhouse:8123");
       expect(config.clickhouse.user).toBe("costline");
       expect(config.clickhouse.password).toBe("pw-costline");
@@ -221,9 +228,27 @@ describe("compose.yaml and the repository", () => {
     const conf = read("deploy/nats/nats.conf");
     expect(conf).toMatch(/jetstream\s*\{[^}]*store_dir:\s*"\/data"/);
     const bin = process.env.NATS_SERVER_BIN || "nats-server";
-    const r = spawnSync(bin, ["-t", "-c", path.join(repoRoot, "deploy/nats/nats.conf")], { encoding: "utf8" });
+    // The passwords the file reads are the ones compose.yaml gives the nats service.
+    const natsEnv = Object.fromEntries(Object.keys(services.nats!.environment ?? {}).map((k) => [k, `pw-${k}`]));
+    const r = spawnSync(bin, ["-t", "-c", path.join(repoRoot, "deploy/nats/nats.conf")], { encoding: "utf8", env: { ...process.env, ...natsEnv } });
     expect(r.error, `${bin} is installed by scripts/setup.mjs`).toBeUndefined();
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    const bare = spawnSync(bin, ["-t", "-c", path.join(repoRoot, "deploy/nats/nats.conf")], { encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+    expect(bare.status, "without the passwords the configuration is refused").not.toBe(0);
+  });
+
+  it("NATS ships with authentication on: named users with the permissions of their role, nothing anonymous, loopback on the host", () => {
+    const conf = read("deploy/nats/nats.conf");
+    expect(conf).not.toMatch(/no_auth_user|authorization\s*\{/);
+    const users = [...conf.matchAll(/\{ user: "([\w-]+)", password: \$(\w+),\s*permissions: (\{.*\}) \}/g)].map((m) => ({ user: m[1]!, env: m[2]!, permissions: JSON.parse(m[3]!) }));
+    expect(users.map((u) => u.user)).toEqual(["costline-pipeline", "costline-operator", "costline-publisher"]);
+    expect(users.map((u) => u.permissions)).toEqual([
+      pipelinePermissions("costline", "costline-pipeline"),
+      operatorPermissions("costline", "costline-operator"),
+      publisherPermissions("costline", "costline-publisher"),
+    ]);
+    for (const u of users) expect(Object.keys(services.nats!.environment!)).toContain(u.env);
+    expect(services.nats!.ports!.filter((p) => p.endsWith(":4222"))).toEqual(["127.0.0.1:4222:4222"]);
   });
 });
 
