@@ -40,10 +40,21 @@ function guardReads(bucket: string, keys: string): string[] {
   ];
 }
 
-/** What the guard of `tenant` (or of every tenant, when absent) reads. */
+/**
+ * What the guard of `tenant` (or of every tenant, when absent) reads, and the
+ * one bucket it writes: its tenant's budget reservation counters (keys start
+ * with the tenant's token, like the budgets they count against), updated by
+ * compare-and-set on the revision.
+ */
 function guardPermissions(tenant?: string): string[] {
   const keys = tenant === undefined ? ">" : `${kvToken(tenant)}.>`;
-  return ["$JS.API.INFO", ...guardReads(kvBuckets.controls, keys), ...guardReads(kvBuckets.budgets, keys)];
+  return [
+    "$JS.API.INFO",
+    ...guardReads(kvBuckets.controls, keys),
+    ...guardReads(kvBuckets.budgets, keys),
+    ...guardReads(kvBuckets.reservations, keys),
+    `$KV.${kvBuckets.reservations}.${keys}`,
+  ];
 }
 
 /** A producer of one tenant: its own events subject, and its guard's reads of that tenant's controls and budgets. */
@@ -78,6 +89,7 @@ export function pipelinePermissions(prefix: string, user: string): Permissions {
         `${prefix}.dlq.>`,
         `$KV.${kvBuckets.controls}.>`,
         `$KV.${kvBuckets.checkpoints}.>`,
+        `$KV.${kvBuckets.reservations}.>`,
         `$KV.${notifyBuckets.state}.>`,
         "$JS.API.>",
         "$JS.ACK.>",

@@ -88,7 +88,7 @@ describe("linear-time matching", () => {
   it("takes the catastrophic pattern (it runs in linear time), refuses what is not regular, and /healthz stays quick", async () => {
     const ok = await admin("POST", "/v1/silences", { matchers: ['model=~"(a+)+$"'], duration: "1h", comment: "redos" });
     expect(ok.status).toBe(201);
-    const res = await admin("POST", "/v1/silences", { matchers: ['model=~"(a)\\\\1"'], duration: "1h", comment: "backref" });
+    const res = await admin("POST", "/v1/silences", { matchers: ['model=~"(?=a)a"'], duration: "1h", comment: "lookahead" });
     expect(res.status).toBe(400);
     expect(res.text).toMatch(/regular expression refused/);
     expect((await call(stack.info.api_url, "GET", "/healthz")).status).toBe(200);

@@ -164,6 +164,16 @@ describe("a tenant's producer", () => {
     expect(names).not.toContain("ROGUE");
   });
 
+  it("writes its own tenant's budget reservation counters (compare-and-set), and no other tenant's", async () => {
+    const kv = await new Kvm(pnc).open(kvBuckets.reservations);
+    const own = `${kvToken(TENANT)}.tenant.daily.p0`;
+    const rev = await kv.create(own, JSON.stringify({ probe: 1 }));
+    await kv.update(own, JSON.stringify({ probe: 2 }), rev);
+    expect((await kv.get(own))?.json()).toEqual({ probe: 2 });
+    await refused(kv.put(`${kvToken(OTHER)}.tenant.daily.p0`, JSON.stringify({ probe: 1 })));
+    await expect(kv.get(`${kvToken(OTHER)}.tenant.daily.p0`)).rejects.toThrow();
+  });
+
   it("cannot read priced events, its own or another tenant's, nor anyone's replies", async () => {
     const jsm = await jetstreamManager(pnc);
     await refused(jsm.consumers.add("COSTLINE_PRICED", { name: "snoop", filter_subject: subjects.priced(OTHER) }));
