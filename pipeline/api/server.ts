@@ -23,6 +23,9 @@ import type { BudgetStore } from "../budgets/budget-store.ts";
 import { budgetRoutes } from "./routes-budgets.ts";
 import type { SilenceStore } from "../notify/silences.ts";
 import { silenceRoutes } from "./routes-silences.ts";
+import { alertRoutes } from "./routes-alerts.ts";
+import { consoleRoutes } from "../console/console-app.tsx";
+import type { PipelineNats } from "../console/console-data.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -42,6 +45,8 @@ export interface ApiDeps {
   metricsToken?: string;
   /** The stack's health: /readyz answers 200 when healthy or degraded, 503 when unhealthy. */
   health: () => Promise<HealthReport>;
+  /** The stack's NATS for the console's pipeline page (consumer lag, DLQ); absent: those parts stay empty. */
+  consoleNats?: PipelineNats;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -82,6 +87,9 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   if (deps.budgets) app.route("/v1", budgetRoutes(deps.budgets, deps.clickhouse));
   if (deps.silences) app.route("/v1", silenceRoutes(deps.silences));
   app.route("/v1", reportRoutes(deps.clickhouse));
+  app.route("/v1", alertRoutes(deps.clickhouse));
+  // The web console at / (its own session cookie, not a bearer key; /v1 stays key-only).
+  app.route("/", consoleRoutes({ clickhouse: deps.clickhouse, keys: deps.keys, controls: deps.controls, budgets: deps.budgets, silences: deps.silences, health: deps.health, nats: deps.consoleNats }) as unknown as Hono<ApiEnv>);
   return app;
 }
 

@@ -18,6 +18,7 @@ import { runKeys } from "./keys-command.ts";
 import { replaySeries } from "../detect/offline.ts";
 import { budgetsCommand, controlsCommand } from "./controls-command.ts";
 import { silencesCommand } from "./silences-command.ts";
+import { runAlertsList, type AlertsListOptions } from "./alerts-command.ts";
 import { runDlq, type DlqOptions } from "./dlq-command.ts";
 
 /** The options naming a scope: a tenant and at most one of its dimensions. */
@@ -152,6 +153,21 @@ export function buildCli(config: () => Config): Command {
     .argument("<id>")
     .description("end a silence now (it stays listed as expired)")
     .action((id: string) => silencesCommand.expire(config(), id));
+  program
+    .command("alerts")
+    .description("alerts raised by the detector (a tenant key: its tenant's)")
+    .command("list")
+    .description("newest first, as JSON: {alerts: [...], next_offset}")
+    .option("--state <state>", "firing, resolved or all (default all)")
+    .option("--severity <list>", "e.g. high,critical")
+    .option("--type <list>", "e.g. spike,budget")
+    .option("--scope <scope>", "tenant, persona, feature, user, model, …")
+    .option("--tenant <tenant>", "an admin key: one tenant only")
+    .option("--since <iso>", "detected at or after")
+    .option("--until <iso>", "detected before")
+    .option("--limit <n>", "page size, at most 500 (default 100)")
+    .option("--offset <n>", "skip this many (the previous answer's next_offset)")
+    .action((o: AlertsListOptions) => runAlertsList(config(), o));
   program
     .command("detect")
     .description("replay a timestamp,value CSV through a detector offline; writes timestamp,value,anomaly_score,is_anomaly")

@@ -6,7 +6,10 @@ import { CostlineError } from "../errors.ts";
 import { createLogger } from "../observability/log.ts";
 import { redactUrlCredentials } from "../nats/connect.ts";
 import { createProducer } from "../producer/producer.ts";
-import { runDemoTraffic } from "../demo/traffic.ts";
+import { newDemoStats, runDemoTraffic, type DemoStats } from "../demo/traffic.ts";
+import { createGuard, type Guard } from "../guard/guard.ts";
+import { startClickHouseHttp } from "../clickhouse/http-endpoint.ts";
+import { createKeyStore } from "../api/api-keys.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { findLiveStack, removeStackFile, writeStackFile } from "../stack/stack-file.ts";
 import type { ClickHouseClient } from "@clickhouse/client";
@@ -19,6 +22,11 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   const log = createLogger(config.logLevel, logFile);
   const pipeline = await startPipeline(config, { stages: stageNames, log });
   const clickhouse = pipeline.clickhouse!; // the API's process always opens it
+  const chHttp =
+    config.clickhouse.httpPort !== undefined && clickhouse.mode === "embedded"
+      ? await startClickHouseHttp({ client: clickhouse.client, keys: createKeyStore(clickhouse.client), host: config.api.host, port: config.clickhouse.httpPort, log: log.child({ stage: "clickhouse-http" }) })
+      : undefined;
+  if (config.clickhouse.httpPort !== undefined && !chHttp) log.warn("COSTLINE_CLICKHOUSE_HTTP_PORT applies to the embedded engine only; with CLICKHOUSE_URL, point clients at that server");
   writeStackFile(config.stackFile, {
     pid: process.pid,
     // Without user:password@: other commands bring their own NATS_USER / NATS_PASSWORD.
@@ -26,12 +34,18 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
     api_url: pipeline.apiUrl,
     nats_pid: pipeline.natsPid,
     clickhouse: clickhouse.mode === "embedded" ? config.clickhouse.dataDir : redactUrlCredentials(config.clickhouse.url ?? ""),
+    ...(chHttp ? { clickhouse_url: chHttp.url } : {}),
     started_at: new Date().toISOString(),
   });
   const demo = new AbortController();
+  const demoStats = newDemoStats();
+  let demoGuard: Guard | undefined;
   if (opts.demo) {
     const producer = await createProducer({ nc: pipeline.nc, subjectPrefix: config.subjects.prefix });
-    void runDemoTraffic((events) => producer.publish(events), config.demo.rate, demo.signal, (err) => log.warn({ err }, "demo publish failed"));
+    // The demo obeys the controls like any producer: it asks the guard before each simulated call.
+    demoGuard = await createGuard({ nc: pipeline.nc, onInvalid: (key, reason) => log.warn({ key, reason }, "demo guard ignored an invalid control") });
+    await demoGuard.ready;
+    void runDemoTraffic((events) => producer.publish(events), config.demo.rate, demo.signal, (err) => log.warn({ err }, "demo publish failed"), { guard: demoGuard, stats: demoStats });
   }
   const out = process.stdout;
   out.write(
@@ -39,7 +53,9 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       "costline is up.",
       `  NATS        ${redactUrlCredentials(pipeline.natsUrl)}${pipeline.natsPid ? " (embedded)" : ""}`,
       `  ClickHouse  ${clickhouse.mode === "embedded" ? `embedded, ${config.clickhouse.dataDir}` : redactUrlCredentials(config.clickhouse.url ?? "")}`,
+      `  console     ${pipeline.apiUrl}/  (sign in with an API key)`,
       `  API         ${pipeline.apiUrl}  (/healthz /readyz /metrics, /v1/… with an API key)`,
+      chHttp ? `  ClickHouse HTTP ${chHttp.url}  (Grafana: any user, an admin API key as password; read-only)` : "",
       pipeline.opsUrl ? `  probes      ${pipeline.opsUrl}  (/healthz /readyz /metrics, COSTLINE_METRICS_PORT)` : "",
       pipeline.adminKeyFile ? `  admin key   ${pipeline.adminKeyFile}  (the CLI on this machine uses it)` : "",
       `  logs        ${logFile}`,
@@ -51,17 +67,19 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       .filter((l) => l !== "")
       .join("\n") + "\n",
   );
-  const status = setInterval(() => void printStatus(clickhouse.client), 5000);
+  const status = setInterval(() => void printStatus(clickhouse.client, opts.demo ? demoStats : undefined), 5000);
   await waitForSignal();
   clearInterval(status);
   out.write("stopping: draining stages, flushing the ledger…\n");
   demo.abort();
+  await demoGuard?.close();
+  await chHttp?.close();
   await pipeline.stop();
   removeStackFile(config.stackFile);
   out.write("stopped.\n");
 }
 
-async function printStatus(client: ClickHouseClient): Promise<void> {
+async function printStatus(client: ClickHouseClient, demo?: DemoStats): Promise<void> {
   try {
     const [row] = await queryRows<{ events: string; cost: string; unpriced: string; last_minute: string }>(
       client,
@@ -71,7 +89,9 @@ async function printStatus(client: ClickHouseClient): Promise<void> {
     );
     process.stdout.write(
       `${new Date().toISOString().slice(11, 19)}  ledger: ${row?.events ?? 0} events, $${row?.cost ?? "0"} total, ` +
-        `${row?.unpriced ?? 0} unpriced, ${row?.last_minute ?? 0} in the last minute\n`,
+        `${row?.unpriced ?? 0} unpriced, ${row?.last_minute ?? 0} in the last minute` +
+        (demo ? ` · demo: ${demo.sent} sent, ${demo.denied} held back by controls, ${demo.downgraded} downgraded` : "") +
+        "\n",
     );
   } catch {
     // the status line is a courtesy; the logs carry errors

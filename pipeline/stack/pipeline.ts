@@ -163,7 +163,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client });
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers } });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());
