@@ -73,15 +73,20 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   const session = requireSession(sessions, deps.keys);
   const admin = requireAdminSession();
 
+  // Mounted at /, these would also see unmatched /v1 paths: the API keeps its own answers and limits.
+  const own = (path: string) => !path.startsWith("/v1/");
   app.use("*", async (c, next) => {
+    if (!own(c.req.path)) return next();
     await next();
     c.header("content-security-policy", CSP);
     c.header("x-content-type-options", "nosniff");
     c.header("x-frame-options", "DENY");
-    c.header("referrer-policy", "no-referrer");
+    // same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on form posts, which the CSRF check refuses.
+    c.header("referrer-policy", "same-origin");
     if (!c.req.path.startsWith("/assets/")) c.header("cache-control", "no-store");
   });
-  app.use("*", bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.text("form too large", 413, { connection: "close" }) }));
+  const formLimit = bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.text("form too large", 413, { connection: "close" }) });
+  app.use("*", (c, next) => (own(c.req.path) ? formLimit(c, next) : next()));
 
   app.get("/assets/:name", (c) => serveAsset(c, c.req.param("name")));
   app.get("/favicon.ico", (c) => c.body(null, 204));
