@@ -65,8 +65,9 @@ async function signIn(context: BrowserContext, key: string): Promise<Page> {
 
 /** An admin picks a tenant in the header (the select submits itself); resolves once the page shows it. */
 async function switchTenant(page: Page, tenant: string): Promise<void> {
-  await Promise.all([page.waitForResponse((r) => r.url().endsWith("/session/tenant")), page.selectOption('header select[name="tenant"]', tenant)]);
-  await page.waitForFunction((t) => (document.querySelector('header select[name="tenant"]') as HTMLSelectElement | null)?.value === t, tenant);
+  // The POST answers 303 back to the page, which then loads afresh.
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.selectOption('header select[name="tenant"]', tenant)]);
+  expect(await page.locator('header select[name="tenant"]').inputValue()).toBe(tenant);
 }
 
 async function newContext(viewport: { width: number; height: number } = viewports[0]): Promise<BrowserContext> {
