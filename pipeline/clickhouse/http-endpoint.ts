@@ -64,6 +64,17 @@ async function readBody(req: IncomingMessage, max: number): Promise<string | und
   return Buffer.concat(chunks).toString("utf8");
 }
 
+const ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", "0": "\0", b: "\b", f: "\f" };
+
+/**
+ * A `param_<name>` value arrives in ClickHouse's escaped text form (`o\'hara`);
+ * the engine's binder takes the value itself. Scalars (strings, numbers,
+ * dates) bind this way; arrays and maps are not supported here.
+ */
+function unescapeParam(v: string): string {
+  return v.replace(/\\(.)/gs, (_m, c: string) => ESCAPES[c] ?? c);
+}
+
 /** An error as ClickHouse answers it: HTTP status, exception code header, "Code: N. DB::Exception: …" body. */
 function fail(res: ServerResponse, status: number, code: number, name: string, message: string): void {
   res.writeHead(status, { "content-type": "text/plain; charset=UTF-8", "x-clickhouse-exception-code": String(code) });
@@ -90,7 +101,7 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
     if (body === undefined) return fail(res, 413, 241, "TOO_LARGE", `query larger than ${max} bytes`);
     const query = [url.searchParams.get("query") ?? "", body].filter((s) => s.trim() !== "").join("\n");
     const params: Record<string, string> = {};
-    for (const [k, v] of url.searchParams) if (k.startsWith("param_")) params[k.slice(6)] = v;
+    for (const [k, v] of url.searchParams) if (k.startsWith("param_")) params[k.slice(6)] = unescapeParam(v);
     const queryId = url.searchParams.get("query_id") || randomUUID();
     let sql: string;
     try {

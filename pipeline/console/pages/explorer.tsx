@@ -41,9 +41,24 @@ export interface ExplorerRow {
 
 const MAX_SERIES = 8;
 
+const STEP_S: Record<string, number> = { minute: 60, hour: 3600, day: 86_400 };
+
+/** Every bucket of the range at a fixed-step granularity (so empty ones chart as zero), else the buckets the rows have. */
+function allBuckets(rows: ExplorerRow[], range?: { from: string; to: string; granularity: string }): string[] {
+  const seen = [...new Set(rows.map((r) => r.bucket))].sort();
+  const step = range ? STEP_S[range.granularity] : undefined;
+  if (!range || !step) return seen;
+  const from = Math.floor(Date.parse(`${range.from}:00Z`) / 1000 / step) * step;
+  const to = Date.parse(`${range.to}:00Z`) / 1000;
+  if (!Number.isFinite(from) || !Number.isFinite(to) || (to - from) / step > 2000) return seen;
+  const out = new Set(seen);
+  for (let t = from; t < to; t += step) out.add(new Date(t * 1000).toISOString().slice(0, 19).replace("T", " "));
+  return [...out].sort();
+}
+
 /** The chart's data: one x per bucket (seconds), one stacked series per top group, the rest as "other". */
-export function chartData(rows: ExplorerRow[]) {
-  const buckets = [...new Set(rows.map((r) => r.bucket))].sort();
+export function chartData(rows: ExplorerRow[], range?: { from: string; to: string; granularity: string }) {
+  const buckets = allBuckets(rows, range);
   const totals = new Map<string, Decimal>();
   for (const r of rows) totals.set(r.group, (totals.get(r.group) ?? new Decimal(0)).plus(r.cost_usd));
   const ranked = [...totals].sort((a, b) => b[1].comparedTo(a[1]) || a[0].localeCompare(b[0])).map(([g]) => g);
@@ -135,7 +150,7 @@ export function ExplorerPage(p: { form: ExplorerForm; rows: ExplorerRow[]; csvHr
           CSV
         </a>
       </form>
-      <div class="chart" id="explorer-chart" data-chart="stacked" data-series={JSON.stringify(chartData(rows))} role="img" aria-label="cost per time bucket, stacked by group"></div>
+      <div class="chart" id="explorer-chart" data-chart="stacked" data-series={JSON.stringify(chartData(rows, form))} role="img" aria-label="cost per time bucket, stacked by group"></div>
       <p class="hint">
         {count(rows.length)} rows from {p.source} in {p.ms} ms · total <Money value={total} />
       </p>
