@@ -67,7 +67,7 @@ function makeSpans(n: number, offset: number): ReadableSpan[] {
 async function post(body: Uint8Array): Promise<void> {
   const res = await fetch(`${stack.info.api_url}/v1/traces`, {
     method: "POST",
-    body,
+    body: body as Uint8Array<ArrayBuffer>,
     headers: { authorization: `Bearer ${key}`, "content-type": "application/x-protobuf" },
   });
   if (res.status !== 200) throw new Error(`POST /v1/traces answered ${res.status}: ${await res.text()}`);

@@ -12,43 +12,18 @@ import { migrate } from "../pipeline/clickhouse/migrate.ts";
 import { createKeyStore } from "../pipeline/api/api-keys.ts";
 import { createApi, startApi } from "../pipeline/api/server.ts";
 import { createMetrics } from "../pipeline/observability/metrics.ts";
+import { fillSyntheticLedger, POSTS_PER_TENANT } from "./synthetic-ledger.ts";
 
 const { values: args } = parseArgs({
   options: { rows: { type: "string", default: "10000000" }, requests: { type: "string", default: "500" }, out: { type: "string" } },
 });
 const ROWS = Number(args.rows);
 const REQUESTS = Number(args.requests);
-const TENANTS = 20;
-const POSTS_PER_TENANT = 50_000;
 
 const db = await openClickHouse({ dataDir: path.join(mkdtempSync(path.join(os.tmpdir(), "costline-bench-api-")), "clickhouse") } as never);
 await migrate(db.client);
 const fillStart = performance.now();
-const chunk = 1_000_000;
-for (let offset = 0; offset < ROWS; offset += chunk) {
-  const n = Math.min(chunk, ROWS - offset);
-  // Three months of LLM, infra and vector-db rows over 20 tenants × 50,000 posts.
-  await db.client.command({
-    query: `INSERT INTO costline.ledger (event_id, source, type, kind, time, tenant, provider, model, model_requested, post_id, persona_id, user_id, feature, operation,
-              input_tokens, output_tokens, cost_usd, revenue_usd, priced, price_source, price_version, components, attribution_method)
-            SELECT
-              concat('e', toString(number)), 'bench/api', 'costline.llm.usage',
-              ['llm', 'llm', 'llm', 'llm', 'infra', 'vectordb'][number % 6 + 1],
-              toDateTime64('2026-08-01 00:00:00', 3, 'UTC') + toIntervalMillisecond(intDiv(number * 7919, 10) % 7776000000),
-              concat('tenant-', toString(number % ${TENANTS})),
-              ['openai', 'anthropic', 'google'][number % 3 + 1],
-              ['gpt-4o', 'claude-sonnet-4-0', 'gemini-2.5-flash'][number % 3 + 1],
-              '',
-              concat('p-', toString(intDiv(number, ${TENANTS}) % ${POSTS_PER_TENANT})),
-              concat('persona-', toString(number % 17)),
-              concat('u-', toString(number % 5000)),
-              'hooks', 'draft',
-              500 + number % 3000, 100 + number % 900,
-              toDecimal128(toString((number % 100000) / 10000000.), 12), toDecimal128(0, 12), true, 'genai-prices', '0.1.8', '[]', 'direct'
-            FROM numbers(${offset}, ${n})`,
-  });
-  process.stderr.write(`filled ${offset + n} rows\n`);
-}
+await fillSyntheticLedger(db.client, ROWS);
 const fillSeconds = (performance.now() - fillStart) / 1000;
 const [count] = await queryRows<{ n: string }>(db.client, "SELECT toString(count()) AS n FROM costline.ledger");
 

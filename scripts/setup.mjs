@@ -3,7 +3,8 @@
 // missing: the npm packages, the nats-server binary (from the system
 // package manager) unless NATS_URL points at a running server, the compiled
 // build in dist/ (scripts/build.mjs, when a source is newer), and — for the
-// tests only — promtool, which checks the Prometheus rules in deploy/. Plain
+// tests only — promtool, which checks the Prometheus rules in deploy/, and
+// Chromium, which runs the console's browser tests. Plain
 // JavaScript with no dependencies, because it runs before `npm install`.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -105,8 +106,50 @@ function ensurePromtool() {
   say(`promtool installed: ${spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]}`);
 }
 
+// Chromium (Debian/Ubuntu: the `chromium` package; macOS: Homebrew's) runs
+// the console's browser tests through playwright-core, which never downloads
+// a browser of its own. Installed for `npm test` and `npm run test:*` (or
+// with --with-chromium), the same way as promtool: where apt or Homebrew
+// exists but the install fails, set-up stops; on a platform with neither it
+// records why in CHROMIUM_UNAVAILABLE and only then do the browser tests skip.
+const CHROMIUM_UNAVAILABLE = path.join(root, "node_modules", ".cache", "costline", "chromium-unavailable.json");
+const chromiumCandidates = ["chromium", "chromium-browser", "google-chrome-stable", "google-chrome"];
+
+function findChromium() {
+  if (process.env.CHROMIUM_BIN) return has(process.env.CHROMIUM_BIN) || existsSync(process.env.CHROMIUM_BIN) ? process.env.CHROMIUM_BIN : undefined;
+  return chromiumCandidates.find((c) => has(c));
+}
+
+function ensureChromium() {
+  const wanted = (process.env.npm_lifecycle_event ?? "").startsWith("test") || process.argv.includes("--with-chromium");
+  if (!wanted) return;
+  if (findChromium()) {
+    rmSync(CHROMIUM_UNAVAILABLE, { force: true });
+    return;
+  }
+  const aptPlatform = process.platform === "linux" && has("apt-get");
+  const brewPlatform = process.platform === "darwin" && has("brew");
+  if (!aptPlatform && !brewPlatform) {
+    const reason = `no Chromium on PATH and ${process.platform} has neither apt-get nor Homebrew to install it`;
+    say(`${reason}; the browser tests will be skipped. Install Chromium or Chrome and put it on PATH, or set CHROMIUM_BIN.`);
+    mkdirSync(path.dirname(CHROMIUM_UNAVAILABLE), { recursive: true });
+    writeFileSync(CHROMIUM_UNAVAILABLE, JSON.stringify({ platform: process.platform, reason }) + "\n");
+    return;
+  }
+  installOrExit(
+    "chromium",
+    "chromium",
+    "chromium",
+    "could not install Chromium, which the browser tests need. Install it yourself (Debian/Ubuntu: sudo apt-get install chromium; " +
+      "macOS: brew install --cask chromium), or set CHROMIUM_BIN to a Chromium or Chrome binary.",
+  );
+  rmSync(CHROMIUM_UNAVAILABLE, { force: true });
+  say(`chromium installed: ${spawnSync("chromium", ["--version"], { encoding: "utf8" }).stdout.trim()}`);
+}
+
 ensurePackages();
 ensureNatsServer();
 ensurePromtool();
+ensureChromium();
 // Last, once the packages are there: compile dist/ if a source is newer.
 ensureBuilt();

@@ -31,6 +31,9 @@ import { createAnalytics, type Analytics } from "../queries/analytics.ts";
 import { QueryLimitError, defaultQueryLimits } from "../queries/query-limits.ts";
 import { fairness, type FairnessOptions } from "./fairness.ts";
 import { validText } from "./valid-text.ts";
+import { alertRoutes } from "./routes-alerts.ts";
+import { consoleRoutes } from "../console/console-app.tsx";
+import type { PipelineNats } from "../console/console-data.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -60,6 +63,8 @@ export interface ApiDeps {
   analytics?: Analytics;
   /** Per-key request rate and concurrency (absent: 200/s, bursts of 400, 8 in flight). */
   fairness?: FairnessOptions;
+  /** The stack's NATS for the console's pipeline page (consumer lag, DLQ); absent: those parts stay empty. */
+  consoleNats?: PipelineNats;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -110,6 +115,9 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route("/v1", reportRoutes(analytics));
   if (deps.otlp) app.route("/v1", otlpRoutes({ ...deps.otlp, metrics: deps.metrics, log: deps.log }));
   app.route("/v1", focusRoutes(deps.clickhouse, { maxRows: deps.maxExportRows }));
+  app.route("/v1", alertRoutes(deps.clickhouse));
+  // The web console at / (its own session cookie, not a bearer key; /v1 stays key-only).
+  app.route("/", consoleRoutes({ clickhouse: deps.clickhouse, keys: deps.keys, controls: deps.controls, budgets: deps.budgets, silences: deps.silences, health: deps.health, nats: deps.consoleNats }) as unknown as Hono<ApiEnv>);
   return app;
 }
 

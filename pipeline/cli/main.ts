@@ -35,11 +35,13 @@ const runPublish = lazy(() => import("./publish-command.ts"), "runPublish");
 const runPrice = lazy(() => import("./price-command.ts"), "runPrice");
 const runKeys = lazy(() => import("./keys-command.ts"), "runKeys");
 const runDlq = lazy(() => import("./dlq-command.ts"), "runDlq");
+const runAlertsList = lazy(() => import("./alerts-command.ts"), "runAlertsList");
 const runFocusExport = lazy(() => import("./export-command.ts"), "runFocusExport");
 const replaySeries = lazy(() => import("../detect/offline.ts"), "replaySeries");
 const budgetsCommand = lazyGroup(controls, "budgetsCommand", ["list", "set", "delete", "history", "status"]);
 const controlsCommand = lazyGroup(controls, "controlsCommand", ["list", "set", "clear"]);
 const silencesCommand = lazyGroup(() => import("./silences-command.ts"), "silencesCommand", ["list", "add", "expire"]);
+import type { AlertsListOptions } from "./alerts-command.ts";
 
 /** The options naming a scope: a tenant and at most one of its dimensions. */
 function scopeOptions(cmd: Command): Command {
@@ -184,6 +186,21 @@ export function buildCli(config: () => Config): Command {
     .argument("<id>")
     .description("end a silence now (it stays listed as expired)")
     .action((id: string) => silencesCommand.expire(config(), id));
+  program
+    .command("alerts")
+    .description("alerts raised by the detector (a tenant key: its tenant's)")
+    .command("list")
+    .description("newest first, as JSON: {alerts: [...], next_offset}")
+    .option("--state <state>", "firing, resolved or all (default all)")
+    .option("--severity <list>", "e.g. high,critical")
+    .option("--type <list>", "e.g. spike,budget")
+    .option("--scope <scope>", "tenant, persona, feature, user, model, …")
+    .option("--tenant <tenant>", "an admin key: one tenant only")
+    .option("--since <iso>", "detected at or after")
+    .option("--until <iso>", "detected before")
+    .option("--limit <n>", "page size, at most 500 (default 100)")
+    .option("--offset <n>", "skip this many (the previous answer's next_offset)")
+    .action((o: AlertsListOptions) => runAlertsList(config(), o));
   program
     .command("detect")
     .description("replay a timestamp,value CSV through a detector offline; writes timestamp,value,anomaly_score,is_anomaly")

@@ -6,7 +6,10 @@ import { CostlineError } from "../errors.ts";
 import { createLogger } from "../observability/log.ts";
 import { asNatsUser, connectNats, redactUrlCredentials } from "../nats/connect.ts";
 import { createProducer } from "../producer/producer.ts";
-import { runDemoTraffic } from "../demo/traffic.ts";
+import { newDemoStats, runDemoTraffic, type DemoStats } from "../demo/traffic.ts";
+import { createGuard, type Guard } from "../guard/guard.ts";
+import { startClickHouseHttp } from "../clickhouse/http-endpoint.ts";
+import { createKeyStore } from "../api/api-keys.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { findLiveStack, removeStackFile, writeStackFile } from "../stack/stack-file.ts";
 import type { ClickHouseClient } from "@clickhouse/client";
@@ -20,6 +23,11 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   const log = createLogger(config.logLevel, logFile);
   const pipeline = await startPipeline(config, { stages: stageNames, log });
   const clickhouse = pipeline.clickhouse!; // the API's process always opens it
+  const chHttp =
+    config.clickhouse.httpPort !== undefined && clickhouse.mode === "embedded"
+      ? await startClickHouseHttp({ client: clickhouse.client, keys: createKeyStore(clickhouse.client), host: config.api.host, port: config.clickhouse.httpPort, log: log.child({ stage: "clickhouse-http" }) })
+      : undefined;
+  if (config.clickhouse.httpPort !== undefined && !chHttp) log.warn("COSTLINE_CLICKHOUSE_HTTP_PORT applies to the embedded engine only; with CLICKHOUSE_URL, point clients at that server");
   writeStackFile(config.stackFile, {
     pid: process.pid,
     // Without user:password@: other commands bring their own NATS_USER / NATS_PASSWORD.
@@ -29,16 +37,22 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
     nats_password: pipeline.publisher?.password,
     nats_pid: pipeline.natsPid,
     clickhouse: clickhouse.mode === "embedded" ? config.clickhouse.dataDir : redactUrlCredentials(config.clickhouse.url ?? ""),
+    ...(chHttp ? { clickhouse_url: chHttp.url } : {}),
     started_at: new Date().toISOString(),
   });
   const demo = new AbortController();
+  const demoStats = newDemoStats();
   let demoNc: NatsConnection | undefined;
+  let demoGuard: Guard | undefined;
   if (opts.demo) {
     // Demo traffic comes in as producers' does: on the embedded server, as the all-tenants producer.
     const nc = pipeline.publisher ? await connectNats({ ...asNatsUser(config.nats, pipeline.publisher.user, pipeline.publisher.password), url: pipeline.natsUrl }, "costline-demo") : pipeline.nc;
     if (nc !== pipeline.nc) demoNc = nc;
     const producer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
-    void runDemoTraffic((events) => producer.publish(events), config.demo.rate, demo.signal, (err) => log.warn({ err }, "demo publish failed"));
+    // The demo obeys the controls like any producer: it asks the guard before each simulated call.
+    demoGuard = await createGuard({ nc, onInvalid: (key, reason) => log.warn({ key, reason }, "demo guard ignored an invalid control") });
+    await demoGuard.ready;
+    void runDemoTraffic((events) => producer.publish(events), config.demo.rate, demo.signal, (err) => log.warn({ err }, "demo publish failed"), { guard: demoGuard, stats: demoStats });
   }
   const out = process.stdout;
   out.write(
@@ -46,7 +60,9 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       "costline is up.",
       `  NATS        ${redactUrlCredentials(pipeline.natsUrl)}${pipeline.natsPid ? " (embedded)" : ""}`,
       `  ClickHouse  ${clickhouse.mode === "embedded" ? `embedded, ${config.clickhouse.dataDir}` : redactUrlCredentials(config.clickhouse.url ?? "")}`,
+      `  console     ${pipeline.apiUrl}/  (sign in with an API key)`,
       `  API         ${pipeline.apiUrl}  (/healthz /readyz /metrics, /v1/… with an API key)`,
+      chHttp ? `  ClickHouse HTTP ${chHttp.url}  (Grafana: any user, an admin API key as password; read-only)` : "",
       pipeline.opsUrl ? `  probes      ${pipeline.opsUrl}  (/healthz /readyz /metrics, COSTLINE_METRICS_PORT)` : "",
       pipeline.adminKeyFile ? `  admin key   ${pipeline.adminKeyFile}  (the CLI on this machine uses it)` : "",
       `  logs        ${logFile}`,
@@ -58,11 +74,13 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       .filter((l) => l !== "")
       .join("\n") + "\n",
   );
-  const status = setInterval(() => void printStatus(clickhouse.client), 5000);
+  const status = setInterval(() => void printStatus(clickhouse.client, opts.demo ? demoStats : undefined), 5000);
   await waitForSignal();
   clearInterval(status);
   out.write("stopping: draining stages, flushing the ledger…\n");
   demo.abort();
+  await demoGuard?.close();
+  await chHttp?.close();
   await demoNc?.close().catch(() => undefined);
   await pipeline.stop();
   removeStackFile(config.stackFile);
@@ -76,7 +94,7 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
  */
 const statusSamples: { at: number; events: number }[] = [];
 
-async function printStatus(client: ClickHouseClient): Promise<void> {
+async function printStatus(client: ClickHouseClient, demo?: DemoStats): Promise<void> {
   try {
     const [row] = await queryRows<{ events: string; cost: string; unpriced: string }>(
       client,
@@ -93,6 +111,7 @@ async function printStatus(client: ClickHouseClient): Promise<void> {
       `${new Date(now).toISOString().slice(11, 19)}  ledger: ${events} events, $${row?.cost ?? "0"} total, ` +
         `${row?.unpriced ?? 0} unpriced` +
         (statusSamples.length > 1 ? `, ${events - oldest.events} ${window}` : "") +
+        (demo ? ` · demo: ${demo.sent} sent, ${demo.denied} held back by controls, ${demo.downgraded} downgraded` : "") +
         "\n",
     );
   } catch {

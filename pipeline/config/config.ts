@@ -30,6 +30,8 @@ export const envSchema = z.object({
   CLICKHOUSE_URL: optionalString,
   CLICKHOUSE_USER: optionalString,
   CLICKHOUSE_PASSWORD: optionalString,
+  /** `costline up` on the embedded engine serves it over ClickHouse's HTTP interface on this port (0 picks one); for Grafana. */
+  COSTLINE_CLICKHOUSE_HTTP_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
   COSTLINE_API_PORT: intFrom(8080, 0, 65535),
   COSTLINE_API_HOST: z.string().default("127.0.0.1"),
   /** Largest request body the API reads; larger ones get 413. */
@@ -168,6 +170,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       user: env.CLICKHOUSE_USER,
       password: env.CLICKHOUSE_PASSWORD,
       dataDir: path.join(home, "clickhouse"),
+      httpPort: env.COSTLINE_CLICKHOUSE_HTTP_PORT,
     },
     api: {
       port: env.COSTLINE_API_PORT,

@@ -1,8 +1,12 @@
 // Realistic multi-tenant demo traffic: personas writing posts with several
 // models (token counts drawn from a heavy-tailed distribution, some cached
-// input), plus infra and vector-db usage and a little revenue.
+// input), plus infra and vector-db usage and a little revenue. With a guard,
+// every simulated LLM call asks it first, as a real producer does: a paused
+// or throttled scope's calls are not made, a degraded one's use the cheaper
+// model the guard names.
 import { randomUUID } from "node:crypto";
 import type { CostlineEventInput } from "../../schemas/index.ts";
+import type { Guard } from "../guard/guard.ts";
 
 const tenants = ["acme", "globex", "initech", "umbrella"];
 const personas = ["ai_jesus", "chef_mario", "coach_kim", "doc_ray", "poet_lu"];
@@ -94,13 +98,55 @@ export function demoEvent(r: Random, at: Date, source = "demo/generator"): Costl
   };
 }
 
-/** Publishes demo events at `ratePerSecond` until the signal aborts. */
+/** What the guard did to the demo's calls so far. */
+export interface DemoStats {
+  sent: number;
+  /** Calls not made: their scope is paused, or throttled past its rate. */
+  denied: number;
+  /** Calls made with the guard's cheaper stand-in model. */
+  downgraded: number;
+}
+
+export const newDemoStats = (): DemoStats => ({ sent: 0, denied: 0, downgraded: 0 });
+
+/**
+ * The event as the guard lets it happen: undefined when the call is denied,
+ * the event with the guard's model when it is degraded, otherwise unchanged.
+ * Only LLM calls are guarded (the guard answers per model call).
+ */
+export function guardDemoEvent(guard: Pick<Guard, "check">, e: CostlineEventInput, stats: DemoStats = newDemoStats()): CostlineEventInput | undefined {
+  if (e.type !== "costline.llm.usage") {
+    stats.sent++;
+    return e;
+  }
+  const d = e.data as { tenant: string; persona_id?: string; feature?: string; user_id?: string; model: string; usage: Record<string, number> };
+  const decision = guard.check({
+    tenant: d.tenant,
+    persona: d.persona_id,
+    feature: d.feature,
+    user: d.user_id,
+    model: d.model,
+    estimatedTokens: (d.usage.input_tokens ?? 0) + (d.usage.output_tokens ?? 0),
+  });
+  if (!decision.allow) {
+    stats.denied++;
+    return undefined;
+  }
+  stats.sent++;
+  if (decision.model === d.model) return e;
+  stats.downgraded++;
+  return { ...e, data: { ...e.data, model: decision.model } } as CostlineEventInput;
+}
+
+/** Publishes demo events at `ratePerSecond` until the signal aborts; with a guard, only the calls it allows. */
 export async function runDemoTraffic(
   publish: (events: CostlineEventInput[]) => Promise<unknown>,
   ratePerSecond: number,
   signal: AbortSignal,
   onError: (err: unknown) => void,
+  opts: { guard?: Pick<Guard, "check">; stats?: DemoStats } = {},
 ): Promise<void> {
+  const stats = opts.stats ?? newDemoStats();
   const r = seededRandom(Date.now());
   const tickMs = 200;
   let carry = 0;
@@ -110,7 +156,10 @@ export async function runDemoTraffic(
     carry -= n;
     if (n > 0) {
       const now = new Date();
-      await publish(Array.from({ length: n }, () => demoEvent(r, now))).catch(onError);
+      const drawn = Array.from({ length: n }, () => demoEvent(r, now));
+      const events = opts.guard ? drawn.map((e) => guardDemoEvent(opts.guard!, e, stats)).filter((e) => e !== undefined) : drawn;
+      if (!opts.guard) stats.sent += events.length;
+      if (events.length) await publish(events).catch(onError);
     }
     await new Promise((resolve) => setTimeout(resolve, tickMs));
   }

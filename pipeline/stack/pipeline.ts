@@ -196,7 +196,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       // OTLP spans become events published like any producer's, on this connection.
       const otlpProducer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
       const otlp = { attributes: config.otlp.attributes, publish: publishInBatches(otlpProducer, config.enrich.maxBatchEvents) };
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, analytics, fairness: config.api.fairness, otlp, maxExportRows: config.exports.maxRows });
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, analytics, fairness: config.api.fairness, otlp, maxExportRows: config.exports.maxRows, consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers } });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());

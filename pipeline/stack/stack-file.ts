@@ -14,6 +14,8 @@ export const stackInfoSchema = z.object({
   api_url: z.string(),
   nats_pid: z.number().int().nullable(),
   clickhouse: z.string(),
+  /** The embedded engine over ClickHouse's HTTP interface (COSTLINE_CLICKHOUSE_HTTP_PORT). */
+  clickhouse_url: z.string().optional(),
   started_at: z.string(),
 });
 export type StackInfo = z.infer<typeof stackInfoSchema>;

@@ -15,11 +15,26 @@ const anything: unknown = new Proxy(function () {}, {
   apply: () => anything,
 });
 
+const OPS_PATHS = ["/healthz", "/readyz", "/metrics"];
+
+/** The web console's routes (session cookie, CSRF token), for the console's own authentication tests. */
+export function registeredConsoleRoutes(): Route[] {
+  const deps = new Proxy({} as ApiDeps, { get: (_t, prop) => (prop === "maxBodyBytes" ? undefined : anything) });
+  const seen = new Map<string, Route>();
+  for (const r of createApi(deps).routes) {
+    if (r.method === "ALL" || r.path.startsWith("/v1/") || OPS_PATHS.includes(r.path)) continue;
+    seen.set(`${r.method} ${r.path}`, { method: r.method, path: r.path });
+  }
+  return [...seen.values()];
+}
+
 export function registeredRoutes(): Route[] {
   const deps = new Proxy({} as ApiDeps, { get: (_t, prop) => (prop === "maxBodyBytes" ? undefined : anything) });
   const seen = new Map<string, Route>();
   for (const r of createApi(deps).routes) {
     if (r.method === "ALL") continue; // middleware
+    // The web console (everything else at /) signs in with a session cookie, not a bearer key: registeredConsoleRoutes.
+    if (!r.path.startsWith("/v1/") && !OPS_PATHS.includes(r.path)) continue;
     seen.set(`${r.method} ${r.path}`, { method: r.method, path: r.path });
   }
   return [...seen.values()];

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { JsMsg } from "@nats-io/jetstream";
+import { createSubjects } from "../../pipeline/nats/subjects.ts";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../pipeline/config/config.ts";
 import { decodeMessage, validateEvent } from "../../pipeline/enrich/decode.ts";
@@ -65,8 +66,8 @@ describe("enrich", () => {
   it("prices the five siblings of one bad amount, a refund among them, and dead-letters only the bad one", () => {
     const toPriced = createEventPricer(loadConfig({}));
     const batch = [cost("a", "1.5"), cost("b", "2.25"), cost("refund", "-5.25"), cost("bad", "0.123456789012345678"), cost("d", "10"), cost("e", "0.000000000001")];
-    const msg = { data: bytes(batch), info: { timestampNanos: Date.now() * 1e6 } } as unknown as JsMsg;
-    const plan = planMessage(msg, { toPriced, limits, metrics: createMetrics() });
+    const msg = { subject: "costline.events.acme", data: bytes(batch), info: { timestampNanos: Date.now() * 1e6 } } as unknown as JsMsg;
+    const plan = planMessage(msg, { subjects: createSubjects("costline"), toPriced, limits, metrics: createMetrics() });
     expect("groups" in plan).toBe(true);
     if (!("groups" in plan)) return;
     const priced = plan.groups.get("acme")!;

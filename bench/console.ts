@@ -1,0 +1,118 @@
+// The console on a large ledger: `npm run bench:console -- [--rows 10000000] [--requests 100] [--out FILE]`.
+// Fills an embedded ClickHouse with the synthetic ledger of bench:api (three
+// months ending now, so today and this month hold data), starts the real API
+// with its console, signs in with a tenant key, then measures
+//   - the overview's first paint in Chromium (first-contentful-paint of a
+//     fresh load of /, when a Chromium is found) and its server answer time;
+//   - explorer queries: GET /explorer for every group-by and a 30-day range.
+// Targets: first paint ≤ 1 s, explorer p99 ≤ 300 ms.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { openClickHouse, queryRows } from "../pipeline/clickhouse/client.ts";
+import { migrate } from "../pipeline/clickhouse/migrate.ts";
+import { createKeyStore } from "../pipeline/api/api-keys.ts";
+import { createApi, startApi } from "../pipeline/api/server.ts";
+import { createMetrics } from "../pipeline/observability/metrics.ts";
+import { fillSyntheticLedger } from "./synthetic-ledger.ts";
+import { findChromium } from "../test/browser/chromium.ts";
+
+const { values: args } = parseArgs({
+  options: { rows: { type: "string", default: "10000000" }, requests: { type: "string", default: "100" }, out: { type: "string" } },
+});
+const ROWS = Number(args.rows);
+const REQUESTS = Number(args.requests);
+
+const db = await openClickHouse({ dataDir: path.join(mkdtempSync(path.join(os.tmpdir(), "costline-bench-console-")), "clickhouse") } as never);
+await migrate(db.client);
+const start = new Date(Date.now() - 90 * 86_400_000).toISOString().slice(0, 19).replace("T", " ");
+const fillStart = performance.now();
+await fillSyntheticLedger(db.client, ROWS, start);
+const fillSeconds = (performance.now() - fillStart) / 1000;
+const [count] = await queryRows<{ n: string }>(db.client, "SELECT toString(count()) AS n FROM costline.ledger");
+
+const keys = createKeyStore(db.client);
+const tenantKey = (await keys.create({ role: "tenant", tenant: "tenant-7" }, "bench")).key;
+const app = createApi({ clickhouse: db.client, metrics: createMetrics(), keys, targetCostPerPost: "0.05", health: async () => ({ status: "healthy", checks: [] }) });
+const api = await startApi(app, "127.0.0.1", 0);
+
+const login = await fetch(`${api.url}/login`, { method: "POST", redirect: "manual", body: new URLSearchParams({ key: tenantKey }) });
+const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+
+async function timed(p: string): Promise<number> {
+  const t = performance.now();
+  const res = await fetch(`${api.url}${p}`, { headers: { cookie } });
+  await res.text();
+  if (res.status !== 200) throw new Error(`${p}: ${res.status}`);
+  return performance.now() - t;
+}
+
+const quantiles = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => Number(s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(1));
+  return { p50: q(0.5), p95: q(0.95), p99: q(0.99), max: q(1) };
+};
+
+// Overview: the server's answer (HTML complete), warm.
+for (let i = 0; i < 3; i++) await timed("/");
+const overviewServer: number[] = [];
+for (let i = 0; i < Math.max(10, Math.round(REQUESTS / 5)); i++) overviewServer.push(await timed("/"));
+
+// Explorer: each group-by over the last 30 days, by day, and the last 24 hours by hour.
+const to = new Date(Date.now() + 60_000).toISOString().slice(0, 16);
+const from30 = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 16);
+const explorerPaths = ["persona_id", "feature", "model", "user_id", "post_id", ""].flatMap((g) => [
+  `/explorer?range=custom&from=${from30}&to=${to}&granularity=day&group_by=${g}`,
+  `/explorer?range=24h&granularity=hour&group_by=${g}`,
+]);
+for (const p of explorerPaths) await timed(p);
+const explorer: number[] = [];
+const byGroup: Record<string, number[]> = {};
+for (let i = 0; i < REQUESTS; i++) {
+  const p = explorerPaths[i % explorerPaths.length]!;
+  const ms = await timed(p);
+  explorer.push(ms);
+  const g = /group_by=([a-z_]*)/.exec(p)![1] || "none";
+  (byGroup[g] ??= []).push(ms);
+}
+
+// First paint in a real browser, when one is here.
+let firstPaint: ReturnType<typeof quantiles> | null = null;
+const bin = findChromium();
+if (bin) {
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({ executablePath: bin, headless: true, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.addCookies([{ name: "costline_session", value: cookie.split("=")[1]!, url: api.url }]);
+  const paints: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const page = await context.newPage();
+    await page.goto(`${api.url}/`, { waitUntil: "load" });
+    // A string, not a function: tsx's transform would add helpers the page does not have.
+    const fcp = (await page.evaluate(`new Promise((resolve) => {
+      const hit = () => performance.getEntriesByName("first-contentful-paint")[0]?.startTime;
+      if (hit() !== undefined) return resolve(hit());
+      new PerformanceObserver(() => hit() !== undefined && resolve(hit())).observe({ type: "paint", buffered: true });
+    })`)) as number;
+    if (i >= 2) paints.push(fcp);
+    await page.close();
+  }
+  await browser.close();
+  firstPaint = quantiles(paints);
+}
+
+const result = {
+  ledger_rows: Number(count?.n ?? 0),
+  fill_seconds: Number(fillSeconds.toFixed(1)),
+  overview_first_paint_ms: firstPaint,
+  overview_server_ms: quantiles(overviewServer),
+  explorer_requests: explorer.length,
+  explorer_ms: quantiles(explorer),
+  explorer_ms_by_group: Object.fromEntries(Object.entries(byGroup).map(([g, xs]) => [g, quantiles(xs)])),
+  targets: { overview_first_paint_ms: 1000, explorer_p99_ms: 300 },
+};
+process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+if (args.out) writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
+await api.close();
+await db.close();

@@ -1,0 +1,19 @@
+// Display helpers for the console. Money arrives as exact decimal strings and
+// is only rounded for display; the exact value travels in data-usd.
+import { Decimal } from "../pricing/decimal.ts";
+
+export function usd(exact: string | Decimal): string {
+  const d = new Decimal(exact);
+  const abs = d.abs();
+  const places = abs.isZero() || abs.gte(1) ? 2 : abs.gte(0.01) ? 4 : 6;
+  const [whole, frac] = d.toFixed(places).split(".");
+  const grouped = whole!.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `$${grouped}${frac ? `.${frac}` : ""}`;
+}
+
+export const pct = (share: number) => `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} %`;
+
+/** "2026-12-01 10:00" from an ISO time or ClickHouse's "2026-12-01 10:00:00.000". */
+export const when = (t: string) => t.replace("T", " ").replace(/(:\d\d)(:\d\d(\.\d+)?)?Z?$/, "$1");
+
+export const count = (n: number | string) => Number(n).toLocaleString("en-US");
