@@ -23,6 +23,7 @@ import type { BudgetStore } from "../budgets/budget-store.ts";
 import { budgetRoutes } from "./routes-budgets.ts";
 import type { SilenceStore } from "../notify/silences.ts";
 import { silenceRoutes } from "./routes-silences.ts";
+import { detectRoutes } from "./routes-detect.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -42,6 +43,8 @@ export interface ApiDeps {
   metricsToken?: string;
   /** The stack's health: /readyz answers 200 when healthy or degraded, 503 when unhealthy. */
   health: () => Promise<HealthReport>;
+  /** The stack's window length: the ledger replay rebuilds windows of this size (default 60 s). */
+  windowS?: number;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -82,6 +85,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   if (deps.budgets) app.route("/v1", budgetRoutes(deps.budgets, deps.clickhouse));
   if (deps.silences) app.route("/v1", silenceRoutes(deps.silences));
   app.route("/v1", reportRoutes(deps.clickhouse));
+  app.route("/v1", detectRoutes(deps.clickhouse, deps.windowS ?? 60));
   return app;
 }
 

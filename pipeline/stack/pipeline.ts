@@ -134,7 +134,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // The API's process watches every consumer (the stack's view); a stage process its own.
     const watch = createConsumerWatch({
       jsm,
-      consumers: serveApi ? pipelineConsumers : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes(c.stage)),
+      consumers: serveApi ? pipelineConsumers : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes("partOf" in c ? c.partOf : c.stage)),
       metrics,
       log: log.child({ stage: "health" }),
       lagMessages: config.health.lagMessages,
@@ -163,7 +163,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client });
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check });
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, windowS: config.windows.windowS });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());

@@ -91,7 +91,8 @@ export const stageRegistry = {
     const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse });
     const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, controls, config, log, metrics: ctx.metrics });
     const c = consumer(ctx, "detector", streamNames.windows, durableNames.detector);
-    return [startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle })];
+    const posts = consumer(ctx, "detector-posts", streamNames.windows, durableNames.detectorPosts);
+    return [startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle }), startStage({ ...posts, maxBatch: 20, flushMs: 20, handle: stage.handlePosts })];
   },
 
   async "alert-store"(ctx) {
