@@ -3,8 +3,8 @@
 //   overlapping windows merge into it: it is not repeated within the cooldown
 //   unless it got more severe;
 // - it resolves only after `resolveWindows` consecutive final windows the
-//   detector found normal (the engine adds hysteresis: between firing and
-//   clearly normal a window counts as neither);
+//   detector found normal (the engine adds hysteresis: a window between
+//   firing and clearly normal fires nothing and breaks the row);
 // - alerts of one type on one tenant's nested scopes (tenant, persona,
 //   feature, model, operation) that fire while another is open share an
 //   incident id, so a notifier can page once per incident.
@@ -104,6 +104,15 @@ export function createAlertBook(opts: AlertBookOptions) {
       };
       firing.set(b.fingerprint, { alert, lastSentAt: now.getTime(), clears: 0 });
       return alert;
+    },
+
+    /** A final window still elevated, though not anomalous (hysteresis): the normal windows counted so far start again. */
+    hold(series: string, type: Finding["type"]): void {
+      const open = firing.get(alertFingerprint(type, series));
+      if (open) {
+        open.clears = 0;
+        open.lastClear = undefined;
+      }
     },
 
     /** A final window the detector found normal: resolves the alert once enough such windows came in a row. */

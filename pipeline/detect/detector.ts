@@ -49,6 +49,7 @@ export function createDetector(opts: DetectorOptions = {}) {
           const a = book.fire(ev.series, w, f, windowEvidence(w), now);
           if (a) out.push(a);
         }
+        for (const type of ev.hold ?? []) book.hold(ev.series, type);
         for (const type of ev.clear) {
           const a = book.resolve(ev.series, w, type, now);
           if (a) out.push(a);

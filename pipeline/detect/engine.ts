@@ -69,6 +69,8 @@ export interface Evaluation {
   findings: Finding[];
   /** Detector types that ran on a final window and found nothing: their alerts resolve. */
   clear: AlertType[];
+  /** Detector types whose window was neither anomalous nor clearly normal (hysteresis): a resolve waits. */
+  hold?: AlertType[];
 }
 
 export function seriesId(w: Pick<WindowAggregate, "scope" | "key">): string {
@@ -212,10 +214,12 @@ export function createEngine(opts: EngineOptions = {}) {
       }
       // Every final window is scored, so the series detector learns the whole series.
       const score = s.scorer.score(cost, start);
+      const hold: AlertType[] = [];
       if (enough && !sp.off) {
         const f = spike(cost, base, sp.c, { score, threshold: sp.threshold, detector: detectorName, partial: false });
-        // Hysteresis: between firing and clearly normal, a spike neither fires nor resolves.
+        // Hysteresis: between firing and clearly normal, a spike neither fires nor counts towards resolving.
         if (f || spikeClear(cost, base, sp.c, { score, threshold: sp.threshold }, clearBelow)) judge("spike", f);
+        else hold.push("spike");
       }
 
       const sameHour = s.byHour.get(start.getUTCHours())?.values() ?? [];
@@ -243,7 +247,7 @@ export function createEngine(opts: EngineOptions = {}) {
       }
       // An anomalous window does not become tomorrow's baseline.
       if (!findings.length) record(s, w);
-      return { series: id, window: w, findings, clear: ran.filter((t) => !findings.some((f) => f.type === t)) };
+      return { series: id, window: w, findings, clear: ran.filter((t) => !findings.some((f) => f.type === t)), hold };
     },
   };
 }
