@@ -40,6 +40,7 @@ export const MAX_REPLAY_WINDOWS = 500_000;
 function scopeSql(scope: ReplayScope, select: string, extraWhere: string, groupExtra: string): string {
   const keys = replayScopes[scope] as readonly string[];
   const keyCols = keys.map((k) => `${k}`);
+  // Aliases never repeat a column's name: ClickHouse would read the alias inside other aggregates.
   // Only fixed column names from replayScopes reach the SQL text; every value is bound.
   // An event counts in a scope when it has the scope's last key (the windower's rule).
   const group = ["start_ms", ...keyCols, ...(groupExtra ? [groupExtra] : [])].join(", ");
@@ -60,13 +61,13 @@ export async function ledgerWindows(client: ClickHouseClient, q: LedgerWindowsQu
     const breakdown = scopeSql(
       scope,
       `model, operation, count() AS events, countIf(NOT priced) AS unpriced_events, countIf(cost_usd IS NOT NULL) AS costed,
-       toString(sum(ifNull(cost_usd, toDecimal128(0, 12)))) AS cost_usd, toString(sum(revenue_usd)) AS revenue_usd,
-       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, countIf(kind = 'llm') AS requests`,
+       toString(sum(ifNull(cost_usd, toDecimal128(0, 12)))) AS cost_text, toString(sum(revenue_usd)) AS revenue_text,
+       sum(input_tokens) AS in_tokens, sum(output_tokens) AS out_tokens, countIf(kind = 'llm') AS requests`,
       "",
       "model, operation",
     ) + "\n-- ORDER BY: oldest window first, the order the engine learns in.\nORDER BY start_ms";
     const top = (col: "post_id" | "user_id") =>
-      scopeSql(scope, `${col} AS contributor, toString(sum(cost_usd)) AS cost_usd`, ` AND ${col} != '' AND cost_usd IS NOT NULL`, col) +
+      scopeSql(scope, `${col} AS contributor, toString(sum(cost_usd)) AS cost_text`, ` AND ${col} != '' AND cost_usd IS NOT NULL`, col) +
       `\n-- ORDER BY: per window and key, the dearest contributors first (the windower keeps the top 5).\nORDER BY start_ms${keys.map((k) => `, ${k}`).join("")}, sum(cost_usd) DESC\nLIMIT 5 BY start_ms${keys.map((k) => `, ${k}`).join("")}`;
     const [rows, posts, users] = await Promise.all([
       queryRows<Row>(client, breakdown, params),
@@ -79,13 +80,13 @@ export async function ledgerWindows(client: ClickHouseClient, q: LedgerWindowsQu
       const id = idOf(r);
       let w = windows.get(id);
       if (!w) windows.set(id, (w = newAcc(scope, q.tenant, Number(r.start_ms), Object.fromEntries(keys.map((k) => [k, String(r[k])])))));
-      const cost = toPico(String(r.cost_usd));
+      const cost = toPico(String(r.cost_text));
       w.events += Number(r.events);
       w.unpriced += Number(r.unpriced_events);
       w.cost += cost;
-      w.revenue += toPico(String(r.revenue_usd));
-      w.input += Number(r.input_tokens);
-      w.output += Number(r.output_tokens);
+      w.revenue += toPico(String(r.revenue_text));
+      w.input += Number(r.in_tokens);
+      w.output += Number(r.out_tokens);
       w.requests += Number(r.requests);
       if (Number(r.costed) > 0) {
         if (r.model) w.byModel.set(String(r.model), (w.byModel.get(String(r.model)) ?? 0n) + cost);
@@ -93,7 +94,7 @@ export async function ledgerWindows(client: ClickHouseClient, q: LedgerWindowsQu
       }
     }
     for (const [list, field] of [[posts, "posts"], [users, "users"]] as const)
-      for (const r of list) windows.get(idOf(r))?.[field].push([String(r.contributor), String(r.cost_usd)]);
+      for (const r of list) windows.get(idOf(r))?.[field].push([String(r.contributor), String(r.cost_text)]);
     for (const w of windows.values()) out.push(toAggregate(w, windowMs));
     if (out.length > MAX_REPLAY_WINDOWS) break;
   }

@@ -34,7 +34,8 @@ function call(tenant: string, persona: string, post: string, outputTokens: numbe
 beforeAll(async () => {
   stack = await startStack(tempHome(), ENV);
   nc = await connect({ servers: stack.info.nats_url });
-  js = jetstream(nc);
+  // A slow machine takes a while to store the post-window flood.
+  js = jetstream(nc, { timeout: 60_000 });
   producer = await createProducer({ nc });
   const consumer = await js.consumers.get("COSTLINE_ALERTS");
   void (async () => {
@@ -112,13 +113,15 @@ describe("detector lanes", () => {
       events: 1, unpriced_events: 0, cost_usd: cost, revenue_usd: "0", input_tokens: 0, output_tokens: 0, requests: 0,
       by_model: {}, by_operation: {}, top_posts: {}, top_users: {}, final: true, emitted_at: new Date(t0 + (i + 1) * 60_000).toISOString(),
     });
-    // The flood: 200 messages of 500 post windows each.
-    const flood: Promise<unknown>[] = [];
-    for (let m = 0; m < 200; m++) {
-      const batch = Array.from({ length: 500 }, (_, k) => win("post", { tenant: "flood-co", post_id: `p-${m}-${k}` }, 0, "0.0001"));
-      flood.push(js.publish(subjects.windows("post"), JSON.stringify(batch), { msgID: `flood-${m}` }));
-    }
-    await Promise.all(flood);
+    // The flood: 40 messages of 500 post windows, each post over its target cost, so the
+    // post lane has 20,000 cost-per-post alerts to publish: bulk work, ten messages in flight.
+    for (let m = 0; m < 40; m += 10)
+      await Promise.all(
+        Array.from({ length: 10 }, (_, j) => {
+          const batch = Array.from({ length: 500 }, (_, k) => win("post", { tenant: "flood-co", post_id: `p-${m + j}-${k}` }, 0, "0.2"));
+          return js.publish(subjects.windows("post"), JSON.stringify(batch), { msgID: `flood-${m + j}` });
+        }),
+      );
     // Then a tenant's baseline and its spike, on the main lane.
     for (let i = 0; i < 14; i++) await js.publish(subjects.windows("tenant"), JSON.stringify([win("tenant", { tenant: "lane-co" }, i, (0.1 + (i % 3) * 0.005).toFixed(3))]), { msgID: `lane-${i}` });
     await js.publish(subjects.windows("tenant"), JSON.stringify([win("tenant", { tenant: "lane-co" }, 14, "0.6")]), { msgID: "lane-spike" });
@@ -128,10 +131,11 @@ describe("detector lanes", () => {
     // The post lane was still working through the flood when the spike went out.
     expect(posts.num_pending + posts.num_ack_pending).toBeGreaterThan(0);
     expect(spike.alert.severity).toBe("critical");
-    // And the flood is not lost: the post lane finishes it.
+    // And the flood is not lost: the post lane finishes it, an alert for every post.
     await waitFor("the post lane to drain", async () => {
       const i = await jsm.consumers.info("COSTLINE_WINDOWS", "detector-posts");
       return i.num_pending + i.num_ack_pending === 0 ? true : undefined;
-    }, 180_000);
-  });
+    }, 240_000);
+    await waitFor("every post's alert", async () => (alerts.filter((x) => x.alert.tenant === "flood-co" && x.alert.type === "cost_per_post").length >= 20_000 ? true : undefined), 120_000);
+  }, 400_000);
 });
