@@ -67,8 +67,8 @@ describe("costline detect", () => {
 
   it("takes detector parameters and refuses invalid ones", async () => {
     writeFileSync(path.join(dir, "p.csv"), series(600, 400));
-    // A threshold of 1 flags nothing.
-    await run(process.execPath, [cliPath, "detect", "--input", path.join(dir, "p.csv"), "--output", path.join(dir, "p.out.csv"), "--param", "threshold=1"], { cwd: repoRoot });
+    // Scoring 0.5 only at a robust z of 200 and flagging at 0.9: the injected spike (z ≈ 80) is not flagged.
+    await run(process.execPath, [cliPath, "detect", "--input", path.join(dir, "p.csv"), "--output", path.join(dir, "p.out.csv"), "--param", "midZ=200", "--param", "threshold=0.9"], { cwd: repoRoot });
     expect(readFileSync(path.join(dir, "p.out.csv"), "utf8").trim().split("\n").slice(1).filter((l) => l.endsWith(",1"))).toEqual([]);
     await expect(run(process.execPath, [cliPath, "detect", "--input", path.join(dir, "p.csv"), "--output", path.join(dir, "p.out.csv"), "--param", "midZ=-3"], { cwd: repoRoot })).rejects.toMatchObject({
       stderr: expect.stringMatching(/detector "spike": invalid parameters: midZ/),
