@@ -9,6 +9,10 @@ import { costChecks, detectorParams, findSeriesDetector, paramDefaults, seriesDe
 import { defaultDetectionConfig, detectionSchema } from "../../pipeline/detect/cost-checks.ts";
 import { replayWindows } from "../../pipeline/detect/replay.ts";
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
+import { writeFileSync, mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { loadConfig } from "../../pipeline/config/config.ts";
 
 const T0 = Date.UTC(2026, 10, 23, 8);
 const STEP = 60_000;
@@ -69,6 +73,28 @@ describe("detector registry", () => {
     expect(seriesDetectorFactory("spike").params.minHistory).toBe(30);
     expect(seriesDetectorFactory("spike", {}, { live: true }).params.minHistory).toBe(12);
     expect(seriesDetectorFactory("spike", { minHistory: 20 }, { live: true }).params.minHistory).toBe(20);
+  });
+});
+
+describe("detection configuration", () => {
+  const file = (body: unknown) => {
+    const f = path.join(mkdtempSync(path.join(os.tmpdir(), "costline-detection-")), "config.json");
+    writeFileSync(f, JSON.stringify(body));
+    return f;
+  };
+
+  it("reads the detector, its parameters, hygiene and sensitivity per scope from the file once", () => {
+    const c = loadConfig({ COSTLINE_CONFIG: file({ detection: { detector: "seasonal", params: { minDays: 2 }, hygiene: { resolveWindows: 3 }, scopes: { post: { off: true } } } }) });
+    expect(c.detection).toMatchObject({ detector: "seasonal", params: { minDays: 2 }, hygiene: { resolveWindows: 3, cooldownS: 3600 }, scopes: { post: { off: true } } });
+    expect(c.detection.checks.spike.medium).toBe(3);
+    // The environment names the detector and the cooldown over the file.
+    expect(loadConfig({ COSTLINE_DETECTOR: "spike", COSTLINE_ALERT_COOLDOWN_S: "60", COSTLINE_CONFIG: file({ detection: { detector: "seasonal" } }) }).detection).toMatchObject({ detector: "spike", hygiene: { cooldownS: 60 } });
+  });
+
+  it("stops at start on an unknown detector, bad parameters or an unknown scope", () => {
+    expect(() => loadConfig({ COSTLINE_DETECTOR: "magic" })).toThrow(/invalid configuration: unknown detector "magic"/);
+    expect(() => loadConfig({ COSTLINE_CONFIG: file({ detection: { params: { midZ: "high" } } }) })).toThrow(/invalid configuration: detector "spike": invalid parameters: midZ/);
+    expect(() => loadConfig({ COSTLINE_CONFIG: file({ detection: { scopes: { galaxy: { off: true } } } }) })).toThrow(/invalid config file: detection\.scopes/);
   });
 });
 
