@@ -1,6 +1,7 @@
-// GET /v1/detect/windows: a tenant's window aggregates rebuilt from the
-// ledger, for `costline detect --tenant` (the ledger replay). A tenant key
-// sees only its tenant; an admin key must name one.
+// GET /v1/detect/windows?tenant=&scope=a,b&from=&to=&window_s=: a tenant's
+// window aggregates rebuilt from the ledger (default: every scope, the last
+// day, the stack's window length), for `costline detect --tenant` (the ledger
+// replay). A tenant key sees only its tenant; an admin key must name one.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
 import { formatIssues } from "../errors.ts";
@@ -14,11 +15,13 @@ export function detectRoutes(client: ClickHouseClient, windowS: number): Hono<Ap
     if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
     if (scope.tenant === undefined) return c.json({ error: "an admin key must name the tenant: ?tenant=" }, 400);
     const raw = c.req.query();
+    // Default range: the last day up to now.
+    const to = raw.to ?? new Date().toISOString();
     const q = ledgerWindowsQuerySchema.safeParse({
       tenant: scope.tenant,
       scopes: raw.scope ? raw.scope.split(",").map((s) => s.trim()).filter(Boolean) : replayScopeNames,
-      from: raw.from,
-      to: raw.to,
+      from: raw.from ?? (Number.isNaN(Date.parse(to)) ? undefined : new Date(Date.parse(to) - 86_400_000).toISOString()),
+      to,
       window_s: raw.window_s ?? windowS,
     });
     if (!q.success) return c.json({ error: formatIssues(q.error, "query", Infinity) }, 400);
