@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Entry point of `npx costline`: runs the TypeScript CLI through tsx.
-import { register } from "tsx/esm/api";
+// Entry point of `npx costline`: runs the compiled CLI in dist/. In a checkout
+// with the TypeScript sources it first rebuilds dist/ if a source is newer
+// (a modification-time check; tsc runs only when something changed).
+import { ensureBuilt } from "../scripts/build.mjs";
 
-register();
-const { main } = await import("../pipeline/cli/main.ts");
+ensureBuilt();
+const { main } = await import("../dist/pipeline/cli/main.js");
 await main(process.argv);

@@ -7,6 +7,10 @@ export type FailureReason =
   | "oversized"
   | "unknown_type"
   | "invalid_usage"
+  /** An amount (given or priced) outside the per-event bound of schemas/money.ts. */
+  | "amount_out_of_range"
+  /** An amount with more decimal places than the ledger keeps (below a picodollar). */
+  | "too_many_decimals"
   | "poison"
   | "timeout"
   | "unavailable"

@@ -11,6 +11,8 @@ export const dlqReasons = [
   "oversized",
   "unknown_type",
   "invalid_usage",
+  "amount_out_of_range",
+  "too_many_decimals",
   "poison",
   "timeout",
   "unavailable",

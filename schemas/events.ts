@@ -1,7 +1,8 @@
 // CloudEvents 1.0 envelopes (structured JSON mode) and the payload of every
 // event type producers publish on `<prefix>.events.<tenant>`.
 import { z } from "zod";
-import { attributionShape, currencyCode, decimalString, isoTime, shortText } from "./common.ts";
+import { attributionShape, currencyCode, isoTime, shortText } from "./common.ts";
+import { eventAmount } from "./money.ts";
 
 /** Sanity bounds: no single event is this large, so a value above is a bug or an attack, not usage. */
 export const MAX_TOKENS_PER_EVENT = 10_000_000_000;
@@ -27,7 +28,10 @@ export const llmUsageSchema = z
 export const llmUsagePayload = z.object({
   ...attributionShape,
   provider: shortText,
+  /** The model that served the call, after fallbacks and downgrades: what is priced and what per-model budgets count. */
   model: shortText,
+  /** The model the caller asked for, when it differs from `model` (a fallback, a downgrade, or the provider reporting a dated version). */
+  requested_model: shortText.optional(),
   usage: llmUsageSchema,
   batch: z.boolean().default(false),
   latency_ms: count.optional(),
@@ -55,13 +59,15 @@ export const vectordbUsagePayload = z.object({
 
 export const revenuePayload = z.object({
   ...attributionShape,
-  amount: decimalString,
+  /** Negative: a refund or credit (docs/money-and-escaping.md). */
+  amount: eventAmount,
   currency: currencyCode,
 });
 
 export const costPayload = z.object({
   ...attributionShape,
-  amount: decimalString,
+  /** Negative: a refund or credit (docs/money-and-escaping.md). */
+  amount: eventAmount,
   currency: currencyCode,
   category: shortText,
 });

@@ -1,6 +1,7 @@
 // Every message on the wire, by name: the single source of truth for shapes.
 // JSON Schema for producers in other languages is generated from this list.
 export * from "./common.ts";
+export * from "./money.ts";
 export * from "./events.ts";
 export * from "./priced.ts";
 export * from "./window.ts";
@@ -9,6 +10,7 @@ export * from "./dlq.ts";
 export * from "./budget.ts";
 export * from "./control.ts";
 export * from "./notify.ts";
+export * from "./reservation.ts";
 
 import { alertSchema } from "./alert.ts";
 import { dlqRecordSchema } from "./dlq.ts";
@@ -24,6 +26,7 @@ import {
   vectordbUsageEvent,
 } from "./events.ts";
 import { pricedEventSchema } from "./priced.ts";
+import { reservationCounterSchema } from "./reservation.ts";
 import { windowAggregateSchema, windowBatchSchema } from "./window.ts";
 
 export const wireSchemas = {
@@ -40,6 +43,7 @@ export const wireSchemas = {
   "dlq-record": dlqRecordSchema,
   budget: budgetSchema,
   control: controlSchema,
+  "reservation-counter": reservationCounterSchema,
   silence: silenceSchema,
   "notify-delivery": deliveryRecordSchema,
   "notify-webhook-payload": webhookPayloadSchema,

@@ -2,6 +2,7 @@
 // one ledger row to be. Money is decimal strings; cost_usd is null when unpriced.
 import { z } from "zod";
 import { attributionShape, decimalString, isoTime } from "./common.ts";
+import { eventAmount } from "./money.ts";
 
 export const ledgerKinds = ["llm", "infra", "vectordb", "revenue", "cost"] as const;
 
@@ -29,8 +30,9 @@ export const pricedEventSchema = z.object({
   batch: z.boolean().default(false),
   latency_ms: z.number().nonnegative().optional(),
   status: z.string().max(64).optional(),
-  cost_usd: decimalString.nullable(),
-  revenue_usd: decimalString.default("0"),
+  /** Within the per-event bound (schemas/money.ts), so no ledger sum can overflow. */
+  cost_usd: eventAmount.nullable(),
+  revenue_usd: eventAmount.default("0"),
   priced: z.boolean(),
   unpriced_reason: z.string().max(256).optional(),
   price_source: z.string().max(128),

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // Installs what `npm start`, `npm test` and `npm run bench` need when it is
 // missing: the npm packages, the nats-server binary (from the system
-// package manager) unless NATS_URL points at a running server, and — for the
+// package manager) unless NATS_URL points at a running server, the compiled
+// build in dist/ (scripts/build.mjs, when a source is newer), and — for the
 // tests only — promtool, which checks the Prometheus rules in deploy/. Plain
 // JavaScript with no dependencies, because it runs before `npm install`.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureBuilt } from "./build.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const say = (msg) => process.stderr.write(`[setup] ${msg}\n`);
@@ -106,3 +108,5 @@ function ensurePromtool() {
 ensurePackages();
 ensureNatsServer();
 ensurePromtool();
+// Last, once the packages are there: compile dist/ if a source is newer.
+ensureBuilt();

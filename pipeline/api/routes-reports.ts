@@ -10,6 +10,7 @@ import { buildCostsQuery, costsQuerySchema } from "../queries/costs-query.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
 import { tenantScope, type ApiEnv } from "./auth.ts";
+import { csvTable } from "../output/csv-cell.ts";
 
 const isoDate = z.iso.date();
 const usageQuery = z.object({
@@ -24,14 +25,6 @@ const coverageQuery = z.object({
 });
 
 const issues = (e: z.ZodError) => formatIssues(e, "query", Infinity);
-
-function csv(rows: Record<string, unknown>[], columns: string[]): string {
-  const cell = (v: unknown) => {
-    const s = String(v ?? "");
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
-}
 
 export function reportRoutes(client: ClickHouseClient): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -59,7 +52,8 @@ export function reportRoutes(client: ClickHouseClient): Hono<ApiEnv> {
     if (q.data.format === "csv") {
       c.header("Content-Type", "text/csv; charset=utf-8");
       c.header("Content-Disposition", `attachment; filename="usage-${q.data.from}-${q.data.to}.csv"`);
-      return c.body(csv(rows, ["day", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"]));
+      // Formula-looking cells are neutralised; the number columns stay numbers (pipeline/output/csv-cell.ts).
+      return c.body(csvTable(rows, ["day", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"], ["requests", "input_tokens", "output_tokens", "cost_usd"]));
     }
     return c.json({ from: q.data.from, to: q.data.to, tenant: scope.tenant ?? null, rows, top_users: top });
   });

@@ -21,8 +21,12 @@ import { controlRoutes } from "./routes-controls.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import type { BudgetStore } from "../budgets/budget-store.ts";
 import { budgetRoutes } from "./routes-budgets.ts";
+import { budgetStatusRoutes } from "./routes-budget-status.ts";
+import type { CounterClient } from "../budgets/reservation-counter.ts";
 import type { SilenceStore } from "../notify/silences.ts";
 import { silenceRoutes } from "./routes-silences.ts";
+import { otlpRoutes, type OtlpDeps } from "../otlp/routes-otlp.ts";
+import { focusRoutes } from "../exports/routes-focus.ts";
 import { detectRoutes } from "./routes-detect.ts";
 
 export interface ApiDeps {
@@ -32,6 +36,8 @@ export interface ApiDeps {
   /** Controls and budgets (absent: those routes are not served). */
   controls?: ControlStore;
   budgets?: BudgetStore;
+  /** Hard budgets' reservation counters, for GET /v1/budgets/status (absent: reserved reads 0). */
+  reservations?: CounterClient;
   /** Notification silences (absent: /v1/silences is not served). */
   silences?: SilenceStore;
   targetCostPerPost: string;
@@ -43,6 +49,10 @@ export interface ApiDeps {
   metricsToken?: string;
   /** The stack's health: /readyz answers 200 when healthy or degraded, 503 when unhealthy. */
   health: () => Promise<HealthReport>;
+  /** The OTLP/HTTP traces receiver's publisher and attribute map (absent: /v1/traces is not served). */
+  otlp?: Omit<OtlpDeps, "metrics" | "log">;
+  /** Most rows one FOCUS export returns (default 1,000,000). */
+  maxExportRows?: number;
   /** The stack's window length: the ledger replay rebuilds windows of this size (default 60 s). */
   windowS?: number;
 }
@@ -82,9 +92,12 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route("/v1/posts", postRoutes(deps.clickhouse, deps.targetCostPerPost));
   app.route("/v1", adminRoutes(deps.clickhouse, deps.keys));
   if (deps.controls) app.route("/v1", controlRoutes(deps.controls));
+  if (deps.budgets) app.route("/v1", budgetStatusRoutes({ store: deps.budgets, client: deps.clickhouse, counters: deps.reservations }));
   if (deps.budgets) app.route("/v1", budgetRoutes(deps.budgets, deps.clickhouse));
   if (deps.silences) app.route("/v1", silenceRoutes(deps.silences));
   app.route("/v1", reportRoutes(deps.clickhouse));
+  if (deps.otlp) app.route("/v1", otlpRoutes({ ...deps.otlp, metrics: deps.metrics, log: deps.log }));
+  app.route("/v1", focusRoutes(deps.clickhouse, { maxRows: deps.maxExportRows }));
   app.route("/v1", detectRoutes(deps.clickhouse, deps.windowS ?? 60));
   return app;
 }

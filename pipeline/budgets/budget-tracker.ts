@@ -36,6 +36,8 @@ interface State {
   open: Map<string, { bucket: number; cost: bigint }>;
   lastFinal: Map<string, number>;
   cutoff: number;
+  /** The spend `seed` brought in from the ledger (before the cutoff). */
+  seeded: bigint;
   periodStart: number;
   crossed: Set<number>;
   curve: [number, number][];
@@ -71,7 +73,7 @@ function matchKeyOfWindow(w: Pick<WindowAggregate, "scope" | "key" | "tenant">):
 }
 
 function emptyState(cutoff: number): State {
-  return { committed: new Map(), committedTotal: 0n, open: new Map(), lastFinal: new Map(), cutoff, periodStart: Number.NaN, crossed: new Set(), curve: [], forecastWarned: false };
+  return { committed: new Map(), committedTotal: 0n, open: new Map(), lastFinal: new Map(), cutoff, seeded: 0n, periodStart: Number.NaN, crossed: new Set(), curve: [], forecastWarned: false };
 }
 
 /** The alert series of one threshold of a budget in one period (a rolling budget has a single period). */
@@ -124,9 +126,10 @@ export function createBudgetTracker() {
     return at + ROLLING_MS;
   }
 
-  function evaluate(b: Budget, s: State, at: number, final: boolean, period: { start: Date; end: Date }): BudgetFinding[] {
+  function evaluate(b: Budget, s: State, at: number, final: boolean, period: { start: Date; end: Date }, atLeast = 0n): BudgetFinding[] {
     const amount = toPico(b.amount_usd);
-    const spend = spendOf(s);
+    const counted = spendOf(s);
+    const spend = counted > atLeast ? counted : atLeast;
     const used = ratio(spend, amount);
     // A threshold fires once; it is armed again when spend falls back under it
     // (a new calendar period, or old spend leaving the rolling 30 days).
@@ -255,6 +258,7 @@ export function createBudgetTracker() {
         const cost = toPico(spend);
         s.committed.set(t, (s.committed.get(t) ?? 0n) + cost);
         s.committedTotal += cost;
+        s.seeded += cost;
       }
     },
 
@@ -262,6 +266,25 @@ export function createBudgetTracker() {
     spend(key: string): string | undefined {
       const s = states.get(key);
       return s && fromPico(spendOf(s));
+    },
+
+    /**
+     * Evaluates a budget as it stands, with no window: what setting or
+     * changing a budget does at once, so thresholds the period's spend has
+     * already crossed alert without waiting for the scope's next window.
+     * `aheadUsd` is spend the ledger holds past the cutoff (in the window
+     * still open): counted for this evaluation only, as the windows bring it
+     * in for good. Windows that came in meanwhile hold part of the same
+     * spend, so the larger of the two views counts, never their sum.
+     */
+    evaluateNow(key: string, at: Date, aheadUsd = "0"): BudgetFinding[] {
+      const b = budgets.get(key);
+      const s = states.get(key);
+      if (!b || !s) return [];
+      const period = periodOf(b.period, b.timezone, at);
+      if (b.period !== "rolling_30d") s.periodStart = period.start.getTime();
+      prune(s, period.start.getTime());
+      return evaluate(b, s, at.getTime(), false, period, s.seeded + toPico(aheadUsd));
     },
 
     /**

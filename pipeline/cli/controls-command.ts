@@ -3,7 +3,7 @@
 //
 //   npx costline budgets set --tenant acme --period monthly --timezone Europe/Berlin --amount 500 --hard
 //   npx costline budgets set --tenant acme --persona ai_jesus --period rolling_30d --amount 50
-//   npx costline controls set --tenant acme --persona ai_jesus --state open --until 2026-11-22T12:00:00Z --reason "incident 42" --expires 2026-11-22T12:00:00Z
+//   npx costline controls set --tenant acme --persona ai_jesus --state open --until "$(date -u -d '+2 hours' +%FT%TZ)" --reason "incident 42" --expires "$(date -u -d '+2 hours' +%FT%TZ)"
 //   npx costline controls clear --tenant acme --persona ai_jesus --reason "resolved"
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
@@ -47,6 +47,9 @@ export const budgetsCommand = {
     const q = new URLSearchParams({ ...(o.tenant ? { tenant: o.tenant } : {}), ...(o.limit ? { limit: o.limit } : {}) });
     print(await call(config, "GET", `/v1/budgets/history?${q}`));
   },
+  /** Spent, reserved, remaining, projected end of period and thresholds crossed, per budget. */
+  status: async (config: Config, o: { tenant?: string }) =>
+    print(await call(config, "GET", `/v1/budgets/status${o.tenant ? `?${new URLSearchParams({ tenant: o.tenant })}` : ""}`)),
 };
 
 export const controlsCommand = {

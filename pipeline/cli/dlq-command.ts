@@ -51,6 +51,7 @@ export async function runDlq(config: Config, action: "list" | "stats" | "retry" 
       return o.json ? printJson(stats) : printStats(stats);
     }
     if (action === "list") {
+      if (!o.json && entries.length) process.stdout.write("seq\tfailed_at\tstage\treason\tsubject\tdeliveries\tdetail\n");
       for (const { seq, record } of entries) {
         const { payload_b64, ...rest } = record;
         const payload = o.payload ? Buffer.from(payload_b64, "base64").toString("utf8") : undefined;

@@ -6,19 +6,40 @@
 //   npx costline publish --file events.ndjson
 //   npx costline sql "SELECT count() FROM costline.ledger"
 //   npx costline totals --tenant acme
+//   npx costline export focus --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --format parquet --output nov.parquet
 //   npx costline price --provider openai --model gpt-4o --input-tokens 1000 --output-tokens 500
 import { Command, InvalidArgumentError } from "commander";
 import { loadConfig, type Config } from "../config/config.ts";
 import { CostlineError, errorMessage } from "../errors.ts";
-import { runUp, runStages } from "./up-command.ts";
-import { runPublish } from "./publish-command.ts";
-import { runSql, runTotals } from "./query-commands.ts";
-import { runPrice } from "./price-command.ts";
-import { runKeys } from "./keys-command.ts";
-import { runDetect } from "./detect-command.ts";
-import { budgetsCommand, controlsCommand } from "./controls-command.ts";
-import { silencesCommand } from "./silences-command.ts";
-import { runDlq, type DlqOptions } from "./dlq-command.ts";
+import type { DlqOptions } from "./dlq-command.ts";
+
+// Each command imports its module when it runs, so `costline price` loads the
+// pricing code and not the stack, the API or the notifiers.
+type Deferred<F> = F extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never;
+/** `name` of the module `load` imports, imported on the first call. */
+function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): Deferred<M[K]> {
+  return (async (...a: unknown[]) => ((await load())[name] as (...a: unknown[]) => unknown)(...a)) as Deferred<M[K]>;
+}
+/** An object of commands (budgetsCommand, …) whose module is imported on the first call. */
+function lazyGroup<M, K extends keyof M, N extends keyof M[K]>(load: () => Promise<M>, group: K, names: N[]): { [P in N]: Deferred<M[K][P]> } {
+  return Object.fromEntries(names.map((n) => [n, lazy(async () => (await load())[group], n)])) as { [P in N]: Deferred<M[K][P]> };
+}
+const upCommand = () => import("./up-command.ts");
+const queryCommands = () => import("./query-commands.ts");
+const controls = () => import("./controls-command.ts");
+const runUp = lazy(upCommand, "runUp");
+const runStages = lazy(upCommand, "runStages");
+const runSql = lazy(queryCommands, "runSql");
+const runTotals = lazy(queryCommands, "runTotals");
+const runPublish = lazy(() => import("./publish-command.ts"), "runPublish");
+const runPrice = lazy(() => import("./price-command.ts"), "runPrice");
+const runKeys = lazy(() => import("./keys-command.ts"), "runKeys");
+const runDlq = lazy(() => import("./dlq-command.ts"), "runDlq");
+const runFocusExport = lazy(() => import("./export-command.ts"), "runFocusExport");
+const runDetect = lazy(() => import("./detect-command.ts"), "runDetect");
+const budgetsCommand = lazyGroup(controls, "budgetsCommand", ["list", "set", "delete", "history", "status"]);
+const controlsCommand = lazyGroup(controls, "controlsCommand", ["list", "set", "clear"]);
+const silencesCommand = lazyGroup(() => import("./silences-command.ts"), "silencesCommand", ["list", "add", "expire"]);
 
 /** The options naming a scope: a tenant and at most one of its dimensions. */
 function scopeOptions(cmd: Command): Command {
@@ -121,6 +142,11 @@ export function buildCli(config: () => Config): Command {
     .option("--tenant <tenant>")
     .option("--limit <n>")
     .action((o: { tenant?: string; limit?: string }) => budgetsCommand.history(config(), o));
+  budgets
+    .command("status")
+    .description("per budget: spent, reserved, remaining, projected end of period, thresholds crossed")
+    .option("--tenant <tenant>")
+    .action((o: { tenant?: string }) => budgetsCommand.status(config(), o));
   const controls = program.command("controls").description("throttle, downgrade or pause a scope (an operator's override)");
   const scoped = (cmd: Command) => scopeOptions(cmd).requiredOption("--reason <text>");
   controls.command("list").action(() => controlsCommand.list(config()));
@@ -183,6 +209,17 @@ export function buildCli(config: () => Config): Command {
     .option("--tenant <tenant>", "price for this tenant (its configured prices and discounts)")
     .option("--at <iso>", "price in force at this time (default now)")
     .action((o) => runPrice(config(), o));
+  program
+    .command("export")
+    .description("export the ledger for other tools")
+    .command("focus")
+    .description("FOCUS 1.2 cost and usage rows (hourly) for FinOps tools, written by ClickHouse as CSV or Parquet")
+    .requiredOption("--from <iso>", "from this time (inclusive)")
+    .requiredOption("--to <iso>", "to this time (exclusive)")
+    .option("--format <format>", "csv or parquet", "csv")
+    .option("--tenant <tenant>", "one tenant (an admin key exports all without it)")
+    .option("--output <file>", "write here instead of stdout")
+    .action((o) => runFocusExport(config(), o));
   return program;
 }
 

@@ -61,17 +61,31 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   out.write("stopped.\n");
 }
 
+/**
+ * The status line's "in the last minute" counts what the ledger gained over
+ * the last 60 s of samples, not the current minute bucket (which starts from
+ * zero at every minute boundary).
+ */
+const statusSamples: { at: number; events: number }[] = [];
+
 async function printStatus(client: ClickHouseClient): Promise<void> {
   try {
-    const [row] = await queryRows<{ events: string; cost: string; unpriced: string; last_minute: string }>(
+    const [row] = await queryRows<{ events: string; cost: string; unpriced: string }>(
       client,
-      `SELECT sum(m.events) AS events, toString(sum(m.cost_usd)) AS cost, sum(m.unpriced_events) AS unpriced,
-              sumIf(m.events, m.minute >= now() - INTERVAL 1 MINUTE) AS last_minute
+      `SELECT sum(m.events) AS events, toString(sum(m.cost_usd)) AS cost, sum(m.unpriced_events) AS unpriced
        FROM costline.ledger_minute AS m`,
     );
+    const events = Number(row?.events ?? 0);
+    const now = Date.now();
+    statusSamples.push({ at: now, events });
+    while (statusSamples.length > 1 && statusSamples[1]!.at <= now - 60_000) statusSamples.shift();
+    const oldest = statusSamples[0]!;
+    const window = oldest.at <= now - 59_000 ? "in the last minute" : `in the last ${Math.max(1, Math.round((now - oldest.at) / 1000))} s`;
     process.stdout.write(
-      `${new Date().toISOString().slice(11, 19)}  ledger: ${row?.events ?? 0} events, $${row?.cost ?? "0"} total, ` +
-        `${row?.unpriced ?? 0} unpriced, ${row?.last_minute ?? 0} in the last minute\n`,
+      `${new Date(now).toISOString().slice(11, 19)}  ledger: ${events} events, $${row?.cost ?? "0"} total, ` +
+        `${row?.unpriced ?? 0} unpriced` +
+        (statusSamples.length > 1 ? `, ${events - oldest.events} ${window}` : "") +
+        "\n",
     );
   } catch {
     // the status line is a courtesy; the logs carry errors

@@ -7,7 +7,7 @@
 // query. Put per-query settings in the SQL's SETTINGS clause instead.
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { createClient, type ClickHouseClient } from "@clickhouse/client";
+import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config/config.ts";
 import { ConfigError } from "../errors.ts";
 
@@ -18,6 +18,8 @@ export interface Ledgerbase {
 }
 
 export async function openClickHouse(ch: Config["clickhouse"]): Promise<Ledgerbase> {
+  // Imported here, not at the top: a CLI command that talks to the API never loads the client.
+  const { createClient } = await import("@clickhouse/client");
   if (ch.url) {
     const client = createClient({
       url: ch.url,

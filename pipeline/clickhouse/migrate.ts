@@ -3,14 +3,14 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { CostlineError } from "../errors.ts";
+import { packagePath } from "../package-root.ts";
 import { queryRows } from "./client.ts";
 
 export class MigrationError extends CostlineError {}
 
-export const migrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../clickhouse/migrations");
+export const migrationsDir = packagePath("clickhouse", "migrations");
 
 export interface Migration {
   name: string;

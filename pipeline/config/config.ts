@@ -9,6 +9,7 @@ import { defaultDowngrades } from "../guard/downgrades.ts";
 import { resolveNotifyConfig } from "../notify/notify-config.ts";
 import { detectionSchema } from "../detect/cost-checks.ts";
 import { defaultSeriesDetector, detectorParams } from "../detect/registry.ts";
+import { parseOtlpAttributes } from "../otlp/otlp-config.ts";
 
 const optionalString = z
   .string()
@@ -58,6 +59,10 @@ export const envSchema = z.object({
   COSTLINE_ACK_WAIT_S: intFrom(30, 5, 3600),
   COSTLINE_MAX_DELIVER: intFrom(20, 2, 1000),
   COSTLINE_STREAM_MAX_AGE_H: intFrom(168, 1, 87_600),
+  /** JSON: span/resource attribute names for persona_id, feature, post_id, … (tried before the defaults). */
+  COSTLINE_OTLP_ATTRIBUTES: optionalString,
+  /** Most rows one FOCUS export returns; a larger range is refused, asking for a narrower one. */
+  COSTLINE_EXPORT_MAX_ROWS: intFrom(1_000_000, 1, 100_000_000),
   COSTLINE_DEMO_RATE: z.coerce.number().min(0.1).max(100_000).default(25),
   /** An admin API key to accept (production); the embedded default creates $COSTLINE_HOME/admin.key. */
   COSTLINE_ADMIN_KEY: optionalString,
@@ -111,6 +116,9 @@ export const envSchema = z.object({
   /** Health: how long NATS, a stream or ClickHouse may take to answer before its check is unhealthy. */
   COSTLINE_HEALTH_TIMEOUT_MS: intFrom(2000, 100, 60_000),
   COSTLINE_CONFIG: optionalString,
+  /** Budget reservations: how often hard budgets' counters take the ledger's spend, and how long a settled cost may stay unseen in the ledger. */
+  COSTLINE_RESERVATION_SYNC_MS: intFrom(1000, 100, 600_000),
+  COSTLINE_RESERVATION_SETTLED_GRACE_S: intFrom(600, 10, 86_400),
 });
 
 const fileSchema = z
@@ -185,6 +193,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       // The environment's cooldown wins when it is set; else the file's.
       hygiene: { ...file.detection.hygiene, cooldownS: rawEnv.COSTLINE_ALERT_COOLDOWN_S ? env.COSTLINE_ALERT_COOLDOWN_S : file.detection.hygiene.cooldownS },
     },
+    reservations: { syncMs: env.COSTLINE_RESERVATION_SYNC_MS, settledGraceMs: env.COSTLINE_RESERVATION_SETTLED_GRACE_S * 1000 },
     detector: {
       cooldownS: env.COSTLINE_ALERT_COOLDOWN_S,
       warmStartHours: env.COSTLINE_DETECTOR_WARM_START_H,
@@ -217,6 +226,8 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       dedupLookbackDays: env.COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS,
     },
     demo: { rate: env.COSTLINE_DEMO_RATE },
+    otlp: { attributes: parseOtlpAttributes(env.COSTLINE_OTLP_ATTRIBUTES, (m) => new ConfigError(`invalid configuration: ${m}`)) },
+    exports: { maxRows: env.COSTLINE_EXPORT_MAX_ROWS },
     pricing: file.pricing,
     rateCards: file.rateCards,
     notify: resolveNotifyConfig(file.notify, rawEnv, env.COSTLINE_NOTIFY_ACK_WAIT_S),

@@ -22,6 +22,7 @@ import { deadFrom } from "../runner/consumer-runner.ts";
 import { parseBudget, windowBatchSchema, type Alert } from "../../schemas/index.ts";
 import { readSpendBuckets } from "../budgets/budget-spend.ts";
 import { readAlertedThresholds } from "../budgets/budget-alerted.ts";
+import { raiseBudgetAlertsOnChange } from "../budgets/budget-on-change.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { controlScopeOf, detectorTag, escalate } from "../guard/escalation.ts";
 import { controlKvKey } from "../guard/guard.ts";
@@ -123,6 +124,12 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     const alerted = await readAlertedThresholds(client, b.data.scope.tenant, detector.budgets.thresholdSeries(key, new Date(now)), from);
     detector.budgets.restoreCrossed(key, alerted, new Date(now));
     log.info({ key, spend: detector.budgets.spend(key), alerted }, "budget loaded");
+    // Thresholds the period's spend already crossed alert now, not at the scope's next window.
+    const publish = (a: Alert) => deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` });
+    for (const a of await raiseBudgetAlertsOnChange({ tracker: detector.budgets, client, publish }, key, cutoff, new Date(now))) {
+      control(a);
+      log.info({ type: a.type, severity: a.severity, tenant: a.tenant, key }, a.message);
+    }
   }
 
   async function loadBudgets(): Promise<void> {

@@ -1,7 +1,7 @@
 // Decodes one message from the events subject: a single CloudEvent or a JSON
 // array of them. Each element is validated on its own, so one bad event in a
 // batch does not sink the others.
-import { costlineEvent, envelopeSchema, eventTypes, type CostlineEvent } from "../../schemas/index.ts";
+import { amountProblem, amountProblemText, costlineEvent, envelopeSchema, eventTypes, type CostlineEvent } from "../../schemas/index.ts";
 import { PermanentError, formatIssues } from "../errors.ts";
 
 export type Decoded =
@@ -43,6 +43,12 @@ export function validateEvent(raw: unknown, index = 0): Decoded {
       raw,
       error: new PermanentError("unknown_type", `unknown event type "${envelope.data.type}" (expected one of ${eventTypes.join(", ")})`),
     };
+  // An amount out of bounds gets its own reason, so an operator sees at once what to fix.
+  if (full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "amount")) {
+    const amount = (envelope.data.data as { amount?: unknown } | null)?.amount;
+    const problem = amountProblem(amount);
+    if (problem && problem !== "validation") return { ok: false, index, raw, error: new PermanentError(problem, amountProblemText(problem, amount)) };
+  }
   const usageIssue = full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "usage");
   return { ok: false, index, raw, error: new PermanentError(usageIssue ? "invalid_usage" : "validation", formatIssues(full.error)) };
 }

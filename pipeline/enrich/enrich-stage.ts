@@ -12,6 +12,7 @@ import { deadFrom } from "../runner/consumer-runner.ts";
 import type { DlqEntry } from "../runner/dlq.ts";
 import { decodeMessage, type DecodeLimits } from "./decode.ts";
 import type { createEventPricer } from "../pricing/price-event.ts";
+import { checkPricedAmounts } from "../pricing/amount-bounds.ts";
 
 export interface EnrichDeps {
   js: JetStreamClient;
@@ -44,6 +45,7 @@ export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "toPriced" | "lim
     }
     try {
       const priced = deps.toPriced(item.event, fallbackTime);
+      checkPricedAmounts(priced); // refused alone: its siblings in the message go on
       if (!priced.priced) {
         deps.metrics.unpriced.inc({ provider: priced.provider, model: priced.model_requested || priced.model });
         if (priced.unpriced_reason === "unknown_model")

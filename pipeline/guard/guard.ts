@@ -93,3 +93,7 @@ export async function createGuard(opts: GuardOptions): Promise<Guard> {
     },
   };
 }
+
+// The rest of the guard's public surface: hard-budget reservations and the wrapped call.
+export { createBudgetReservations, type BudgetReservations, type Reservation, type ReservationOptions } from "./budget-reservations.ts";
+export { BudgetExhaustedError, CircuitOpenError, GuardDeniedError, createBreakers, guardedCall, guardedCallResult } from "./guarded-call.ts";

@@ -11,7 +11,8 @@ import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
 import { eventKey } from "./ledger-row.ts";
 import { isRejection, type LedgerStore } from "./ledger-store.ts";
-import { parsePriced, type PricedDecoder } from "./priced-decoder.ts";
+import { parsePriced, rejectedOf, type PricedDecoder } from "./priced-decoder.ts";
+import type { DlqEntry } from "../runner/dlq.ts";
 
 export interface LedgerDeps {
   store: LedgerStore;
@@ -68,10 +69,12 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
 
   return async (batch: JsMsg[]) => {
     const outcomes: Outcome[] = new Array(batch.length);
-    const parsed: { index: number; events: PricedEvent[] }[] = [];
+    const parsed: { index: number; events: PricedEvent[]; dlq?: DlqEntry[] }[] = [];
     batch.forEach((msg, index) => {
       try {
-        parsed.push({ index, events: decode(msg) });
+        const events = decode(msg);
+        const rejected = rejectedOf(events);
+        parsed.push({ index, events, dlq: rejected.length ? rejected.map(rejectedEntry) : undefined });
       } catch (err) {
         if (!(err instanceof PermanentError)) throw err;
         outcomes[index] = deadFrom(err);
@@ -79,7 +82,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
     });
     try {
       await serial(() => writeNew(parsed.map((p) => p.events)));
-      for (const p of parsed) outcomes[p.index] = { kind: "done" };
+      for (const p of parsed) outcomes[p.index] = { kind: "done", dlq: p.dlq };
     } catch (err) {
       if (err instanceof TransientError || !isRejection(err)) {
         const error = err instanceof TransientError ? err : new TransientError("unavailable", `ledger insert failed: ${errorMessage(err)}`, { cause: err });
@@ -90,7 +93,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
       for (const p of parsed) {
         try {
           await serial(() => writeNew([p.events]));
-          outcomes[p.index] = { kind: "done" };
+          outcomes[p.index] = { kind: "done", dlq: p.dlq };
         } catch (one) {
           outcomes[p.index] = isRejection(one)
             ? deadFrom(new PermanentError("poison", `ClickHouse refused the rows: ${errorMessage(one)}`))
@@ -99,5 +102,19 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
       }
     }
     return outcomes;
+  };
+}
+
+/** A priced batch's bad element as its own dead letter (the original element as payload, for `dlq retry`). */
+function rejectedEntry(r: { index: number; error: PermanentError; raw: unknown }): DlqEntry {
+  const o = (r.raw ?? {}) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === "string" && v.length <= 256 ? v : undefined);
+  return {
+    reason: r.error.reason,
+    detail: r.error.message,
+    batchIndex: r.index,
+    payload: Buffer.from(JSON.stringify(r.raw) ?? "null"),
+    eventId: str(o.event_id),
+    source: str(o.source),
   };
 }

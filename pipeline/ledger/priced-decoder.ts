@@ -7,11 +7,40 @@
 // (it runs elsewhere, or lags far behind) are dropped oldest first.
 import type { JsMsg } from "@nats-io/jetstream";
 import { PermanentError, errorMessage, formatIssues } from "../errors.ts";
-import { pricedBatchSchema, pricedEventSchema, type PricedEvent } from "../../schemas/index.ts";
+import { amountProblem, pricedEventSchema, type PricedEvent } from "../../schemas/index.ts";
 
-const singleEvent = pricedEventSchema.transform((e) => [e]);
+/** One element of a priced batch that failed validation: the ledger dead-letters it alone. */
+export interface RejectedElement {
+  index: number;
+  error: PermanentError;
+  raw: unknown;
+}
 
-/** One priced message's events, or a PermanentError that sends it to the DLQ. */
+// The elements of a batch that were left out, beside the events kept (the
+// decoder's answer stays a plain array, shared read-only by its readers).
+const rejectedByBatch = new WeakMap<readonly PricedEvent[], RejectedElement[]>();
+
+/** The elements `parsePriced` left out of this batch (none for most). */
+export function rejectedOf(events: readonly PricedEvent[]): RejectedElement[] {
+  return rejectedByBatch.get(events) ?? [];
+}
+
+function validatePriced(raw: unknown, where: string): PricedEvent | PermanentError {
+  const parsed = pricedEventSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  // A money field out of bounds has its own reason (schemas/money.ts).
+  const moneyIssue = parsed.error.issues.find((i) => i.path[0] === "cost_usd" || i.path[0] === "revenue_usd");
+  const value = moneyIssue && (raw as Record<string, unknown>)[String(moneyIssue.path[0])];
+  const problem = moneyIssue && value !== null ? amountProblem(value) : undefined;
+  return new PermanentError(problem && problem !== "validation" ? problem : "validation", `${where}: ${formatIssues(parsed.error)}`);
+}
+
+/**
+ * One priced message's events, or a PermanentError that sends it to the DLQ.
+ * In a batch each element is validated on its own: the valid ones are
+ * returned, the others are listed by `rejectedOf`, so one bad element does not
+ * sink its siblings. A batch with no valid element fails as a whole.
+ */
 export function parsePriced(msg: JsMsg): PricedEvent[] {
   let raw: unknown;
   try {
@@ -19,9 +48,22 @@ export function parsePriced(msg: JsMsg): PricedEvent[] {
   } catch (err) {
     throw new PermanentError("not_json", `priced message is not JSON: ${errorMessage(err)}`);
   }
-  const parsed = Array.isArray(raw) ? pricedBatchSchema.safeParse(raw) : singleEvent.safeParse(raw);
-  if (!parsed.success) throw new PermanentError("validation", `priced message: ${formatIssues(parsed.error)}`);
-  return parsed.data;
+  if (!Array.isArray(raw)) {
+    const one = validatePriced(raw, "priced message");
+    if (one instanceof PermanentError) throw one;
+    return [one];
+  }
+  if (raw.length === 0) throw new PermanentError("validation", "priced message: empty batch");
+  const events: PricedEvent[] = [];
+  const rejected: RejectedElement[] = [];
+  raw.forEach((item, index) => {
+    const r = validatePriced(item, `priced event ${index} of batch`);
+    if (r instanceof PermanentError) rejected.push({ index, error: r, raw: item });
+    else events.push(r);
+  });
+  if (events.length === 0) throw rejected.length === 1 ? rejected[0]!.error : new PermanentError(rejected[0]!.error.reason, `every event of the priced batch failed; first: ${rejected[0]!.error.message}`);
+  if (rejected.length) rejectedByBatch.set(events, rejected);
+  return events;
 }
 
 /** Callers only read the events: another stage may hold the same array. */

@@ -8,35 +8,43 @@ import type { Alert } from "../../schemas/index.ts";
 import type { Channel, Notification } from "./channel.ts";
 import type { NotifyConfig, ResolvedChannel } from "./notify-config.ts";
 import { DeliveryError } from "./retry.ts";
-import { cause, headline, links, money, scopeText, windowText } from "./render.ts";
+import { cause, headline, links, money, safeLabels, scopeText, windowText, withSafeText } from "./render.ts";
+import { escapeHtml, plainReadableText } from "../output/text-safety.ts";
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** A row of the alert table: label, the text people read, and for the configured links only, the address. */
+type Line = { label: string; value: string; href?: string };
 
-function lines(a: Alert, templates: NotifyConfig["links"]): [string, string][] {
+/** Rows of an alert whose texts already went through `safe`; links are built from the original alert. */
+function lines(shown: Alert, original: Alert, templates: NotifyConfig["links"]): Line[] {
+  const row = (label: string, value: string): Line => ({ label, value });
   return [
-    ["Status", a.status === "resolved" ? "resolved" : `firing (${a.severity})`],
-    ["Tenant", a.tenant],
-    ["Scope", `${a.scope}: ${scopeText(a)}`],
-    ["Observed", money(a.observed)],
-    ["Expected", money(a.expected)],
-    ...(a.multiplier !== null ? [["Multiplier", `${a.multiplier.toFixed(2)}×`] as [string, string]] : []),
-    ["Window", windowText(a)],
-    ["Likely cause", cause(a)],
-    ...links(a, templates).map((l) => [l.text, l.url] as [string, string]),
+    row("Status", shown.status === "resolved" ? "resolved" : `firing (${shown.severity})`),
+    row("Tenant", shown.tenant),
+    row("Scope", `${shown.scope}: ${scopeText(shown)}`),
+    row("Observed", money(shown.observed)),
+    row("Expected", money(shown.expected)),
+    ...(shown.multiplier !== null ? [row("Multiplier", `${shown.multiplier.toFixed(2)}×`)] : []),
+    row("Window", windowText(shown)),
+    row("Likely cause", cause(shown)),
+    // Only configured link templates are links; a tenant named "https://…" is text.
+    ...links(original, templates).map((l) => ({ label: plainReadableText(l.text), value: l.url, href: l.url })),
   ];
 }
 
 export function emailMessage(n: Notification, templates: NotifyConfig["links"]) {
-  const subject = headline(n.alerts, n.groupLabels).replace(/^\[costline\] /, "");
-  const text = n.alerts
-    .map((a) => [`${a.type}: ${a.message}`, ...lines(a, templates).map(([k, v]) => `  ${k}: ${v}`)].join("\n"))
+  // Producer names never become markup or links, in either part (docs/money-and-escaping.md).
+  const readable = n.alerts.map((a) => withSafeText(a, plainReadableText));
+  const subject = headline(readable, safeLabels(n.groupLabels, plainReadableText)).replace(/^\[costline\] /, "");
+  const text = readable
+    .map((a, i) => [`${a.type}: ${a.message}`, ...lines(a, n.alerts[i]!, templates).map((l) => `  ${l.label}: ${l.value}`)].join("\n"))
     .join("\n\n");
-  const html = n.alerts
+  // The HTML part escapes what the text part shows (the defanged names), so both read the same.
+  const html = readable
     .map(
-      (a) =>
+      (a, i) =>
         `<h3>${escapeHtml(a.type)}: ${escapeHtml(a.message)}</h3><table>` +
-        lines(a, templates)
-          .map(([k, v]) => `<tr><th align="left">${escapeHtml(k)}</th><td>${/^https?:\/\//.test(v) ? `<a href="${escapeHtml(v)}">${escapeHtml(v)}</a>` : escapeHtml(v)}</td></tr>`)
+        lines(a, n.alerts[i]!, templates)
+          .map((l) => `<tr><th align="left">${escapeHtml(l.label)}</th><td>${l.href ? `<a href="${escapeHtml(l.href)}">${escapeHtml(l.value)}</a>` : escapeHtml(l.value)}</td></tr>`)
           .join("") +
         "</table>",
     )

@@ -7,7 +7,8 @@ import type { Alert } from "../../schemas/index.ts";
 import type { Channel, Notification } from "./channel.ts";
 import { postJson } from "./http-post.ts";
 import type { NotifyConfig, ResolvedChannel } from "./notify-config.ts";
-import { cause, headline, links, money, scopeText, windowText } from "./render.ts";
+import { cause, headline, links, money, safeLabels, scopeText, windowText, withSafeText } from "./render.ts";
+import { escapeSlackControl, slackMrkdwnText, slackPlainText } from "../output/text-safety.ts";
 
 /** Slack allows 50 blocks: the header, a closing "more" line, and three or four per alert. */
 const MAX_BLOCKS = 50;
@@ -15,9 +16,14 @@ const icon = (a: Alert) => (a.status === "resolved" ? "✅" : a.severity === "cr
 const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function slackMessage(n: Notification, templates: NotifyConfig["links"]): Record<string, unknown> {
-  const blocks: Record<string, unknown>[] = [{ type: "header", text: { type: "plain_text", text: cut(headline(n.alerts, n.groupLabels), 150), emoji: true } }];
+  // Producer names render as text: no <!channel>, <@U…>, disguised <url|text>, @here or formatting (docs/money-and-escaping.md).
+  const plain = n.alerts.map((a) => withSafeText(a, slackPlainText));
+  const mrkdwn = n.alerts.map((a) => withSafeText(a, slackMrkdwnText));
+  const blocks: Record<string, unknown>[] = [
+    { type: "header", text: { type: "plain_text", text: cut(headline(plain, safeLabels(n.groupLabels, slackPlainText)), 150), emoji: true } },
+  ];
   const shown = Math.floor((MAX_BLOCKS - 2) / (templates.length ? 4 : 3));
-  for (const a of n.alerts.slice(0, shown)) {
+  for (const [i, a] of mrkdwn.slice(0, shown).entries()) {
     const state = a.status === "resolved" ? "resolved" : a.severity;
     blocks.push(
       {
@@ -35,12 +41,17 @@ export function slackMessage(n: Notification, templates: NotifyConfig["links"]):
       },
       { type: "section", text: { type: "mrkdwn", text: cut(`*Likely cause:* ${cause(a)}`, 3000) } },
     );
-    const ls = links(a, templates);
-    if (ls.length) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(ls.map((l) => `<${l.url}|${l.text}>`).join("  ·  "), 3000) }] });
+    // Links from the original alert: their values are URL-encoded, so no "|" or ">" can end the link early.
+    const ls = links(n.alerts[i]!, templates);
+    if (ls.length)
+      blocks.push({
+        type: "context",
+        elements: [{ type: "mrkdwn", text: cut(ls.map((l) => `<${escapeSlackControl(l.url)}|${escapeSlackControl(l.text.replace(/\|/g, "¦"))}>`).join("  ·  "), 3000) }],
+      });
   }
   if (n.alerts.length > shown)
     blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: `…and ${n.alerts.length - shown} more alerts in this group` }] });
-  return { text: headline(n.alerts, n.groupLabels), blocks };
+  return { text: headline(mrkdwn, safeLabels(n.groupLabels, slackMrkdwnText)), blocks };
 }
 
 export function createSlackChannel(c: Extract<ResolvedChannel, { type: "slack" }>, opts: { timeoutMs: number; links: NotifyConfig["links"] }): Channel {

@@ -46,6 +46,15 @@ export function webhookPayload(n: Notification, now = new Date()): WebhookPayloa
   };
 }
 
+/**
+ * The body as sent: JSON keeps every name exact (receivers match on them), and
+ * U+2028/U+2029, legal in JSON but line breaks to JavaScript and some log
+ * pipelines, are written as escapes. No value of an alert reaches a header.
+ */
+export function webhookBody(n: Notification, now = new Date()): string {
+  return JSON.stringify(webhookPayload(n, now)).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
 export function createWebhookChannel(c: Extract<ResolvedChannel, { type: "webhook" }>, opts: { timeoutMs: number }): Channel {
   return {
     name: c.name,
@@ -54,11 +63,11 @@ export function createWebhookChannel(c: Extract<ResolvedChannel, { type: "webhoo
     sendResolved: c.sendResolved,
     onUncertain: c.onUncertain,
     async send(n, signal) {
-      const body = JSON.stringify(webhookPayload(n));
+      const body = webhookBody(n);
       const timestamp = String(Math.floor(Date.now() / 1000));
       const headers: Record<string, string> = { ...c.headers, "idempotency-key": n.id, "x-costline-timestamp": timestamp, "user-agent": "costline-notifier" };
       if (c.secret) headers["x-costline-signature"] = signWebhook(c.secret, timestamp, body);
-      const res = await postJson(c.url, body, { headers, timeoutMs: opts.timeoutMs, signal });
+      const res = await postJson(c.url, body, { headers, timeoutMs: opts.timeoutMs, signal, secrets: c.secret ? [c.secret] : [] });
       return { status: res.status };
     },
   };

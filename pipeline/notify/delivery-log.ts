@@ -3,7 +3,9 @@
 // each caller's promise resolves once its rows are stored — the notifier
 // acknowledges an alert only after that. A failed insert is retried with the
 // same deduplication token, so a retry never doubles rows. Timers only
-// signal; one loop does the inserting.
+// signal; one loop does the inserting. Every text field is redacted before
+// it is queued: the channels' secrets and anything credential-like a
+// receiver echoed never reach the table (channel-secrets.ts).
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ClickHouseClient } from "@clickhouse/client";
@@ -11,13 +13,17 @@ import type { DeliveryRecord } from "../../schemas/index.ts";
 import { insertIdempotent } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import type { Logger } from "../observability/log.ts";
+import { scrubSecrets } from "../observability/log.ts";
 
 interface Pending {
   rows: { row: Record<string, unknown>; id: string }[];
   done: () => void;
 }
 
-export function createDeliveryLog(deps: { client: ClickHouseClient; log: Logger; flushMs?: number; maxRows?: number }) {
+export function createDeliveryLog(deps: { client: ClickHouseClient; log: Logger; flushMs?: number; maxRows?: number; redact?: (text: string) => string }) {
+  const redact = deps.redact ?? scrubSecrets;
+  const clean = (r: DeliveryRecord): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === "attempted_at" ? chTime(String(v)) : typeof v === "string" ? redact(v) : v]));
   const flushMs = deps.flushMs ?? 100;
   const maxRows = deps.maxRows ?? 1000;
   let queue: Pending[] = [];
@@ -63,7 +69,7 @@ export function createDeliveryLog(deps: { client: ClickHouseClient; log: Logger;
       if (records.length === 0) return Promise.resolve();
       return new Promise<void>((done) => {
         queue.push({
-          rows: records.map((r) => ({ row: { ...r, attempted_at: chTime(r.attempted_at) }, id: randomUUID() })),
+          rows: records.map((r) => ({ row: clean(r), id: randomUUID() })),
           done,
         });
         const size = queue.reduce((n, p) => n + p.rows.length, 0);

@@ -23,6 +23,7 @@ import { dlqRecord } from "../runner/dlq.ts";
 import type { Channel } from "./channel.ts";
 import { createChannels } from "./channels.ts";
 import { createDeliveryLog } from "./delivery-log.ts";
+import { channelSecrets, createRedactor } from "./channel-secrets.ts";
 import { createDeliveryStore } from "./delivery-state.ts";
 import { dispatchGroup, type ChannelResult, type GroupItem, type GroupTarget } from "./dispatch.ts";
 import { createGroupScheduler } from "./grouping.ts";
@@ -60,13 +61,14 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
   const store = createDeliveryStore(stateKv);
   const channels = createChannels(config);
   const metrics = createNotifyMetrics(deps.registry);
-  const deliveryLog = createDeliveryLog({ client: deps.clickhouse, log });
+  const redact = createRedactor(Object.values(config.channels).flatMap(channelSecrets));
+  const deliveryLog = createDeliveryLog({ client: deps.clickhouse, log, redact });
   const locks = createKeyedLock();
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const stopRequests = new AbortController();
 
   const deadLetter = async (item: GroupItem, detail: string, channel: string) => {
-    const record = dlqRecord(NOTIFIER_STAGE, item.msg, { reason: "delivery_failed", detail, eventId: item.alert.id, source: channel });
+    const record = dlqRecord(NOTIFIER_STAGE, item.msg, { reason: "delivery_failed", detail: redact(detail), eventId: item.alert.id, source: channel });
     await deps.js.publish(deps.subjects.dlq(NOTIFIER_STAGE), JSON.stringify(record), { msgID: `dlq:${NOTIFIER_STAGE}:${item.alert.id}:${channel}` });
   };
 

@@ -1,5 +1,8 @@
 // Words for an alert, shared by every channel: a one-line summary, observed
 // vs expected, the likely cause from its evidence, and the configured links.
+// Names in an alert come from producers: each channel renders a copy passed
+// through its own escaping (withSafeText), and links are built from the
+// original alert (their values are URL-encoded).
 import type { Alert } from "../../schemas/index.ts";
 import type { NotifyConfig } from "./notify-config.ts";
 
@@ -66,3 +69,27 @@ export function headline(alerts: readonly Alert[], groupLabels: Record<string, s
   const counts = [firing ? `${firing} firing` : "", alerts.length - firing ? `${alerts.length - firing} resolved` : ""].filter(Boolean).join(", ");
   return `[costline] ${counts}${what ? ` · ${what}` : ""}`;
 }
+
+/**
+ * The alert with every text a producer or the detector put in it passed
+ * through `safe` (a channel's escaping, pipeline/output/text-safety.ts);
+ * numbers, times and ids are left alone. Used for what people read, never for
+ * links or machine-readable payloads.
+ */
+export function withSafeText(a: Alert, safe: (s: string) => string): Alert {
+  const list = (l: Alert["evidence"]["by_model"]) => l.map((c) => ({ ...c, key: safe(c.key) }));
+  return {
+    ...a,
+    tenant: safe(a.tenant),
+    scope: safe(a.scope),
+    scope_key: Object.fromEntries(Object.entries(a.scope_key).map(([k, v]) => [k === "tenant" ? k : safe(k), safe(v)])),
+    observed: safe(a.observed),
+    expected: safe(a.expected),
+    message: safe(a.message),
+    evidence: { by_model: list(a.evidence.by_model), by_operation: list(a.evidence.by_operation), by_post: list(a.evidence.by_post), by_user: list(a.evidence.by_user) },
+  };
+}
+
+/** Group labels (tenant, type, … values taken from alerts) through the same escaping. */
+export const safeLabels = (labels: Record<string, string>, safe: (s: string) => string): Record<string, string> =>
+  Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, safe(v)]));

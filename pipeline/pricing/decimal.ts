@@ -1,11 +1,12 @@
 // The decimal type for money: 40 significant digits, amounts kept to 12
 // decimal places (the ledger's Decimal(38, 12) scale).
 import { Decimal as DecimalJs } from "decimal.js";
+import { MONEY_SCALE } from "../../schemas/money.ts";
 
 export const Decimal = DecimalJs.clone({ precision: 40, rounding: DecimalJs.ROUND_HALF_EVEN });
 export type Decimal = InstanceType<typeof Decimal>;
 
-export const MONEY_SCALE = 12;
+export { MONEY_SCALE };
 
 /** A decimal string at ledger scale, without trailing zeros ("0.0025"). */
 export function toMoney(value: Decimal | string | number): string {

@@ -4,6 +4,7 @@
 import type { Config } from "../config/config.ts";
 import type { CostlineEvent, PricedEvent, PriceComponent } from "../../schemas/index.ts";
 import { toMoney } from "./decimal.ts";
+import { BELOW_MONEY_SCALE, subPicodollarCost } from "./amount-bounds.ts";
 import { createLlmPricer } from "./llm-price.ts";
 import { createRateCardPricer } from "./rate-cards.ts";
 
@@ -63,7 +64,7 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
   /** Prices one event; `fallbackTime` stands in for an event that carries no time. */
   return function toPriced(event: CostlineEvent, fallbackTime: Date, now = new Date()): PricedEvent {
     const at = event.time ? new Date(event.time) : fallbackTime;
-    const p = price(event, at);
+    const p = flagSubPicodollar(price(event, at));
     const d = event.data;
     const llm = event.type === "costline.llm.usage" ? event.data : undefined;
     const hasKeys = Boolean(d.post_id || d.persona_id || d.user_id || d.feature || d.operation);
@@ -103,6 +104,13 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
       enriched_at: now.toISOString(),
     };
   };
+}
+
+/** A cost that is not zero yet rounds to 0 is stored as unpriced with its exact value in the reason, never as a silent 0. */
+function flagSubPicodollar(p: Pricing): Pricing {
+  if (p.cost === null || !p.components?.length) return p;
+  const exact = subPicodollarCost(p.cost, p.components);
+  return exact === undefined ? p : { ...p, cost: null, reason: `${BELOW_MONEY_SCALE}:${exact.slice(0, 200)}` };
 }
 
 function providerOf(event: CostlineEvent): string {

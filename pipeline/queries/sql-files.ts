@@ -1,9 +1,9 @@
 // Loads the SQL files of clickhouse/queries; every value in them is a bound parameter.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../package-root.ts";
 
-const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../clickhouse/queries");
+const dir = packagePath("clickhouse", "queries");
 const cache = new Map<string, string>();
 
 export function sqlFile(name: string): string {

@@ -24,6 +24,9 @@ import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
 import { startPeriodic } from "../runner/periodic.ts";
 import { createWindower } from "../windows/windower-stage.ts";
 import { watchBudgetedUsers } from "../budgets/budgeted-users.ts";
+import { createBudgetStore } from "../budgets/budget-store.ts";
+import { createCounterClient } from "../budgets/reservation-counter.ts";
+import { createReservationSync } from "../budgets/reservation-sync.ts";
 import { createNotifier } from "../notify/notifier-stage.ts";
 
 export interface StageContext {
@@ -92,7 +95,15 @@ export const stageRegistry = {
     const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, controls, config, log, metrics: ctx.metrics });
     const c = consumer(ctx, "detector", streamNames.windows, durableNames.detector);
     const posts = consumer(ctx, "detector-posts", streamNames.windows, durableNames.detectorPosts);
-    return [startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle }), startStage({ ...posts, maxBatch: 20, flushMs: 20, handle: stage.handlePosts })];
+    // Hard budgets' reservation counters take the ledger's spend beside the detector, which reads the same ledger.
+    const budgetList = createBudgetStore({ kv: budgetsKv, client: clickhouse }).list;
+    const counters = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
+    const sync = createReservationSync({ client: clickhouse, counters, budgets: budgetList, settledGraceMs: config.reservations.settledGraceMs, aheadMs: 5 * config.reservations.syncMs, log });
+    return [
+      startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle }),
+      startStage({ ...posts, maxBatch: 20, flushMs: 20, handle: stage.handlePosts }),
+      startPeriodic({ stage: "reservation-sync", intervalMs: config.reservations.syncMs, run: sync.pass, log, signal: ctx.signal }),
+    ];
   },
 
   async "alert-store"(ctx) {

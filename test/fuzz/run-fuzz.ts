@@ -5,7 +5,9 @@
 // tenants are hostile strings, as a control. Afterwards: the stack is alive,
 // every malformed message has exactly its DLQ records (one per bad element,
 // one for a message unusable as a whole) with a reason and a detail, and the
-// ledger holds the control events only, their tenants byte for byte.
+// ledger holds the control events only, their tenants byte for byte. Money
+// attacks (amounts beyond the per-event bound, more decimals than the ledger
+// keeps, batches of them) must each be refused alone with its own reason.
 //
 // Used by test/integration/fuzz.test.ts (short form, in `npm test`) and
 // `npm run fuzz` (test/fuzz/main.ts, 100,000 messages).
@@ -62,6 +64,24 @@ const usage = (tenant: string, u: Record<string, unknown>) => ({ tenant, provide
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 const one = (v: unknown) => ({ body: JSON.stringify(v), elements: 1 });
 
+const digits = (r: () => number, n: number, nonZeroLast = false) =>
+  Array.from({ length: n }, (_, k) => (k === n - 1 && nonZeroLast ? 1 + Math.floor(r() * 9) : Math.floor(r() * 10))).join("");
+const sign = (r: () => number) => (r() < 0.3 ? "-" : "");
+/** |amount| ≥ 1e9: the bound, the old schema's maximum, and random 10- to 24-digit amounts. */
+const overBound = (r: () => number) =>
+  r() < 0.3
+    ? pick(r, ["1000000000", "-1000000000", "999999999999999999999999.999999999999999999", "-999999999999999999999999.999999999999999999", "1000000000.000000000001"])
+    : `${sign(r)}${1 + Math.floor(r() * 9)}${digits(r, 9 + Math.floor(r() * 15))}${r() < 0.5 ? `.${digits(r, 1 + Math.floor(r() * 12))}` : ""}`;
+/** 13 to 18 significant decimals: below a picodollar, or more precise than the ledger keeps. */
+const tooPrecise = (r: () => number) =>
+  r() < 0.3
+    ? pick(r, ["0.0000000000001", "-0.0000000000009", "0.123456789012345678", "5.2500000000001"])
+    : `${sign(r)}${Math.floor(r() * 1e9)}.${digits(r, 12)}${digits(r, 1 + Math.floor(r() * 6), true)}`;
+const amountEvent = (r: () => number, i: number, amount: string) => ({
+  ...envelope(i, { tenant: pick(r, ["acme", ...hostileTenants]), amount, currency: "USD", category: "gpu" }),
+  type: pick(r, ["costline.cost", "costline.revenue"]),
+});
+
 /** Each generator makes a message that must fail: `elements` is how many DLQ records it must produce. */
 export const generators: Record<string, Gen> = {
   broken_json: (r, i) => {
@@ -108,6 +128,13 @@ export const generators: Record<string, Gen> = {
   hostile_tenant_with_fault: (r, i) => one(envelope(i, usage(pick(r, hostileTenants), { input_tokens: -5 }))),
   bad_cost_amount: (r, i) =>
     one({ ...envelope(i, { tenant: pick(r, hostileTenants), amount: pick(r, ["1e5", "NaN", "12,50", "", "0x10", "--1"]), currency: "USD", category: "gpu" }), type: "costline.cost" }),
+  // Money bounds (schemas/money.ts): each refused per event with its own reason, never rounded or wrapped.
+  amount_out_of_range: (r, i) => one(amountEvent(r, i, overBound(r))),
+  amount_too_many_decimals: (r, i) => one(amountEvent(r, i, tooPrecise(r))),
+  amount_batch: (r, i) => {
+    const size = 2 + Math.floor(r() * 5);
+    return { body: JSON.stringify(Array.from({ length: size }, (_, k) => amountEvent(r, i * 10 + k, r() < 0.5 ? overBound(r) : tooPrecise(r)))), elements: size };
+  },
   bad_batch: (r, i) => {
     const size = 1 + Math.floor(r() * 3);
     return { body: JSON.stringify(Array.from({ length: size }, (_, k) => envelope(i * 10 + k, usage("acme", { input_tokens: -k - 1 })))), elements: size };

@@ -69,7 +69,9 @@ describe("costline dlq", () => {
     expect(globex).toHaveLength(1);
     expect(globex[0]).toMatchObject({ reason: "invalid_usage", tenant: "globex", trace_id: "trace-neg-1", request_id: "req-neg-1" });
     expect(globex[0]).not.toHaveProperty("payload");
-    expect(dlq("list", "--stage", "enrich", "--subject", "globex")).toMatch(/\tinvalid_usage\tcostline\.events\.globex\t1\t/);
+    const listed = dlq("list", "--stage", "enrich", "--subject", "globex");
+    expect(listed.split("\n")[0]).toBe("seq\tfailed_at\tstage\treason\tsubject\tdeliveries\tdetail");
+    expect(listed).toMatch(/\tinvalid_usage\tcostline\.events\.globex\t1\t/);
     expect(dlq("list", "--until", "1h")).toBe(""); // nothing failed more than an hour ago
     expect(dlq("list", "--stage", "ledger")).toBe("");
     // The enrich stage logged the dead letter with the event's trace and request.

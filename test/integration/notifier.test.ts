@@ -6,7 +6,8 @@
 // up into the DLQ), and no second delivery for a redelivered or half-recorded alert.
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
@@ -18,6 +19,21 @@ import { deliveryKey } from "../../pipeline/notify/delivery-state.ts";
 import { notifyBuckets } from "../../pipeline/notify/kv-buckets.ts";
 import { cliPath, repoRoot, startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 import { makeAlert, publishAlert, startHttpReceivers, startSmtpReceiver } from "./notifier-receivers.ts";
+
+/**
+ * The CLI run asynchronously: a synchronous spawn would freeze this process's
+ * event loop for the CLI's start-up, long enough for the API to close an idle
+ * keep-alive socket that the next fetch would then reuse ("other side closed").
+ */
+async function cli(home: string, ...args: string[]): Promise<{ status: number; stdout: string }> {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: home }, encoding: "utf8" });
+    return { status: 0, stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string };
+    return { status: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "" };
+  }
+}
 
 const HOOK_SECRET = "s3cret-for-tests";
 let stack: StackProcess;
@@ -122,7 +138,8 @@ describe("notifier", () => {
     expect(blocks).toContain("*Observed*\\n$12.50");
     expect(blocks).toContain("*Expected*\\n$1.25");
     expect(blocks).toContain("model gpt-4o (81 %");
-    expect(blocks).toContain("https://grafana.example.com/d/costline?var-tenant=route-crit&var-persona=p-1|Dashboard");
+    // Slack's control characters are escaped inside links too (Slack reads "&amp;" as "&").
+    expect(blocks).toContain("<https://grafana.example.com/d/costline?var-tenant=route-crit&amp;var-persona=p-1|Dashboard>");
     // PagerDuty Events v2: a trigger keyed by the fingerprint, with the configured routing key.
     const pd = forTenant("/pd", "route-crit")[0]!.json;
     expect(pd).toMatchObject({ routing_key: "pd-routing-key-1", event_action: "trigger", dedup_key: crit.fingerprint });
@@ -220,11 +237,11 @@ describe("notifier", () => {
     expect(forTenant("/slack/main", "quiet-co")).toHaveLength(0);
 
     // A tenant key sees its tenant's silences; the CLI lists them too.
-    const keyOut = spawnSync(process.execPath, [cliPath, "keys", "create", "--tenant", "quiet-co"], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: stack.home }, encoding: "utf8" });
+    const keyOut = await cli(stack.home, "keys", "create", "--tenant", "quiet-co");
     const tenantKey = JSON.parse(keyOut.stdout).key as string;
     const seen = await stack.api<{ silences: { id: string }[] }>("/v1/silences", tenantKey);
     expect(seen.silences.map((s) => s.id)).toEqual([silence.id]);
-    const other = spawnSync(process.execPath, [cliPath, "silences", "list"], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: stack.home }, encoding: "utf8" });
+    const other = await cli(stack.home, "silences", "list");
     expect(other.status).toBe(0);
     expect(JSON.parse(other.stdout).silences.map((s: { id: string }) => s.id)).toContain(silence.id);
     const denied = await fetch(`${stack.info.api_url}/v1/silences`, { method: "POST", headers: { authorization: `Bearer ${tenantKey}` }, body: "{}" });
@@ -237,14 +254,10 @@ describe("notifier", () => {
     await waitFor("the alert after expiry", async () => forTenant("/slack/main", "quiet-co")[0], 10_000);
 
     // Expiring a silence early through the CLI ends it at once.
-    const added = spawnSync(
-      process.execPath,
-      [cliPath, "silences", "add", "--matcher", "tenant=quiet-two", "--duration", "1h", "--comment", "until fixed"],
-      { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: stack.home }, encoding: "utf8" },
-    );
+    const added = await cli(stack.home, "silences", "add", "--matcher", "tenant=quiet-two", "--duration", "1h", "--comment", "until fixed");
     expect(added.status).toBe(0);
     const id = JSON.parse(added.stdout).id as string;
-    const expired = spawnSync(process.execPath, [cliPath, "silences", "expire", id], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: stack.home }, encoding: "utf8" });
+    const expired = await cli(stack.home, "silences", "expire", id);
     expect(JSON.parse(expired.stdout).state).toBe("expired");
     await sleep(200);
     await publishAlert(js, makeAlert({ tenant: "quiet-two", severity: "medium" }));

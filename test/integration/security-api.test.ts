@@ -57,7 +57,10 @@ const mutating = (r: Route) => !["GET", "HEAD"].includes(r.method);
 const baseQuery: Record<string, string> = {
   "/v1/costs": `from=${RANGE.from}&to=${RANGE.to}&group_by=tenant,post_id,model,persona_id,user_id,feature`,
   "/v1/reports/usage": "from=2026-11-01&to=2026-12-01",
+  "/v1/exports/focus": `from=${RANGE.from}&to=${RANGE.to}`,
 };
+/** Routes a tenant key writes through, always into its own tenant (the key names it; nothing in the request can). */
+const tenantIngest = new Set(["POST /v1/traces"]);
 const withQuery = (path: string, pattern: string, extra = "") => {
   const q = [baseQuery[pattern], extra].filter(Boolean).join("&");
   return q ? `${path}?${q}` : path;
@@ -186,7 +189,10 @@ describe("tenant isolation on every /v1 route", () => {
       const variants: { label: string; path: string; body?: unknown; expect: "own" | "refused" | "admin-only" }[] = [];
       const own = fillPath(r.path, (p) => paramValue(r, p, "A"));
       const theirs = fillPath(r.path, (p) => paramValue(r, p, "B"));
-      if (mutating(r) || r.path.startsWith("/v1/admin/")) {
+      if (tenantIngest.has(id)) {
+        // An OTLP export: the spans land in A's tenant whatever the request says; B is never named back.
+        variants.push({ label: "own", path: own, body: {}, expect: "own" }, { label: "?tenant=B", path: `${own}?tenant=${B}`, body: {}, expect: "own" });
+      } else if (mutating(r) || r.path.startsWith("/v1/admin/")) {
         // Tenant keys change nothing and see no keys: every mutating route and /v1/admin/* is for admins.
         const body = { scope: { tenant: B }, tenant: B, state: "open", reason: "x", period: "monthly", amount_usd: "1", matchers: [`tenant=${B}`], duration: "1h", comment: "x", query: "SELECT 1" };
         variants.push({ label: "own", path: own, body, expect: "admin-only" }, { label: "B in path", path: theirs, body, expect: "admin-only" });

@@ -24,18 +24,19 @@ const note = (alerts = [alert]) => ({ id: notificationId("slack", alerts.map((a)
 describe("Slack", () => {
   it("shows observed vs expected, the likely cause and the links in Block Kit", () => {
     const m = slackMessage(note(), links) as { text: string; blocks: { type: string; text?: { text: string }; fields?: { text: string }[]; elements?: { text: string }[] }[] };
-    expect(m.text).toBe("[CRITICAL] spike · acme & co · persona_id=ai_jesus: observed $12.50 vs expected $1.25 (10.0×)");
+    // `text` is mrkdwn: Slack's control characters are escaped (Slack shows "&amp;" as "&").
+    expect(m.text).toBe("[CRITICAL] spike · acme &amp; co · persona_id=ai_jesus: observed $12.50 vs expected $1.25 (10.0×)");
     expect(m.blocks[0]!.type).toBe("header");
     expect(m.blocks[2]!.fields!.map((f) => f.text)).toEqual(["*Observed*\n$12.50", "*Expected*\n$1.25", "*Multiplier*\n10.00×", expect.stringContaining("*Window*")]);
     expect(m.blocks[3]!.text!.text).toBe("*Likely cause:* model gpt-4o (81 %, $10.10), operation hook_generation (72 %, $9.00), post post-loop (60 %, $7.50), user u-17 (48 %, $6.00)");
-    expect(m.blocks[4]!.elements![0]!.text).toBe("<https://grafana.example.com/d/c?var-tenant=acme%20%26%20co&p=ai_jesus|Dashboard>");
+    expect(m.blocks[4]!.elements![0]!.text).toBe("<https://grafana.example.com/d/c?var-tenant=acme%20%26%20co&amp;p=ai_jesus|Dashboard>");
   });
 
   it("keeps a large group within Slack's 50 blocks", () => {
     const many = Array.from({ length: 40 }, (_, i) => makeAlert({ tenant: "acme", persona: `p-${i}` }));
     const m = slackMessage(note(many), links) as { text: string; blocks: unknown[] };
     expect(m.blocks.length).toBeLessThanOrEqual(50);
-    expect(m.text).toBe("[costline] 40 firing · acme & co · spike");
+    expect(m.text).toBe("[costline] 40 firing · acme &amp; co · spike");
     expect(JSON.stringify(m.blocks.at(-1))).toContain("and 28 more alerts");
   });
 });

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Compiles pipeline/ and schemas/ into dist/ (JavaScript + type declarations)
+// with tsc when dist/ is missing or older than any source. The check is a
+// walk of file modification times (milliseconds), so `npm start`, `npm test`
+// and a development checkout's `npx costline` can run it every time; tsc runs
+// only when something changed. Plain JavaScript with no dependencies.
+//
+//   node scripts/build.mjs           build if stale
+//   node scripts/build.mjs --force   build anyway
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const stamp = path.join(root, "dist", ".build-stamp");
+const sourceDirs = ["pipeline", "schemas"];
+const configFiles = ["tsconfig.json", "tsconfig.build.json", "package.json"];
+
+function newestSourceMtime() {
+  let newest = 0;
+  const visit = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) visit(p);
+      else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  for (const d of sourceDirs) if (existsSync(path.join(root, d))) visit(path.join(root, d));
+  for (const f of configFiles) if (existsSync(path.join(root, f))) newest = Math.max(newest, statSync(path.join(root, f)).mtimeMs);
+  return newest;
+}
+
+/** True when this is a checkout with sources (an installed package has only dist/). */
+export function hasSources() {
+  return existsSync(path.join(root, "tsconfig.build.json")) && existsSync(path.join(root, "pipeline", "cli", "main.ts"));
+}
+
+const entry = path.join(root, "dist", "pipeline", "cli", "main.js");
+const buildInfo = path.join(root, "dist", ".tsbuildinfo");
+
+export function isStale() {
+  if (!existsSync(stamp) || !existsSync(entry)) return true;
+  return newestSourceMtime() > statSync(stamp).mtimeMs;
+}
+
+/** Builds when stale (or forced); exits the process with tsc's errors when the build fails. */
+export function ensureBuilt({ force = false, quiet = false } = {}) {
+  if (!hasSources()) return;
+  if (!force && !isStale()) return;
+  const startedAt = Date.now();
+  if (!quiet) process.stderr.write("[build] compiling TypeScript into dist/…\n");
+  const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
+  if (!existsSync(tsc)) {
+    process.stderr.write("[build] typescript is not installed; run `npm install` first\n");
+    process.exit(1);
+  }
+  // Outputs gone but the incremental record kept: tsc would think there is nothing to emit.
+  if (!existsSync(entry)) rmSync(buildInfo, { force: true });
+  // Stamp the start time: a source saved during the build makes the next check rebuild.
+  const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+  if (r.status !== 0) {
+    process.stderr.write("[build] tsc failed; see the errors above\n");
+    process.exit(1);
+  }
+  writeFileSync(stamp, `${new Date(startedAt).toISOString()}\n`);
+  utimesSync(stamp, startedAt / 1000, startedAt / 1000);
+  if (!quiet) process.stderr.write(`[build] done in ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
+}
+
+if (path.resolve(process.argv[1] ?? "") === fileURLToPath(import.meta.url)) ensureBuilt({ force: process.argv.includes("--force") });
