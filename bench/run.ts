@@ -9,12 +9,15 @@
 //      compared with the time ClickHouse stored them (ingested_at);
 //   4. alert latency: a burst on one tenant under 5,000 events/s of background
 //      traffic, from its publish to the spike alert on the alerts subject;
+//      `--runs N` repeats the phase N times (fresh tenants each run, the
+//      background going on), reporting each run's detected/injected, p50/p99
+//      and the CPU time the stack spent;
 //   5. control reaction: from publishing the event that crosses a hard budget
 //      to a guard in another process denying;
 //   6. peak RSS of the pipeline process and of its nats-server.
 // The stack runs with one-second windows so baselines build in seconds.
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Kvm } from "@nats-io/kv";
 import os from "node:os";
@@ -44,6 +47,9 @@ const { values: args } = parseArgs({
     "background-rate": { type: "string", default: "5000" },
     spikes: { type: "string", default: "10" },
     budgets: { type: "string", default: "10" },
+    runs: { type: "string", default: "1" },
+    /** Only the alert-latency phase (with its runs): for measuring it on a busy machine. */
+    "alerts-only": { type: "boolean", default: false },
   },
 });
 const N = Number(args.events);
@@ -92,8 +98,18 @@ function quantile(xs: number[], q: number): number | null {
   return Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]!);
 }
 
-async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, backgroundRate: number, spikes: number) {
-  const targets = Array.from({ length: spikes }, (_, i) => `latency-${i}`);
+/** CPU seconds (user + system) a process has used so far, from /proc (null where there is none). */
+function cpuSeconds(pid: number | null | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return null;
+  }
+}
+
+async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, backgroundRate: number, spikes: number, runs: number, pids: { stack: number; nats: number | null }) {
   const r = seededRandom(99);
   let seq = 0;
   const call = (tenant: string, out: number): CostlineEventInput => ({
@@ -107,9 +123,19 @@ async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, back
       if (a.type === "spike" && a.status === "firing" && a.scope === "tenant" && !seen.has(a.tenant)) seen.set(a.tenant, performance.now());
     },
   });
+  // Final tenant windows published per target: a run's bursts start once every target has a baseline.
+  const finals = new Map<string, number>();
+  const windowsSub = nc.subscribe(subjects.windows("tenant"), {
+    callback: (_err, m) => {
+      for (const w of m.json<{ tenant: string; final: boolean }[]>()) if (w.final && w.tenant.startsWith("latency-")) finals.set(w.tenant, (finals.get(w.tenant) ?? 0) + 1);
+    },
+  });
   const publishAllNow = (events: CostlineEventInput[]) =>
     Promise.all(events.map((e) => js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: msgIdOf(e) })));
   let stop = false;
+  // The tenants of the run under way get ten calls a second each, on top of the demo traffic.
+  let targets: string[] = [];
+  let published = 0;
   // Background: demo traffic plus ten calls a second per target tenant, in 100 ms ticks.
   const background = (async () => {
     while (!stop) {
@@ -117,29 +143,71 @@ async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, back
       const events: CostlineEventInput[] = Array.from({ length: Math.round(backgroundRate / 10) }, () => demoEvent(r, new Date(), "bench/background"));
       for (const t of targets) events.push(call(t, 400));
       await publishAllNow(events);
+      published += events.length;
       await sleep(Math.max(0, 100 - (performance.now() - tick)));
     }
   })();
-  await sleep(16_000); // baselines: more than 12 one-second windows per target
-  const latencies: number[] = [];
-  for (const t of targets) {
-    const start = performance.now();
-    await publishAllNow(Array.from({ length: 40 }, () => call(t, 4000)));
-    const deadline = start + 10_000;
-    while (!seen.has(t) && performance.now() < deadline) await sleep(5);
-    if (seen.has(t)) latencies.push(seen.get(t)! - start);
-    await sleep(1500);
+  const all: number[] = [];
+  const perRun: Record<string, unknown>[] = [];
+  for (let run = 0; run < runs; run++) {
+    targets = Array.from({ length: spikes }, (_, i) => `latency-${run}-${i}`);
+    const started = performance.now();
+    const publishedBefore = published;
+    const cpu0 = { stack: cpuSeconds(pids.stack), nats: cpuSeconds(pids.nats), bench: process.cpuUsage() };
+    // Baselines: at least 16 s, and until every target has 14 final one-second windows
+    // (the detector judges from 12), so a lagging pipeline is not timed on tenants it cannot judge yet.
+    await sleep(16_000);
+    const baselineDeadline = performance.now() + 60_000;
+    while (targets.some((t) => (finals.get(t) ?? 0) < 14) && performance.now() < baselineDeadline) await sleep(100);
+    const baselineS = Number(((performance.now() - started) / 1000).toFixed(1));
+    const latencies: number[] = [];
+    for (const t of targets) {
+      const start = performance.now();
+      await publishAllNow(Array.from({ length: 40 }, () => call(t, 4000)));
+      const deadline = start + 10_000;
+      while (!seen.has(t) && performance.now() < deadline) await sleep(5);
+      if (seen.has(t)) latencies.push(seen.get(t)! - start);
+      await sleep(1500);
+    }
+    const wall = (performance.now() - started) / 1000;
+    const cpu = (a: number | null, b: number | null) => (a === null || b === null ? null : Number((b - a).toFixed(2)));
+    const benchCpu = process.cpuUsage(cpu0.bench);
+    const result = {
+      run: run + 1,
+      detected: latencies.length,
+      injected: targets.length,
+      p50: quantile(latencies, 0.5),
+      p99: quantile(latencies, 0.99),
+      max: latencies.length ? Math.round(Math.max(...latencies)) : null,
+      background_events_per_s_achieved: Math.round((published - publishedBefore) / wall),
+      seconds: Number(wall.toFixed(1)),
+      baseline_s: baselineS,
+      // CPU seconds spent in the run, and the machine's 1-minute load average at its end.
+      cpu_s: { stack: cpu(cpu0.stack, cpuSeconds(pids.stack)), nats_server: cpu(cpu0.nats, cpuSeconds(pids.nats)), bench: Number(((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)) },
+      load_avg_1m: Number(os.loadavg()[0]!.toFixed(2)),
+    };
+    process.stderr.write(`alert run ${run + 1}/${runs}: ${JSON.stringify(result)}\n`);
+    perRun.push(result);
+    all.push(...latencies);
   }
   stop = true;
   await background;
   sub.unsubscribe();
-  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), detected: latencies.length, injected: targets.length, background_events_per_s: backgroundRate };
+  windowsSub.unsubscribe();
+  return {
+    p50: quantile(all, 0.5),
+    p99: quantile(all, 0.99),
+    detected: all.length,
+    injected: runs * spikes,
+    background_events_per_s: backgroundRate,
+    runs: perRun,
+  };
 }
 
 /** Waits until no durable consumer of the pipeline has undelivered messages; returns how long that took. */
 async function waitForDrain(jsm: JetStreamManager): Promise<number> {
   const started = Date.now();
-  const durables: [string, string][] = [["COSTLINE_EVENTS", "enrich"], ["COSTLINE_PRICED", "ledger"], ["COSTLINE_PRICED", "windower"], ["COSTLINE_WINDOWS", "detector"]];
+  const durables: [string, string][] = [["COSTLINE_EVENTS", "enrich"], ["COSTLINE_PRICED", "ledger"], ["COSTLINE_PRICED", "windower"], ["COSTLINE_WINDOWS", "detector"], ["COSTLINE_WINDOWS", "detector-posts"]];
   await waitFor("the pipeline's backlog to drain", async () => {
     for (const [stream, durable] of durables) if ((await jsm.consumers.info(stream, durable)).num_pending > 0) return undefined;
     return true;
@@ -199,60 +267,72 @@ async function main() {
   const js = jetstream(nc, { timeout: 30_000 });
   const jsm = await jetstreamManager(nc);
   try {
-    // 1. Ceiling: the same messages, raw JetStream, a stream configured like COSTLINE_EVENTS.
-    const events = await jsm.streams.info("COSTLINE_EVENTS");
-    await jsm.streams.add({ ...events.config, name: "BENCH_CEILING", subjects: ["bench.ceiling.>"], duplicate_window: nanos(600_000) });
-    const ceilingMsgs = buildMessages(N, "ceiling", (t) => `bench.ceiling.${t}`);
-    const ceilingSeconds = await publishAll(js, ceilingMsgs);
-    await jsm.streams.delete("BENCH_CEILING");
-    const ceiling = N / ceilingSeconds;
-    process.stderr.write(`ceiling: ${N} events in ${ceilingSeconds.toFixed(2)} s = ${Math.round(ceiling)} events/s\n`);
-
-    // 2. End to end: publish, then wait until the ledger holds every event.
-    const e2eMsgs = buildMessages(N, "e2e", subjects.events);
-    const t0 = performance.now();
-    const e2ePublishSeconds = await publishAll(js, e2eMsgs);
-    process.stderr.write(`  published in ${e2ePublishSeconds.toFixed(2)} s; ledger then held ${await ledgerEvents()}\n`);
-    await waitFor("the ledger to hold every event", async () => ((await ledgerEvents()) >= N ? true : undefined), 600_000);
-    const e2eSeconds = (performance.now() - t0) / 1000;
-    const e2e = N / e2eSeconds;
-    process.stderr.write(`end to end: ${N} events in ${e2eSeconds.toFixed(2)} s = ${Math.round(e2e)} events/s\n`);
-
-    // 3. Freshness at a steady rate: each event's time is its publish time.
+    const alertsOnly = args["alerts-only"] === true;
+    let ceiling = Number.NaN, e2e = Number.NaN, e2eSeconds = Number.NaN;
+    let fresh: { p50: number; p99: number; n: string } | undefined;
     const rate = Number(args["paced-rate"]);
-    const seconds = Number(args["paced-seconds"]);
-    const r = seededRandom(7);
-    const tickMs = 20;
-    const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
-    const pacedStart = performance.now();
-    let paced = 0;
-    const inflight: Promise<unknown>[] = [];
-    while (performance.now() - pacedStart < seconds * 1000) {
-      for (let k = 0; k < perTick; k++) {
-        const e = demoEvent(r, new Date(), "bench/paced");
-        inflight.push(js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: msgIdOf(e) }));
-        paced++;
+    if (!alertsOnly) {
+      // 1. Ceiling: the same messages, raw JetStream, a stream configured like COSTLINE_EVENTS.
+      const events = await jsm.streams.info("COSTLINE_EVENTS");
+      await jsm.streams.add({ ...events.config, name: "BENCH_CEILING", subjects: ["bench.ceiling.>"], duplicate_window: nanos(600_000) });
+      const ceilingMsgs = buildMessages(N, "ceiling", (t) => `bench.ceiling.${t}`);
+      const ceilingSeconds = await publishAll(js, ceilingMsgs);
+      await jsm.streams.delete("BENCH_CEILING");
+      ceiling = N / ceilingSeconds;
+      process.stderr.write(`ceiling: ${N} events in ${ceilingSeconds.toFixed(2)} s = ${Math.round(ceiling)} events/s\n`);
+
+      // 2. End to end: publish, then wait until the ledger holds every event.
+      const e2eMsgs = buildMessages(N, "e2e", subjects.events);
+      const t0 = performance.now();
+      const e2ePublishSeconds = await publishAll(js, e2eMsgs);
+      process.stderr.write(`  published in ${e2ePublishSeconds.toFixed(2)} s; ledger then held ${await ledgerEvents()}\n`);
+      await waitFor("the ledger to hold every event", async () => ((await ledgerEvents()) >= N ? true : undefined), 600_000);
+      e2eSeconds = (performance.now() - t0) / 1000;
+      e2e = N / e2eSeconds;
+      process.stderr.write(`end to end: ${N} events in ${e2eSeconds.toFixed(2)} s = ${Math.round(e2e)} events/s\n`);
+
+      // 3. Freshness at a steady rate: each event's time is its publish time.
+      const seconds = Number(args["paced-seconds"]);
+      const r = seededRandom(7);
+      const tickMs = 20;
+      const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+      const pacedStart = performance.now();
+      let paced = 0;
+      const inflight: Promise<unknown>[] = [];
+      while (performance.now() - pacedStart < seconds * 1000) {
+        for (let k = 0; k < perTick; k++) {
+          const e = demoEvent(r, new Date(), "bench/paced");
+          inflight.push(js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: msgIdOf(e) }));
+          paced++;
+        }
+        await sleep(tickMs);
       }
-      await sleep(tickMs);
+      await Promise.all(inflight);
+      await waitFor("paced events in the ledger", async () => ((await ledgerEvents()) >= N + paced ? true : undefined), 120_000);
+      [fresh] = await stack.sql<{ p50: number; p99: number; n: string }>(
+        "SELECT quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, count() AS n FROM (SELECT dateDiff('millisecond', time, ingested_at) AS d FROM costline.ledger FINAL WHERE source = 'bench/paced')",
+      );
     }
-    await Promise.all(inflight);
-    await waitFor("paced events in the ledger", async () => ((await ledgerEvents()) >= N + paced ? true : undefined), 120_000);
-    const [fresh] = await stack.sql<{ p50: number; p99: number; n: string }>(
-      "SELECT quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, count() AS n FROM (SELECT dateDiff('millisecond', time, ingested_at) AS d FROM costline.ledger FINAL WHERE source = 'bench/paced')",
-    );
 
     // 4. Alert latency: steady per-tenant traffic under a 5,000 events/s background, then a
     //    burst on one tenant at a time; from the burst's publish to its alert on the subject.
-    const alertLatency = await measureAlertLatency(js, nc, Number(args["background-rate"]), Number(args.spikes));
+    //    It starts once the earlier phases' backlog has drained: it times alerting under the
+    //    background, not the queue the throughput phase left.
+    const drainedBeforeMs = await waitForDrain(jsm);
+    process.stderr.write(`  backlog drained ${drainedBeforeMs} ms before the alert phase\n`);
+    const alertLatency = await measureAlertLatency(js, nc, Number(args["background-rate"]), Number(args.spikes), Math.max(1, Number(args.runs)), { stack: stack.info.pid, nats: stack.info.nats_pid ?? null });
     process.stderr.write(`alert latency: ${JSON.stringify(alertLatency)}\n`);
 
-    // 5. Control reaction: a hard budget crossed → a guard in another process denies.
-    //    Measured once the earlier phases' backlog has drained, so it times the
-    //    reaction itself, not the queue in front of it.
-    const drainedAfterMs = await waitForDrain(jsm);
-    process.stderr.write(`  backlog drained ${drainedAfterMs} ms after the alert phase\n`);
-    const guardReaction = await measureGuardReaction(js, nc, stack.info.nats_url, Number(args.budgets), stackNatsEnv(stack, "publisher"));
-    process.stderr.write(`guard reaction: ${JSON.stringify(guardReaction)}\n`);
+    let guardReaction: Awaited<ReturnType<typeof measureGuardReaction>> | null = null;
+    if (!alertsOnly) {
+      // 5. Control reaction: a hard budget crossed → a guard in another process denies.
+      //    Measured once the earlier phases' backlog has drained, so it times the
+      //    reaction itself, not the queue in front of it.
+      const drainedAfterMs = await waitForDrain(jsm);
+      process.stderr.write(`  backlog drained ${drainedAfterMs} ms after the alert phase\n`);
+      guardReaction = await measureGuardReaction(js, nc, stack.info.nats_url, Number(args.budgets), stackNatsEnv(stack, "publisher"));
+      process.stderr.write(`guard reaction: ${JSON.stringify(guardReaction)}\n`);
+    }
 
     const result = {
       events: N,
@@ -262,11 +342,12 @@ async function main() {
       jetstream_ceiling_events_per_s: Math.round(ceiling),
       ratio_to_ceiling: Number((e2e / ceiling).toFixed(3)),
       ledger_freshness_ms: { p50: fresh?.p50 ?? null, p99: fresh?.p99 ?? null, events: Number(fresh?.n ?? 0), rate_events_per_s: rate },
+      alerts_only: alertsOnly,
       alert_latency_ms: alertLatency,
       guard_reaction_ms: guardReaction,
       rss_mb: peakRssMb(stack.info.pid),
       nats_server_rss_mb: peakRssMb(stack.info.nats_pid),
-      machine: { cpus: os.cpus().length, node: process.version },
+      machine: { cpus: os.cpus().length, node: process.version, load_avg: os.loadavg().map((x) => Number(x.toFixed(2))) },
     };
     writeFileSync(args.out!, `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -57,6 +57,14 @@ export const alertSchema = z.object({
     by_operation: z.array(contributor).default([]),
     by_post: z.array(contributor).default([]),
     by_user: z.array(contributor).default([]),
+    /** What the observed value was compared with, in words (e.g. "median of the last 60 windows"). */
+    baseline: z.string().optional(),
+    /** The series detector that scored a statistical finding (a registry name). */
+    detector: z.string().optional(),
+    /** The likely cause in words: the top contributors by share of the window's cost. */
+    cause: z.string().optional(),
+    /** Alerts of one type on one tenant's nested scopes in overlapping windows share this id: one incident. */
+    incident: z.string().optional(),
   }),
   budget: alertBudgetSchema.optional(),
 });

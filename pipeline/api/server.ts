@@ -34,6 +34,7 @@ import { validText } from "./valid-text.ts";
 import { alertRoutes } from "./routes-alerts.ts";
 import { consoleRoutes } from "../console/console-app.tsx";
 import type { PipelineNats } from "../console/console-data.ts";
+import { detectRoutes } from "./routes-detect.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -65,6 +66,8 @@ export interface ApiDeps {
   fairness?: FairnessOptions;
   /** The stack's NATS for the console's pipeline page (consumer lag, DLQ); absent: those parts stay empty. */
   consoleNats?: PipelineNats;
+  /** The stack's window length: the ledger replay rebuilds windows of this size (default 60 s). */
+  windowS?: number;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -118,6 +121,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route("/v1", alertRoutes(deps.clickhouse));
   // The web console at / (its own session cookie, not a bearer key; /v1 stays key-only).
   app.route("/", consoleRoutes({ clickhouse: deps.clickhouse, keys: deps.keys, controls: deps.controls, budgets: deps.budgets, silences: deps.silences, health: deps.health, nats: deps.consoleNats }) as unknown as Hono<ApiEnv>);
+  app.route("/v1", detectRoutes(deps.clickhouse, deps.windowS ?? 60));
   return app;
 }
 

@@ -37,7 +37,7 @@ const runKeys = lazy(() => import("./keys-command.ts"), "runKeys");
 const runDlq = lazy(() => import("./dlq-command.ts"), "runDlq");
 const runAlertsList = lazy(() => import("./alerts-command.ts"), "runAlertsList");
 const runFocusExport = lazy(() => import("./export-command.ts"), "runFocusExport");
-const replaySeries = lazy(() => import("../detect/offline.ts"), "replaySeries");
+const runDetect = lazy(() => import("./detect-command.ts"), "runDetect");
 const budgetsCommand = lazyGroup(controls, "budgetsCommand", ["list", "set", "delete", "history", "status"]);
 const controlsCommand = lazyGroup(controls, "controlsCommand", ["list", "set", "clear"]);
 const silencesCommand = lazyGroup(() => import("./silences-command.ts"), "silencesCommand", ["list", "add", "expire"]);
@@ -203,14 +203,22 @@ export function buildCli(config: () => Config): Command {
     .action((o: AlertsListOptions) => runAlertsList(config(), o));
   program
     .command("detect")
-    .description("replay a timestamp,value CSV through a detector offline; writes timestamp,value,anomaly_score,is_anomaly")
-    .requiredOption("--input <file>")
-    .requiredOption("--output <file>")
-    .option("--detector <name>", "spike or seasonal", "spike")
-    .action(async (o: { input: string; output: string; detector: string }) => {
-      const r = await replaySeries(o.input, o.output, o.detector);
-      process.stderr.write(`${r.rows} rows scored, ${r.anomalies} flagged → ${o.output}\n`);
-    });
+    .description(
+      "the detection engine offline: --list its detectors; --input/--output a timestamp,value CSV " +
+        "(writes timestamp,value,anomaly_score,is_anomaly); --tenant with --from/--to replays the tenant's windows " +
+        "from the ledger through the detector stage's engine and prints the alerts it would have raised (JSON lines)",
+    )
+    .option("--list", "print the series detectors and cost checks with their parameters (JSON lines)")
+    .option("--input <file>", "a timestamp,value CSV")
+    .option("--output <file>", "where the scored CSV goes")
+    .option("--detector <name>", "a series detector from --list (default: the configured one)")
+    .option("--param <name=value...>", "a parameter of the detector (repeat for more)")
+    .option("--tenant <tenant>", "replay this tenant's history from the ledger")
+    .option("--scope <list>", "comma-separated scopes: tenant, tenant_model, tenant_persona, tenant_feature, tenant_operation, post (default all)")
+    .option("--from <iso>", "replay from (default: 24 h before --to)")
+    .option("--to <iso>", "replay until (default now)")
+    .option("--warmup-hours <h>", "history before --from that warms the baselines (default COSTLINE_DETECTOR_WARM_START_H)")
+    .action((o) => runDetect(config, o));
   program
     .command("price")
     .description("price one LLM call and print the result as JSON")

@@ -7,6 +7,8 @@ import { ConfigError, formatIssues } from "../errors.ts";
 import { pricingConfigSchema, rateCardsSchema } from "../pricing/pricing-config.ts";
 import { defaultDowngrades } from "../guard/downgrades.ts";
 import { resolveNotifyConfig } from "../notify/notify-config.ts";
+import { detectionSchema } from "../detect/cost-checks.ts";
+import { defaultSeriesDetector, detectorParams } from "../detect/registry.ts";
 import { parseOtlpAttributes } from "../otlp/otlp-config.ts";
 
 const optionalString = z
@@ -88,6 +90,8 @@ export const envSchema = z.object({
   COSTLINE_ALERT_COOLDOWN_S: intFrom(3600, 0, 604_800),
   COSTLINE_DETECTOR_WARM_START_H: intFrom(24, 0, 24 * 30),
   COSTLINE_COST_PER_POST_MULTIPLE: z.coerce.number().positive().default(2),
+  /** The series detector of the spike check (a registry name; `costline detect --list`); wins over the file's detection.detector. */
+  COSTLINE_DETECTOR: optionalString,
   /** Escalation: the request rate a spike throttles its scope to, and how long a critical anomaly pauses a persona. */
   COSTLINE_THROTTLE_RPM: intFrom(60, 1, 1_000_000),
   COSTLINE_PAUSE_MINUTES: z.coerce.number().positive().max(10_080).default(60),
@@ -143,6 +147,8 @@ const fileSchema = z
     downgrades: z.record(z.string().min(1), z.string().min(1)).optional(),
     /** Channels, the route tree, inhibition, retries: validated (and its secrets resolved) by resolveNotifyConfig. */
     notify: z.unknown().optional(),
+    /** The detection engine: series detector and its params, cost checks, alert hygiene, sensitivity per scope (docs/detection-engine.md). */
+    detection: detectionSchema.prefault({}),
   })
   .strict();
 
@@ -216,6 +222,12 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       pauseMinutes: env.COSTLINE_PAUSE_MINUTES,
       downgrades: file.downgrades ?? defaultDowngrades,
     },
+    detection: {
+      ...file.detection,
+      detector: env.COSTLINE_DETECTOR ?? file.detection.detector ?? defaultSeriesDetector,
+      // The environment's cooldown wins when it is set; else the file's.
+      hygiene: { ...file.detection.hygiene, cooldownS: rawEnv.COSTLINE_ALERT_COOLDOWN_S ? env.COSTLINE_ALERT_COOLDOWN_S : file.detection.hygiene.cooldownS },
+    },
     reservations: { syncMs: env.COSTLINE_RESERVATION_SYNC_MS, settledGraceMs: env.COSTLINE_RESERVATION_SETTLED_GRACE_S * 1000 },
     detector: {
       cooldownS: env.COSTLINE_ALERT_COOLDOWN_S,
@@ -283,6 +295,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const parsedFile = fileSchema.safeParse(fileValue);
   if (!parsedFile.success) throw new ConfigError(`invalid config file: ${formatIssues(parsedFile.error, "(root)", Infinity)}`);
-  return buildConfig(parsedEnv.data, parsedFile.data, env);
+  const config = buildConfig(parsedEnv.data, parsedFile.data, env);
+  try {
+    detectorParams(config.detection.detector, config.detection.params, { live: true });
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+  return config;
 }
 

@@ -1,5 +1,8 @@
-// The detector stage: reads window aggregates (its own durable consumer on the
-// windows stream), runs the detectors (the window carries the likely cause:
+// The detector stage: reads window aggregates in two lanes (durable consumers
+// on the windows stream, see topology.ts): post windows — thousands a second,
+// bulk work — on a consumer of their own, every other scope on the main
+// lane, so spike and budget checks never queue behind post windows. Both
+// lanes run the one detector (the engine, its alert book, the budgets). It runs the detectors (the window carries the likely cause:
 // its top models, operations, posts and users) and publishes each alert on
 // `<prefix>.alerts.<severity>.<type>`, acknowledging the window message after.
 // On start it learns recent baselines from the minute rollup, and budgets
@@ -23,8 +26,7 @@ import { raiseBudgetAlertsOnChange } from "../budgets/budget-on-change.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { controlScopeOf, detectorTag, escalate } from "../guard/escalation.ts";
 import { controlKvKey } from "../guard/guard.ts";
-import { defaultDetectorConfig } from "./detectors.ts";
-import { createDetector } from "./detector.ts";
+import { createDetector, detectorOptions } from "./detector.ts";
 
 export interface DetectorStageDeps {
   js: JetStreamClient;
@@ -40,10 +42,7 @@ export interface DetectorStageDeps {
 
 export async function createDetectorStage(deps: DetectorStageDeps) {
   const { client, log } = deps;
-  const detector = createDetector({
-    config: { ...defaultDetectorConfig, costPerPost: { multiple: deps.config.detector.costPerPostMultiple, targetUsd: Number(deps.config.api.targetCostPerPost) } },
-    cooldownMs: deps.config.detector.cooldownS * 1000,
-  });
+  const detector = createDetector(detectorOptions(deps.config));
 
   await warmStart();
   await loadBudgets();
@@ -148,13 +147,17 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
   }
 
   const userWindows = deps.subjects.windows("tenant_user");
+  const postWindows = deps.subjects.windows("post");
 
-  // Messages one after another, so alerts (and resolutions) go out in window order.
-  const handle: BatchHandler = async (batch: JsMsg[]) => {
+  // Messages one after another in each lane, so alerts (and resolutions) go out in window order.
+  const lane = (take: (msg: JsMsg) => boolean): BatchHandler => async (batch: JsMsg[]) => {
     const outcomes: Outcome[] = [];
-    for (const msg of batch) outcomes.push(await handleOne(msg));
+    // The other lane's messages: acknowledged unparsed, their own consumer handles them.
+    for (const msg of batch) outcomes.push(take(msg) ? await handleOne(msg) : { kind: "done" });
     return outcomes;
   };
+  const handle = lane((msg) => msg.subject !== postWindows);
+  const handlePosts = lane((msg) => msg.subject === postWindows);
 
   async function handleOne(msg: JsMsg): Promise<Outcome> {
         // Per-user windows feed user budgets only: without one, skip them unparsed.
@@ -199,5 +202,5 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
         return { kind: "retry", error: new TransientError("unavailable", `publishing alerts failed: ${errorMessage(failed)}`, { cause: failed }) };
   }
 
-  return { handle, detector };
+  return { handle, handlePosts, detector };
 }

@@ -1,22 +1,39 @@
 // One window in, alerts out: the engine's findings become firing alerts, the
 // detectors that found a series normal again resolve its alerts, and tenant
-// windows feed the budgets. Synchronous and pure apart from the clock; the
-// stage adds evidence from ClickHouse and publishes.
+// windows feed the budgets. Synchronous and pure apart from the clock: the
+// detector stage and `costline detect --tenant` (the ledger replay) both run
+// exactly this, so a replay shows what the stage would have raised.
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
 import { alertFingerprint, createAlertBook, windowEvidence } from "./alert-book.ts";
 import { createBudgetTracker, type BudgetTracker } from "../budgets/budget-tracker.ts";
-import { defaultDetectorConfig, type DetectorConfig } from "./detectors.ts";
+import { defaultDetectionConfig, type DetectionConfig } from "./cost-checks.ts";
 import { createEngine } from "./engine.ts";
+import type { Config } from "../config/config.ts";
 
 export interface DetectorOptions {
-  config?: DetectorConfig;
+  /** The `detection` configuration: series detector, checks, hygiene, sensitivity per scope. */
+  detection?: Partial<DetectionConfig>;
+  /** Overrides detection.hygiene.cooldownS (COSTLINE_ALERT_COOLDOWN_S). */
   cooldownMs?: number;
   budgets?: BudgetTracker;
 }
 
+/** The detector as the stage configures it; the ledger replay builds the same. */
+export function detectorOptions(config: Pick<Config, "detection" | "detector" | "api">): DetectorOptions {
+  const d = config.detection;
+  return {
+    detection: {
+      ...d,
+      checks: { ...d.checks, costPerPost: { multiple: config.detector.costPerPostMultiple, targetUsd: Number(config.api.targetCostPerPost) } },
+    },
+    cooldownMs: d.hygiene.cooldownS * 1000,
+  };
+}
+
 export function createDetector(opts: DetectorOptions = {}) {
-  const engine = createEngine(opts.config ?? defaultDetectorConfig);
-  const book = createAlertBook({ cooldownMs: opts.cooldownMs ?? 60 * 60_000 });
+  const d = { ...defaultDetectionConfig, ...opts.detection };
+  const engine = createEngine({ checks: d.checks, detector: d.detector, params: d.params, scopes: d.scopes, clearBelow: d.hygiene.clearBelow });
+  const book = createAlertBook({ cooldownMs: opts.cooldownMs ?? d.hygiene.cooldownS * 1000, resolveWindows: d.hygiene.resolveWindows });
   const budgets = opts.budgets ?? createBudgetTracker();
 
   return {
@@ -32,6 +49,7 @@ export function createDetector(opts: DetectorOptions = {}) {
           const a = book.fire(ev.series, w, f, windowEvidence(w), now);
           if (a) out.push(a);
         }
+        for (const type of ev.hold ?? []) book.hold(ev.series, type);
         for (const type of ev.clear) {
           const a = book.resolve(ev.series, w, type, now);
           if (a) out.push(a);

@@ -5,6 +5,7 @@
 import { Matrix, inverse } from "ml-matrix";
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
 import { mad, median, robustZ } from "./robust.ts";
+import { costChecksSchema, type DetectorConfig } from "./cost-checks.ts";
 
 export type Severity = Alert["severity"];
 export type AlertType = Alert["type"];
@@ -17,28 +18,15 @@ export interface Finding {
   multiplier: number | null;
   score: number | null;
   message: string;
+  /** What the observed value was compared with, in words (evidence). */
+  baseline?: string;
+  /** The series detector that scored it (spike findings). */
+  detector?: string;
 }
 
-export interface DetectorConfig {
-  /** Windows of history needed before a series is judged. */
-  minHistory: number;
-  spike: { medium: number; high: number; critical: number; minZ: number; minCostUsd: number };
-  efficiency: { worseBy: number; minHistory: number };
-  roi: { floor: number; windows: number };
-  creep: { ratio: number; recentWindows: number; minSeasonalDays: number };
-  mixShift: { minHistory: number; threshold: number; minShareChange: number };
-  costPerPost: { multiple: number; targetUsd: number };
-}
+export type { DetectorConfig } from "./cost-checks.ts";
 
-export const defaultDetectorConfig: DetectorConfig = {
-  minHistory: 12,
-  spike: { medium: 3, high: 3.5, critical: 5, minZ: 4, minCostUsd: 0.01 },
-  efficiency: { worseBy: 0.3, minHistory: 12 },
-  roi: { floor: -0.5, windows: 6 },
-  creep: { ratio: 1.5, recentWindows: 12, minSeasonalDays: 2 },
-  mixShift: { minHistory: 24, threshold: 30, minShareChange: 0.25 },
-  costPerPost: { multiple: 2, targetUsd: 0.05 },
-};
+export const defaultDetectorConfig: DetectorConfig = costChecksSchema.parse({});
 
 const usd = (x: number) => x.toFixed(6).replace(/\.?0+$/, "") || "0";
 
@@ -50,30 +38,60 @@ function band(multiplier: number, c: DetectorConfig["spike"]): Severity | null {
 }
 
 /** Baseline cost for a window: the same hour of day on earlier days once there are enough, else the recent windows. */
-export function baselineFor(recent: readonly number[], sameHour: readonly number[], minSeasonal: number): { m: number; spread: number; seasonal: boolean } {
+export function baselineFor(recent: readonly number[], sameHour: readonly number[], minSeasonal: number): { m: number; spread: number; seasonal: boolean; n: number } {
   const seasonal = sameHour.length >= minSeasonal;
   const xs = seasonal ? sameHour : recent;
   const m = median(xs);
-  return { m, spread: mad(xs, m), seasonal };
+  return { m, spread: mad(xs, m), seasonal, n: xs.length };
 }
 
-/** Statistical spike: observed cost against a robust baseline, multiplier bands and a robust z-score. */
-export function spike(cost: number, base: { m: number; spread: number; seasonal: boolean }, c: DetectorConfig["spike"], partial: boolean): Finding | null {
+/** What the spike check knows of the series detector's verdict on this window. */
+export interface SpikeScore {
+  /** In [0, 1]: the series detector's score (or, on an open window of a detector without peek, the robust-z gate's). */
+  score: number;
+  threshold: number;
+  detector: string;
+  partial: boolean;
+}
+
+/** Robust z of `cost` against the baseline as a [0, 1] score: 0.5 at `minZ`. */
+export function zGate(cost: number, base: { m: number; spread: number }, minZ: number): number {
+  return 1 / (1 + Math.exp(-(robustZ(cost, base.m, base.spread) - minZ)));
+}
+
+export function baselineText(base: { seasonal: boolean; n: number }): string {
+  return base.seasonal ? `median of this hour on ${base.n} earlier days` : `median of the last ${base.n} windows`;
+}
+
+/**
+ * Spike: the window's cost at a severity band's multiple of its robust
+ * baseline (3× / 3.5× / 5× by default) and scored anomalous by the series
+ * detector — the band says how bad, the score says it is not the series'
+ * usual noise.
+ */
+export function spike(cost: number, base: { m: number; spread: number; seasonal: boolean; n: number }, c: DetectorConfig["spike"], s: SpikeScore): Finding | null {
   if (cost < c.minCostUsd) return null;
   const expected = Math.max(base.m, c.minCostUsd / 10);
   const multiplier = cost / expected;
-  const z = robustZ(cost, base.m, base.spread);
   const severity = band(multiplier, c);
-  if (!severity || z < c.minZ) return null;
+  if (!severity || !(s.score >= s.threshold)) return null;
   return {
     type: "spike",
     severity,
     observed: usd(cost),
     expected: usd(expected),
     multiplier: Number(multiplier.toFixed(2)),
-    score: Number(z.toFixed(2)),
-    message: `cost ${multiplier.toFixed(1)}× the ${base.seasonal ? "usual for this hour" : "recent"} baseline ($${usd(cost)} vs $${usd(expected)}${partial ? ", window still open" : ""})`,
+    score: Number(s.score.toFixed(4)),
+    baseline: baselineText(base),
+    detector: s.detector,
+    message: `cost ${multiplier.toFixed(1)}× the ${base.seasonal ? "usual for this hour" : "recent"} baseline ($${usd(cost)} vs $${usd(expected)}, score ${s.score.toFixed(2)}${s.partial ? ", window still open" : ""})`,
   };
+}
+
+/** Whether a spike's series is normal again (hysteresis: well below the medium band and the score threshold). */
+export function spikeClear(cost: number, base: { m: number }, c: DetectorConfig["spike"], s: Pick<SpikeScore, "score" | "threshold">, clearBelow: number): boolean {
+  const expected = Math.max(base.m, c.minCostUsd / 10);
+  return cost < c.minCostUsd || (cost / expected < c.medium * clearBelow && s.score < s.threshold);
 }
 
 /**
@@ -90,6 +108,7 @@ export function creep(ratio: number, c: DetectorConfig["creep"], usual: number, 
     expected: usd(usual),
     multiplier: Number(ratio.toFixed(2)),
     score: null,
+    baseline: "median of the same hours on earlier days",
     message: `cost has crept to ${ratio.toFixed(1)}× the usual for these hours, sustained over the last ${c.recentWindows} windows`,
   };
 }
@@ -107,6 +126,7 @@ export function efficiency(unit: string, now: number, history: readonly number[]
     expected: usd(base),
     multiplier: Number(ratio.toFixed(2)),
     score: null,
+    baseline: `median cost ${unit} of the last ${history.length} windows`,
     message: `cost ${unit} is ${Math.round((ratio - 1) * 100)} % above its baseline ($${usd(now)} vs $${usd(base)})`,
   };
 }
@@ -126,6 +146,7 @@ export function roi(recent: readonly { revenue: number; cost: number }[], baseli
     expected: baselineRoi.toFixed(3),
     multiplier: null,
     score: Number(r.toFixed(3)),
+    baseline: "median ROI of earlier windows",
     message: `ROI ${Math.round(r * 100)} % over the last ${recent.length} windows (usually ${Math.round(baselineRoi * 100)} %): revenue $${usd(revenue)} for cost $${usd(cost)}`,
   };
 }
@@ -153,6 +174,7 @@ export function mixShift(now: number[], history: readonly number[][], labels: st
     expected: `${(mean[labels.indexOf(biggest.label)]! * 100).toFixed(0)} %`,
     multiplier: null,
     score: Number(d2.toFixed(1)),
+    baseline: `mean cost shares of the last ${history.length} windows`,
     message: `the cost mix changed: ${biggest.label} went from ${(mean[labels.indexOf(biggest.label)]! * 100).toFixed(0)} % to ${(now[labels.indexOf(biggest.label)]! * 100).toFixed(0)} % of cost`,
   };
 }
@@ -167,6 +189,7 @@ export function costPerPost(total: number, c: DetectorConfig["costPerPost"]): Fi
     expected: usd(c.targetUsd),
     multiplier: Number(ratio.toFixed(2)),
     score: null,
+    baseline: "the target cost per post",
     message: `this post cost $${usd(total)}, ${ratio.toFixed(1)}× its target of $${usd(c.targetUsd)}`,
   };
 }

@@ -15,10 +15,28 @@ import {
   roi,
   shares,
   spike,
+  spikeClear,
+  zGate,
   type AlertType,
   type DetectorConfig,
   type Finding,
 } from "./detectors.ts";
+import { defaultDetectionConfig, type DetectionConfig } from "./cost-checks.ts";
+import { defaultSeriesDetector, seriesDetectorFactory } from "./registry.ts";
+import type { SeriesDetector } from "./series-detector.ts";
+
+export interface EngineOptions {
+  /** The cost-specific checks' parameters (defaults: the seed thresholds). */
+  checks?: DetectorConfig;
+  /** The registry name of the series detector the spike check runs per series. */
+  detector?: string;
+  /** Its parameters, over its live defaults. */
+  params?: Record<string, unknown>;
+  /** Sensitivity per scope. */
+  scopes?: DetectionConfig["scopes"];
+  /** Hysteresis of the spike check (see hygieneSchema.clearBelow). */
+  clearBelow?: number;
+}
 
 const HISTORY = 288;
 /**
@@ -29,6 +47,8 @@ const HISTORY = 288;
 export const POST_IDLE_MS = 24 * 3_600_000;
 
 interface Series {
+  /** The registry's series detector for this series: scores every final window's cost. */
+  scorer: SeriesDetector;
   costs: Ring;
   byHour: Map<number, Ring>;
   perKOutput: Ring;
@@ -49,13 +69,34 @@ export interface Evaluation {
   findings: Finding[];
   /** Detector types that ran on a final window and found nothing: their alerts resolve. */
   clear: AlertType[];
+  /** Detector types whose window was neither anomalous nor clearly normal (hysteresis): a resolve waits. */
+  hold?: AlertType[];
 }
 
 export function seriesId(w: Pick<WindowAggregate, "scope" | "key">): string {
   return `${w.scope}|${Object.entries(w.key).map(([k, v]) => `${k}=${v}`).join(",")}`;
 }
 
-export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
+export function createEngine(opts: EngineOptions = {}) {
+  const config = opts.checks ?? defaultDetectorConfig;
+  const detectorName = opts.detector ?? defaultSeriesDetector;
+  const scorers = seriesDetectorFactory(detectorName, opts.params, { live: true });
+  const scopes = opts.scopes ?? {};
+  const clearBelow = opts.clearBelow ?? defaultDetectionConfig.hygiene.clearBelow;
+
+  /** The spike check's bands and gates for one scope, its configured sensitivity applied. */
+  function spikeFor(scope: WindowAggregate["scope"]) {
+    const sens = scopes[scope] ?? {};
+    const c = { ...config.spike };
+    if (sens.spikeMultiplier) {
+      const k = sens.spikeMultiplier / c.medium;
+      c.medium *= k;
+      c.high *= k;
+      c.critical *= k;
+    }
+    if (sens.minCostUsd !== undefined) c.minCostUsd = sens.minCostUsd;
+    return { c, threshold: sens.threshold ?? scorers.threshold, off: sens.off === true };
+  }
   const series = new Map<string, Series>();
   /** Posts' running totals, ordered by their last final window (re-inserted on each). */
   const posts = new Map<string, { total: number; lastStart: number }>();
@@ -65,6 +106,7 @@ export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
     let s = series.get(id);
     if (!s) {
       s = {
+        scorer: scorers.make(),
         costs: new Ring(HISTORY),
         byHour: new Map(),
         perKOutput: new Ring(HISTORY),
@@ -90,6 +132,7 @@ export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
   /** Feeds one window of history without judging it (warm start from the rollups). */
   function learn(w: Pick<WindowAggregate, "scope" | "key" | "window_start" | "cost_usd"> & Partial<WindowAggregate>): void {
     const s = get(seriesId(w));
+    s.scorer.score(Number(w.cost_usd), new Date(w.window_start));
     record(s, w as WindowAggregate);
   }
 
@@ -157,9 +200,27 @@ export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
         if (f) findings.push(f);
       };
       const enough = s.costs.length >= config.minHistory;
-
-      if (enough) judge("spike", spike(cost, baseline(s, start), config.spike, !w.final));
-      if (!w.final) return { series: id, window: w, findings, clear: [] };
+      const sp = spikeFor(w.scope);
+      const base = baseline(s, start);
+      if (!w.final) {
+        // An open window is judged without being learned: the detector's peek, else the robust-z gate.
+        if (enough && !sp.off) {
+          const peek = s.scorer.peek;
+          const score = peek ? peek.call(s.scorer, cost, start) : zGate(cost, base, sp.c.minZ);
+          const f = spike(cost, base, sp.c, { score, threshold: peek ? sp.threshold : 0.5, detector: peek ? detectorName : "robust-z", partial: true });
+          if (f) findings.push(f);
+        }
+        return { series: id, window: w, findings, clear: [] };
+      }
+      // Every final window is scored, so the series detector learns the whole series.
+      const score = s.scorer.score(cost, start);
+      const hold: AlertType[] = [];
+      if (enough && !sp.off) {
+        const f = spike(cost, base, sp.c, { score, threshold: sp.threshold, detector: detectorName, partial: false });
+        // Hysteresis: between firing and clearly normal, a spike neither fires nor counts towards resolving.
+        if (f || spikeClear(cost, base, sp.c, { score, threshold: sp.threshold }, clearBelow)) judge("spike", f);
+        else hold.push("spike");
+      }
 
       const sameHour = s.byHour.get(start.getUTCHours())?.values() ?? [];
       if (s.days.size > config.creep.minSeasonalDays && sameHour.length >= config.creep.minSeasonalDays) {
@@ -186,8 +247,9 @@ export function createEngine(config: DetectorConfig = defaultDetectorConfig) {
       }
       // An anomalous window does not become tomorrow's baseline.
       if (!findings.length) record(s, w);
-      return { series: id, window: w, findings, clear: ran.filter((t) => !findings.some((f) => f.type === t)) };
+      return { series: id, window: w, findings, clear: ran.filter((t) => !findings.some((f) => f.type === t)), hold };
     },
   };
 }
 export type Engine = ReturnType<typeof createEngine>;
+export type { DetectorConfig };

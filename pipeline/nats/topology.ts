@@ -22,6 +22,8 @@ export const durableNames = {
   alertsLedger: "alerts-ledger",
   windower: "windower",
   detector: "detector",
+  /** The detector's post lane: post windows only, apart from the spike and budget checks. */
+  detectorPosts: "detector-posts",
   notifier: "notifier",
 } as const;
 
@@ -31,6 +33,8 @@ export const pipelineConsumers = [
   { stage: "ledger", stream: streamNames.priced, durable: durableNames.ledger },
   { stage: "windower", stream: streamNames.priced, durable: durableNames.windower },
   { stage: "detector", stream: streamNames.windows, durable: durableNames.detector },
+  // The detector's post lane: its own health check and lag metric, run by the detector stage.
+  { stage: "detector-posts", stream: streamNames.windows, durable: durableNames.detectorPosts, partOf: "detector" },
   { stage: "alert-store", stream: streamNames.alerts, durable: durableNames.alertsLedger },
   { stage: "notifier", stream: streamNames.alerts, durable: durableNames.notifier },
 ] as const;
@@ -92,6 +96,9 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   const windowHoldS = 3 * config.windows.windowS + config.windows.latenessS + 60;
   await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, { ackWaitS: windowHoldS, maxAckPending: config.windows.maxPending });
   await ensureConsumer(jsm, streamNames.windows, durableNames.detector, s.windows, config);
+  // The detector's post lane (see detector-stage.ts). Created on a stream that already
+  // holds windows, it starts with new ones: the main lane judged the older post windows.
+  await ensureConsumer(jsm, streamNames.windows, durableNames.detectorPosts, createSubjects(config.subjects.prefix).windows("post"), config, { deliverPolicy: DeliverPolicy.New });
   // The notifier holds an alert while it waits in its group and is delivered, keeping it
   // alive with working(); a short ack wait brings it back soon after a crash. Created
   // on a stream that already holds alerts, it starts with new ones (no storm of old alerts).

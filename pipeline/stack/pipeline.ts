@@ -161,7 +161,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // The API's process watches every consumer (the stack's view); a stage process its own.
     const watch = createConsumerWatch({
       jsm,
-      consumers: serveApi ? pipelineConsumers : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes(c.stage)),
+      consumers: serveApi ? pipelineConsumers : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes("partOf" in c ? c.partOf : c.stage)),
       metrics,
       log: log.child({ stage: "health" }),
       lagMessages: config.health.lagMessages,
@@ -196,7 +196,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       // OTLP spans become events published like any producer's, on this connection.
       const otlpProducer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
       const otlp = { attributes: config.otlp.attributes, publish: publishInBatches(otlpProducer, config.enrich.maxBatchEvents) };
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, analytics, fairness: config.api.fairness, otlp, maxExportRows: config.exports.maxRows, consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers } });
+      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, analytics, fairness: config.api.fairness, otlp, maxExportRows: config.exports.maxRows, windowS: config.windows.windowS, consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers } });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());

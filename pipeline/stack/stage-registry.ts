@@ -94,12 +94,14 @@ export const stageRegistry = {
     const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse });
     const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, controls, config, log, metrics: ctx.metrics });
     const c = consumer(ctx, "detector", streamNames.windows, durableNames.detector);
+    const posts = consumer(ctx, "detector-posts", streamNames.windows, durableNames.detectorPosts);
     // Hard budgets' reservation counters take the ledger's spend beside the detector, which reads the same ledger.
     const budgetList = createBudgetStore({ kv: budgetsKv, client: clickhouse }).list;
     const counters = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
     const sync = createReservationSync({ client: clickhouse, counters, budgets: budgetList, settledGraceMs: config.reservations.settledGraceMs, aheadMs: 5 * config.reservations.syncMs, log });
     return [
       startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle }),
+      startStage({ ...posts, maxBatch: 20, flushMs: 20, handle: stage.handlePosts }),
       startPeriodic({ stage: "reservation-sync", intervalMs: config.reservations.syncMs, run: sync.pass, log, signal: ctx.signal }),
     ];
   },

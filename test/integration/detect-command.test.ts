@@ -56,6 +56,25 @@ describe("costline detect", () => {
     await expect(detect(path.join(dir, "bad.csv"), path.join(dir, "bad.out.csv"), "magic")).rejects.toMatchObject({ stderr: expect.stringMatching(/unknown detector "magic"/) });
   });
 
+  it("lists the registry's detectors and cost checks with their parameters", async () => {
+    const { stdout } = await run(process.execPath, [cliPath, "detect", "--list"], { cwd: repoRoot });
+    const rows = stdout.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; name: string; params: Record<string, unknown> });
+    const spike = rows.find((r) => r.kind === "series" && r.name === "spike");
+    expect(spike?.params).toMatchObject({ minHistory: 30, threshold: 0.5 });
+    expect(rows.find((r) => r.kind === "cost_check" && r.name === "spike")?.params).toMatchObject({ medium: 3, high: 3.5, critical: 5 });
+    expect(rows.filter((r) => r.kind === "series").map((r) => r.name)).toEqual(expect.arrayContaining(["spike", "seasonal"]));
+  });
+
+  it("takes detector parameters and refuses invalid ones", async () => {
+    writeFileSync(path.join(dir, "p.csv"), series(600, 400));
+    // Scoring 0.5 only at a robust z of 200 and flagging at 0.9: the injected spike (z ≈ 80) is not flagged.
+    await run(process.execPath, [cliPath, "detect", "--input", path.join(dir, "p.csv"), "--output", path.join(dir, "p.out.csv"), "--param", "midZ=200", "--param", "threshold=0.9"], { cwd: repoRoot });
+    expect(readFileSync(path.join(dir, "p.out.csv"), "utf8").trim().split("\n").slice(1).filter((l) => l.endsWith(",1"))).toEqual([]);
+    await expect(run(process.execPath, [cliPath, "detect", "--input", path.join(dir, "p.csv"), "--output", path.join(dir, "p.out.csv"), "--param", "midZ=-3"], { cwd: repoRoot })).rejects.toMatchObject({
+      stderr: expect.stringMatching(/detector "spike": invalid parameters: midZ/),
+    });
+  });
+
   it("reaches a NAB standard score above 50 on the benchmark sample", async () => {
     const results = path.join(dir, "nab");
     const files = [

@@ -2,7 +2,7 @@
 // KV: window aggregates for one persona go onto the windows stream, the
 // detector escalates closed → throttled (spike) → degraded (efficiency on
 // gpt-4o) → open (critical spike, paused for a short configured time) →
-// half-open (one probe after the pause) → closed (the spike resolves), a
+// half-open (one probe after the pause) → closed (the spike resolves after two normal windows), a
 // guard watching the controls bucket follows every step, and each change is
 // audited in ClickHouse with the detector alert that made it. An operator's
 // override then wins over the detector until it expires.
@@ -90,8 +90,9 @@ describe("escalation and recovery", () => {
     expect(probe.reason).toMatch(/^probe: /);
     expect(check().allow).toBe(false);
 
-    // A normal window: the spike resolves and the detector clears its control.
+    // Normal windows: after two in a row (the detector's hygiene) the spike resolves and the detector clears its control.
     await publish(next("0.105", 10_000));
+    await publish(next("0.1", 10_000));
     await until("closed again", (d) => d.state === "closed" && d.allow);
 
     const audit = await stack.sql<{ action: string; state: string; changed_by: string; reason: string }>(

@@ -73,7 +73,7 @@ describe("health and readiness", () => {
     const first = await until("the API process healthy", apiUrl, (r) => r.status === "healthy", 90_000);
     expect(first.code).toBe(200);
     expect(first.checks.map((c) => c.name).sort()).toEqual(
-      ["clickhouse", "consumer:alert-store", "consumer:detector", "consumer:enrich", "consumer:ledger", "consumer:notifier", "consumer:windower", "nats", "streams"].sort(),
+      ["clickhouse", "consumer:alert-store", "consumer:detector", "consumer:detector-posts", "consumer:enrich", "consumer:ledger", "consumer:notifier", "consumer:windower", "nats", "streams"].sort(),
     );
     // Every API answer carries a request id: the caller's when it is plain, else a new one.
     expect((await fetch(`${apiUrl}/healthz`, { headers: { "x-request-id": "probe-42" } })).headers.get("x-request-id")).toBe("probe-42");

@@ -1,0 +1,152 @@
+// Rebuilds a tenant's window aggregates from the ledger, as the windower
+// would have published them final: the same epoch-aligned event-time
+// windows, scopes, keys, money breakdowns and top posts and users. The
+// ledger replay (`costline detect --tenant`) runs them through the engine.
+// Late events the windower refused (past the allowed lateness) are in the
+// ledger, so they count here: the one way a replay can differ.
+import type { ClickHouseClient } from "@clickhouse/client";
+import { z } from "zod";
+import { queryRows } from "../clickhouse/client.ts";
+import { chTime } from "../ledger/ledger-row.ts";
+import { fromPico, toPico } from "../pricing/decimal.ts";
+import type { WindowAggregate } from "../../schemas/index.ts";
+
+type Scope = WindowAggregate["scope"];
+
+/** The scopes a replay can rebuild, with their key columns. Per-user windows exist for user budgets only. */
+export const replayScopes = {
+  tenant: [],
+  tenant_model: ["provider", "model"],
+  tenant_persona: ["persona_id"],
+  tenant_feature: ["feature"],
+  tenant_operation: ["operation"],
+  post: ["post_id"],
+} as const satisfies Partial<Record<Scope, readonly string[]>>;
+export type ReplayScope = keyof typeof replayScopes;
+export const replayScopeNames = Object.keys(replayScopes) as ReplayScope[];
+
+export const ledgerWindowsQuerySchema = z.object({
+  tenant: z.string().min(1).max(128),
+  scopes: z.array(z.enum(replayScopeNames as [ReplayScope, ...ReplayScope[]])).min(1),
+  from: z.iso.datetime({ offset: true }),
+  to: z.iso.datetime({ offset: true }),
+  window_s: z.coerce.number().int().min(1).max(86_400),
+});
+export type LedgerWindowsQuery = z.infer<typeof ledgerWindowsQuerySchema>;
+
+/** The most windows one replay returns: a wider range is refused with a hint to narrow it. */
+export const MAX_REPLAY_WINDOWS = 500_000;
+
+function scopeSql(scope: ReplayScope, select: string, extraWhere: string, groupExtra: string): string {
+  const keys = replayScopes[scope] as readonly string[];
+  const keyCols = keys.map((k) => `${k}`);
+  // Aliases never repeat a column's name: ClickHouse would read the alias inside other aggregates.
+  // Only fixed column names from replayScopes reach the SQL text; every value is bound.
+  // An event counts in a scope when it has the scope's last key (the windower's rule).
+  const group = ["start_ms", ...keyCols, ...(groupExtra ? [groupExtra] : [])].join(", ");
+  return `SELECT intDiv(toUnixTimestamp64Milli(time), {window_ms:UInt64}) * {window_ms:UInt64} AS start_ms${keyCols.map((k) => `, ${k}`).join("")}, ${select}
+FROM costline.ledger FINAL
+WHERE tenant = {tenant:String} AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}${keys.length ? ` AND ${keys.at(-1)} != ''` : ""}${extraWhere}
+GROUP BY ${group}`;
+}
+
+type Row = Record<string, string | number>;
+
+export async function ledgerWindows(client: ClickHouseClient, q: LedgerWindowsQuery): Promise<WindowAggregate[]> {
+  const windowMs = q.window_s * 1000;
+  const params = { tenant: q.tenant, from: chTime(q.from), to: chTime(q.to), window_ms: windowMs };
+  const out: WindowAggregate[] = [];
+  for (const scope of q.scopes) {
+    const keys = replayScopes[scope] as readonly string[];
+    const breakdown = scopeSql(
+      scope,
+      `model, operation, count() AS events, countIf(NOT priced) AS unpriced_events, countIf(cost_usd IS NOT NULL) AS costed,
+       toString(sum(ifNull(cost_usd, toDecimal128(0, 12)))) AS cost_text, toString(sum(revenue_usd)) AS revenue_text,
+       sum(input_tokens) AS in_tokens, sum(output_tokens) AS out_tokens, countIf(kind = 'llm') AS requests`,
+      "",
+      "model, operation",
+    ) + "\n-- ORDER BY: oldest window first, the order the engine learns in.\nORDER BY start_ms";
+    const top = (col: "post_id" | "user_id") =>
+      scopeSql(scope, `${col} AS contributor, toString(sum(cost_usd)) AS cost_text`, ` AND ${col} != '' AND cost_usd IS NOT NULL`, col) +
+      `\n-- ORDER BY: per window and key, the dearest contributors first (the windower keeps the top 5).\nORDER BY start_ms${keys.map((k) => `, ${k}`).join("")}, sum(cost_usd) DESC\nLIMIT 5 BY start_ms${keys.map((k) => `, ${k}`).join("")}`;
+    const [rows, posts, users] = await Promise.all([
+      queryRows<Row>(client, breakdown, params),
+      scope === "post" ? Promise.resolve([] as Row[]) : queryRows<Row>(client, top("post_id"), params),
+      queryRows<Row>(client, top("user_id"), params),
+    ]);
+    const windows = new Map<string, Acc>();
+    const idOf = (r: Row) => `${r.start_ms}|${keys.map((k) => r[k]).join("\u0000")}`;
+    for (const r of rows) {
+      const id = idOf(r);
+      let w = windows.get(id);
+      if (!w) windows.set(id, (w = newAcc(scope, q.tenant, Number(r.start_ms), Object.fromEntries(keys.map((k) => [k, String(r[k])])))));
+      const cost = toPico(String(r.cost_text));
+      w.events += Number(r.events);
+      w.unpriced += Number(r.unpriced_events);
+      w.cost += cost;
+      w.revenue += toPico(String(r.revenue_text));
+      w.input += Number(r.in_tokens);
+      w.output += Number(r.out_tokens);
+      w.requests += Number(r.requests);
+      if (Number(r.costed) > 0) {
+        if (r.model) w.byModel.set(String(r.model), (w.byModel.get(String(r.model)) ?? 0n) + cost);
+        if (r.operation) w.byOperation.set(String(r.operation), (w.byOperation.get(String(r.operation)) ?? 0n) + cost);
+      }
+    }
+    for (const [list, field] of [[posts, "posts"], [users, "users"]] as const)
+      for (const r of list) windows.get(idOf(r))?.[field].push([String(r.contributor), String(r.cost_text)]);
+    for (const w of windows.values()) out.push(toAggregate(w, windowMs));
+    if (out.length > MAX_REPLAY_WINDOWS) break;
+  }
+  return out.sort((a, b) => (a.window_start < b.window_start ? -1 : a.window_start > b.window_start ? 1 : 0));
+}
+
+interface Acc {
+  scope: ReplayScope;
+  tenant: string;
+  start: number;
+  key: Record<string, string>;
+  events: number;
+  unpriced: number;
+  cost: bigint;
+  revenue: bigint;
+  input: number;
+  output: number;
+  requests: number;
+  byModel: Map<string, bigint>;
+  byOperation: Map<string, bigint>;
+  posts: [string, string][];
+  users: [string, string][];
+}
+
+function newAcc(scope: ReplayScope, tenant: string, start: number, keyCols: Record<string, string>): Acc {
+  return {
+    scope, tenant, start, key: { tenant, ...keyCols }, events: 0, unpriced: 0, cost: 0n, revenue: 0n, input: 0, output: 0, requests: 0,
+    byModel: new Map(), byOperation: new Map(), posts: [], users: [],
+  };
+}
+
+function toAggregate(w: Acc, windowMs: number): WindowAggregate {
+  const money = (m: Map<string, bigint>) => Object.fromEntries([...m].map(([k, v]) => [k, fromPico(v)]));
+  const end = new Date(w.start + windowMs).toISOString();
+  return {
+    scope: w.scope,
+    key: w.key,
+    tenant: w.tenant,
+    window_start: new Date(w.start).toISOString(),
+    window_end: end,
+    events: w.events,
+    unpriced_events: w.unpriced,
+    cost_usd: fromPico(w.cost),
+    revenue_usd: fromPico(w.revenue),
+    input_tokens: w.input,
+    output_tokens: w.output,
+    requests: w.requests,
+    by_model: money(w.byModel),
+    by_operation: money(w.byOperation),
+    top_posts: Object.fromEntries(w.posts.map(([k, v]) => [k, fromPico(toPico(v))])),
+    top_users: Object.fromEntries(w.users.map(([k, v]) => [k, fromPico(toPico(v))])),
+    final: true,
+    emitted_at: end,
+  };
+}
