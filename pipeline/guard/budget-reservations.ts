@@ -79,7 +79,11 @@ export async function createBudgetReservations(opts: ReservationOptions) {
   const ttlMs = opts.ttlMs ?? 120_000;
   const failOpen = opts.onUnavailable === "allow";
   const kvm = new Kvm(opts.nc);
-  const counters: CounterClient = createCounterClient({ kv: await kvm.open(kvBuckets.reservations), timeoutMs: opts.timeoutMs });
+  const counters: CounterClient = createCounterClient({
+    // Direct gets name the key in the subject, which is what a tenant producer's role permits (not the bucket-wide message get).
+    kv: await kvm.open(kvBuckets.reservations, { allow_direct: true }),
+    timeoutMs: opts.timeoutMs,
+  });
   const budgetsKv = await kvm.open(kvBuckets.budgets);
   const hard = new Map<string, BudgetRecord>();
   const watch = await budgetsKv.watch();

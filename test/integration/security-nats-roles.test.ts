@@ -165,7 +165,7 @@ describe("a tenant's producer", () => {
   });
 
   it("writes its own tenant's budget reservation counters (compare-and-set), and no other tenant's", async () => {
-    const kv = await new Kvm(pnc).open(kvBuckets.reservations);
+    const kv = await new Kvm(pnc).open(kvBuckets.reservations, { allow_direct: true });
     const own = `${kvToken(TENANT)}.tenant.daily.p0`;
     const rev = await kv.create(own, JSON.stringify({ probe: 1 }));
     await kv.update(own, JSON.stringify({ probe: 2 }), rev);
