@@ -25,7 +25,7 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   const clickhouse = pipeline.clickhouse!; // the API's process always opens it
   const chHttp =
     config.clickhouse.httpPort !== undefined && clickhouse.mode === "embedded"
-      ? await startClickHouseHttp({ client: clickhouse.client, keys: createKeyStore(clickhouse.client), host: config.api.host, port: config.clickhouse.httpPort, log: log.child({ stage: "clickhouse-http" }) })
+      ? await startClickHouseHttp({ client: clickhouse.client, keys: createKeyStore(clickhouse.client), host: config.api.host, port: config.clickhouse.httpPort, limits: config.queries.limits, log: log.child({ stage: "clickhouse-http" }) })
       : undefined;
   if (config.clickhouse.httpPort !== undefined && !chHttp) log.warn("COSTLINE_CLICKHOUSE_HTTP_PORT applies to the embedded engine only; with CLICKHOUSE_URL, point clients at that server");
   writeStackFile(config.stackFile, {

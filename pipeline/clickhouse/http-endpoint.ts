@@ -10,6 +10,8 @@
 //
 //   COSTLINE_CLICKHOUSE_HTTP_PORT=8123 npm start
 //   curl -u "grafana:$(cat .costline/admin.key)" 'http://127.0.0.1:8123/?query=SELECT+count()+FROM+costline.ledger'
+import { inlineParams } from "../queries/inline-params.ts";
+import { defaultQueryLimits, withLimits, type QueryLimits } from "../queries/query-limits.ts";
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { ClickHouseClient } from "@clickhouse/client";
@@ -26,6 +28,8 @@ export interface ClickHouseHttpOptions {
   log?: Logger;
   /** Largest query text accepted (default 1 MiB). */
   maxQueryBytes?: number;
+  /** Bounds set on every statement, as on /v1/sql (default: the defaults of COSTLINE_QUERY_*). */
+  limits?: QueryLimits;
 }
 
 const FORMAT_AT_END = /\bFORMAT\s+([A-Za-z0-9]+)\s*$/i;
@@ -103,19 +107,30 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
     const params: Record<string, string> = {};
     for (const [k, v] of url.searchParams) if (k.startsWith("param_")) params[k.slice(6)] = unescapeParam(v);
     const queryId = url.searchParams.get("query_id") || randomUUID();
+    const requested = url.searchParams.get("default_format") ?? "TabSeparated";
+    if (!FORMAT_NAME.test(requested)) return fail(res, 400, 73, "UNKNOWN_FORMAT", `unknown format ${requested}`);
+    // A client's trailing FORMAT (the HTTP interface's way of naming the output)
+    // is taken off before the guard, which refuses FORMAT inside a statement,
+    // and put back after the server's bounds.
+    const format = FORMAT_AT_END.exec(query.trim())?.[1] ?? requested;
     let sql: string;
     try {
-      sql = await normalizeReadOnly(opts.client, query);
+      // `param_*` bindings become quoted, cast literals before the guard reads the statement.
+      const statement = query.trim().replace(FORMAT_AT_END, "");
+      let inlined: string;
+      try {
+        inlined = Object.keys(params).length ? inlineParams(statement, params) : statement;
+      } catch (err) {
+        return fail(res, 400, 456, "UNKNOWN_QUERY_PARAMETER", errorMessage(err));
+      }
+      sql = await normalizeReadOnly(opts.client, inlined);
     } catch (err) {
       if (err instanceof PermanentError) return fail(res, 400, 164, "READONLY", err.message);
       throw err;
     }
-    const requested = url.searchParams.get("default_format") ?? "TabSeparated";
-    if (!FORMAT_NAME.test(requested)) return fail(res, 400, 73, "UNKNOWN_FORMAT", `unknown format ${requested}`);
-    const format = FORMAT_AT_END.exec(sql)?.[1] ?? requested;
-    if (!FORMAT_AT_END.test(sql)) sql = `${sql} FORMAT ${format}`;
+    sql = `${withLimits(sql, opts.limits ?? defaultQueryLimits, `chhttp-${queryId.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 36)}`)}\nFORMAT ${format}`;
     try {
-      const rs = await opts.client.exec({ query: sql, query_params: params, query_id: queryId });
+      const rs = await opts.client.exec({ query: sql, query_id: queryId });
       res.writeHead(200, {
         "content-type": contentType(format),
         "x-clickhouse-format": format,
