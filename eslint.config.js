@@ -17,7 +17,14 @@ export default tseslint.config(
       "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: true }],
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
       "@typescript-eslint/no-explicit-any": "off",
+      // Escaping and validation code matches control characters on purpose.
+      "no-control-regex": "off",
     },
+  },
+  {
+    // The console's one script runs in the browser, with uPlot loaded beside it.
+    files: ["pipeline/console/static/**/*.js"],
+    languageOptions: { globals: { document: "readonly", window: "readonly", ResizeObserver: "readonly", uPlot: "readonly", fetch: "readonly", console: "readonly", setTimeout: "readonly" } },
   },
   {
     files: ["**/*.js", "**/*.mjs"],

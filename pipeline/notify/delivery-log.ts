@@ -30,7 +30,10 @@ export function createDeliveryLog(deps: { client: ClickHouseClient; log: Logger;
   let wake: (() => void) | null = null;
   let timer: NodeJS.Timeout | null = null;
   const signal = () => {
-    if (timer) clearTimeout(timer), (timer = null);
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
     wake?.();
   };
 

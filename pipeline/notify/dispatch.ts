@@ -144,7 +144,10 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
     for (const item of items) {
       const why = suppression(deps, group, item, told, lastTold.get(item.alert.fingerprint) ?? null, now);
       if (why) suppressed.push({ item, why });
-      else fresh.push(item), told.set(item.alert.fingerprint, item.alert.status);
+      else {
+        fresh.push(item);
+        told.set(item.alert.fingerprint, item.alert.status);
+      }
     }
     const existing = new Set<GroupItem>();
     await Promise.all(

@@ -36,7 +36,10 @@ export function createGroupScheduler<T extends { id: string }>(opts: GroupSchedu
 
   function schedule(g: Group<T>) {
     if (g.timer || g.flushing || g.pending.size === 0) return;
-    if (g.idle) clearTimeout(g.idle), (g.idle = null);
+    if (g.idle) {
+      clearTimeout(g.idle);
+      g.idle = null;
+    }
     const t = now();
     const due = draining ? t : g.lastFlushAt === null ? t + g.timing.waitMs : Math.max(t, g.lastFlushAt + g.timing.intervalMs);
     g.timer = setTimeout(() => flush(g), Math.max(0, due - t));
@@ -77,8 +80,14 @@ export function createGroupScheduler<T extends { id: string }>(opts: GroupSchedu
       for (;;) {
         const busy: Promise<void>[] = [];
         for (const g of groups.values()) {
-          if (g.idle) clearTimeout(g.idle), (g.idle = null);
-          if (g.timer) clearTimeout(g.timer), (g.timer = null);
+          if (g.idle) {
+      clearTimeout(g.idle);
+      g.idle = null;
+    }
+          if (g.timer) {
+      clearTimeout(g.timer);
+      g.timer = null;
+    }
           if (!g.flushing && g.pending.size) flush(g);
           if (g.flushing) busy.push(g.flushing);
         }

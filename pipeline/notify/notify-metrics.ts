@@ -5,7 +5,10 @@ import { Counter, Histogram, type Registry } from "prom-client";
 
 export function createNotifyMetrics(registry: Registry) {
   const existing = registry.getSingleMetric("costline_notify_deliveries_total");
-  if (existing) registry.removeSingleMetric("costline_notify_deliveries_total"), registry.removeSingleMetric("costline_notify_latency_seconds");
+  if (existing) {
+    registry.removeSingleMetric("costline_notify_deliveries_total");
+    registry.removeSingleMetric("costline_notify_latency_seconds");
+  }
   return {
     deliveries: new Counter({
       name: "costline_notify_deliveries_total",

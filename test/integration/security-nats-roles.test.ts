@@ -303,7 +303,7 @@ describe("issuing and revoking producers, across restarts", () => {
     expect(await stack.stop()).toBe(0);
     stack = await startStack(home);
     expect(stack.info.nats_password).toBe(before);
-    (await as(producer.nats_user, producer.nats_password)).close();
+    await (await as(producer.nats_user, producer.nats_password)).close();
     await stack.kill();
     stack = await startStack(home);
     expect(stack.info.nats_password).toBe(before);

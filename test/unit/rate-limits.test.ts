@@ -41,7 +41,10 @@ describe("circuit breaker", () => {
     const b = createCircuitBreaker({ consecutiveFailures: 100, failureRate: 0.5, minCalls: 10, recoveryMs: 1000, isExcluded: (e) => (e as Error).message === "400" });
     for (let i = 0; i < 20; i++) b.failure(new Error("400"), T);
     expect(b.state(T)).toBe("closed");
-    for (let i = 0; i <= 10; i++) i % 2 ? b.success() : b.failure(new Error("500"), T); // 6 of 11 failed
+    for (let i = 0; i <= 10; i++) {
+      if (i % 2) b.success();
+      else b.failure(new Error("500"), T); // 6 of 11 failed
+    }
     expect(b.state(T)).toBe("open");
     expect(b.allow(T + 1000).allowed).toBe(true);
     b.failure(new Error("500"), T + 1000);
