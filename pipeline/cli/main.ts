@@ -15,7 +15,7 @@ import { runPublish } from "./publish-command.ts";
 import { runSql, runTotals } from "./query-commands.ts";
 import { runPrice } from "./price-command.ts";
 import { runKeys } from "./keys-command.ts";
-import { replaySeries } from "../detect/offline.ts";
+import { replayPaths } from "../detect/replay-paths.ts";
 import { budgetsCommand, controlsCommand } from "./controls-command.ts";
 import { silencesCommand } from "./silences-command.ts";
 import { runDlq, type DlqOptions } from "./dlq-command.ts";
@@ -154,13 +154,13 @@ export function buildCli(config: () => Config): Command {
     .action((id: string) => silencesCommand.expire(config(), id));
   program
     .command("detect")
-    .description("replay a timestamp,value CSV through a detector offline; writes timestamp,value,anomaly_score,is_anomaly")
-    .requiredOption("--input <file>")
-    .requiredOption("--output <file>")
-    .option("--detector <name>", "spike or seasonal", "spike")
+    .description("replay a timestamp,value CSV (or a directory of them) through a detector offline; writes timestamp,value,anomaly_score,is_anomaly")
+    .requiredOption("--input <file|dir>", "a CSV, or a directory whose CSVs are all replayed")
+    .requiredOption("--output <file|dir>", "the output CSV, or a directory mirroring the input directory")
+    .option("--detector <name>", "adaptive, spike or seasonal", "adaptive")
     .action(async (o: { input: string; output: string; detector: string }) => {
-      const r = await replaySeries(o.input, o.output, o.detector);
-      process.stderr.write(`${r.rows} rows scored, ${r.anomalies} flagged → ${o.output}\n`);
+      const r = await replayPaths(o.input, o.output, o.detector);
+      process.stderr.write(`${r.files > 1 ? `${r.files} files, ` : ""}${r.rows} rows scored, ${r.anomalies} flagged → ${o.output}\n`);
     });
   program
     .command("price")

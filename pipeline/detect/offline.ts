@@ -6,6 +6,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { CostlineError } from "../errors.ts";
 import { Ring, mad, median, robustZ } from "./robust.ts";
+import { createAdaptive } from "./adaptive/index.ts";
 
 export interface SeriesDetector {
   /** Anomaly score in [0, 1] for `value`, from history only; then learns it. */
@@ -63,11 +64,12 @@ export function seasonalSeries(opts: { minDays?: number } = {}): SeriesDetector 
 }
 
 export const offlineDetectors: Record<string, () => SeriesDetector> = {
+  adaptive: () => createAdaptive(),
   spike: () => spikeSeries(),
   seasonal: () => seasonalSeries(),
 };
 
-export async function replaySeries(input: string, output: string, name = "spike", threshold = 0.5): Promise<{ rows: number; anomalies: number }> {
+export async function replaySeries(input: string, output: string, name = "adaptive", threshold = 0.5): Promise<{ rows: number; anomalies: number }> {
   const make = offlineDetectors[name];
   if (!make) throw new CostlineError(`unknown detector "${name}" (detectors: ${Object.keys(offlineDetectors).join(", ")})`);
   const detector = make();

@@ -1,0 +1,140 @@
+// The adaptive detector: an ensemble of robust baselines (recent level, step
+// from the previous row, hour-of-day and hour-of-week profiles, a short
+// smoothing of the level and daily deviations, and novelty beyond the range
+// seen), each calibrated on its own history of this series into a tail
+// probability; the second-smallest probability (two features must agree) is
+// reported as an anomaly likelihood in [0, 1], 0.5 ⇔ p = 10⁻⁵ on this series.
+// Every span is in time and every scale is learned, so one threshold fits
+// series of any scale and cadence. Streaming: each row is scored from the
+// rows before it, then learned.
+import { z } from "zod";
+import type { SeriesDetector } from "../offline.ts";
+import { LevelBaseline, SeasonalBaseline, StepBaseline } from "./baselines.ts";
+import { Cadence } from "./cadence.ts";
+import { agreedPValue, likelihoodScore, refractory } from "./combine.ts";
+import { SortedWindow } from "./sorted-window.ts";
+import { TailModel } from "./tail.ts";
+
+export const adaptiveParamsSchema = z.object({
+  /** score ≥ threshold ⇒ is_anomaly / alert. */
+  threshold: z.number().min(0).max(1).default(0.5),
+  /** Which deviations count: up only (spend), down only, or both. */
+  direction: z.enum(["both", "up", "down"]).default("both"),
+  /** Span of the recent-level and step baselines. */
+  levelHours: z.number().positive().default(6),
+  /** Span a deviation is averaged over (sustained shifts, creeps). */
+  smoothMinutes: z.number().positive().default(30),
+  /** Earlier days kept per hour of day, and the days needed before that profile is used. */
+  seasonDays: z.number().int().positive().default(7),
+  seasonMinDays: z.number().int().positive().default(3),
+  /** Earlier weeks kept per hour of week, and the weeks needed before that profile is used. */
+  weekWeeks: z.number().int().positive().default(4),
+  weekMinWeeks: z.number().int().positive().default(2),
+  /** How much of each feature's past its calibration remembers. */
+  calibrationDays: z.number().positive().default(7),
+  /** Share of a feature's history fitted as its tail. */
+  tailShare: z.number().gt(0).lt(0.5).default(0.05),
+  /** Learning time before any score above 0 (at least 100 rows, at most 720). */
+  probationHours: z.number().nonnegative().default(12),
+  /** After a score, only a higher one within this span is reported (one episode, one report). */
+  refractoryHours: z.number().nonnegative().default(6),
+  /** Decades of tail probability that score 0.5. */
+  scoreHalfDecades: z.number().positive().default(5),
+});
+export type AdaptiveParams = z.infer<typeof adaptiveParamsSchema>;
+
+const MIN_ROWS = 100;
+const MAX_ROWS = 10_080;
+
+function runningMean(size: number): (x: number) => number {
+  const ring = new Float64Array(size);
+  let n = 0, sum = 0;
+  return (x) => {
+    const slot = n % size;
+    if (n >= size) sum -= ring[slot]!;
+    ring[slot] = x;
+    sum += x;
+    n++;
+    return sum / Math.min(n, size);
+  };
+}
+
+function buildModel(p: AdaptiveParams, cadence: Cadence) {
+  const perHour = Math.max(1, Math.round(3_600_000 / cadence.intervalMs()));
+  const calibration = cadence.rows(p.calibrationDays * 24, 500, MAX_ROWS);
+  const smoothRows = cadence.rows(p.smoothMinutes / 60, 3, 60);
+  const levelRows = cadence.rows(p.levelHours, MIN_ROWS, 2_000);
+  // A daily profile needs a few rows a day; a series sampled daily or slower has none.
+  const profiled = cadence.intervalMs() <= 4 * 3_600_000;
+  return {
+    probation: cadence.rows(p.probationHours, MIN_ROWS, 720),
+    level: new LevelBaseline(levelRows),
+    step: new StepBaseline(levelRows),
+    day: profiled ? new SeasonalBaseline((at) => at.getUTCHours(), perHour * p.seasonDays, perHour * p.seasonMinDays) : undefined,
+    week: profiled ? new SeasonalBaseline((at) => at.getUTCDay() * 24 + at.getUTCHours(), perHour * p.weekWeeks, perHour * p.weekMinWeeks) : undefined,
+    range: new SortedWindow(calibration),
+    smoothLevel: runningMean(smoothRows),
+    smoothDay: runningMean(smoothRows),
+    tails: Array.from({ length: 7 }, () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS })),
+    episode: refractory(cadence.rows(p.refractoryHours, 0, 2_000)),
+    rows: 0,
+  };
+}
+
+export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDetector {
+  const p = adaptiveParamsSchema.parse(params);
+  const cadence = new Cadence();
+  const pending: [number, Date][] = [];
+  let model: ReturnType<typeof buildModel> | undefined;
+
+  const directed = (zv: number): number => (p.direction === "both" ? Math.abs(zv) : p.direction === "up" ? Math.max(zv, 0) : Math.max(-zv, 0));
+  // How far a value lies beyond everything seen in the calibration span, in usual spreads.
+  const novelty = (x: number, seen: SortedWindow, spread: number): number => {
+    const s = Math.max(spread, 1e-9);
+    return Math.max(0, (x - seen.quantile(1)) / s, (seen.quantile(0) - x) / s) * (directed(x - seen.quantile(0.5)) > 0 ? 1 : 0);
+  };
+
+  function step(m: ReturnType<typeof buildModel>, value: number, at: Date): number {
+    const spread = m.level.spread();
+    const zLevel = m.level.z(value);
+    const zDay = m.day?.z(value, at, spread);
+    const zWeek = m.week?.z(value, at, spread);
+    const raw = [
+      directed(zLevel),
+      directed(m.smoothLevel(zLevel)),
+      directed(m.step.z(value)),
+      zDay === undefined ? undefined : directed(zDay),
+      zDay === undefined ? undefined : directed(m.smoothDay(zDay)),
+      zWeek === undefined ? undefined : directed(zWeek),
+      m.range.size < 8 ? undefined : novelty(value, m.range, spread),
+    ];
+    const ps: number[] = [];
+    raw.forEach((r, i) => {
+      if (r === undefined || !Number.isFinite(r)) return;
+      ps.push(m.tails[i]!.pValue(r));
+      m.tails[i]!.learn(r);
+    });
+    m.range.push(value);
+    m.level.learn(value);
+    m.step.learn(value);
+    m.day?.learn(value, at);
+    m.week?.learn(value, at);
+    m.rows++;
+    const score = m.episode(likelihoodScore(agreedPValue(ps), p.scoreHalfDecades));
+    return m.rows <= m.probation ? 0 : score;
+  }
+
+  return {
+    score(value, at) {
+      if (model) return step(model, value, at);
+      // Buffer the first rows until the cadence is known, then learn them (no score during learning).
+      cadence.observe(at);
+      pending.push([value, at]);
+      if (!cadence.known) return 0;
+      model = buildModel(p, cadence);
+      for (const [v, t] of pending) step(model, v, t);
+      pending.length = 0;
+      return 0;
+    },
+  };
+}
