@@ -114,3 +114,4 @@ export class SeasonalBaseline {
     b.w.push(x);
   }
 }
+

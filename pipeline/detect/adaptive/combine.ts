@@ -20,18 +20,18 @@ export function likelihoodScore(p: number, halfDecades: number): number {
 }
 
 /**
- * One episode scores once: a score that does not exceed every score of the
- * last `rows` rows reads 0, so a level shift or a long burst is reported at
+ * One episode scores once: once a score of at least `floor` was seen, a score
+ * that does not exceed every score of the last `rows` rows reads 0, so a level shift or a long burst is reported at
  * its onset (and again only when it worsens), not on every row until the
  * baselines catch up.
  */
-export function refractory(rows: number): (score: number) => number {
+export function refractory(rows: number, floor: number): (score: number) => number {
   const recent = new Float64Array(Math.max(1, rows));
   let i = 0;
   return (s) => {
     let peak = 0;
     for (let j = 0; j < recent.length; j++) if (recent[j]! > peak) peak = recent[j]!;
     recent[i++ % recent.length] = s;
-    return s > peak ? s : 0;
+    return s > peak || peak < floor ? s : 0;
   };
 }

@@ -1,12 +1,12 @@
-// The adaptive detector: an ensemble of robust baselines (recent level, step
-// from the previous row, hour-of-day and hour-of-week profiles, a short
-// smoothing of the level and daily deviations, and novelty beyond the range
-// seen), each calibrated on its own history of this series into a tail
-// probability; the second-smallest probability (two features must agree) is
-// reported as an anomaly likelihood in [0, 1], 0.5 ⇔ p = 10⁻⁵ on this series.
-// Every span is in time and every scale is learned, so one threshold fits
-// series of any scale and cadence. Streaming: each row is scored from the
-// rows before it, then learned.
+// The adaptive detector: an ensemble of robust baselines — the recent level,
+// the step from the previous row, the hour-of-day and hour-of-week profiles,
+// half-hour averages of the level and daily deviations, and novelty beyond
+// the range seen — each calibrated on its own history of this series into a
+// tail probability. The second-smallest probability (two features must
+// agree) becomes an anomaly likelihood in [0, 1]: 0.5 ⇔ p = 10⁻⁵ on this
+// series. Every span is in time and every scale is learned, so one threshold
+// fits series of any scale and cadence. Streaming: each row is scored from
+// the rows before it, then learned.
 import { z } from "zod";
 import type { SeriesDetector } from "../offline.ts";
 import { LevelBaseline, SeasonalBaseline, StepBaseline } from "./baselines.ts";
@@ -20,7 +20,7 @@ export const adaptiveParamsSchema = z.object({
   threshold: z.number().min(0).max(1).default(0.5),
   /** Which deviations count: up only (spend), down only, or both. */
   direction: z.enum(["both", "up", "down"]).default("both"),
-  /** Span of the recent-level and step baselines. */
+  /** Span of the recent-level and step baselines (at least 100 rows). */
   levelHours: z.number().positive().default(6),
   /** Span a deviation is averaged over (sustained shifts, creeps). */
   smoothMinutes: z.number().positive().default(30),
@@ -36,7 +36,7 @@ export const adaptiveParamsSchema = z.object({
   tailShare: z.number().gt(0).lt(0.5).default(0.05),
   /** Learning time before any score above 0 (at least 100 rows, at most 720). */
   probationHours: z.number().nonnegative().default(12),
-  /** After a score, only a higher one within this span is reported (one episode, one report). */
+  /** After a score of at least 0.6 × threshold, only a higher one within this span is reported. */
   refractoryHours: z.number().nonnegative().default(6),
   /** Decades of tail probability that score 0.5. */
   scoreHalfDecades: z.number().positive().default(5),
@@ -45,6 +45,7 @@ export type AdaptiveParams = z.infer<typeof adaptiveParamsSchema>;
 
 const MIN_ROWS = 100;
 const MAX_ROWS = 10_080;
+const FEATURES = 7;
 
 function runningMean(size: number): (x: number) => number {
   const ring = new Float64Array(size);
@@ -64,7 +65,7 @@ function buildModel(p: AdaptiveParams, cadence: Cadence) {
   const calibration = cadence.rows(p.calibrationDays * 24, 500, MAX_ROWS);
   const smoothRows = cadence.rows(p.smoothMinutes / 60, 3, 60);
   const levelRows = cadence.rows(p.levelHours, MIN_ROWS, 2_000);
-  // A daily profile needs a few rows a day; a series sampled daily or slower has none.
+  // A daily profile needs a few rows a day; a series sampled every few hours or slower has none.
   const profiled = cadence.intervalMs() <= 4 * 3_600_000;
   return {
     probation: cadence.rows(p.probationHours, MIN_ROWS, 720),
@@ -75,8 +76,8 @@ function buildModel(p: AdaptiveParams, cadence: Cadence) {
     range: new SortedWindow(calibration),
     smoothLevel: runningMean(smoothRows),
     smoothDay: runningMean(smoothRows),
-    tails: Array.from({ length: 7 }, () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS })),
-    episode: refractory(cadence.rows(p.refractoryHours, 0, 2_000)),
+    tails: Array.from({ length: FEATURES }, () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS })),
+    episode: refractory(cadence.rows(p.refractoryHours, 0, 2_000), 0.6 * p.threshold),
     rows: 0,
   };
 }
@@ -91,7 +92,9 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
   // How far a value lies beyond everything seen in the calibration span, in usual spreads.
   const novelty = (x: number, seen: SortedWindow, spread: number): number => {
     const s = Math.max(spread, 1e-9);
-    return Math.max(0, (x - seen.quantile(1)) / s, (seen.quantile(0) - x) / s) * (directed(x - seen.quantile(0.5)) > 0 ? 1 : 0);
+    const above = p.direction === "down" ? 0 : (x - seen.quantile(1)) / s;
+    const below = p.direction === "up" ? 0 : (seen.quantile(0) - x) / s;
+    return Math.max(0, above, below);
   };
 
   function step(m: ReturnType<typeof buildModel>, value: number, at: Date): number {
@@ -127,7 +130,7 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
   return {
     score(value, at) {
       if (model) return step(model, value, at);
-      // Buffer the first rows until the cadence is known, then learn them (no score during learning).
+      // Buffer the first rows until the cadence is known, then learn them (no score while learning).
       cadence.observe(at);
       pending.push([value, at]);
       if (!cadence.known) return 0;
