@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { CostlineError } from "../errors.ts";
 import { Ring, mad, median, robustZ } from "./robust.ts";
-import { createAdaptive } from "./adaptive/index.ts";
+import { adaptiveParamsSchema, createAdaptive } from "./adaptive/index.ts";
 
 export interface SeriesDetector {
   /** Anomaly score in [0, 1] for `value`, from history only; then learns it. */
@@ -69,7 +69,10 @@ export const offlineDetectors: Record<string, () => SeriesDetector> = {
   seasonal: () => seasonalSeries(),
 };
 
-export async function replaySeries(input: string, output: string, name = "adaptive", threshold = 0.5): Promise<{ rows: number; anomalies: number }> {
+/** Detectors whose alert threshold is their own parameter, not 0.5. */
+const offlineThresholds: Record<string, number> = { adaptive: adaptiveParamsSchema.parse({}).threshold };
+
+export async function replaySeries(input: string, output: string, name = "adaptive", threshold = offlineThresholds[name] ?? 0.5): Promise<{ rows: number; anomalies: number }> {
   const make = offlineDetectors[name];
   if (!make) throw new CostlineError(`unknown detector "${name}" (detectors: ${Object.keys(offlineDetectors).join(", ")})`);
   const detector = make();

@@ -35,15 +35,16 @@ export class LevelBaseline {
     return this.w.size;
   }
 
-  spread(): number {
-    if (this.w.size === 0) return 0;
+  /** The window's spread, at least `floor` (a share of the long-run spread, so a quiet stretch does not make every blip extreme). */
+  spread(floor = 0): number {
+    if (this.w.size === 0) return floor;
     const magnitude = this.absSum / this.w.size;
-    return Math.max(robustSpread(this.w, magnitude), 1e-3 * magnitude);
+    return Math.max(robustSpread(this.w, magnitude), 1e-3 * magnitude, floor);
   }
 
-  z(x: number): number {
+  z(x: number, floor = 0): number {
     if (this.w.size < 8) return 0;
-    return (x - this.w.quantile(0.5)) / this.spread();
+    return (x - this.w.quantile(0.5)) / this.spread(floor);
   }
 
   learn(x: number): void {
@@ -66,12 +67,12 @@ export class StepBaseline {
     this.steps = new SortedWindow(capacity);
   }
 
-  z(x: number): number {
+  z(x: number, floor = 0): number {
     if (this.prev === undefined || this.steps.size < 8) return 0;
     const d = x - this.prev;
     const typical = this.steps.quantile(0.5) / 0.6745;
     const spread = typical > 0 ? typical : this.steps.quantile(0.9) / 1.645 || this.steps.quantile(0.99) / 2.576;
-    return d / Math.max(spread, 1e-3 * this.magnitude, 1e-9);
+    return d / Math.max(spread, 1e-3 * this.magnitude, floor, 1e-9);
   }
 
   learn(x: number): void {

@@ -9,15 +9,15 @@
 // the rows before it, then learned.
 import { z } from "zod";
 import type { SeriesDetector } from "../offline.ts";
-import { LevelBaseline, SeasonalBaseline, StepBaseline } from "./baselines.ts";
+import { LevelBaseline, SeasonalBaseline, StepBaseline, robustSpread } from "./baselines.ts";
 import { Cadence } from "./cadence.ts";
 import { agreedPValue, likelihoodScore, refractory } from "./combine.ts";
 import { SortedWindow } from "./sorted-window.ts";
 import { TailModel } from "./tail.ts";
 
 export const adaptiveParamsSchema = z.object({
-  /** score ≥ threshold ⇒ is_anomaly / alert. */
-  threshold: z.number().min(0).max(1).default(0.5),
+  /** score ≥ threshold ⇒ is_anomaly / alert. 0.4 ⇔ two features agree on a tail probability ≤ 2·10⁻⁴. */
+  threshold: z.number().min(0).max(1).default(0.4),
   /** Which deviations count: up only (spend), down only, or both. */
   direction: z.enum(["both", "up", "down"]).default("both"),
   /** Span of the recent-level and step baselines (at least 100 rows). */
@@ -46,6 +46,8 @@ export type AdaptiveParams = z.infer<typeof adaptiveParamsSchema>;
 const MIN_ROWS = 100;
 const MAX_ROWS = 10_080;
 const FEATURES = 7;
+/** Share of the long-run spread below which no short window's spread may fall. */
+const LONG_FLOOR = 0.05;
 
 function runningMean(size: number): (x: number) => number {
   const ring = new Float64Array(size);
@@ -98,14 +100,15 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
   };
 
   function step(m: ReturnType<typeof buildModel>, value: number, at: Date): number {
-    const spread = m.level.spread();
-    const zLevel = m.level.z(value);
+    const floor = LONG_FLOOR * robustSpread(m.range, 0);
+    const spread = m.level.spread(floor);
+    const zLevel = m.level.z(value, floor);
     const zDay = m.day?.z(value, at, spread);
     const zWeek = m.week?.z(value, at, spread);
     const raw = [
       directed(zLevel),
       directed(m.smoothLevel(zLevel)),
-      directed(m.step.z(value)),
+      directed(m.step.z(value, floor)),
       zDay === undefined ? undefined : directed(zDay),
       zDay === undefined ? undefined : directed(m.smoothDay(zDay)),
       zWeek === undefined ? undefined : directed(zWeek),

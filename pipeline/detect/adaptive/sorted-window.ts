@@ -35,10 +35,10 @@ export class SortedWindow {
     return this.sorted[lo]! + (this.sorted[hi]! - this.sorted[lo]!) * (pos - lo);
   }
 
-  /** Share of the window strictly above x. */
-  shareAbove(x: number): number {
+  /** Share of the window at or above x. */
+  shareAtLeast(x: number): number {
     const n = this.sorted.length;
-    return n === 0 ? 0 : (n - this.upperBound(x)) / n;
+    return n === 0 ? 0 : (n - this.lowerBound(x)) / n;
   }
 
   /** Mean and variance of the values above the q-quantile (the tail's excesses over it). */

@@ -37,7 +37,7 @@ export class TailModel {
   pValue(r: number): number {
     if (this.seen.size < this.o.minHistory) return 1;
     if (this.sinceFit >= 16) this.fit();
-    if (r <= this.u) return Math.max(this.o.tailShare, (this.seen.shareAbove(r) * this.seen.size + 1) / (this.seen.size + 1));
+    if (r <= this.u) return Math.max(this.o.tailShare, this.seen.shareAtLeast(r));
     const t = (r - this.u) / this.sigma;
     const tail = this.xi < 1e-6 ? Math.exp(-t) : Math.pow(1 + this.xi * t, -1 / this.xi);
     return this.o.tailShare * tail;
