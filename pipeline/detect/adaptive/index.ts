@@ -38,6 +38,8 @@ export const adaptiveParamsSchema = z.object({
   probationHours: z.number().nonnegative().default(12),
   /** After a score of at least 0.6 × threshold, only a higher one within this span is reported. */
   refractoryHours: z.number().nonnegative().default(6),
+  /** A second, coarse model on block means of this span catches what per-row noise hides (0: none). */
+  coarseMinutes: z.number().nonnegative().default(60),
   /** Decades of tail probability that score 0.5. */
   scoreHalfDecades: z.number().positive().default(5),
 });
@@ -130,15 +132,32 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
     return m.rows <= m.probation ? 0 : score;
   }
 
+  // Block means at the coarse span, fed to a second model of the same kind; its score stands at a block's last row.
+  let coarse: { detector: SeriesDetector; rows: number; sum: number; n: number; start: Date | undefined } | undefined;
+  const coarseScore = (value: number, at: Date): number => {
+    if (!coarse) return 0;
+    coarse.start ??= at;
+    coarse.sum += value;
+    if (++coarse.n < coarse.rows) return 0;
+    const s = coarse.detector.score(coarse.sum / coarse.n, coarse.start);
+    coarse.sum = 0;
+    coarse.n = 0;
+    coarse.start = undefined;
+    return s;
+  };
+
   return {
     score(value, at) {
-      if (model) return step(model, value, at);
+      if (model) return Math.max(step(model, value, at), coarseScore(value, at));
       // Buffer the first rows until the cadence is known, then learn them (no score while learning).
       cadence.observe(at);
       pending.push([value, at]);
       if (!cadence.known) return 0;
       model = buildModel(p, cadence);
-      for (const [v, t] of pending) step(model, v, t);
+      const blockRows = Math.round((p.coarseMinutes * 60_000) / cadence.intervalMs());
+      if (p.coarseMinutes > 0 && blockRows >= 2)
+        coarse = { detector: createAdaptive({ ...p, coarseMinutes: 0 }), rows: blockRows, sum: 0, n: 0, start: undefined };
+      for (const [v, t] of pending) step(model, v, t), coarseScore(v, t);
       pending.length = 0;
       return 0;
     },
