@@ -3,10 +3,11 @@
 // half-hour averages of the level and daily deviations, and novelty beyond
 // the range seen — each calibrated on its own history of this series into a
 // tail probability. The second-smallest probability (two features must
-// agree) becomes an anomaly likelihood in [0, 1]: 0.5 ⇔ p = 10⁻⁵ on this
-// series. Every span is in time and every scale is learned, so one threshold
-// fits series of any scale and cadence. Streaming: each row is scored from
-// the rows before it, then learned.
+// agree) becomes an anomaly likelihood in [0, 1] (0.5 ⇔ p = 10⁻⁵ on this
+// series), and the same model run on hourly block means adds what per-row
+// noise hides. Every span is in time and every scale is learned, so one
+// threshold fits series of any scale and cadence. Streaming: each row is
+// scored from the rows before it, then learned.
 import { z } from "zod";
 import type { SeriesDetector } from "../offline.ts";
 import { LevelBaseline, SeasonalBaseline, StepBaseline, robustSpread } from "./baselines.ts";
