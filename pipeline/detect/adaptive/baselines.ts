@@ -105,6 +105,14 @@ export class SeasonalBaseline {
     return (x - m) / spread;
   }
 
+  /** The bucket's median once the bucket is ready and its median stands clear of its spread (the profile resolves a shape), else undefined. */
+  resolvedMedian(at: Date): number | undefined {
+    const b = this.buckets.get(this.key(at));
+    if (!b || b.w.size < this.minPerBucket) return undefined;
+    const m = b.w.quantile(0.5);
+    return Math.abs(m) > robustSpread(b.w, b.absSum / b.w.size) ? m : undefined;
+  }
+
   learn(x: number, at: Date): void {
     const k = this.key(at);
     let b = this.buckets.get(k);

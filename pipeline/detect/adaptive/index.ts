@@ -5,7 +5,8 @@
 // tail probability. The second-smallest probability (two features must
 // agree) becomes an anomaly likelihood in [0, 1] (0.5 ⇔ p = 10⁻⁵ on this
 // series), and the same model run on hourly block means adds what per-row
-// noise hides. Every span is in time and every scale is learned, so one
+// noise hides. A separate residual channel, the value against the hour's
+// profile, catches sustained rises the morning ramp hides. Every span is in time and every scale is learned, so one
 // threshold fits series of any scale and cadence. Streaming: each row is
 // scored from the rows before it, then learned.
 import { z } from "zod";
@@ -31,6 +32,12 @@ export const adaptiveParamsSchema = z.object({
   /** Earlier weeks kept per hour of week, and the weeks needed before that profile is used. */
   weekWeeks: z.number().int().positive().default(4),
   weekMinWeeks: z.number().int().positive().default(2),
+  /**
+   * A separate channel on the residual from the hour-of-day profile, against
+   * the recent residuals: a sustained rise (runaway loop, pricier model, creep)
+   * that the morning ramp would hide in the plain level. Per-row model only.
+   */
+  residual: z.boolean().default(true),
   /** How much of each feature's past its calibration remembers. */
   calibrationDays: z.number().positive().default(7),
   /** Share of a feature's history fitted as its tail. */
@@ -49,6 +56,8 @@ export type AdaptiveParams = z.infer<typeof adaptiveParamsSchema>;
 const MIN_ROWS = 100;
 const MAX_ROWS = 10_080;
 const FEATURES = 7;
+/** Tail probability below which a residual value is an anomaly and is kept out of its own calibration (SPOT's rule). */
+const RESIDUAL_RISK = 1e-4;
 /** Share of the long-run spread below which no short window's spread may fall. */
 const LONG_FLOOR = 0.05;
 
@@ -81,6 +90,9 @@ function buildModel(p: AdaptiveParams, cadence: Cadence) {
     range: new SortedWindow(calibration),
     smoothLevel: runningMean(smoothRows),
     smoothDay: runningMean(smoothRows),
+    residual: p.residual ? new LevelBaseline(levelRows) : undefined,
+    smoothResidual: runningMean(smoothRows),
+    residualTails: Array.from({ length: 2 }, () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS })),
     tails: Array.from({ length: FEATURES }, () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS })),
     episode: refractory(cadence.rows(p.refractoryHours, 0, 2_000), 0.6 * p.threshold),
     rows: 0,
@@ -102,6 +114,30 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
     return Math.max(0, above, below);
   };
 
+  /**
+   * The residual channel's p: the value minus the hour's profile median, as a
+   * robust z against the recent residuals, and its half-hour average; both
+   * must agree (the larger p). Only where the profile resolves a shape (its
+   * median stands clear of its spread); on a mostly idle series it would be
+   * the level feature again. As in SPOT, a value already anomalous does not
+   * join the calibration, so one incident does not hide the next.
+   */
+  function residualChannel(m: ReturnType<typeof buildModel>, residual: LevelBaseline, value: number, at: Date, floor: number): number {
+    const expected = m.day?.resolvedMedian(at);
+    if (expected === undefined) return 1;
+    const e = value - expected;
+    const zRes = residual.z(e, floor);
+    residual.learn(e);
+    let worst = 0;
+    [directed(zRes), directed(m.smoothResidual(zRes))].forEach((r, k) => {
+      const tail = m.residualTails[k]!;
+      const pv = tail.pValue(r);
+      if (!(pv < RESIDUAL_RISK)) tail.learn(r);
+      worst = Math.max(worst, pv);
+    });
+    return worst;
+  }
+
   function step(m: ReturnType<typeof buildModel>, value: number, at: Date): number {
     const floor = LONG_FLOOR * robustSpread(m.range, 0);
     const spread = m.level.spread(floor);
@@ -117,6 +153,7 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
       zWeek === undefined ? undefined : directed(zWeek),
       m.range.size < 8 ? undefined : novelty(value, m.range, spread),
     ];
+    const residualP = m.residual ? residualChannel(m, m.residual, value, at, floor) : 1;
     const ps: number[] = [];
     raw.forEach((r, i) => {
       if (r === undefined || !Number.isFinite(r)) return;
@@ -129,7 +166,7 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
     m.day?.learn(value, at);
     m.week?.learn(value, at);
     m.rows++;
-    const score = m.episode(likelihoodScore(agreedPValue(ps), p.scoreHalfDecades));
+    const score = m.episode(likelihoodScore(Math.min(agreedPValue(ps), residualP), p.scoreHalfDecades));
     return m.rows <= m.probation ? 0 : score;
   }
 
@@ -157,7 +194,7 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
       model = buildModel(p, cadence);
       const blockRows = Math.round((p.coarseMinutes * 60_000) / cadence.intervalMs());
       if (p.coarseMinutes > 0 && blockRows >= 2)
-        coarse = { detector: createAdaptive({ ...p, coarseMinutes: 0 }), rows: blockRows, sum: 0, n: 0, start: undefined };
+        coarse = { detector: createAdaptive({ ...p, coarseMinutes: 0, residual: false }), rows: blockRows, sum: 0, n: 0, start: undefined };
       for (const [v, t] of pending) step(model, v, t), coarseScore(v, t);
       pending.length = 0;
       return 0;
