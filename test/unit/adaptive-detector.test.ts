@@ -78,6 +78,37 @@ describe("sorted window", () => {
   });
 });
 
+describe("adaptive detector, residual channel", () => {
+  const DAY = 1440;
+  // Per-minute series with a strong daily ramp, a 10× spike on day 5 (history with an incident in it)
+  // and, on day 8, a rise of `rise` × for two hours just before the peak, where the ramp hides it from the level.
+  function ramped(seed: number, rise: number): number[] {
+    const r = rng(seed);
+    return Array.from({ length: 9 * DAY }, (_, i) => {
+      const h = (i % DAY) / 60;
+      const shape = 0.05 + 0.95 * Math.exp(-((h - 14) ** 2) / 18);
+      const spike = i >= 5 * DAY + 840 && i < 5 * DAY + 850 ? 10 : 1;
+      const inc = i >= 8 * DAY + 660 && i < 8 * DAY + 780 ? rise : 1;
+      return 100 * shape * spike * inc * (1 + 0.1 * r.normal());
+    });
+  }
+  const replayMinutes = (xs: number[], params = {}) => {
+    const d = createAdaptive(params);
+    return xs.map((v, i) => d.score(v, new Date(START + i * 60_000)));
+  };
+
+  it("flags a sustained 2× rise on the morning ramp that the level features alone miss, and nothing on the clean days", () => {
+    for (const seed of [1, 2, 3]) {
+      const withRise = ramped(seed, 2);
+      const inWindow = (scores: number[]) => Math.max(...scores.slice(8 * DAY + 660, 8 * DAY + 720));
+      expect(inWindow(replayMinutes(withRise))).toBeGreaterThanOrEqual(0.4);
+      expect(inWindow(replayMinutes(withRise, { residual: false }))).toBeLessThan(0.4);
+      const clean = replayMinutes(ramped(seed, 1)).slice(6 * DAY);
+      expect(clean.filter((s) => s >= 0.4)).toHaveLength(0);
+    }
+  });
+});
+
 describe("tail model", () => {
   it("gives smaller probabilities further out, calibrated on an exponential sample", () => {
     const t = new TailModel({ history: 5000, tailShare: 0.05, minScale: 0.01, minHistory: 100 });
