@@ -105,12 +105,12 @@ export class SeasonalBaseline {
     return (x - m) / spread;
   }
 
-  /** The bucket's median once the bucket is ready and its median stands clear of its spread (the profile resolves a shape), else undefined. */
+  /** The bucket's median once the bucket is ready and expects something (not 0: most of that hour idle), else undefined. */
   resolvedMedian(at: Date): number | undefined {
     const b = this.buckets.get(this.key(at));
     if (!b || b.w.size < this.minPerBucket) return undefined;
     const m = b.w.quantile(0.5);
-    return Math.abs(m) > robustSpread(b.w, b.absSum / b.w.size) ? m : undefined;
+    return m !== 0 ? m : undefined;
   }
 
   learn(x: number, at: Date): void {

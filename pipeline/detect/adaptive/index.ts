@@ -117,9 +117,9 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
   /**
    * The residual channel's p: the value minus the hour's profile median, as a
    * robust z against the recent residuals, and its half-hour average; both
-   * must agree (the larger p). Only where the profile resolves a shape (its
-   * median stands clear of its spread); on a mostly idle series it would be
-   * the level feature again. As in SPOT, a value already anomalous does not
+   * must agree (the larger p). Only where the profile expects something (a
+   * median above 0); in an hour that is mostly idle the residual is the
+   * value itself, and one expensive call would look like an incident. As in SPOT, a value already anomalous does not
    * join the calibration, so one incident does not hide the next.
    */
   function residualChannel(m: ReturnType<typeof buildModel>, residual: LevelBaseline, value: number, at: Date, floor: number): number {
