@@ -17,10 +17,10 @@ describe.skipIf(!existsSync(nabDev))("detection quality", () => {
   it("scores at least its measured NAB standard profile on the development set, and flags nothing on the no-anomaly series", async () => {
     const { profiles } = await evalNab({ keep });
     const score = (name: string) => profiles.find((p) => p.profile === name)!.score;
-    // Measured 62.0 / 43.7 / 70.0 (standard / low FP / low FN); a margin for float noise only.
-    expect(score("standard")).toBeGreaterThanOrEqual(61);
-    expect(score("reward_low_FP_rate")).toBeGreaterThanOrEqual(43);
-    expect(score("reward_low_FN_rate")).toBeGreaterThanOrEqual(69);
+    // Measured 59.1 / 40.9 / 68.0 (standard / low FP / low FN); a margin for float noise only.
+    expect(score("standard")).toBeGreaterThanOrEqual(58.5);
+    expect(score("reward_low_FP_rate")).toBeGreaterThanOrEqual(40);
+    expect(score("reward_low_FN_rate")).toBeGreaterThanOrEqual(67.5);
     const clean = path.join(keep, "artificialNoAnomaly");
     for (const f of readdirSync(clean)) {
       const flagged = readFileSync(path.join(clean, f), "utf8").trim().split("\n").filter((l) => l.endsWith(",1"));
@@ -32,7 +32,7 @@ describe.skipIf(!existsSync(nabDev))("detection quality", () => {
     const r = await evalIncidents({ seed: 20260, series: 4, days: 14 });
     expect(r.incidents).toBe(60);
     expect(r.falseAlertsPerCleanDay).toBeLessThanOrEqual(0.1);
-    // Measured 68.3 % recall, 0.084 false alerts per clean day on this seed; the target (every incident) is not met yet.
-    expect(r.recall).toBeGreaterThanOrEqual(0.65);
+    // Measured 75 % recall, 0.084 false alerts per clean day on this seed; the target (every incident) is not met yet.
+    expect(r.recall).toBeGreaterThanOrEqual(0.72);
   });
 });
