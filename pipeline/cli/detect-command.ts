@@ -7,7 +7,7 @@
 //                                   production would have raised, one JSON object per line
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
-import { replaySeries } from "../detect/offline.ts";
+import { replayPaths } from "../detect/replay-paths.ts";
 import { costChecks, detectorParams, findSeriesDetector, paramDefaults, seriesDetectors } from "../detect/registry.ts";
 import { replayWindows } from "../detect/replay.ts";
 import { ledgerWindows, ledgerWindowsQuerySchema, replayScopeNames } from "../detect/ledger-windows.ts";
@@ -47,8 +47,8 @@ export async function runDetect(config: () => Config, o: DetectOptions): Promise
     if (!o.input || !o.output) throw new CostlineError("--input and --output go together");
     if (o.tenant) throw new CostlineError("--tenant replays the ledger; --input replays a CSV: choose one");
     const name = o.detector ?? config().detection.detector;
-    const r = await replaySeries(o.input, o.output, name, params);
-    process.stderr.write(`${r.rows} rows scored by ${name}, ${r.anomalies} flagged → ${o.output}\n`);
+    const r = await replayPaths(o.input, o.output, name, params);
+    process.stderr.write(`${r.files > 1 ? `${r.files} files, ` : ""}${r.rows} rows scored by ${name}, ${r.anomalies} flagged → ${o.output}\n`);
     return;
   }
   if (o.tenant) return runLedgerReplay(config(), o, params);

@@ -209,8 +209,8 @@ export function buildCli(config: () => Config): Command {
         "from the ledger through the detector stage's engine and prints the alerts it would have raised (JSON lines)",
     )
     .option("--list", "print the series detectors and cost checks with their parameters (JSON lines)")
-    .option("--input <file>", "a timestamp,value CSV")
-    .option("--output <file>", "where the scored CSV goes")
+    .option("--input <file|dir>", "a timestamp,value CSV, or a directory whose CSVs are all replayed")
+    .option("--output <file|dir>", "where the scored CSV goes, or a directory mirroring the input directory")
     .option("--detector <name>", "a series detector from --list (default: the configured one)")
     .option("--param <name=value...>", "a parameter of the detector (repeat for more)")
     .option("--tenant <tenant>", "replay this tenant's history from the ledger")

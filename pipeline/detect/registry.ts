@@ -13,6 +13,7 @@ import { CostlineError, formatIssues } from "../errors.ts";
 import type { SeriesDetector } from "./series-detector.ts";
 import { seasonalParamsSchema, seasonalSeries, spikeParamsSchema, spikeSeries } from "./series-spike.ts";
 import { costChecksSchema } from "./cost-checks.ts";
+import { adaptiveParamsSchema, createAdaptive } from "./adaptive/index.ts";
 
 export type { SeriesDetector } from "./series-detector.ts";
 
@@ -46,6 +47,14 @@ export const seriesDetectors: readonly SeriesDetectorEntry[] = [
     params: seasonalParamsSchema,
     create: seasonalSeries,
     liveDefaults: { history: 288, minHistory: 12, cooldown: 0, minDays: 3 },
+  }),
+  entry({
+    name: "adaptive",
+    description:
+      "per-series calibrated anomaly likelihood: robust level, step, hour-of-day and hour-of-week baselines and a residual channel, " +
+      "each feature's tail fitted on the series' own history (peaks over threshold), two features agreeing, one report per episode",
+    params: adaptiveParamsSchema,
+    create: createAdaptive,
   }),
 ];
 

@@ -1,0 +1,37 @@
+// How the ensemble's calibrated features become one score, and how one
+// episode is kept to one report.
+
+/**
+ * The second-smallest p-value: a row is as unusual as the second most
+ * surprised feature says, so one feature's idiosyncrasy (a step on a noisy
+ * series, a profile still thin) never alerts alone; a real incident moves
+ * the level and the profile, or the level and the step, together.
+ */
+export function agreedPValue(ps: number[]): number {
+  if (ps.length === 0) return 1;
+  ps.sort((a, b) => a - b);
+  return ps[1] ?? ps[0]!;
+}
+
+/** score = 1 − 0.5^(decades / halfDecades): monotone, never saturates, 0.5 at p = 10^−halfDecades. */
+export function likelihoodScore(p: number, halfDecades: number): number {
+  const decades = -Math.log10(Math.max(p, 1e-300));
+  return decades <= 0 ? 0 : 1 - Math.pow(0.5, decades / halfDecades);
+}
+
+/**
+ * One episode scores once: once a score of at least `floor` was seen, a score
+ * that does not exceed every score of the last `rows` rows reads 0, so a level shift or a long burst is reported at
+ * its onset (and again only when it worsens), not on every row until the
+ * baselines catch up.
+ */
+export function refractory(rows: number, floor: number): (score: number) => number {
+  const recent = new Float64Array(Math.max(1, rows));
+  let i = 0;
+  return (s) => {
+    let peak = 0;
+    for (let j = 0; j < recent.length; j++) if (recent[j]! > peak) peak = recent[j]!;
+    recent[i++ % recent.length] = s;
+    return s > peak || peak < floor ? s : 0;
+  };
+}

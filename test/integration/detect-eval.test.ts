@@ -1,0 +1,38 @@
+// Floors on detection quality, measured through `costline detect` as a user
+// runs it: the NAB development set with the benchmark's own scorer, and the
+// labeled cost-incident generator. A change that makes detection worse fails here.
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { evalIncidents } from "../../eval/incidents.ts";
+import { evalNab } from "../../eval/nab.ts";
+import { repoRoot } from "../helpers/stack-process.ts";
+
+const nabDev = path.resolve(repoRoot, "../shared/data/nab-dev");
+const keep = mkdtempSync(path.join(tmpdir(), "costline-nab-eval-"));
+afterAll(() => rmSync(keep, { recursive: true, force: true }));
+
+describe.skipIf(!existsSync(nabDev))("detection quality", () => {
+  it("scores at least its measured NAB standard profile on the development set, and flags nothing on the no-anomaly series", async () => {
+    const { profiles } = await evalNab({ keep });
+    const score = (name: string) => profiles.find((p) => p.profile === name)!.score;
+    // Measured 59.1 / 40.9 / 68.0 (standard / low FP / low FN); a margin for float noise only.
+    expect(score("standard")).toBeGreaterThanOrEqual(58.5);
+    expect(score("reward_low_FP_rate")).toBeGreaterThanOrEqual(40);
+    expect(score("reward_low_FN_rate")).toBeGreaterThanOrEqual(67.5);
+    const clean = path.join(keep, "artificialNoAnomaly");
+    for (const f of readdirSync(clean)) {
+      const flagged = readFileSync(path.join(clean, f), "utf8").trim().split("\n").filter((l) => l.endsWith(",1"));
+      expect(flagged, f).toHaveLength(0);
+    }
+  });
+
+  it("raises at most 0.1 false alerts per clean series-day on generated cost series and catches incidents", async () => {
+    const r = await evalIncidents({ seed: 20260, series: 4, days: 14 });
+    expect(r.incidents).toBe(60);
+    expect(r.falseAlertsPerCleanDay).toBeLessThanOrEqual(0.1);
+    // Measured 75 % recall, 0.084 false alerts per clean day on this seed; the target (every incident) is not met yet.
+    expect(r.recall).toBeGreaterThanOrEqual(0.72);
+  });
+});
