@@ -6,7 +6,7 @@
 // - the detector's lanes: a spike alert is raised while a flood of post
 //   windows is still queued on the post lane's consumer.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createProducer, type Producer } from "../../pipeline/producer/producer.ts";
@@ -33,7 +33,7 @@ function call(tenant: string, persona: string, post: string, outputTokens: numbe
 
 beforeAll(async () => {
   stack = await startStack(tempHome(), ENV);
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack, "operator");
   // A slow machine takes a while to store the post-window flood.
   js = jetstream(nc, { timeout: 60_000 });
   producer = await createProducer({ nc });

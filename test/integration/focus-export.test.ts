@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Decimal } from "decimal.js";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createProducer } from "../../pipeline/producer/producer.ts";
 import type { CostlineEventInput } from "../../schemas/index.ts";
@@ -81,7 +81,7 @@ const csvValue: Record<SpecColumn["dataType"], RegExp> = {
 
 beforeAll(async () => {
   stack = await startStack(tempHome(), { COSTLINE_EXPORT_MAX_ROWS: "4" });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack, "operator");
   const producer = await createProducer({ nc });
   await producer.publish([
     llm("a1", "acme", "2026-11-20T10:05:00Z", "gpt-4o"),

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { Hono } from "hono";
 import { createProducer } from "../../pipeline/producer/producer.ts";
 import { createKeyStore } from "../../pipeline/api/api-keys.ts";
@@ -55,7 +55,7 @@ describe("analytics never stall ingestion", () => {
   it("an event published while a 30-second query runs reaches the ledger before the query ends", async () => {
     const long = call(stack.info.api_url, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({ r, at: Date.now() }));
     await waitFor("the long query to run", async () => ((await running()) > 0 ? true : undefined), 30_000);
-    const nc = await connect({ servers: stack.info.nats_url });
+    const nc = await connectStack(stack, "publisher");
     const producer = await createProducer({ nc });
     await producer.publish([costEvent(1, "lim-a", "1.25", "test/limits")]);
     await nc.close();

@@ -7,7 +7,7 @@
 // every rollup and the global total: no sum wraps.
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createSubjects } from "../../pipeline/nats/subjects.ts";
@@ -47,7 +47,7 @@ function cli(...args: string[]) {
 
 beforeAll(async () => {
   stack = await startStack(home);
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack, "operator");
   js = jetstream(nc);
   const consumer = await js.consumers.get("COSTLINE_DLQ");
   void (async () => {

@@ -8,7 +8,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { dlqRecordSchema, webhookPayloadSchema, type Alert, type DlqRecord } from "../../schemas/index.ts";
@@ -80,7 +80,7 @@ beforeAll(async () => {
   const file = path.join(home, "notify.json");
   writeFileSync(file, JSON.stringify(config));
   stack = await startStack(home, { COSTLINE_CONFIG: file, TEST_PD_ROUTING_KEY: ROUTING_KEY });
-  nc = await connect({ servers: stack.info.nats_url });
+  nc = await connectStack(stack, "operator");
   js = jetstream(nc);
   const consumer = await js.consumers.get("COSTLINE_DLQ");
   void (async () => {
