@@ -29,7 +29,12 @@ export function validText(): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const bad = hasLoneSurrogate(decodeURIComponentSafe(c.req.url)) ? "(url)" : undefined;
     if (bad) return c.json({ error: `invalid text in ${bad}: a lone UTF-16 surrogate has no UTF-8 form` }, 400);
-    if (["POST", "PUT", "PATCH", "DELETE"].includes(c.req.method)) {
+    // Only text bodies are read here: reading a binary one (OTLP protobuf, a
+    // gzip-encoded body) as text would hand its route a re-encoded copy.
+    const type = c.req.header("content-type") ?? "";
+    const encoded = (c.req.header("content-encoding") ?? "identity").toLowerCase() !== "identity";
+    const textBody = !encoded && (type === "" || /json|text\/|x-www-form-urlencoded/i.test(type));
+    if (textBody && ["POST", "PUT", "PATCH", "DELETE"].includes(c.req.method)) {
       const text = await c.req.text();
       if (text.includes("\\u")) {
         let body: unknown;

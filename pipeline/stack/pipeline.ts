@@ -193,8 +193,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const budgets = createBudgetStore({ kv: await kvm.open(kvBuckets.budgets), client });
       const silences = createSilenceStore(await kvm.open(notifyBuckets.silences));
       const reservations = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
-      // OTLP spans become events published like any producer's, on this connection.
-      const otlpProducer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
+      // OTLP spans become events published like any producer's, on the API's connection (the pipeline role publishes no events).
+      const otlpProducer = await createProducer({ nc: operatorNc, subjectPrefix: config.subjects.prefix });
       const otlp = { attributes: config.otlp.attributes, publish: publishInBatches(otlpProducer, config.enrich.maxBatchEvents) };
       const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, analytics, fairness: config.api.fairness, otlp, maxExportRows: config.exports.maxRows, windowS: config.windows.windowS, consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers } });
       const api = await startApi(app, config.api.host, config.api.port);
