@@ -11,7 +11,9 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts", "**/*.tsx"],
-    languageOptions: { parserOptions: { projectService: { allowDefaultProject: ["vitest.config.ts"] }, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ["vitest.config.ts"] }, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: true }],
@@ -24,7 +26,17 @@ export default tseslint.config(
   {
     // The console's one script runs in the browser, with uPlot loaded beside it.
     files: ["pipeline/console/static/**/*.js"],
-    languageOptions: { globals: { document: "readonly", window: "readonly", ResizeObserver: "readonly", uPlot: "readonly", fetch: "readonly", console: "readonly", setTimeout: "readonly" } },
+    languageOptions: {
+      globals: {
+        document: "readonly",
+        window: "readonly",
+        ResizeObserver: "readonly",
+        uPlot: "readonly",
+        fetch: "readonly",
+        console: "readonly",
+        setTimeout: "readonly",
+      },
+    },
   },
   {
     files: ["**/*.js", "**/*.mjs"],

@@ -24,7 +24,9 @@ const { values: args } = parseArgs({
 const ROWS = Number(args.rows);
 const REQUESTS = Number(args.requests);
 
-const db = await openClickHouse({ dataDir: path.join(mkdtempSync(path.join(os.tmpdir(), "costline-bench-console-")), "clickhouse") } as never);
+const db = await openClickHouse({
+  dataDir: path.join(mkdtempSync(path.join(os.tmpdir(), "costline-bench-console-")), "clickhouse"),
+} as never);
 await migrate(db.client);
 const start = new Date(Date.now() - 90 * 86_400_000).toISOString().slice(0, 19).replace("T", " ");
 const fillStart = performance.now();
@@ -34,7 +36,13 @@ const [count] = await queryRows<{ n: string }>(db.client, "SELECT toString(count
 
 const keys = createKeyStore(db.client);
 const tenantKey = (await keys.create({ role: "tenant", tenant: "tenant-7" }, "bench")).key;
-const app = createApi({ clickhouse: db.client, metrics: createMetrics(), keys, targetCostPerPost: "0.05", health: async () => ({ status: "healthy", checks: [] }) });
+const app = createApi({
+  clickhouse: db.client,
+  metrics: createMetrics(),
+  keys,
+  targetCostPerPost: "0.05",
+  health: async () => ({ status: "healthy", checks: [] }),
+});
 const api = await startApi(app, "127.0.0.1", 0);
 
 const login = await fetch(`${api.url}/login`, { method: "POST", redirect: "manual", body: new URLSearchParams({ key: tenantKey }) });
@@ -82,7 +90,20 @@ let firstPaint: ReturnType<typeof quantiles> | null = null;
 const bin = findChromium();
 if (bin) {
   const { chromium } = await import("playwright-core");
-  const browser = await chromium.launch({ executablePath: bin, headless: true, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  const browser = await chromium.launch({
+    executablePath: bin,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   await context.addCookies([{ name: "costline_session", value: cookie.split("=")[1]!, url: api.url }]);
   const paints: number[] = [];

@@ -12,7 +12,9 @@ import { createProducer } from "../pipeline/producer/producer.ts";
 import { startStack, tempHome, waitFor } from "../test/helpers/stack-process.ts";
 import { call } from "../test/helpers/api-routes.ts";
 
-const { values: args } = parseArgs({ options: { out: { type: "string" }, seconds: { type: "string", default: "30" }, rate: { type: "string", default: "50" } } });
+const { values: args } = parseArgs({
+  options: { out: { type: "string" }, seconds: { type: "string", default: "30" }, rate: { type: "string", default: "50" } },
+});
 const QUERY_S = Number(args.seconds);
 const RATE = Number(args.rate);
 /** Runs until its time limit, in constant memory. */
@@ -24,7 +26,10 @@ const pct = (xs: number[], p: number) => {
 };
 const summary = (xs: number[]) => ({ n: xs.length, p50: pct(xs, 50), p99: pct(xs, 99), max: pct(xs, 100) });
 
-const stack = await startStack(tempHome("costline-bench-isolation-"), { COSTLINE_QUERY_TIMEOUT_S: String(QUERY_S), COSTLINE_LOG_LEVEL: "warn" });
+const stack = await startStack(tempHome("costline-bench-isolation-"), {
+  COSTLINE_QUERY_TIMEOUT_S: String(QUERY_S),
+  COSTLINE_LOG_LEVEL: "warn",
+});
 const api = stack.info.api_url;
 try {
   const nc = await connect({ servers: stack.info.nats_url });
@@ -39,7 +44,14 @@ try {
       const tick = Date.now();
       const batch = Array.from({ length: Math.max(1, Math.round(RATE / 10)) }, () => {
         const id = `${tag}-${seq++}`;
-        return { specversion: "1.0", id, source: "bench/isolation", type: "costline.cost", time: new Date().toISOString(), data: { tenant: "iso-a", amount: "0.01", currency: "USD", category: "gpu", post_id: `p-${seq % 50}` } } as const;
+        return {
+          specversion: "1.0",
+          id,
+          source: "bench/isolation",
+          type: "costline.cost",
+          time: new Date().toISOString(),
+          data: { tenant: "iso-a", amount: "0.01", currency: "USD", category: "gpu", post_id: `p-${seq % 50}` },
+        } as const;
       });
       for (const e of batch) sent.set(e.id, Date.now());
       await producer.publish(batch as never);
@@ -48,27 +60,39 @@ try {
   }
   async function freshness(tag: string): Promise<number[]> {
     const expected = [...sent.keys()].filter((k) => k.startsWith(`${tag}-`)).length;
-    const rows = await waitFor(`${tag} events in the ledger`, async () => {
-      const r = await stack.sql<{ event_id: string; at: string }>(`SELECT event_id, toUnixTimestamp64Milli(ingested_at) AS at FROM costline.ledger WHERE source = 'bench/isolation' AND startsWith(event_id, '${tag}-')`);
-      return r.length >= expected ? r : undefined;
-    }, 120_000);
+    const rows = await waitFor(
+      `${tag} events in the ledger`,
+      async () => {
+        const r = await stack.sql<{ event_id: string; at: string }>(
+          `SELECT event_id, toUnixTimestamp64Milli(ingested_at) AS at FROM costline.ledger WHERE source = 'bench/isolation' AND startsWith(event_id, '${tag}-')`,
+        );
+        return r.length >= expected ? r : undefined;
+      },
+      120_000,
+    );
     return rows.map((r) => Number(r.at) - sent.get(r.event_id)!);
   }
 
   // 1. Freshness: baseline, then with a 30-second query on /v1/sql (from a second admin key:
   // one key never holds every analytics connection, and the first reads the ledger meanwhile).
-  const longKey = (JSON.parse((await call(api, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { role: "admin" } })).text) as { key: string }).key;
+  const longKey = (
+    JSON.parse((await call(api, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { role: "admin" } })).text) as { key: string }
+  ).key;
   await stream(10_000, "base");
   const baseline = await freshness("base");
   const started = Date.now();
-  const long = call(api, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({ status: r.status, seconds: (Date.now() - started) / 1000 }));
+  const long = call(api, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({
+    status: r.status,
+    seconds: (Date.now() - started) / 1000,
+  }));
   await stream(QUERY_S * 1000, "during");
   const query = await long;
   const during = await freshness("during");
   await nc.close();
 
   // 2. A second tenant's API latency, alone and while the first floods /v1/costs.
-  const keyOf = async (tenant: string) => (JSON.parse((await call(api, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { tenant } })).text) as { key: string }).key;
+  const keyOf = async (tenant: string) =>
+    (JSON.parse((await call(api, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { tenant } })).text) as { key: string }).key;
   const [flooder, victim] = [await keyOf("iso-a"), await keyOf("iso-b")];
   const heavy = "/v1/costs?from=2020-01-01T00:00:00Z&to=2027-01-01T00:00:00Z&granularity=day&group_by=tenant,post_id,model,feature,user_id";
   async function victimLatency(ms: number): Promise<number[]> {

@@ -95,9 +95,17 @@ const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]! : null;
 };
-const summary = (xs: number[]) => ({ n: xs.length, p50: quantile(xs, 0.5), p90: quantile(xs, 0.9), p99: quantile(xs, 0.99), max: quantile(xs, 1) });
+const summary = (xs: number[]) => ({
+  n: xs.length,
+  p50: quantile(xs, 0.5),
+  p90: quantile(xs, 0.9),
+  p99: quantile(xs, 0.99),
+  max: quantile(xs, 1),
+});
 const all = arrivals();
-const byChannel = Object.fromEntries(["slack", "pd", "hook", "email"].map((c) => [c, summary(all.filter((x) => x.channel === c).map((x) => x.ms))]));
+const byChannel = Object.fromEntries(
+  ["slack", "pd", "hook", "email"].map((c) => [c, summary(all.filter((x) => x.channel === c).map((x) => x.ms))]),
+);
 const [log] = await waitFor("the delivery log", async () => {
   const r = await stack.sql<{ n: string; p50: number; p99: number }>(
     "SELECT toString(count()) AS n, quantileExact(0.5)(latency_ms) AS p50, quantileExact(0.99)(latency_ms) AS p99 FROM costline.notification_log WHERE result = 'delivered' AND startsWith(tenant, 'bench-')",

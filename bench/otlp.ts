@@ -42,7 +42,10 @@ const keyRes = await fetch(`${stack.info.api_url}/v1/admin/keys`, {
 const key = ((await keyRes.json()) as { key: string }).key;
 
 const memory = new InMemorySpanExporter();
-const provider = new NodeTracerProvider({ resource: resourceFromAttributes({ "service.name": "bench" }), spanProcessors: [new SimpleSpanProcessor(memory)] });
+const provider = new NodeTracerProvider({
+  resource: resourceFromAttributes({ "service.name": "bench" }),
+  spanProcessors: [new SimpleSpanProcessor(memory)],
+});
 const tracer = provider.getTracer("bench");
 
 function makeSpans(n: number, offset: number): ReadableSpan[] {
@@ -74,7 +77,10 @@ async function post(body: Uint8Array): Promise<void> {
   await res.arrayBuffer();
 }
 
-const count = async () => Number((await stack.sql<{ n: string }>("SELECT toString(count()) AS n FROM costline.ledger FINAL WHERE tenant = 'bench-otlp'"))[0]?.n ?? 0);
+const count = async () =>
+  Number(
+    (await stack.sql<{ n: string }>("SELECT toString(count()) AS n FROM costline.ledger FINAL WHERE tenant = 'bench-otlp'"))[0]?.n ?? 0,
+  );
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 
 try {
@@ -93,11 +99,15 @@ try {
   const rows = await stack.sql<{ event_id: string; at: string }>(
     "SELECT event_id, toString(toUnixTimestamp64Milli(ingested_at)) AS at FROM costline.ledger FINAL WHERE tenant = 'bench-otlp'",
   );
-  const latencies = rows.filter((r) => sentAt.has(r.event_id)).map((r) => Number(r.at) - sentAt.get(r.event_id)!).sort((a, b) => a - b);
+  const latencies = rows
+    .filter((r) => sentAt.has(r.event_id))
+    .map((r) => Number(r.at) - sentAt.get(r.event_id)!)
+    .sort((a, b) => a - b);
 
   // Throughput phase: bodies encoded up front, so the figure is the receiver's, not the encoder's.
   const bodies: Uint8Array[] = [];
-  for (let offset = 0; offset < SPANS; offset += BATCH) bodies.push(ProtobufTraceSerializer.serializeRequest(makeSpans(Math.min(BATCH, SPANS - offset), LATENCY_SPANS + offset))!);
+  for (let offset = 0; offset < SPANS; offset += BATCH)
+    bodies.push(ProtobufTraceSerializer.serializeRequest(makeSpans(Math.min(BATCH, SPANS - offset), LATENCY_SPANS + offset))!);
   const before = await count();
   const started = performance.now();
   let next = 0;
@@ -118,7 +128,12 @@ try {
     accepted_spans_per_s: Math.round(SPANS / acceptedS),
     end_to_end_spans_per_s: Math.round(stored / e2eS),
     stored_spans: stored,
-    span_to_queryable_ms: { samples: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1] ?? NaN },
+    span_to_queryable_ms: {
+      samples: latencies.length,
+      p50: pct(latencies, 50),
+      p99: pct(latencies, 99),
+      max: latencies[latencies.length - 1] ?? NaN,
+    },
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   if (args.out) writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);

@@ -37,7 +37,15 @@ async function worker(): Promise<void> {
   while (Date.now() < until) {
     try {
       const r = await guardedCallResult({
-        guard, producer, breakers, pricer, reservations, provider: "openai", apiFlavor: "chat", model: "gpt-4o-mini", source: "bench/overshoot",
+        guard,
+        producer,
+        breakers,
+        pricer,
+        reservations,
+        provider: "openai",
+        apiFlavor: "chat",
+        model: "gpt-4o-mini",
+        source: "bench/overshoot",
         attribution: { tenant: tenant!, persona_id: "racer", feature: "bench" },
         estimate: { inputTokens: INPUT, outputTokens: MAX_OUTPUT },
         call: async (model) => {
@@ -68,5 +76,7 @@ await Promise.all(Array.from({ length: concurrency }, worker));
 await reservations?.close();
 await guard.close();
 await nc.drain();
-process.stdout.write(`${JSON.stringify({ ...stats, published_usd: undefined, published: stats.published_usd.length, max_estimate_usd: maxEstimate })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ ...stats, published_usd: undefined, published: stats.published_usd.length, max_estimate_usd: maxEstimate })}\n`,
+);
 process.exit(0);

@@ -20,14 +20,31 @@ import { Decimal } from "../pipeline/pricing/decimal.ts";
 import type { CostlineEventInput } from "../schemas/index.ts";
 import { startStack, tempHome, waitFor, type StackProcess } from "../test/helpers/stack-process.ts";
 
-const { values: args } = parseArgs({ options: { out: { type: "string" }, producers: { type: "string", default: "4" }, concurrency: { type: "string", default: "50" }, "max-seconds": { type: "string", default: "60" } } });
+const { values: args } = parseArgs({
+  options: {
+    out: { type: "string" },
+    producers: { type: "string", default: "4" },
+    concurrency: { type: "string", default: "50" },
+    "max-seconds": { type: "string", default: "60" },
+  },
+});
 const LIMIT = "1";
 const PRESPENT = "0.9";
 
-interface ProducerResult { allowed: number; denied: number; errors: number; not_synced: number; first_denied_at: number; published: number; max_estimate_usd: string }
+interface ProducerResult {
+  allowed: number;
+  denied: number;
+  errors: number;
+  not_synced: number;
+  first_denied_at: number;
+  published: number;
+  max_estimate_usd: string;
+}
 
 async function ledger(stack: StackProcess, tenant: string): Promise<{ events: number; cost: string }> {
-  const [r] = await stack.sql<{ n: number; s: string }>(`SELECT toUInt32(count()) AS n, toString(sum(ifNull(cost_usd, 0))) AS s FROM costline.ledger WHERE tenant = '${tenant}'`);
+  const [r] = await stack.sql<{ n: number; s: string }>(
+    `SELECT toUInt32(count()) AS n, toString(sum(ifNull(cost_usd, 0))) AS s FROM costline.ledger WHERE tenant = '${tenant}'`,
+  );
   return { events: r?.n ?? 0, cost: r?.s ?? "0" };
 }
 
@@ -45,7 +62,11 @@ async function run(stack: StackProcess, mode: "check-only" | "reservations") {
   const nc = await connect({ servers: stack.info.nats_url });
   const js = jetstream(nc);
   const pre: CostlineEventInput = {
-    specversion: "1.0", id: `${tenant}-prespent`, source: "bench/overshoot", type: "costline.cost", time: new Date().toISOString(),
+    specversion: "1.0",
+    id: `${tenant}-prespent`,
+    source: "bench/overshoot",
+    type: "costline.cost",
+    time: new Date().toISOString(),
     data: { tenant, amount: PRESPENT, currency: "USD", category: "earlier_calls" },
   };
   await js.publish(createSubjects("costline").events(tenant), JSON.stringify(pre), { msgID: msgIdOf(pre) });
@@ -59,7 +80,20 @@ async function run(stack: StackProcess, mode: "check-only" | "reservations") {
   await new Promise((r) => setTimeout(r, 1500)); // the detector and the guards have the budget
 
   const children = Array.from({ length: Number(args.producers) }, () =>
-    spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "overshoot-producer.ts"), stack.info.nats_url, tenant, mode, args.concurrency!, args["max-seconds"]!], { stdio: ["pipe", "pipe", "inherit"] }),
+    spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        path.join(import.meta.dirname, "overshoot-producer.ts"),
+        stack.info.nats_url,
+        tenant,
+        mode,
+        args.concurrency!,
+        args["max-seconds"]!,
+      ],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    ),
   );
   const results: Promise<ProducerResult>[] = [];
   const ready: Promise<void>[] = [];
@@ -67,10 +101,12 @@ async function run(stack: StackProcess, mode: "check-only" | "reservations") {
     const lines = createInterface({ input: child.stdout! });
     let markReady: () => void = () => undefined;
     ready.push(new Promise((r) => (markReady = r)));
-    results.push(new Promise((resolve, reject) => {
-      lines.on("line", (line) => (line === "ready" ? markReady() : resolve(JSON.parse(line) as ProducerResult)));
-      child.once("exit", (code) => (code === 0 ? undefined : reject(new Error(`producer exited ${code}`))));
-    }));
+    results.push(
+      new Promise((resolve, reject) => {
+        lines.on("line", (line) => (line === "ready" ? markReady() : resolve(JSON.parse(line) as ProducerResult)));
+        child.once("exit", (code) => (code === 0 ? undefined : reject(new Error(`producer exited ${code}`))));
+      }),
+    );
   }
   await Promise.all(ready);
   const started = Date.now();
@@ -78,10 +114,14 @@ async function run(stack: StackProcess, mode: "check-only" | "reservations") {
   const out = await Promise.all(results);
   const seconds = (Date.now() - started) / 1000;
   const published = out.reduce((n, r) => n + r.published, 0);
-  const final = await waitFor("every call in the ledger", async () => {
-    const l = await ledger(stack, tenant);
-    return l.events === published + 1 ? l : undefined;
-  }, 120_000);
+  const final = await waitFor(
+    "every call in the ledger",
+    async () => {
+      const l = await ledger(stack, tenant);
+      return l.events === published + 1 ? l : undefined;
+    },
+    120_000,
+  );
   await nc.close();
   const over = Decimal.max(0, new Decimal(final.cost).minus(LIMIT));
   return {
@@ -110,7 +150,11 @@ try {
   console.log(JSON.stringify(checkOnly));
   const reserved = await run(stack, "reservations");
   console.log(JSON.stringify(reserved));
-  const result = { check_only: checkOnly, reservations: reserved, target_met: new Decimal(reserved.overshoot_usd).lte(reserved.largest_estimate_usd) };
+  const result = {
+    check_only: checkOnly,
+    reservations: reserved,
+    target_met: new Decimal(reserved.overshoot_usd).lte(reserved.largest_estimate_usd),
+  };
   if (args.out) writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
 } finally {

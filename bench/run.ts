@@ -91,7 +91,6 @@ async function publishAll(js: JetStreamClient, msgs: Msg[]): Promise<number> {
   return (performance.now() - start) / 1000;
 }
 
-
 function quantile(xs: number[], q: number): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
@@ -109,12 +108,30 @@ function cpuSeconds(pid: number | null | undefined): number | null {
   }
 }
 
-async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, backgroundRate: number, spikes: number, runs: number, pids: { stack: number; nats: number | null }) {
+async function measureAlertLatency(
+  js: JetStreamClient,
+  nc: NatsConnection,
+  backgroundRate: number,
+  spikes: number,
+  runs: number,
+  pids: { stack: number; nats: number | null },
+) {
   const r = seededRandom(99);
   let seq = 0;
   const call = (tenant: string, out: number): CostlineEventInput => ({
-    specversion: "1.0", id: `lat-${seq++}`, source: "bench/latency", type: "costline.llm.usage", time: new Date().toISOString(),
-    data: { tenant, persona_id: "p", post_id: `post-${seq % 7}`, provider: "openai", model: "gpt-4o-mini", usage: { input_tokens: 500, output_tokens: out } },
+    specversion: "1.0",
+    id: `lat-${seq++}`,
+    source: "bench/latency",
+    type: "costline.llm.usage",
+    time: new Date().toISOString(),
+    data: {
+      tenant,
+      persona_id: "p",
+      post_id: `post-${seq % 7}`,
+      provider: "openai",
+      model: "gpt-4o-mini",
+      usage: { input_tokens: 500, output_tokens: out },
+    },
   });
   const seen = new Map<string, number>();
   const sub = nc.subscribe("costline.alerts.>", {
@@ -127,11 +144,14 @@ async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, back
   const finals = new Map<string, number>();
   const windowsSub = nc.subscribe(subjects.windows("tenant"), {
     callback: (_err, m) => {
-      for (const w of m.json<{ tenant: string; final: boolean }[]>()) if (w.final && w.tenant.startsWith("latency-")) finals.set(w.tenant, (finals.get(w.tenant) ?? 0) + 1);
+      for (const w of m.json<{ tenant: string; final: boolean }[]>())
+        if (w.final && w.tenant.startsWith("latency-")) finals.set(w.tenant, (finals.get(w.tenant) ?? 0) + 1);
     },
   });
   const publishAllNow = (events: CostlineEventInput[]) =>
-    Promise.all(events.map((e) => js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: msgIdOf(e) })));
+    Promise.all(
+      events.map((e) => js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: msgIdOf(e) })),
+    );
   let stop = false;
   // The tenants of the run under way get ten calls a second each, on top of the demo traffic.
   let targets: string[] = [];
@@ -140,7 +160,9 @@ async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, back
   const background = (async () => {
     while (!stop) {
       const tick = performance.now();
-      const events: CostlineEventInput[] = Array.from({ length: Math.round(backgroundRate / 10) }, () => demoEvent(r, new Date(), "bench/background"));
+      const events: CostlineEventInput[] = Array.from({ length: Math.round(backgroundRate / 10) }, () =>
+        demoEvent(r, new Date(), "bench/background"),
+      );
       for (const t of targets) events.push(call(t, 400));
       await publishAllNow(events);
       published += events.length;
@@ -183,7 +205,11 @@ async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, back
       seconds: Number(wall.toFixed(1)),
       baseline_s: baselineS,
       // CPU seconds spent in the run, and the machine's 1-minute load average at its end.
-      cpu_s: { stack: cpu(cpu0.stack, cpuSeconds(pids.stack)), nats_server: cpu(cpu0.nats, cpuSeconds(pids.nats)), bench: Number(((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)) },
+      cpu_s: {
+        stack: cpu(cpu0.stack, cpuSeconds(pids.stack)),
+        nats_server: cpu(cpu0.nats, cpuSeconds(pids.nats)),
+        bench: Number(((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)),
+      },
       load_avg_1m: Number(os.loadavg()[0]!.toFixed(2)),
     };
     process.stderr.write(`alert run ${run + 1}/${runs}: ${JSON.stringify(result)}\n`);
@@ -207,23 +233,42 @@ async function measureAlertLatency(js: JetStreamClient, nc: NatsConnection, back
 /** Waits until no durable consumer of the pipeline has undelivered messages; returns how long that took. */
 async function waitForDrain(jsm: JetStreamManager): Promise<number> {
   const started = Date.now();
-  const durables: [string, string][] = [["COSTLINE_EVENTS", "enrich"], ["COSTLINE_PRICED", "ledger"], ["COSTLINE_PRICED", "windower"], ["COSTLINE_WINDOWS", "detector"], ["COSTLINE_WINDOWS", "detector-posts"]];
-  await waitFor("the pipeline's backlog to drain", async () => {
-    for (const [stream, durable] of durables) if ((await jsm.consumers.info(stream, durable)).num_pending > 0) return undefined;
-    return true;
-  }, 300_000);
+  const durables: [string, string][] = [
+    ["COSTLINE_EVENTS", "enrich"],
+    ["COSTLINE_PRICED", "ledger"],
+    ["COSTLINE_PRICED", "windower"],
+    ["COSTLINE_WINDOWS", "detector"],
+    ["COSTLINE_WINDOWS", "detector-posts"],
+  ];
+  await waitFor(
+    "the pipeline's backlog to drain",
+    async () => {
+      for (const [stream, durable] of durables) if ((await jsm.consumers.info(stream, durable)).num_pending > 0) return undefined;
+      return true;
+    },
+    300_000,
+  );
   return Date.now() - started;
 }
 
 /** From publishing the event that crosses a hard budget to a guard in another process denying. */
-async function measureGuardReaction(js: JetStreamClient, nc: NatsConnection, natsUrl: string, budgets: number, guardEnv: Record<string, string>) {
+async function measureGuardReaction(
+  js: JetStreamClient,
+  nc: NatsConnection,
+  natsUrl: string,
+  budgets: number,
+  guardEnv: Record<string, string>,
+) {
   const tenants = Array.from({ length: budgets }, (_, i) => `budget-${i}`);
   const kv = await new Kvm(nc).open("costline-budgets");
   for (const t of tenants) {
     const budget = budgetSchema.parse({ scope: { tenant: t }, period: "monthly", amount_usd: "0.05", hard: true });
     await kv.put(budgetKvKey(budget), JSON.stringify(budget));
   }
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "guard-watcher.ts"), natsUrl, ...tenants], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...guardEnv } });
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "guard-watcher.ts"), natsUrl, ...tenants], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...guardEnv },
+  });
   const deniedAt = new Map<string, number>();
   let ready: () => void = () => undefined;
   const isReady = new Promise<void>((r) => (ready = r));
@@ -236,7 +281,11 @@ async function measureGuardReaction(js: JetStreamClient, nc: NatsConnection, nat
   await sleep(1000); // the detector has applied the budgets
   let seq = 0;
   const call = (tenant: string, out: number): CostlineEventInput => ({
-    specversion: "1.0", id: `budget-${seq++}`, source: "bench/budget", type: "costline.llm.usage", time: new Date().toISOString(),
+    specversion: "1.0",
+    id: `budget-${seq++}`,
+    source: "bench/budget",
+    type: "costline.llm.usage",
+    time: new Date().toISOString(),
     data: { tenant, provider: "openai", model: "gpt-4o-mini", usage: { input_tokens: 100, output_tokens: out } },
   });
   const latencies: number[] = [];
@@ -261,14 +310,21 @@ async function main() {
   // COSTLINE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the pipeline process.
   const nodeArgs = (process.env.COSTLINE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   // One-second windows, so the alert-latency phase builds its baselines in seconds, not minutes.
-  const stack = await startStack(home, { COSTLINE_LOG_LEVEL: "warn", COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "2" }, [], nodeArgs);
+  const stack = await startStack(
+    home,
+    { COSTLINE_LOG_LEVEL: "warn", COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "2" },
+    [],
+    nodeArgs,
+  );
   const ledgerEvents = async () => (await stack.api<{ events: number }>("/v1/totals")).events;
   const nc = await connectStack(stack);
   const js = jetstream(nc, { timeout: 30_000 });
   const jsm = await jetstreamManager(nc);
   try {
     const alertsOnly = args["alerts-only"] === true;
-    let ceiling = Number.NaN, e2e = Number.NaN, e2eSeconds = Number.NaN;
+    let ceiling = Number.NaN,
+      e2e = Number.NaN,
+      e2eSeconds = Number.NaN;
     let fresh: { p50: number; p99: number; n: string } | undefined;
     const rate = Number(args["paced-rate"]);
     if (!alertsOnly) {
@@ -320,7 +376,14 @@ async function main() {
     //    background, not the queue the throughput phase left.
     const drainedBeforeMs = await waitForDrain(jsm);
     process.stderr.write(`  backlog drained ${drainedBeforeMs} ms before the alert phase\n`);
-    const alertLatency = await measureAlertLatency(js, nc, Number(args["background-rate"]), Number(args.spikes), Math.max(1, Number(args.runs)), { stack: stack.info.pid, nats: stack.info.nats_pid ?? null });
+    const alertLatency = await measureAlertLatency(
+      js,
+      nc,
+      Number(args["background-rate"]),
+      Number(args.spikes),
+      Math.max(1, Number(args.runs)),
+      { stack: stack.info.pid, nats: stack.info.nats_pid ?? null },
+    );
     process.stderr.write(`alert latency: ${JSON.stringify(alertLatency)}\n`);
 
     let guardReaction: Awaited<ReturnType<typeof measureGuardReaction>> | null = null;

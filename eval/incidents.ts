@@ -49,17 +49,26 @@ export async function evalIncidents(o: { seed: number; series: number; days: num
 
     const byKind: IncidentReport["byKind"] = {};
     const delays: Record<string, number[]> = {};
-    for (const k of INCIDENT_KINDS) (byKind[k] = { detected: 0, total: 0, medianDelayMin: undefined }), (delays[k] = []);
-    let falseAlerts = 0, cleanDays = 0;
+    for (const k of INCIDENT_KINDS) {
+      byKind[k] = { detected: 0, total: 0, medianDelayMin: undefined };
+      delays[k] = [];
+    }
+    let falseAlerts = 0,
+      cleanDays = 0;
     const missed: string[] = [];
     for (const s of all) {
-      const rows = readFileSync(path.join(output, `${s.name}.csv`), "utf8").trim().split("\n").slice(1);
+      const rows = readFileSync(path.join(output, `${s.name}.csv`), "utf8")
+        .trim()
+        .split("\n")
+        .slice(1);
       const flags = rows.map((l) => l.endsWith(",1"));
       const r = scoreSeries(s, flags);
       s.incidents.forEach((inc, i) => {
         byKind[inc.kind]!.total++;
-        if (r.detected[i]) byKind[inc.kind]!.detected++, delays[inc.kind]!.push(r.delays[i]!);
-        else missed.push(`${s.name} ${inc.kind} at minute ${inc.start}`);
+        if (r.detected[i]) {
+          byKind[inc.kind]!.detected++;
+          delays[inc.kind]!.push(r.delays[i]!);
+        } else missed.push(`${s.name} ${inc.kind} at minute ${inc.start}`);
       });
       falseAlerts += r.falseAlerts;
       cleanDays += r.cleanDays;
@@ -96,12 +105,20 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       json: { type: "boolean", default: false },
     },
   });
-  const report = await evalIncidents({ seed: Number(values.seed), series: Number(values.series), days: Number(values.days), detector: values.detector });
+  const report = await evalIncidents({
+    seed: Number(values.seed),
+    series: Number(values.series),
+    days: Number(values.days),
+    detector: values.detector,
+  });
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else {
     console.log(`${report.series} series, ${report.incidents} incidents, ${report.cleanDays} clean series-days`);
-    for (const [k, v] of Object.entries(report.byKind)) console.log(`  ${k.padEnd(14)} ${v.detected}/${v.total}  median delay ${v.medianDelayMin ?? "-"} min`);
-    console.log(`recall ${(100 * report.recall).toFixed(1)} %   false alerts ${report.falseAlerts} = ${report.falseAlertsPerCleanDay.toFixed(3)} per clean series-day`);
+    for (const [k, v] of Object.entries(report.byKind))
+      console.log(`  ${k.padEnd(14)} ${v.detected}/${v.total}  median delay ${v.medianDelayMin ?? "-"} min`);
+    console.log(
+      `recall ${(100 * report.recall).toFixed(1)} %   false alerts ${report.falseAlerts} = ${report.falseAlertsPerCleanDay.toFixed(3)} per clean series-day`,
+    );
     for (const m of report.missed) console.log(`  missed: ${m}`);
   }
 }

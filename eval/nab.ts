@@ -19,7 +19,9 @@ export interface NabProfile {
   score: number;
 }
 
-export async function evalNab(o: { data?: string; detector?: string; keep?: string } = {}): Promise<{ profiles: NabProfile[]; output: string }> {
+export async function evalNab(
+  o: { data?: string; detector?: string; keep?: string } = {},
+): Promise<{ profiles: NabProfile[]; output: string }> {
   const nab = path.resolve(repoRoot, o.data ?? "../shared/data/nab-dev");
   if (!existsSync(path.join(nab, "nab_score.py"))) throw new Error(`no NAB set at ${nab} (expected data/, labels/ and nab_score.py)`);
   const results = o.keep ? path.resolve(o.keep) : mkdtempSync(path.join(tmpdir(), "costline-nab-"));

@@ -19,7 +19,7 @@ const timeZone = z
     } catch {
       return false;
     }
-  }, "must be an IANA time zone such as \"Europe/Berlin\" or \"UTC\"");
+  }, 'must be an IANA time zone such as "Europe/Berlin" or "UTC"');
 
 export const budgetScopeSchema = controlScopeSchema.refine(
   (s) => [s.persona_id, s.feature, s.user_id, s.model].filter((v) => v !== undefined).length <= 1,

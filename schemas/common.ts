@@ -6,7 +6,7 @@ import { z } from "zod";
 export const decimalString = z
   .string()
   .max(64)
-  .regex(/^-?\d{1,24}(\.\d{1,18})?$/, "must be a decimal string such as \"12.50\"");
+  .regex(/^-?\d{1,24}(\.\d{1,18})?$/, 'must be a decimal string such as "12.50"');
 
 export const nonNegativeDecimalString = decimalString.refine((v) => !v.startsWith("-"), "must not be negative");
 

@@ -10,7 +10,11 @@ export const MAX_QUANTITY = 1_000_000_000_000;
 
 const count = z.number().finite().nonnegative().max(MAX_QUANTITY, `must be at most ${MAX_QUANTITY}`);
 /** Tokens and requests are whole numbers. */
-const tokens = z.number().int("must be a whole number").nonnegative().max(MAX_TOKENS_PER_EVENT, `must be at most ${MAX_TOKENS_PER_EVENT} per event`);
+const tokens = z
+  .number()
+  .int("must be a whole number")
+  .nonnegative()
+  .max(MAX_TOKENS_PER_EVENT, `must be at most ${MAX_TOKENS_PER_EVENT} per event`);
 
 /** Usage keys follow @pydantic/genai-prices; input_tokens counts all input, cached included. */
 export const llmUsageSchema = z
@@ -83,8 +87,16 @@ export type EventType = (typeof eventTypes)[number];
 
 const envelopeShape = {
   specversion: z.literal("1.0"),
-  id: z.string().min(1).max(256).regex(/^[^\s]+$/, "id must not contain white space"),
-  source: z.string().min(1).max(512).regex(/^[^\s]+$/, "source must not contain white space"),
+  id: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[^\s]+$/, "id must not contain white space"),
+  source: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[^\s]+$/, "source must not contain white space"),
   time: isoTime.optional(),
   subject: z.string().max(512).optional(),
   datacontenttype: z.string().max(128).optional(),
@@ -102,13 +114,7 @@ export const revenueEvent = z.object({ ...envelopeShape, type: z.literal("costli
 export const costEvent = z.object({ ...envelopeShape, type: z.literal("costline.cost"), data: costPayload });
 
 /** Any cost event; `type` selects the payload schema. */
-export const costlineEvent = z.discriminatedUnion("type", [
-  llmUsageEvent,
-  infraUsageEvent,
-  vectordbUsageEvent,
-  revenueEvent,
-  costEvent,
-]);
+export const costlineEvent = z.discriminatedUnion("type", [llmUsageEvent, infraUsageEvent, vectordbUsageEvent, revenueEvent, costEvent]);
 export type CostlineEvent = z.infer<typeof costlineEvent>;
 /** What a producer writes: defaults (batch, units) may be left out. */
 export type CostlineEventInput = z.input<typeof costlineEvent>;

@@ -17,14 +17,7 @@ import { dlqRecordSchema } from "./dlq.ts";
 import { budgetSchema } from "./budget.ts";
 import { controlSchema } from "./control.ts";
 import { deliveryRecordSchema, silenceSchema, webhookPayloadSchema } from "./notify.ts";
-import {
-  costEvent,
-  costlineEvent,
-  infraUsageEvent,
-  llmUsageEvent,
-  revenueEvent,
-  vectordbUsageEvent,
-} from "./events.ts";
+import { costEvent, costlineEvent, infraUsageEvent, llmUsageEvent, revenueEvent, vectordbUsageEvent } from "./events.ts";
 import { pricedEventSchema } from "./priced.ts";
 import { reservationCounterSchema } from "./reservation.ts";
 import { windowAggregateSchema, windowBatchSchema } from "./window.ts";

@@ -14,10 +14,7 @@ const durationUnits = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /** "500ms", "30s", "5m", "4h", "7d", or a number of seconds; parsed to milliseconds. */
 export const durationSchema = z
-  .union([
-    z.number().nonnegative(),
-    z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration such as "500ms", "30s", "5m", "4h" or "7d"'),
-  ])
+  .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration such as "500ms", "30s", "5m", "4h" or "7d"')])
   .transform((v) => {
     if (typeof v === "number") return Math.round(v * 1000);
     const [, n, unit] = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v)!;
@@ -63,7 +60,10 @@ export const matcherInputSchema = z
   .transform((v, ctx) => {
     const parsed = typeof v === "string" ? parseMatcherText(v) : v;
     if (!parsed) {
-      ctx.addIssue({ code: "custom", message: `"${String(v)}" is not a matcher such as tenant=acme, severity!=info or type=~"spike|creep"` });
+      ctx.addIssue({
+        code: "custom",
+        message: `"${String(v)}" is not a matcher such as tenant=acme, severity!=info or type=~"spike|creep"`,
+      });
       return z.NEVER;
     }
     return parsed;
@@ -92,9 +92,7 @@ const channelCommon = {
   on_uncertain: z.enum(["resend", "skip"]).default("resend"),
 };
 
-export const slackChannelSchema = z
-  .object({ type: z.literal("slack"), url: secretSchema, ...channelCommon })
-  .strict();
+export const slackChannelSchema = z.object({ type: z.literal("slack"), url: secretSchema, ...channelCommon }).strict();
 export const pagerdutyChannelSchema = z
   .object({
     type: z.literal("pagerduty"),
@@ -135,7 +133,12 @@ export const emailChannelSchema = z
   })
   .strict();
 
-export const channelSchema = z.discriminatedUnion("type", [slackChannelSchema, pagerdutyChannelSchema, webhookChannelSchema, emailChannelSchema]);
+export const channelSchema = z.discriminatedUnion("type", [
+  slackChannelSchema,
+  pagerdutyChannelSchema,
+  webhookChannelSchema,
+  emailChannelSchema,
+]);
 export type ChannelConfig = z.infer<typeof channelSchema>;
 
 const timing = {

@@ -40,7 +40,10 @@ function systemInstall(aptPackage, brewPackage) {
     const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
     const sudo = isRoot ? [] : has("sudo") ? ["sudo", "-n"] : null;
     if (!sudo) return false;
-    const apt = (...a) => run(sudo[0] ?? "apt-get", sudo.length ? [...sudo.slice(1), "apt-get", ...a] : a, { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    const apt = (...a) =>
+      run(sudo[0] ?? "apt-get", sudo.length ? [...sudo.slice(1), "apt-get", ...a] : a, {
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      });
     const install = () => apt("install", "-y", "-qq", "--no-install-recommends", aptPackage);
     return install() || (apt("update", "-qq") && install());
   }
@@ -90,7 +93,9 @@ function ensurePromtool() {
   const brewPlatform = process.platform === "darwin" && has("brew");
   if (!aptPlatform && !brewPlatform) {
     const reason = `promtool is not on PATH and ${process.platform} has neither apt-get nor Homebrew to install it`;
-    say(`${reason}; the Prometheus rule tests will be skipped. Install promtool (a Prometheus release) and put it on PATH, or set PROMTOOL_BIN.`);
+    say(
+      `${reason}; the Prometheus rule tests will be skipped. Install promtool (a Prometheus release) and put it on PATH, or set PROMTOOL_BIN.`,
+    );
     mkdirSync(path.dirname(PROMTOOL_UNAVAILABLE), { recursive: true });
     writeFileSync(PROMTOOL_UNAVAILABLE, JSON.stringify({ platform: process.platform, reason }) + "\n");
     return;
@@ -116,7 +121,8 @@ const CHROMIUM_UNAVAILABLE = path.join(root, "node_modules", ".cache", "costline
 const chromiumCandidates = ["chromium", "chromium-browser", "google-chrome-stable", "google-chrome"];
 
 function findChromium() {
-  if (process.env.CHROMIUM_BIN) return has(process.env.CHROMIUM_BIN) || existsSync(process.env.CHROMIUM_BIN) ? process.env.CHROMIUM_BIN : undefined;
+  if (process.env.CHROMIUM_BIN)
+    return has(process.env.CHROMIUM_BIN) || existsSync(process.env.CHROMIUM_BIN) ? process.env.CHROMIUM_BIN : undefined;
   return chromiumCandidates.find((c) => has(c));
 }
 

@@ -66,13 +66,20 @@ function plan(kind: IncidentKind, day: number, r: Rng, nightHour: number): { inc
   const none: Effect = { rate: (_m, base) => base, cost: () => 1 };
   switch (kind) {
     case "spike": {
-      const len = r.int(3, 10), factor = r.between(6, 15);
+      const len = r.int(3, 10),
+        factor = r.between(6, 15);
       const inc = { kind, start: daytime, end: daytime + len + 30 };
-      return { incident: inc, until: daytime + len, effect: { ...none, rate: (m, base, peak) => (m >= daytime && m < daytime + len ? base + factor * peak : base) } };
+      return {
+        incident: inc,
+        until: daytime + len,
+        effect: { ...none, rate: (m, base, peak) => (m >= daytime && m < daytime + len ? base + factor * peak : base) },
+      };
     }
     case "runaway_loop": {
       // An agent retrying in a loop: calls ramp up over minutes and stay until someone stops it.
-      const len = r.int(40, 180), extra = r.between(1.5, 4), ramp = r.int(3, 15);
+      const len = r.int(40, 180),
+        extra = r.between(1.5, 4),
+        ramp = r.int(3, 15);
       const inc = { kind, start: daytime, end: daytime + 60 };
       const rate = (m: number, base: number, peak: number) =>
         m >= daytime && m < daytime + len ? base + extra * peak * Math.min(1, (m - daytime + 1) / ramp) : base;
@@ -80,23 +87,30 @@ function plan(kind: IncidentKind, day: number, r: Rng, nightHour: number): { inc
     }
     case "model_switch": {
       // A deploy moves traffic to a pricier model: same calls, each costs more, until it is rolled back.
-      const len = r.int(6 * 60, 14 * 60), factor = r.between(2.5, 6);
+      const len = r.int(6 * 60, 14 * 60),
+        factor = r.between(2.5, 6);
       const inc = { kind, start: daytime, end: daytime + 120 };
       return { incident: inc, until: daytime + len, effect: { ...none, cost: (m) => (m >= daytime && m < daytime + len ? factor : 1) } };
     }
     case "slow_creep": {
       // Prompts growing turn by turn: cost per call rises linearly over hours.
       const start = dayStart + r.int(6 * 60, 10 * 60);
-      const len = r.int(4 * 60, 8 * 60), top = r.between(3, 5);
+      const len = r.int(4 * 60, 8 * 60),
+        top = r.between(3, 5);
       const inc = { kind, start, end: start + len + 60 };
       const cost = (m: number) => (m < start || m >= start + len + 120 ? 1 : 1 + (top - 1) * Math.min(1, (m - start) / len));
       return { incident: inc, until: start + len + 120, effect: { ...none, cost } };
     }
     case "night_burst": {
       const start = dayStart + ((nightHour * 60 + r.int(-60, 60) + MIN_PER_DAY) % MIN_PER_DAY);
-      const len = r.int(20, 90), level = r.between(0.6, 1.5);
+      const len = r.int(20, 90),
+        level = r.between(0.6, 1.5);
       const inc = { kind, start, end: start + 60 };
-      return { incident: inc, until: start + len, effect: { ...none, rate: (m, base, peak) => (m >= start && m < start + len ? base + level * peak : base) } };
+      return {
+        incident: inc,
+        until: start + len,
+        effect: { ...none, rate: (m, base, peak) => (m >= start && m < start + len ? base + level * peak : base) },
+      };
     }
   }
 }
@@ -150,7 +164,8 @@ export function generateSeries(o: GenerateOptions): LabeledSeries {
     let total = 0;
     if (calls <= 30) for (let c = 0; c < calls; c++) total += Math.exp(mu + sigma * r.normal());
     else {
-      const mean = costPerCall, variance = costPerCall * costPerCall * (Math.exp(sigma * sigma) - 1);
+      const mean = costPerCall,
+        variance = costPerCall * costPerCall * (Math.exp(sigma * sigma) - 1);
       total = Math.max(0, calls * mean + Math.sqrt(calls * variance) * r.normal());
     }
     values[m] = total * cost;

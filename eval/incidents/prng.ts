@@ -33,7 +33,8 @@ export function rng(seed: number): Rng {
       if (lambda <= 0) return 0;
       if (lambda > 40) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * normal()));
       const limit = Math.exp(-lambda);
-      let k = 0, prod = next();
+      let k = 0,
+        prod = next();
       while (prod > limit) {
         k++;
         prod *= next();

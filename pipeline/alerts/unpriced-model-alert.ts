@@ -9,7 +9,10 @@ import type { Subjects } from "../nats/subjects.ts";
 import type { Logger } from "../observability/log.ts";
 
 export function unpricedModelAlert(e: { provider: string; model: string; tenant: string; time: string }, now = new Date()): Alert {
-  const fingerprint = createHash("sha256").update(`unpriced_model\u0000${e.provider.toLowerCase()}\u0000${e.model.toLowerCase()}`).digest("hex").slice(0, 32);
+  const fingerprint = createHash("sha256")
+    .update(`unpriced_model\u0000${e.provider.toLowerCase()}\u0000${e.model.toLowerCase()}`)
+    .digest("hex")
+    .slice(0, 32);
   return {
     id: fingerprint,
     fingerprint,

@@ -12,7 +12,15 @@ import type { Logger } from "../observability/log.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 import { splitCost, type Driver } from "./split.ts";
 
-type Candidate = { tenant: string; source: string; event_id: string; kind: string; cost: string; window_start: string; ingested_at: string };
+type Candidate = {
+  tenant: string;
+  source: string;
+  event_id: string;
+  kind: string;
+  cost: string;
+  window_start: string;
+  ingested_at: string;
+};
 type DriverRow = { post_id: string; persona_id: string; llm_tokens: string | number; llm_cost: string; requests: string | number };
 
 export interface AllocatorDeps {
@@ -64,10 +72,26 @@ export function createAllocator(deps: AllocatorDeps) {
       const weights: Driver[] = drivers.map((d) => ({ post_id: d.post_id, persona_id: d.persona_id, weight: weightOf(d) }));
       for (const c of group)
         for (const s of splitCost(c.cost, weights))
-          rows.push({ tenant, post_id: s.post_id, persona_id: s.persona_id, source: c.source, source_event_id: c.event_id, kind: c.kind, window_start, driver: config.driver, share: s.share, amount_usd: s.amount_usd });
+          rows.push({
+            tenant,
+            post_id: s.post_id,
+            persona_id: s.persona_id,
+            source: c.source,
+            source_event_id: c.event_id,
+            kind: c.kind,
+            window_start,
+            driver: config.driver,
+            share: s.share,
+            amount_usd: s.amount_usd,
+          });
     }
     if (rows.length) {
-      await insertIdempotent(client, "costline.cost_allocations", rows, rows.map((r) => `${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`));
+      await insertIdempotent(
+        client,
+        "costline.cost_allocations",
+        rows,
+        rows.map((r) => `${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`),
+      );
       log.info({ shared_events: ready.length, rows: rows.length, windows: byWindow.size }, "allocated shared costs");
     }
     // Next pass starts at the oldest event still waiting for its window, or where this one ended.

@@ -24,7 +24,11 @@ export function hashSecret(secret: string): string {
 }
 
 export function newKey(): { key: string; keyId: string; secretHash: string } {
-  const keyId = randomBytes(9).toString("base64url").toLowerCase().replace(/[^a-z0-9]/g, "0").slice(0, 12);
+  const keyId = randomBytes(9)
+    .toString("base64url")
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, "0")
+    .slice(0, 12);
   const secret = randomBytes(24).toString("base64url");
   return { key: `cl_${keyId}_${secret}`, keyId, secretHash: hashSecret(secret) };
 }

@@ -47,10 +47,20 @@ export function fairness(o: FairnessOptions): MiddlewareHandler<ApiEnv> {
     s.at = t;
     if (s.tokens < 1) {
       const wait = Math.max(1, Math.ceil((1 - s.tokens) / o.ratePerS));
-      return c.json({ error: `too many requests for this API key: at most ${o.ratePerS}/s with bursts of ${o.burst} (COSTLINE_API_RATE_PER_S, COSTLINE_API_BURST)` }, 429, { "Retry-After": String(wait) });
+      return c.json(
+        {
+          error: `too many requests for this API key: at most ${o.ratePerS}/s with bursts of ${o.burst} (COSTLINE_API_RATE_PER_S, COSTLINE_API_BURST)`,
+        },
+        429,
+        { "Retry-After": String(wait) },
+      );
     }
     if (s.inFlight >= o.maxConcurrentPerKey) {
-      return c.json({ error: `too many requests in flight for this API key: at most ${o.maxConcurrentPerKey} (COSTLINE_API_MAX_CONCURRENT_PER_KEY)` }, 429, { "Retry-After": "1" });
+      return c.json(
+        { error: `too many requests in flight for this API key: at most ${o.maxConcurrentPerKey} (COSTLINE_API_MAX_CONCURRENT_PER_KEY)` },
+        429,
+        { "Retry-After": "1" },
+      );
     }
     s.tokens -= 1;
     s.inFlight++;

@@ -30,7 +30,11 @@ export function budgetRoutes(store: BudgetStore, client: ClickHouseClient): Hono
         const period = periodOf(budget.period, budget.timezone, now);
         const spend = sumMoney((await readSpendBuckets(client, budget.scope, period.start, now)).map((b) => b.spend));
         const used = new Decimal(spend).div(budget.amount_usd).toDecimalPlaces(4).toNumber();
-        return { key, ...budget, state: { spend_usd: spend, used, period_start: period.start.toISOString(), period_end: period.end.toISOString() } };
+        return {
+          key,
+          ...budget,
+          state: { spend_usd: spend, used, period_start: period.start.toISOString(), period_end: period.end.toISOString() },
+        };
       }),
     );
     return c.json({ budgets });

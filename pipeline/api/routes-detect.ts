@@ -19,7 +19,12 @@ export function detectRoutes(client: ClickHouseClient, windowS: number): Hono<Ap
     const to = raw.to ?? new Date().toISOString();
     const q = ledgerWindowsQuerySchema.safeParse({
       tenant: scope.tenant,
-      scopes: raw.scope ? raw.scope.split(",").map((s) => s.trim()).filter(Boolean) : replayScopeNames,
+      scopes: raw.scope
+        ? raw.scope
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : replayScopeNames,
       from: raw.from ?? (Number.isNaN(Date.parse(to)) ? undefined : new Date(Date.parse(to) - 86_400_000).toISOString()),
       to,
       window_s: raw.window_s ?? windowS,
@@ -27,7 +32,8 @@ export function detectRoutes(client: ClickHouseClient, windowS: number): Hono<Ap
     if (!q.success) return c.json({ error: formatIssues(q.error, "query", Infinity) }, 400);
     if (Date.parse(q.data.to) <= Date.parse(q.data.from)) return c.json({ error: "query: to must be after from" }, 400);
     const windows = await ledgerWindows(client, q.data);
-    if (windows.length > MAX_REPLAY_WINDOWS) return c.json({ error: `more than ${MAX_REPLAY_WINDOWS} windows: narrow from/to or the scopes` }, 400);
+    if (windows.length > MAX_REPLAY_WINDOWS)
+      return c.json({ error: `more than ${MAX_REPLAY_WINDOWS} windows: narrow from/to or the scopes` }, 400);
     return c.json({ tenant: q.data.tenant, window_s: q.data.window_s, windows });
   });
   return app;

@@ -10,7 +10,18 @@ import { tenantScope, type ApiEnv } from "./auth.ts";
 import type { Analytics } from "../queries/analytics.ts";
 import { requestDb } from "./routes-reports.ts";
 
-type BreakdownRow = { kind: string; provider: string; model: string; cost_usd: string; events: number | string; unpriced_events: number | string; input_tokens: number | string; output_tokens: number | string; first_time: string; last_time: string };
+type BreakdownRow = {
+  kind: string;
+  provider: string;
+  model: string;
+  cost_usd: string;
+  events: number | string;
+  unpriced_events: number | string;
+  input_tokens: number | string;
+  output_tokens: number | string;
+  first_time: string;
+  last_time: string;
+};
 type AllocationRow = { kind: string; cost_usd: string; shared_events: number | string };
 
 const postId = z.string().min(1).max(256);
@@ -58,11 +69,22 @@ export async function postCosts(client: ClickHouseClient, tenant: string, id: st
     events: rows.reduce((s, r) => s + Number(r.events), 0),
     unpriced_events: rows.reduce((s, r) => s + Number(r.unpriced_events), 0),
     by_kind: Object.fromEntries([...byKind].map(([k, v]) => [k, toMoney(v)])),
-    by_model: rows.filter((r) => r.model !== "").map((r) => ({ provider: r.provider, model: r.model, cost_usd: toMoney(r.cost_usd), events: Number(r.events) })),
-    coverage: { direct: share(direct), allocated: share(allocated), unpriced_events: rows.reduce((s, r) => s + Number(r.unpriced_events), 0) },
+    by_model: rows
+      .filter((r) => r.model !== "")
+      .map((r) => ({ provider: r.provider, model: r.model, cost_usd: toMoney(r.cost_usd), events: Number(r.events) })),
+    coverage: {
+      direct: share(direct),
+      allocated: share(allocated),
+      unpriced_events: rows.reduce((s, r) => s + Number(r.unpriced_events), 0),
+    },
     allocations: allocations.map((a) => ({ kind: a.kind, cost_usd: toMoney(a.cost_usd), shared_events: Number(a.shared_events) })),
     first_seen: rows.length ? rows.map((r) => r.first_time).sort()[0]! : null,
-    last_seen: rows.length ? rows.map((r) => r.last_time).sort().at(-1)! : null,
+    last_seen: rows.length
+      ? rows
+          .map((r) => r.last_time)
+          .sort()
+          .at(-1)!
+      : null,
   };
 }
 

@@ -14,7 +14,8 @@ import { analyticsClient, type Analytics } from "../queries/analytics.ts";
 import type { Context } from "hono";
 
 /** This request's bounded, cancellable view of the analytics runner. */
-export const requestDb = (a: Analytics, c: Context<ApiEnv>) => analyticsClient(a, { signal: c.req.raw.signal, owner: c.get("principal").keyId });
+export const requestDb = (a: Analytics, c: Context<ApiEnv>) =>
+  analyticsClient(a, { signal: c.req.raw.signal, owner: c.get("principal").keyId });
 
 const isoDate = z.iso.date();
 const usageQuery = z.object({
@@ -58,7 +59,13 @@ export function reportRoutes(analytics: Analytics): Hono<ApiEnv> {
       c.header("Content-Type", "text/csv; charset=utf-8");
       c.header("Content-Disposition", `attachment; filename="usage-${q.data.from}-${q.data.to}.csv"`);
       // Formula-looking cells are neutralised; the number columns stay numbers (pipeline/output/csv-cell.ts).
-      return c.body(csvTable(rows, ["day", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"], ["requests", "input_tokens", "output_tokens", "cost_usd"]));
+      return c.body(
+        csvTable(
+          rows,
+          ["day", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"],
+          ["requests", "input_tokens", "output_tokens", "cost_usd"],
+        ),
+      );
     }
     return c.json({ from: q.data.from, to: q.data.to, tenant: scope.tenant ?? null, rows, top_users: top });
   });
@@ -79,7 +86,13 @@ export function reportRoutes(analytics: Analytics): Hono<ApiEnv> {
     return c.json({
       tenant: scope.tenant,
       ...row,
-      shares: { direct: share("direct_usd"), allocated: share("allocated_usd"), unallocated: share("unallocated_usd"), pending: share("pending_usd"), unattributed: share("unattributed_usd") },
+      shares: {
+        direct: share("direct_usd"),
+        allocated: share("allocated_usd"),
+        unallocated: share("unallocated_usd"),
+        pending: share("pending_usd"),
+        unattributed: share("unattributed_usd"),
+      },
     });
   });
 

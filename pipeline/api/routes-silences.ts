@@ -20,7 +20,8 @@ export function silenceRoutes(store: SilenceStore): Hono<ApiEnv> {
     const scope = tenantScope(c);
     if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
     const state = c.req.query("state");
-    if (state && !["active", "pending", "expired", "all"].includes(state)) return c.json({ error: "state: one of active, pending, expired, all" }, 400);
+    if (state && !["active", "pending", "expired", "all"].includes(state))
+      return c.json({ error: "state: one of active, pending, expired, all" }, 400);
     const all = (await store.list()).map(withState);
     const mine = scope.tenant === undefined ? all : all.filter((s) => silenceTenant(s) === scope.tenant);
     return c.json({ silences: state && state !== "all" ? mine.filter((s) => s.state === state) : mine });
@@ -28,7 +29,8 @@ export function silenceRoutes(store: SilenceStore): Hono<ApiEnv> {
   app.get("/silences/:id", async (c) => {
     const scope = tenantScope(c);
     const s = await store.get(c.req.param("id"));
-    if (!s || ("denied" in scope) || (scope.tenant !== undefined && silenceTenant(s) !== scope.tenant)) return c.json({ error: "no such silence" }, 404);
+    if (!s || "denied" in scope || (scope.tenant !== undefined && silenceTenant(s) !== scope.tenant))
+      return c.json({ error: "no such silence" }, 404);
     return c.json(withState(s));
   });
   app.post("/silences", admin, async (c) => {

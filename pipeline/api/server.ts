@@ -72,7 +72,8 @@ export interface ApiDeps {
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  const analytics = deps.analytics ?? createAnalytics({ lanes: [deps.clickhouse], control: deps.clickhouse, limits: defaultQueryLimits, inline: false });
+  const analytics =
+    deps.analytics ?? createAnalytics({ lanes: [deps.clickhouse], control: deps.clickhouse, limits: defaultQueryLimits, inline: false });
   app.onError((err, c) => {
     if (err instanceof QueryLimitError) {
       const retry = err.status === 503 || err.status === 429 ? { "Retry-After": "1" } : undefined;
@@ -104,7 +105,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     "/v1/*",
     bodyLimit({
       maxSize: maxBody,
-      onError: (c) => c.json({ error: `request body larger than ${maxBody} bytes (COSTLINE_API_MAX_BODY_BYTES)` }, 413, { connection: "close" }),
+      onError: (c) =>
+        c.json({ error: `request body larger than ${maxBody} bytes (COSTLINE_API_MAX_BODY_BYTES)` }, 413, { connection: "close" }),
     }),
   );
   app.use("/v1/*", fairness(deps.fairness ?? { ratePerS: 200, burst: 400, maxConcurrentPerKey: 8 }));
@@ -120,7 +122,18 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route("/v1", focusRoutes(deps.clickhouse, { maxRows: deps.maxExportRows }));
   app.route("/v1", alertRoutes(deps.clickhouse));
   // The web console at / (its own session cookie, not a bearer key; /v1 stays key-only).
-  app.route("/", consoleRoutes({ clickhouse: deps.clickhouse, keys: deps.keys, controls: deps.controls, budgets: deps.budgets, silences: deps.silences, health: deps.health, nats: deps.consoleNats }) as unknown as Hono<ApiEnv>);
+  app.route(
+    "/",
+    consoleRoutes({
+      clickhouse: deps.clickhouse,
+      keys: deps.keys,
+      controls: deps.controls,
+      budgets: deps.budgets,
+      silences: deps.silences,
+      health: deps.health,
+      nats: deps.consoleNats,
+    }) as unknown as Hono<ApiEnv>,
+  );
   app.route("/v1", detectRoutes(deps.clickhouse, deps.windowS ?? 60));
   return app;
 }

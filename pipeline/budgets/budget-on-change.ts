@@ -28,7 +28,12 @@ const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0
  * tracker's seed from the ledger ended (the open window's start), `now` the
  * time of the change.
  */
-export async function budgetAlertsOnChange(deps: { tracker: BudgetTracker; client: ClickHouseClient }, key: string, cutoff: Date, now: Date): Promise<Alert[]> {
+export async function budgetAlertsOnChange(
+  deps: { tracker: BudgetTracker; client: ClickHouseClient },
+  key: string,
+  cutoff: Date,
+  now: Date,
+): Promise<Alert[]> {
   const b = deps.tracker.get(key);
   if (!b) return [];
   // The open window's spend is in the ledger already but reaches the tracker only with its window.

@@ -35,7 +35,12 @@ export interface BudgetStatus {
 
 const max0 = (v: bigint) => (v < 0n ? 0n : v);
 
-export async function budgetStatus(deps: { client: ClickHouseClient; counters?: CounterClient }, key: string, b: BudgetRecord, now: Date): Promise<BudgetStatus> {
+export async function budgetStatus(
+  deps: { client: ClickHouseClient; counters?: CounterClient },
+  key: string,
+  b: BudgetRecord,
+  now: Date,
+): Promise<BudgetStatus> {
   const c = counterKey(key, b, now);
   const [buckets, counter] = await Promise.all([
     readSpendBuckets(deps.client, b.scope, c.periodStart, b.period === "rolling_30d" ? new Date(now.getTime() + 1) : c.periodEnd),

@@ -23,7 +23,18 @@ export function createBudgetStore(deps: { kv: KV; client: ClickHouseClient }) {
   async function audit(action: "set" | "delete", key: string, b: BudgetRecord, by: string): Promise<void> {
     await deps.client.insert({
       table: "costline.budget_changes",
-      values: [{ tenant: b.scope.tenant, budget_key: key, action, period: b.period, amount_usd: b.amount_usd, hard: b.hard, changed_by: by, budget: JSON.stringify(b) }],
+      values: [
+        {
+          tenant: b.scope.tenant,
+          budget_key: key,
+          action,
+          period: b.period,
+          amount_usd: b.amount_usd,
+          hard: b.hard,
+          changed_by: by,
+          budget: JSON.stringify(b),
+        },
+      ],
       format: "JSONEachRow",
     });
   }

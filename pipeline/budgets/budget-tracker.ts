@@ -73,7 +73,18 @@ function matchKeyOfWindow(w: Pick<WindowAggregate, "scope" | "key" | "tenant">):
 }
 
 function emptyState(cutoff: number): State {
-  return { committed: new Map(), committedTotal: 0n, open: new Map(), lastFinal: new Map(), cutoff, seeded: 0n, periodStart: Number.NaN, crossed: new Set(), curve: [], forecastWarned: false };
+  return {
+    committed: new Map(),
+    committedTotal: 0n,
+    open: new Map(),
+    lastFinal: new Map(),
+    cutoff,
+    seeded: 0n,
+    periodStart: Number.NaN,
+    crossed: new Set(),
+    curve: [],
+    forecastWarned: false,
+  };
 }
 
 /** The alert series of one threshold of a budget in one period (a rolling budget has a single period). */

@@ -88,7 +88,10 @@ export function createCounterClient(opts: CounterClientOptions) {
         const results = await write(key, batch, q.init);
         batch.forEach((p, i) => p.resolve(results[i]));
       } catch (err) {
-        const wrapped = err instanceof TransientError ? err : new TransientError("unavailable", `reservation counter ${key}: ${errorMessage(err)}`, { cause: err });
+        const wrapped =
+          err instanceof TransientError
+            ? err
+            : new TransientError("unavailable", `reservation counter ${key}: ${errorMessage(err)}`, { cause: err });
         for (const p of batch) p.reject(wrapped);
       }
     }
@@ -119,7 +122,10 @@ export type CounterClient = ReturnType<typeof createCounterClient>;
 async function withTimeout<T>(p: Promise<T>, deadline: number, key: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TransientError("timeout", `reservation counter ${key}: no answer from NATS in time`)), Math.max(1, deadline - Date.now()));
+    timer = setTimeout(
+      () => reject(new TransientError("timeout", `reservation counter ${key}: no answer from NATS in time`)),
+      Math.max(1, deadline - Date.now()),
+    );
   });
   try {
     return await Promise.race([p, timeout]);

@@ -8,7 +8,11 @@ import type { BudgetRecord } from "../../schemas/index.ts";
 import { counterUsage, emptyCounter } from "./reservation-counter.ts";
 
 /** The counter's key: the budget's KV key, then its period (a rolling budget has one counter). */
-export function counterKey(budgetKey: string, b: Pick<BudgetRecord, "period" | "timezone">, at: Date): { key: string; periodStart: Date; periodEnd: Date } {
+export function counterKey(
+  budgetKey: string,
+  b: Pick<BudgetRecord, "period" | "timezone">,
+  at: Date,
+): { key: string; periodStart: Date; periodEnd: Date } {
   const p = periodOf(b.period, b.timezone, at);
   const token = b.period === "rolling_30d" ? "rolling" : `p${p.start.getTime()}`;
   return { key: `${budgetKey}.${token}`, periodStart: p.start, periodEnd: p.end };
@@ -42,10 +46,12 @@ export const settleOp =
     c.settled[eventId] = { amount: amount.toString(), at: now };
   };
 
-export const releaseOp = (holdId: string) => (c: ReservationCounter, now: number): void => {
-  counterUsage(c, now);
-  delete c.holds[holdId];
-};
+export const releaseOp =
+  (holdId: string) =>
+  (c: ReservationCounter, now: number): void => {
+    counterUsage(c, now);
+    delete c.holds[holdId];
+  };
 
 /**
  * Takes the ledger's spend for the period, read in one query together with

@@ -26,7 +26,13 @@ export interface ReservationSyncDeps {
 }
 
 /** The ledger's spend for a budget's scope in [from, to), and which of `ids` it holds. */
-export async function readLedgerSpend(client: ClickHouseClient, b: BudgetRecord, from: Date, to: Date, ids: string[]): Promise<{ spendPico: bigint; seen: Set<string> }> {
+export async function readLedgerSpend(
+  client: ClickHouseClient,
+  b: BudgetRecord,
+  from: Date,
+  to: Date,
+  ids: string[],
+): Promise<{ spendPico: bigint; seen: Set<string> }> {
   const rows = await queryRows<{ spend: string; seen: string[] }>(client, sqlFile("budget_reservation_sync"), {
     tenant: b.scope.tenant,
     from: chTime(from.toISOString()),
@@ -62,7 +68,8 @@ export function createReservationSync(deps: ReservationSyncDeps) {
         try {
           await syncOne(key, budget, now);
           const { periodEnd } = counterKey(key, budget, now);
-          if (budget.period !== "rolling_30d" && periodEnd.getTime() - now.getTime() <= (deps.aheadMs ?? 5_000)) await syncOne(key, budget, periodEnd);
+          if (budget.period !== "rolling_30d" && periodEnd.getTime() - now.getTime() <= (deps.aheadMs ?? 5_000))
+            await syncOne(key, budget, periodEnd);
         } catch (err) {
           deps.log.warn({ err, key }, "could not sync a budget's reservation counter with the ledger");
         }

@@ -30,7 +30,10 @@ function scopeOf(o: ScopeOptions) {
 
 export const budgetsCommand = {
   list: async (config: Config) => print(await call(config, "GET", "/v1/budgets")),
-  set: async (config: Config, o: ScopeOptions & { period: string; amount: string; timezone?: string; hard?: boolean; thresholds?: string }) =>
+  set: async (
+    config: Config,
+    o: ScopeOptions & { period: string; amount: string; timezone?: string; hard?: boolean; thresholds?: string },
+  ) =>
     print(
       await call(config, "PUT", "/v1/budgets", {
         scope: scopeOf(o),
@@ -42,7 +45,13 @@ export const budgetsCommand = {
       }),
     ),
   delete: async (config: Config, o: ScopeOptions & { period: string }) =>
-    print(await call(config, "DELETE", `/v1/budgets/${encodeURIComponent(budgetKvKey({ scope: scopeOf(o), period: o.period as BudgetRecord["period"] }))}`)),
+    print(
+      await call(
+        config,
+        "DELETE",
+        `/v1/budgets/${encodeURIComponent(budgetKvKey({ scope: scopeOf(o), period: o.period as BudgetRecord["period"] }))}`,
+      ),
+    ),
   history: async (config: Config, o: { tenant?: string; limit?: string }) => {
     const q = new URLSearchParams({ ...(o.tenant ? { tenant: o.tenant } : {}), ...(o.limit ? { limit: o.limit } : {}) });
     print(await call(config, "GET", `/v1/budgets/history?${q}`));
@@ -64,12 +73,15 @@ export const controlsCommand = {
         scope: scopeOf(o),
         state: o.state,
         reason: o.reason,
-        ...(o.rpm || o.tpm ? { throttle: { requests_per_minute: o.rpm ? Number(o.rpm) : undefined, tokens_per_minute: o.tpm ? Number(o.tpm) : undefined } } : {}),
+        ...(o.rpm || o.tpm
+          ? { throttle: { requests_per_minute: o.rpm ? Number(o.rpm) : undefined, tokens_per_minute: o.tpm ? Number(o.tpm) : undefined } }
+          : {}),
         ...(map ? { model_map: map } : {}),
         ...(o.until ? { paused_until: o.until } : {}),
         ...(o.expires ? { expires_at: o.expires } : {}),
       }),
     );
   },
-  clear: async (config: Config, o: ScopeOptions & { reason: string }) => print(await call(config, "DELETE", "/v1/controls", { scope: scopeOf(o), reason: o.reason })),
+  clear: async (config: Config, o: ScopeOptions & { reason: string }) =>
+    print(await call(config, "DELETE", "/v1/controls", { scope: scopeOf(o), reason: o.reason })),
 };

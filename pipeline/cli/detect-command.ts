@@ -48,7 +48,9 @@ export async function runDetect(config: () => Config, o: DetectOptions): Promise
     if (o.tenant) throw new CostlineError("--tenant replays the ledger; --input replays a CSV: choose one");
     const name = o.detector ?? config().detection.detector;
     const r = await replayPaths(o.input, o.output, name, params);
-    process.stderr.write(`${r.files > 1 ? `${r.files} files, ` : ""}${r.rows} rows scored by ${name}, ${r.anomalies} flagged → ${o.output}\n`);
+    process.stderr.write(
+      `${r.files > 1 ? `${r.files} files, ` : ""}${r.rows} rows scored by ${name}, ${r.anomalies} flagged → ${o.output}\n`,
+    );
     return;
   }
   if (o.tenant) return runLedgerReplay(config(), o, params);
@@ -56,7 +58,14 @@ export async function runDetect(config: () => Config, o: DetectOptions): Promise
 }
 
 function printList(): void {
-  for (const d of seriesDetectors) printJson({ kind: "series", name: d.name, description: d.description, params: paramDefaults(d.params), live_defaults: d.liveDefaults ?? {} });
+  for (const d of seriesDetectors)
+    printJson({
+      kind: "series",
+      name: d.name,
+      description: d.description,
+      params: paramDefaults(d.params),
+      live_defaults: d.liveDefaults ?? {},
+    });
   for (const c of costChecks) printJson({ kind: "cost_check", name: c.name, description: c.description, params: paramDefaults(c.params) });
 }
 
@@ -65,9 +74,18 @@ async function runLedgerReplay(config: Config, o: DetectOptions, params: Record<
   const from = o.from ?? new Date(Date.parse(to) - 24 * 3_600_000).toISOString();
   const warmupH = o.warmupHours === undefined ? config.detector.warmStartHours : Number(o.warmupHours);
   if (!Number.isFinite(warmupH) || warmupH < 0) throw new CostlineError("--warmup-hours: a number of hours ≥ 0");
-  const scopes = o.scope ? o.scope.split(",").map((s) => s.trim()).filter(Boolean) : replayScopeNames;
+  const scopes = o.scope
+    ? o.scope
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : replayScopeNames;
   const q = ledgerWindowsQuerySchema.safeParse({ tenant: o.tenant, scopes, from, to, window_s: config.windows.windowS });
-  if (!q.success) throw new CostlineError(q.error.issues.map((i) => `--${String(i.path[0]).replace("scopes", "scope")}: ${i.message}`).join("; ") + ` (scopes: ${replayScopeNames.join(", ")})`);
+  if (!q.success)
+    throw new CostlineError(
+      q.error.issues.map((i) => `--${String(i.path[0]).replace("scopes", "scope")}: ${i.message}`).join("; ") +
+        ` (scopes: ${replayScopeNames.join(", ")})`,
+    );
   if (Date.parse(q.data.to) <= Date.parse(q.data.from)) throw new CostlineError("--to must be after --from");
   // The history before --from warms the baselines, as a running stage's would be.
   const warmFrom = new Date(Date.parse(q.data.from) - warmupH * 3_600_000).toISOString();
@@ -87,7 +105,10 @@ async function runLedgerReplay(config: Config, o: DetectOptions, params: Record<
   );
 }
 
-async function fetchWindows(config: Config, q: { tenant: string; scopes: string[]; from: string; to: string; window_s: number }): Promise<WindowAggregate[]> {
+async function fetchWindows(
+  config: Config,
+  q: { tenant: string; scopes: string[]; from: string; to: string; window_s: number },
+): Promise<WindowAggregate[]> {
   const access = await ledgerAccess(config);
   if (access.kind === "api") {
     const qs = new URLSearchParams({ tenant: q.tenant, scope: q.scopes.join(","), from: q.from, to: q.to, window_s: String(q.window_s) });

@@ -23,13 +23,22 @@ export interface DlqOptions extends DlqFilterOptions {
 }
 
 function printStats(s: DlqStats & { unreadable: number }): void {
-  const out: string[] = [`${s.records} records${s.records ? `, ${s.oldest} … ${s.newest}` : ""}${s.unreadable ? ` (${s.unreadable} unreadable)` : ""}`];
-  const rows = Object.entries(s.by_stage).flatMap(([stage, reasons]) => Object.entries(reasons).map(([reason, n]) => [stage, reason, String(n)]));
+  const out: string[] = [
+    `${s.records} records${s.records ? `, ${s.oldest} … ${s.newest}` : ""}${s.unreadable ? ` (${s.unreadable} unreadable)` : ""}`,
+  ];
+  const rows = Object.entries(s.by_stage).flatMap(([stage, reasons]) =>
+    Object.entries(reasons).map(([reason, n]) => [stage, reason, String(n)]),
+  );
   // ORDER: largest counts first, so the reason to look at is on top.
   rows.sort((a, b) => Number(b[2]) - Number(a[2]) || a[0]!.localeCompare(b[0]!));
   if (rows.length) out.push("", "stage\treason\trecords", ...rows.map((r) => r.join("\t")));
   const tenants = Object.entries(s.by_tenant);
-  if (tenants.length) out.push("", `tenant\trecords${s.tenants > tenants.length ? `  (top ${tenants.length} of ${s.tenants})` : ""}`, ...tenants.map(([t, n]) => `${t}\t${n}`));
+  if (tenants.length)
+    out.push(
+      "",
+      `tenant\trecords${s.tenants > tenants.length ? `  (top ${tenants.length} of ${s.tenants})` : ""}`,
+      ...tenants.map(([t, n]) => `${t}\t${n}`),
+    );
   process.stdout.write(`${out.join("\n")}\n`);
 }
 

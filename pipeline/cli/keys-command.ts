@@ -9,12 +9,22 @@ import { migrate } from "../clickhouse/migrate.ts";
 import { apiCall, ledgerAccess } from "./stack-client.ts";
 import { runNatsKeys } from "./nats-keys-command.ts";
 
-type Action = ({ kind: "create"; tenant?: string; admin?: boolean; name?: string } | { kind: "list" } | { kind: "revoke"; id: string }) & { nats?: boolean };
+type Action = ({ kind: "create"; tenant?: string; admin?: boolean; name?: string } | { kind: "list" } | { kind: "revoke"; id: string }) & {
+  nats?: boolean;
+};
 
 export async function runKeys(config: Config, action: Action): Promise<void> {
   if (action.nats) {
-    if (action.kind === "create" && (!action.tenant || action.admin)) throw new CostlineError("--nats issues a producer's user: give --tenant T (not --admin)");
-    return runNatsKeys(config, action.kind === "create" ? { kind: "create", tenant: action.tenant! } : action.kind === "revoke" ? { kind: "revoke", user: action.id } : { kind: "list" });
+    if (action.kind === "create" && (!action.tenant || action.admin))
+      throw new CostlineError("--nats issues a producer's user: give --tenant T (not --admin)");
+    return runNatsKeys(
+      config,
+      action.kind === "create"
+        ? { kind: "create", tenant: action.tenant! }
+        : action.kind === "revoke"
+          ? { kind: "revoke", user: action.id }
+          : { kind: "list" },
+    );
   }
   if (action.kind === "create" && !action.tenant === !action.admin) throw new CostlineError("give exactly one of --tenant T or --admin");
   const access = await ledgerAccess(config);

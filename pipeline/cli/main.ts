@@ -21,7 +21,11 @@ function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): Deferred<M
   return (async (...a: unknown[]) => ((await load())[name] as (...a: unknown[]) => unknown)(...a)) as Deferred<M[K]>;
 }
 /** An object of commands (budgetsCommand, …) whose module is imported on the first call. */
-function lazyGroup<M, K extends keyof M, N extends keyof M[K]>(load: () => Promise<M>, group: K, names: N[]): { [P in N]: Deferred<M[K][P]> } {
+function lazyGroup<M, K extends keyof M, N extends keyof M[K]>(
+  load: () => Promise<M>,
+  group: K,
+  names: N[],
+): { [P in N]: Deferred<M[K][P]> } {
   return Object.fromEntries(names.map((n) => [n, lazy(async () => (await load())[group], n)])) as { [P in N]: Deferred<M[K][P]> };
 }
 const upCommand = () => import("./up-command.ts");
@@ -45,9 +49,13 @@ import type { AlertsListOptions } from "./alerts-command.ts";
 
 /** The options naming a scope: a tenant and at most one of its dimensions. */
 function scopeOptions(cmd: Command): Command {
-  return cmd.requiredOption("--tenant <tenant>").option("--persona <id>").option("--feature <name>").option("--user <id>").option("--model <id>");
+  return cmd
+    .requiredOption("--tenant <tenant>")
+    .option("--persona <id>")
+    .option("--feature <name>")
+    .option("--user <id>")
+    .option("--model <id>");
 }
-
 
 const int = (v: string) => {
   const n = Number(v);
@@ -112,22 +120,27 @@ export function buildCli(config: () => Config): Command {
   const dlqFilters = (cmd: Command) =>
     cmd
       .option("--stage <stage>", "the stage that wrote the record (enrich, ledger, windower, detector, alert-store, notifier)")
-      .option("--reason <reason>", "validation, not_json, oversized, unknown_type, invalid_usage, poison, timeout, unavailable, delivery_failed")
+      .option(
+        "--reason <reason>",
+        "validation, not_json, oversized, unknown_type, invalid_usage, poison, timeout, unavailable, delivery_failed",
+      )
       .option("--since <when>", "failed at or after: an ISO time, or an age such as 30m, 2h, 7d")
       .option("--until <when>", "failed before: an ISO time or an age")
       .option("--tenant <tenant>", "the failed event's tenant")
       .option("--subject <text>", "the original subject contains this")
       .option("--limit <n>", "at most this many records");
-  dlqFilters(dlq.command("list").description("records, oldest first (50 unless --limit): seq, failed at, stage, reason, subject, deliveries, error"))
+  dlqFilters(
+    dlq.command("list").description("records, oldest first (50 unless --limit): seq, failed at, stage, reason, subject, deliveries, error"),
+  )
     .option("--json", "one JSON object per line")
     .option("--payload", "with --json: include the original message as text")
     .action((o: DlqOptions) => runDlq(config(), "list", o));
   dlqFilters(dlq.command("stats").description("counts by stage and reason, and by tenant"))
     .option("--json", "one JSON document")
     .action((o: DlqOptions) => runDlq(config(), "stats", o));
-  dlqFilters(dlq.command("retry").description("republish the originals to their subjects, for their stage only, and remove the records")).action((o: DlqOptions) =>
-    runDlq(config(), "retry", o),
-  );
+  dlqFilters(
+    dlq.command("retry").description("republish the originals to their subjects, for their stage only, and remove the records"),
+  ).action((o: DlqOptions) => runDlq(config(), "retry", o));
   dlqFilters(dlq.command("purge").description("delete the matching records (with --yes; without a filter, also --all)"))
     .option("--yes", "really delete")
     .option("--all", "allow a purge with no filter (every record)")
@@ -136,7 +149,10 @@ export function buildCli(config: () => Config): Command {
     .command("budgets")
     .description("spend limits per scope (tenant, persona, feature, user, model) and period (soft: alerts; hard: pause at 100 %)");
   const budgetScope = (cmd: Command) => scopeOptions(cmd).requiredOption("--period <period>", "daily, weekly, monthly or rolling_30d");
-  budgets.command("list").description("budgets with the spend of their current period").action(() => budgetsCommand.list(config()));
+  budgets
+    .command("list")
+    .description("budgets with the spend of their current period")
+    .action(() => budgetsCommand.list(config()));
   budgetScope(budgets.command("set"))
     .requiredOption("--amount <usd>", "a decimal amount, e.g. 500")
     .option("--timezone <zone>", "IANA zone whose days, weeks and months the period follows (default UTC)")
@@ -175,7 +191,10 @@ export function buildCli(config: () => Config): Command {
   silences
     .command("add")
     .description("e.g. --matcher tenant=acme --matcher 'type=~\"spike|creep\"' --duration 2h --comment 'load test'")
-    .requiredOption("--matcher <label=value...>", "label=value, label!=value, label=~regex or label!~regex (repeat for more; all must match)")
+    .requiredOption(
+      "--matcher <label=value...>",
+      "label=value, label!=value, label=~regex or label!~regex (repeat for more; all must match)",
+    )
     .option("--duration <d>", "how long, e.g. 30m, 2h, 1d")
     .option("--until <iso>", "instead of --duration: when it ends")
     .option("--start <iso>", "when it starts (default now)")
@@ -214,7 +233,10 @@ export function buildCli(config: () => Config): Command {
     .option("--detector <name>", "a series detector from --list (default: the configured one)")
     .option("--param <name=value...>", "a parameter of the detector (repeat for more)")
     .option("--tenant <tenant>", "replay this tenant's history from the ledger")
-    .option("--scope <list>", "comma-separated scopes: tenant, tenant_model, tenant_persona, tenant_feature, tenant_operation, post (default all)")
+    .option(
+      "--scope <list>",
+      "comma-separated scopes: tenant, tenant_model, tenant_persona, tenant_feature, tenant_operation, post (default all)",
+    )
     .option("--from <iso>", "replay from (default: 24 h before --to)")
     .option("--to <iso>", "replay until (default now)")
     .option("--warmup-hours <h>", "history before --from that warms the baselines (default COSTLINE_DETECTOR_WARM_START_H)")

@@ -26,10 +26,13 @@ export async function runNatsKeys(config: Config, action: NatsKeyAction): Promis
   if (config.nats.url) return printForExternalServer(config, action);
   if (action.kind === "list") {
     const file = readNatsCredentials(config.home);
-    return printJson({ users: Object.entries(file?.producers ?? {}).map(([user, p]) => ({ user, tenant: p.tenant, created_at: p.created_at })) });
+    return printJson({
+      users: Object.entries(file?.producers ?? {}).map(([user, p]) => ({ user, tenant: p.tenant, created_at: p.created_at })),
+    });
   }
   if (action.kind === "revoke") {
-    if (!(await removeProducer(config.home, config.subjects.prefix, action.user))) throw new CostlineError(`no NATS producer user ${action.user}`);
+    if (!(await removeProducer(config.home, config.subjects.prefix, action.user)))
+      throw new CostlineError(`no NATS producer user ${action.user}`);
     const reloaded = reloadRunning(config);
     return printJson({ revoked: action.user, reloaded });
   }
@@ -63,7 +66,8 @@ async function waitUntilAdmitted(url: string, user: string, password: string): P
       await nc.close();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new CostlineError(`the NATS server at ${url} did not admit the new user after its reload: ${(err as Error).message}`);
+      if (Date.now() > deadline)
+        throw new CostlineError(`the NATS server at ${url} did not admit the new user after its reload: ${(err as Error).message}`);
       await sleep(100);
     }
   }
@@ -71,7 +75,9 @@ async function waitUntilAdmitted(url: string, user: string, password: string): P
 
 function printForExternalServer(config: Config, action: NatsKeyAction): void {
   if (action.kind !== "create")
-    throw new CostlineError("NATS_URL names a server costline does not run: list or remove its users in that server's configuration (docs/nats-security.md)");
+    throw new CostlineError(
+      "NATS_URL names a server costline does not run: list or remove its users in that server's configuration (docs/nats-security.md)",
+    );
   const user = `producer-${subjectToken(action.tenant)}-${randomBytes(4).toString("hex")}`;
   const password = newPassword();
   printJson({

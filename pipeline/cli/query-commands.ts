@@ -24,7 +24,10 @@ export async function runSql(config: Config, query: string): Promise<void> {
   try {
     // The same allowlist and bounds as /v1/sql (the direct path has no other analytics running).
     const checked = await guardSelect(access.db.client, sql);
-    const rs = await access.db.client.query({ query: withLimits(checked, config.queries.limits, `costline_cli_${process.pid}`), format: "JSONEachRow" });
+    const rs = await access.db.client.query({
+      query: withLimits(checked, config.queries.limits, `costline_cli_${process.pid}`),
+      format: "JSONEachRow",
+    });
     process.stdout.write(await rs.text());
   } finally {
     await access.db.close();

@@ -20,7 +20,8 @@ export interface SilenceAddOptions {
 }
 
 export const silencesCommand = {
-  list: async (config: Config, o: { state?: string }) => print(await call(config, "GET", `/v1/silences${o.state ? `?state=${encodeURIComponent(o.state)}` : ""}`)),
+  list: async (config: Config, o: { state?: string }) =>
+    print(await call(config, "GET", `/v1/silences${o.state ? `?state=${encodeURIComponent(o.state)}` : ""}`)),
   add: async (config: Config, o: SilenceAddOptions) => {
     if (!o.duration === !o.until) throw new CostlineError("give --duration (e.g. 2h) or --until ISO, one of them");
     print(

@@ -26,7 +26,8 @@ export function stackNats(config: Config, role: "publisher" | "operator"): Confi
   const url = config.nats.url ?? live?.nats_url;
   if (!url) throw new CostlineError(`no NATS_URL and no running stack in ${config.home}; start one with: npx costline up`);
   if (!live || hasNatsCredentials(config)) return { ...config.nats, url };
-  if (role === "publisher" && live.nats_user && live.nats_password) return { ...asNatsUser(config.nats, live.nats_user, live.nats_password), url };
+  if (role === "publisher" && live.nats_user && live.nats_password)
+    return { ...asNatsUser(config.nats, live.nats_user, live.nats_password), url };
   const own = roleCredentials(config.home, role);
   return own ? { ...asNatsUser(config.nats, own.user, own.password), url } : { ...config.nats, url };
 }
@@ -53,7 +54,9 @@ export async function apiCall(config: Config, url: string, init: RequestInit = {
   try {
     const res = await fetch(url, { ...init, headers });
     if (res.status === 401)
-      throw new StackNotFoundError(`the API refused the key (${key ? "invalid or revoked" : "none found"}): set COSTLINE_API_KEY or run where $COSTLINE_HOME/admin.key is readable`);
+      throw new StackNotFoundError(
+        `the API refused the key (${key ? "invalid or revoked" : "none found"}): set COSTLINE_API_KEY or run where $COSTLINE_HOME/admin.key is readable`,
+      );
     return res;
   } catch (err) {
     if (err instanceof StackNotFoundError) throw err;

@@ -25,9 +25,17 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   const clickhouse = pipeline.clickhouse!; // the API's process always opens it
   const chHttp =
     config.clickhouse.httpPort !== undefined && clickhouse.mode === "embedded"
-      ? await startClickHouseHttp({ client: clickhouse.client, keys: createKeyStore(clickhouse.client), host: config.api.host, port: config.clickhouse.httpPort, limits: config.queries.limits, log: log.child({ stage: "clickhouse-http" }) })
+      ? await startClickHouseHttp({
+          client: clickhouse.client,
+          keys: createKeyStore(clickhouse.client),
+          host: config.api.host,
+          port: config.clickhouse.httpPort,
+          limits: config.queries.limits,
+          log: log.child({ stage: "clickhouse-http" }),
+        })
       : undefined;
-  if (config.clickhouse.httpPort !== undefined && !chHttp) log.warn("COSTLINE_CLICKHOUSE_HTTP_PORT applies to the embedded engine only; with CLICKHOUSE_URL, point clients at that server");
+  if (config.clickhouse.httpPort !== undefined && !chHttp)
+    log.warn("COSTLINE_CLICKHOUSE_HTTP_PORT applies to the embedded engine only; with CLICKHOUSE_URL, point clients at that server");
   writeStackFile(config.stackFile, {
     pid: process.pid,
     // Without user:password@: other commands bring their own NATS_USER / NATS_PASSWORD.
@@ -46,13 +54,24 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   let demoGuard: Guard | undefined;
   if (opts.demo) {
     // Demo traffic comes in as producers' does: on the embedded server, as the all-tenants producer.
-    const nc = pipeline.publisher ? await connectNats({ ...asNatsUser(config.nats, pipeline.publisher.user, pipeline.publisher.password), url: pipeline.natsUrl }, "costline-demo") : pipeline.nc;
+    const nc = pipeline.publisher
+      ? await connectNats(
+          { ...asNatsUser(config.nats, pipeline.publisher.user, pipeline.publisher.password), url: pipeline.natsUrl },
+          "costline-demo",
+        )
+      : pipeline.nc;
     if (nc !== pipeline.nc) demoNc = nc;
     const producer = await createProducer({ nc, subjectPrefix: config.subjects.prefix });
     // The demo obeys the controls like any producer: it asks the guard before each simulated call.
     demoGuard = await createGuard({ nc, onInvalid: (key, reason) => log.warn({ key, reason }, "demo guard ignored an invalid control") });
     await demoGuard.ready;
-    void runDemoTraffic((events) => producer.publish(events), config.demo.rate, demo.signal, (err) => log.warn({ err }, "demo publish failed"), { guard: demoGuard, stats: demoStats });
+    void runDemoTraffic(
+      (events) => producer.publish(events),
+      config.demo.rate,
+      demo.signal,
+      (err) => log.warn({ err }, "demo publish failed"),
+      { guard: demoGuard, stats: demoStats },
+    );
   }
   const out = process.stdout;
   out.write(

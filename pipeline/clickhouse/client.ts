@@ -48,7 +48,8 @@ export async function openClickHouse(ch: Config["clickhouse"]): Promise<Ledgerba
     );
   }
   mkdirSync(ch.dataDir, { recursive: true });
-  const open = () => createClient({ connection: createChdbConnection({ path: ch.dataDir }) } as unknown as Parameters<typeof createClient>[0]);
+  const open = () =>
+    createClient({ connection: createChdbConnection({ path: ch.dataDir }) } as unknown as Parameters<typeof createClient>[0]);
   const client = open();
   const lanes: ClickHouseClient[] = [];
   return {
@@ -66,11 +67,7 @@ export async function openClickHouse(ch: Config["clickhouse"]): Promise<Ledgerba
 }
 
 /** Runs a read query with bound parameters and returns its rows. */
-export async function queryRows<T>(
-  client: ClickHouseClient,
-  query: string,
-  params: Record<string, unknown> = {},
-): Promise<T[]> {
+export async function queryRows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
   const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
   return rs.json<T>();
 }

@@ -94,7 +94,8 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
       res.end("Ok.\n");
       return;
     }
-    if (url.pathname !== "/" || (req.method !== "GET" && req.method !== "POST")) return fail(res, 404, 0, "UNKNOWN", `no handler for ${req.method} ${url.pathname}`);
+    if (url.pathname !== "/" || (req.method !== "GET" && req.method !== "POST"))
+      return fail(res, 404, 0, "UNKNOWN", `no handler for ${req.method} ${url.pathname}`);
     const key = presentedKey(req, url);
     const principal = key ? await opts.keys.verify(key) : undefined;
     if (principal?.role !== "admin") {
@@ -136,7 +137,13 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
         "x-clickhouse-format": format,
         "x-clickhouse-query-id": queryId,
         "x-clickhouse-timezone": "UTC",
-        "x-clickhouse-summary": JSON.stringify({ read_rows: "0", read_bytes: "0", written_rows: "0", written_bytes: "0", total_rows_to_read: "0" }),
+        "x-clickhouse-summary": JSON.stringify({
+          read_rows: "0",
+          read_bytes: "0",
+          written_rows: "0",
+          written_bytes: "0",
+          total_rows_to_read: "0",
+        }),
       });
       for await (const chunk of rs.stream) res.write(chunk);
       res.end();
@@ -160,7 +167,13 @@ export async function startClickHouseHttp(opts: ClickHouseHttpOptions): Promise<
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(err.code === "EADDRINUSE" ? new ConfigError(`the ClickHouse HTTP port ${opts.host}:${opts.port} is in use; set COSTLINE_CLICKHOUSE_HTTP_PORT (0 picks a free port)`) : err),
+      reject(
+        err.code === "EADDRINUSE"
+          ? new ConfigError(
+              `the ClickHouse HTTP port ${opts.host}:${opts.port} is in use; set COSTLINE_CLICKHOUSE_HTTP_PORT (0 picks a free port)`,
+            )
+          : err,
+      ),
     );
     server.listen(opts.port, opts.host, () => resolve());
   });

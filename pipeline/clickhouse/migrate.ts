@@ -48,9 +48,10 @@ export async function migrate(client: ClickHouseClient, dir = migrationsDir): Pr
     ) ENGINE = MergeTree ORDER BY name`,
   });
   const applied = new Map(
-    (await queryRows<{ name: string; checksum: string }>(client, "SELECT name, checksum FROM costline.schema_migrations")).map(
-      (r) => [r.name, r.checksum],
-    ),
+    (await queryRows<{ name: string; checksum: string }>(client, "SELECT name, checksum FROM costline.schema_migrations")).map((r) => [
+      r.name,
+      r.checksum,
+    ]),
   );
   const ran: string[] = [];
   for (const m of loadMigrations(dir)) {

@@ -71,7 +71,11 @@ export const envSchema = z.object({
   /** The key CLI commands present to the API (default: $COSTLINE_HOME/admin.key). */
   COSTLINE_API_KEY: optionalString,
   /** The cost a post should stay under; /v1/posts/{id}/summary rates posts against it. */
-  COSTLINE_TARGET_COST_PER_POST: z.string().regex(/^\d+(\.\d+)?$/).refine((v) => Number(v) > 0, "must be above 0").default("0.05"),
+  COSTLINE_TARGET_COST_PER_POST: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/)
+    .refine((v) => Number(v) > 0, "must be above 0")
+    .default("0.05"),
   /** Shared-cost allocation: window length, the driver, and how late a window may still change. */
   COSTLINE_ALLOCATION_WINDOW_S: intFrom(3600, 60, 86_400),
   COSTLINE_ALLOCATION_DRIVER: z.enum(["llm_tokens", "llm_cost", "requests"]).default("llm_tokens"),
@@ -226,7 +230,10 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       ...file.detection,
       detector: env.COSTLINE_DETECTOR ?? file.detection.detector ?? defaultSeriesDetector,
       // The environment's cooldown wins when it is set; else the file's.
-      hygiene: { ...file.detection.hygiene, cooldownS: rawEnv.COSTLINE_ALERT_COOLDOWN_S ? env.COSTLINE_ALERT_COOLDOWN_S : file.detection.hygiene.cooldownS },
+      hygiene: {
+        ...file.detection.hygiene,
+        cooldownS: rawEnv.COSTLINE_ALERT_COOLDOWN_S ? env.COSTLINE_ALERT_COOLDOWN_S : file.detection.hygiene.cooldownS,
+      },
     },
     reservations: { syncMs: env.COSTLINE_RESERVATION_SYNC_MS, settledGraceMs: env.COSTLINE_RESERVATION_SETTLED_GRACE_S * 1000 },
     detector: {
@@ -273,7 +280,8 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
 function natsAuthProblem(env: z.infer<typeof envSchema>): string | undefined {
   if (env.NATS_PASSWORD && !env.NATS_USER) return "NATS_PASSWORD is set without NATS_USER";
   if (env.NATS_NKEY_SEED && env.NATS_NKEY_SEED_FILE) return "set NATS_NKEY_SEED or NATS_NKEY_SEED_FILE, not both";
-  if (env.NATS_CREDS && (env.NATS_NKEY_SEED || env.NATS_NKEY_SEED_FILE)) return "NATS_CREDS carries its own nkey: do not also set NATS_NKEY_SEED(_FILE)";
+  if (env.NATS_CREDS && (env.NATS_NKEY_SEED || env.NATS_NKEY_SEED_FILE))
+    return "NATS_CREDS carries its own nkey: do not also set NATS_NKEY_SEED(_FILE)";
   return undefined;
 }
 
@@ -303,4 +311,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return config;
 }
-

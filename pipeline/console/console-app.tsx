@@ -25,7 +25,15 @@ import { alertsQuerySchema, listAlerts } from "../queries/alerts-query.ts";
 import { budgetSchema, controlSchema, controlScopeSchema, type Control } from "../../schemas/index.ts";
 import { serveAsset } from "./assets.ts";
 import { budgetStates, controlHistory, pipelineState, tenantNames, tenantSpend, type PipelineNats } from "./console-data.ts";
-import { clearSessionCookie, localPath, requireAdminSession, requireSession, sameOrigin, setSessionCookie, type ConsoleEnv } from "./console-auth.ts";
+import {
+  clearSessionCookie,
+  localPath,
+  requireAdminSession,
+  requireSession,
+  sameOrigin,
+  setSessionCookie,
+  type ConsoleEnv,
+} from "./console-auth.ts";
 import { createSessionStore, SESSION_COOKIE, type SessionOptions } from "./session.ts";
 import { LoginPage, Page, type PageContext } from "./layout.tsx";
 import { OverviewFragment, type OverviewData } from "./pages/overview.tsx";
@@ -51,7 +59,8 @@ export interface ConsoleDeps {
 }
 
 // Scripts and styles from this origin only; no inline code, no framing, forms post here only.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const by = (keyId: string | undefined) => `operator:${keyId ?? "unknown"}`;
 const DAY_MS = 86_400_000;
@@ -60,7 +69,14 @@ function pageContext(c: Context<ConsoleEnv>, tenants: string[]): PageContext {
   const session = c.get("session");
   const flash = session.flash;
   session.flash = undefined;
-  return { principal: c.get("principal"), tenant: c.get("tenant"), csrf: session.csrf, tenants, path: new URL(c.req.url).pathname + new URL(c.req.url).search, ...flash };
+  return {
+    principal: c.get("principal"),
+    tenant: c.get("tenant"),
+    csrf: session.csrf,
+    tenants,
+    path: new URL(c.req.url).pathname + new URL(c.req.url).search,
+    ...flash,
+  };
 }
 
 const localInput = (iso: string) => iso.slice(0, 16);
@@ -149,7 +165,9 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       </Page>,
     );
   });
-  app.get("/fragments/overview", session, async (c) => c.html(<OverviewFragment data={await overviewData(c.get("tenant"))} pollMs={pollMs} query="" />));
+  app.get("/fragments/overview", session, async (c) =>
+    c.html(<OverviewFragment data={await overviewData(c.get("tenant"))} pollMs={pollMs} query="" />),
+  );
 
   // ---------------------------------------------------------------- explorer
   function explorerForm(c: Context<ConsoleEnv>): ExplorerForm {
@@ -160,7 +178,15 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const from = range === "custom" && q.from ? q.from : localInput(new Date(now - span).toISOString());
     const to = range === "custom" && q.to ? q.to : localInput(new Date(now + 60_000).toISOString());
     const granularity = q.granularity ?? (span <= DAY_MS ? "hour" : "day");
-    return { range, from, to, granularity, group_by: q.group_by ?? "model", filter_key: q.filter_key ?? "", filter_value: q.filter_value ?? "" };
+    return {
+      range,
+      from,
+      to,
+      granularity,
+      group_by: q.group_by ?? "model",
+      filter_key: q.filter_key ?? "",
+      filter_value: q.filter_value ?? "",
+    };
   }
   async function explorerRows(form: ExplorerForm, tenant: string | undefined) {
     const q = costsQuerySchema.safeParse({
@@ -174,7 +200,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const built = buildCostsQuery(q.data, tenant);
     const started = performance.now();
     const raw = await queryRows<Record<string, string>>(deps.clickhouse, built.sql, built.params);
-    const rows: ExplorerRow[] = raw.map((r) => ({ bucket: r.bucket!, group: form.group_by ? String(r[form.group_by] ?? "") : "all", events: Number(r.events), cost_usd: r.cost_usd! }));
+    const rows: ExplorerRow[] = raw.map((r) => ({
+      bucket: r.bucket!,
+      group: form.group_by ? String(r[form.group_by] ?? "") : "all",
+      events: Number(r.events),
+      cost_usd: r.cost_usd!,
+    }));
     return { rows, raw, source: built.source, ms: Math.round(performance.now() - started) };
   }
   app.get("/explorer", session, async (c) => {
@@ -205,7 +236,15 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       throw err;
     });
     if (!r) return c.text("bad explorer parameters", 400);
-    const cols = ["bucket", ...(form.group_by ? [form.group_by] : []), "events", "unpriced_events", "cost_usd", "input_tokens", "output_tokens"];
+    const cols = [
+      "bucket",
+      ...(form.group_by ? [form.group_by] : []),
+      "events",
+      "unpriced_events",
+      "cost_usd",
+      "input_tokens",
+      "output_tokens",
+    ];
     // A cell starting with = + - @ is prefixed with ' so a spreadsheet never runs it as a formula.
     const cell = (v: unknown) => {
       let s = String(v ?? "");
@@ -213,7 +252,10 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
     };
     const body = [cols.join(","), ...r.raw.map((row) => cols.map((k) => cell(row[k])).join(","))].join("\n") + "\n";
-    return c.body(body, 200, { "content-type": "text/csv; charset=utf-8", "content-disposition": 'attachment; filename="costline-explorer.csv"' });
+    return c.body(body, 200, {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": 'attachment; filename="costline-explorer.csv"',
+    });
   });
 
   // ---------------------------------------------------------------- post
@@ -230,7 +272,16 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       );
     if (tenant === undefined || id.length > 256)
       return c.html(
-        <Page ctx={{ ...ctx, error: id.length > 256 ? "a post id has at most 256 characters" : "pick a tenant first (the switch at the top): post ids are per tenant" }} title="Post">
+        <Page
+          ctx={{
+            ...ctx,
+            error:
+              id.length > 256
+                ? "a post id has at most 256 characters"
+                : "pick a tenant first (the switch at the top): post ids are per tenant",
+          }}
+          title="Post"
+        >
           <PostLookup id={id.slice(0, 256)} />
         </Page>,
         400,
@@ -259,7 +310,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   // ---------------------------------------------------------------- alerts
   app.get("/alerts", session, async (c) => {
     const form = { state: c.req.query("state") ?? "all", severity: c.req.query("severity") ?? "", type: c.req.query("type") ?? "" };
-    const q = alertsQuerySchema.safeParse({ state: form.state, severity: form.severity || undefined, type: form.type || undefined, limit: 200 });
+    const q = alertsQuerySchema.safeParse({
+      state: form.state,
+      severity: form.severity || undefined,
+      type: form.type || undefined,
+      limit: 200,
+    });
     const ctx = pageContext(c, await tenantsFor(c));
     const alerts = q.success ? await listAlerts(deps.clickhouse, q.data, c.get("tenant")) : [];
     // An alert counts as silenced by an active silence on its fingerprint.
@@ -271,7 +327,14 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     }
     return c.html(
       <Page ctx={q.success ? ctx : { ...ctx, error: formatIssues(q.error, "filter", 3) }} title="Alerts">
-        <AlertsPage form={form} alerts={alerts} silenced={silenced} admin={c.get("principal").role === "admin" && Boolean(deps.silences)} csrf={ctx.csrf} path={ctx.path} />
+        <AlertsPage
+          form={form}
+          alerts={alerts}
+          silenced={silenced}
+          admin={c.get("principal").role === "admin" && Boolean(deps.silences)}
+          csrf={ctx.csrf}
+          path={ctx.path}
+        />
       </Page>,
     );
   });
@@ -303,7 +366,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const budgets = deps.budgets ? await budgetStates(deps.budgets, deps.clickhouse, c.get("tenant")) : [];
     return c.html(
       <Page ctx={ctx} title="Budgets">
-        <BudgetsPage budgets={budgets} admin={c.get("principal").role === "admin" && Boolean(deps.budgets)} csrf={ctx.csrf} tenant={c.get("tenant")} />
+        <BudgetsPage
+          budgets={budgets}
+          admin={c.get("principal").role === "admin" && Boolean(deps.budgets)}
+          csrf={ctx.csrf}
+          tenant={c.get("tenant")}
+        />
       </Page>,
     );
   });
@@ -317,7 +385,11 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       period: f.period,
       timezone: f.timezone || "UTC",
       amount_usd: f.amount_usd,
-      thresholds: (f.thresholds ?? "").split(",").map((s) => s.trim()).filter(Boolean).map(Number),
+      thresholds: (f.thresholds ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map(Number),
       hard: f.hard === "1",
     });
     if (!parsed.success) return back(c, "/budgets", { error: formatIssues(parsed.error, "budget", 5) });
@@ -335,11 +407,20 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   app.get("/controls", session, async (c) => {
     const ctx = pageContext(c, await tenantsFor(c));
     const tenant = c.get("tenant");
-    const [all, history] = await Promise.all([deps.controls ? deps.controls.listControls() : Promise.resolve([]), controlHistory(deps.clickhouse, tenant)]);
+    const [all, history] = await Promise.all([
+      deps.controls ? deps.controls.listControls() : Promise.resolve([]),
+      controlHistory(deps.clickhouse, tenant),
+    ]);
     const controls = all.filter((x) => tenant === undefined || x.scope.tenant === tenant);
     return c.html(
       <Page ctx={ctx} title="Controls">
-        <ControlsPage controls={controls} history={history} admin={c.get("principal").role === "admin" && Boolean(deps.controls)} csrf={ctx.csrf} tenant={tenant} />
+        <ControlsPage
+          controls={controls}
+          history={history}
+          admin={c.get("principal").role === "admin" && Boolean(deps.controls)}
+          csrf={ctx.csrf}
+          tenant={tenant}
+        />
       </Page>,
     );
   });

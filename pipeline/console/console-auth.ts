@@ -69,7 +69,8 @@ export function requireSession(sessions: SessionStore, keys: KeyStore): Middlewa
     c.set("tenant", principal.role === "admin" ? session.tenant || undefined : principal.tenant);
     if (c.req.method === "POST") {
       const form = (await c.req.parseBody().catch(() => ({}))) as Record<string, unknown>;
-      if (!sameOrigin(c) || !csrfMatches(session, form._csrf)) return c.text("this form is out of date or came from another site; reload the page", 403);
+      if (!sameOrigin(c) || !csrfMatches(session, form._csrf))
+        return c.text("this form is out of date or came from another site; reload the page", 403);
       c.set("form", Object.fromEntries(Object.entries(form).filter(([, v]) => typeof v === "string")) as Record<string, string>);
     }
     await next();

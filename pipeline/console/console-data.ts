@@ -78,7 +78,12 @@ export interface BudgetState {
 }
 
 /** The budgets a scope sees, with the spend of their current period, as GET /v1/budgets reports it. */
-export async function budgetStates(store: BudgetStore, client: ClickHouseClient, tenant: string | undefined, now = new Date()): Promise<BudgetState[]> {
+export async function budgetStates(
+  store: BudgetStore,
+  client: ClickHouseClient,
+  tenant: string | undefined,
+  now = new Date(),
+): Promise<BudgetState[]> {
   const all = (await store.list()).filter((b) => tenant === undefined || b.budget.scope.tenant === tenant);
   return Promise.all(
     all.map(async ({ key, budget }) => {
@@ -88,7 +93,11 @@ export async function budgetStates(store: BudgetStore, client: ClickHouseClient,
       let running = new Decimal(0);
       const burn = buckets.map((b) => ({ t: b.bucket.getTime() / 1000, spend: (running = running.plus(b.spend)).toNumber() }));
       const elapsed = Math.max(now.getTime() - period.start.getTime(), 60_000);
-      const forecast = new Decimal(spend).times(period.end.getTime() - period.start.getTime()).dividedBy(elapsed).toDecimalPlaces(6).toFixed();
+      const forecast = new Decimal(spend)
+        .times(period.end.getTime() - period.start.getTime())
+        .dividedBy(elapsed)
+        .toDecimalPlaces(6)
+        .toFixed();
       return {
         key,
         budget,
@@ -131,13 +140,23 @@ export interface PipelineState {
   freshness: { newest_minute: string | null; events_5m: number };
 }
 
-export async function pipelineState(client: ClickHouseClient, nats: PipelineNats | undefined, tenant: string | undefined): Promise<PipelineState> {
+export async function pipelineState(
+  client: ClickHouseClient,
+  nats: PipelineNats | undefined,
+  tenant: string | undefined,
+): Promise<PipelineState> {
   const consumers = nats
     ? await Promise.all(
         nats.consumers.map(async (c) => {
           try {
             const info = await nats.jsm.consumers.info(c.stream, c.durable);
-            return { stage: c.stage, stream: c.stream, pending: info.num_pending, ack_pending: info.num_ack_pending, redelivered: info.num_redelivered };
+            return {
+              stage: c.stage,
+              stream: c.stream,
+              pending: info.num_pending,
+              ack_pending: info.num_ack_pending,
+              redelivered: info.num_redelivered,
+            };
           } catch (err) {
             return { stage: c.stage, stream: c.stream, pending: 0, ack_pending: 0, redelivered: 0, error: (err as Error).message };
           }

@@ -43,7 +43,12 @@ export function Csrf(p: { token: string }) {
 
 function TenantSwitch(p: { ctx: PageContext }) {
   const { ctx } = p;
-  if (ctx.principal.role !== "admin") return <span class="who">tenant <strong>{ctx.tenant}</strong></span>;
+  if (ctx.principal.role !== "admin")
+    return (
+      <span class="who">
+        tenant <strong>{ctx.tenant}</strong>
+      </span>
+    );
   return (
     <form method="post" action="/session/tenant" class="switch">
       <Csrf token={ctx.csrf} />
@@ -61,7 +66,9 @@ function TenantSwitch(p: { ctx: PageContext }) {
           ))}
         </select>
       </label>
-      <button type="submit" class="small">switch</button>
+      <button type="submit" class="small">
+        switch
+      </button>
     </form>
   );
 }
@@ -73,7 +80,10 @@ export function Page(p: { ctx: PageContext; title: string; children: Child }) {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}' />
+        <meta
+          name="htmx-config"
+          content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}'
+        />
         <title>{`${p.title} · costline`}</title>
         <link rel="stylesheet" href="/assets/uplot.min.css" />
         <link rel="stylesheet" href="/assets/console.css" />
@@ -97,14 +107,28 @@ export function Page(p: { ctx: PageContext; title: string; children: Child }) {
             <TenantSwitch ctx={ctx} />
             <form method="post" action="/logout">
               <Csrf token={ctx.csrf} />
-              <button type="submit" class="small">sign out</button>
+              <button type="submit" class="small">
+                sign out
+              </button>
             </form>
           </div>
         </header>
         <main>
           <h1>{p.title}</h1>
-          {ctx.notice ? <p class="notice" role="status">{ctx.notice}</p> : ""}
-          {ctx.error ? <p class="error" role="alert">{ctx.error}</p> : ""}
+          {ctx.notice ? (
+            <p class="notice" role="status">
+              {ctx.notice}
+            </p>
+          ) : (
+            ""
+          )}
+          {ctx.error ? (
+            <p class="error" role="alert">
+              {ctx.error}
+            </p>
+          ) : (
+            ""
+          )}
           {p.children}
         </main>
       </body>
@@ -124,8 +148,17 @@ export function LoginPage(p: { error?: string; next: string }) {
       <body class="login">
         <main>
           <h1>costline</h1>
-          <p>Sign in with an API key. A tenant key shows its tenant; an admin key shows every tenant and can change budgets, controls and silences.</p>
-          {p.error ? <p class="error" role="alert">{p.error}</p> : ""}
+          <p>
+            Sign in with an API key. A tenant key shows its tenant; an admin key shows every tenant and can change budgets, controls and
+            silences.
+          </p>
+          {p.error ? (
+            <p class="error" role="alert">
+              {p.error}
+            </p>
+          ) : (
+            ""
+          )}
           <form method="post" action="/login">
             <input type="hidden" name="next" value={p.next} />
             <label>
@@ -134,7 +167,10 @@ export function LoginPage(p: { error?: string; next: string }) {
             </label>
             <button type="submit">Sign in</button>
           </form>
-          <p class="hint">The embedded stack keeps its admin key in $COSTLINE_HOME/admin.key; <code>npx costline keys create --tenant T</code> makes a tenant key.</p>
+          <p class="hint">
+            The embedded stack keeps its admin key in $COSTLINE_HOME/admin.key; <code>npx costline keys create --tenant T</code> makes a
+            tenant key.
+          </p>
         </main>
       </body>
     </html>

@@ -81,7 +81,14 @@ export function demoEvent(r: Random, at: Date, source = "demo/generator"): Costl
     return {
       ...base,
       type: "costline.vectordb.usage",
-      data: { tenant, feature: attribution.feature, provider: "pinecone", operation: r() < 0.8 ? "query" : "upsert", read_units: Math.ceil(r() * 10), write_units: r() < 0.2 ? Math.ceil(r() * 5) : 0 },
+      data: {
+        tenant,
+        feature: attribution.feature,
+        provider: "pinecone",
+        operation: r() < 0.8 ? "query" : "upsert",
+        read_units: Math.ceil(r() * 10),
+        write_units: r() < 0.2 ? Math.ceil(r() * 5) : 0,
+      },
     };
   }
   if (roll < 0.97) {
@@ -114,12 +121,23 @@ export const newDemoStats = (): DemoStats => ({ sent: 0, denied: 0, downgraded: 
  * the event with the guard's model when it is degraded, otherwise unchanged.
  * Only LLM calls are guarded (the guard answers per model call).
  */
-export function guardDemoEvent(guard: Pick<Guard, "check">, e: CostlineEventInput, stats: DemoStats = newDemoStats()): CostlineEventInput | undefined {
+export function guardDemoEvent(
+  guard: Pick<Guard, "check">,
+  e: CostlineEventInput,
+  stats: DemoStats = newDemoStats(),
+): CostlineEventInput | undefined {
   if (e.type !== "costline.llm.usage") {
     stats.sent++;
     return e;
   }
-  const d = e.data as { tenant: string; persona_id?: string; feature?: string; user_id?: string; model: string; usage: Record<string, number> };
+  const d = e.data as {
+    tenant: string;
+    persona_id?: string;
+    feature?: string;
+    user_id?: string;
+    model: string;
+    usage: Record<string, number>;
+  };
   const decision = guard.check({
     tenant: d.tenant,
     persona: d.persona_id,

@@ -39,7 +39,11 @@ export function createAlertBook(opts: AlertBookOptions) {
   /** Open incidents per tenant and type: their id and the fingerprints firing in them. */
   const incidents = new Map<string, { id: string; members: Set<string> }>();
 
-  function base(series: string, w: WindowAggregate, f: Pick<Finding, "type">): Pick<Alert, "fingerprint" | "tenant" | "scope" | "scope_key"> {
+  function base(
+    series: string,
+    w: WindowAggregate,
+    f: Pick<Finding, "type">,
+  ): Pick<Alert, "fingerprint" | "tenant" | "scope" | "scope_key"> {
     return { fingerprint: alertFingerprint(f.type, series), tenant: w.tenant, scope: w.scope, scope_key: w.key };
   }
 
@@ -152,7 +156,12 @@ export function windowEvidence(w: WindowAggregate, top = 3): Alert["evidence"] {
       .map(([key, cost]) => ({ key, cost_usd: cost, share: total > 0 ? Math.min(1, Number((Number(cost) / total).toFixed(4))) : 0 }))
       .sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd))
       .slice(0, top);
-  const ev = { by_model: rankBy(w.by_model), by_operation: rankBy(w.by_operation), by_post: rankBy(w.top_posts ?? {}), by_user: rankBy(w.top_users ?? {}) };
+  const ev = {
+    by_model: rankBy(w.by_model),
+    by_operation: rankBy(w.by_operation),
+    by_post: rankBy(w.top_posts ?? {}),
+    by_user: rankBy(w.top_users ?? {}),
+  };
   // The leading contributor of each dimension, when it carries a real share of the cost.
   const parts = (
     [

@@ -47,7 +47,11 @@ export const hygieneSchema = z.object({
    * share of the medium band (2/3 of 3× = 2×) and below the score threshold;
    * in between it neither fires nor resolves.
    */
-  clearBelow: z.number().positive().max(1).default(2 / 3),
+  clearBelow: z
+    .number()
+    .positive()
+    .max(1)
+    .default(2 / 3),
 });
 export type Hygiene = z.infer<typeof hygieneSchema>;
 

@@ -80,16 +80,27 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
 
   /** Baselines from the minute rollup, so a restart is neither blind nor noisy. */
   async function warmStart(): Promise<void> {
-    const rows = await queryRows<{ tenant: string; provider: string; model: string; window_start: string; cost_usd: string; output_tokens: number | string; events: number | string }>(
-      client,
-      sqlFile("detector_warm_start"),
-      { window_s: deps.config.windows.windowS, hours: deps.config.detector.warmStartHours },
-    );
+    const rows = await queryRows<{
+      tenant: string;
+      provider: string;
+      model: string;
+      window_start: string;
+      cost_usd: string;
+      output_tokens: number | string;
+      events: number | string;
+    }>(client, sqlFile("detector_warm_start"), { window_s: deps.config.windows.windowS, hours: deps.config.detector.warmStartHours });
     const tenantTotals = new Map<string, { cost: number; out: number; events: number; start: string; tenant: string }>();
     for (const r of rows) {
       const start = `${r.window_start.replace(" ", "T")}Z`;
       if (r.model)
-        detector.engine.learn({ scope: "tenant_model", key: { tenant: r.tenant, provider: r.provider, model: r.model }, window_start: start, cost_usd: r.cost_usd, output_tokens: Number(r.output_tokens), requests: Number(r.events) });
+        detector.engine.learn({
+          scope: "tenant_model",
+          key: { tenant: r.tenant, provider: r.provider, model: r.model },
+          window_start: start,
+          cost_usd: r.cost_usd,
+          output_tokens: Number(r.output_tokens),
+          requests: Number(r.events),
+        });
       const k = `${r.tenant}\u0000${start}`;
       const t = tenantTotals.get(k) ?? { cost: 0, out: 0, events: 0, start, tenant: r.tenant };
       t.cost += Number(r.cost_usd);
@@ -98,7 +109,14 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       tenantTotals.set(k, t);
     }
     for (const t of tenantTotals.values())
-      detector.engine.learn({ scope: "tenant", key: { tenant: t.tenant }, window_start: t.start, cost_usd: String(t.cost), output_tokens: t.out, requests: t.events });
+      detector.engine.learn({
+        scope: "tenant",
+        key: { tenant: t.tenant },
+        window_start: t.start,
+        cost_usd: String(t.cost),
+        output_tokens: t.out,
+        requests: t.events,
+      });
     log.info({ windows: rows.length, series: detector.engine.seriesCount() }, "detector baselines restored from rollups");
   }
 
@@ -150,56 +168,61 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
   const postWindows = deps.subjects.windows("post");
 
   // Messages one after another in each lane, so alerts (and resolutions) go out in window order.
-  const lane = (take: (msg: JsMsg) => boolean): BatchHandler => async (batch: JsMsg[]) => {
-    const outcomes: Outcome[] = [];
-    // The other lane's messages: acknowledged unparsed, their own consumer handles them.
-    for (const msg of batch) outcomes.push(take(msg) ? await handleOne(msg) : { kind: "done" });
-    return outcomes;
-  };
+  const lane =
+    (take: (msg: JsMsg) => boolean): BatchHandler =>
+    async (batch: JsMsg[]) => {
+      const outcomes: Outcome[] = [];
+      // The other lane's messages: acknowledged unparsed, their own consumer handles them.
+      for (const msg of batch) outcomes.push(take(msg) ? await handleOne(msg) : { kind: "done" });
+      return outcomes;
+    };
   const handle = lane((msg) => msg.subject !== postWindows);
   const handlePosts = lane((msg) => msg.subject === postWindows);
 
   async function handleOne(msg: JsMsg): Promise<Outcome> {
-        // Per-user windows feed user budgets only: without one, skip them unparsed.
-        if (msg.subject === userWindows && !detector.budgets.hasUserBudgets()) return { kind: "done" };
-        let raw: unknown;
-        try {
-          raw = msg.json();
-        } catch (err) {
-          return deadFrom(new PermanentError("not_json", `window message is not JSON: ${errorMessage(err)}`));
-        }
-        const parsed = windowBatchSchema.safeParse(raw);
-        if (!parsed.success) return deadFrom(new PermanentError("validation", `windows: ${formatIssues(parsed.error)}`));
-        const now = new Date();
-        const alerts: Alert[] = [];
-        const emitted = new Map<Alert, number>();
-        for (const w of parsed.data)
-          for (const a of detector.process(w, now)) {
-            alerts.push(a);
-            emitted.set(a, Date.parse(w.emitted_at));
-          }
-        // All of a message's alerts go out at once, in order on the one connection, and
-        // their acks are awaited together: a window that alerts on many posts does not
-        // hold the windows behind it for a round trip per alert.
-        const published = await Promise.allSettled(
-          alerts.map((a) =>
-            deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` }).then(() => {
-              deps.metrics?.alertLatency.observe({ type: a.type }, Math.max(0, Date.now() - (emitted.get(a) ?? Date.now())) / 1000);
-            }),
-          ),
-        );
-        let failed: unknown;
-        published.forEach((p, i) => {
-          if (p.status === "rejected") {
-            failed ??= p.reason;
-            return;
-          }
-          const a = alerts[i]!;
-          control(a);
-          log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
-        });
-        if (failed === undefined) return { kind: "done" };
-        return { kind: "retry", error: new TransientError("unavailable", `publishing alerts failed: ${errorMessage(failed)}`, { cause: failed }) };
+    // Per-user windows feed user budgets only: without one, skip them unparsed.
+    if (msg.subject === userWindows && !detector.budgets.hasUserBudgets()) return { kind: "done" };
+    let raw: unknown;
+    try {
+      raw = msg.json();
+    } catch (err) {
+      return deadFrom(new PermanentError("not_json", `window message is not JSON: ${errorMessage(err)}`));
+    }
+    const parsed = windowBatchSchema.safeParse(raw);
+    if (!parsed.success) return deadFrom(new PermanentError("validation", `windows: ${formatIssues(parsed.error)}`));
+    const now = new Date();
+    const alerts: Alert[] = [];
+    const emitted = new Map<Alert, number>();
+    for (const w of parsed.data)
+      for (const a of detector.process(w, now)) {
+        alerts.push(a);
+        emitted.set(a, Date.parse(w.emitted_at));
+      }
+    // All of a message's alerts go out at once, in order on the one connection, and
+    // their acks are awaited together: a window that alerts on many posts does not
+    // hold the windows behind it for a round trip per alert.
+    const published = await Promise.allSettled(
+      alerts.map((a) =>
+        deps.js.publish(deps.subjects.alerts(a.severity, a.type), JSON.stringify(a), { msgID: `alert:${a.id}` }).then(() => {
+          deps.metrics?.alertLatency.observe({ type: a.type }, Math.max(0, Date.now() - (emitted.get(a) ?? Date.now())) / 1000);
+        }),
+      ),
+    );
+    let failed: unknown;
+    published.forEach((p, i) => {
+      if (p.status === "rejected") {
+        failed ??= p.reason;
+        return;
+      }
+      const a = alerts[i]!;
+      control(a);
+      log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
+    });
+    if (failed === undefined) return { kind: "done" };
+    return {
+      kind: "retry",
+      error: new TransientError("unavailable", `publishing alerts failed: ${errorMessage(failed)}`, { cause: failed }),
+    };
   }
 
   return { handle, handlePosts, detector };

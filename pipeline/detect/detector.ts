@@ -24,7 +24,10 @@ export function detectorOptions(config: Pick<Config, "detection" | "detector" | 
   return {
     detection: {
       ...d,
-      checks: { ...d.checks, costPerPost: { multiple: config.detector.costPerPostMultiple, targetUsd: Number(config.api.targetCostPerPost) } },
+      checks: {
+        ...d.checks,
+        costPerPost: { multiple: config.detector.costPerPostMultiple, targetUsd: Number(config.api.targetCostPerPost) },
+      },
     },
     cooldownMs: d.hygiene.cooldownS * 1000,
   };
@@ -32,7 +35,13 @@ export function detectorOptions(config: Pick<Config, "detection" | "detector" | 
 
 export function createDetector(opts: DetectorOptions = {}) {
   const d = { ...defaultDetectionConfig, ...opts.detection };
-  const engine = createEngine({ checks: d.checks, detector: d.detector, params: d.params, scopes: d.scopes, clearBelow: d.hygiene.clearBelow });
+  const engine = createEngine({
+    checks: d.checks,
+    detector: d.detector,
+    params: d.params,
+    scopes: d.scopes,
+    clearBelow: d.hygiene.clearBelow,
+  });
   const book = createAlertBook({ cooldownMs: opts.cooldownMs ?? d.hygiene.cooldownS * 1000, resolveWindows: d.hygiene.resolveWindows });
   const budgets = opts.budgets ?? createBudgetTracker();
 

@@ -38,7 +38,11 @@ function band(multiplier: number, c: DetectorConfig["spike"]): Severity | null {
 }
 
 /** Baseline cost for a window: the same hour of day on earlier days once there are enough, else the recent windows. */
-export function baselineFor(recent: readonly number[], sameHour: readonly number[], minSeasonal: number): { m: number; spread: number; seasonal: boolean; n: number } {
+export function baselineFor(
+  recent: readonly number[],
+  sameHour: readonly number[],
+  minSeasonal: number,
+): { m: number; spread: number; seasonal: boolean; n: number } {
   const seasonal = sameHour.length >= minSeasonal;
   const xs = seasonal ? sameHour : recent;
   const m = median(xs);
@@ -69,7 +73,12 @@ export function baselineText(base: { seasonal: boolean; n: number }): string {
  * detector — the band says how bad, the score says it is not the series'
  * usual noise.
  */
-export function spike(cost: number, base: { m: number; spread: number; seasonal: boolean; n: number }, c: DetectorConfig["spike"], s: SpikeScore): Finding | null {
+export function spike(
+  cost: number,
+  base: { m: number; spread: number; seasonal: boolean; n: number },
+  c: DetectorConfig["spike"],
+  s: SpikeScore,
+): Finding | null {
   if (cost < c.minCostUsd) return null;
   const expected = Math.max(base.m, c.minCostUsd / 10);
   const multiplier = cost / expected;
@@ -89,7 +98,13 @@ export function spike(cost: number, base: { m: number; spread: number; seasonal:
 }
 
 /** Whether a spike's series is normal again (hysteresis: well below the medium band and the score threshold). */
-export function spikeClear(cost: number, base: { m: number }, c: DetectorConfig["spike"], s: Pick<SpikeScore, "score" | "threshold">, clearBelow: number): boolean {
+export function spikeClear(
+  cost: number,
+  base: { m: number },
+  c: DetectorConfig["spike"],
+  s: Pick<SpikeScore, "score" | "threshold">,
+  clearBelow: number,
+): boolean {
   const expected = Math.max(base.m, c.minCostUsd / 10);
   return cost < c.minCostUsd || (cost / expected < c.medium * clearBelow && s.score < s.threshold);
 }
@@ -161,11 +176,16 @@ export function mixShift(now: number[], history: readonly number[][], labels: st
   const X = new Matrix(history.map((h) => [...h]));
   const mean = X.mean("column");
   const centred = X.clone().subRowVector(mean);
-  const cov = centred.transpose().mmul(centred).div(Math.max(1, history.length - 1));
+  const cov = centred
+    .transpose()
+    .mmul(centred)
+    .div(Math.max(1, history.length - 1));
   for (let i = 0; i < cov.rows; i++) cov.set(i, i, cov.get(i, i) + 1e-3);
   const d = Matrix.rowVector(now.map((x, i) => x - mean[i]!));
   const d2 = d.mmul(inverse(cov)).mmul(d.transpose()).get(0, 0);
-  const biggest = now.map((x, i) => ({ label: labels[i]!, change: x - mean[i]! })).sort((a, b) => Math.abs(b.change) - Math.abs(a.change))[0]!;
+  const biggest = now
+    .map((x, i) => ({ label: labels[i]!, change: x - mean[i]! }))
+    .sort((a, b) => Math.abs(b.change) - Math.abs(a.change))[0]!;
   if (d2 < c.threshold || Math.abs(biggest.change) < c.minShareChange) return null;
   return {
     type: "mix_shift",

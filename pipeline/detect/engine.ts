@@ -74,7 +74,9 @@ export interface Evaluation {
 }
 
 export function seriesId(w: Pick<WindowAggregate, "scope" | "key">): string {
-  return `${w.scope}|${Object.entries(w.key).map(([k, v]) => `${k}=${v}`).join(",")}`;
+  return `${w.scope}|${Object.entries(w.key)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",")}`;
 }
 
 export function createEngine(opts: EngineOptions = {}) {
@@ -207,7 +209,12 @@ export function createEngine(opts: EngineOptions = {}) {
         if (enough && !sp.off) {
           const peek = s.scorer.peek;
           const score = peek ? peek.call(s.scorer, cost, start) : zGate(cost, base, sp.c.minZ);
-          const f = spike(cost, base, sp.c, { score, threshold: peek ? sp.threshold : 0.5, detector: peek ? detectorName : "robust-z", partial: true });
+          const f = spike(cost, base, sp.c, {
+            score,
+            threshold: peek ? sp.threshold : 0.5,
+            detector: peek ? detectorName : "robust-z",
+            partial: true,
+          });
           if (f) findings.push(f);
         }
         return { series: id, window: w, findings, clear: [] };
@@ -231,8 +238,12 @@ export function createEngine(opts: EngineOptions = {}) {
       }
       if (enough) {
         if ((w.output_tokens ?? 0) > 0)
-          judge("efficiency", efficiency("per 1k output tokens", cost / (w.output_tokens / 1000), s.perKOutput.values(), config.efficiency));
-        else if (w.requests > 0) judge("efficiency", efficiency("per request", cost / w.requests, s.perRequest.values(), config.efficiency));
+          judge(
+            "efficiency",
+            efficiency("per 1k output tokens", cost / (w.output_tokens / 1000), s.perKOutput.values(), config.efficiency),
+          );
+        else if (w.requests > 0)
+          judge("efficiency", efficiency("per request", cost / w.requests, s.perRequest.values(), config.efficiency));
       }
       s.recentMoney.push({ revenue: Number(w.revenue_usd), cost });
       if (s.recentMoney.length > config.roi.windows) s.recentMoney.shift();
@@ -240,7 +251,8 @@ export function createEngine(opts: EngineOptions = {}) {
       if (w.scope === "tenant" && cost > 0) {
         const mix = mixVector(s, w);
         if (mix) {
-          if (!findings.some((f) => f.type === "spike" || f.type === "efficiency")) judge("mix_shift", mixShift(mix.now, mix.history, mix.labels, config.mixShift));
+          if (!findings.some((f) => f.type === "spike" || f.type === "efficiency"))
+            judge("mix_shift", mixShift(mix.now, mix.history, mix.labels, config.mixShift));
           s.mix.push(mix.now);
           if (s.mix.length > HISTORY) s.mix.shift();
         }

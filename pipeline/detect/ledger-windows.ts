@@ -58,14 +58,15 @@ export async function ledgerWindows(client: ClickHouseClient, q: LedgerWindowsQu
   const out: WindowAggregate[] = [];
   for (const scope of q.scopes) {
     const keys = replayScopes[scope] as readonly string[];
-    const breakdown = scopeSql(
-      scope,
-      `model, operation, count() AS events, countIf(NOT priced) AS unpriced_events, countIf(cost_usd IS NOT NULL) AS costed,
+    const breakdown =
+      scopeSql(
+        scope,
+        `model, operation, count() AS events, countIf(NOT priced) AS unpriced_events, countIf(cost_usd IS NOT NULL) AS costed,
        toString(sum(ifNull(cost_usd, toDecimal128(0, 12)))) AS cost_text, toString(sum(revenue_usd)) AS revenue_text,
        sum(input_tokens) AS in_tokens, sum(output_tokens) AS out_tokens, countIf(kind = 'llm') AS requests`,
-      "",
-      "model, operation",
-    ) + "\n-- ORDER BY: oldest window first, the order the engine learns in.\nORDER BY start_ms";
+        "",
+        "model, operation",
+      ) + "\n-- ORDER BY: oldest window first, the order the engine learns in.\nORDER BY start_ms";
     const top = (col: "post_id" | "user_id") =>
       scopeSql(scope, `${col} AS contributor, toString(sum(cost_usd)) AS cost_text`, ` AND ${col} != '' AND cost_usd IS NOT NULL`, col) +
       `\n-- ORDER BY: per window and key, the dearest contributors first (the windower keeps the top 5).\nORDER BY start_ms${keys.map((k) => `, ${k}`).join("")}, sum(cost_usd) DESC\nLIMIT 5 BY start_ms${keys.map((k) => `, ${k}`).join("")}`;
@@ -93,7 +94,10 @@ export async function ledgerWindows(client: ClickHouseClient, q: LedgerWindowsQu
         if (r.operation) w.byOperation.set(String(r.operation), (w.byOperation.get(String(r.operation)) ?? 0n) + cost);
       }
     }
-    for (const [list, field] of [[posts, "posts"], [users, "users"]] as const)
+    for (const [list, field] of [
+      [posts, "posts"],
+      [users, "users"],
+    ] as const)
       for (const r of list) windows.get(idOf(r))?.[field].push([String(r.contributor), String(r.cost_text)]);
     for (const w of windows.values()) out.push(toAggregate(w, windowMs));
     if (out.length > MAX_REPLAY_WINDOWS) break;
@@ -121,8 +125,21 @@ interface Acc {
 
 function newAcc(scope: ReplayScope, tenant: string, start: number, keyCols: Record<string, string>): Acc {
   return {
-    scope, tenant, start, key: { tenant, ...keyCols }, events: 0, unpriced: 0, cost: 0n, revenue: 0n, input: 0, output: 0, requests: 0,
-    byModel: new Map(), byOperation: new Map(), posts: [], users: [],
+    scope,
+    tenant,
+    start,
+    key: { tenant, ...keyCols },
+    events: 0,
+    unpriced: 0,
+    cost: 0n,
+    revenue: 0n,
+    input: 0,
+    output: 0,
+    requests: 0,
+    byModel: new Map(),
+    byOperation: new Map(),
+    posts: [],
+    users: [],
   };
 }
 

@@ -28,7 +28,8 @@ export async function replaySeries(
   for await (const text of rl) {
     line++;
     if (line === 1) {
-      if (!/^timestamp,value/i.test(text.trim())) throw new CostlineError(`${input}: expected a "timestamp,value" header, got "${text.slice(0, 60)}"`);
+      if (!/^timestamp,value/i.test(text.trim()))
+        throw new CostlineError(`${input}: expected a "timestamp,value" header, got "${text.slice(0, 60)}"`);
       continue;
     }
     if (text.trim() === "") continue;

@@ -69,13 +69,41 @@ export interface CostCheckEntry {
 }
 
 export const costChecks: readonly CostCheckEntry[] = [
-  { name: "spike", description: "window cost at 3× / 3.5× / 5× its baseline (medium / high / critical) and scored anomalous by the series detector", params: costChecksSchema.shape.spike.unwrap() as z.ZodObject },
-  { name: "creep", description: "cost sustained well above the same hours on earlier days, though no single window spiked", params: costChecksSchema.shape.creep.unwrap() as z.ZodObject },
-  { name: "efficiency", description: "cost per 1k output tokens (or per request) 30 % or more above its baseline", params: costChecksSchema.shape.efficiency.unwrap() as z.ZodObject },
-  { name: "roi", description: "(revenue − cost) / cost over the last windows at or below −50 % for a scope that usually earns", params: costChecksSchema.shape.roi.unwrap() as z.ZodObject },
-  { name: "mix_shift", description: "the cost shares across models and operations moved (Mahalanobis distance)", params: costChecksSchema.shape.mixShift.unwrap() as z.ZodObject },
-  { name: "cost_per_post", description: "a post's running total at a multiple of the target cost per post", params: costChecksSchema.shape.costPerPost.unwrap() as z.ZodObject },
-  { name: "budget", description: "spend crossing a budget's thresholds (50 / 75 / 90 / 100 % by default), and a forecast of running out", params: z.object({ thresholds: z.array(z.number()).default([0.5, 0.75, 0.9, 1]) }) },
+  {
+    name: "spike",
+    description: "window cost at 3× / 3.5× / 5× its baseline (medium / high / critical) and scored anomalous by the series detector",
+    params: costChecksSchema.shape.spike.unwrap() as z.ZodObject,
+  },
+  {
+    name: "creep",
+    description: "cost sustained well above the same hours on earlier days, though no single window spiked",
+    params: costChecksSchema.shape.creep.unwrap() as z.ZodObject,
+  },
+  {
+    name: "efficiency",
+    description: "cost per 1k output tokens (or per request) 30 % or more above its baseline",
+    params: costChecksSchema.shape.efficiency.unwrap() as z.ZodObject,
+  },
+  {
+    name: "roi",
+    description: "(revenue − cost) / cost over the last windows at or below −50 % for a scope that usually earns",
+    params: costChecksSchema.shape.roi.unwrap() as z.ZodObject,
+  },
+  {
+    name: "mix_shift",
+    description: "the cost shares across models and operations moved (Mahalanobis distance)",
+    params: costChecksSchema.shape.mixShift.unwrap() as z.ZodObject,
+  },
+  {
+    name: "cost_per_post",
+    description: "a post's running total at a multiple of the target cost per post",
+    params: costChecksSchema.shape.costPerPost.unwrap() as z.ZodObject,
+  },
+  {
+    name: "budget",
+    description: "spend crossing a budget's thresholds (50 / 75 / 90 / 100 % by default), and a forecast of running out",
+    params: z.object({ thresholds: z.array(z.number()).default([0.5, 0.75, 0.9, 1]) }),
+  },
 ];
 
 export const seriesDetectorNames = (): string[] => seriesDetectors.map((d) => d.name);
@@ -95,7 +123,11 @@ export function detectorParams(name: string, given: Record<string, unknown> = {}
 }
 
 /** A factory of the named detector with its parameters fixed: one new instance per series. */
-export function seriesDetectorFactory(name: string, given: Record<string, unknown> = {}, opts: { live?: boolean } = {}): { make: () => SeriesDetector; threshold: number; params: Record<string, unknown> } {
+export function seriesDetectorFactory(
+  name: string,
+  given: Record<string, unknown> = {},
+  opts: { live?: boolean } = {},
+): { make: () => SeriesDetector; threshold: number; params: Record<string, unknown> } {
   const d = findSeriesDetector(name);
   const params = detectorParams(name, given, opts);
   const threshold = typeof params.threshold === "number" ? params.threshold : 0.5;

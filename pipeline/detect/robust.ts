@@ -27,7 +27,10 @@ export function robustZ(x: number, m: number, spread: number, floorShare = 0.05)
 export function linearFit(points: readonly [number, number][]): { a: number; b: number } {
   const n = points.length;
   if (n < 2) return { a: points[0]?.[1] ?? 0, b: 0 };
-  let sx = 0, sy = 0, sxx = 0, sxy = 0;
+  let sx = 0,
+    sy = 0,
+    sxx = 0,
+    sxy = 0;
   for (const [x, y] of points) {
     sx += x;
     sy += y;

@@ -34,7 +34,8 @@ export function parseWhen(value: string, flag: string, now = Date.now()): Date {
   const age = /^(\d+)([smhd])$/.exec(value.trim());
   if (age) return new Date(now - Number(age[1]) * UNITS[age[2]!]!);
   const d = /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(value) : new Date(Number.NaN);
-  if (Number.isNaN(d.getTime())) throw new CostlineError(`${flag} must be an ISO time such as 2026-11-22T00:00:00Z or an age such as 2h, got "${value}"`);
+  if (Number.isNaN(d.getTime()))
+    throw new CostlineError(`${flag} must be an ISO time such as 2026-11-22T00:00:00Z or an age such as 2h, got "${value}"`);
   return d;
 }
 
@@ -42,7 +43,8 @@ export function parseFilter(o: DlqFilterOptions, now = Date.now()): DlqFilter {
   if (o.reason !== undefined && !(dlqReasons as readonly string[]).includes(o.reason))
     throw new CostlineError(`--reason must be one of ${dlqReasons.join(", ")}, got "${o.reason}"`);
   const limit = o.limit === undefined ? undefined : Number(o.limit);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new CostlineError(`--limit must be a positive whole number, got "${o.limit}"`);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+    throw new CostlineError(`--limit must be a positive whole number, got "${o.limit}"`);
   const since = o.since === undefined ? undefined : parseWhen(o.since, "--since", now);
   const until = o.until === undefined ? undefined : parseWhen(o.until, "--until", now);
   if (since && until && since >= until) throw new CostlineError("--since must be before --until");

@@ -38,7 +38,7 @@ export async function readDlq(
     }
   };
   // Fetch until the consumer has nothing pending, or a fetch comes back empty.
-  for (let done = false; !done; ) {
+  for (let done = false; !done;) {
     let got = 0;
     for await (const m of await consumer.fetch({ max_messages: 500, expires: 1000 })) {
       got++;
@@ -76,7 +76,14 @@ export function dlqStats(entries: DlqEntry[]): DlqStats {
   const times = entries.map((e) => e.record.failed_at).sort();
   // ORDER: most records first, then by name, so the output is stable.
   const top = [...byTenant].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 20);
-  return { records: entries.length, by_stage: byStage, by_tenant: Object.fromEntries(top), tenants: byTenant.size, oldest: times[0] ?? null, newest: times.at(-1) ?? null };
+  return {
+    records: entries.length,
+    by_stage: byStage,
+    by_tenant: Object.fromEntries(top),
+    tenants: byTenant.size,
+    oldest: times[0] ?? null,
+    newest: times.at(-1) ?? null,
+  };
 }
 
 /**
@@ -87,7 +94,11 @@ export function dlqStats(entries: DlqEntry[]): DlqStats {
  * again (another stage on the same subject acknowledges it untouched). A
  * truncated record cannot be retried and stays.
  */
-export async function retryDlq(js: JetStreamClient, jsm: JetStreamManager, entries: DlqEntry[]): Promise<{ retried: number; skipped: { seq: number; why: string }[] }> {
+export async function retryDlq(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  entries: DlqEntry[],
+): Promise<{ retried: number; skipped: { seq: number; why: string }[] }> {
   let retried = 0;
   const skipped: { seq: number; why: string }[] = [];
   for (const { seq, record } of entries) {

@@ -4,9 +4,7 @@
 import { amountProblem, amountProblemText, costlineEvent, envelopeSchema, eventTypes, type CostlineEvent } from "../../schemas/index.ts";
 import { PermanentError, formatIssues } from "../errors.ts";
 
-export type Decoded =
-  | { ok: true; index: number; event: CostlineEvent }
-  | { ok: false; index: number; error: PermanentError; raw: unknown };
+export type Decoded = { ok: true; index: number; event: CostlineEvent } | { ok: false; index: number; error: PermanentError; raw: unknown };
 
 export interface DecodeLimits {
   maxMessageBytes: number;
@@ -47,7 +45,8 @@ export function validateEvent(raw: unknown, index = 0): Decoded {
   if (full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "amount")) {
     const amount = (envelope.data.data as { amount?: unknown } | null)?.amount;
     const problem = amountProblem(amount);
-    if (problem && problem !== "validation") return { ok: false, index, raw, error: new PermanentError(problem, amountProblemText(problem, amount)) };
+    if (problem && problem !== "validation")
+      return { ok: false, index, raw, error: new PermanentError(problem, amountProblemText(problem, amount)) };
   }
   const usageIssue = full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "usage");
   return { ok: false, index, raw, error: new PermanentError(usageIssue ? "invalid_usage" : "validation", formatIssues(full.error)) };

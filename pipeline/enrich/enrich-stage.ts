@@ -37,7 +37,10 @@ function tenantMismatch(event: { data: { tenant: string } }, subject: string, su
 }
 
 /** Prices one message's events; pure apart from the clock. */
-export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "subjects" | "toPriced" | "limits" | "metrics" | "onUnknownModel">): Planned {
+export function planMessage(
+  msg: JsMsg,
+  deps: Pick<EnrichDeps, "subjects" | "toPriced" | "limits" | "metrics" | "onUnknownModel">,
+): Planned {
   let decoded;
   try {
     decoded = decodeMessage(msg.data, deps.limits);
@@ -77,7 +80,8 @@ export function planMessage(msg: JsMsg, deps: Pick<EnrichDeps, "subjects" | "toP
   deps.metrics.events.inc({ stage: "enrich", result: "priced" }, decoded.length - dlq.length);
   if (dlq.length) deps.metrics.events.inc({ stage: "enrich", result: "rejected" }, dlq.length);
   // A single event that failed is the whole message: term it rather than ack.
-  if (decoded.length === 1 && dlq.length === 1) return { outcome: { kind: "dead", entry: { ...dlq[0]!, batchIndex: undefined, payload: undefined } } };
+  if (decoded.length === 1 && dlq.length === 1)
+    return { outcome: { kind: "dead", entry: { ...dlq[0]!, batchIndex: undefined, payload: undefined } } };
   return { groups, dlq };
 }
 

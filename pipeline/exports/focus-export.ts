@@ -49,7 +49,10 @@ export async function focusExport(client: ClickHouseClient, q: FocusQuery, maxRo
   const rows = Number(count?.rows ?? 0);
   if (rows > maxRows) throw new ExportTooLargeError(rows, maxRows);
   // Date/Time columns as ISO 8601 in CSV, as FOCUS asks; Parquet keeps them typed.
-  const format = q.format === "csv" ? "SETTINGS date_time_output_format = 'iso', format_csv_null_representation = '' FORMAT CSVWithNames" : "FORMAT Parquet";
+  const format =
+    q.format === "csv"
+      ? "SETTINGS date_time_output_format = 'iso', format_csv_null_representation = '' FORMAT CSVWithNames"
+      : "FORMAT Parquet";
   const { stream } = await client.exec({ query: `${sqlFile("focus_export")}\n${format}`, query_params: { ...params, limit: maxRows } });
   return stream;
 }

@@ -16,7 +16,10 @@ export function focusRoutes(clickhouse: ClickHouseClient, opts: { maxRows?: numb
     const q = focusQuerySchema.safeParse({ ...c.req.query(), tenant: scope.tenant });
     if (!q.success) return c.json({ error: q.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ") }, 400);
     const stream = await focusExport(clickhouse, q.data, maxRows);
-    const name = `focus-${q.data.tenant ?? "all"}-${q.data.from.slice(0, 10)}-${q.data.to.slice(0, 10)}.${q.data.format}`.replace(/[^A-Za-z0-9._-]/g, "_");
+    const name = `focus-${q.data.tenant ?? "all"}-${q.data.from.slice(0, 10)}-${q.data.to.slice(0, 10)}.${q.data.format}`.replace(
+      /[^A-Za-z0-9._-]/g,
+      "_",
+    );
     return new Response(Readable.toWeb(stream) as ReadableStream, {
       headers: { "content-type": focusContentType[q.data.format], "content-disposition": `attachment; filename="${name}"` },
     });

@@ -44,8 +44,7 @@ export interface ReservationOptions {
 }
 
 export type ReserveOutcome =
-  | { ok: true; reservation: Reservation }
-  | { ok: false; reason: string; budgetKey: string; availableUsd?: string; retryable: boolean };
+  { ok: true; reservation: Reservation } | { ok: false; reason: string; budgetKey: string; availableUsd?: string; retryable: boolean };
 
 export interface Reservation {
   id: string;
@@ -109,7 +108,9 @@ export async function createBudgetReservations(opts: ReservationOptions) {
   const applicable = (s: ReservationScope): [string, BudgetRecord][] => [...hard].filter(([, b]) => matches(b, s));
 
   async function releaseAll(id: string, held: Held[]): Promise<void> {
-    await Promise.all(held.map((h) => counters.apply(h.counter, releaseOp(id), newCounter(h.budgetKey, h.periodStart)).catch(() => undefined)));
+    await Promise.all(
+      held.map((h) => counters.apply(h.counter, releaseOp(id), newCounter(h.budgetKey, h.periodStart)).catch(() => undefined)),
+    );
   }
 
   return {
@@ -127,18 +128,33 @@ export async function createBudgetReservations(opts: ReservationOptions) {
       for (const [budgetKey, budget] of applicable(s)) {
         const { key, periodStart } = counterKey(budgetKey, budget, now);
         try {
-          const r = await counters.apply(key, reserveOp(id, amount, toPico(budget.amount_usd), ttlMs, !failOpen), newCounter(budgetKey, periodStart));
+          const r = await counters.apply(
+            key,
+            reserveOp(id, amount, toPico(budget.amount_usd), ttlMs, !failOpen),
+            newCounter(budgetKey, periodStart),
+          );
           if (!r.ok) {
             await releaseAll(id, held);
             return r.reason === "not_synced"
               ? { ok: false, reason: `the budget ${budgetKey} has not been read from the ledger yet`, budgetKey, retryable: true }
-              : { ok: false, reason: `hard budget ${budgetKey} exhausted: ${fromPico(r.availablePico < 0n ? 0n : r.availablePico)} USD left, ${amountUsd} asked`, budgetKey, availableUsd: fromPico(r.availablePico), retryable: false };
+              : {
+                  ok: false,
+                  reason: `hard budget ${budgetKey} exhausted: ${fromPico(r.availablePico < 0n ? 0n : r.availablePico)} USD left, ${amountUsd} asked`,
+                  budgetKey,
+                  availableUsd: fromPico(r.availablePico),
+                  retryable: false,
+                };
           }
           held.push({ budgetKey, budget, counter: key, periodStart });
         } catch (err) {
           await releaseAll(id, held);
           if (failOpen) return { ok: true, reservation: reservationOf(id, s, amountUsd, []) };
-          return { ok: false, reason: `budget reservations unavailable (${errorMessage(err)}): denied, the budget is hard`, budgetKey, retryable: true };
+          return {
+            ok: false,
+            reason: `budget reservations unavailable (${errorMessage(err)}): denied, the budget is hard`,
+            budgetKey,
+            retryable: true,
+          };
         }
       }
       return { ok: true, reservation: reservationOf(id, s, amountUsd, held) };
@@ -162,11 +178,18 @@ export async function createBudgetReservations(opts: ReservationOptions) {
         const writes: Promise<unknown>[] = [];
         for (const h of held) {
           // A model budget held for a model that did not run gets its hold back; the one that ran is charged below.
-          writes.push(counters.apply(h.counter, scopeRan(h.budget) ? settleOp(id, actual.eventId, cost) : releaseOp(id), newCounter(h.budgetKey, h.periodStart)));
+          writes.push(
+            counters.apply(
+              h.counter,
+              scopeRan(h.budget) ? settleOp(id, actual.eventId, cost) : releaseOp(id),
+              newCounter(h.budgetKey, h.periodStart),
+            ),
+          );
         }
         const heldKeys = new Set(held.map((h) => h.budgetKey));
         for (const [budgetKey, budget] of hard) {
-          if (heldKeys.has(budgetKey) || budget.scope.model !== actual.model || !matches(budget, { ...scope, model: actual.model })) continue;
+          if (heldKeys.has(budgetKey) || budget.scope.model !== actual.model || !matches(budget, { ...scope, model: actual.model }))
+            continue;
           const { key, periodStart } = counterKey(budgetKey, budget, new Date());
           writes.push(counters.apply(key, settleOp(undefined, actual.eventId, cost), newCounter(budgetKey, periodStart)));
         }

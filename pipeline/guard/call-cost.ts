@@ -23,7 +23,13 @@ export function createCallPricer(pricing: PricingConfig = pricingConfigSchema.pa
     /** The estimated cost, or undefined when the model has no known price and no estimate was given. */
     estimate(provider: string, model: string, tenant: string, e: CallEstimate): string | undefined {
       if (e.costUsd !== undefined) return e.costUsd;
-      const r = price({ provider, model, tenant, at: new Date(), usage: { input_tokens: e.inputTokens ?? 0, output_tokens: e.outputTokens ?? 0 } });
+      const r = price({
+        provider,
+        model,
+        tenant,
+        at: new Date(),
+        usage: { input_tokens: e.inputTokens ?? 0, output_tokens: e.outputTokens ?? 0 },
+      });
       return r.priced ? r.costUsd : undefined;
     },
     actual(provider: string, model: string, tenant: string, usage: Record<string, number>): string | undefined {

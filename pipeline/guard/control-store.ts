@@ -9,7 +9,17 @@ export function createControlStore(deps: { controls: KV; client: ClickHouseClien
   async function audit(action: "set" | "clear", c: Control, by: string) {
     await deps.client.insert({
       table: "costline.control_changes",
-      values: [{ tenant: c.scope.tenant, scope_key: controlKvKey(c.scope), action, state: action === "clear" ? "closed" : c.state, reason: c.reason, changed_by: by, control: JSON.stringify(c) }],
+      values: [
+        {
+          tenant: c.scope.tenant,
+          scope_key: controlKvKey(c.scope),
+          action,
+          state: action === "clear" ? "closed" : c.state,
+          reason: c.reason,
+          changed_by: by,
+          control: JSON.stringify(c),
+        },
+      ],
       format: "JSONEachRow",
     });
   }

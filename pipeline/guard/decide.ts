@@ -37,7 +37,15 @@ const rank = { closed: 0, throttled: 1, degraded: 2, open: 3 } as const;
 
 export function controlKey(c: Control): string {
   const s = c.scope;
-  const dim = s.persona_id ? `persona.${s.persona_id}` : s.feature ? `feature.${s.feature}` : s.user_id ? `user.${s.user_id}` : s.model ? `model.${s.model}` : "tenant";
+  const dim = s.persona_id
+    ? `persona.${s.persona_id}`
+    : s.feature
+      ? `feature.${s.feature}`
+      : s.user_id
+        ? `user.${s.user_id}`
+        : s.model
+          ? `model.${s.model}`
+          : "tenant";
   return `${s.tenant}|${dim}`;
 }
 
@@ -56,7 +64,16 @@ export function createControlCache() {
     const signature = JSON.stringify(c.throttle ?? {});
     let l = limiters.get(key);
     if (!l || l.signature !== signature)
-      limiters.set(key, (l = { limiter: createRateLimiter({ requestsPerMinute: c.throttle?.requests_per_minute, tokensPerMinute: c.throttle?.tokens_per_minute }), signature }));
+      limiters.set(
+        key,
+        (l = {
+          limiter: createRateLimiter({
+            requestsPerMinute: c.throttle?.requests_per_minute,
+            tokensPerMinute: c.throttle?.tokens_per_minute,
+          }),
+          signature,
+        }),
+      );
     return l.limiter;
   }
 
@@ -108,7 +125,15 @@ export function createControlCache() {
       if (!c || c.state === "closed") return { allow: true, model: req.model, waitMs: 0, reason: "no control", state: "closed", stale };
       if (c.state === "open") {
         const until = c.paused_until ? Date.parse(c.paused_until) : Infinity;
-        if (now < until) return { allow: false, model: req.model, waitMs: until === Infinity ? 60_000 : until - now, reason: c.reason, state: "open", stale };
+        if (now < until)
+          return {
+            allow: false,
+            model: req.model,
+            waitMs: until === Infinity ? 60_000 : until - now,
+            reason: c.reason,
+            state: "open",
+            stale,
+          };
         // Half-open: one probe per interval finds out whether things are back to normal.
         const last = lastProbe.get(worstKey) ?? 0;
         if (now - last >= c.probe_every_s * 1000) {

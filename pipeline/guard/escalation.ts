@@ -45,21 +45,24 @@ export function detectorTag(a: Pick<Alert, "fingerprint">): string {
   return `detector:${a.fingerprint}`;
 }
 
-export function escalate(
-  a: Alert,
-  existing: Control | undefined,
-  opts: { config?: EscalationConfig; now?: Date } = {},
-): Action | null {
+export function escalate(a: Alert, existing: Control | undefined, opts: { config?: EscalationConfig; now?: Date } = {}): Action | null {
   const config = opts.config ?? defaultEscalation;
   const now = opts.now ?? new Date();
   const scope = controlScopeOf(a);
   if (!scope) return null;
-  const manual = existing && !existing.set_by.startsWith("detector:") && (!existing.expires_at || Date.parse(existing.expires_at) > now.getTime());
+  const manual =
+    existing && !existing.set_by.startsWith("detector:") && (!existing.expires_at || Date.parse(existing.expires_at) > now.getTime());
   if (manual) return null;
   if (a.status === "resolved")
     return existing?.set_by === detectorTag(a) ? { action: "clear", scope, reason: `resolved: ${a.message}` } : null;
 
-  const base = { scope, reason: `${a.type} (${a.severity}): ${a.message}`, set_by: detectorTag(a), set_at: now.toISOString(), probe_every_s: 30 };
+  const base = {
+    scope,
+    reason: `${a.type} (${a.severity}): ${a.message}`,
+    set_by: detectorTag(a),
+    set_at: now.toISOString(),
+    probe_every_s: 30,
+  };
   let control: Control | undefined;
   if (a.type === "budget") {
     if (a.budget?.hard && (a.multiplier ?? 0) >= 1) control = { ...base, state: "open", paused_until: a.budget.resets_at };

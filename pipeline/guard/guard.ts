@@ -71,7 +71,15 @@ async function noKeys(kv: KV, filter: string): Promise<boolean> {
 
 export async function createGuard(opts: GuardOptions): Promise<Guard> {
   const own = !opts.nc;
-  const nc = opts.nc ?? (await connect({ ...natsAuthOptions(opts.auth ?? natsAuthFromEnv()), servers: opts.servers ?? "nats://127.0.0.1:4222", name: "costline-guard", maxReconnectAttempts: -1, reconnectTimeWait: 250 }));
+  const nc =
+    opts.nc ??
+    (await connect({
+      ...natsAuthOptions(opts.auth ?? natsAuthFromEnv()),
+      servers: opts.servers ?? "nats://127.0.0.1:4222",
+      name: "costline-guard",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    }));
   const cache = createControlCache();
   const kv = await new Kvm(nc).open(opts.bucket ?? kvBuckets.controls);
   const filter = opts.tenant === undefined ? undefined : `${kvToken(opts.tenant)}.>`;
@@ -111,4 +119,11 @@ export async function createGuard(opts: GuardOptions): Promise<Guard> {
 
 // The rest of the guard's public surface: hard-budget reservations and the wrapped call.
 export { createBudgetReservations, type BudgetReservations, type Reservation, type ReservationOptions } from "./budget-reservations.ts";
-export { BudgetExhaustedError, CircuitOpenError, GuardDeniedError, createBreakers, guardedCall, guardedCallResult } from "./guarded-call.ts";
+export {
+  BudgetExhaustedError,
+  CircuitOpenError,
+  GuardDeniedError,
+  createBreakers,
+  guardedCall,
+  guardedCallResult,
+} from "./guarded-call.ts";

@@ -122,7 +122,14 @@ async function attempt<R>(o: GuardedCallOptions<R>, asked: string): Promise<Guar
   if (!d.allow) throw new GuardDeniedError(d);
   // A downgraded call is also checked against the controls of the model that will run (a paused gpt-4o-mini stays paused).
   if (d.model !== asked) {
-    const ran = o.guard.check({ tenant, persona: o.attribution.persona_id, feature: o.attribution.feature, user: o.attribution.user_id, model: d.model, estimatedTokens: o.estimatedTokens });
+    const ran = o.guard.check({
+      tenant,
+      persona: o.attribution.persona_id,
+      feature: o.attribution.feature,
+      user: o.attribution.user_id,
+      model: d.model,
+      estimatedTokens: o.estimatedTokens,
+    });
     if (!ran.allow) throw new GuardDeniedError(ran);
   }
   const breaker = o.breakers(o.provider);
@@ -133,10 +140,21 @@ async function attempt<R>(o: GuardedCallOptions<R>, asked: string): Promise<Guar
   // The hold goes on the budgets of the model that will run (the downgraded one when degraded).
   let reservation: Reservation | undefined;
   if (o.reservations) {
-    const scope = { tenant, persona: o.attribution.persona_id, feature: o.attribution.feature, user: o.attribution.user_id, model: pricer.ledgerModel(o.provider, d.model) };
+    const scope = {
+      tenant,
+      persona: o.attribution.persona_id,
+      feature: o.attribution.feature,
+      user: o.attribution.user_id,
+      model: pricer.ledgerModel(o.provider, d.model),
+    };
     if (o.reservations.budgetsFor(scope).length) {
       const estimate = pricer.estimate(o.provider, d.model, tenant, o.estimate ?? { inputTokens: o.estimatedTokens });
-      if (estimate === undefined) throw new BudgetExhaustedError("", `no price known for ${o.provider}/${d.model} and no estimate given: a hard budget cannot hold the call`, false);
+      if (estimate === undefined)
+        throw new BudgetExhaustedError(
+          "",
+          `no price known for ${o.provider}/${d.model} and no estimate given: a hard budget cannot hold the call`,
+          false,
+        );
       const r = await o.reservations.reserve(scope, estimate);
       if (!r.ok) throw new BudgetExhaustedError(r.budgetKey, r.reason, r.retryable);
       reservation = r.reservation;

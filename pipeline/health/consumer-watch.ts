@@ -81,8 +81,13 @@ export function judgeConsumer(stage: string, s: ConsumerSample | undefined, now:
     return { name, status: "degraded", detail: `stalled: ${s.pending} messages waiting, no delivery for ${stillS} s` };
   const unackedS = Math.floor((now - s.ackMovedAt) / 1000);
   if (s.ackPending > 0 && s.redelivered > 0 && unackedS >= t.stallS)
-    return { name, status: "degraded", detail: `stalled: ${s.ackPending} messages handed out and ${s.redelivered} redelivered, none acknowledged for ${unackedS} s` };
-  if (s.pending > t.lagMessages) return { name, status: "degraded", detail: `lagging: ${s.pending} messages waiting (threshold ${t.lagMessages})` };
+    return {
+      name,
+      status: "degraded",
+      detail: `stalled: ${s.ackPending} messages handed out and ${s.redelivered} redelivered, none acknowledged for ${unackedS} s`,
+    };
+  if (s.pending > t.lagMessages)
+    return { name, status: "degraded", detail: `lagging: ${s.pending} messages waiting (threshold ${t.lagMessages})` };
   return { name, status: "healthy", detail: `${s.pending} waiting, ${s.ackPending} being handled` };
 }
 
@@ -128,9 +133,11 @@ export function createConsumerWatch(opts: ConsumerWatchOptions) {
   async function pollDlq(): Promise<void> {
     try {
       const counts = (await opts.jsm.streams.info(streamNames.dlq, { subjects_filter: ">" })).state.subjects ?? {};
-      for (const subject of Object.keys(counts)) if (subject.startsWith(`${opts.dlqPrefix}.`)) dlqTokens.add(subject.slice(opts.dlqPrefix.length + 1));
+      for (const subject of Object.keys(counts))
+        if (subject.startsWith(`${opts.dlqPrefix}.`)) dlqTokens.add(subject.slice(opts.dlqPrefix.length + 1));
       // A stage whose records were all retried or purged has no subject any more: it reads 0, not its last count.
-      for (const token of dlqTokens) opts.metrics.dlqDepth.set({ stage: fromSubjectToken(token) }, counts[`${opts.dlqPrefix}.${token}`] ?? 0);
+      for (const token of dlqTokens)
+        opts.metrics.dlqDepth.set({ stage: fromSubjectToken(token) }, counts[`${opts.dlqPrefix}.${token}`] ?? 0);
     } catch (err) {
       opts.log.debug({ err }, "could not read the DLQ's depth");
     }

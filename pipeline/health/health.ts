@@ -59,7 +59,11 @@ export function createHealth(deps: HealthDeps) {
 
   async function clickhouse(client: ClickHouseClient): Promise<HealthCheck> {
     try {
-      await withTimeout(client.query({ query: "SELECT 1", format: "JSONEachRow" }).then((r) => r.json()), deps.timeoutMs, "ClickHouse");
+      await withTimeout(
+        client.query({ query: "SELECT 1", format: "JSONEachRow" }).then((r) => r.json()),
+        deps.timeoutMs,
+        "ClickHouse",
+      );
       return { name: "clickhouse", status: "healthy", detail: "answers" };
     } catch (err) {
       return { name: "clickhouse", status: "unhealthy", detail: detailOf(err) };

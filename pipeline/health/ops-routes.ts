@@ -45,11 +45,17 @@ export function opsRoutes(deps: OpsDeps): Hono {
 export async function startOpsServer(deps: OpsDeps, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const app = new Hono();
   app.route("/", opsRoutes(deps));
-  app.notFound((c) => c.json({ error: "this port serves /healthz, /readyz and /metrics only; the API, where it runs, is on COSTLINE_API_PORT" }, 404));
+  app.notFound((c) =>
+    c.json({ error: "this port serves /healthz, /readyz and /metrics only; the API, where it runs, is on COSTLINE_API_PORT" }, 404),
+  );
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
     s.once("error", (err: NodeJS.ErrnoException) =>
-      reject(err.code === "EADDRINUSE" ? new ConfigError(`the metrics port ${host}:${port} is in use; set COSTLINE_METRICS_PORT (0 picks a free port)`) : err),
+      reject(
+        err.code === "EADDRINUSE"
+          ? new ConfigError(`the metrics port ${host}:${port} is in use; set COSTLINE_METRICS_PORT (0 picks a free port)`)
+          : err,
+      ),
     );
   });
   const addr = server.address();

@@ -85,7 +85,10 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
       for (const p of parsed) outcomes[p.index] = { kind: "done", dlq: p.dlq };
     } catch (err) {
       if (err instanceof TransientError || !isRejection(err)) {
-        const error = err instanceof TransientError ? err : new TransientError("unavailable", `ledger insert failed: ${errorMessage(err)}`, { cause: err });
+        const error =
+          err instanceof TransientError
+            ? err
+            : new TransientError("unavailable", `ledger insert failed: ${errorMessage(err)}`, { cause: err });
         for (const p of parsed) outcomes[p.index] = { kind: "retry", error };
         return outcomes;
       }

@@ -61,7 +61,10 @@ export function parsePriced(msg: JsMsg): PricedEvent[] {
     if (r instanceof PermanentError) rejected.push({ index, error: r, raw: item });
     else events.push(r);
   });
-  if (events.length === 0) throw rejected.length === 1 ? rejected[0]!.error : new PermanentError(rejected[0]!.error.reason, `every event of the priced batch failed; first: ${rejected[0]!.error.message}`);
+  if (events.length === 0)
+    throw rejected.length === 1
+      ? rejected[0]!.error
+      : new PermanentError(rejected[0]!.error.reason, `every event of the priced batch failed; first: ${rejected[0]!.error.message}`);
   if (rejected.length) rejectedByBatch.set(events, rejected);
   return events;
 }

@@ -99,7 +99,8 @@ function nkeySeed(nats: Config["nats"]): Uint8Array | undefined {
   } catch {
     // the library's message says only "invalid checksum" or similar; ours names the setting
   }
-  if (!isUser) throw new ConfigError(`${from} is not a user nkey seed (expected a string starting with "SU", as nsc or \`nk -gen user\` prints)`);
+  if (!isUser)
+    throw new ConfigError(`${from} is not a user nkey seed (expected a string starting with "SU", as nsc or \`nk -gen user\` prints)`);
   return seed;
 }
 

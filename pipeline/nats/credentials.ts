@@ -118,7 +118,13 @@ async function update(home: string, prefix: string, change: (file: NatsCredentia
   const paths = natsAuthPaths(home);
   ensureDir(paths.dir);
   return withLock(paths.dir, () => {
-    const file = readNatsCredentials(home) ?? { version: 1 as const, pipeline: newRoleUser(), operator: newRoleUser(), publisher: newRoleUser(), producers: {} };
+    const file = readNatsCredentials(home) ?? {
+      version: 1 as const,
+      pipeline: newRoleUser(),
+      operator: newRoleUser(),
+      publisher: newRoleUser(),
+      producers: {},
+    };
     change(file);
     writePrivate(paths.credentials, `${JSON.stringify(file, null, 2)}\n`);
     writePrivate(paths.serverConfig, renderServerConfig(file, prefix));

@@ -129,11 +129,16 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
       ? ["-a", "127.0.0.1", "-p", String(port), "-c", writeMainConfig(opts.storeDir, opts.configFile)]
       : [
           "-js",
-          "-a", "127.0.0.1",
-          "-p", String(port),
-          "-sd", opts.storeDir,
-          "-P", path.join(opts.storeDir, "nats-server.pid"),
-          "-n", "costline-embedded",
+          "-a",
+          "127.0.0.1",
+          "-p",
+          String(port),
+          "-sd",
+          opts.storeDir,
+          "-P",
+          path.join(opts.storeDir, "nats-server.pid"),
+          "-n",
+          "costline-embedded",
         ];
     const [cmd, argv] = withParentDeathSignal(bin, args);
     const log = openSync(opts.logFile, "a");

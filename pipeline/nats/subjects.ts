@@ -19,7 +19,12 @@ export const streamNames = {
   dlq: "COSTLINE_DLQ",
 } as const;
 
-export const kvBuckets = { controls: "costline-controls", budgets: "costline-budgets", checkpoints: "costline-checkpoints", reservations: "costline-reservations" } as const;
+export const kvBuckets = {
+  controls: "costline-controls",
+  budgets: "costline-budgets",
+  checkpoints: "costline-checkpoints",
+  reservations: "costline-reservations",
+} as const;
 
 const SAFE = /^[A-Za-z0-9_-]$/;
 

@@ -56,7 +56,13 @@ export function streamSpecs(config: Config): StreamSpec[] {
     { name: streamNames.windows, subjects: [s.windows], maxAgeHours: age },
     { name: streamNames.alerts, subjects: [s.alerts], maxAgeHours: age * 4 },
     // The DLQ keeps a month by default so nothing is lost before someone looks; its limits are configurable.
-    { name: streamNames.dlq, subjects: [s.dlq], maxAgeHours: config.dlq.maxAgeHours, maxMessages: config.dlq.maxMessages, maxBytes: config.dlq.maxBytes },
+    {
+      name: streamNames.dlq,
+      subjects: [s.dlq],
+      maxAgeHours: config.dlq.maxAgeHours,
+      maxMessages: config.dlq.maxMessages,
+      maxBytes: config.dlq.maxBytes,
+    },
   ];
 }
 
@@ -94,15 +100,28 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   // The windower holds a message until every window it counted in is final:
   // window + lateness seconds' worth of messages stay unacknowledged.
   const windowHoldS = 3 * config.windows.windowS + config.windows.latenessS + 60;
-  await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, { ackWaitS: windowHoldS, maxAckPending: config.windows.maxPending });
+  await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, {
+    ackWaitS: windowHoldS,
+    maxAckPending: config.windows.maxPending,
+  });
   await ensureConsumer(jsm, streamNames.windows, durableNames.detector, s.windows, config);
   // The detector's post lane (see detector-stage.ts). Created on a stream that already
   // holds windows, it starts with new ones: the main lane judged the older post windows.
-  await ensureConsumer(jsm, streamNames.windows, durableNames.detectorPosts, createSubjects(config.subjects.prefix).windows("post"), config, { deliverPolicy: DeliverPolicy.New });
+  await ensureConsumer(
+    jsm,
+    streamNames.windows,
+    durableNames.detectorPosts,
+    createSubjects(config.subjects.prefix).windows("post"),
+    config,
+    { deliverPolicy: DeliverPolicy.New },
+  );
   // The notifier holds an alert while it waits in its group and is delivered, keeping it
   // alive with working(); a short ack wait brings it back soon after a crash. Created
   // on a stream that already holds alerts, it starts with new ones (no storm of old alerts).
-  await ensureConsumer(jsm, streamNames.alerts, durableNames.notifier, s.alerts, config, { ackWaitS: config.notify.ackWaitS, deliverPolicy: DeliverPolicy.New });
+  await ensureConsumer(jsm, streamNames.alerts, durableNames.notifier, s.alerts, config, {
+    ackWaitS: config.notify.ackWaitS,
+    deliverPolicy: DeliverPolicy.New,
+  });
   const kvm = new Kvm(nc);
   for (const bucket of Object.values(kvBuckets)) await kvm.create(bucket, { history: 5 });
   await ensureNotifyBuckets(nc, config.streams.maxAgeHours * 4);
@@ -114,7 +133,11 @@ async function ensureConsumer(
   durable: string,
   filter: string,
   config: Config,
-  { ackWaitS = config.streams.ackWaitS, deliverPolicy = DeliverPolicy.All, maxAckPending = 100_000 }: { ackWaitS?: number; deliverPolicy?: DeliverPolicy; maxAckPending?: number } = {},
+  {
+    ackWaitS = config.streams.ackWaitS,
+    deliverPolicy = DeliverPolicy.All,
+    maxAckPending = 100_000,
+  }: { ackWaitS?: number; deliverPolicy?: DeliverPolicy; maxAckPending?: number } = {},
 ) {
   const cfg = {
     durable_name: durable,
@@ -140,7 +163,6 @@ async function ensureConsumer(
 
 function isNotFound(err: unknown): boolean {
   return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
+    err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
   );
 }

@@ -44,7 +44,10 @@ export function emailMessage(n: Notification, templates: NotifyConfig["links"]) 
       (a, i) =>
         `<h3>${escapeHtml(a.type)}: ${escapeHtml(a.message)}</h3><table>` +
         lines(a, n.alerts[i]!, templates)
-          .map((l) => `<tr><th align="left">${escapeHtml(l.label)}</th><td>${l.href ? `<a href="${escapeHtml(l.href)}">${escapeHtml(l.value)}</a>` : escapeHtml(l.value)}</td></tr>`)
+          .map(
+            (l) =>
+              `<tr><th align="left">${escapeHtml(l.label)}</th><td>${l.href ? `<a href="${escapeHtml(l.href)}">${escapeHtml(l.value)}</a>` : escapeHtml(l.value)}</td></tr>`,
+          )
           .join("") +
         "</table>",
     )
@@ -52,7 +55,10 @@ export function emailMessage(n: Notification, templates: NotifyConfig["links"]) 
   return { subject: `[costline] ${subject}`, text, html };
 }
 
-export function createEmailChannel(c: Extract<ResolvedChannel, { type: "email" }>, opts: { timeoutMs: number; links: NotifyConfig["links"] }): Channel {
+export function createEmailChannel(
+  c: Extract<ResolvedChannel, { type: "email" }>,
+  opts: { timeoutMs: number; links: NotifyConfig["links"] },
+): Channel {
   const timeouts = { connectionTimeout: opts.timeoutMs, greetingTimeout: opts.timeoutMs, socketTimeout: opts.timeoutMs };
   const auth = c.smtp.user ? { user: c.smtp.user, pass: c.smtp.password ?? "" } : undefined;
   const transport = c.smtp.url

@@ -47,7 +47,10 @@ export function pagerdutyEvent(a: Alert, routingKey: string, templates: NotifyCo
   };
 }
 
-export function createPagerdutyChannel(c: Extract<ResolvedChannel, { type: "pagerduty" }>, opts: { timeoutMs: number; links: NotifyConfig["links"] }): Channel {
+export function createPagerdutyChannel(
+  c: Extract<ResolvedChannel, { type: "pagerduty" }>,
+  opts: { timeoutMs: number; links: NotifyConfig["links"] },
+): Channel {
   return {
     name: c.name,
     type: "pagerduty",

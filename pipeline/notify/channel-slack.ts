@@ -12,7 +12,8 @@ import { escapeSlackControl, slackMrkdwnText, slackPlainText } from "../output/t
 
 /** Slack allows 50 blocks: the header, a closing "more" line, and three or four per alert. */
 const MAX_BLOCKS = 50;
-const icon = (a: Alert) => (a.status === "resolved" ? "✅" : a.severity === "critical" ? "🔴" : a.severity === "high" ? "🟠" : a.severity === "medium" ? "🟡" : "🔵");
+const icon = (a: Alert) =>
+  a.status === "resolved" ? "✅" : a.severity === "critical" ? "🔴" : a.severity === "high" ? "🟠" : a.severity === "medium" ? "🟡" : "🔵";
 const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function slackMessage(n: Notification, templates: NotifyConfig["links"]): Record<string, unknown> {
@@ -20,7 +21,10 @@ export function slackMessage(n: Notification, templates: NotifyConfig["links"]):
   const plain = n.alerts.map((a) => withSafeText(a, slackPlainText));
   const mrkdwn = n.alerts.map((a) => withSafeText(a, slackMrkdwnText));
   const blocks: Record<string, unknown>[] = [
-    { type: "header", text: { type: "plain_text", text: cut(headline(plain, safeLabels(n.groupLabels, slackPlainText)), 150), emoji: true } },
+    {
+      type: "header",
+      text: { type: "plain_text", text: cut(headline(plain, safeLabels(n.groupLabels, slackPlainText)), 150), emoji: true },
+    },
   ];
   const shown = Math.floor((MAX_BLOCKS - 2) / (templates.length ? 4 : 3));
   for (const [i, a] of mrkdwn.slice(0, shown).entries()) {
@@ -35,7 +39,10 @@ export function slackMessage(n: Notification, templates: NotifyConfig["links"]):
         fields: [
           { type: "mrkdwn", text: `*Observed*\n${money(a.observed)}` },
           { type: "mrkdwn", text: `*Expected*\n${money(a.expected)}` },
-          { type: "mrkdwn", text: `*${a.multiplier !== null ? "Multiplier" : "Score"}*\n${a.multiplier !== null ? `${a.multiplier.toFixed(2)}×` : (a.score?.toFixed(2) ?? "–")}` },
+          {
+            type: "mrkdwn",
+            text: `*${a.multiplier !== null ? "Multiplier" : "Score"}*\n${a.multiplier !== null ? `${a.multiplier.toFixed(2)}×` : (a.score?.toFixed(2) ?? "–")}`,
+          },
           { type: "mrkdwn", text: `*Window*\n${windowText(a)}` },
         ],
       },
@@ -46,7 +53,15 @@ export function slackMessage(n: Notification, templates: NotifyConfig["links"]):
     if (ls.length)
       blocks.push({
         type: "context",
-        elements: [{ type: "mrkdwn", text: cut(ls.map((l) => `<${escapeSlackControl(l.url)}|${escapeSlackControl(l.text.replace(/\|/g, "¦"))}>`).join("  ·  "), 3000) }],
+        elements: [
+          {
+            type: "mrkdwn",
+            text: cut(
+              ls.map((l) => `<${escapeSlackControl(l.url)}|${escapeSlackControl(l.text.replace(/\|/g, "¦"))}>`).join("  ·  "),
+              3000,
+            ),
+          },
+        ],
       });
   }
   if (n.alerts.length > shown)
@@ -54,7 +69,10 @@ export function slackMessage(n: Notification, templates: NotifyConfig["links"]):
   return { text: headline(mrkdwn, safeLabels(n.groupLabels, slackMrkdwnText)), blocks };
 }
 
-export function createSlackChannel(c: Extract<ResolvedChannel, { type: "slack" }>, opts: { timeoutMs: number; links: NotifyConfig["links"] }): Channel {
+export function createSlackChannel(
+  c: Extract<ResolvedChannel, { type: "slack" }>,
+  opts: { timeoutMs: number; links: NotifyConfig["links"] },
+): Channel {
   return {
     name: c.name,
     type: "slack",

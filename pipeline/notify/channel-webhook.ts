@@ -65,7 +65,12 @@ export function createWebhookChannel(c: Extract<ResolvedChannel, { type: "webhoo
     async send(n, signal) {
       const body = webhookBody(n);
       const timestamp = String(Math.floor(Date.now() / 1000));
-      const headers: Record<string, string> = { ...c.headers, "idempotency-key": n.id, "x-costline-timestamp": timestamp, "user-agent": "costline-notifier" };
+      const headers: Record<string, string> = {
+        ...c.headers,
+        "idempotency-key": n.id,
+        "x-costline-timestamp": timestamp,
+        "user-agent": "costline-notifier",
+      };
       if (c.secret) headers["x-costline-signature"] = signWebhook(c.secret, timestamp, body);
       const res = await postJson(c.url, body, { headers, timeoutMs: opts.timeoutMs, signal, secrets: c.secret ? [c.secret] : [] });
       return { status: res.status };

@@ -20,10 +20,18 @@ interface Pending {
   done: () => void;
 }
 
-export function createDeliveryLog(deps: { client: ClickHouseClient; log: Logger; flushMs?: number; maxRows?: number; redact?: (text: string) => string }) {
+export function createDeliveryLog(deps: {
+  client: ClickHouseClient;
+  log: Logger;
+  flushMs?: number;
+  maxRows?: number;
+  redact?: (text: string) => string;
+}) {
   const redact = deps.redact ?? scrubSecrets;
   const clean = (r: DeliveryRecord): Record<string, unknown> =>
-    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === "attempted_at" ? chTime(String(v)) : typeof v === "string" ? redact(v) : v]));
+    Object.fromEntries(
+      Object.entries(r).map(([k, v]) => [k, k === "attempted_at" ? chTime(String(v)) : typeof v === "string" ? redact(v) : v]),
+    );
   const flushMs = deps.flushMs ?? 100;
   const maxRows = deps.maxRows ?? 1000;
   let queue: Pending[] = [];
@@ -51,7 +59,12 @@ export function createDeliveryLog(deps: { client: ClickHouseClient; log: Logger;
       const rows = batch.flatMap((p) => p.rows);
       for (let attempt = 1; ; attempt++) {
         try {
-          await insertIdempotent(deps.client, "costline.notification_log", rows.map((r) => r.row), rows.map((r) => r.id));
+          await insertIdempotent(
+            deps.client,
+            "costline.notification_log",
+            rows.map((r) => r.row),
+            rows.map((r) => r.id),
+          );
           break;
         } catch (err) {
           deps.log.warn({ err, rows: rows.length, attempt }, "delivery log insert failed; retrying");

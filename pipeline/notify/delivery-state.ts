@@ -5,12 +5,7 @@
 // that lost its claim cannot overwrite the one that took it over).
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import {
-  deliveryStateSchema,
-  fingerprintStateSchema,
-  type DeliveryState,
-  type FingerprintState,
-} from "../../schemas/index.ts";
+import { deliveryStateSchema, fingerprintStateSchema, type DeliveryState, type FingerprintState } from "../../schemas/index.ts";
 import { kvToken } from "../nats/subjects.ts";
 
 export interface Versioned<T> {

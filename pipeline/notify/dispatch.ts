@@ -69,8 +69,10 @@ export interface GroupTarget {
 
 /** The notification id: the same for the same channel and alerts, so a resend carries the same idempotency key. */
 export const notificationId = (channel: string, alertIds: readonly string[]): string =>
-  createHash("sha256").update(`${channel}\u0000${[...alertIds].sort().join("\u0000")}`).digest("hex").slice(0, 32);
-
+  createHash("sha256")
+    .update(`${channel}\u0000${[...alertIds].sort().join("\u0000")}`)
+    .digest("hex")
+    .slice(0, 32);
 
 export interface Batch {
   id: string;
@@ -83,7 +85,15 @@ export interface Batch {
 
 /** Returns true when a notification was sent (whatever the answer), false when there was nothing to send. */
 /** Adds one delivery log row. */
-export type AddRow = (item: GroupItem, nid: string, attempt: number, result: DeliveryRecord["result"], reason: string, status: number | null, latencyMs: number | null) => void;
+export type AddRow = (
+  item: GroupItem,
+  nid: string,
+  attempt: number,
+  result: DeliveryRecord["result"],
+  reason: string,
+  status: number | null,
+  latencyMs: number | null,
+) => void;
 
 export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, items: GroupItem[]): Promise<boolean> {
   const { channel, store, owner } = deps;
@@ -169,7 +179,15 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
     );
     const claimed: Batch[] = [];
     for (const chunk of channel.batchable ? (fresh.length ? [fresh] : []) : fresh.map((i) => [i])) {
-      const b: Batch = { id: notificationId(ch, chunk.map((i) => i.alert.id)), items: [], revisions: new Map(), attemptsBefore: 0 };
+      const b: Batch = {
+        id: notificationId(
+          ch,
+          chunk.map((i) => i.alert.id),
+        ),
+        items: [],
+        revisions: new Map(),
+        attemptsBefore: 0,
+      };
       await Promise.all(
         chunk.map(async (item) => {
           try {
@@ -194,7 +212,10 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
         if (d.kind === "settled") {
           results.set(item, { ok: true });
         } else if (d.kind === "busy") {
-          results.set(item, retryLater(`another notifier holds the delivery of ${a.id} on ${ch} until ${new Date(d.untilMs).toISOString()}`));
+          results.set(
+            item,
+            retryLater(`another notifier holds the delivery of ${a.id} on ${ch} until ${new Date(d.untilMs).toISOString()}`),
+          );
         } else if (d.kind === "fresh") {
           results.set(item, retryLater(`${ch}: the record of ${a.id} vanished while claiming it`));
         } else if (channel.onUncertain === "skip") {
@@ -209,7 +230,11 @@ export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, item
           const prev = d.current.value;
           const rev = await store.update(ch, a.id, claimState(prev.notification_id, prev.attempts + 1), d.current.revision);
           let b = resend.get(prev.notification_id);
-          if (!b) resend.set(prev.notification_id, (b = { id: prev.notification_id, items: [], revisions: new Map(), attemptsBefore: prev.attempts }));
+          if (!b)
+            resend.set(
+              prev.notification_id,
+              (b = { id: prev.notification_id, items: [], revisions: new Map(), attemptsBefore: prev.attempts }),
+            );
           b.items.push(item);
           b.revisions.set(item, rev);
         }

@@ -81,13 +81,13 @@ export function createGroupScheduler<T extends { id: string }>(opts: GroupSchedu
         const busy: Promise<void>[] = [];
         for (const g of groups.values()) {
           if (g.idle) {
-      clearTimeout(g.idle);
-      g.idle = null;
-    }
+            clearTimeout(g.idle);
+            g.idle = null;
+          }
           if (g.timer) {
-      clearTimeout(g.timer);
-      g.timer = null;
-    }
+            clearTimeout(g.timer);
+            g.timer = null;
+          }
           if (!g.flushing && g.pending.size) flush(g);
           if (g.flushing) busy.push(g.flushing);
         }

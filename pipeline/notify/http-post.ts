@@ -14,10 +14,17 @@ export async function postJson(
   const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]) : AbortSignal.timeout(opts.timeoutMs);
   let res: Response;
   try {
-    res = await fetch(url, { method: "POST", body, headers: { "content-type": "application/json", ...opts.headers }, signal, redirect: "error" });
+    res = await fetch(url, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json", ...opts.headers },
+      signal,
+      redirect: "error",
+    });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    const why = e.name === "TimeoutError" ? `no answer within ${opts.timeoutMs} ms` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ""}`;
+    const why =
+      e.name === "TimeoutError" ? `no answer within ${opts.timeoutMs} ms` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ""}`;
     throw new DeliveryError(redact(`POST ${new URL(url).host}: ${why}`), { retryable: true });
   }
   const text = await res.text().catch(() => "");

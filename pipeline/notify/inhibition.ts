@@ -27,12 +27,18 @@ export function inhibitedBy(
   if (applicable.length === 0) return undefined;
   for (const src of sources) {
     if (src.status !== "firing" || src.fingerprint === target.fingerprint || now - src.seen_at > maxAgeMs) continue;
-    for (const r of applicable) if (matchesAll(r.source, src.labels) && r.equal.every((l) => (src.labels[l] ?? "") === (labels[l] ?? ""))) return src;
+    for (const r of applicable)
+      if (matchesAll(r.source, src.labels) && r.equal.every((l) => (src.labels[l] ?? "") === (labels[l] ?? ""))) return src;
   }
   return undefined;
 }
 
-export async function createInhibition(deps: { kv: KV; rules: readonly InhibitRule[]; maxAgeMs: number; onInvalid: (key: string, err: unknown) => void }) {
+export async function createInhibition(deps: {
+  kv: KV;
+  rules: readonly InhibitRule[];
+  maxAgeMs: number;
+  onInvalid: (key: string, err: unknown) => void;
+}) {
   const w = await watchKv(deps.kv, "i.>", (v) => inhibitorSchema.parse(v), deps.onInvalid);
   const isSource = (labels: Labels) => deps.rules.some((r) => matchesAll(r.source, labels));
 
@@ -45,7 +51,13 @@ export async function createInhibition(deps: { kv: KV; rules: readonly InhibitRu
         if (!isSource(labels)) return;
         // A redelivered firing alert older than its resolve stays resolved.
         if (known && known.detected_at > alert.detected_at) return;
-        const entry: Inhibitor = { fingerprint: alert.fingerprint, status: "firing", labels: { ...labels }, detected_at: alert.detected_at, seen_at: now };
+        const entry: Inhibitor = {
+          fingerprint: alert.fingerprint,
+          status: "firing",
+          labels: { ...labels },
+          detected_at: alert.detected_at,
+          seen_at: now,
+        };
         w.items.set(key, entry);
         await deps.kv.put(key, JSON.stringify(entry));
       } else if (known && known.detected_at <= alert.detected_at) {
@@ -54,7 +66,8 @@ export async function createInhibition(deps: { kv: KV; rules: readonly InhibitRu
         await deps.kv.put(key, JSON.stringify(entry));
       }
     },
-    inhibitedBy: (target: Alert, labels: Labels, now = Date.now()) => inhibitedBy(deps.rules, w.items.values(), target, labels, now, deps.maxAgeMs),
+    inhibitedBy: (target: Alert, labels: Labels, now = Date.now()) =>
+      inhibitedBy(deps.rules, w.items.values(), target, labels, now, deps.maxAgeMs),
     stop: w.stop,
   };
 }

@@ -18,7 +18,12 @@ export async function ensureNotifyBuckets(nc: NatsConnection, alertsMaxAgeHours:
  * watch for updates starts first, then the existing keys are read, so nothing
  * written in between is missed.
  */
-export async function watchKv<T>(kv: KV, filter: string, parse: (v: unknown) => T | undefined, onError: (key: string, err: unknown) => void) {
+export async function watchKv<T>(
+  kv: KV,
+  filter: string,
+  parse: (v: unknown) => T | undefined,
+  onError: (key: string, err: unknown) => void,
+) {
   const items = new Map<string, T>();
   const watch = await kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly });
   void (async () => {

@@ -51,7 +51,9 @@ export interface NotifierDeps {
 
 export const NOTIFIER_STAGE = "notifier";
 
-export async function createNotifier(deps: NotifierDeps): Promise<{ handle: BatchHandler; delivery: RunningStage; channels: Map<string, Channel> }> {
+export async function createNotifier(
+  deps: NotifierDeps,
+): Promise<{ handle: BatchHandler; delivery: RunningStage; channels: Map<string, Channel> }> {
   const { config, log } = deps;
   const kvm = new Kvm(deps.nc);
   const stateKv = await kvm.open(notifyBuckets.state);
@@ -68,8 +70,15 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
   const stopRequests = new AbortController();
 
   const deadLetter = async (item: GroupItem, detail: string, channel: string) => {
-    const record = dlqRecord(NOTIFIER_STAGE, item.msg, { reason: "delivery_failed", detail: redact(detail), eventId: item.alert.id, source: channel });
-    await deps.js.publish(deps.subjects.dlq(NOTIFIER_STAGE), JSON.stringify(record), { msgID: `dlq:${NOTIFIER_STAGE}:${item.alert.id}:${channel}` });
+    const record = dlqRecord(NOTIFIER_STAGE, item.msg, {
+      reason: "delivery_failed",
+      detail: redact(detail),
+      eventId: item.alert.id,
+      source: channel,
+    });
+    await deps.js.publish(deps.subjects.dlq(NOTIFIER_STAGE), JSON.stringify(record), {
+      msgID: `dlq:${NOTIFIER_STAGE}:${item.alert.id}:${channel}`,
+    });
   };
 
   const scheduler = createGroupScheduler<GroupItem>({
@@ -136,11 +145,16 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
         for (const t of routed) {
           const g = groupOf(t, labels);
           const target: GroupTarget = { key: g.key, labels: g.labels, repeatIntervalMs: t.repeatIntervalMs, channel: t.channel };
-          scheduler.add(g.key, { waitMs: t.groupWaitMs, intervalMs: t.groupIntervalMs }, { id: alert.id, target, alert, labels, msg, publishedAtMs, settle: [settle] });
+          scheduler.add(
+            g.key,
+            { waitMs: t.groupWaitMs, intervalMs: t.groupIntervalMs },
+            { id: alert.id, target, alert, labels, msg, publishedAtMs, settle: [settle] },
+          );
         }
         return { kind: "deferred", until } as Outcome;
       },
-      (err) => ({ kind: "retry", error: new TransientError("unavailable", `inhibition state unavailable: ${errorMessage(err)}`) }) as Outcome,
+      (err) =>
+        ({ kind: "retry", error: new TransientError("unavailable", `inhibition state unavailable: ${errorMessage(err)}`) }) as Outcome,
     );
   }
 
@@ -173,6 +187,9 @@ export async function createNotifier(deps: NotifierDeps): Promise<{ handle: Batc
     }),
   };
 
-  log.info({ channels: [...channels.keys()], owner }, channels.size ? "notifier ready" : "notifier ready with no channels configured: alerts are acknowledged and not sent");
+  log.info(
+    { channels: [...channels.keys()], owner },
+    channels.size ? "notifier ready" : "notifier ready with no channels configured: alerts are acknowledged and not sent",
+  );
   return { handle, delivery, channels };
 }

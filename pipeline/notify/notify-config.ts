@@ -71,14 +71,19 @@ const shortcutEnv = z.object({
   COSTLINE_PAGERDUTY_URL: z.url().optional(),
   COSTLINE_WEBHOOK_URL: z.url().optional(),
   COSTLINE_WEBHOOK_SECRET: z.string().min(1).optional(),
-  COSTLINE_SMTP_URL: z.string().regex(/^smtps?:\/\//, "smtp://user:password@host:port or smtps://…").optional(),
+  COSTLINE_SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, "smtp://user:password@host:port or smtps://…")
+    .optional(),
   COSTLINE_EMAIL_FROM: z.string().min(3).optional(),
   COSTLINE_EMAIL_TO: z.string().min(3).optional(),
 });
 
 /** Channels named by environment variables alone, added when the file does not define a channel of that name. */
 function shortcutChannels(env: Record<string, string | undefined>): Record<string, ChannelConfig> {
-  const blankless = Object.fromEntries(Object.entries(env).filter(([k, v]) => k in shortcutEnv.shape && v !== undefined && v.trim() !== ""));
+  const blankless = Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => k in shortcutEnv.shape && v !== undefined && v.trim() !== ""),
+  );
   const parsed = shortcutEnv.safeParse(blankless);
   if (!parsed.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsed.error, "(env)", Infinity)}`);
   const e = parsed.data;
@@ -92,7 +97,8 @@ function shortcutChannels(env: Record<string, string | undefined>): Record<strin
       url: e.COSTLINE_PAGERDUTY_URL ?? "https://events.pagerduty.com/v2/enqueue",
       ...common,
     };
-  if (e.COSTLINE_WEBHOOK_URL) out.webhook = { type: "webhook", url: e.COSTLINE_WEBHOOK_URL, secret: e.COSTLINE_WEBHOOK_SECRET, headers: {}, ...common };
+  if (e.COSTLINE_WEBHOOK_URL)
+    out.webhook = { type: "webhook", url: e.COSTLINE_WEBHOOK_URL, secret: e.COSTLINE_WEBHOOK_SECRET, headers: {}, ...common };
   if (e.COSTLINE_SMTP_URL) {
     if (!e.COSTLINE_EMAIL_FROM || !e.COSTLINE_EMAIL_TO)
       throw new ConfigError("invalid configuration: COSTLINE_SMTP_URL needs COSTLINE_EMAIL_FROM and COSTLINE_EMAIL_TO (comma-separated)");
@@ -100,7 +106,9 @@ function shortcutChannels(env: Record<string, string | undefined>): Record<strin
       type: "email",
       smtp: { url: e.COSTLINE_SMTP_URL, port: 587, secure: false },
       from: e.COSTLINE_EMAIL_FROM,
-      to: e.COSTLINE_EMAIL_TO.split(",").map((s) => s.trim()).filter(Boolean),
+      to: e.COSTLINE_EMAIL_TO.split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
       ...common,
     };
   }
@@ -135,7 +143,13 @@ export function resolveNotifyConfig(section: unknown, env: Record<string, string
         channels[name] = { ...base, type: "pagerduty", url: c.url, routingKey: secret(c.routing_key, `${where}.routing_key`)! };
         break;
       case "webhook":
-        channels[name] = { ...base, type: "webhook", url: secret(c.url, `${where}.url`)!, secret: secret(c.secret, `${where}.secret`), headers: c.headers };
+        channels[name] = {
+          ...base,
+          type: "webhook",
+          url: secret(c.url, `${where}.url`)!,
+          secret: secret(c.secret, `${where}.secret`),
+          headers: c.headers,
+        };
         break;
       case "email":
         channels[name] = {
@@ -160,9 +174,12 @@ export function resolveNotifyConfig(section: unknown, env: Record<string, string
 
   const given = file.route;
   const root = { ...rootDefaults, ...(given ?? { matchers: [], continue: false, routes: defaultRoutes(channels) }) };
-  for (const k of Object.keys(rootDefaults) as (keyof typeof rootDefaults)[]) if (root[k] === undefined) (root as Record<string, unknown>)[k] = rootDefaults[k];
+  for (const k of Object.keys(rootDefaults) as (keyof typeof rootDefaults)[])
+    if (root[k] === undefined) (root as Record<string, unknown>)[k] = rootDefaults[k];
   const visit = (r: RouteConfig, where: string) => {
-    for (const c of r.channels ?? []) if (!channels[c]) problems.push(`${where}.channels: no channel named "${c}" (channels: ${Object.keys(channels).join(", ") || "none"})`);
+    for (const c of r.channels ?? [])
+      if (!channels[c])
+        problems.push(`${where}.channels: no channel named "${c}" (channels: ${Object.keys(channels).join(", ") || "none"})`);
     r.routes.forEach((child, i) => visit(child, `${where}.routes.${i}`));
   };
   if (given) visit(root, "notify.route");

@@ -58,7 +58,10 @@ export function links(a: Alert, templates: NotifyConfig["links"]): { text: strin
     window_start: a.window_start,
     window_end: a.window_end,
   };
-  return templates.map((t) => ({ text: t.text, url: t.url.replace(/\{([a-z_]+)\}/g, (_, k: string) => encodeURIComponent(values[k] ?? "")) }));
+  return templates.map((t) => ({
+    text: t.text,
+    url: t.url.replace(/\{([a-z_]+)\}/g, (_, k: string) => encodeURIComponent(values[k] ?? "")),
+  }));
 }
 
 /** The notification's headline: one alert's summary, or a count for a group. */
@@ -66,7 +69,9 @@ export function headline(alerts: readonly Alert[], groupLabels: Record<string, s
   if (alerts.length === 1) return summary(alerts[0]!);
   const firing = alerts.filter((a) => a.status === "firing").length;
   const what = Object.values(groupLabels).filter(Boolean).join(" · ");
-  const counts = [firing ? `${firing} firing` : "", alerts.length - firing ? `${alerts.length - firing} resolved` : ""].filter(Boolean).join(", ");
+  const counts = [firing ? `${firing} firing` : "", alerts.length - firing ? `${alerts.length - firing} resolved` : ""]
+    .filter(Boolean)
+    .join(", ");
   return `[costline] ${counts}${what ? ` · ${what}` : ""}`;
 }
 
@@ -86,7 +91,12 @@ export function withSafeText(a: Alert, safe: (s: string) => string): Alert {
     observed: safe(a.observed),
     expected: safe(a.expected),
     message: safe(a.message),
-    evidence: { by_model: list(a.evidence.by_model), by_operation: list(a.evidence.by_operation), by_post: list(a.evidence.by_post), by_user: list(a.evidence.by_user) },
+    evidence: {
+      by_model: list(a.evidence.by_model),
+      by_operation: list(a.evidence.by_operation),
+      by_post: list(a.evidence.by_post),
+      by_user: list(a.evidence.by_user),
+    },
   };
 }
 

@@ -40,7 +40,8 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
 /** HTTP statuses worth another try: timeouts, rate limits, server trouble. */
 export const retryableStatus = (status: number) => status === 408 || status === 425 || status === 429 || status >= 500;
 
-export type AttemptOutcome<T> = { ok: true; value: T; attempt: number } | { ok: false; error: DeliveryError; attempt: number; aborted?: boolean };
+export type AttemptOutcome<T> =
+  { ok: true; value: T; attempt: number } | { ok: false; error: DeliveryError; attempt: number; aborted?: boolean };
 
 /**
  * Runs `attempt` until it succeeds, the error is final, the attempts are used
@@ -50,7 +51,11 @@ export type AttemptOutcome<T> = { ok: true; value: T; attempt: number } | { ok: 
 export async function withRetries<T>(
   run: (attempt: number) => Promise<T>,
   policy: RetryPolicy,
-  hooks: { signal?: AbortSignal; onRetry?: (attempt: number, error: DeliveryError, delayMs: number) => Promise<void> | void; random?: () => number },
+  hooks: {
+    signal?: AbortSignal;
+    onRetry?: (attempt: number, error: DeliveryError, delayMs: number) => Promise<void> | void;
+    random?: () => number;
+  },
 ): Promise<AttemptOutcome<T>> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -65,7 +70,10 @@ export async function withRetries<T>(
         return {
           ok: false,
           attempt,
-          error: new DeliveryError(`${error.message} (Retry-After ${Math.round(asked / 1000)} s exceeds the ${Math.round(policy.max_retry_after / 1000)} s limit)`, error.opts),
+          error: new DeliveryError(
+            `${error.message} (Retry-After ${Math.round(asked / 1000)} s exceeds the ${Math.round(policy.max_retry_after / 1000)} s limit)`,
+            error.opts,
+          ),
         };
       const delay = Math.max(backoffMs(attempt, policy, hooks.random), asked ?? 0);
       await hooks.onRetry?.(attempt, error, delay);

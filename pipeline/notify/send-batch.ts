@@ -34,14 +34,25 @@ export async function sendBatch(
     const outcome = await withRetries(
       async (attempt) => {
         // Renew the lease before every attempt after the first (the claim itself was the first).
-        if (attempt > 1) for (const item of b.items) b.revisions.set(item, await store.update(ch, item.alert.id, sendingState(b.attemptsBefore + attempt), b.revisions.get(item)!));
+        if (attempt > 1)
+          for (const item of b.items)
+            b.revisions.set(item, await store.update(ch, item.alert.id, sendingState(b.attemptsBefore + attempt), b.revisions.get(item)!));
         return channel.send(n, deps.requestSignal);
       },
       deps.retry,
       {
         signal: deps.stopSignal,
         onRetry: (attempt, error: DeliveryError, delayMs) => {
-          for (const item of b.items) row(item, b.id, b.attemptsBefore + attempt, "retried", `${error.message}; next attempt in ${delayMs} ms`, error.opts.status ?? null, null);
+          for (const item of b.items)
+            row(
+              item,
+              b.id,
+              b.attemptsBefore + attempt,
+              "retried",
+              `${error.message}; next attempt in ${delayMs} ms`,
+              error.opts.status ?? null,
+              null,
+            );
           deps.metrics.deliveries.inc({ channel: ch, result: "retried" }, b.items.length);
           deps.log.warn({ channel: ch, notification: b.id, attempt, delayMs, err: error.message }, "delivery attempt failed; retrying");
         },
@@ -53,8 +64,12 @@ export async function sendBatch(
       // The channel's last word per fingerprint is the last of its alerts in this notification (a resolve after its trigger).
       const lastWord = new Map(b.items.map((i) => [i.alert.fingerprint, i.alert] as const));
       await Promise.all([
-        ...b.items.map((item) => store.update(ch, item.alert.id, { ...sendingState(attempts), state: "delivered" }, b.revisions.get(item)!)),
-        ...[...lastWord].map(([fp, a]) => store.putFingerprint(ch, fp, { status: a.status, severity: a.severity, alert_id: a.id, notified_at: at })),
+        ...b.items.map((item) =>
+          store.update(ch, item.alert.id, { ...sendingState(attempts), state: "delivered" }, b.revisions.get(item)!),
+        ),
+        ...[...lastWord].map(([fp, a]) =>
+          store.putFingerprint(ch, fp, { status: a.status, severity: a.severity, alert_id: a.id, notified_at: at }),
+        ),
       ]);
       for (const item of b.items) {
         const latency = at - item.publishedAtMs;
@@ -72,12 +87,20 @@ export async function sendBatch(
     const detail = `${ch} (${channel.type}) gave up after ${attempts} attempt(s): ${outcome.error.message}`;
     for (const item of b.items) {
       await deps.deadLetter(item, detail);
-      await store.update(ch, item.alert.id, { ...sendingState(attempts), state: "failed", reason: detail.slice(0, 2000) }, b.revisions.get(item)!);
+      await store.update(
+        ch,
+        item.alert.id,
+        { ...sendingState(attempts), state: "failed", reason: detail.slice(0, 2000) },
+        b.revisions.get(item)!,
+      );
       row(item, b.id, attempts, "failed", outcome.error.message, outcome.error.opts.status ?? null, null);
       deps.metrics.deliveries.inc({ channel: ch, result: "failed" });
       results.set(item, { ok: true });
     }
-    deps.log.error({ channel: ch, notification: b.id, alerts: b.items.length, err: outcome.error.message }, "delivery failed; dead-lettered");
+    deps.log.error(
+      { channel: ch, notification: b.id, alerts: b.items.length, err: outcome.error.message },
+      "delivery failed; dead-lettered",
+    );
   } catch (err) {
     // The state store or the DLQ failed: leave the claims; the redelivery resends under the same id.
     for (const item of b.items) if (!results.has(item)) results.set(item, retryLater(`${ch}: ${errorMessage(err)}`));

@@ -35,7 +35,8 @@ export function timeClickHouseInserts(client: ClickHouseClient, histogram: Histo
           timed(histogram, insertTable(params.table, false), () => target.insert(params));
       }
       if (prop === "command") {
-        return (params: Parameters<ClickHouseClient["command"]>[0]) => timed(histogram, insertTable(params.query), () => target.command(params));
+        return (params: Parameters<ClickHouseClient["command"]>[0]) =>
+          timed(histogram, insertTable(params.query), () => target.command(params));
       }
       const value: unknown = Reflect.get(target, prop, receiver);
       return typeof value === "function" ? value.bind(target) : value;

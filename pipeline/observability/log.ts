@@ -11,8 +11,26 @@ import { pino, destination, stdTimeFunctions, stdSerializers, type Logger } from
 export type { Logger };
 
 const secretKeys = [
-  "password", "pass", "token", "secret", "authorization", "apiKey", "api_key", "adminKey", "clientKey",
-  "credsFile", "creds", "nkeySeed", "seed", "routing_key", "routingKey", "webhook", "webhook_url", "webhookUrl", "smtp", "auth",
+  "password",
+  "pass",
+  "token",
+  "secret",
+  "authorization",
+  "apiKey",
+  "api_key",
+  "adminKey",
+  "clientKey",
+  "credsFile",
+  "creds",
+  "nkeySeed",
+  "seed",
+  "routing_key",
+  "routingKey",
+  "webhook",
+  "webhook_url",
+  "webhookUrl",
+  "smtp",
+  "auth",
 ];
 
 /**
@@ -20,15 +38,40 @@ const secretKeys = [
  * censored by name in the log formatter (any depth, any case): pino's wildcard paths (`*.*.token`)
  * cost about 40 µs a line, which a flood of dead letters would pay on every one.
  */
-export const redactPaths = [...secretKeys, "req.headers.authorization", 'req.headers["x-api-key"]', "headers.authorization", 'headers["x-api-key"]'];
+export const redactPaths = [
+  ...secretKeys,
+  "req.headers.authorization",
+  'req.headers["x-api-key"]',
+  "headers.authorization",
+  'headers["x-api-key"]',
+];
 
 /** Field names that hold secrets whatever their case, `_` or `-` (input_tokens and scope_key are not among them). */
 const secretNames = new Set(
   [
     ...secretKeys,
-    "passwd", "credentials", "private_key", "access_token", "refresh_token", "client_secret", "integration_key", "x-api-key",
-    "cookie", "set-cookie", "metrics_token", "admin_key", "nats_password", "nats_token", "nats_nkey_seed", "nats_creds",
-    "clickhouse_password", "costline_admin_key", "costline_api_key", "costline_metrics_token", "smtp_password", "smtp_pass",
+    "passwd",
+    "credentials",
+    "private_key",
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "integration_key",
+    "x-api-key",
+    "cookie",
+    "set-cookie",
+    "metrics_token",
+    "admin_key",
+    "nats_password",
+    "nats_token",
+    "nats_nkey_seed",
+    "nats_creds",
+    "clickhouse_password",
+    "costline_admin_key",
+    "costline_api_key",
+    "costline_metrics_token",
+    "smtp_password",
+    "smtp_pass",
   ].map((k) => k.toLowerCase().replace(/[_-]/g, "")),
 );
 export const isSecretName = (key: string): boolean => {
@@ -69,14 +112,21 @@ function scrubDeep(value: unknown, depth = 0): unknown {
   if (depth > 8 || value === null || typeof value !== "object" || value instanceof Error) return value;
   if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
   return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, v !== undefined && v !== null && v !== "" && isSecretName(k) ? "[redacted]" : scrubDeep(v, depth + 1)]),
+    Object.entries(value).map(([k, v]) => [
+      k,
+      v !== undefined && v !== null && v !== "" && isSecretName(k) ? "[redacted]" : scrubDeep(v, depth + 1),
+    ]),
   );
 }
 
 /** An error as a plain object (pino's has its fields on a prototype), scrubbed. */
 function serializeError(err: Error): Record<string, unknown> {
   const e = stdSerializers.err(err) as unknown as Record<string, unknown>;
-  const out: Record<string, unknown> = { type: e.type, message: scrubSecrets(String(e.message ?? "")), stack: scrubSecrets(String(e.stack ?? "")) };
+  const out: Record<string, unknown> = {
+    type: e.type,
+    message: scrubSecrets(String(e.message ?? "")),
+    stack: scrubSecrets(String(e.stack ?? "")),
+  };
   for (const k of ["code", "reason", "status"]) if (e[k] !== undefined) out[k] = e[k];
   if (err.cause instanceof Error) out.cause = serializeError(err.cause);
   return out;
@@ -90,7 +140,10 @@ export const logOptions = {
   hooks: {
     // Message text and string arguments may quote a URL or a header: scrub them too.
     logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
-      method.apply(this, args.map((a) => (typeof a === "string" ? scrubSecrets(a) : a)));
+      method.apply(
+        this,
+        args.map((a) => (typeof a === "string" ? scrubSecrets(a) : a)),
+      );
     },
   },
   formatters: {

@@ -13,7 +13,12 @@ export type SpanOutcome = { kind: "llm"; event: CostlineEventInput } | { kind: "
 export const OTLP_SOURCE = "otlp";
 
 const INPUT = ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens", "llm.token_count.prompt"];
-const OUTPUT = ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens", "llm.token_count.completion"];
+const OUTPUT = [
+  "gen_ai.usage.output_tokens",
+  "gen_ai.usage.completion_tokens",
+  "llm.usage.completion_tokens",
+  "llm.token_count.completion",
+];
 const CACHE_READ = [
   "gen_ai.usage.cache_read.input_tokens",
   "gen_ai.usage.cache_read_input_tokens",
@@ -55,7 +60,8 @@ const first = (attrs: Attributes[], keys: string[]): AttrValue | undefined => {
   for (const a of attrs) for (const k of keys) if (a.has(k) && a.get(k) !== null) return a.get(k);
   return undefined;
 };
-const text = (v: AttrValue | undefined): string | undefined => (typeof v === "string" && v.trim() !== "" ? v.trim() : typeof v === "number" ? String(v) : undefined);
+const text = (v: AttrValue | undefined): string | undefined =>
+  typeof v === "string" && v.trim() !== "" ? v.trim() : typeof v === "number" ? String(v) : undefined;
 
 /** A token count attribute: undefined when absent, "bad" when it is not a whole number in range. */
 function tokenCount(attrs: Attributes, keys: string[]): number | undefined | "bad" {
@@ -72,7 +78,12 @@ export function spanToEvent(span: OtlpSpan, tenant: string, map: OtlpAttributeMa
   if (input === undefined && output === undefined) return { kind: "skipped" };
   const cacheRead = tokenCount(a, CACHE_READ);
   const cacheWrite = tokenCount(a, CACHE_WRITE);
-  for (const [name, v] of [["input", input], ["output", output], ["cache read", cacheRead], ["cache write", cacheWrite]] as const) {
+  for (const [name, v] of [
+    ["input", input],
+    ["output", output],
+    ["cache read", cacheRead],
+    ["cache write", cacheWrite],
+  ] as const) {
     if (v === "bad") return { kind: "rejected", reason: `span ${span.spanId || "?"}: ${name} token count is not a whole number ≥ 0` };
   }
   if (!span.traceId || !span.spanId) return { kind: "rejected", reason: "an LLM span without a valid trace id and span id" };

@@ -46,6 +46,7 @@ export function parseOtlpAttributes(json: string | undefined, fail: (message: st
     throw fail("COSTLINE_OTLP_ATTRIBUTES is not valid JSON");
   }
   const parsed = otlpAttributeOverrides.safeParse(value);
-  if (!parsed.success) throw fail(`COSTLINE_OTLP_ATTRIBUTES: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw fail(`COSTLINE_OTLP_ATTRIBUTES: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
   return otlpAttributeMap(parsed.data);
 }

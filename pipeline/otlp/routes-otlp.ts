@@ -25,7 +25,13 @@ const INVALID_ARGUMENT = 3;
 const PERMISSION_DENIED = 7;
 const UNAVAILABLE = 14;
 
-function answer(c: Context<ApiEnv>, encoding: Encoding, status: number, body: Record<string, unknown>, kind: "response" | "status"): Response {
+function answer(
+  c: Context<ApiEnv>,
+  encoding: Encoding,
+  status: number,
+  body: Record<string, unknown>,
+  kind: "response" | "status",
+): Response {
   if (encoding === "json") return c.json(body, status as 200);
   const proto = otlpProto();
   const type = kind === "response" ? proto.response : proto.status;
@@ -47,7 +53,15 @@ export function otlpRoutes(deps: OtlpDeps): Hono<ApiEnv> {
     }
     const principal = c.get("principal");
     if (principal.role !== "tenant") {
-      return done(answer(c, encoding, 403, { code: PERMISSION_DENIED, message: "OTLP export needs a tenant API key: its tenant owns the spans" }, "status"));
+      return done(
+        answer(
+          c,
+          encoding,
+          403,
+          { code: PERMISSION_DENIED, message: "OTLP export needs a tenant API key: its tenant owns the spans" },
+          "status",
+        ),
+      );
     }
     let spans;
     try {
@@ -68,9 +82,7 @@ export function otlpRoutes(deps: OtlpDeps): Hono<ApiEnv> {
     m.spans.inc({ result: "llm" }, result.llm);
     m.spans.inc({ result: "skipped" }, result.skipped);
     m.spans.inc({ result: "rejected" }, result.rejected);
-    const body = result.rejected
-      ? { partialSuccess: { rejectedSpans: result.rejected, errorMessage: result.reasons.join("; ") } }
-      : {};
+    const body = result.rejected ? { partialSuccess: { rejectedSpans: result.rejected, errorMessage: result.reasons.join("; ") } } : {};
     return done(answer(c, encoding, 200, body, "response"));
   });
   return app;

@@ -19,8 +19,14 @@ export function csvCell(value: unknown, numeric = false): string {
 }
 
 /** A whole table: the header row, then one line per row; `numericColumns` name the number columns. */
-export function csvTable(rows: readonly Record<string, unknown>[], columns: readonly string[], numericColumns: readonly string[] = []): string {
+export function csvTable(
+  rows: readonly Record<string, unknown>[],
+  columns: readonly string[],
+  numericColumns: readonly string[] = [],
+): string {
   const numeric = new Set(numericColumns);
   const line = (cells: string[]) => cells.join(",");
-  return [line(columns.map((c) => csvCell(c))), ...rows.map((r) => line(columns.map((c) => csvCell(r[c], numeric.has(c)))))].join("\n") + "\n";
+  return (
+    [line(columns.map((c) => csvCell(c))), ...rows.map((r) => line(columns.map((c) => csvCell(r[c], numeric.has(c)))))].join("\n") + "\n"
+  );
 }

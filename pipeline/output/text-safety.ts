@@ -37,12 +37,16 @@ export function escapeSlackControl(s: string): string {
 
 /** Producer text inside Slack mrkdwn: no mentions, links, code spans or bold; "_" and "~" only style text between word boundaries, which names keep. */
 export function slackMrkdwnText(s: string): string {
-  return escapeSlackControl(neutraliseMentions(defangLinks(oneLine(s)))).replace(/`/g, "ˋ").replace(/\*/g, "∗");
+  return escapeSlackControl(neutraliseMentions(defangLinks(oneLine(s))))
+    .replace(/`/g, "ˋ")
+    .replace(/\*/g, "∗");
 }
 
 /** Producer text inside a Slack plain_text object (headers): no markup is parsed there, but angle brackets and mentions are still neutralised. */
 export function slackPlainText(s: string): string {
-  return neutraliseMentions(defangLinks(oneLine(s))).replace(/</g, "‹").replace(/>/g, "›");
+  return neutraliseMentions(defangLinks(oneLine(s)))
+    .replace(/</g, "‹")
+    .replace(/>/g, "›");
 }
 
 /** HTML-escapes the five significant characters. */

@@ -11,7 +11,10 @@ export const BELOW_MONEY_SCALE = "below_money_scale";
 
 /** Throws amount_out_of_range when the priced event's cost or revenue is outside the per-event bound. */
 export function checkPricedAmounts(e: Pick<PricedEvent, "cost_usd" | "revenue_usd">): void {
-  for (const [field, value] of [["cost_usd", e.cost_usd], ["revenue_usd", e.revenue_usd]] as const) {
+  for (const [field, value] of [
+    ["cost_usd", e.cost_usd],
+    ["revenue_usd", e.revenue_usd],
+  ] as const) {
     if (value === null) continue;
     const problem = amountProblem(value);
     if (problem)

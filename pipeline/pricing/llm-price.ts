@@ -63,8 +63,19 @@ export function createLlmPricer(pricing: PricingConfig) {
 
   /** The configured entries that may price this model, most specific key first. */
   function configuredPrice(entries: ModelPriceEntry[], tenant: string | undefined, at: Date): ModelPriceEntry | undefined {
-    const own = tenant ? inForce(entries.filter((e) => e.tenant === tenant), at) : undefined;
-    return own ?? inForce(entries.filter((e) => e.tenant === undefined), at);
+    const own = tenant
+      ? inForce(
+          entries.filter((e) => e.tenant === tenant),
+          at,
+        )
+      : undefined;
+    return (
+      own ??
+      inForce(
+        entries.filter((e) => e.tenant === undefined),
+        at,
+      )
+    );
   }
 
   interface Target {
@@ -85,7 +96,12 @@ export function createLlmPricer(pricing: PricingConfig) {
     const resolved = resolve(provider, model);
     const keys = [key(provider, model)];
     if (resolved) keys.push(key(resolved.provider.id, resolved.model.id));
-    t = { provider, model, resolved, configured: keys.map((x) => configured.get(x)).filter((x): x is ModelPriceEntry[] => x !== undefined) };
+    t = {
+      provider,
+      model,
+      resolved,
+      configured: keys.map((x) => configured.get(x)).filter((x): x is ModelPriceEntry[] => x !== undefined),
+    };
     if (targets.size >= 10_000) targets.clear();
     targets.set(k, t);
     return t;
@@ -98,7 +114,10 @@ export function createLlmPricer(pricing: PricingConfig) {
     // The most specific rule wins: model over provider over tenant-wide.
     const rank = (d: TenantDiscount) => (d.model ? 2 : 0) + (d.provider ? 1 : 0);
     const best = Math.max(-1, ...applicable.map(rank));
-    return inForce(applicable.filter((d) => rank(d) === best), at);
+    return inForce(
+      applicable.filter((d) => rank(d) === best),
+      at,
+    );
   }
 
   return function priceLlm(req: LlmPriceRequest): LlmPriceResult {
@@ -120,7 +139,14 @@ export function createLlmPricer(pricing: PricingConfig) {
       source = libraryPriceSource.name;
       version = libraryPriceSource.version;
     } else {
-      return { priced: false, reason: "unknown_model", provider, model, source: libraryPriceSource.name, version: libraryPriceSource.version };
+      return {
+        priced: false,
+        reason: "unknown_model",
+        provider,
+        model,
+        source: libraryPriceSource.name,
+        version: libraryPriceSource.version,
+      };
     }
 
     const components = [...base.components];

@@ -35,7 +35,14 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
     switch (event.type) {
       case "costline.llm.usage": {
         const d = event.data;
-        const r = priceLlm({ provider: d.provider, model: d.model, usage: d.usage as Record<string, number>, at, tenant: d.tenant, batch: d.batch });
+        const r = priceLlm({
+          provider: d.provider,
+          model: d.model,
+          usage: d.usage as Record<string, number>,
+          at,
+          tenant: d.tenant,
+          batch: d.batch,
+        });
         return r.priced
           ? { cost: r.costUsd, source: r.source, version: r.version, components: r.components, provider: r.provider, model: r.model }
           : { cost: null, reason: r.reason, source: r.source, version: r.version, provider: r.provider, model: r.model };
@@ -53,10 +60,12 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
           : { cost: null, reason: r.reason, source: "rate-card", version: "" };
       }
       case "costline.cost":
-        if (event.data.currency !== "USD") return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
+        if (event.data.currency !== "USD")
+          return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
         return { cost: toMoney(event.data.amount), source: "producer", version: "" };
       case "costline.revenue":
-        if (event.data.currency !== "USD") return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
+        if (event.data.currency !== "USD")
+          return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
         return { cost: "0", revenue: toMoney(event.data.amount), source: "producer", version: "" };
     }
   }
@@ -100,7 +109,11 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
       price_version: p.version,
       components: p.components ?? [],
       // Shared costs that name no post are split across posts by the allocator.
-      attribution_method: hasKeys ? "direct" : event.type === "costline.infra.usage" || event.type === "costline.vectordb.usage" ? "allocated" : "unattributed",
+      attribution_method: hasKeys
+        ? "direct"
+        : event.type === "costline.infra.usage" || event.type === "costline.vectordb.usage"
+          ? "allocated"
+          : "unattributed",
       enriched_at: now.toISOString(),
     };
   };

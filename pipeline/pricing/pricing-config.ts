@@ -20,18 +20,22 @@ const tieredPrice = z.object({
   tiers: z.array(z.object({ start: z.number().int().nonnegative(), price: decimal })).min(1),
 });
 
-export const priceSetSchema = z
-  .record(z.string(), z.union([decimal, tieredPrice]))
-  .superRefine((prices, ctx) => {
-    for (const key of Object.keys(prices))
-      if (!unitByPriceKey.has(key))
-        ctx.addIssue({ code: "custom", message: `unknown price key "${key}" (e.g. input_mtok, cache_read_mtok, output_mtok)`, path: [key] });
-    if (Object.keys(prices).length === 0) ctx.addIssue({ code: "custom", message: "at least one price" });
-  });
+export const priceSetSchema = z.record(z.string(), z.union([decimal, tieredPrice])).superRefine((prices, ctx) => {
+  for (const key of Object.keys(prices))
+    if (!unitByPriceKey.has(key))
+      ctx.addIssue({ code: "custom", message: `unknown price key "${key}" (e.g. input_mtok, cache_read_mtok, output_mtok)`, path: [key] });
+  if (Object.keys(prices).length === 0) ctx.addIssue({ code: "custom", message: "at least one price" });
+});
 
 export const modelPriceEntrySchema = z.object({
-  provider: z.string().min(1).transform((s) => s.toLowerCase()),
-  model: z.string().min(1).transform((s) => s.toLowerCase()),
+  provider: z
+    .string()
+    .min(1)
+    .transform((s) => s.toLowerCase()),
+  model: z
+    .string()
+    .min(1)
+    .transform((s) => s.toLowerCase()),
   /** Only this tenant pays this price (a negotiated rate); absent: everyone. */
   tenant: z.string().min(1).optional(),
   ...effective,
@@ -40,15 +44,29 @@ export const modelPriceEntrySchema = z.object({
 export type ModelPriceEntry = z.infer<typeof modelPriceEntrySchema>;
 
 export const aliasSchema = z.object({
-  provider: z.string().min(1).transform((s) => s.toLowerCase()),
-  model: z.string().min(1).transform((s) => s.toLowerCase()),
+  provider: z
+    .string()
+    .min(1)
+    .transform((s) => s.toLowerCase()),
+  model: z
+    .string()
+    .min(1)
+    .transform((s) => s.toLowerCase()),
   to: z.object({ provider: z.string().min(1), model: z.string().min(1) }),
 });
 
 export const tenantDiscountSchema = z.object({
   tenant: z.string().min(1),
-  provider: z.string().min(1).transform((s) => s.toLowerCase()).optional(),
-  model: z.string().min(1).transform((s) => s.toLowerCase()).optional(),
+  provider: z
+    .string()
+    .min(1)
+    .transform((s) => s.toLowerCase())
+    .optional(),
+  model: z
+    .string()
+    .min(1)
+    .transform((s) => s.toLowerCase())
+    .optional(),
   /** The share taken off, "0.15" for 15 %. */
   discount: fraction,
   ...effective,
@@ -74,7 +92,10 @@ const infraRate = z.object({
 });
 const vectordbRate = z.object({
   /** A vector-database provider, or "default" for any other. */
-  provider: z.string().min(1).transform((s) => s.toLowerCase()),
+  provider: z
+    .string()
+    .min(1)
+    .transform((s) => s.toLowerCase()),
   read_unit: decimal,
   write_unit: decimal,
   storage_gib_month: decimal.default("0"),

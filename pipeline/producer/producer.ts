@@ -63,15 +63,20 @@ export const msgIdOf = (e: { source: string; id: string }) => `${e.source}|${e.i
 
 export async function createProducer(opts: ProducerOptions): Promise<Producer> {
   const own = !opts.nc;
-  const nc = opts.nc ?? (await connect({ name: "costline-producer", ...natsAuthOptions(opts.auth ?? natsAuthFromEnv()), ...opts.connectOptions, servers: opts.servers ?? "nats://127.0.0.1:4222" }));
+  const nc =
+    opts.nc ??
+    (await connect({
+      name: "costline-producer",
+      ...natsAuthOptions(opts.auth ?? natsAuthFromEnv()),
+      ...opts.connectOptions,
+      servers: opts.servers ?? "nats://127.0.0.1:4222",
+    }));
   const js: JetStreamClient = jetstream(nc, { timeout: opts.timeoutMs ?? 10_000 });
   const subjects = createSubjects(opts.subjectPrefix ?? "costline");
   return {
     async publish(input) {
       const events = validateForPublish(Array.isArray(input) ? input : [input]);
-      return Promise.all(
-        events.map((e) => js.publish(subjects.events(e.data.tenant), JSON.stringify(e), { msgID: msgIdOf(e) })),
-      );
+      return Promise.all(events.map((e) => js.publish(subjects.events(e.data.tenant), JSON.stringify(e), { msgID: msgIdOf(e) })));
     },
     async publishBatch(input) {
       const events = validateForPublish(input);
@@ -79,7 +84,11 @@ export async function createProducer(opts: ProducerOptions): Promise<Producer> {
       const first = events[0]!;
       // The subject vouches for the tenant: enrich refuses an event of another tenant (tenant_mismatch).
       const other = events.findIndex((e) => e.data.tenant !== first.data.tenant);
-      if (other >= 0) throw new EventValidationError(`event ${other}: a batch carries one tenant's events (tenant "${first.data.tenant}", not "${events[other]!.data.tenant}")`, other);
+      if (other >= 0)
+        throw new EventValidationError(
+          `event ${other}: a batch carries one tenant's events (tenant "${first.data.tenant}", not "${events[other]!.data.tenant}")`,
+          other,
+        );
       return js.publish(subjects.events(first.data.tenant), JSON.stringify(events), {
         msgID: `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`,
       });

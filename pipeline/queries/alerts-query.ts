@@ -13,7 +13,14 @@ const listOf = <T extends string>(allowed: readonly T[]) =>
   z
     .union([z.string(), z.array(z.string())])
     .optional()
-    .transform((v) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean)))
+    .transform((v) =>
+      v === undefined
+        ? []
+        : (Array.isArray(v) ? v : [v])
+            .flatMap((s) => s.split(","))
+            .map((s) => s.trim())
+            .filter(Boolean),
+    )
     .pipe(z.array(z.enum(allowed)));
 
 export const alertsQuerySchema = z.object({
@@ -88,7 +95,9 @@ export async function listAlerts(client: ClickHouseClient, q: AlertsQuery, tenan
  * The likeliest cause an alert's evidence names: the single contributor with
  * the largest share of the cost, across models, operations, posts and users.
  */
-export function likelyCause(a: Pick<AlertRow, "evidence">): { dimension: string; key: string; share: number; cost_usd: string } | undefined {
+export function likelyCause(
+  a: Pick<AlertRow, "evidence">,
+): { dimension: string; key: string; share: number; cost_usd: string } | undefined {
   let best: { dimension: string; key: string; share: number; cost_usd: string } | undefined;
   for (const [dim, list] of Object.entries(a.evidence)) {
     for (const c of Array.isArray(list) ? list : []) {

@@ -47,11 +47,19 @@ function checkResult(body: string, l: QueryLimits): string {
   let rows = 0;
   for (let i = body.indexOf("\n"); i !== -1; i = body.indexOf("\n", i + 1)) {
     if (++rows > l.maxResultRows) {
-      throw new QueryLimitError("rows", `query stopped: its result has more than ${l.maxResultRows} rows (COSTLINE_QUERY_MAX_RESULT_ROWS); add a LIMIT or aggregate`, 413);
+      throw new QueryLimitError(
+        "rows",
+        `query stopped: its result has more than ${l.maxResultRows} rows (COSTLINE_QUERY_MAX_RESULT_ROWS); add a LIMIT or aggregate`,
+        413,
+      );
     }
   }
   if (body.length > l.maxResultBytes) {
-    throw new QueryLimitError("bytes", `query stopped: its result is larger than ${l.maxResultBytes} bytes (COSTLINE_QUERY_MAX_RESULT_BYTES); add a LIMIT or aggregate`, 413);
+    throw new QueryLimitError(
+      "bytes",
+      `query stopped: its result is larger than ${l.maxResultBytes} bytes (COSTLINE_QUERY_MAX_RESULT_BYTES); add a LIMIT or aggregate`,
+      413,
+    );
   }
   return body;
 }
@@ -81,15 +89,34 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
     return new Promise((resolve, reject) => {
       const entry: Waiter = {
         owner,
-        resolve: (c: ClickHouseClient) => { clear(); resolve(c); },
-        reject: (e: Error) => { clear(); reject(e); },
+        resolve: (c: ClickHouseClient) => {
+          clear();
+          resolve(c);
+        },
+        reject: (e: Error) => {
+          clear();
+          reject(e);
+        },
       };
       // A query that waited a whole time limit for a lane would only time out on it.
-      const timer = setTimeout(() => { drop(); reject(busy()); }, o.limits.timeoutS * 1000);
-      const onAbort = () => { drop(); reject(new QueryLimitError("cancelled", "query cancelled before it started", 499)); };
+      const timer = setTimeout(() => {
+        drop();
+        reject(busy());
+      }, o.limits.timeoutS * 1000);
+      const onAbort = () => {
+        drop();
+        reject(new QueryLimitError("cancelled", "query cancelled before it started", 499));
+      };
       signal?.addEventListener("abort", onAbort, { once: true });
-      const drop = () => { const i = waiting.indexOf(entry); if (i >= 0) waiting.splice(i, 1); clear(); };
-      const clear = () => { clearTimeout(timer); signal?.removeEventListener("abort", onAbort); };
+      const drop = () => {
+        const i = waiting.indexOf(entry);
+        if (i >= 0) waiting.splice(i, 1);
+        clear();
+      };
+      const clear = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
       waiting.push(entry);
     });
   }
@@ -112,9 +139,10 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
 
   function kill(tag: string): Promise<void> {
     // The tag is ours (letters, digits, _), never caller text; ASYNC: do not wait for the query to unwind.
-    return o.control
-      .command({ query: `KILL QUERY WHERE Settings['log_comment'] = '${tag}' ASYNC` })
-      .then(() => undefined, () => undefined);
+    return o.control.command({ query: `KILL QUERY WHERE Settings['log_comment'] = '${tag}' ASYNC` }).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   async function text(sql: string, params: Record<string, unknown> = {}, opts: RunOptions = {}): Promise<string> {
@@ -125,7 +153,10 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
     const bound = Object.keys(params).length > 0;
     const query = withLimits(o.inline && bound ? inlineParams(sql, params) : sql, o.limits, tag);
     let cancelled = false;
-    const onAbort = () => { cancelled = true; void kill(tag); };
+    const onAbort = () => {
+      cancelled = true;
+      void kill(tag);
+    };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     // max_execution_time is checked between blocks; a read stuck in I/O is killed by this instead.
     const watchdog = setTimeout(() => void kill(tag), o.limits.timeoutS * 1000 + 2000);
@@ -136,7 +167,9 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
     } catch (err) {
       const limited = limitError(err, o.limits);
       if (limited?.bound === "cancelled" && !cancelled && !stopped) {
-        throw new QueryLimitError("time", `query stopped: it ran longer than ${o.limits.timeoutS} s (COSTLINE_QUERY_TIMEOUT_S)`, 408, { cause: err });
+        throw new QueryLimitError("time", `query stopped: it ran longer than ${o.limits.timeoutS} s (COSTLINE_QUERY_TIMEOUT_S)`, 408, {
+          cause: err,
+        });
       }
       throw limited ?? err;
     } finally {
@@ -155,7 +188,10 @@ export function createAnalytics(o: AnalyticsOptions): Analytics {
     text,
     async rows<T>(sql: string, params: Record<string, unknown> = {}, opts: RunOptions = {}): Promise<T[]> {
       const body = await text(sql, params, opts);
-      return body.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as T);
+      return body
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l) as T);
     },
     load: () => ({ running: running.size, queued: waiting.length }),
     async stop() {
@@ -177,7 +213,11 @@ export function analyticsClient(a: Analytics, opts: RunOptions = {}): ClickHouse
       const body = await a.text(p.query, p.query_params ?? {}, opts);
       return {
         text: async () => body,
-        json: async <T>() => body.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as T),
+        json: async <T>() =>
+          body
+            .split("\n")
+            .filter((l) => l !== "")
+            .map((l) => JSON.parse(l) as T),
       };
     },
   };

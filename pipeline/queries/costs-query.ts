@@ -22,7 +22,14 @@ const list = (allowed: readonly string[]) =>
   z
     .string()
     .optional()
-    .transform((v) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []))
+    .transform((v) =>
+      v
+        ? v
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
+    )
     .refine((keys) => keys.every((k) => allowed.includes(k)), `one or more of ${allowed.join(", ")}`);
 
 export const costsQuerySchema = z
@@ -40,7 +47,10 @@ export const costsQuerySchema = z
     tenant: z.string().max(128).optional(),
   })
   .refine((q) => Date.parse(q.from) < Date.parse(q.to), "from must be before to")
-  .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= 400 * 86_400_000 || q.granularity !== "minute", "minute granularity covers at most 400 days");
+  .refine(
+    (q) => Date.parse(q.to) - Date.parse(q.from) <= 400 * 86_400_000 || q.granularity !== "minute",
+    "minute granularity covers at most 400 days",
+  );
 export type CostsQuery = z.infer<typeof costsQuerySchema>;
 
 interface Source {
@@ -63,8 +73,20 @@ const rollupMeasures = [
 
 // Finest grain last: the first source that holds every column and a fine enough grain wins.
 const sources: Source[] = [
-  { table: "costline.ledger_hour", time: "hour", grainMinutes: 60, columns: ["tenant", "kind", "provider", "model", "persona_id", "feature", "operation"], measures: rollupMeasures },
-  { table: "costline.ledger_minute", time: "minute", grainMinutes: 1, columns: ["tenant", "kind", "provider", "model"], measures: rollupMeasures },
+  {
+    table: "costline.ledger_hour",
+    time: "hour",
+    grainMinutes: 60,
+    columns: ["tenant", "kind", "provider", "model", "persona_id", "feature", "operation"],
+    measures: rollupMeasures,
+  },
+  {
+    table: "costline.ledger_minute",
+    time: "minute",
+    grainMinutes: 1,
+    columns: ["tenant", "kind", "provider", "model"],
+    measures: rollupMeasures,
+  },
   {
     table: "costline.ledger FINAL",
     time: "time",
@@ -122,8 +144,7 @@ export function buildCostsQuery(q: CostsQuery, tenant: string | undefined): Buil
   });
   const needed = new Set<string>([...q.group_by, ...filters.map((f) => f.key), "tenant"]);
   const grainNeeded = q.granularity === "minute" ? 1 : 60;
-  const hourAligned =
-    offsetMinutes(q.tz, new Date(q.from)) % 60 === 0 && offsetMinutes(q.tz, new Date(q.to)) % 60 === 0;
+  const hourAligned = offsetMinutes(q.tz, new Date(q.from)) % 60 === 0 && offsetMinutes(q.tz, new Date(q.to)) % 60 === 0;
   const source =
     sources.find(
       (s) =>

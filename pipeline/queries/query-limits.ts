@@ -14,7 +14,13 @@ export interface QueryLimits {
   maxThreads: number;
 }
 
-export const defaultQueryLimits: QueryLimits = { timeoutS: 10, maxResultRows: 1_000_000, maxResultBytes: 64 * 1024 * 1024, maxMemoryBytes: 2 * 1024 ** 3, maxThreads: 1 };
+export const defaultQueryLimits: QueryLimits = {
+  timeoutS: 10,
+  maxResultRows: 1_000_000,
+  maxResultBytes: 64 * 1024 * 1024,
+  maxMemoryBytes: 2 * 1024 ** 3,
+  maxThreads: 1,
+};
 
 export type QueryBound = "time" | "rows" | "bytes" | "memory" | "cancelled" | "busy" | "readonly";
 
@@ -62,16 +68,44 @@ const CODES: Record<number, QueryBound> = { 159: "time", 160: "time", 396: "rows
 export function limitError(err: unknown, l: QueryLimits): QueryLimitError | undefined {
   const msg = errorMessage(err);
   const code = Number((err as { code?: unknown }).code ?? /Code: (\d+)\./.exec(msg)?.[1]);
-  const bound = CODES[code] ?? (/TIMEOUT_EXCEEDED/.test(msg) ? "time" : /TOO_MANY_ROWS_OR_BYTES/.test(msg) ? "rows" : /MEMORY_LIMIT_EXCEEDED/.test(msg) ? "memory" : undefined);
+  const bound =
+    CODES[code] ??
+    (/TIMEOUT_EXCEEDED/.test(msg)
+      ? "time"
+      : /TOO_MANY_ROWS_OR_BYTES/.test(msg)
+        ? "rows"
+        : /MEMORY_LIMIT_EXCEEDED/.test(msg)
+          ? "memory"
+          : undefined);
   switch (bound) {
     case "time":
-      return new QueryLimitError("time", `query stopped: it ran longer than ${l.timeoutS} s (COSTLINE_QUERY_TIMEOUT_S); narrow the time range or read a rollup`, 408, { cause: err });
+      return new QueryLimitError(
+        "time",
+        `query stopped: it ran longer than ${l.timeoutS} s (COSTLINE_QUERY_TIMEOUT_S); narrow the time range or read a rollup`,
+        408,
+        { cause: err },
+      );
     case "rows":
       return /bytes/i.test(msg) && !/max rows/i.test(msg)
-        ? new QueryLimitError("bytes", `query stopped: its result is larger than ${l.maxResultBytes} bytes (COSTLINE_QUERY_MAX_RESULT_BYTES); add a LIMIT or aggregate`, 413, { cause: err })
-        : new QueryLimitError("rows", `query stopped: its result has more than ${l.maxResultRows} rows (COSTLINE_QUERY_MAX_RESULT_ROWS); add a LIMIT or aggregate`, 413, { cause: err });
+        ? new QueryLimitError(
+            "bytes",
+            `query stopped: its result is larger than ${l.maxResultBytes} bytes (COSTLINE_QUERY_MAX_RESULT_BYTES); add a LIMIT or aggregate`,
+            413,
+            { cause: err },
+          )
+        : new QueryLimitError(
+            "rows",
+            `query stopped: its result has more than ${l.maxResultRows} rows (COSTLINE_QUERY_MAX_RESULT_ROWS); add a LIMIT or aggregate`,
+            413,
+            { cause: err },
+          );
     case "memory":
-      return new QueryLimitError("memory", `query stopped: it needed more than ${l.maxMemoryBytes} bytes of memory (COSTLINE_QUERY_MAX_MEMORY_BYTES)`, 413, { cause: err });
+      return new QueryLimitError(
+        "memory",
+        `query stopped: it needed more than ${l.maxMemoryBytes} bytes of memory (COSTLINE_QUERY_MAX_MEMORY_BYTES)`,
+        413,
+        { cause: err },
+      );
     case "cancelled":
       return new QueryLimitError("cancelled", "query cancelled", 499, { cause: err });
     case "readonly":

@@ -28,29 +28,109 @@ const HIDDEN_TABLES = new Set(["api_keys"]);
 
 /** AST node kinds a plain SELECT is made of; anything else (SET, INSERT, query parameters, …) is refused. */
 const NODE_KINDS = new Set([
-  "SelectWithUnionQuery", "SelectIntersectExceptQuery", "SelectQuery", "ExpressionList", "WithElement", "Subquery",
-  "Literal", "Identifier", "Function", "Asterisk", "QualifiedAsterisk", "ColumnsRegexpMatcher", "ColumnsListMatcher",
-  "QualifiedColumnsRegexpMatcher", "QualifiedColumnsListMatcher", "ColumnsTransformerList", "ColumnsApplyTransformer",
-  "ColumnsExceptTransformer", "ColumnsReplaceTransformer", "ColumnsReplaceTransformerReplacement", "TablesInSelectQuery",
-  "TablesInSelectQueryElement", "TableExpression", "TableIdentifier", "TableJoin", "ArrayJoin", "OrderByElement",
-  "WindowDefinition", "WindowListElement", "SampleRatio", "InterpolateElement", "LimitByExpression", "TupleLiteral",
-  "Alias", "ExpressionElement",
+  "SelectWithUnionQuery",
+  "SelectIntersectExceptQuery",
+  "SelectQuery",
+  "ExpressionList",
+  "WithElement",
+  "Subquery",
+  "Literal",
+  "Identifier",
+  "Function",
+  "Asterisk",
+  "QualifiedAsterisk",
+  "ColumnsRegexpMatcher",
+  "ColumnsListMatcher",
+  "QualifiedColumnsRegexpMatcher",
+  "QualifiedColumnsListMatcher",
+  "ColumnsTransformerList",
+  "ColumnsApplyTransformer",
+  "ColumnsExceptTransformer",
+  "ColumnsReplaceTransformer",
+  "ColumnsReplaceTransformerReplacement",
+  "TablesInSelectQuery",
+  "TablesInSelectQueryElement",
+  "TableExpression",
+  "TableIdentifier",
+  "TableJoin",
+  "ArrayJoin",
+  "OrderByElement",
+  "WindowDefinition",
+  "WindowListElement",
+  "SampleRatio",
+  "InterpolateElement",
+  "LimitByExpression",
+  "TupleLiteral",
+  "Alias",
+  "ExpressionElement",
 ]);
 
 /** Scalar functions that read files, dictionaries, other tables, the host or the engine's internals, or just wait. */
 const FORBIDDEN_FUNCTIONS = new Set([
-  "file", "input", "joinget", "joingetornull", "catboostevaluate", "evalmlmethod", "modelevaluate", "getmacro",
-  "getserversetting", "getmergetreesetting", "getsetting", "getsettingordefault", "hostname", "fqdn", "fullhostname",
-  "sleep", "sleepeachrow", "demangle", "tcpport", "serveruuid", "getclienthttpheader", "globalvariable",
-  "getoskernelversion", "buildid", "uptime", "hascolumnintable", "generateserialid", "currentprofiles",
-  "enabledprofiles", "defaultprofiles", "currentroles", "enabledroles", "defaultroles", "getsizeofenumtype", "shardnum",
-  "shardcount", "displayname", "revision", "zookeepersessionuptime", "connectionid", "connection_id",
-  "transactionid", "transactionlatestsnapshot", "transactionoldestsnapshot", "filesystemavailable",
-  "filesystemcapacity", "filesystemunreserved", "gethttpheader", "initialqueryid", "queryid", "initialquerystarttime",
+  "file",
+  "input",
+  "joinget",
+  "joingetornull",
+  "catboostevaluate",
+  "evalmlmethod",
+  "modelevaluate",
+  "getmacro",
+  "getserversetting",
+  "getmergetreesetting",
+  "getsetting",
+  "getsettingordefault",
+  "hostname",
+  "fqdn",
+  "fullhostname",
+  "sleep",
+  "sleepeachrow",
+  "demangle",
+  "tcpport",
+  "serveruuid",
+  "getclienthttpheader",
+  "globalvariable",
+  "getoskernelversion",
+  "buildid",
+  "uptime",
+  "hascolumnintable",
+  "generateserialid",
+  "currentprofiles",
+  "enabledprofiles",
+  "defaultprofiles",
+  "currentroles",
+  "enabledroles",
+  "defaultroles",
+  "getsizeofenumtype",
+  "shardnum",
+  "shardcount",
+  "displayname",
+  "revision",
+  "zookeepersessionuptime",
+  "connectionid",
+  "connection_id",
+  "transactionid",
+  "transactionlatestsnapshot",
+  "transactionoldestsnapshot",
+  "filesystemavailable",
+  "filesystemcapacity",
+  "filesystemunreserved",
+  "gethttpheader",
+  "initialqueryid",
+  "queryid",
+  "initialquerystarttime",
 ]);
 const FORBIDDEN_PREFIXES = ["dict", "addressto", "__", "filesystem", "icebergs", "s3", "url", "remote", "mysql", "postgresql"];
 /** IN-like functions whose right side may name a table, which is then read. */
-const TABLE_OPERAND_FUNCTIONS = new Set(["in", "notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin", "globalnotnullin"]);
+const TABLE_OPERAND_FUNCTIONS = new Set([
+  "in",
+  "notin",
+  "globalin",
+  "globalnotin",
+  "nullin",
+  "notnullin",
+  "globalnullin",
+  "globalnotnullin",
+]);
 
 const READ = /^\s*(SELECT|WITH|\()/i;
 
@@ -88,7 +168,10 @@ function scanQuoted(sql: string): void {
         }
         if (c !== "'" && d.charCodeAt(0) < 0x20) refuse("control characters are not allowed in quoted names");
         if (d === c) {
-          if (sql[j + 1] === c) { j++; continue; }
+          if (sql[j + 1] === c) {
+            j++;
+            continue;
+          }
           break;
         }
       }
@@ -141,7 +224,9 @@ async function engineColumn(client: ClickHouseClient, query: string): Promise<st
     return (await rs.json<{ v: string }>()).map((r) => String(r.v));
   } catch (err) {
     // ClickHouse quotes the whole wrapping query after "In scope"; the position says enough.
-    const why = errorMessage(err).split(/\s+In scope\b/)[0]!.trim();
+    const why = errorMessage(err)
+      .split(/\s+In scope\b/)[0]!
+      .trim();
     if (/cannot have output options/.test(why)) refuse("FORMAT and INTO OUTFILE are set by the server, not the query");
     refuse(`not a statement ClickHouse can parse: ${why}`);
   }
@@ -165,7 +250,13 @@ export function checkTree(ast: AstNode, tables: ReadonlySet<string>, current: { 
   if (ast.children.length !== 1) refuse("FORMAT, INTO OUTFILE and SETTINGS are set by the server, not the query");
   for (const { node } of walk(ast)) {
     if (!NODE_KINDS.has(node.kind)) {
-      refuse(node.kind === "Set" ? "SETTINGS are set by the server, not the query" : node.kind === "QueryParameter" ? "query parameters cannot be bound here; write the value" : `${node.kind} is not allowed`);
+      refuse(
+        node.kind === "Set"
+          ? "SETTINGS are set by the server, not the query"
+          : node.kind === "QueryParameter"
+            ? "query parameters cannot be bound here; write the value"
+            : `${node.kind} is not allowed`,
+      );
     }
     if (node.kind === "TableExpression" && node.children[0]?.kind === "Function") {
       refuse(`table functions are not allowed (${nodeName(node.children[0])}); read costline.<table>`);
@@ -173,7 +264,8 @@ export function checkTree(ast: AstNode, tables: ReadonlySet<string>, current: { 
     if (node.kind === "TableIdentifier") checkTable(nodeName(node), tables, current);
     if (node.kind === "Function") {
       const name = nodeName(node).toLowerCase();
-      if (FORBIDDEN_FUNCTIONS.has(name) || FORBIDDEN_PREFIXES.some((p) => name.startsWith(p))) refuse(`function ${nodeName(node)} is not allowed`);
+      if (FORBIDDEN_FUNCTIONS.has(name) || FORBIDDEN_PREFIXES.some((p) => name.startsWith(p)))
+        refuse(`function ${nodeName(node)} is not allowed`);
       if (TABLE_OPERAND_FUNCTIONS.has(name)) {
         const right = node.children[0]?.children[1];
         if (right?.kind === "Identifier" || right?.kind === "TableIdentifier") checkTable(nodeName(right), tables, current);

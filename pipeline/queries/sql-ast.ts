@@ -50,7 +50,10 @@ export function parseExplainAst(text: string): AstNode {
 }
 
 function forged(): PermanentError {
-  return new PermanentError("validation", "read-only SQL: the statement's parse could not be read unambiguously (names with control characters are not allowed)");
+  return new PermanentError(
+    "validation",
+    "read-only SQL: the statement's parse could not be read unambiguously (names with control characters are not allowed)",
+  );
 }
 
 /** Every node of the tree, depth first, with its parent. */

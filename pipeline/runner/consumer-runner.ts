@@ -97,7 +97,9 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
   try {
     for (;;) {
       pending ??= it.next();
-      const next: IteratorResult<JsMsg> | typeof TIMER | typeof STOP = await Promise.race<IteratorResult<JsMsg> | typeof TIMER | typeof STOP>(timer ? [pending, timer, stopped] : [pending, stopped]);
+      const next: IteratorResult<JsMsg> | typeof TIMER | typeof STOP = await Promise.race<
+        IteratorResult<JsMsg> | typeof TIMER | typeof STOP
+      >(timer ? [pending, timer, stopped] : [pending, stopped]);
       if (next === STOP) break;
       if (next === TIMER) {
         await flush();
@@ -149,7 +151,9 @@ async function settle(opts: RunnerOptions, batch: JsMsg[]): Promise<void> {
     if (outcomes.length !== batch.length) throw new Error(`handler returned ${outcomes.length} outcomes for ${batch.length} messages`);
   } catch (err) {
     const error =
-      err instanceof TransientError ? err : new TransientError("unavailable", `${stage} batch failed: ${errorMessage(err)}`, { cause: err });
+      err instanceof TransientError
+        ? err
+        : new TransientError("unavailable", `${stage} batch failed: ${errorMessage(err)}`, { cause: err });
     if (!(err instanceof TransientError)) log.error({ err }, "batch handler threw; retrying the batch");
     outcomes = batch.map(() => ({ kind: "retry", error }));
   }
@@ -192,7 +196,13 @@ async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise
       msg.nak(retryDelayMs(msg.info.deliveryCount));
       metrics.messages.inc({ stage, outcome: "retry" });
       log.warn(
-        { seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount, reason: outcome.error.reason, err: outcome.error.message, ...messageIds(msg) },
+        {
+          seq: msg.info.streamSequence,
+          deliveries: msg.info.deliveryCount,
+          reason: outcome.error.reason,
+          err: outcome.error.message,
+          ...messageIds(msg),
+        },
         "will retry",
       );
     }

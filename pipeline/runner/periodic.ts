@@ -7,7 +7,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../observability/log.ts";
 import type { RunningStage } from "./consumer-runner.ts";
 
-export function startPeriodic(opts: { stage: string; intervalMs: number; run: () => Promise<unknown>; log: Logger; signal: AbortSignal }): RunningStage {
+export function startPeriodic(opts: {
+  stage: string;
+  intervalMs: number;
+  run: () => Promise<unknown>;
+  log: Logger;
+  signal: AbortSignal;
+}): RunningStage {
   let last = Date.now();
   const done = (async () => {
     opts.log.info({ interval_ms: opts.intervalMs }, "stage started");

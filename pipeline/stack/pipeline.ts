@@ -86,7 +86,8 @@ function clickhouseNotOpened(stages: readonly string[]): ClickHouseClient {
 
 export async function startPipeline(config: Config, opts: PipelineOptions): Promise<Pipeline> {
   const { log } = opts;
-  for (const s of opts.stages) if (!stageNames.includes(s)) throw new ConfigError(`unknown stage "${s}" (stages: ${stageNames.join(", ")})`);
+  for (const s of opts.stages)
+    if (!stageNames.includes(s)) throw new ConfigError(`unknown stage "${s}" (stages: ${stageNames.join(", ")})`);
   const cleanup: (() => Promise<void>)[] = [];
   const unwind = async () => {
     for (const fn of cleanup.reverse()) await fn().catch((err) => log.error({ err }, "shutdown step failed"));
@@ -100,7 +101,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     if (!natsUrl) {
       // Authenticated like production: users, passwords (bcrypt in the server's file) and permissions per role.
       const auth = await ensureNatsAuth(config.home, config.subjects.prefix);
-      if (moveGlobalAccountStore(config.nats.storeDir, natsAccount)) log.info({ account: natsAccount }, "moved the NATS store into costline's account");
+      if (moveGlobalAccountStore(config.nats.storeDir, natsAccount))
+        log.info({ account: natsAccount }, "moved the NATS store into costline's account");
       embedded = await startEmbeddedNats({
         bin: config.nats.serverBin,
         storeDir: config.nats.storeDir,
@@ -141,7 +143,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       log.info({ mode: opened.mode, applied }, "ClickHouse ready");
     }
     // Every insert through this client is timed by table (costline_clickhouse_insert_seconds).
-    const client = clickhouse ? timeClickHouseInserts(clickhouse.client, metrics.clickhouseInsertSeconds) : clickhouseNotOpened(opts.stages);
+    const client = clickhouse
+      ? timeClickHouseInserts(clickhouse.client, metrics.clickhouseInsertSeconds)
+      : clickhouseNotOpened(opts.stages);
 
     const subjects = createSubjects(config.subjects.prefix);
     const abort = new AbortController();
@@ -149,7 +153,17 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // The ledger and the windower read the same priced messages: in one process they decode each once.
     const decodePriced = createPricedDecoder(opts.stages.filter((s) => s === "ledger" || s === "windower").length);
     for (const name of opts.stages) {
-      const ctx = { config, nc, js, subjects, clickhouse: client, metrics, decodePriced, log: log.child({ stage: name }), signal: abort.signal };
+      const ctx = {
+        config,
+        nc,
+        js,
+        subjects,
+        clickhouse: client,
+        metrics,
+        decodePriced,
+        log: log.child({ stage: name }),
+        signal: abort.signal,
+      };
       stages.push(...(await stageRegistry[name](ctx)));
     }
     cleanup.push(async () => {
@@ -161,14 +175,24 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // The API's process watches every consumer (the stack's view); a stage process its own.
     const watch = createConsumerWatch({
       jsm,
-      consumers: serveApi ? pipelineConsumers : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes("partOf" in c ? c.partOf : c.stage)),
+      consumers: serveApi
+        ? pipelineConsumers
+        : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes("partOf" in c ? c.partOf : c.stage)),
       metrics,
       log: log.child({ stage: "health" }),
       lagMessages: config.health.lagMessages,
       stallS: config.health.stallS,
       dlqPrefix: `${config.subjects.prefix}.dlq`,
     });
-    const health = createHealth({ nc, jsm, clickhouse: clickhouse && client, streams: streamSpecs(config).map((x) => x.name), consumers: watch, metrics, timeoutMs: config.health.timeoutMs });
+    const health = createHealth({
+      nc,
+      jsm,
+      clickhouse: clickhouse && client,
+      streams: streamSpecs(config).map((x) => x.name),
+      consumers: watch,
+      metrics,
+      timeoutMs: config.health.timeoutMs,
+    });
     const monitor = startHealthMonitor({ health, consumers: watch, intervalMs: config.health.pollMs, log: log.child({ stage: "health" }) });
     cleanup.push(() => monitor.stop());
     await monitor.ready;
@@ -186,7 +210,12 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     if (serveApi && clickhouse) {
       const keys = createKeyStore(client, config.api.keyCache.ttlMs, config.api.keyCache.size);
       // Reports and /v1/sql on their own connections, bounded; ingestion keeps `client`.
-      const analytics = createAnalytics({ lanes: clickhouse.analyticsLanes(config.queries.connections), control: clickhouse.client, limits: config.queries.limits, inline: clickhouse.mode === "embedded" });
+      const analytics = createAnalytics({
+        lanes: clickhouse.analyticsLanes(config.queries.connections),
+        control: clickhouse.client,
+        limits: config.queries.limits,
+        inline: clickhouse.mode === "embedded",
+      });
       adminKeyFile = (await ensureAdminKey(keys, config.home, config.api.adminKey)).file;
       const kvm = new Kvm(operatorNc);
       const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client });
@@ -196,7 +225,26 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       // OTLP spans become events published like any producer's, on the API's connection (the pipeline role publishes no events).
       const otlpProducer = await createProducer({ nc: operatorNc, subjectPrefix: config.subjects.prefix });
       const otlp = { attributes: config.otlp.attributes, publish: publishInBatches(otlpProducer, config.enrich.maxBatchEvents) };
-      const app = createApi({ clickhouse: client, metrics, keys, controls, budgets, reservations, silences, targetCostPerPost: config.api.targetCostPerPost, maxBodyBytes: config.api.maxBodyBytes, log: log.child({ stage: "api" }), metricsToken: config.api.metricsToken, health: health.check, analytics, fairness: config.api.fairness, otlp, maxExportRows: config.exports.maxRows, windowS: config.windows.windowS, consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers } });
+      const app = createApi({
+        clickhouse: client,
+        metrics,
+        keys,
+        controls,
+        budgets,
+        reservations,
+        silences,
+        targetCostPerPost: config.api.targetCostPerPost,
+        maxBodyBytes: config.api.maxBodyBytes,
+        log: log.child({ stage: "api" }),
+        metricsToken: config.api.metricsToken,
+        health: health.check,
+        analytics,
+        fairness: config.api.fairness,
+        otlp,
+        maxExportRows: config.exports.maxRows,
+        windowS: config.windows.windowS,
+        consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers },
+      });
       const api = await startApi(app, config.api.host, config.api.port);
       apiUrl = api.url;
       cleanup.push(() => api.close());

@@ -61,14 +61,21 @@ export const stageRegistry = {
       limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
     });
     const c = consumer(ctx, "enrich", streamNames.events, durableNames.enrich);
-    return [startStage({ ...c, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, concurrency: config.enrich.concurrency, handle })];
+    return [
+      startStage({ ...c, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, concurrency: config.enrich.concurrency, handle }),
+    ];
   },
 
   async ledger(ctx) {
     const { config, clickhouse, metrics, log } = ctx;
     // Before consuming: complete the rollups of any insert a crash cut short.
     await repairRollups(clickhouse, log);
-    const handle = createLedgerHandler({ store: createLedgerStore(clickhouse, config.ledger.dedupLookbackDays), decode: ctx.decodePriced, metrics, log });
+    const handle = createLedgerHandler({
+      store: createLedgerStore(clickhouse, config.ledger.dedupLookbackDays),
+      decode: ctx.decodePriced,
+      metrics,
+      log,
+    });
     const c = consumer(ctx, "ledger", streamNames.priced, durableNames.ledger);
     // Two batches in flight: the next one is parsed while the current one is inserted.
     return [startStage({ ...c, maxBatch: config.ledger.batchMessages, flushMs: config.ledger.flushMs, concurrency: 2, handle })];
@@ -79,7 +86,16 @@ export const stageRegistry = {
     const kvm = new Kvm(nc);
     const kv = await kvm.open(kvBuckets.checkpoints);
     const userWindows = await watchBudgetedUsers(await kvm.open(kvBuckets.budgets), log);
-    const windower = await createWindower({ js, subjects, kv, config: config.windows, userWindows, decode: ctx.decodePriced, metrics, log });
+    const windower = await createWindower({
+      js,
+      subjects,
+      kv,
+      config: config.windows,
+      userWindows,
+      decode: ctx.decodePriced,
+      metrics,
+      log,
+    });
     const c = consumer(ctx, "windower", streamNames.priced, durableNames.windower);
     return [
       startStage({ ...c, maxBatch: 200, flushMs: 20, handle: windower.handle }),
@@ -98,7 +114,14 @@ export const stageRegistry = {
     // Hard budgets' reservation counters take the ledger's spend beside the detector, which reads the same ledger.
     const budgetList = createBudgetStore({ kv: budgetsKv, client: clickhouse }).list;
     const counters = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
-    const sync = createReservationSync({ client: clickhouse, counters, budgets: budgetList, settledGraceMs: config.reservations.settledGraceMs, aheadMs: 5 * config.reservations.syncMs, log });
+    const sync = createReservationSync({
+      client: clickhouse,
+      counters,
+      budgets: budgetList,
+      settledGraceMs: config.reservations.settledGraceMs,
+      aheadMs: 5 * config.reservations.syncMs,
+      log,
+    });
     return [
       startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle }),
       startStage({ ...posts, maxBatch: 20, flushMs: 20, handle: stage.handlePosts }),

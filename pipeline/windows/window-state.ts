@@ -126,8 +126,21 @@ export function createWindowState(opts: WindowOptions) {
         let w = open.get(id);
         if (!w) {
           w = {
-            scope, key, tenant: e.tenant, start, events: 0, unpriced: 0, cost: 0n, revenue: 0n,
-            inputTokens: 0, outputTokens: 0, requests: 0, byModel: new Map(), byOperation: new Map(), byPost: new Map(), byUser: new Map(),
+            scope,
+            key,
+            tenant: e.tenant,
+            start,
+            events: 0,
+            unpriced: 0,
+            cost: 0n,
+            revenue: 0n,
+            inputTokens: 0,
+            outputTokens: 0,
+            requests: 0,
+            byModel: new Map(),
+            byOperation: new Map(),
+            byPost: new Map(),
+            byUser: new Map(),
             changed: false,
           };
           open.set(id, w);

@@ -39,7 +39,11 @@ const WINDOWS_PER_MESSAGE = 500;
 export async function createWindower(deps: WindowerDeps) {
   const now = deps.now ?? Date.now;
   const decode = deps.decode ?? parsePriced;
-  const state = createWindowState({ windowMs: deps.config.windowS * 1000, latenessMs: deps.config.latenessS * 1000, userWindows: deps.userWindows });
+  const state = createWindowState({
+    windowMs: deps.config.windowS * 1000,
+    latenessMs: deps.config.latenessS * 1000,
+    userWindows: deps.userWindows,
+  });
   const saved = await deps.kv.get(CHECKPOINT).catch(() => null);
   if (saved?.value?.length) state.restore(Number(saved.string()));
   deps.log.info({ watermark: new Date(state.watermark()).toISOString() }, "windower resumed");
@@ -87,7 +91,11 @@ export async function createWindower(deps: WindowerDeps) {
           const chunk = list.slice(i, i + WINDOWS_PER_MESSAGE);
           const id = createHash("sha256");
           for (const w of chunk) id.update(`${JSON.stringify(w.key)}|${w.window_start}|${w.final ? "final" : w.emitted_at}\n`);
-          sends.push(deps.js.publish(deps.subjects.windows(scope), JSON.stringify(chunk), { msgID: `windows:${scope}:${id.digest("hex").slice(0, 32)}` }));
+          sends.push(
+            deps.js.publish(deps.subjects.windows(scope), JSON.stringify(chunk), {
+              msgID: `windows:${scope}:${id.digest("hex").slice(0, 32)}`,
+            }),
+          );
         }
       await Promise.all(sends);
     };

@@ -27,5 +27,6 @@ const report = await runChaos({
 const json = `${JSON.stringify(report, null, 2)}\n`;
 if (args.out) writeFileSync(args.out, json);
 process.stdout.write(json);
-for (const c of report.checks.filter((x) => !x.equal)) process.stderr.write(`[chaos] NOT EQUAL: ${c.name}: expected ${c.expected}, got ${c.actual}\n`);
+for (const c of report.checks.filter((x) => !x.equal))
+  process.stderr.write(`[chaos] NOT EQUAL: ${c.name}: expected ${c.expected}, got ${c.actual}\n`);
 process.exit(report.equal ? 0 : 1);

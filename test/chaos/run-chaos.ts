@@ -76,14 +76,25 @@ function makeEvents(n: number, tenants: string[], lateShare: number, rand: () =>
     const late = rand() < lateShare;
     // Out of order: up to ±10 minutes of jitter; late: two to four days back.
     const t = late ? BASE - (2 + Math.floor(rand() * 3)) * 86_400_000 + i : BASE + i * 40 + Math.floor((rand() - 0.5) * 1_200_000);
-    const amount = new Decimal(Math.floor(rand() * 10_000_000)).div(1_000_000).plus(i % 3).toFixed(6);
+    const amount = new Decimal(Math.floor(rand() * 10_000_000))
+      .div(1_000_000)
+      .plus(i % 3)
+      .toFixed(6);
     events.push({
       specversion: "1.0",
       id: `chaos-${i}`,
       source: "test/chaos",
       type: "costline.cost",
       time: new Date(t).toISOString(),
-      data: { tenant: tenants[i % tenants.length]!, amount, currency: "USD", category: "gpu", post_id: `p-${i % 97}`, user_id: `u-${i % 13}`, persona_id: `persona-${i % 5}` },
+      data: {
+        tenant: tenants[i % tenants.length]!,
+        amount,
+        currency: "USD",
+        category: "gpu",
+        post_id: `p-${i % 97}`,
+        user_id: `u-${i % 13}`,
+        persona_id: `persona-${i % 5}`,
+      },
     });
   }
   return events;
@@ -98,7 +109,7 @@ function batchesOf(events: CostlineEventInput[], rand: () => number): { events: 
   }
   const out: { events: CostlineEventInput[]; inBatchDuplicates: number }[] = [];
   for (const list of byTenant.values()) {
-    for (let i = 0; i < list.length; ) {
+    for (let i = 0; i < list.length;) {
       const size = 1 + Math.floor(rand() * 40);
       const batch = list.slice(i, i + size);
       i += size;
@@ -121,11 +132,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const server = process.env.CLICKHOUSE_URL;
   const proxy = server ? await startOutageProxy(new URL(server)) : undefined;
   const port = await freePort();
-  const natsOpts = { bin: process.env.NATS_SERVER_BIN || "nats-server", storeDir: path.join(home, "external-nats"), logFile: path.join(home, "external-nats.log"), port };
+  const natsOpts = {
+    bin: process.env.NATS_SERVER_BIN || "nats-server",
+    storeDir: path.join(home, "external-nats"),
+    logFile: path.join(home, "external-nats.log"),
+    port,
+  };
   let nats: EmbeddedNats = await startEmbeddedNats(natsOpts);
   // A short ack wait so messages a killed process held come back soon; a short
   // duplicate window so late duplicates get past JetStream and must be stopped by the ledger.
-  const env: Record<string, string> = { NATS_URL: nats.url, COSTLINE_ACK_WAIT_S: "5", COSTLINE_DUPLICATE_WINDOW_S: "5", COSTLINE_LOG_LEVEL: "warn" };
+  const env: Record<string, string> = {
+    NATS_URL: nats.url,
+    COSTLINE_ACK_WAIT_S: "5",
+    COSTLINE_DUPLICATE_WINDOW_S: "5",
+    COSTLINE_LOG_LEVEL: "warn",
+  };
   if (proxy) env.CLICKHOUSE_URL = proxy.url;
   let stack: StackProcess = await startStack(home, env);
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
@@ -138,7 +159,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const j = Math.floor(rand() * (i + 1));
     [batches[i], batches[j]] = [batches[j]!, batches[i]!];
   }
-  const report = { clickhouse_outage_s: 0, kills_while_publishing: 0, events_published: 0, duplicate_events_published: 0, messages_published: 0, publish_retries: 0, pipeline_kills: 0, nats_restarts: 0 };
+  const report = {
+    clickhouse_outage_s: 0,
+    kills_while_publishing: 0,
+    events_published: 0,
+    duplicate_events_published: 0,
+    messages_published: 0,
+    publish_retries: 0,
+    pipeline_kills: 0,
+    nats_restarts: 0,
+  };
 
   async function publish(batch: CostlineEventInput[], msgID: string): Promise<void> {
     const tenant = (batch[0]!.data as { tenant: string }).tenant;
@@ -183,7 +213,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   })();
 
   // The chaos: kills spread over the publishing, nats restarts in between.
-  const actions: ("pipeline" | "nats" | "clickhouse")[] = [...Array<"pipeline">(opts.pipelineKills).fill("pipeline"), ...Array<"nats">(opts.natsRestarts).fill("nats")];
+  const actions: ("pipeline" | "nats" | "clickhouse")[] = [
+    ...Array<"pipeline">(opts.pipelineKills).fill("pipeline"),
+    ...Array<"nats">(opts.natsRestarts).fill("nats"),
+  ];
   if (proxy) actions.push("clickhouse");
   for (let i = actions.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
@@ -221,12 +254,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
   // Every event, once: count and exact sums per tenant, every rollup, every post.
   const want = expectedTotals(events);
-  const ledgerCount = async () => Number((await stack.sql<{ n: number }>(`SELECT count() AS n FROM costline.ledger FINAL WHERE tenant IN (${tenantList})`))[0]?.n ?? 0);
+  const ledgerCount = async () =>
+    Number((await stack.sql<{ n: number }>(`SELECT count() AS n FROM costline.ledger FINAL WHERE tenant IN (${tenantList})`))[0]?.n ?? 0);
   await waitFor("the ledger to hold every unique event", async () => ((await ledgerCount()) >= events.length ? true : undefined), 300_000);
   // Let the last in-flight batches settle before comparing (a doubled row would show up here).
   await sleep(2000);
   const checks: ChaosCheck[] = [];
-  const check = (name: string, expected: string, actual: string, equal = expected === actual) => checks.push({ name, expected, actual, equal });
+  const check = (name: string, expected: string, actual: string, equal = expected === actual) =>
+    checks.push({ name, expected, actual, equal });
 
   const perTenant = await stack.sql<{ tenant: string; n: number; cost: string }>(
     `SELECT tenant, count() AS n, toString(sum(cost_usd)) AS cost FROM costline.ledger FINAL WHERE tenant IN (${tenantList}) GROUP BY tenant ORDER BY tenant`,
@@ -234,13 +269,20 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   for (const t of tenants) {
     const got = perTenant.find((r) => r.tenant === t);
     check(`ledger events ${t}`, String(want.tenants.get(t)?.events ?? 0), String(got?.n ?? 0));
-    check(`ledger cost_usd ${t}`, want.tenants.get(t)?.cost.toFixed() ?? "0", got?.cost ?? "0", new Decimal(got?.cost ?? 0).equals(want.tenants.get(t)?.cost ?? 0));
+    check(
+      `ledger cost_usd ${t}`,
+      want.tenants.get(t)?.cost.toFixed() ?? "0",
+      got?.cost ?? "0",
+      new Decimal(got?.cost ?? 0).equals(want.tenants.get(t)?.cost ?? 0),
+    );
   }
   // Rows actually stored, before any merge: a duplicate insert would show here and in every rollup.
   const [raw] = await stack.sql<{ n: number }>(`SELECT count() AS n FROM costline.ledger WHERE tenant IN (${tenantList})`);
   check("ledger rows stored (no FINAL)", String(events.length), String(raw?.n ?? 0));
   for (const rollup of ["ledger_minute", "ledger_hour", "ledger_day_user", "ledger_post"]) {
-    const [r] = await stack.sql<{ n: number; cost: string }>(`SELECT sum(events) AS n, toString(sum(cost_usd)) AS cost FROM costline.${rollup} WHERE tenant IN (${tenantList})`);
+    const [r] = await stack.sql<{ n: number; cost: string }>(
+      `SELECT sum(events) AS n, toString(sum(cost_usd)) AS cost FROM costline.${rollup} WHERE tenant IN (${tenantList})`,
+    );
     check(`${rollup} events`, String(events.length), String(r?.n ?? 0));
     check(`${rollup} cost_usd`, want.total.toFixed(), r?.cost ?? "0", new Decimal(r?.cost ?? 0).equals(want.total));
   }
@@ -249,7 +291,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   );
   let postsEqual = posts.length === want.posts.size;
   for (const p of posts) if (!new Decimal(p.cost).equals(want.posts.get(`${p.tenant}|${p.post_id}`) ?? -1)) postsEqual = false;
-  check("per-post totals (ledger_post)", `${want.posts.size} posts equal`, `${posts.length} posts, ${postsEqual ? "all equal" : "some differ"}`, postsEqual);
+  check(
+    "per-post totals (ledger_post)",
+    `${want.posts.size} posts equal`,
+    `${posts.length} posts, ${postsEqual ? "all equal" : "some differ"}`,
+    postsEqual,
+  );
 
   await stack.stop();
   await nc.close();

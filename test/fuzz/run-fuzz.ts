@@ -44,7 +44,7 @@ export const hostileTenants = [
   "acme.*.>",
   "a b\tc",
   "t'; DROP TABLE costline.ledger; --",
-  "x\" OR 1=1 --",
+  'x" OR 1=1 --',
   "{tenant:String}",
   "../../etc/passwd",
   "tenant\u0000nul",
@@ -58,7 +58,13 @@ export const hostileTenants = [
 type Gen = (r: () => number, i: number) => { body: string | Uint8Array; elements: number };
 
 const envelope = (i: number, data: unknown, extra: Record<string, unknown> = {}) => ({
-  specversion: "1.0", id: `fz-${i}`, source: "test/fuzz", type: "costline.llm.usage", time: "2026-11-22T10:00:00Z", data, ...extra,
+  specversion: "1.0",
+  id: `fz-${i}`,
+  source: "test/fuzz",
+  type: "costline.llm.usage",
+  time: "2026-11-22T10:00:00Z",
+  data,
+  ...extra,
 });
 const usage = (tenant: string, u: Record<string, unknown>) => ({ tenant, provider: "openai", model: "gpt-4o", usage: u });
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
@@ -70,7 +76,13 @@ const sign = (r: () => number) => (r() < 0.3 ? "-" : "");
 /** |amount| ≥ 1e9: the bound, the old schema's maximum, and random 10- to 24-digit amounts. */
 const overBound = (r: () => number) =>
   r() < 0.3
-    ? pick(r, ["1000000000", "-1000000000", "999999999999999999999999.999999999999999999", "-999999999999999999999999.999999999999999999", "1000000000.000000000001"])
+    ? pick(r, [
+        "1000000000",
+        "-1000000000",
+        "999999999999999999999999.999999999999999999",
+        "-999999999999999999999999.999999999999999999",
+        "1000000000.000000000001",
+      ])
     : `${sign(r)}${1 + Math.floor(r() * 9)}${digits(r, 9 + Math.floor(r() * 15))}${r() < 0.5 ? `.${digits(r, 1 + Math.floor(r() * 12))}` : ""}`;
 /** 13 to 18 significant decimals: below a picodollar, or more precise than the ledger keeps. */
 const tooPrecise = (r: () => number) =>
@@ -86,10 +98,23 @@ const amountEvent = (r: () => number, i: number, amount: string) => ({
 export const generators: Record<string, Gen> = {
   broken_json: (r, i) => {
     const good = JSON.stringify(envelope(i, usage("acme", { input_tokens: 1 })));
-    const forms = [good.slice(0, Math.floor(r() * good.length)), "{", "[", "", "}{", "nul", good.replace(/"/g, "'"), "{\"a\":1,}", `${good}garbage`];
+    const forms = [
+      good.slice(0, Math.floor(r() * good.length)),
+      "{",
+      "[",
+      "",
+      "}{",
+      "nul",
+      good.replace(/"/g, "'"),
+      '{"a":1,}',
+      `${good}garbage`,
+    ];
     return { body: pick(r, forms), elements: 1 };
   },
-  not_an_event: (r) => ({ body: pick(r, ["42", "\"string\"", "null", "true", "{}", "[[]]", "[null]", "{\"__proto__\":{\"admin\":true}}"]), elements: 1 }),
+  not_an_event: (r) => ({
+    body: pick(r, ["42", '"string"', "null", "true", "{}", "[[]]", "[null]", '{"__proto__":{"admin":true}}']),
+    elements: 1,
+  }),
   wrong_types: (r, i) =>
     one(
       pick(r, [
@@ -105,19 +130,35 @@ export const generators: Record<string, Gen> = {
     ),
   huge_strings: (r, i) => {
     const big = "x".repeat(50_000 + Math.floor(r() * 200_000));
-    return one(pick(r, [envelope(i, usage(big, { input_tokens: 1 })), { ...envelope(i, usage("acme", { input_tokens: 1 })), id: big }, envelope(i, { ...usage("acme", { input_tokens: 1 }), model: big })]));
+    return one(
+      pick(r, [
+        envelope(i, usage(big, { input_tokens: 1 })),
+        { ...envelope(i, usage("acme", { input_tokens: 1 })), id: big },
+        envelope(i, { ...usage("acme", { input_tokens: 1 }), model: big }),
+      ]),
+    );
   },
   huge_numbers: (r, i) => {
     const n = pick(r, ["1e308", "1e400", "18446744073709551616", "-0.0000001", "1.5", "9007199254740993"]);
-    return { body: JSON.stringify(envelope(i, usage("acme", { input_tokens: 0 }))).replace("\"input_tokens\":0", `"input_tokens":${n}`), elements: 1 };
+    return {
+      body: JSON.stringify(envelope(i, usage("acme", { input_tokens: 0 }))).replace('"input_tokens":0', `"input_tokens":${n}`),
+      elements: 1,
+    };
   },
   nan_infinity: (r, i) => {
-    const v = pick(r, ["NaN", "Infinity", "-Infinity", "\"NaN\"", "\"Infinity\"", "undefined"]);
-    return { body: JSON.stringify(envelope(i, usage("acme", { output_tokens: 0 }))).replace("\"output_tokens\":0", `"output_tokens":${v}`), elements: 1 };
+    const v = pick(r, ["NaN", "Infinity", "-Infinity", '"NaN"', '"Infinity"', "undefined"]);
+    return {
+      body: JSON.stringify(envelope(i, usage("acme", { output_tokens: 0 }))).replace('"output_tokens":0', `"output_tokens":${v}`),
+      elements: 1,
+    };
   },
   negative_tokens: (r, i) => one(envelope(i, usage("acme", { input_tokens: -1 - Math.floor(r() * 1e6), output_tokens: 5 }))),
   parts_above_whole: (_r, i) => one(envelope(i, usage("acme", { input_tokens: 10, cache_read_tokens: 50 }))),
-  unknown_type: (r, i) => one({ ...envelope(i, usage("acme", { input_tokens: 1 })), type: pick(r, ["costline.llm.usagex", "com.example.other", "costline.*", "costline.llm.usage\u0000"]) }),
+  unknown_type: (r, i) =>
+    one({
+      ...envelope(i, usage("acme", { input_tokens: 1 })),
+      type: pick(r, ["costline.llm.usagex", "com.example.other", "costline.*", "costline.llm.usage\u0000"]),
+    }),
   missing_fields: (r, i) => {
     const e = envelope(i, usage("acme", { input_tokens: 1 })) as Record<string, unknown>;
     delete e[pick(r, ["specversion", "id", "source", "type", "data"])];
@@ -127,17 +168,31 @@ export const generators: Record<string, Gen> = {
   // A hostile tenant alone is a valid tenant (it is escaped, never interpreted); with a second fault it must land in the DLQ.
   hostile_tenant_with_fault: (r, i) => one(envelope(i, usage(pick(r, hostileTenants), { input_tokens: -5 }))),
   bad_cost_amount: (r, i) =>
-    one({ ...envelope(i, { tenant: pick(r, hostileTenants), amount: pick(r, ["1e5", "NaN", "12,50", "", "0x10", "--1"]), currency: "USD", category: "gpu" }), type: "costline.cost" }),
+    one({
+      ...envelope(i, {
+        tenant: pick(r, hostileTenants),
+        amount: pick(r, ["1e5", "NaN", "12,50", "", "0x10", "--1"]),
+        currency: "USD",
+        category: "gpu",
+      }),
+      type: "costline.cost",
+    }),
   // Money bounds (schemas/money.ts): each refused per event with its own reason, never rounded or wrapped.
   amount_out_of_range: (r, i) => one(amountEvent(r, i, overBound(r))),
   amount_too_many_decimals: (r, i) => one(amountEvent(r, i, tooPrecise(r))),
   amount_batch: (r, i) => {
     const size = 2 + Math.floor(r() * 5);
-    return { body: JSON.stringify(Array.from({ length: size }, (_, k) => amountEvent(r, i * 10 + k, r() < 0.5 ? overBound(r) : tooPrecise(r)))), elements: size };
+    return {
+      body: JSON.stringify(Array.from({ length: size }, (_, k) => amountEvent(r, i * 10 + k, r() < 0.5 ? overBound(r) : tooPrecise(r)))),
+      elements: size,
+    };
   },
   bad_batch: (r, i) => {
     const size = 1 + Math.floor(r() * 3);
-    return { body: JSON.stringify(Array.from({ length: size }, (_, k) => envelope(i * 10 + k, usage("acme", { input_tokens: -k - 1 })))), elements: size };
+    return {
+      body: JSON.stringify(Array.from({ length: size }, (_, k) => envelope(i * 10 + k, usage("acme", { input_tokens: -k - 1 })))),
+      elements: size,
+    };
   },
   empty_batch: () => ({ body: "[]", elements: 1 }),
   oversized_batch: (_r, i) => ({ body: JSON.stringify(Array.from({ length: 1001 }, (_, k) => ({ id: `${i}-${k}` }))), elements: 1 }),
@@ -146,7 +201,11 @@ export const generators: Record<string, Gen> = {
     return { body: `${"[".repeat(depth)}${"]".repeat(depth)}`, elements: 1 };
   },
   invalid_utf8: (r) => ({
-    body: Buffer.concat([Buffer.from('{"specversion":"1.0","id":"'), Buffer.from([0xff, 0xfe, 0xc3, Math.floor(r() * 256)]), Buffer.from('","data":{}}')]),
+    body: Buffer.concat([
+      Buffer.from('{"specversion":"1.0","id":"'),
+      Buffer.from([0xff, 0xfe, 0xc3, Math.floor(r() * 256)]),
+      Buffer.from('","data":{}}'),
+    ]),
     elements: 1,
   }),
 };
@@ -184,8 +243,12 @@ export async function runFuzz(opts: { messages: number; seed?: number; log?: (s:
     await Promise.all(inflight);
 
     // The control group: valid events whose tenants are the hostile strings.
-    const control = hostileTenants.map((tenant, k) => ({ ...envelope(900_000_000 + k, usage(tenant, { input_tokens: 100, output_tokens: 10 })), source: "test/fuzz-control" }));
-    for (const e of control) await js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: `fuzz-control-${e.id}` });
+    const control = hostileTenants.map((tenant, k) => ({
+      ...envelope(900_000_000 + k, usage(tenant, { input_tokens: 100, output_tokens: 10 })),
+      source: "test/fuzz-control",
+    }));
+    for (const e of control)
+      await js.publish(subjects.events((e.data as { tenant: string }).tenant), JSON.stringify(e), { msgID: `fuzz-control-${e.id}` });
     log(`published ${opts.messages} malformed messages (${expectedTotal} DLQ records due) and ${control.length} control events`);
 
     // Only enrich dead-letters in this run; a record from another stage counts as a mismatch below.
@@ -193,20 +256,26 @@ export async function runFuzz(opts: { messages: number; seed?: number; log?: (s:
     // Until every record is there, or enrich has nothing left to do and the DLQ stopped growing.
     let last = -1;
     let still = 0;
-    await waitFor("every DLQ record, or enrich idle", async () => {
-      const n = await dlqCount();
-      if (n !== last) log(`DLQ holds ${n} of ${expectedTotal} records`);
-      const c = await jsm.consumers.info("COSTLINE_EVENTS", "enrich");
-      still = n === last && c.num_pending === 0 && c.num_ack_pending === 0 ? still + 1 : 0;
-      last = n;
-      return n >= expectedTotal || still >= 10 ? true : undefined;
-    }, 600_000);
+    await waitFor(
+      "every DLQ record, or enrich idle",
+      async () => {
+        const n = await dlqCount();
+        if (n !== last) log(`DLQ holds ${n} of ${expectedTotal} records`);
+        const c = await jsm.consumers.info("COSTLINE_EVENTS", "enrich");
+        still = n === last && c.num_pending === 0 && c.num_ack_pending === 0 ? still + 1 : 0;
+        last = n;
+        return n >= expectedTotal || still >= 10 ? true : undefined;
+      },
+      600_000,
+    );
     // Every message settled: a dead-lettered message is terminated, never left to be redelivered.
     const unsettled = async () => {
       const c = await jsm.consumers.info("COSTLINE_EVENTS", "enrich");
       return c.num_pending + c.num_ack_pending;
     };
-    await waitFor("enrich to settle every message", async () => ((await unsettled()) === 0 ? true : undefined), 30_000).catch(() => undefined);
+    await waitFor("enrich to settle every message", async () => ((await unsettled()) === 0 ? true : undefined), 30_000).catch(
+      () => undefined,
+    );
     const enrichUnsettled = await unsettled();
     const ledger = async () => stack.sql<{ tenant: string; source: string }>("SELECT tenant, source FROM costline.ledger FINAL");
     await waitFor("the control events in the ledger", async () => ((await ledger()).length >= control.length ? true : undefined), 60_000);
@@ -242,7 +311,8 @@ export async function runFuzz(opts: { messages: number; seed?: number; log?: (s:
 
     const rows = await ledger();
     // What else reached the ledger, to name it when it should not have.
-    for (const x of rows.filter((row) => row.source !== "test/fuzz-control")) log(`in the ledger, not a control event: ${JSON.stringify(x)}`);
+    for (const x of rows.filter((row) => row.source !== "test/fuzz-control"))
+      log(`in the ledger, not a control event: ${JSON.stringify(x)}`);
     const stored = new Set(rows.map((x) => x.tenant));
     return {
       messages: opts.messages,

@@ -13,7 +13,12 @@ const counters = [
   "costline_api_requests_total",
   "costline_notify_deliveries_total",
 ];
-const gauges = ["costline_stage_last_flush_timestamp_seconds", "costline_consumer_pending_messages", "costline_dlq_depth", "costline_health_status"];
+const gauges = [
+  "costline_stage_last_flush_timestamp_seconds",
+  "costline_consumer_pending_messages",
+  "costline_dlq_depth",
+  "costline_health_status",
+];
 const histograms = [
   "costline_stage_flush_seconds",
   "costline_stage_batch_messages",
@@ -24,7 +29,12 @@ const histograms = [
   "costline_notify_latency_seconds",
 ];
 /** prom-client's default process metrics under the costline_ prefix, and Prometheus's own `up`. */
-const builtIn = ["costline_process_resident_memory_bytes", "costline_process_cpu_seconds_total", "costline_nodejs_eventloop_lag_seconds", "up"];
+const builtIn = [
+  "costline_process_resident_memory_bytes",
+  "costline_process_cpu_seconds_total",
+  "costline_nodejs_eventloop_lag_seconds",
+  "up",
+];
 
 /** Histograms also appear as _bucket, _sum and _count series. */
 export const agreedMetrics: ReadonlySet<string> = new Set([
@@ -35,9 +45,32 @@ export const agreedMetrics: ReadonlySet<string> = new Set([
 ]);
 
 const promqlWords = new Set([
-  "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "inf", "nan",
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "bool",
+  "and",
+  "or",
+  "unless",
+  "offset",
+  "inf",
+  "nan",
   // aggregation operators, which may be followed by `by (…)` before their parenthesis
-  "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile",
+  "sum",
+  "min",
+  "max",
+  "avg",
+  "group",
+  "stddev",
+  "stdvar",
+  "count",
+  "count_values",
+  "bottomk",
+  "topk",
+  "quantile",
 ]);
 
 /** The metric names in a PromQL expression: identifiers that are not functions, keywords, labels or numbers. */

@@ -21,7 +21,7 @@ export interface CliResult {
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: cleanEnv(env), timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -38,7 +38,11 @@ export interface UpProcess {
 /** `costline up` with exactly `env` (COSTLINE_HOME included); resolves once its stack.json names it. */
 export async function startUp(env: Record<string, string>, timeoutMs = 90_000): Promise<UpProcess> {
   let out = "";
-  const child = spawn(process.execPath, [cliPath, "up"], { cwd: repoRoot, env: cleanEnv({ COSTLINE_API_PORT: "0", ...env }), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [cliPath, "up"], {
+    cwd: repoRoot,
+    env: cleanEnv({ COSTLINE_API_PORT: "0", ...env }),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -18,7 +18,10 @@ export function costEvent(i: number, tenant: string, amount: string, source = "t
 
 /** Amount with micro-dollar digits, deterministic in i. */
 export function amountFor(i: number): string {
-  return new Decimal((i * 7919) % 1_000_003).dividedBy(1_000_000).plus(i % 5).toFixed(6);
+  return new Decimal((i * 7919) % 1_000_003)
+    .dividedBy(1_000_000)
+    .plus(i % 5)
+    .toFixed(6);
 }
 
 export function expectedTotals(events: CostlineEventInput[]): Map<string, { events: number; cost: string }> {

@@ -43,7 +43,7 @@ export const injectionPayloads: readonly string[] = [
   "*",
   "sec-%",
   "sec-bravo' --",
-  "format(JSONEachRow, '{\"tenant\":\"sec-bravo\"}')",
+  'format(JSONEachRow, \'{"tenant":"sec-bravo"}\')',
   "' FORMAT JSONEachRow --",
   "system.tables",
   "' AND 1=(SELECT count() FROM system.users) --",
@@ -71,7 +71,8 @@ export function variantsFor(valid: string | undefined): string[] {
 }
 
 /** A database error, or SQL, in an answer: what a clean 400 must never carry. */
-export const DATABASE_ERROR = /DB::Exception|Code: \d+\.|In scope|Syntax error|failed at position|\bSELECT\b.+\bFROM\b|costline\.(ledger|api_keys)/is;
+export const DATABASE_ERROR =
+  /DB::Exception|Code: \d+\.|In scope|Syntax error|failed at position|\bSELECT\b.+\bFROM\b|costline\.(ledger|api_keys)/is;
 
 /**
  * SQL a caller might send to /v1/sql to escape the allowlist or exhaust the

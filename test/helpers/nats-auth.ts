@@ -31,7 +31,13 @@ const b64url = (b: Uint8Array | string) => Buffer.from(typeof b === "string" ? e
 
 /** A NATS v2 JWT: header, claims, ed25519 signature by the issuer's nkey. */
 function jwt(issuer: ReturnType<typeof nkeys.createOperator>, sub: string, name: string, nats: Record<string, unknown>): string {
-  const claims: Record<string, unknown> = { iat: Math.floor(Date.now() / 1000), iss: issuer.getPublicKey(), name, sub, nats: { ...nats, version: 2 } };
+  const claims: Record<string, unknown> = {
+    iat: Math.floor(Date.now() / 1000),
+    iss: issuer.getPublicKey(),
+    name,
+    sub,
+    nats: { ...nats, version: 2 },
+  };
   claims.jti = createHash("sha256").update(JSON.stringify(claims)).digest("base64url").slice(0, 52).toUpperCase();
   const head = `${b64url(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" }))}.${b64url(JSON.stringify(claims))}`;
   return `${head}.${b64url(issuer.sign(enc.encode(head)))}`;
@@ -95,7 +101,14 @@ export async function startAuthServer(dir: string, method: AuthMethod): Promise<
       const acJwt = jwt(operator, account.getPublicKey(), "APP", { type: "account", limits: { ...unlimited, ...js } });
       const userJwt = jwt(account, user.getPublicKey(), "costline", { type: "user", pub: {}, sub: {}, subs: -1, data: -1, payload: -1 });
       // Signed by an account the server does not know.
-      const strangerJwt = jwt(nkeys.createAccount(), stranger.getPublicKey(), "stranger", { type: "user", pub: {}, sub: {}, subs: -1, data: -1, payload: -1 });
+      const strangerJwt = jwt(nkeys.createAccount(), stranger.getPublicKey(), "stranger", {
+        type: "user",
+        pub: {},
+        sub: {},
+        subs: -1,
+        data: -1,
+        payload: -1,
+      });
       // JetStream in operator mode needs a system account.
       const system = nkeys.createAccount();
       const sysJwt = jwt(operator, system.getPublicKey(), "SYS", { type: "account", limits: unlimited });
@@ -117,6 +130,11 @@ export async function startAuthServer(dir: string, method: AuthMethod): Promise<
   }
   const configFile = path.join(dir, "auth.conf");
   writeFileSync(configFile, `${conf}\n`, { mode: 0o600 });
-  const server = await startEmbeddedNats({ bin: "nats-server", storeDir: path.join(dir, "store"), logFile: path.join(dir, "nats-server.log"), configFile });
+  const server = await startEmbeddedNats({
+    bin: "nats-server",
+    storeDir: path.join(dir, "store"),
+    logFile: path.join(dir, "nats-server.log"),
+    configFile,
+  });
   return { ...server, method, dir, secrets, env, wrongEnv };
 }

@@ -24,7 +24,7 @@ export const outputPayloads: readonly string[] = [
   '"><a href="https://evil.example">x</a>',
   "&amp;&lt;&gt;",
   "a & b < c > d",
-  "=HYPERLINK(\"https://evil.example\",\"x\")",
+  '=HYPERLINK("https://evil.example","x")',
   "=cmd|' /C calc'!A0",
   "+1+cmd|' /C calc'!A0",
   "-2+3",

@@ -69,7 +69,11 @@ export async function startStack(
             body: JSON.stringify({ query }),
           });
           if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
-          return (await res.text()).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as T);
+          return (await res.text())
+            .trim()
+            .split("\n")
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as T);
         },
         async stop() {
           child.kill("SIGTERM");

@@ -28,19 +28,44 @@ export interface TwoTenants {
   budgetKeyB: string;
 }
 
-function llm(id: string, tenant: string, model: string, provider: string, post: string, persona: string, user: string, feature: string): CostlineEventInput {
+function llm(
+  id: string,
+  tenant: string,
+  model: string,
+  provider: string,
+  post: string,
+  persona: string,
+  user: string,
+  feature: string,
+): CostlineEventInput {
   return {
     specversion: "1.0",
     id,
     source: "test/security",
     type: "costline.llm.usage",
     time: `${DAY}T10:0${id.length % 10}:00Z`,
-    data: { tenant, provider, model, post_id: post, persona_id: persona, user_id: user, feature, usage: { input_tokens: 1200, output_tokens: 300 } },
+    data: {
+      tenant,
+      provider,
+      model,
+      post_id: post,
+      persona_id: persona,
+      user_id: user,
+      feature,
+      usage: { input_tokens: 1200, output_tokens: 300 },
+    },
   };
 }
 
 function cost(id: string, tenant: string, amount: string, post: string): CostlineEventInput {
-  return { specversion: "1.0", id, source: "test/security", type: "costline.cost", time: `${DAY}T11:00:00Z`, data: { tenant, amount, currency: "USD", category: "gpu", post_id: post } };
+  return {
+    specversion: "1.0",
+    id,
+    source: "test/security",
+    type: "costline.cost",
+    time: `${DAY}T11:00:00Z`,
+    data: { tenant, amount, currency: "USD", category: "gpu", post_id: post },
+  };
 }
 
 async function admin(stack: StackProcess, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -62,23 +87,66 @@ export async function seedTwoTenants(stack: StackProcess): Promise<TwoTenants> {
   ];
   await producer.publish(events);
   await nc.close();
-  await waitFor("both tenants in the ledger", async () => ((await stack.api<{ events: number }>("/v1/totals")).events === events.length ? true : undefined));
+  await waitFor("both tenants in the ledger", async () =>
+    (await stack.api<{ events: number }>("/v1/totals")).events === events.length ? true : undefined,
+  );
 
   const keyA = (await admin(stack, "POST", "/v1/admin/keys", { tenant: A, name: "alpha dashboards" })) as { key: string; key_id: string };
   const keyB = (await admin(stack, "POST", "/v1/admin/keys", { tenant: B, name: "bravo dashboards" })) as { key: string; key_id: string };
-  const budgetA = (await admin(stack, "PUT", "/v1/budgets", { scope: { tenant: A }, period: "monthly", amount_usd: "1717.17" })) as { key: string };
-  const budgetB = (await admin(stack, "PUT", "/v1/budgets", { scope: { tenant: B, persona_id: "persona-bravo-x" }, period: "monthly", amount_usd: "4242.42" })) as { key: string };
+  const budgetA = (await admin(stack, "PUT", "/v1/budgets", { scope: { tenant: A }, period: "monthly", amount_usd: "1717.17" })) as {
+    key: string;
+  };
+  const budgetB = (await admin(stack, "PUT", "/v1/budgets", {
+    scope: { tenant: B, persona_id: "persona-bravo-x" },
+    period: "monthly",
+    amount_usd: "4242.42",
+  })) as { key: string };
   const far = new Date(Date.now() + 86_400_000).toISOString();
-  await admin(stack, "PUT", "/v1/controls", { scope: { tenant: A }, state: "throttled", throttle: { requests_per_minute: 1000 }, reason: "alpha-control-reason", expires_at: far });
-  await admin(stack, "PUT", "/v1/controls", { scope: { tenant: B, persona_id: "persona-bravo-x" }, state: "throttled", throttle: { requests_per_minute: 7 }, reason: "bravo-control-reason", expires_at: far });
-  const silA = (await admin(stack, "POST", "/v1/silences", { matchers: [`tenant=${A}`], duration: "2h", comment: "alpha-silence-comment" })) as { id: string };
-  const silB = (await admin(stack, "POST", "/v1/silences", { matchers: [`tenant=${B}`], duration: "2h", comment: "bravo-silence-comment" })) as { id: string };
+  await admin(stack, "PUT", "/v1/controls", {
+    scope: { tenant: A },
+    state: "throttled",
+    throttle: { requests_per_minute: 1000 },
+    reason: "alpha-control-reason",
+    expires_at: far,
+  });
+  await admin(stack, "PUT", "/v1/controls", {
+    scope: { tenant: B, persona_id: "persona-bravo-x" },
+    state: "throttled",
+    throttle: { requests_per_minute: 7 },
+    reason: "bravo-control-reason",
+    expires_at: far,
+  });
+  const silA = (await admin(stack, "POST", "/v1/silences", {
+    matchers: [`tenant=${A}`],
+    duration: "2h",
+    comment: "alpha-silence-comment",
+  })) as { id: string };
+  const silB = (await admin(stack, "POST", "/v1/silences", {
+    matchers: [`tenant=${B}`],
+    duration: "2h",
+    comment: "bravo-silence-comment",
+  })) as { id: string };
 
   // B's exact totals are markers too: amounts that appear nowhere else.
   const totB = (await admin(stack, "GET", `/v1/totals?tenant=${B}`)) as { cost_usd: string };
   const postB = (await admin(stack, "GET", `/v1/posts/pb-zulu-9931/costs?tenant=${B}`)) as { total_usd: string };
-  const markersB = [B, "pb-zulu-9931", "pb-zulu-9932", "claude-3-5-haiku", "persona-bravo-x", "ub-zulu-77", "feat-bravo-x", "27.182818", "4242.42",
-    "bravo-control-reason", "bravo-silence-comment", silB.id, keyB.key_id, totB.cost_usd, postB.total_usd];
+  const markersB = [
+    B,
+    "pb-zulu-9931",
+    "pb-zulu-9932",
+    "claude-3-5-haiku",
+    "persona-bravo-x",
+    "ub-zulu-77",
+    "feat-bravo-x",
+    "27.182818",
+    "4242.42",
+    "bravo-control-reason",
+    "bravo-silence-comment",
+    silB.id,
+    keyB.key_id,
+    totB.cost_usd,
+    postB.total_usd,
+  ];
   return {
     keyA: keyA.key,
     keyB: keyB.key,

@@ -15,7 +15,11 @@ const B = "alerts-bravo";
 let stack: StackProcess;
 let keyA: string;
 
-type Answer = { tenant: string | null; alerts: { tenant: string; type: string; status: string; scope_key: Record<string, string> }[]; next_offset: number | null };
+type Answer = {
+  tenant: string | null;
+  alerts: { tenant: string; type: string; status: string; scope_key: Record<string, string> }[];
+  next_offset: number | null;
+};
 
 const get = async (p: string, key: string) => {
   const r = await call(stack.info.api_url, "GET", p, { key });
@@ -24,20 +28,34 @@ const get = async (p: string, key: string) => {
 
 beforeAll(async () => {
   stack = await startStack(tempHome("costline-alerts-api-"));
-  const key = async (tenant: string) => JSON.parse((await call(stack.info.api_url, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { tenant } })).text).key as string;
+  const key = async (tenant: string) =>
+    JSON.parse((await call(stack.info.api_url, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { tenant } })).text).key as string;
   keyA = await key(A);
   const event = (id: string, tenant: string, model: string) => ({
-    specversion: "1.0", id, source: "test/alerts-api", type: "costline.llm.usage", time: new Date().toISOString(),
+    specversion: "1.0",
+    id,
+    source: "test/alerts-api",
+    type: "costline.llm.usage",
+    time: new Date().toISOString(),
     data: { tenant, provider: "house-ai", model, usage: { input_tokens: 10, output_tokens: 10 } },
   });
   const file = path.join(stack.home, "events.ndjson");
-  writeFileSync(file, [event("a1", A, "alpha-model-1"), event("a2", A, "alpha-model-2"), event("b1", B, "bravo-model-1")].map((e) => JSON.stringify(e)).join("\n") + "\n");
+  writeFileSync(
+    file,
+    [event("a1", A, "alpha-model-1"), event("a2", A, "alpha-model-2"), event("b1", B, "bravo-model-1")]
+      .map((e) => JSON.stringify(e))
+      .join("\n") + "\n",
+  );
   const r = await runCli(["publish", "--file", file], { COSTLINE_HOME: stack.home });
   expect(r.code, r.stderr).toBe(0);
-  await waitFor("three unpriced-model alerts", async () => {
-    const all = await get("/v1/alerts", stack.adminKey);
-    return all.body.alerts.length === 3 ? all : undefined;
-  }, 90_000);
+  await waitFor(
+    "three unpriced-model alerts",
+    async () => {
+      const all = await get("/v1/alerts", stack.adminKey);
+      return all.body.alerts.length === 3 ? all : undefined;
+    },
+    90_000,
+  );
 });
 afterAll(async () => stack?.stop());
 
@@ -80,7 +98,10 @@ describe("GET /v1/alerts", () => {
 
 describe("costline alerts list", () => {
   it("prints the key's alerts through the API, with the same filters", async () => {
-    const r = await runCli(["alerts", "list", "--state", "firing", "--type", "unpriced_model", "--limit", "10"], { COSTLINE_HOME: stack.home, COSTLINE_API_KEY: keyA });
+    const r = await runCli(["alerts", "list", "--state", "firing", "--type", "unpriced_model", "--limit", "10"], {
+      COSTLINE_HOME: stack.home,
+      COSTLINE_API_KEY: keyA,
+    });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Answer;
     expect(out.alerts.map((a) => a.tenant)).toEqual([A, A]);

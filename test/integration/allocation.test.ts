@@ -49,7 +49,13 @@ function month(): PricedEvent[] {
       source: "test/month",
       type: "costline.cost",
       time: at.toISOString(),
-      data: { tenant, amount: `0.${String(i).padStart(3, "0")}7`, currency: "USD", category: "gpu", ...(i % 3 === 0 ? { post_id: `p-${i % 500}` } : {}) },
+      data: {
+        tenant,
+        amount: `0.${String(i).padStart(3, "0")}7`,
+        currency: "USD",
+        category: "gpu",
+        ...(i % 3 === 0 ? { post_id: `p-${i % 500}` } : {}),
+      },
     });
     events.push(toPriced(ev, at));
   }
@@ -109,7 +115,10 @@ describe("shared-cost allocation over a month", () => {
         to: "2299-01-01 00:00:00.000",
       });
       expect(coverage!.pending_usd).toBe("0");
-      const parts = ["direct_usd", "allocated_usd", "unallocated_usd", "unattributed_usd"].reduce((s, k) => s.plus(coverage![k]!), new Decimal(0));
+      const parts = ["direct_usd", "allocated_usd", "unallocated_usd", "unattributed_usd"].reduce(
+        (s, k) => s.plus(coverage![k]!),
+        new Decimal(0),
+      );
       expect(parts.toFixed()).toBe(new Decimal(coverage!.total_usd!).toFixed());
       expect(new Decimal(coverage!.total_usd!).toFixed()).toBe(total.toFixed());
     }

@@ -21,7 +21,16 @@ function llm(id: string, tenant: string, time: string, model: string, extra: Rec
     source: "test/api",
     type: "costline.llm.usage",
     time,
-    data: { tenant, provider: "openai", model, usage: { input_tokens: 1000, output_tokens: 500 }, persona_id: "ai_jesus", feature: "hooks", user_id: "u-1", ...extra },
+    data: {
+      tenant,
+      provider: "openai",
+      model,
+      usage: { input_tokens: 1000, output_tokens: 500 },
+      persona_id: "ai_jesus",
+      feature: "hooks",
+      user_id: "u-1",
+      ...extra,
+    },
   };
 }
 
@@ -84,7 +93,11 @@ describe("authentication and tenant scope", () => {
     expect((await get("/v1/posts/p-g/summary", acmeKey)).status).toBe(404);
     expect(((await (await get("/v1/totals", acmeKey)).json()) as { events: number }).events).toBe(5);
     expect((await get("/v1/costs?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z&tenant=globex", acmeKey)).status).toBe(403);
-    const sql = await fetch(`${stack.info.api_url}/v1/sql`, { method: "POST", headers: { authorization: `Bearer ${acmeKey}` }, body: JSON.stringify({ query: "SELECT 1" }) });
+    const sql = await fetch(`${stack.info.api_url}/v1/sql`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${acmeKey}` },
+      body: JSON.stringify({ query: "SELECT 1" }),
+    });
     expect(sql.status).toBe(403);
   });
 
@@ -96,7 +109,10 @@ describe("authentication and tenant scope", () => {
     });
     const { key, key_id } = (await created.json()) as { key: string; key_id: string };
     expect((await get("/v1/totals", key)).status).toBe(200);
-    const del = await fetch(`${stack.info.api_url}/v1/admin/keys/${key_id}`, { method: "DELETE", headers: { authorization: `Bearer ${stack.adminKey}` } });
+    const del = await fetch(`${stack.info.api_url}/v1/admin/keys/${key_id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+    });
     expect(del.status).toBe(200);
     await waitFor("the key cache to expire", async () => ((await get("/v1/totals", key)).status === 401 ? true : undefined), 20_000);
   });
@@ -126,7 +142,13 @@ describe("post costs", () => {
     expect(audit[0]).toMatchObject({ price_source: "genai-prices" });
     expect(audit[0]!.components.length).toBeGreaterThan(0);
     expect(costs.allocated_audit).toEqual([
-      expect.objectContaining({ source_event_id: "i1", kind: "infra", driver: "llm_tokens", amount_usd: "0.007666666667", window_start: "2026-11-20 10:00:00" }),
+      expect.objectContaining({
+        source_event_id: "i1",
+        kind: "infra",
+        driver: "llm_tokens",
+        amount_usd: "0.007666666667",
+        window_start: "2026-11-20 10:00:00",
+      }),
     ]);
     const p2 = (await (await get("/v1/posts/p-2/costs", acmeKey)).json()) as { allocated_usd: string };
     expect(p2.allocated_usd).toBe("0.003833333333");
@@ -142,13 +164,22 @@ describe("post costs", () => {
 
   it("reports coverage per tenant that adds up", async () => {
     const c = (await (await get("/v1/coverage", acmeKey)).json()) as Record<string, string>;
-    expect(c).toMatchObject({ total_usd: "0.03445", direct_usd: "0.02295", allocated_usd: "0.0115", unallocated_usd: "0", unattributed_usd: "0", pending_usd: "0" });
+    expect(c).toMatchObject({
+      total_usd: "0.03445",
+      direct_usd: "0.02295",
+      allocated_usd: "0.0115",
+      unallocated_usd: "0",
+      unattributed_usd: "0",
+      pending_usd: "0",
+    });
   });
 });
 
 describe("windowed aggregation", () => {
   it("groups by hour in the caller's time zone from the hourly rollup, out-of-order events in their hours", async () => {
-    const body = (await (await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&granularity=hour&tz=Europe/Berlin&group_by=model`, acmeKey)).json()) as {
+    const body = (await (
+      await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&granularity=hour&tz=Europe/Berlin&group_by=model`, acmeKey)
+    ).json()) as {
       source: string;
       rows: { bucket: string; model: string; cost_usd: string; events: number | string }[];
     };
@@ -162,7 +193,9 @@ describe("windowed aggregation", () => {
   });
 
   it("falls back to the minute rollup for a half-hour zone, with filters", async () => {
-    const body = (await (await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&granularity=day&tz=Asia/Kolkata&filter=model:gpt-4o`, acmeKey)).json()) as {
+    const body = (await (
+      await get(`/v1/costs?from=${DAY}T00:00:00Z&to=2026-11-21T00:00:00Z&granularity=day&tz=Asia/Kolkata&filter=model:gpt-4o`, acmeKey)
+    ).json()) as {
       source: string;
       rows: { bucket: string; cost_usd: string }[];
     };
@@ -194,7 +227,10 @@ describe("windows for the detector", () => {
     const js = jetstream(nc);
     const producer = await createProducer({ nc });
     const now = new Date();
-    await producer.publish([llm("w1", "initech", now.toISOString(), "gpt-4o", { post_id: "p-w" }), llm("w2", "initech", now.toISOString(), "gpt-4o")]);
+    await producer.publish([
+      llm("w1", "initech", now.toISOString(), "gpt-4o", { post_id: "p-w" }),
+      llm("w2", "initech", now.toISOString(), "gpt-4o"),
+    ]);
     const jsm = await jetstreamManager(nc);
     const finals = await waitFor(
       "a final tenant window",
@@ -219,27 +255,54 @@ describe("windows for the detector", () => {
 
 describe("budgets and controls", () => {
   const send = (method: string, path: string, key: string, body: unknown) =>
-    fetch(`${stack.info.api_url}${path}`, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    fetch(`${stack.info.api_url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
 
   it("lets an admin set them, a tenant key read only its own, and audits every control change", async () => {
-    const put = await send("PUT", "/v1/budgets", stack.adminKey, { scope: { tenant: "acme" }, period: "monthly", timezone: "Europe/Berlin", amount_usd: "250", hard: true });
+    const put = await send("PUT", "/v1/budgets", stack.adminKey, {
+      scope: { tenant: "acme" },
+      period: "monthly",
+      timezone: "Europe/Berlin",
+      amount_usd: "250",
+      hard: true,
+    });
     expect(put.status).toBe(200);
     expect(await put.json()).toMatchObject({ key: "acme.tenant.monthly", budget: { thresholds: [0.5, 0.75, 0.9, 1] } });
     const persona = { scope: { tenant: "acme", persona_id: "ai_jesus" }, period: "rolling_30d", amount_usd: "40" };
     expect((await send("PUT", "/v1/budgets", stack.adminKey, persona)).status).toBe(200);
-    expect((await send("PUT", "/v1/budgets", stack.adminKey, { scope: { tenant: "globex" }, period: "daily", amount_usd: "10" })).status).toBe(200);
+    expect(
+      (await send("PUT", "/v1/budgets", stack.adminKey, { scope: { tenant: "globex" }, period: "daily", amount_usd: "10" })).status,
+    ).toBe(200);
     expect((await send("PUT", "/v1/budgets", acmeKey, { scope: { tenant: "acme" }, period: "monthly", amount_usd: "1" })).status).toBe(403);
     const bad = async (body: unknown) => {
       const res = await send("PUT", "/v1/budgets", stack.adminKey, body);
       return [res.status, ((await res.json()) as { error: string }).error];
     };
     expect(await bad({ scope: { tenant: "acme" }, period: "hourly", amount_usd: "1" })).toEqual([400, expect.stringContaining("period")]);
-    expect(await bad({ scope: { tenant: "acme" }, period: "daily", timezone: "Mars/Olympus", amount_usd: "1" })).toEqual([400, expect.stringContaining("IANA")]);
-    expect(await bad({ scope: { tenant: "acme", persona_id: "a", model: "m" }, period: "daily", amount_usd: "1" })).toEqual([400, expect.stringContaining("at most one")]);
-    expect(await bad({ scope: { tenant: "acme" }, period: "daily", amount_usd: "0" })).toEqual([400, expect.stringContaining("greater than zero")]);
+    expect(await bad({ scope: { tenant: "acme" }, period: "daily", timezone: "Mars/Olympus", amount_usd: "1" })).toEqual([
+      400,
+      expect.stringContaining("IANA"),
+    ]);
+    expect(await bad({ scope: { tenant: "acme", persona_id: "a", model: "m" }, period: "daily", amount_usd: "1" })).toEqual([
+      400,
+      expect.stringContaining("at most one"),
+    ]);
+    expect(await bad({ scope: { tenant: "acme" }, period: "daily", amount_usd: "0" })).toEqual([
+      400,
+      expect.stringContaining("greater than zero"),
+    ]);
 
     // A tenant key sees its own budgets, each with the spend of its current period from the ledger.
-    type Listed = { key: string; scope: { tenant: string }; amount_usd: string; hard: boolean; state: { spend_usd: string; used: number; period_start: string } };
+    type Listed = {
+      key: string;
+      scope: { tenant: string };
+      amount_usd: string;
+      hard: boolean;
+      state: { spend_usd: string; used: number; period_start: string };
+    };
     const budgets = ((await (await get("/v1/budgets", acmeKey)).json()) as { budgets: Listed[] }).budgets;
     expect(budgets.map((b) => b.key)).toEqual(["acme.persona.ai_jesus.rolling_30d", "acme.tenant.monthly"]);
     const monthly = budgets.find((b) => b.key === "acme.tenant.monthly")!;
@@ -253,7 +316,11 @@ describe("budgets and controls", () => {
     expect((await send("DELETE", "/v1/budgets/globex.tenant.daily", acmeKey, {})).status).toBe(403);
     expect((await send("DELETE", "/v1/budgets/globex.tenant.daily", stack.adminKey, {})).status).toBe(200);
     expect((await send("DELETE", "/v1/budgets/globex.tenant.daily", stack.adminKey, {})).status).toBe(404);
-    const history = ((await (await get("/v1/budgets/history", stack.adminKey)).json()) as { changes: { budget_key: string; action: string; changed_by: string }[] }).changes;
+    const history = (
+      (await (await get("/v1/budgets/history", stack.adminKey)).json()) as {
+        changes: { budget_key: string; action: string; changed_by: string }[];
+      }
+    ).changes;
     expect(history.map((h) => [h.budget_key, h.action])).toEqual([
       ["globex.tenant.daily", "delete"],
       ["globex.tenant.daily", "set"],
@@ -264,15 +331,26 @@ describe("budgets and controls", () => {
     const acmeHistory = ((await (await get("/v1/budgets/history", acmeKey)).json()) as { changes: { tenant: string }[] }).changes;
     expect(acmeHistory.map((h) => h.tenant)).toEqual(["acme", "acme"]);
 
-    const set = await send("PUT", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, state: "degraded", model_map: { "gpt-4o": "gpt-4o-mini" }, reason: "cost review" });
+    const set = await send("PUT", "/v1/controls", stack.adminKey, {
+      scope: { tenant: "acme", model: "gpt-4o" },
+      state: "degraded",
+      model_map: { "gpt-4o": "gpt-4o-mini" },
+      reason: "cost review",
+    });
     expect(set.status).toBe(200);
     expect(((await set.json()) as { set_by: string }).set_by).toMatch(/^operator:/);
     expect((await send("PUT", "/v1/controls", acmeKey, { scope: { tenant: "acme" }, state: "closed", reason: "x" })).status).toBe(403);
     const controls = (await (await get("/v1/controls", acmeKey)).json()) as { controls: { state: string }[] };
     expect(controls.controls.map((c) => c.state)).toEqual(["degraded"]);
-    expect((await send("DELETE", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, reason: "done" })).status).toBe(200);
-    expect((await send("DELETE", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, reason: "done" })).status).toBe(404);
-    const audit = await stack.sql<{ action: string }>("SELECT action FROM costline.control_changes WHERE tenant = 'acme' ORDER BY changed_at");
+    expect(
+      (await send("DELETE", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, reason: "done" })).status,
+    ).toBe(200);
+    expect(
+      (await send("DELETE", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, reason: "done" })).status,
+    ).toBe(404);
+    const audit = await stack.sql<{ action: string }>(
+      "SELECT action FROM costline.control_changes WHERE tenant = 'acme' ORDER BY changed_at",
+    );
     expect(audit.map((a) => a.action)).toEqual(["set", "clear"]);
   });
 });

@@ -48,7 +48,11 @@ async function clients(n: number, ttlMs = 60_000): Promise<BudgetReservations[]>
 
 /** Waits until every client's budget watch has seen `key`. */
 async function seen(rs: BudgetReservations[], scope: Parameters<BudgetReservations["budgetsFor"]>[0], key: string) {
-  await waitFor(`the budget ${key} in every client`, async () => (rs.every((r) => r.budgetsFor(scope).includes(key)) ? true : undefined), 10_000);
+  await waitFor(
+    `the budget ${key} in every client`,
+    async () => (rs.every((r) => r.budgetsFor(scope).includes(key)) ? true : undefined),
+    10_000,
+  );
 }
 
 beforeAll(async () => {
@@ -92,10 +96,14 @@ describe("budget reservations", () => {
     expect(first.ok).toBe(true); // never settled nor released: the caller "crashed"
     const second = await r!.reserve(scope, "0.5");
     expect(second).toMatchObject({ ok: false, budgetKey: key });
-    const later = await waitFor("the expired hold to free its amount", async () => {
-      const o = await r!.reserve(scope, "0.5");
-      return o.ok ? o : undefined;
-    }, 20_000);
+    const later = await waitFor(
+      "the expired hold to free its amount",
+      async () => {
+        const o = await r!.reserve(scope, "0.5");
+        return o.ok ? o : undefined;
+      },
+      20_000,
+    );
     expect(later.ok).toBe(true);
     const u = counterUsage((await counters.read(counter))!, Date.now());
     expect(fromPico(u.reserved)).toBe("0.5");

@@ -24,13 +24,24 @@ const call = (): CostlineEventInput => ({
   source: "test/budget-restart",
   type: "costline.llm.usage",
   time: new Date().toISOString(),
-  data: { tenant: "globex", persona_id: "p-g", post_id: "post-g", provider: "openai", model: "gpt-4o-mini", usage: { input_tokens: 500, output_tokens: 4000 } },
+  data: {
+    tenant: "globex",
+    persona_id: "p-g",
+    post_id: "post-g",
+    provider: "openai",
+    model: "gpt-4o-mini",
+    usage: { input_tokens: 500, output_tokens: 4000 },
+  },
 });
 
 describe("budgets across a detector restart", () => {
   it("stays quiet on thresholds alerted before the restart and alerts a new budget", async () => {
     const home = tempHome();
-    const nats = await startEmbeddedNats({ bin: "nats-server", storeDir: path.join(home, "external-nats"), logFile: path.join(home, "external-nats.log") });
+    const nats = await startEmbeddedNats({
+      bin: "nats-server",
+      storeDir: path.join(home, "external-nats"),
+      logFile: path.join(home, "external-nats.log"),
+    });
     cleanup.push(() => nats.stop());
     const env = { NATS_URL: nats.url, COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "1", COSTLINE_WINDOW_EMIT_MS: "100" };
     let stack: StackProcess = await startStack(home, env);
@@ -50,7 +61,11 @@ describe("budgets across a detector restart", () => {
     await budgets.put("globex.tenant.monthly", JSON.stringify({ scope: { tenant: "globex" }, period: "monthly", amount_usd: "0.01" }));
     await new Promise((r) => setTimeout(r, 500));
     await producer.publish(Array.from({ length: 5 }, call)); // 0.012: 124 %
-    const critical = await waitFor("the tenant budget at 100 %", async () => budgetAlerts("globex.tenant.monthly").find((a) => a.severity === "critical"), 20_000);
+    const critical = await waitFor(
+      "the tenant budget at 100 %",
+      async () => budgetAlerts("globex.tenant.monthly").find((a) => a.severity === "critical"),
+      20_000,
+    );
     await waitFor("the alert stored", async () => {
       const rows = await stack.sql<{ n: number }>(`SELECT toUInt32(count()) AS n FROM costline.alerts WHERE id = '${critical.id}'`);
       return rows[0]?.n === 1 ? true : undefined;
@@ -62,7 +77,10 @@ describe("budgets across a detector restart", () => {
 
     // A new persona budget, already overspent by the calls above. Calls go on
     // until it alerts: that proves the restarted detector reads globex's windows.
-    await budgets.put("globex.persona.p-g.monthly", JSON.stringify({ scope: { tenant: "globex", persona_id: "p-g" }, period: "monthly", amount_usd: "0.001" }));
+    await budgets.put(
+      "globex.persona.p-g.monthly",
+      JSON.stringify({ scope: { tenant: "globex", persona_id: "p-g" }, period: "monthly", amount_usd: "0.001" }),
+    );
     const persona = await waitFor(
       "the new persona budget alert",
       async () => {

@@ -32,9 +32,19 @@ afterAll(async () => {
 
 beforeAll(async () => {
   const home = tempHome("costline-budget-status-");
-  nats = await startEmbeddedNats({ bin: "nats-server", storeDir: path.join(home, "external-nats"), logFile: path.join(home, "external-nats.log") });
+  nats = await startEmbeddedNats({
+    bin: "nats-server",
+    storeDir: path.join(home, "external-nats"),
+    logFile: path.join(home, "external-nats.log"),
+  });
   cleanup.push(() => nats.stop());
-  stack = await startStack(home, { NATS_URL: nats.url, COSTLINE_WINDOW_S: "1", COSTLINE_ALLOWED_LATENESS_S: "1", COSTLINE_WINDOW_EMIT_MS: "100", COSTLINE_RESERVATION_SYNC_MS: "300" });
+  stack = await startStack(home, {
+    NATS_URL: nats.url,
+    COSTLINE_WINDOW_S: "1",
+    COSTLINE_ALLOWED_LATENESS_S: "1",
+    COSTLINE_WINDOW_EMIT_MS: "100",
+    COSTLINE_RESERVATION_SYNC_MS: "300",
+  });
   cleanup.push(() => stack.kill());
   nc = await connect({ servers: nats.url });
   cleanup.push(() => nc.close());
@@ -46,7 +56,11 @@ beforeAll(async () => {
 }, 120_000);
 
 async function send(method: string, p: string, body?: unknown): Promise<Response> {
-  return fetch(`${stack.info.api_url}${p}`, { method, headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return fetch(`${stack.info.api_url}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
 async function status(tenant: string): Promise<Map<string, BudgetStatus>> {
@@ -55,7 +69,11 @@ async function status(tenant: string): Promise<Map<string, BudgetStatus>> {
 }
 
 const ledgerSum = async (where: string) =>
-  (await stack.sql<{ s: string; n: number }>(`SELECT toString(sum(cost_usd)) AS s, toUInt32(count()) AS n FROM costline.ledger WHERE ${where}`))[0]!;
+  (
+    await stack.sql<{ s: string; n: number }>(
+      `SELECT toString(sum(cost_usd)) AS s, toUInt32(count()) AS n FROM costline.ledger WHERE ${where}`,
+    )
+  )[0]!;
 
 let seq = 0;
 // gpt-4o-mini: 500 in × 0.15 + 4000 out × 0.60 per 1M = 0.002475 per call.
@@ -75,11 +93,25 @@ describe("budgets on a running stack", () => {
     // Let the traffic's windows close (1 s windows, 1 s lateness): from here on nothing comes for the scope.
     await new Promise((r) => setTimeout(r, 4000));
     const set = Date.now();
-    const put = await send("PUT", "/v1/budgets", { scope: { tenant: "initech", persona_id: "p-over" }, period: "monthly", amount_usd: "0.0045" });
+    const put = await send("PUT", "/v1/budgets", {
+      scope: { tenant: "initech", persona_id: "p-over" },
+      period: "monthly",
+      amount_usd: "0.0045",
+    });
     expect(put.status).toBe(200);
-    const alert = await waitFor("the budget alert", async () => alerts.find((a) => a.type === "budget" && a.budget?.key === "initech.persona.p-over.monthly"), 15_000);
+    const alert = await waitFor(
+      "the budget alert",
+      async () => alerts.find((a) => a.type === "budget" && a.budget?.key === "initech.persona.p-over.monthly"),
+      15_000,
+    );
     expect(Date.now() - set).toBeLessThan(5_000);
-    expect(alert).toMatchObject({ severity: "critical", status: "firing", tenant: "initech", scope: "tenant_persona", scope_key: { persona_id: "p-over" } });
+    expect(alert).toMatchObject({
+      severity: "critical",
+      status: "firing",
+      tenant: "initech",
+      scope: "tenant_persona",
+      scope_key: { persona_id: "p-over" },
+    });
     expect(alert.message).toMatch(/^275 % of the monthly budget for persona p-over of initech/);
     expect(alert.budget?.spend_usd).toBe("0.012375");
     // It alerted once: the windows' evaluation treats the threshold as crossed.
@@ -104,44 +136,85 @@ describe("budgets on a running stack", () => {
 
   it("holds, settles and counts a call downgraded from gpt-4o to gpt-4o-mini against gpt-4o-mini's budget", async () => {
     await putControl(await new Kvm(nc).open("costline-controls"), {
-      scope: { tenant: "hooli" }, state: "degraded", model_map: { "gpt-4o": "gpt-4o-mini" }, reason: "cost review", set_by: "operator:test", set_at: new Date().toISOString(), probe_every_s: 30,
+      scope: { tenant: "hooli" },
+      state: "degraded",
+      model_map: { "gpt-4o": "gpt-4o-mini" },
+      reason: "cost review",
+      set_by: "operator:test",
+      set_at: new Date().toISOString(),
+      probe_every_s: 30,
     });
     for (const model of ["gpt-4o", "gpt-4o-mini"])
-      expect((await send("PUT", "/v1/budgets", { scope: { tenant: "hooli", model }, period: "monthly", amount_usd: "1", hard: true })).status).toBe(200);
+      expect(
+        (await send("PUT", "/v1/budgets", { scope: { tenant: "hooli", model }, period: "monthly", amount_usd: "1", hard: true })).status,
+      ).toBe(200);
     const guard = await createGuard({ nc });
     cleanup.push(() => guard.close());
-    await waitFor("the degraded control in the guard", async () => (guard.check({ tenant: "hooli", model: "gpt-4o" }).state === "degraded" ? true : undefined));
+    await waitFor("the degraded control in the guard", async () =>
+      guard.check({ tenant: "hooli", model: "gpt-4o" }).state === "degraded" ? true : undefined,
+    );
     const reservations = await createBudgetReservations({ nc });
     cleanup.push(() => reservations.close());
     let calledWith = "";
     const base = {
-      guard, producer, reservations, breakers: createBreakers(), provider: "openai", apiFlavor: "chat", model: "gpt-4o", source: "test/budget-status",
-      attribution: { tenant: "hooli", persona_id: "p-h" }, estimate: { inputTokens: 1000, outputTokens: 1000 },
+      guard,
+      producer,
+      reservations,
+      breakers: createBreakers(),
+      provider: "openai",
+      apiFlavor: "chat",
+      model: "gpt-4o",
+      source: "test/budget-status",
+      attribution: { tenant: "hooli", persona_id: "p-h" },
+      estimate: { inputTokens: 1000, outputTokens: 1000 },
       call: async (model: string) => {
         calledWith = model;
         return { model, usage: { prompt_tokens: 1000, completion_tokens: 500 } };
       },
     };
     // Until the stack has read the new budgets' spend from the ledger, a hard budget holds nothing.
-    const result = await waitFor("the call, once the counters are synced", async () => {
-      try {
-        return await guardedCallResult(base);
-      } catch (err) {
-        if ((err as { retryable?: boolean }).retryable) return undefined;
-        throw err;
-      }
-    }, 30_000);
+    const result = await waitFor(
+      "the call, once the counters are synced",
+      async () => {
+        try {
+          return await guardedCallResult(base);
+        } catch (err) {
+          if ((err as { retryable?: boolean }).retryable) return undefined;
+          throw err;
+        }
+      },
+      30_000,
+    );
     expect(calledWith).toBe("gpt-4o-mini");
     expect(result).toMatchObject({ model: "gpt-4o-mini", requestedModel: "gpt-4o" });
     expect(result.costUsd).toBe("0.00045"); // 1000 × 0.15 + 500 × 0.60 per 1M
-    const row = await waitFor("the usage event in the ledger", async () => (await stack.sql<{ model: string }>("SELECT model FROM costline.ledger WHERE tenant = 'hooli'"))[0]);
+    const row = await waitFor(
+      "the usage event in the ledger",
+      async () => (await stack.sql<{ model: string }>("SELECT model FROM costline.ledger WHERE tenant = 'hooli'"))[0],
+    );
     expect(row.model).toBe("gpt-4o-mini");
-    const settled = await waitFor("the ledger sync to take the settled cost over", async () => {
-      const m = await status("hooli");
-      return m.get("hooli.model.gpt-4o-mini.monthly")?.spent_usd === "0.00045" && m.get("hooli.model.gpt-4o-mini.monthly")?.pending_usd === "0" ? m : undefined;
-    }, 30_000);
-    expect(settled.get("hooli.model.gpt-4o-mini.monthly")).toMatchObject({ spent_usd: "0.00045", reserved_usd: "0", remaining_usd: "0.99955" });
-    expect(settled.get("hooli.model.gpt-4o.monthly")).toMatchObject({ spent_usd: "0", reserved_usd: "0", pending_usd: "0", remaining_usd: "1" });
+    const settled = await waitFor(
+      "the ledger sync to take the settled cost over",
+      async () => {
+        const m = await status("hooli");
+        return m.get("hooli.model.gpt-4o-mini.monthly")?.spent_usd === "0.00045" &&
+          m.get("hooli.model.gpt-4o-mini.monthly")?.pending_usd === "0"
+          ? m
+          : undefined;
+      },
+      30_000,
+    );
+    expect(settled.get("hooli.model.gpt-4o-mini.monthly")).toMatchObject({
+      spent_usd: "0.00045",
+      reserved_usd: "0",
+      remaining_usd: "0.99955",
+    });
+    expect(settled.get("hooli.model.gpt-4o.monthly")).toMatchObject({
+      spent_usd: "0",
+      reserved_usd: "0",
+      pending_usd: "0",
+      remaining_usd: "1",
+    });
 
     // An open hold shows as reserved on the budget of the model it is for.
     const hold = await reservations.reserve({ tenant: "hooli", model: "gpt-4o-mini" }, "0.25");

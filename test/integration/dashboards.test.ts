@@ -143,13 +143,16 @@ function formatValues(values: string[], format: string | undefined, name: string
 
 /** Frontend step 2: template variables. Backend macros ($__…) are left for step 3. */
 function applyVariables(sql: string, vars: Record<string, Selection>, allValues: Record<string, string[]>): string {
-  return sql.replace(/\$\{(\w+)(?::(\w+))?\}|\$(\w+)/g, (whole, braced: string | undefined, format: string | undefined, bare: string | undefined) => {
-    const name = (braced ?? bare)!;
-    if (name.startsWith("__")) return whole;
-    const sel = vars[name];
-    if (sel === undefined) throw new Error(`unknown template variable $${name}`);
-    return formatValues(sel === "all" ? (allValues[name] ?? []) : sel, format, name);
-  });
+  return sql.replace(
+    /\$\{(\w+)(?::(\w+))?\}|\$(\w+)/g,
+    (whole, braced: string | undefined, format: string | undefined, bare: string | undefined) => {
+      const name = (braced ?? bare)!;
+      if (name.startsWith("__")) return whole;
+      const sel = vars[name];
+      if (sel === undefined) throw new Error(`unknown template variable $${name}`);
+      return formatValues(sel === "all" ? (allValues[name] ?? []) : sel, format, name);
+    },
+  );
 }
 
 const secs = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -262,9 +265,51 @@ function seedLedger(): LedgerSeed[] {
         });
       }
   // An unpriced event, a shared infra cost (split below) and revenue.
-  rows.push({ id: "ev-unpriced", tenant: "acme", time: ago(3), kind: "llm", provider: "acme-ai", model: "house-model-9", post: "post-0-0-0", persona: "ai_jesus", feature: "hooks", cost: null, revenue: "0", inTok: 10, outTok: 10 });
-  rows.push({ id: "ev-infra", tenant: "acme", time: ago(4), kind: "infra", provider: "", model: "", post: "", persona: "", feature: "", cost: "1.000000000001", revenue: "0", inTok: 0, outTok: 0 });
-  rows.push({ id: "ev-revenue", tenant: "globex", time: ago(6), kind: "revenue", provider: "", model: "", post: "post-1-0-0", persona: "", feature: "", cost: "0", revenue: "12.5", inTok: 0, outTok: 0 });
+  rows.push({
+    id: "ev-unpriced",
+    tenant: "acme",
+    time: ago(3),
+    kind: "llm",
+    provider: "acme-ai",
+    model: "house-model-9",
+    post: "post-0-0-0",
+    persona: "ai_jesus",
+    feature: "hooks",
+    cost: null,
+    revenue: "0",
+    inTok: 10,
+    outTok: 10,
+  });
+  rows.push({
+    id: "ev-infra",
+    tenant: "acme",
+    time: ago(4),
+    kind: "infra",
+    provider: "",
+    model: "",
+    post: "",
+    persona: "",
+    feature: "",
+    cost: "1.000000000001",
+    revenue: "0",
+    inTok: 0,
+    outTok: 0,
+  });
+  rows.push({
+    id: "ev-revenue",
+    tenant: "globex",
+    time: ago(6),
+    kind: "revenue",
+    provider: "",
+    model: "",
+    post: "post-1-0-0",
+    persona: "",
+    feature: "",
+    cost: "0",
+    revenue: "12.5",
+    inTok: 0,
+    outTok: 0,
+  });
   return rows;
 }
 
@@ -278,8 +323,24 @@ const allocationSeed = [
 function alertRow(id: string, fingerprint: string, tenant: string, type: string, severity: string, status: string, hoursAgo: number) {
   const t = chTime(ago(hoursAgo).toISOString());
   return {
-    id, fingerprint, type, severity, status, tenant, scope: "tenant", scope_key: { tenant }, observed: "12.5", expected: "2.1",
-    multiplier: 5.9, score: 8.2, window_start: t, window_end: t, first_seen: t, detected_at: t, message: `${type} on ${tenant}`, evidence: "{}",
+    id,
+    fingerprint,
+    type,
+    severity,
+    status,
+    tenant,
+    scope: "tenant",
+    scope_key: { tenant },
+    observed: "12.5",
+    expected: "2.1",
+    multiplier: 5.9,
+    score: 8.2,
+    window_start: t,
+    window_end: t,
+    first_seen: t,
+    detected_at: t,
+    message: `${type} on ${tenant}`,
+    evidence: "{}",
   };
 }
 const alertSeed = [
@@ -317,7 +378,10 @@ async function run(sql: string): Promise<Result> {
   // Every dashboard query passes the same allowlist as /v1/sql and `costline sql`.
   await guardSelect(db.client, sql);
   // Decimals as strings, so exact figures compare exactly (SETTINGS in the SQL, never client settings).
-  const rs = await db.client.query({ query: `${sql}\nSETTINGS output_format_json_quote_decimals = 1, output_format_json_quote_64bit_integers = 1`, format: "JSON" });
+  const rs = await db.client.query({
+    query: `${sql}\nSETTINGS output_format_json_quote_decimals = 1, output_format_json_quote_64bit_integers = 1`,
+    format: "JSON",
+  });
   return (await rs.json()) as unknown as Result;
 }
 
@@ -344,9 +408,22 @@ beforeAll(async () => {
     table: "costline.ledger",
     format: "JSONEachRow",
     values: ledgerSeed.map((r) => ({
-      event_id: r.id, source: "test/dashboards", type: `costline.${r.kind}`, kind: r.kind, time: chTime(r.time.toISOString()),
-      tenant: r.tenant, provider: r.provider, model: r.model, post_id: r.post, persona_id: r.persona, feature: r.feature,
-      cost_usd: r.cost, revenue_usd: r.revenue, priced: r.cost !== null, input_tokens: r.inTok, output_tokens: r.outTok,
+      event_id: r.id,
+      source: "test/dashboards",
+      type: `costline.${r.kind}`,
+      kind: r.kind,
+      time: chTime(r.time.toISOString()),
+      tenant: r.tenant,
+      provider: r.provider,
+      model: r.model,
+      post_id: r.post,
+      persona_id: r.persona,
+      feature: r.feature,
+      cost_usd: r.cost,
+      revenue_usd: r.revenue,
+      priced: r.cost !== null,
+      input_tokens: r.inTok,
+      output_tokens: r.outTok,
       attribution_method: r.post ? "direct" : "unattributed",
     })),
   });
@@ -354,7 +431,12 @@ beforeAll(async () => {
     table: "costline.cost_allocations",
     format: "JSONEachRow",
     values: allocationSeed.map((a) => ({
-      ...a, persona_id: "", source: "test/dashboards", source_event_id: "ev-infra", kind: "infra", driver: "llm_tokens",
+      ...a,
+      persona_id: "",
+      source: "test/dashboards",
+      source_event_id: "ev-infra",
+      kind: "infra",
+      driver: "llm_tokens",
       window_start: chTime(hourOf(a.window_start).toISOString()),
     })),
   });
@@ -362,17 +444,44 @@ beforeAll(async () => {
   await db.client.insert({
     table: "costline.control_changes",
     format: "JSONEachRow",
-    values: [{ changed_at: chTime(ago(1).toISOString()), tenant: "o'hara", scope_key: "tenant=o'hara", action: "set", state: "throttled", reason: "cost_per_post critical", changed_by: "escalation", control: "{}" }],
+    values: [
+      {
+        changed_at: chTime(ago(1).toISOString()),
+        tenant: "o'hara",
+        scope_key: "tenant=o'hara",
+        action: "set",
+        state: "throttled",
+        reason: "cost_per_post critical",
+        changed_by: "escalation",
+        control: "{}",
+      },
+    ],
   });
   const delivery = (alert_id: string, tenant: string, channel: string, result: string, attempt: number, latency: number | null) => ({
-    attempted_at: chTime(ago(1).toISOString()), notification_id: `n-${alert_id}`, alert_id, fingerprint: `fp-${alert_id}`, tenant,
-    type: "cost_per_post", severity: "critical", status: "firing", channel, channel_type: channel, attempt, result, reason: "",
-    http_status: result === "delivered" ? 200 : 503, latency_ms: latency,
+    attempted_at: chTime(ago(1).toISOString()),
+    notification_id: `n-${alert_id}`,
+    alert_id,
+    fingerprint: `fp-${alert_id}`,
+    tenant,
+    type: "cost_per_post",
+    severity: "critical",
+    status: "firing",
+    channel,
+    channel_type: channel,
+    attempt,
+    result,
+    reason: "",
+    http_status: result === "delivered" ? 200 : 503,
+    latency_ms: latency,
   });
   await db.client.insert({
     table: "costline.notification_log",
     format: "JSONEachRow",
-    values: [delivery("a4", "o'hara", "slack", "delivered", 1, 420), delivery("a4", "o'hara", "pagerduty", "retried", 1, null), delivery("a4", "o'hara", "pagerduty", "failed", 2, null)],
+    values: [
+      delivery("a4", "o'hara", "slack", "delivered", 1, 420),
+      delivery("a4", "o'hara", "pagerduty", "retried", 1, null),
+      delivery("a4", "o'hara", "pagerduty", "failed", 2, null),
+    ],
   });
   // Variable options, as Grafana loads them before the panels.
   for (const d of dashboards)
@@ -416,11 +525,14 @@ describe("dashboards", () => {
 
 describe("every ClickHouse panel on the migrated schema", () => {
   it.each(chPanels.map((c) => [`${c.d.uid} / ${c.p.title} (${c.t.refId})`, c] as const))("%s", async (_name, { d, t }) => {
-    const selections: Record<string, Selection>[] = [{}, { tenant: ["o'hara"] }, { tenant: ["acme", "globex"], severity: ["high", "medium"] }];
+    const selections: Record<string, Selection>[] = [
+      {},
+      { tenant: ["o'hara"] },
+      { tenant: ["acme", "globex"], severity: ["high", "medium"] },
+    ];
     const all = await run(expand(t.rawSql!, scenario(d), variableValues));
     expect(all.data.length, "rows for the seeded data").toBeGreaterThan(0);
-    for (const col of all.meta)
-      if (/_usd$/.test(col.name)) expect(col.type, `${col.name} stays decimal`).toMatch(/^(Nullable\()?Decimal/);
+    for (const col of all.meta) if (/_usd$/.test(col.name)) expect(col.type, `${col.name} stays decimal`).toMatch(/^(Nullable\()?Decimal/);
     if (t.queryType === "timeSeries") {
       expect(t.format).toBe(0);
       expect(all.meta[0]!.type, "a time series starts with its time column").toMatch(/^(Date|DateTime)/);
@@ -464,7 +576,10 @@ describe("executive figures equal the ledger's exact totals", () => {
     // now() is read when the query runs: somewhere between `before` and `after`.
     const projected = (at: number) => mtd.plus(week.times(monthEnd.getTime() / 1000 - Math.floor(at / 1000)).div(7 * 86_400));
     const got = new Decimal(one(r, "projected_month_usd"));
-    expect(got.gte(projected(after + 1000).minus(1e-9)) && got.lte(projected(before - 1000).plus(1e-9)), `${got} within the run-rate bounds`).toBe(true);
+    expect(
+      got.gte(projected(after + 1000).minus(1e-9)) && got.lte(projected(before - 1000).plus(1e-9)),
+      `${got} within the run-rate bounds`,
+    ).toBe(true);
   });
 
   it("cost per post counts direct and allocated cost over the posts in range", async () => {
@@ -542,39 +657,54 @@ describe("every ClickHouse panel over the embedded engine's HTTP interface", () 
       await client.close();
     }
     const client = http(adminKey);
-    for (const query of ["INSERT INTO costline.ledger (event_id) VALUES ('x')", "DROP TABLE costline.ledger", "SELECT * FROM file('/etc/passwd')", "SELECT 1 SETTINGS readonly = 0"])
+    for (const query of [
+      "INSERT INTO costline.ledger (event_id) VALUES ('x')",
+      "DROP TABLE costline.ledger",
+      "SELECT * FROM file('/etc/passwd')",
+      "SELECT 1 SETTINGS readonly = 0",
+    ])
       await expect(client.query({ query, format: "JSONEachRow" }), query).rejects.toThrow(/read-only/);
     const count = async (rs: { json<T>(): Promise<T[]> }) => (await rs.json<{ n: string | number }>()).map((r) => Number(r.n));
-    expect(await count(await client.query({ query: "SELECT count() AS n FROM costline.ledger", format: "JSONEachRow" }))).toEqual([ledgerSeed.length]);
+    expect(await count(await client.query({ query: "SELECT count() AS n FROM costline.ledger", format: "JSONEachRow" }))).toEqual([
+      ledgerSeed.length,
+    ]);
     // Bound parameters travel as param_<name>, as ClickHouse's HTTP interface takes them.
-    const bound = await client.query({ query: "SELECT count() AS n FROM costline.ledger WHERE tenant = {t:String}", query_params: { t: "o'hara" }, format: "JSONEachRow" });
+    const bound = await client.query({
+      query: "SELECT count() AS n FROM costline.ledger WHERE tenant = {t:String}",
+      query_params: { t: "o'hara" },
+      format: "JSONEachRow",
+    });
     expect(await count(bound)).toEqual([ledgerSeed.filter((r) => r.tenant === "o'hara").length]);
     await client.close();
   });
 
-  it.each(chPanels.map((c) => [`${c.d.uid} / ${c.p.title} (${c.t.refId})`, c] as const))("%s gives the same rows as the engine itself", async (_name, { d, t }) => {
-    const sql = expand(t.rawSql!, scenario(d), variableValues);
-    // Text formats print Decimals exactly; the direct query is the reference.
-    const direct = await (await db.client.query({ query: sql, format: "TabSeparatedWithNamesAndTypes" })).text();
-    const client = http(adminKey);
-    try {
-      const overHttp = await (await client.query({ query: sql, format: "TabSeparatedWithNamesAndTypes" })).text();
-      expect(overHttp).toBe(direct);
-      expect(overHttp.split("\n").filter(Boolean).length, "rows besides the header").toBeGreaterThan(2);
-    } finally {
-      await client.close();
-    }
-  });
+  it.each(chPanels.map((c) => [`${c.d.uid} / ${c.p.title} (${c.t.refId})`, c] as const))(
+    "%s gives the same rows as the engine itself",
+    async (_name, { d, t }) => {
+      const sql = expand(t.rawSql!, scenario(d), variableValues);
+      // Text formats print Decimals exactly; the direct query is the reference.
+      const direct = await (await db.client.query({ query: sql, format: "TabSeparatedWithNamesAndTypes" })).text();
+      const client = http(adminKey);
+      try {
+        const overHttp = await (await client.query({ query: sql, format: "TabSeparatedWithNamesAndTypes" })).text();
+        expect(overHttp).toBe(direct);
+        expect(overHttp.split("\n").filter(Boolean).length, "rows besides the header").toBeGreaterThan(2);
+      } finally {
+        await client.close();
+      }
+    },
+  );
 });
 
 // ---------------------------------------------------------------- Prometheus panels
 
 describe("every Prometheus panel", () => {
   it("the parser finds metric names and only them", () => {
-    expect(metricNames('sum by (stage, le) (rate(costline_stage_flush_seconds_bucket{stage=~"a|b"}[$__rate_interval])) / on (stage) group_left up')).toEqual([
-      "costline_stage_flush_seconds_bucket",
-      "up",
-    ]);
+    expect(
+      metricNames(
+        'sum by (stage, le) (rate(costline_stage_flush_seconds_bucket{stage=~"a|b"}[$__rate_interval])) / on (stage) group_left up',
+      ),
+    ).toEqual(["costline_stage_flush_seconds_bucket", "up"]);
     expect(metricNames("time() - max by (stage) (costlin_stage_last_flush)")).toEqual(["costlin_stage_last_flush"]);
   });
 

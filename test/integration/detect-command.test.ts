@@ -32,7 +32,11 @@ describe("costline detect", () => {
     const out = readFileSync(path.join(dir, "spiky.out.csv"), "utf8").trim().split("\n");
     expect(out[0]).toBe("timestamp,value,anomaly_score,is_anomaly");
     expect(out).toHaveLength(601);
-    const flagged = out.slice(1).map((l, i) => [i, l.split(",")] as const).filter(([, c]) => c[3] === "1").map(([i]) => i);
+    const flagged = out
+      .slice(1)
+      .map((l, i) => [i, l.split(",")] as const)
+      .filter(([, c]) => c[3] === "1")
+      .map(([i]) => i);
     expect(flagged).toEqual([400]);
     for (const l of out.slice(1)) {
       const s = Number(l.split(",")[2]);
@@ -52,13 +56,20 @@ describe("costline detect", () => {
 
   it("names the line of a malformed row and an unknown detector", async () => {
     writeFileSync(path.join(dir, "bad.csv"), "timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:05:00,oops\n");
-    await expect(detect(path.join(dir, "bad.csv"), path.join(dir, "bad.out.csv"))).rejects.toMatchObject({ stderr: expect.stringMatching(/bad\.csv:3/) });
-    await expect(detect(path.join(dir, "bad.csv"), path.join(dir, "bad.out.csv"), "magic")).rejects.toMatchObject({ stderr: expect.stringMatching(/unknown detector "magic"/) });
+    await expect(detect(path.join(dir, "bad.csv"), path.join(dir, "bad.out.csv"))).rejects.toMatchObject({
+      stderr: expect.stringMatching(/bad\.csv:3/),
+    });
+    await expect(detect(path.join(dir, "bad.csv"), path.join(dir, "bad.out.csv"), "magic")).rejects.toMatchObject({
+      stderr: expect.stringMatching(/unknown detector "magic"/),
+    });
   });
 
   it("lists the registry's detectors and cost checks with their parameters", async () => {
     const { stdout } = await run(process.execPath, [cliPath, "detect", "--list"], { cwd: repoRoot });
-    const rows = stdout.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; name: string; params: Record<string, unknown> });
+    const rows = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; name: string; params: Record<string, unknown> });
     const spike = rows.find((r) => r.kind === "series" && r.name === "spike");
     expect(spike?.params).toMatchObject({ minHistory: 30, threshold: 0.5 });
     expect(rows.find((r) => r.kind === "cost_check" && r.name === "spike")?.params).toMatchObject({ medium: 3, high: 3.5, critical: 5 });
@@ -68,9 +79,36 @@ describe("costline detect", () => {
   it("takes detector parameters and refuses invalid ones", async () => {
     writeFileSync(path.join(dir, "p.csv"), series(600, 400));
     // Scoring 0.5 only at a robust z of 200 and flagging at 0.9: the injected spike (z ≈ 80) is not flagged.
-    await run(process.execPath, [cliPath, "detect", "--input", path.join(dir, "p.csv"), "--output", path.join(dir, "p.out.csv"), "--param", "midZ=200", "--param", "threshold=0.9"], { cwd: repoRoot });
-    expect(readFileSync(path.join(dir, "p.out.csv"), "utf8").trim().split("\n").slice(1).filter((l) => l.endsWith(",1"))).toEqual([]);
-    await expect(run(process.execPath, [cliPath, "detect", "--input", path.join(dir, "p.csv"), "--output", path.join(dir, "p.out.csv"), "--param", "midZ=-3"], { cwd: repoRoot })).rejects.toMatchObject({
+    await run(
+      process.execPath,
+      [
+        cliPath,
+        "detect",
+        "--input",
+        path.join(dir, "p.csv"),
+        "--output",
+        path.join(dir, "p.out.csv"),
+        "--param",
+        "midZ=200",
+        "--param",
+        "threshold=0.9",
+      ],
+      { cwd: repoRoot },
+    );
+    expect(
+      readFileSync(path.join(dir, "p.out.csv"), "utf8")
+        .trim()
+        .split("\n")
+        .slice(1)
+        .filter((l) => l.endsWith(",1")),
+    ).toEqual([]);
+    await expect(
+      run(
+        process.execPath,
+        [cliPath, "detect", "--input", path.join(dir, "p.csv"), "--output", path.join(dir, "p.out.csv"), "--param", "midZ=-3"],
+        { cwd: repoRoot },
+      ),
+    ).rejects.toMatchObject({
       stderr: expect.stringMatching(/detector "spike": invalid parameters: midZ/),
     });
   });

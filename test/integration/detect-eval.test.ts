@@ -23,7 +23,10 @@ describe.skipIf(!existsSync(nabDev))("detection quality", () => {
     expect(score("reward_low_FN_rate")).toBeGreaterThanOrEqual(67.5);
     const clean = path.join(keep, "artificialNoAnomaly");
     for (const f of readdirSync(clean)) {
-      const flagged = readFileSync(path.join(clean, f), "utf8").trim().split("\n").filter((l) => l.endsWith(",1"));
+      const flagged = readFileSync(path.join(clean, f), "utf8")
+        .trim()
+        .split("\n")
+        .filter((l) => l.endsWith(",1"));
       expect(flagged, f).toHaveLength(0);
     }
   });

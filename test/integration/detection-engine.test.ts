@@ -26,8 +26,21 @@ let seq = 0;
 
 function call(tenant: string, persona: string, post: string, outputTokens: number): CostlineEventInput {
   return {
-    specversion: "1.0", id: `r-${seq++}`, source: "test/detection-engine", type: "costline.llm.usage", time: new Date().toISOString(),
-    data: { tenant, persona_id: persona, post_id: post, feature: "chat", operation: "reply", provider: "openai", model: "gpt-4o-mini", usage: { input_tokens: 500, output_tokens: outputTokens } },
+    specversion: "1.0",
+    id: `r-${seq++}`,
+    source: "test/detection-engine",
+    type: "costline.llm.usage",
+    time: new Date().toISOString(),
+    data: {
+      tenant,
+      persona_id: persona,
+      post_id: post,
+      feature: "chat",
+      operation: "reply",
+      provider: "openai",
+      model: "gpt-4o-mini",
+      usage: { input_tokens: 500, output_tokens: outputTokens },
+    },
   };
 }
 
@@ -68,12 +81,20 @@ describe("one engine, live and replayed", () => {
       await second();
     }
     const to = new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString();
-    await waitFor("the live spike on persona p-a", async () => alerts.find((x) => x.alert.tenant === tenant && x.alert.type === "spike" && x.alert.scope_key.persona_id === "p-a"), 30_000);
+    await waitFor(
+      "the live spike on persona p-a",
+      async () => alerts.find((x) => x.alert.tenant === tenant && x.alert.type === "spike" && x.alert.scope_key.persona_id === "p-a"),
+      30_000,
+    );
     // Every window up to --to is final (wall clock past end + lateness + a window) and judged.
-    await waitFor("the last windows final and judged", async () => {
-      const info = await (await jetstreamManager(nc)).consumers.info("COSTLINE_WINDOWS", "detector");
-      return Date.now() > Date.parse(to) + 7000 && info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
-    }, 60_000);
+    await waitFor(
+      "the last windows final and judged",
+      async () => {
+        const info = await (await jetstreamManager(nc)).consumers.info("COSTLINE_WINDOWS", "detector");
+        return Date.now() > Date.parse(to) + 7000 && info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
+      },
+      60_000,
+    );
     const totals = await stack.api<{ events: number }>(`/v1/totals?tenant=${tenant}`);
     expect(totals.events).toBe(30 * 6 + 40);
 
@@ -84,10 +105,18 @@ describe("one engine, live and replayed", () => {
       for (const a of list) if (!seen.has(`${a.fingerprint}|${a.status}`)) seen.set(`${a.fingerprint}|${a.status}`, a);
       return [...seen.values()].map(id).sort();
     };
-    const r = await runCli(["detect", "--tenant", tenant, "--from", from, "--to", to, "--warmup-hours", "0"], { COSTLINE_HOME: stack.home, ...ENV }, 120_000);
+    const r = await runCli(
+      ["detect", "--tenant", tenant, "--from", from, "--to", to, "--warmup-hours", "0"],
+      { COSTLINE_HOME: stack.home, ...ENV },
+      120_000,
+    );
     expect(r.stderr).toMatch(/windows of replay-co replayed through spike/);
     expect(r.code).toBe(0);
-    const replayed = r.stdout.trim().split("\n").filter(Boolean).map((l) => alertSchema.parse(JSON.parse(l)));
+    const replayed = r.stdout
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => alertSchema.parse(JSON.parse(l)));
     expect(replayed.some((a) => a.type === "spike" && a.scope === "tenant_persona" && a.scope_key.persona_id === "p-a")).toBe(true);
     expect(firstOf(replayed)).toEqual(firstOf(live));
     // Same detector, same evidence: the cause names the runaway's posts.
@@ -97,9 +126,14 @@ describe("one engine, live and replayed", () => {
   });
 
   it("refuses a tenant key asking for another tenant's windows", async () => {
-    const res = await fetch(`${stack.info.api_url}/v1/detect/windows?tenant=replay-co&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z`, { headers: { authorization: `Bearer ${stack.adminKey}` } });
+    const res = await fetch(`${stack.info.api_url}/v1/detect/windows?tenant=replay-co&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z`, {
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+    });
     expect(res.status).toBe(200);
-    const bad = await fetch(`${stack.info.api_url}/v1/detect/windows?tenant=replay-co&scope=nonsense&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z`, { headers: { authorization: `Bearer ${stack.adminKey}` } });
+    const bad = await fetch(
+      `${stack.info.api_url}/v1/detect/windows?tenant=replay-co&scope=nonsense&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z`,
+      { headers: { authorization: `Bearer ${stack.adminKey}` } },
+    );
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/scopes/);
   });
@@ -109,10 +143,24 @@ describe("detector lanes", () => {
   it("raises a spike while a flood of post windows is still queued", async () => {
     const t0 = Date.parse("2026-11-23T08:00:00Z");
     const win = (scope: WindowAggregate["scope"], key: Record<string, string>, i: number, cost: string): WindowAggregate => ({
-      scope, key, tenant: key.tenant!,
-      window_start: new Date(t0 + i * 60_000).toISOString(), window_end: new Date(t0 + (i + 1) * 60_000).toISOString(),
-      events: 1, unpriced_events: 0, cost_usd: cost, revenue_usd: "0", input_tokens: 0, output_tokens: 0, requests: 0,
-      by_model: {}, by_operation: {}, top_posts: {}, top_users: {}, final: true, emitted_at: new Date(t0 + (i + 1) * 60_000).toISOString(),
+      scope,
+      key,
+      tenant: key.tenant!,
+      window_start: new Date(t0 + i * 60_000).toISOString(),
+      window_end: new Date(t0 + (i + 1) * 60_000).toISOString(),
+      events: 1,
+      unpriced_events: 0,
+      cost_usd: cost,
+      revenue_usd: "0",
+      input_tokens: 0,
+      output_tokens: 0,
+      requests: 0,
+      by_model: {},
+      by_operation: {},
+      top_posts: {},
+      top_users: {},
+      final: true,
+      emitted_at: new Date(t0 + (i + 1) * 60_000).toISOString(),
     });
     // The flood: 20 messages of 500 post windows, each post over its target cost, so the
     // post lane has 10,000 cost-per-post alerts to publish: bulk work, ten messages in flight.
@@ -124,19 +172,39 @@ describe("detector lanes", () => {
         }),
       );
     // Then a tenant's baseline and its spike, on the main lane.
-    for (let i = 0; i < 14; i++) await js.publish(subjects.windows("tenant"), JSON.stringify([win("tenant", { tenant: "lane-co" }, i, (0.1 + (i % 3) * 0.005).toFixed(3))]), { msgID: `lane-${i}` });
-    await js.publish(subjects.windows("tenant"), JSON.stringify([win("tenant", { tenant: "lane-co" }, 14, "0.6")]), { msgID: "lane-spike" });
+    for (let i = 0; i < 14; i++)
+      await js.publish(
+        subjects.windows("tenant"),
+        JSON.stringify([win("tenant", { tenant: "lane-co" }, i, (0.1 + (i % 3) * 0.005).toFixed(3))]),
+        { msgID: `lane-${i}` },
+      );
+    await js.publish(subjects.windows("tenant"), JSON.stringify([win("tenant", { tenant: "lane-co" }, 14, "0.6")]), {
+      msgID: "lane-spike",
+    });
     const jsm = await jetstreamManager(nc);
-    const spike = await waitFor("the lane-co spike", async () => alerts.find((x) => x.alert.tenant === "lane-co" && x.alert.type === "spike"), 60_000);
+    const spike = await waitFor(
+      "the lane-co spike",
+      async () => alerts.find((x) => x.alert.tenant === "lane-co" && x.alert.type === "spike"),
+      60_000,
+    );
     const posts = await jsm.consumers.info("COSTLINE_WINDOWS", "detector-posts");
     // The post lane was still working through the flood when the spike went out.
     expect(posts.num_pending + posts.num_ack_pending).toBeGreaterThan(0);
     expect(spike.alert.severity).toBe("critical");
     // And the flood is not lost: the post lane finishes it, an alert for every post.
-    await waitFor("the post lane to drain", async () => {
-      const i = await jsm.consumers.info("COSTLINE_WINDOWS", "detector-posts");
-      return i.num_pending + i.num_ack_pending === 0 ? true : undefined;
-    }, 240_000);
-    await waitFor("every post's alert", async () => (alerts.filter((x) => x.alert.tenant === "flood-co" && x.alert.type === "cost_per_post").length >= 10_000 ? true : undefined), 120_000);
+    await waitFor(
+      "the post lane to drain",
+      async () => {
+        const i = await jsm.consumers.info("COSTLINE_WINDOWS", "detector-posts");
+        return i.num_pending + i.num_ack_pending === 0 ? true : undefined;
+      },
+      240_000,
+    );
+    await waitFor(
+      "every post's alert",
+      async () =>
+        alerts.filter((x) => x.alert.tenant === "flood-co" && x.alert.type === "cost_per_post").length >= 10_000 ? true : undefined,
+      120_000,
+    );
   }, 400_000);
 });

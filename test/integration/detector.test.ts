@@ -26,7 +26,15 @@ function call(tenant: string, persona: string, post: string, outputTokens: numbe
     source: "test/detector",
     type: "costline.llm.usage",
     time: new Date().toISOString(),
-    data: { tenant, persona_id: persona, post_id: post, user_id: "u-9", provider: "openai", model: "gpt-4o-mini", usage: { input_tokens: 500, output_tokens: outputTokens } },
+    data: {
+      tenant,
+      persona_id: persona,
+      post_id: post,
+      user_id: "u-9",
+      provider: "openai",
+      model: "gpt-4o-mini",
+      usage: { input_tokens: 500, output_tokens: outputTokens },
+    },
   };
 }
 
@@ -101,7 +109,11 @@ describe("detector stage", () => {
     await new Promise((r) => setTimeout(r, 500));
     // gpt-4o-mini: 500 in × 0.15 + 4000 out × 0.60 per 1M = 0.002475 per call → 0.0099 for 4 calls, 0.012 for 5.
     await producer.publish(Array.from({ length: 5 }, () => call("globex", "p-g", "post-g", 4000)));
-    const budget = await waitFor("budget alert", async () => alerts.find((a) => a.tenant === "globex" && a.type === "budget" && a.severity === "critical"), 20_000);
+    const budget = await waitFor(
+      "budget alert",
+      async () => alerts.find((a) => a.tenant === "globex" && a.type === "budget" && a.severity === "critical"),
+      20_000,
+    );
     expect(budget.message).toMatch(/1\d\d % of the monthly budget/);
     // A hard budget at 100 % pauses the tenant until the month ends.
     const guard = await createGuard({ servers: stack.info.nats_url, auth: stackCredentials(stack, "publisher") });
@@ -116,17 +128,47 @@ describe("detector stage", () => {
 
   it("keeps persona and user budgets apart: a hard persona budget pauses that persona only", async () => {
     const put = (body: unknown) =>
-      fetch(`${stack.info.api_url}/v1/budgets`, { method: "PUT", headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" }, body: JSON.stringify(body) });
-    expect((await put({ scope: { tenant: "initech", persona_id: "p-x" }, period: "daily", timezone: "America/New_York", amount_usd: "0.01", hard: true })).status).toBe(200);
-    expect((await put({ scope: { tenant: "initech", user_id: "u-9" }, period: "rolling_30d", amount_usd: "0.02", thresholds: [1] })).status).toBe(200);
+      fetch(`${stack.info.api_url}/v1/budgets`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    expect(
+      (
+        await put({
+          scope: { tenant: "initech", persona_id: "p-x" },
+          period: "daily",
+          timezone: "America/New_York",
+          amount_usd: "0.01",
+          hard: true,
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await put({ scope: { tenant: "initech", user_id: "u-9" }, period: "rolling_30d", amount_usd: "0.02", thresholds: [1] })).status,
+    ).toBe(200);
     await new Promise((r) => setTimeout(r, 500));
     // 5 calls (0.012375) on each persona, all by user u-9 (0.02475 in all).
-    await producer.publish([...Array.from({ length: 5 }, () => call("initech", "p-x", "post-x", 4000)), ...Array.from({ length: 5 }, () => call("initech", "p-y", "post-y", 4000))]);
-    const persona = await waitFor("the persona budget alert", async () => alerts.find((a) => a.budget?.key === "initech.persona.p-x.daily" && a.severity === "critical"), 20_000);
-    expect(persona).toMatchObject({ scope: "tenant_persona", budget: { hard: true, timezone: "America/New_York", scope: { tenant: "initech", persona_id: "p-x" } } });
+    await producer.publish([
+      ...Array.from({ length: 5 }, () => call("initech", "p-x", "post-x", 4000)),
+      ...Array.from({ length: 5 }, () => call("initech", "p-y", "post-y", 4000)),
+    ]);
+    const persona = await waitFor(
+      "the persona budget alert",
+      async () => alerts.find((a) => a.budget?.key === "initech.persona.p-x.daily" && a.severity === "critical"),
+      20_000,
+    );
+    expect(persona).toMatchObject({
+      scope: "tenant_persona",
+      budget: { hard: true, timezone: "America/New_York", scope: { tenant: "initech", persona_id: "p-x" } },
+    });
     expect(persona.message).toMatch(/^1\d\d % of the daily \(America\/New_York\) budget for persona p-x of initech/);
     expect(Date.parse(persona.budget!.resets_at) - Date.parse(persona.budget!.period_start)).toBeGreaterThanOrEqual(23 * 3_600_000);
-    const user = await waitFor("the user budget alert", async () => alerts.find((a) => a.budget?.key === "initech.user.u-9.rolling_30d"), 20_000);
+    const user = await waitFor(
+      "the user budget alert",
+      async () => alerts.find((a) => a.budget?.key === "initech.user.u-9.rolling_30d"),
+      20_000,
+    );
     expect(user).toMatchObject({ scope: "tenant_user", scope_key: { tenant: "initech", user_id: "u-9" }, budget: { hard: false } });
     expect(alerts.some((a) => a.budget?.key === "initech.persona.p-y.daily")).toBe(false);
 

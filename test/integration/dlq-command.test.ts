@@ -21,7 +21,11 @@ afterAll(async () => {
 });
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [cliPath, "dlq", ...args], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: home }, encoding: "utf8" });
+  return spawnSync(process.execPath, [cliPath, "dlq", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, COSTLINE_HOME: home },
+    encoding: "utf8",
+  });
 }
 function dlq(...args: string[]): string {
   const r = cli(...args);
@@ -29,9 +33,25 @@ function dlq(...args: string[]): string {
   return r.stdout;
 }
 const json = <T>(out: string) => JSON.parse(out) as T;
-const lines = <T>(out: string) => out.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as T);
+const lines = <T>(out: string) =>
+  out
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
 type Stats = { records: number; by_stage: Record<string, Record<string, number>>; by_tenant: Record<string, number> };
-type Listed = { seq: number; stage: string; reason: string; subject: string; detail: string; tenant?: string; trace_id?: string; request_id?: string; deliveries: number; payload?: string };
+type Listed = {
+  seq: number;
+  stage: string;
+  reason: string;
+  subject: string;
+  detail: string;
+  tenant?: string;
+  trace_id?: string;
+  request_id?: string;
+  deliveries: number;
+  payload?: string;
+};
 
 describe("costline dlq", () => {
   it("lists, counts, purges and retries dead letters", async () => {
@@ -45,7 +65,14 @@ describe("costline dlq", () => {
     const negative = {
       ...costEvent(9, "globex", "1", "test/dlq"),
       type: "costline.llm.usage",
-      data: { tenant: "globex", trace_id: "trace-neg-1", request_id: "req-neg-1", provider: "openai", model: "gpt-4o", usage: { input_tokens: -3 } },
+      data: {
+        tenant: "globex",
+        trace_id: "trace-neg-1",
+        request_id: "req-neg-1",
+        provider: "openai",
+        model: "gpt-4o",
+        usage: { input_tokens: -3 },
+      },
     };
     await js.publish(subjects.events("globex"), JSON.stringify(negative), { msgID: "dlq-negative" });
 
@@ -63,7 +90,13 @@ describe("costline dlq", () => {
 
     const oversized = lines<Listed>(dlq("list", "--reason", "oversized", "--json", "--payload"));
     expect(oversized).toHaveLength(1);
-    expect(oversized[0]).toMatchObject({ stage: "enrich", subject: "costline.events.acme", tenant: "acme", deliveries: 1, detail: expect.stringContaining("over the 2-event limit") });
+    expect(oversized[0]).toMatchObject({
+      stage: "enrich",
+      subject: "costline.events.acme",
+      tenant: "acme",
+      deliveries: 1,
+      detail: expect.stringContaining("over the 2-event limit"),
+    });
     expect(JSON.parse(oversized[0]!.payload!)).toHaveLength(3);
     const globex = lines<Listed>(dlq("list", "--tenant", "globex", "--since", "1h", "--json"));
     expect(globex).toHaveLength(1);
@@ -79,7 +112,15 @@ describe("costline dlq", () => {
       .split("\n")
       .filter((l) => l.includes('"trace-neg-1"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(logged).toContainEqual(expect.objectContaining({ stage: "enrich", reason: "invalid_usage", traceId: "trace-neg-1", requestId: "req-neg-1", tenant: "globex" }));
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        stage: "enrich",
+        reason: "invalid_usage",
+        traceId: "trace-neg-1",
+        requestId: "req-neg-1",
+        tenant: "globex",
+      }),
+    );
 
     // Clear errors for bad filters; purge asks for --yes, and for a filter or --all.
     expect(cli("list", "--since", "yesterday").stderr).toMatch(/--since must be an ISO time .* or an age such as 2h/);
@@ -107,7 +148,9 @@ describe("costline dlq", () => {
     });
     expect(again).toMatchObject({ reason: "validation", subject: "costline.priced.acme", tenant: "acme", deliveries: 1 });
     const skippedByWindower = await waitFor("the windower skipping the ledger's retry", async () => {
-      const m = (await (await fetch(`${stack!.info.api_url}/metrics`)).text()).match(/costline_stage_messages_total\{stage="windower",outcome="skipped"\} (\d+)/);
+      const m = (await (await fetch(`${stack!.info.api_url}/metrics`)).text()).match(
+        /costline_stage_messages_total\{stage="windower",outcome="skipped"\} (\d+)/,
+      );
       return m ? Number(m[1]) : undefined;
     });
     expect(skippedByWindower).toBe(1);

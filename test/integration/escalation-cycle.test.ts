@@ -28,20 +28,37 @@ let n = 0;
 function next(cost: string, outputTokens: number): WindowAggregate {
   const start = t0 + n++ * 60_000;
   return {
-    scope: "tenant_persona", key: { tenant: "cycle", persona_id: "p1" }, tenant: "cycle",
-    window_start: new Date(start).toISOString(), window_end: new Date(start + 60_000).toISOString(),
-    events: 10, unpriced_events: 0, cost_usd: cost, revenue_usd: "0", input_tokens: 5000, output_tokens: outputTokens, requests: 10,
-    by_model: { "gpt-4o": cost }, by_operation: { chat: cost }, top_posts: { "post-1": cost }, top_users: {},
-    final: true, emitted_at: new Date(start + 61_000).toISOString(),
+    scope: "tenant_persona",
+    key: { tenant: "cycle", persona_id: "p1" },
+    tenant: "cycle",
+    window_start: new Date(start).toISOString(),
+    window_end: new Date(start + 60_000).toISOString(),
+    events: 10,
+    unpriced_events: 0,
+    cost_usd: cost,
+    revenue_usd: "0",
+    input_tokens: 5000,
+    output_tokens: outputTokens,
+    requests: 10,
+    by_model: { "gpt-4o": cost },
+    by_operation: { chat: cost },
+    top_posts: { "post-1": cost },
+    top_users: {},
+    final: true,
+    emitted_at: new Date(start + 61_000).toISOString(),
   };
 }
 const publish = (w: WindowAggregate) => js.publish(subjects.windows(w.scope), JSON.stringify([w]), { msgID: `cycle-${w.window_start}` });
 const check = (model = "gpt-4o") => guard.check({ tenant: "cycle", persona: "p1", model });
 const until = (what: string, ok: (d: ReturnType<typeof check>) => boolean) =>
-  waitFor(what, async () => {
-    const d = check();
-    return ok(d) ? d : undefined;
-  }, 20_000);
+  waitFor(
+    what,
+    async () => {
+      const d = check();
+      return ok(d) ? d : undefined;
+    },
+    20_000,
+  );
 
 beforeAll(async () => {
   stack = await startStack(tempHome(), { COSTLINE_THROTTLE_RPM: "2", COSTLINE_PAUSE_MINUTES: String(PAUSE_S / 60) });
@@ -112,7 +129,13 @@ describe("escalation and recovery", () => {
     const put = await fetch(`${stack.info.api_url}/v1/controls`, {
       method: "PUT",
       headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ scope: { tenant: "cycle", persona_id: "p1" }, state: "throttled", throttle: { requests_per_minute: 1000 }, reason: "load test", expires_at: new Date(Date.now() + 4000).toISOString() }),
+      body: JSON.stringify({
+        scope: { tenant: "cycle", persona_id: "p1" },
+        state: "throttled",
+        throttle: { requests_per_minute: 1000 },
+        reason: "load test",
+        expires_at: new Date(Date.now() + 4000).toISOString(),
+      }),
     });
     expect(put.status).toBe(200);
     await until("the override", (d) => d.state === "throttled");
@@ -121,7 +144,9 @@ describe("escalation and recovery", () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(check()).toMatchObject({ allow: true, state: "throttled" });
     await until("the override to expire", (d) => d.state === "closed");
-    const changes = await stack.sql<{ changed_by: string }>("SELECT changed_by FROM costline.control_changes WHERE tenant = 'cycle' ORDER BY changed_at");
+    const changes = await stack.sql<{ changed_by: string }>(
+      "SELECT changed_by FROM costline.control_changes WHERE tenant = 'cycle' ORDER BY changed_at",
+    );
     expect(changes.at(-1)!.changed_by).toMatch(/^operator:/);
   });
 });

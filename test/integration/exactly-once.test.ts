@@ -75,7 +75,10 @@ describe("exactly once through `costline up` (embedded NATS + embedded ClickHous
     ];
     for (const [, payload] of bad) await js.publish(subjects.events("acme"), payload);
     // A batch mixing a duplicate of a stored event with a bad one: the bad one is dead-lettered, the good one not doubled.
-    await js.publish(subjects.events("acme"), JSON.stringify([events[4], { specversion: "1.0", id: "b4", source: "s", type: "costline.cost", data: { tenant: "" } }]));
+    await js.publish(
+      subjects.events("acme"),
+      JSON.stringify([events[4], { specversion: "1.0", id: "b4", source: "s", type: "costline.cost", data: { tenant: "" } }]),
+    );
 
     const expected = expectedTotals(events);
     for (const tenant of tenants) {

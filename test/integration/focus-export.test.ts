@@ -34,7 +34,15 @@ const llm = (id: string, tenant: string, time: string, model: string, extra: Rec
   source: "test/focus",
   type: "costline.llm.usage",
   time,
-  data: { tenant, provider: "openai", model, usage: { input_tokens: 1000, output_tokens: 500 }, feature: "hooks", persona_id: "p1", ...extra },
+  data: {
+    tenant,
+    provider: "openai",
+    model,
+    usage: { input_tokens: 1000, output_tokens: 500 },
+    feature: "hooks",
+    persona_id: "p1",
+    ...extra,
+  },
 });
 
 /** RFC 4180 CSV, as ClickHouse writes it. */
@@ -49,21 +57,18 @@ function parseCsv(text: string): string[][] {
       if (ch === '"' && text[i + 1] === '"') {
         cell += '"';
         i++;
-      }
-      else if (ch === '"') quoted = false;
+      } else if (ch === '"') quoted = false;
       else cell += ch;
     } else if (ch === '"') quoted = true;
     else if (ch === ",") {
       row.push(cell);
       cell = "";
-    }
-    else if (ch === "\n") {
+    } else if (ch === "\n") {
       row.push(cell);
       rows.push(row);
       row = [];
       cell = "";
-    }
-    else cell += ch;
+    } else cell += ch;
   }
   if (cell !== "" || row.length) {
     row.push(cell);
@@ -116,7 +121,9 @@ const cliEnv = () => ({ COSTLINE_HOME: stack.home, COSTLINE_API_KEY: acmeKey });
 
 describe("FOCUS export", () => {
   it("has every mandatory FOCUS 1.2 column, only spec columns (or x_ ones), values of the spec's types, and costline's totals", async () => {
-    const res = await fetch(`${stack.info.api_url}/v1/exports/focus?from=${FROM}&to=${TO}&format=csv`, { headers: { authorization: `Bearer ${acmeKey}` } });
+    const res = await fetch(`${stack.info.api_url}/v1/exports/focus?from=${FROM}&to=${TO}&format=csv`, {
+      headers: { authorization: `Bearer ${acmeKey}` },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/csv/);
     const [header, ...rows] = parseCsv(await res.text());
@@ -151,20 +158,32 @@ describe("FOCUS export", () => {
     expect(bytes.subarray(0, 4).toString()).toBe("PAR1");
     // Read it back with the ClickHouse engine in this process (its own, stateless session).
     const { query } = await import("chdb");
-    const described = query(`DESCRIBE file('${file}', Parquet)`, "JSONEachRow").trim().split("\n").map((l) => JSON.parse(l) as { name: string; type: string });
+    const described = query(`DESCRIBE file('${file}', Parquet)`, "JSONEachRow")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { name: string; type: string });
     const typeOf = new Map(described.map((d) => [d.name, d.type.replace(/^Nullable\((.*)\)$/, "$1")]));
-    const want: Record<SpecColumn["dataType"], RegExp> = { Decimal: /^Decimal/, String: /^String$/, "Date/Time": /^DateTime/, JSON: /^String$/ };
+    const want: Record<SpecColumn["dataType"], RegExp> = {
+      Decimal: /^Decimal/,
+      String: /^String$/,
+      "Date/Time": /^DateTime/,
+      JSON: /^String$/,
+    };
     for (const [name, type] of typeOf) {
       const col = specByName.get(name);
       if (col) expect(type, `${name} (${col.dataType})`).toMatch(want[col.dataType]);
     }
-    const [sum] = query(`SELECT toString(sum(BilledCost)) AS s FROM file('${file}', Parquet)`, "JSONEachRow").trim().split("\n").map((l) => JSON.parse(l) as { s: string });
+    const [sum] = query(`SELECT toString(sum(BilledCost)) AS s FROM file('${file}', Parquet)`, "JSONEachRow")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { s: string });
     const totals = await runCli(["totals", "--tenant", "acme", "--from", FROM, "--to", TO], cliEnv());
     expect(new Decimal(sum!.s).equals(JSON.parse(totals.stdout).cost_usd)).toBe(true);
   });
 
   it("keeps a tenant key to its tenant, and refuses unbounded or oversized exports", async () => {
-    const get = (q: string, key: string) => fetch(`${stack.info.api_url}/v1/exports/focus?${q}`, { headers: { authorization: `Bearer ${key}` } });
+    const get = (q: string, key: string) =>
+      fetch(`${stack.info.api_url}/v1/exports/focus?${q}`, { headers: { authorization: `Bearer ${key}` } });
     expect((await get(`from=${FROM}&to=${TO}&tenant=globex`, acmeKey)).status).toBe(403);
     expect((await get(`from=${FROM}`, acmeKey)).status).toBe(400);
     expect((await get(`from=2024-01-01T00:00:00Z&to=${TO}`, acmeKey)).status).toBe(400);

@@ -13,7 +13,15 @@ describe("fuzz (short form)", () => {
     expect(report.dlq_records).toBe(report.expected_dlq_records);
     expect(report.mismatched_messages).toBe(0);
     expect(report.enrich_unsettled).toBe(0);
-    expect(Object.keys(report.dlq_by_reason).sort()).toEqual(["amount_out_of_range", "invalid_usage", "not_json", "oversized", "too_many_decimals", "unknown_type", "validation"]);
+    expect(Object.keys(report.dlq_by_reason).sort()).toEqual([
+      "amount_out_of_range",
+      "invalid_usage",
+      "not_json",
+      "oversized",
+      "too_many_decimals",
+      "unknown_type",
+      "validation",
+    ]);
     expect(report.ledger_rows).toBe(report.control_events);
     expect(report.control_tenants_exact).toBe(true);
   }, 300_000);

@@ -48,13 +48,23 @@ afterAll(async () => {
 describe("guard", () => {
   it("starts from the controls already in the bucket", () => {
     expect(guard.check({ tenant: "preset", model: "gpt-4o" })).toMatchObject({ allow: true, model: "gpt-4o-mini", state: "degraded" });
-    expect(guard.check({ tenant: "anyone", model: "gpt-4o" })).toMatchObject({ allow: true, model: "gpt-4o", state: "closed", stale: false });
+    expect(guard.check({ tenant: "anyone", model: "gpt-4o" })).toMatchObject({
+      allow: true,
+      model: "gpt-4o",
+      state: "closed",
+      stale: false,
+    });
   });
 
   it("throttles a persona to its requests per minute", async () => {
-    await putControl(kv, control({ scope: { tenant: "acme", persona_id: "ai_jesus" }, state: "throttled", throttle: { requests_per_minute: 2 } }));
+    await putControl(
+      kv,
+      control({ scope: { tenant: "acme", persona_id: "ai_jesus" }, state: "throttled", throttle: { requests_per_minute: 2 } }),
+    );
     // The check that first sees the control is the first request of the minute.
-    await waitFor("the control to arrive", async () => (guard.check({ tenant: "acme", persona: "ai_jesus", model: "m" }).state === "throttled" ? true : undefined));
+    await waitFor("the control to arrive", async () =>
+      guard.check({ tenant: "acme", persona: "ai_jesus", model: "m" }).state === "throttled" ? true : undefined,
+    );
     expect(guard.check({ tenant: "acme", persona: "ai_jesus", model: "m" }).allow).toBe(true);
     const third = guard.check({ tenant: "acme", persona: "ai_jesus", model: "m" });
     expect(third).toMatchObject({ allow: false, state: "throttled" });
@@ -77,7 +87,15 @@ describe("guard", () => {
   });
 
   it("drops a manual override when it expires, and a deleted control at once", async () => {
-    await putControl(kv, control({ scope: { tenant: "initech" }, state: "open", reason: "manual: incident 42", expires_at: new Date(Date.now() + 1000).toISOString() }));
+    await putControl(
+      kv,
+      control({
+        scope: { tenant: "initech" },
+        state: "open",
+        reason: "manual: incident 42",
+        expires_at: new Date(Date.now() + 1000).toISOString(),
+      }),
+    );
     await waitFor("override", async () => (guard.check({ tenant: "initech", model: "m" }).allow === false ? true : undefined));
     await new Promise((r) => setTimeout(r, 1100));
     expect(guard.check({ tenant: "initech", model: "m" })).toMatchObject({ allow: true, state: "closed" });

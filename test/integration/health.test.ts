@@ -64,20 +64,42 @@ describe("health and readiness", () => {
     let nats: EmbeddedNats = await startEmbeddedNats(natsOpts);
     cleanup.push(() => nats.stop());
     // A short ack wait: messages the frozen process pulled come back (redelivered) soon.
-    const env = { NATS_URL: nats.url, COSTLINE_HEALTH_STALL_S: "2", COSTLINE_HEALTH_POLL_MS: "250", COSTLINE_ACK_WAIT_S: "5", COSTLINE_METRICS_MAX_TENANTS: "2" };
+    const env = {
+      NATS_URL: nats.url,
+      COSTLINE_HEALTH_STALL_S: "2",
+      COSTLINE_HEALTH_POLL_MS: "250",
+      COSTLINE_ACK_WAIT_S: "5",
+      COSTLINE_METRICS_MAX_TENANTS: "2",
+    };
 
     // The API and every stage but enrich, on the embedded ClickHouse under $COSTLINE_HOME.
     const apiPort = await freePort();
-    const api = run(["--api", "ledger", "windower", "detector", "alert-store", "allocator", "notifier"], { ...env, COSTLINE_API_PORT: String(apiPort) });
+    const api = run(["--api", "ledger", "windower", "detector", "alert-store", "allocator", "notifier"], {
+      ...env,
+      COSTLINE_API_PORT: String(apiPort),
+    });
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const first = await until("the API process healthy", apiUrl, (r) => r.status === "healthy", 90_000);
     expect(first.code).toBe(200);
     expect(first.checks.map((c) => c.name).sort()).toEqual(
-      ["clickhouse", "consumer:alert-store", "consumer:detector", "consumer:detector-posts", "consumer:enrich", "consumer:ledger", "consumer:notifier", "consumer:windower", "nats", "streams"].sort(),
+      [
+        "clickhouse",
+        "consumer:alert-store",
+        "consumer:detector",
+        "consumer:detector-posts",
+        "consumer:enrich",
+        "consumer:ledger",
+        "consumer:notifier",
+        "consumer:windower",
+        "nats",
+        "streams",
+      ].sort(),
     );
     // Every API answer carries a request id: the caller's when it is plain, else a new one.
     expect((await fetch(`${apiUrl}/healthz`, { headers: { "x-request-id": "probe-42" } })).headers.get("x-request-id")).toBe("probe-42");
-    expect((await fetch(`${apiUrl}/healthz`, { headers: { "x-request-id": "not plain {}" } })).headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await fetch(`${apiUrl}/healthz`, { headers: { "x-request-id": "not plain {}" } })).headers.get("x-request-id")).toMatch(
+      /^[0-9a-f-]{36}$/,
+    );
     const adminKey = readFileSync(path.join(home, "admin.key"), "utf8").trim();
     const totals = () => getJson<{ events: number }>(`${apiUrl}/v1/totals`, adminKey);
 
@@ -96,7 +118,10 @@ describe("health and readiness", () => {
     const producer = await createProducer({ nc });
     // Events of now, so the ledger's freshness histogram sees them (older ones count as backfills).
     const batch = (from: number) =>
-      Array.from({ length: 40 }, (_, i) => ({ ...costEvent(from + i, tenants[i % 4]!, amountFor(from + i), "test/health"), time: new Date().toISOString() }));
+      Array.from({ length: 40 }, (_, i) => ({
+        ...costEvent(from + i, tenants[i % 4]!, amountFor(from + i), "test/health"),
+        time: new Date().toISOString(),
+      }));
     await producer.publish(batch(0));
     await waitFor("40 events in the ledger", async () => ((await totals()).events >= 40 ? true : undefined));
 
@@ -108,7 +133,9 @@ describe("health and readiness", () => {
     expect(stalled.checks.find((c) => c.name === "consumer:enrich")).toMatchObject({
       status: "degraded",
       // Its pulled messages came back unacknowledged; new ones wait undelivered (whichever the poll sees first).
-      detail: expect.stringMatching(/^stalled: [1-9]\d* messages (waiting, no delivery|handed out and [1-9]\d* redelivered, none acknowledged) for \d+ s$/),
+      detail: expect.stringMatching(
+        /^stalled: [1-9]\d* messages (waiting, no delivery|handed out and [1-9]\d* redelivered, none acknowledged) for \d+ s$/,
+      ),
     });
     expect(stalled.checks.filter((c) => c.status !== "healthy").map((c) => c.name)).toEqual(["consumer:enrich"]);
     const frozen = await metricsOf(apiUrl);

@@ -41,7 +41,11 @@ describe("topology", () => {
     await applyTopology(nc, jsm, config);
     const names: string[] = [];
     for await (const s of jsm.streams.list()) if (!s.config.name.startsWith("KV_")) names.push(s.config.name);
-    expect(names.sort()).toEqual(streamSpecs(config).map((s) => s.name).sort());
+    expect(names.sort()).toEqual(
+      streamSpecs(config)
+        .map((s) => s.name)
+        .sort(),
+    );
     const events = await jsm.streams.info(streamNames.events);
     expect(events.config.subjects).toEqual(["costline.events.>"]);
     expect(events.config.duplicate_window).toBe(600 * 1e9);

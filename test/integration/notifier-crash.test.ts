@@ -24,7 +24,10 @@ beforeAll(async () => {
     file,
     JSON.stringify({
       notify: {
-        channels: { hook: { type: "webhook", url: `${http.base}/hook/crash` }, pd: { type: "pagerduty", routing_key: "rk", url: `${http.base}/pd/crash` } },
+        channels: {
+          hook: { type: "webhook", url: `${http.base}/hook/crash` },
+          pd: { type: "pagerduty", routing_key: "rk", url: `${http.base}/pd/crash` },
+        },
         route: { group_wait: "100ms", routes: [{ matchers: ["tenant=crash-co"], channels: ["hook", "pd"] }] },
         retry: { attempts: 5, initial: "200ms", timeout: "1500ms" },
       },
@@ -47,7 +50,11 @@ describe("notifier crash", () => {
     const nc = await connectStack(stack);
     const alert = makeAlert({ tenant: "crash-co", severity: "critical" });
     await publishAlert(jetstream(nc), alert);
-    await waitFor("both requests in flight", async () => (http.to("/hook/crash").length && http.to("/pd/crash").length ? true : undefined), 10_000);
+    await waitFor(
+      "both requests in flight",
+      async () => (http.to("/hook/crash").length && http.to("/pd/crash").length ? true : undefined),
+      10_000,
+    );
     await nc.close();
     await stack.kill();
 

@@ -48,22 +48,39 @@ describe("delivery log", () => {
         record({ channel: "hook", channel_type: "webhook", attempt: 2, attempted_at: "2026-11-22T10:00:00.400Z", latency_ms: 1100 }),
       ]),
       log.write([record({}), record({ channel: "pagerduty", channel_type: "pagerduty", http_status: 202, latency_ms: 700 })]),
-      log.write([record({ tenant: "initech", channel: "email", channel_type: "email", result: "failed", reason: "SMTP 550", http_status: 550, latency_ms: null })]),
+      log.write([
+        record({
+          tenant: "initech",
+          channel: "email",
+          channel_type: "email",
+          result: "failed",
+          reason: "SMTP 550",
+          http_status: 550,
+          latency_ms: null,
+        }),
+      ]),
       log.write([record({ alert_id: "a2", result: "suppressed", reason: "silenced:s1", http_status: null, latency_ms: null, attempt: 0 })]),
     ]);
     await log.close();
 
     const range = { from: "2026-11-22 00:00:00.000", to: "2026-11-23 00:00:00.000" };
-    const acme = await queryRows<{ channel: string; result: string; attempt: number; reason: string }>(db.client, sqlFile("notify-deliveries"), { ...range, tenant: "acme", limit: 100 });
+    const acme = await queryRows<{ channel: string; result: string; attempt: number; reason: string }>(
+      db.client,
+      sqlFile("notify-deliveries"),
+      { ...range, tenant: "acme", limit: 100 },
+    );
     expect(acme).toHaveLength(5);
     expect(acme[0]).toMatchObject({ channel: "hook", result: "delivered", attempt: 2 });
     expect(acme.filter((r) => r.result === "suppressed").map((r) => r.reason)).toEqual(["silenced:s1"]);
 
-    const health = await queryRows<{ channel: string; delivered: number; retried: number; failed: number; suppressed: number; p99_ms: number }>(
-      db.client,
-      sqlFile("notify-channel-health"),
-      range,
-    );
+    const health = await queryRows<{
+      channel: string;
+      delivered: number;
+      retried: number;
+      failed: number;
+      suppressed: number;
+      p99_ms: number;
+    }>(db.client, sqlFile("notify-channel-health"), range);
     expect(health.map((h) => h.channel)).toEqual(["email", "hook", "pagerduty", "slack"]);
     expect(health[0]).toMatchObject({ channel: "email", failed: 1 });
     expect(health.find((h) => h.channel === "hook")).toMatchObject({ delivered: 1, retried: 1, p99_ms: 1100 });

@@ -27,7 +27,11 @@ import { makeAlert, publishAlert, startHttpReceivers, startSmtpReceiver } from "
  */
 async function cli(home: string, ...args: string[]): Promise<{ status: number; stdout: string }> {
   try {
-    const { stdout } = await promisify(execFile)(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: home }, encoding: "utf8" });
+    const { stdout } = await promisify(execFile)(process.execPath, [cliPath, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, COSTLINE_HOME: home },
+      encoding: "utf8",
+    });
     return { status: 0, stdout };
   } catch (err) {
     const e = err as { code?: number; stdout?: string };
@@ -117,13 +121,20 @@ describe("notifier", () => {
     const info = makeAlert({ tenant: "route-info", severity: "info", type: "budget" });
     for (const a of [crit, high, med, info]) await publishAlert(js, a);
 
-    await waitFor("every routed delivery", async () =>
-      forTenant("/slack/main", "route-crit").length && forTenant("/pd", "route-crit").length && mailsFor("route-crit").length &&
-      forTenant("/slack/main", "route-high").length && forTenant("/pd", "route-high").length &&
-      forTenant("/slack/main", "route-med").length && mailsFor("route-info").length
-        ? true
-        : undefined,
-    10_000);
+    await waitFor(
+      "every routed delivery",
+      async () =>
+        forTenant("/slack/main", "route-crit").length &&
+        forTenant("/pd", "route-crit").length &&
+        mailsFor("route-crit").length &&
+        forTenant("/slack/main", "route-high").length &&
+        forTenant("/pd", "route-high").length &&
+        forTenant("/slack/main", "route-med").length &&
+        mailsFor("route-info").length
+          ? true
+          : undefined,
+      10_000,
+    );
     await sleep(800);
     expect(forTenant("/pd", "route-med")).toHaveLength(0);
     expect(mailsFor("route-med")).toHaveLength(0);
@@ -181,14 +192,24 @@ describe("notifier", () => {
     const t0 = Date.now();
     for (const persona of ["g-a", "g-b", "g-c"]) await publishAlert(js, makeAlert({ tenant: "grouped", severity: "medium", persona }));
     await publishAlert(js, makeAlert({ tenant: "grouped", severity: "medium", type: "creep", persona: "g-a" }));
-    const first = await waitFor("the first group notification", async () => forTenant("/slack/main", "grouped").find((r) => r.json.text.includes("3 firing")), 10_000);
+    const first = await waitFor(
+      "the first group notification",
+      async () => forTenant("/slack/main", "grouped").find((r) => r.json.text.includes("3 firing")),
+      10_000,
+    );
     expect(first.at - t0).toBeGreaterThanOrEqual(250);
-    expect(first.json.blocks.filter((b: { type: string; text?: { text: string } }) => b.type === "section" && b.text?.text.includes("*spike*"))).toHaveLength(3);
+    expect(
+      first.json.blocks.filter((b: { type: string; text?: { text: string } }) => b.type === "section" && b.text?.text.includes("*spike*")),
+    ).toHaveLength(3);
     // Another type is another group: its own message.
     await waitFor("the creep group", async () => forTenant("/slack/main", "grouped").find((r) => r.json.text.includes("creep")), 5000);
     // A fourth spike right after the flush waits for the group interval.
     await publishAlert(js, makeAlert({ tenant: "grouped", severity: "medium", persona: "g-d" }));
-    const second = await waitFor("the second notification", async () => forTenant("/slack/main", "grouped").find((r) => r.json.text.includes("g-d")), 10_000);
+    const second = await waitFor(
+      "the second notification",
+      async () => forTenant("/slack/main", "grouped").find((r) => r.json.text.includes("g-d")),
+      10_000,
+    );
     expect(second.at - first.at).toBeGreaterThanOrEqual(700);
     expect(forTenant("/slack/main", "grouped")).toHaveLength(3);
   });
@@ -200,13 +221,23 @@ describe("notifier", () => {
     await publishAlert(js, crit);
     await publishAlert(js, lowSame);
     await publishAlert(js, lowOther);
-    await waitFor("the other scope's alert", async () => forTenant("/slack/main", "inhibit-co").find((r) => r.body.includes("p-y")), 10_000);
+    await waitFor(
+      "the other scope's alert",
+      async () => forTenant("/slack/main", "inhibit-co").find((r) => r.body.includes("p-y")),
+      10_000,
+    );
     const rows = await waitFor("the suppression in the log", async () => {
       const r = await logRows("inhibit-co");
       return r.find((x) => x.alert_id === lowSame.id) ? r : undefined;
     });
-    expect(rows.find((x) => x.alert_id === lowSame.id)).toMatchObject({ channel: "slack", result: "suppressed", reason: `inhibited:${crit.fingerprint}` });
-    expect(http.to("/slack/main").some((r) => r.body.includes(lowSame.id) || (r.body.includes("efficiency") && r.body.includes("p-x")))).toBe(false);
+    expect(rows.find((x) => x.alert_id === lowSame.id)).toMatchObject({
+      channel: "slack",
+      result: "suppressed",
+      reason: `inhibited:${crit.fingerprint}`,
+    });
+    expect(
+      http.to("/slack/main").some((r) => r.body.includes(lowSame.id) || (r.body.includes("efficiency") && r.body.includes("p-x"))),
+    ).toBe(false);
   });
 
   it("silences matching alerts until the silence expires, through the API and the CLI", async () => {
@@ -246,7 +277,11 @@ describe("notifier", () => {
     const other = await cli(stack.home, "silences", "list");
     expect(other.status).toBe(0);
     expect(JSON.parse(other.stdout).silences.map((s: { id: string }) => s.id)).toContain(silence.id);
-    const denied = await fetch(`${stack.info.api_url}/v1/silences`, { method: "POST", headers: { authorization: `Bearer ${tenantKey}` }, body: "{}" });
+    const denied = await fetch(`${stack.info.api_url}/v1/silences`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenantKey}` },
+      body: "{}",
+    });
     expect(denied.status).toBe(403);
 
     // After its end the silence no longer mutes: a new alert of the same kind is delivered.
@@ -274,9 +309,17 @@ describe("notifier", () => {
     const resolved = makeAlert({ tenant: "resolve-co", severity: "high", status: "resolved", at: new Date(at.getTime() + 1000) });
     expect(resolved.fingerprint).toBe(firing.fingerprint);
     await publishAlert(js, resolved);
-    const resolve = await waitFor("the resolve", async () => http.to("/pd").find((r) => r.json.event_action === "resolve" && r.json.dedup_key === firing.fingerprint), 10_000);
+    const resolve = await waitFor(
+      "the resolve",
+      async () => http.to("/pd").find((r) => r.json.event_action === "resolve" && r.json.dedup_key === firing.fingerprint),
+      10_000,
+    );
     expect(resolve.json).toEqual({ routing_key: "pd-routing-key-1", event_action: "resolve", dedup_key: firing.fingerprint });
-    await waitFor("the resolved Slack message", async () => forTenant("/slack/main", "resolve-co").find((r) => r.json.text.includes("RESOLVED")), 10_000);
+    await waitFor(
+      "the resolved Slack message",
+      async () => forTenant("/slack/main", "resolve-co").find((r) => r.json.text.includes("RESOLVED")),
+      10_000,
+    );
 
     // A resolve of an alert that never fired on these channels stays quiet.
     const orphan = makeAlert({ tenant: "resolve-co", severity: "high", status: "resolved", persona: "never-fired" });
@@ -305,7 +348,11 @@ describe("notifier", () => {
     const worse = makeAlert({ tenant: "repeat-co", severity: "critical", at: new Date(at + 2000) });
     expect(worse.fingerprint).toBe(first.fingerprint);
     await publishAlert(js, worse);
-    await waitFor("the escalation", async () => forTenant("/slack/main", "repeat-co").find((r) => r.json.text.includes("CRITICAL")), 10_000);
+    await waitFor(
+      "the escalation",
+      async () => forTenant("/slack/main", "repeat-co").find((r) => r.json.text.includes("CRITICAL")),
+      10_000,
+    );
     expect(forTenant("/slack/main", "repeat-co")).toHaveLength(2);
   });
 
@@ -313,7 +360,11 @@ describe("notifier", () => {
     http.on("/hook/flaky", (n) => (n <= 2 ? { status: 503, body: "try later" } : { status: 200 }));
     const a = makeAlert({ tenant: "retry-flaky", severity: "high" });
     await publishAlert(js, a);
-    const reqs = await waitFor("three attempts", async () => (http.to("/hook/flaky").length >= 3 ? http.to("/hook/flaky") : undefined), 10_000);
+    const reqs = await waitFor(
+      "three attempts",
+      async () => (http.to("/hook/flaky").length >= 3 ? http.to("/hook/flaky") : undefined),
+      10_000,
+    );
     expect(reqs.map((r) => r.status)).toEqual([503, 503, 200]);
     expect(new Set(reqs.map((r) => r.headers["idempotency-key"])).size).toBe(1);
     // Exponential backoff: the second wait is at least the first wait's minimum, doubled.
@@ -333,9 +384,15 @@ describe("notifier", () => {
   });
 
   it("waits as long as a 429's Retry-After asks before trying again", async () => {
-    http.on("/slack/limited", (n) => (n === 1 ? { status: 429, headers: { "retry-after": "1" }, body: "rate_limited" } : { status: 200, body: "ok" }));
+    http.on("/slack/limited", (n) =>
+      n === 1 ? { status: 429, headers: { "retry-after": "1" }, body: "rate_limited" } : { status: 200, body: "ok" },
+    );
     await publishAlert(js, makeAlert({ tenant: "retry-limited", severity: "medium" }));
-    const reqs = await waitFor("two attempts", async () => (http.to("/slack/limited").length >= 2 ? http.to("/slack/limited") : undefined), 10_000);
+    const reqs = await waitFor(
+      "two attempts",
+      async () => (http.to("/slack/limited").length >= 2 ? http.to("/slack/limited") : undefined),
+      10_000,
+    );
     expect(reqs.map((r) => r.status)).toEqual([429, 200]);
     expect(reqs[1]!.at - reqs[0]!.at).toBeGreaterThanOrEqual(990);
     const rows = await waitFor("the log", async () => {
@@ -381,7 +438,15 @@ describe("notifier", () => {
     const kv = await new Kvm(pipelineNc).open(notifyBuckets.state);
     await kv.create(
       deliveryKey("hook", a.id),
-      JSON.stringify({ state: "sending", notification_id: "0123456789abcdef0123456789abcdef", owner: "dead-host:1:x", lease_until: Date.now() - 1, attempts: 1, reason: "", updated_at: new Date().toISOString() }),
+      JSON.stringify({
+        state: "sending",
+        notification_id: "0123456789abcdef0123456789abcdef",
+        owner: "dead-host:1:x",
+        lease_until: Date.now() - 1,
+        attempts: 1,
+        reason: "",
+        updated_at: new Date().toISOString(),
+      }),
     );
     await publishAlert(js, a);
     const req = await waitFor("the resend", async () => forTenant("/hook/main", "hooked-crash")[0], 10_000);
@@ -397,7 +462,15 @@ describe("notifier", () => {
     const b = makeAlert({ tenant: "cautious-co", severity: "medium" });
     await kv.create(
       deliveryKey("cautious", b.id),
-      JSON.stringify({ state: "sending", notification_id: "fedcba9876543210fedcba9876543210", owner: "dead-host:1:x", lease_until: Date.now() - 1, attempts: 1, reason: "", updated_at: new Date().toISOString() }),
+      JSON.stringify({
+        state: "sending",
+        notification_id: "fedcba9876543210fedcba9876543210",
+        owner: "dead-host:1:x",
+        lease_until: Date.now() - 1,
+        attempts: 1,
+        reason: "",
+        updated_at: new Date().toISOString(),
+      }),
     );
     await publishAlert(js, b);
     const rec = await waitFor("the DLQ record", async () => dlq.find((d) => d.event_id === b.id), 10_000);

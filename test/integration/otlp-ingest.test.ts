@@ -123,13 +123,23 @@ describe("OpenTelemetry SDK exporters", () => {
     // OpenInference.
     {
       name: "ChatCompletion",
-      attributes: { "llm.provider": "openai", "llm.model_name": "gpt-4o-mini", "llm.token_count.prompt": 5000, "llm.token_count.completion": 1000 },
+      attributes: {
+        "llm.provider": "openai",
+        "llm.model_name": "gpt-4o-mini",
+        "llm.token_count.prompt": 5000,
+        "llm.token_count.completion": 1000,
+      },
       price: ["openai", "gpt-4o-mini", { input_tokens: 5000, output_tokens: 1000 }],
     },
     // Traceloop's llm.usage.*.
     {
       name: "openai.chat",
-      attributes: { "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o", "llm.usage.prompt_tokens": 800, "llm.usage.completion_tokens": 200 },
+      attributes: {
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "llm.usage.prompt_tokens": 800,
+        "llm.usage.completion_tokens": 200,
+      },
       price: ["openai", "gpt-4o", { input_tokens: 800, output_tokens: 200 }],
     },
   ] as const;
@@ -141,7 +151,11 @@ describe("OpenTelemetry SDK exporters", () => {
     tracer.startSpan("GET /healthz", { attributes: { "http.request.method": "GET" } }).end(); // not an LLM call
     spans = memory.getFinishedSpans();
     expect(spans).toHaveLength(5);
-    const proto = new ProtoExporter({ url: `${stack.info.api_url}/v1/traces`, headers: { authorization: `Bearer ${tenantKey}` }, compression: "gzip" as never });
+    const proto = new ProtoExporter({
+      url: `${stack.info.api_url}/v1/traces`,
+      headers: { authorization: `Bearer ${tenantKey}` },
+      compression: "gzip" as never,
+    });
     await exportWith(proto, spans);
     want = calls.reduce((sum, c) => sum.plus(expected(c.price[0], c.price[1], c.price[2] as Record<string, number>)), new Decimal(0));
     const t = await waitFor("four OTLP rows", async () => {
@@ -166,7 +180,16 @@ describe("OpenTelemetry SDK exporters", () => {
     await exportWith(json, spans.slice(0, 2));
     // A marker span behind the re-exports: once it is in the ledger, the re-exports were processed too.
     memory.reset();
-    tracer.startSpan("marker", { attributes: { "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1 } }).end();
+    tracer
+      .startSpan("marker", {
+        attributes: {
+          "gen_ai.system": "openai",
+          "gen_ai.request.model": "gpt-4o-mini",
+          "gen_ai.usage.input_tokens": 10,
+          "gen_ai.usage.output_tokens": 1,
+        },
+      })
+      .end();
     await exportWith(json, memory.getFinishedSpans());
     const t = await waitFor("the marker row", async () => {
       const r = await totals("otel-co");
@@ -190,7 +213,10 @@ describe("Vercel AI SDK with telemetry on", () => {
       doGenerate: async () => ({
         content: [{ type: "text", text: "Hello there" }],
         finishReason: { unified: "stop", raw: "stop" },
-        usage: { inputTokens: { total: 1500, noCache: 1500, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 120, text: 120, reasoning: 0 } },
+        usage: {
+          inputTokens: { total: 1500, noCache: 1500, cacheRead: 0, cacheWrite: 0 },
+          outputTokens: { total: 120, text: 120, reasoning: 0 },
+        },
         warnings: [],
       }),
     });
@@ -198,7 +224,12 @@ describe("Vercel AI SDK with telemetry on", () => {
       await generateText({
         model,
         prompt: "Say hello",
-        experimental_telemetry: { isEnabled: true, tracer: aiProvider.getTracer("ai"), functionId: "greeting", metadata: { "user.id": user } },
+        experimental_telemetry: {
+          isEnabled: true,
+          tracer: aiProvider.getTracer("ai"),
+          functionId: "greeting",
+          metadata: { "user.id": user },
+        },
       });
     }
     const spans = aiMemory.getFinishedSpans();
@@ -241,9 +272,18 @@ describe("the receiver's answers", () => {
           scopeSpans: [
             {
               spans: [
-                span("eee4567890abcdef", [str("gen_ai.system", "openai"), str("gen_ai.request.model", "gpt-4o"), int("gen_ai.usage.input_tokens", "100"), int("gen_ai.usage.output_tokens", 10)]),
+                span("eee4567890abcdef", [
+                  str("gen_ai.system", "openai"),
+                  str("gen_ai.request.model", "gpt-4o"),
+                  int("gen_ai.usage.input_tokens", "100"),
+                  int("gen_ai.usage.output_tokens", 10),
+                ]),
                 span("fff4567890abcdef", [str("gen_ai.system", "openai"), int("gen_ai.usage.input_tokens", 100)]), // no model
-                span("aaa4567890abcdef", [str("gen_ai.system", "openai"), str("gen_ai.request.model", "gpt-4o"), int("gen_ai.usage.input_tokens", -4)]),
+                span("aaa4567890abcdef", [
+                  str("gen_ai.system", "openai"),
+                  str("gen_ai.request.model", "gpt-4o"),
+                  int("gen_ai.usage.input_tokens", -4),
+                ]),
                 span("bbb4567890abcdef", [str("http.route", "/x")]),
               ],
             },
@@ -269,7 +309,11 @@ describe("the receiver's answers", () => {
     expect((await post("{}", { "content-type": "text/plain" })).status).toBe(415);
     expect((await post("{}", { "content-type": "application/json", "content-encoding": "br" })).status).toBe(415);
     expect((await post("{}", { "content-type": "application/json" }, stack.adminKey)).status).toBe(403);
-    const anon = await fetch(`${stack.info.api_url}/v1/traces`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    const anon = await fetch(`${stack.info.api_url}/v1/traces`, {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
     expect(anon.status).toBe(401);
     // An empty request is a success with nothing rejected.
     const empty = await post("{}", { "content-type": "application/json" });
@@ -277,4 +321,3 @@ describe("the receiver's answers", () => {
     expect(await empty.json()).toEqual({});
   });
 });
-

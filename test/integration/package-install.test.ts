@@ -62,17 +62,25 @@ describe("the npm package", () => {
   }, 300_000);
 
   it("installs without optional dependencies and runs from plain Node: publish, then a guard check", async () => {
-    writeFileSync(path.join(scratch, "package.json"), JSON.stringify({ name: "user-app", version: "1.0.0", private: true, type: "module" }));
+    writeFileSync(
+      path.join(scratch, "package.json"),
+      JSON.stringify({ name: "user-app", version: "1.0.0", private: true, type: "module" }),
+    );
     // From npm's cache (the project's own install filled it): fast, and no network when it is warm.
-    await run("npm", ["install", tarball, "--omit=optional", "--omit=dev", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"], {
-      cwd: scratch,
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    await run(
+      "npm",
+      ["install", tarball, "--omit=optional", "--omit=dev", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"],
+      {
+        cwd: scratch,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     expect(existsSync(path.join(scratch, "node_modules", "costline", "dist"))).toBe(true);
     expect(existsSync(path.join(scratch, "node_modules", "chdb"))).toBe(false);
     expect(existsSync(path.join(scratch, "node_modules", "tsx"))).toBe(false);
     // Stack-only modules out of reach: importing the SDK must not need them.
-    for (const stackOnly of ["@clickhouse", "hono", "@hono", "nodemailer", "prom-client"]) rmSync(path.join(scratch, "node_modules", stackOnly), { recursive: true, force: true });
+    for (const stackOnly of ["@clickhouse", "hono", "@hono", "nodemailer", "prom-client"])
+      rmSync(path.join(scratch, "node_modules", stackOnly), { recursive: true, force: true });
     writeFileSync(
       path.join(scratch, "app.mjs"),
       `import { createProducer } from "costline/producer";
@@ -91,16 +99,23 @@ await guard.close();
 console.log(JSON.stringify({ stream: ack.stream, seq: ack.seq, allow: d.allow, model: d.model, state: d.state }));
 `,
     );
-    const { stdout } = await run(process.execPath, ["app.mjs", server.url], { cwd: scratch, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" } });
+    const { stdout } = await run(process.execPath, ["app.mjs", server.url], {
+      cwd: scratch,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
+    });
     const out = JSON.parse(stdout) as { stream: string; seq: number; allow: boolean; model: string; state: string };
     expect(out).toMatchObject({ stream: "COSTLINE_EVENTS", allow: true, model: "gpt-4o-mini", state: "degraded" });
     const stored = await (await jetstreamManager(nc)).streams.getMessage("COSTLINE_EVENTS", { seq: out.seq });
     expect(JSON.parse(stored!.string()).id).toBe("pkg-1");
     // The installed command runs the compiled CLI, and `price` needs none of the stack's modules removed above.
-    const price = await run(path.join(scratch, "node_modules", ".bin", "costline"), ["price", "--provider", "openai", "--model", "gpt-4o", "--input-tokens", "1000", "--output-tokens", "500"], {
-      cwd: scratch,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", COSTLINE_HOME: path.join(scratch, ".costline") },
-    });
+    const price = await run(
+      path.join(scratch, "node_modules", ".bin", "costline"),
+      ["price", "--provider", "openai", "--model", "gpt-4o", "--input-tokens", "1000", "--output-tokens", "500"],
+      {
+        cwd: scratch,
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", COSTLINE_HOME: path.join(scratch, ".costline") },
+      },
+    );
     expect(JSON.parse(price.stdout)).toMatchObject({ cost_usd: "0.0075", priced: true });
   }, 300_000);
 
@@ -117,8 +132,23 @@ export const bad: CostlineEventInput = { ...e, type: "nope" };
 `,
     );
     const tsc = path.join(repoRoot, "node_modules", "typescript", "bin", "tsc");
-    const r = await run(process.execPath, [tsc, "--noEmit", "--strict", "--skipLibCheck", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "typed.ts"], { cwd: scratch }).catch((e: { stdout: string }) => e);
+    const r = await run(
+      process.execPath,
+      [
+        tsc,
+        "--noEmit",
+        "--strict",
+        "--skipLibCheck",
+        "--module",
+        "nodenext",
+        "--moduleResolution",
+        "nodenext",
+        "--target",
+        "es2022",
+        "typed.ts",
+      ],
+      { cwd: scratch },
+    ).catch((e: { stdout: string }) => e);
     expect((r as { stdout: string }).stdout).toBe("");
   }, 300_000);
 });
-

@@ -16,7 +16,14 @@ let nc: NatsConnection;
 
 const sql = <T>(query: string) => stack.sql<T>(query);
 
-function llm(id: string, tenant: string, provider: string, model: string, usage: Record<string, number>, batch = false): CostlineEventInput {
+function llm(
+  id: string,
+  tenant: string,
+  provider: string,
+  model: string,
+  usage: Record<string, number>,
+  batch = false,
+): CostlineEventInput {
   return {
     specversion: "1.0",
     id,

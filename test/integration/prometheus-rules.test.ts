@@ -50,12 +50,21 @@ interface Rule {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
-const ruleFiles = readdirSync(rulesDir).filter((f) => f.endsWith(".yml")).sort();
+const ruleFiles = readdirSync(rulesDir)
+  .filter((f) => f.endsWith(".yml"))
+  .sort();
 const rulesByFile = Object.fromEntries(
-  ruleFiles.map((f) => [f, (parseYaml(readFileSync(path.join(rulesDir, f), "utf8")) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules)]),
+  ruleFiles.map((f) => [
+    f,
+    (parseYaml(readFileSync(path.join(rulesDir, f), "utf8")) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules),
+  ]),
 );
-const alerts = Object.values(rulesByFile).flat().filter((r) => r.alert);
-const testFiles = readdirSync(testsDir).filter((f) => f.endsWith(".yml")).sort();
+const alerts = Object.values(rulesByFile)
+  .flat()
+  .filter((r) => r.alert);
+const testFiles = readdirSync(testsDir)
+  .filter((f) => f.endsWith(".yml"))
+  .sort();
 
 describe.skipIf(Boolean(skipReason))("Prometheus rules and config (promtool)", () => {
   it("promtool check config accepts the scrape config and finds every rule file", () => {
@@ -65,7 +74,10 @@ describe.skipIf(Boolean(skipReason))("Prometheus rules and config (promtool)", (
     writeFileSync(path.join(dir, "metrics_token"), "stand-in");
     const config = readFileSync(path.join(promDir, "prometheus.yml"), "utf8");
     expect(config).toContain("credentials_file: /run/secrets/costline_metrics_token");
-    writeFileSync(path.join(dir, "prometheus.yml"), config.replaceAll("/run/secrets/costline_metrics_token", path.join(dir, "metrics_token")));
+    writeFileSync(
+      path.join(dir, "prometheus.yml"),
+      config.replaceAll("/run/secrets/costline_metrics_token", path.join(dir, "metrics_token")),
+    );
     const r = promtool(["check", "config", "prometheus.yml"], dir);
     expect(r.ok, r.out).toBe(true);
     expect(r.out).toContain(`SUCCESS: ${ruleFiles.length} rule files found`);
@@ -100,7 +112,10 @@ describe.skipIf(Boolean(skipReason))("Prometheus rules and config (promtool)", (
     cpSync(promDir, dir, { recursive: true });
     const file = path.join(dir, "rules/pipeline.yml");
     const text = readFileSync(file, "utf8");
-    const broken = text.replace("max by (stage, stream) (costline_consumer_pending_messages) > 1000", "max by (stage, stream) (costline_consumer_pending_messages) > 100000");
+    const broken = text.replace(
+      "max by (stage, stream) (costline_consumer_pending_messages) > 1000",
+      "max by (stage, stream) (costline_consumer_pending_messages) > 100000",
+    );
     expect(broken).not.toBe(text);
     writeFileSync(file, broken);
     const r = promtool(["test", "rules", "tests/pipeline.test.yml"], dir);

@@ -23,12 +23,31 @@ afterAll(async () => db?.close());
 
 function priced(i: number): PricedEvent {
   return {
-    event_id: `r-${i}`, source: "test/repair", type: "costline.llm.usage", kind: "llm",
+    event_id: `r-${i}`,
+    source: "test/repair",
+    type: "costline.llm.usage",
+    kind: "llm",
     time: new Date(Date.UTC(2026, 10, 22, 10, 0, 0) + i * 7_000).toISOString(),
-    tenant: i % 2 ? "acme" : "globex", post_id: `p-${i % 5}`, persona_id: `persona-${i % 3}`, user_id: `u-${i % 4}`, feature: "hooks", operation: "chat",
-    provider: "openai", model: i % 3 ? "gpt-4o" : "gpt-4o-mini", model_requested: "gpt-4o", category: "", usage: { input_tokens: 100 + i, output_tokens: 10 + i }, batch: false,
-    cost_usd: `0.${String(1000 + i).padStart(6, "0")}`, revenue_usd: "0", priced: true, price_source: "genai-prices", price_version: "t",
-    components: [], attribution_method: "direct", enriched_at: "2026-11-22T10:00:00.100Z",
+    tenant: i % 2 ? "acme" : "globex",
+    post_id: `p-${i % 5}`,
+    persona_id: `persona-${i % 3}`,
+    user_id: `u-${i % 4}`,
+    feature: "hooks",
+    operation: "chat",
+    provider: "openai",
+    model: i % 3 ? "gpt-4o" : "gpt-4o-mini",
+    model_requested: "gpt-4o",
+    category: "",
+    usage: { input_tokens: 100 + i, output_tokens: 10 + i },
+    batch: false,
+    cost_usd: `0.${String(1000 + i).padStart(6, "0")}`,
+    revenue_usd: "0",
+    priced: true,
+    price_source: "genai-prices",
+    price_version: "t",
+    components: [],
+    attribution_method: "direct",
+    enriched_at: "2026-11-22T10:00:00.100Z",
   };
 }
 
@@ -41,7 +60,10 @@ async function compare() {
       db.client,
       `SELECT ${spec.sums.map(([c, e]) => `toString(${e}) AS ${c}`).join(", ")} FROM costline.ledger FINAL${spec.where ? ` WHERE ${spec.where}` : ""}`,
     );
-    const [r] = await queryRows<Record<string, string>>(db.client, `SELECT ${cols.map((c) => `toString(sum(${c})) AS ${c}`).join(", ")} FROM costline.${spec.table}`);
+    const [r] = await queryRows<Record<string, string>>(
+      db.client,
+      `SELECT ${cols.map((c) => `toString(sum(${c})) AS ${c}`).join(", ")} FROM costline.${spec.table}`,
+    );
     out[spec.table] = { ledger: JSON.stringify(l), rollup: JSON.stringify(r) };
   }
   return out;

@@ -76,9 +76,15 @@ function paramValue(route: Route, param: string, owner: "A" | "B"): string {
 }
 
 beforeAll(async () => {
-  stack = await startStack(tempHome("costline-sec-api-"), { COSTLINE_API_MAX_BODY_BYTES: String(MAX_BODY), COSTLINE_METRICS_TOKEN: METRICS_TOKEN });
+  stack = await startStack(tempHome("costline-sec-api-"), {
+    COSTLINE_API_MAX_BODY_BYTES: String(MAX_BODY),
+    COSTLINE_METRICS_TOKEN: METRICS_TOKEN,
+  });
   t = await seedTwoTenants(stack);
-  const made = await call(stack.info.api_url, "POST", "/v1/admin/keys", { key: stack.adminKey, body: { tenant: A, name: "to be revoked" } });
+  const made = await call(stack.info.api_url, "POST", "/v1/admin/keys", {
+    key: stack.adminKey,
+    body: { tenant: A, name: "to be revoked" },
+  });
   const k = JSON.parse(made.text) as { key: string; key_id: string };
   expect((await call(stack.info.api_url, "DELETE", `/v1/admin/keys/${k.key_id}`, { key: stack.adminKey })).status).toBe(200);
   revokedKey = k.key;
@@ -96,7 +102,10 @@ describe("authentication on every route but health", () => {
       const path = withQuery(fillPath(r.path, value), r.path, r.path === "/v1/costs" ? "" : `tenant=${A}`);
       const res = await call(stack.info.api_url, r.method, path, { key: stack.adminKey, body: mutating(r) ? {} : undefined });
       // hono's own not-found answer is plain text; every route of ours answers JSON (or CSV/NDJSON).
-      expect({ route: `${r.method} ${r.path}`, notFound: res.status === 404 && res.type.startsWith("text/plain") }).toEqual({ route: `${r.method} ${r.path}`, notFound: false });
+      expect({ route: `${r.method} ${r.path}`, notFound: res.status === 404 && res.type.startsWith("text/plain") }).toEqual({
+        route: `${r.method} ${r.path}`,
+        notFound: false,
+      });
     }
   });
 
@@ -119,7 +128,11 @@ describe("authentication on every route but health", () => {
       const path = fillPath(r.path, (p) => paramValue(r, p, "A"));
       for (const [label, authorization] of authorizations) {
         const res = await call(stack.info.api_url, r.method, path, { authorization, body: mutating(r) ? {} : undefined });
-        expect({ route: `${r.method} ${r.path}`, label, status: res.status }).toEqual({ route: `${r.method} ${r.path}`, label, status: 401 });
+        expect({ route: `${r.method} ${r.path}`, label, status: res.status }).toEqual({
+          route: `${r.method} ${r.path}`,
+          label,
+          status: 401,
+        });
         expect(res.text).not.toContain(t.markersA.post);
         if (authorization) expect(res.text).not.toContain(authorization.replace(/^\w+ /, "") || "\u0000");
         probes++;
@@ -191,11 +204,28 @@ describe("tenant isolation on every /v1 route", () => {
       const theirs = fillPath(r.path, (p) => paramValue(r, p, "B"));
       if (tenantIngest.has(id)) {
         // An OTLP export: the spans land in A's tenant whatever the request says; B is never named back.
-        variants.push({ label: "own", path: own, body: {}, expect: "own" }, { label: "?tenant=B", path: `${own}?tenant=${B}`, body: {}, expect: "own" });
+        variants.push(
+          { label: "own", path: own, body: {}, expect: "own" },
+          { label: "?tenant=B", path: `${own}?tenant=${B}`, body: {}, expect: "own" },
+        );
       } else if (mutating(r) || r.path.startsWith("/v1/admin/")) {
         // Tenant keys change nothing and see no keys: every mutating route and /v1/admin/* is for admins.
-        const body = { scope: { tenant: B }, tenant: B, state: "open", reason: "x", period: "monthly", amount_usd: "1", matchers: [`tenant=${B}`], duration: "1h", comment: "x", query: "SELECT 1" };
-        variants.push({ label: "own", path: own, body, expect: "admin-only" }, { label: "B in path", path: theirs, body, expect: "admin-only" });
+        const body = {
+          scope: { tenant: B },
+          tenant: B,
+          state: "open",
+          reason: "x",
+          period: "monthly",
+          amount_usd: "1",
+          matchers: [`tenant=${B}`],
+          duration: "1h",
+          comment: "x",
+          query: "SELECT 1",
+        };
+        variants.push(
+          { label: "own", path: own, body, expect: "admin-only" },
+          { label: "B in path", path: theirs, body, expect: "admin-only" },
+        );
         variants.push({ label: "?tenant=B", path: `${own}?tenant=${B}`, body, expect: "admin-only" });
       } else {
         variants.push({ label: "own", path: withQuery(own, r.path), expect: "own" });
@@ -238,7 +268,14 @@ describe("errors", () => {
     const db = await openClickHouse({ dataDir: path.join(tempHome("costline-sec-nodb-"), "clickhouse") } as Config["clickhouse"]);
     const logged: string[] = [];
     const log = pino({ level: "error" }, { write: (line: string) => void logged.push(line) });
-    const app = createApi({ clickhouse: db.client, keys: createKeyStore(db.client), metrics: createMetrics(), targetCostPerPost: "0.05", health: async () => ({ status: "healthy", checks: [] }), log });
+    const app = createApi({
+      clickhouse: db.client,
+      keys: createKeyStore(db.client),
+      metrics: createMetrics(),
+      targetCostPerPost: "0.05",
+      health: async () => ({ status: "healthy", checks: [] }),
+      log,
+    });
     try {
       const res = await app.request("/v1/totals", { headers: { authorization: `Bearer cl_${"a".repeat(12)}_${"s".repeat(40)}` } });
       expect(res.status).toBe(500);
@@ -255,7 +292,8 @@ describe("errors", () => {
 describe("request size limits", () => {
   it("answers 413 to a body over COSTLINE_API_MAX_BODY_BYTES, with or without a Content-Length", async () => {
     // Raw HTTP: the server answers as soon as it knows, and closes while the client may still be sending.
-    const head = (extra: string) => `POST /v1/sql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.adminKey}\r\nContent-Type: application/json\r\n${extra}\r\n`;
+    const head = (extra: string) =>
+      `POST /v1/sql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.adminKey}\r\nContent-Type: application/json\r\n${extra}\r\n`;
     const big = JSON.stringify({ query: `SELECT '${"x".repeat(MAX_BODY)}'` });
     const declared = await rawHttp(stack.info.api_url, `${head(`Content-Length: ${big.length}\r\n`)}${big}`);
     expect(declared.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
@@ -266,7 +304,10 @@ describe("request size limits", () => {
     const streamed = await rawHttp(stack.info.api_url, `${head("Transfer-Encoding: chunked\r\n")}${chunk.repeat(20)}0\r\n\r\n`);
     expect(streamed.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
     // Just under the limit is read (and refused for what it says, not for its size).
-    const fits = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, rawBody: JSON.stringify({ query: `SELECT '${"x".repeat(MAX_BODY - 200)}'` }) });
+    const fits = await call(stack.info.api_url, "POST", "/v1/sql", {
+      key: stack.adminKey,
+      rawBody: JSON.stringify({ query: `SELECT '${"x".repeat(MAX_BODY - 200)}'` }),
+    });
     expect(fits.status).toBe(200);
   });
 
@@ -283,7 +324,11 @@ describe("request size limits", () => {
         },
       }),
     );
-    const over = await app.request("/v1/sql", { method: "POST", body: "x".repeat(1_048_577), headers: { "content-type": "application/json", authorization: "Bearer any" } });
+    const over = await app.request("/v1/sql", {
+      method: "POST",
+      body: "x".repeat(1_048_577),
+      headers: { "content-type": "application/json", authorization: "Bearer any" },
+    });
     expect(over.status).toBe(413);
     expect(((await over.json()) as { error: string }).error).toMatch(/larger than 1048576 bytes/);
   });
@@ -292,11 +337,19 @@ describe("request size limits", () => {
     // Raw HTTP: Node answers 431 and closes the socket, which fetch reports as a failed request.
     const statusLine = async (head: string) => (await rawHttp(stack.info.api_url, head)).split("\r\n")[0];
     const auth = `Authorization: Bearer ${t.keyA}\r\n`;
-    expect(await statusLine(`GET /v1/totals?tenant=${"a".repeat(20_000)} HTTP/1.1\r\nHost: x\r\n${auth}\r\n`)).toBe("HTTP/1.1 431 Request Header Fields Too Large");
-    expect(await statusLine(`GET /v1/totals HTTP/1.1\r\nHost: x\r\n${auth}X-Padding: ${"p".repeat(20_000)}\r\n\r\n`)).toBe("HTTP/1.1 431 Request Header Fields Too Large");
-    expect(await statusLine(`GET /v1/totals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer cl_${"a".repeat(12)}_${"s".repeat(17_000)}\r\n\r\n`)).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    expect(await statusLine(`GET /v1/totals?tenant=${"a".repeat(20_000)} HTTP/1.1\r\nHost: x\r\n${auth}\r\n`)).toBe(
+      "HTTP/1.1 431 Request Header Fields Too Large",
+    );
+    expect(await statusLine(`GET /v1/totals HTTP/1.1\r\nHost: x\r\n${auth}X-Padding: ${"p".repeat(20_000)}\r\n\r\n`)).toBe(
+      "HTTP/1.1 431 Request Header Fields Too Large",
+    );
+    expect(
+      await statusLine(`GET /v1/totals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer cl_${"a".repeat(12)}_${"s".repeat(17_000)}\r\n\r\n`),
+    ).toBe("HTTP/1.1 431 Request Header Fields Too Large");
     // Just under the limit is served.
-    expect(await statusLine(`GET /v1/totals?x=${"a".repeat(14_000)} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`)).toBe("HTTP/1.1 200 OK");
+    expect(await statusLine(`GET /v1/totals?x=${"a".repeat(14_000)} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`)).toBe(
+      "HTTP/1.1 200 OK",
+    );
     expect((await call(stack.info.api_url, "GET", "/v1/totals", { key: t.keyA })).status).toBe(200);
   });
 });

@@ -75,11 +75,16 @@ const short = (p: string) => JSON.stringify(p.length > 40 ? `${p.slice(0, 40)}â€
 
 beforeAll(async () => {
   // Short bounds so resource exhaustion is shown to end quickly (the defaults are 10 s and 1,000,000 rows).
-  stack = await startStack(tempHome("costline-sec-inj-"), { COSTLINE_QUERY_TIMEOUT_S: String(QUERY_TIMEOUT_S), COSTLINE_QUERY_MAX_RESULT_ROWS: "100000" });
+  stack = await startStack(tempHome("costline-sec-inj-"), {
+    COSTLINE_QUERY_TIMEOUT_S: String(QUERY_TIMEOUT_S),
+    COSTLINE_QUERY_MAX_RESULT_ROWS: "100000",
+  });
   t = await seedTwoTenants(stack);
   allMarkers = [...t.markersB, t.markersA.post, "pa-2222", "persona-alpha", "feat-alpha", "3.1415", A];
   ledgerRows = Number((await stack.sql<{ n: string }>("SELECT count() AS n FROM costline.ledger"))[0]?.n);
-  tables = (await stack.sql<{ name: string }>("SELECT name FROM system.tables WHERE database = 'costline' ORDER BY name")).map((r) => r.name).join(",");
+  tables = (await stack.sql<{ name: string }>("SELECT name FROM system.tables WHERE database = 'costline' ORDER BY name"))
+    .map((r) => r.name)
+    .join(",");
 });
 afterAll(async () => {
   const total = Object.values(attempts).reduce((a, b) => a + b, 0);
@@ -108,7 +113,10 @@ describe("SQL injection corpus", () => {
         for (const p of injectionPayloads)
           tasks.push(async () => {
             // The filter's key and a second filter, both hostile.
-            const u = url(r, valid).replace(/filter=[^&]*/, `filter=${encodeURIComponent(`${p}:x`)}&filter=${encodeURIComponent(`post_id:${p}`)}`);
+            const u = url(r, valid).replace(
+              /filter=[^&]*/,
+              `filter=${encodeURIComponent(`${p}:x`)}&filter=${encodeURIComponent(`post_id:${p}`)}`,
+            );
             judge(`GET /v1/costs filter key ${short(p)}`, await call(stack.info.api_url, "GET", u, { key: t.keyA }), p, t.markersB, u);
             attempts.params++;
           });
@@ -126,7 +134,13 @@ describe("SQL injection corpus", () => {
           const params: Record<string, string> = { ...validParams(r), tenant: p };
           if (r.path === "/v1/costs") params.filter = "kind:llm";
           const u = url(r, params);
-          judge(`admin GET ${r.path} tenant=${short(p)}`, await call(stack.info.api_url, "GET", u, { key: stack.adminKey }), p, allMarkers, u);
+          judge(
+            `admin GET ${r.path} tenant=${short(p)}`,
+            await call(stack.info.api_url, "GET", u, { key: stack.adminKey }),
+            p,
+            allMarkers,
+            u,
+          );
           attempts.tenantScope++;
         }),
       );
@@ -161,7 +175,10 @@ describe("SQL injection corpus", () => {
       }),
     );
     await pool(tasks, 4);
-    for (const k of keys) expect((await call(stack.info.api_url, "DELETE", `/v1/admin/keys/${encodeURIComponent(k.id)}`, { key: stack.adminKey })).status).toBe(200);
+    for (const k of keys)
+      expect((await call(stack.info.api_url, "DELETE", `/v1/admin/keys/${encodeURIComponent(k.id)}`, { key: stack.adminKey })).status).toBe(
+        200,
+      );
     expect(findings).toEqual([]);
   });
 
@@ -175,7 +192,17 @@ describe("SQL injection corpus", () => {
         ["PUT", "/v1/budgets", { scope: { tenant: A }, period: p, amount_usd: "10" }],
         ["PUT", "/v1/budgets", { scope: { tenant: A }, period: "monthly", amount_usd: p }],
         ["PUT", "/v1/budgets", { scope: { tenant: A }, period: "monthly", amount_usd: "10", timezone: p }],
-        ["PUT", "/v1/controls", { scope: { tenant: p, model: p }, state: "throttled", throttle: { requests_per_minute: 1_000_000 }, reason: p.slice(0, 500), expires_at: soon }],
+        [
+          "PUT",
+          "/v1/controls",
+          {
+            scope: { tenant: p, model: p },
+            state: "throttled",
+            throttle: { requests_per_minute: 1_000_000 },
+            reason: p.slice(0, 500),
+            expires_at: soon,
+          },
+        ],
         ["PUT", "/v1/controls", { scope: { tenant: "sec-inj" }, state: p, reason: "r" }],
         ["DELETE", "/v1/controls", { scope: { tenant: p }, reason: p.slice(0, 500) }],
         ["POST", "/v1/silences", { matchers: [`tenant=${p}`], duration: "1m", comment: p.slice(0, 1000) }],
@@ -189,7 +216,8 @@ describe("SQL injection corpus", () => {
         const res = await call(stack.info.api_url, method, u, { key: stack.adminKey, body });
         judge(`${method} ${u.slice(0, 40)} ${short(p)}`, res, p, [], u);
         attempts.bodies++;
-        if (res.status < 300 && method === "PUT" && u === "/v1/budgets") created.budgets.push((JSON.parse(res.text) as { key: string }).key);
+        if (res.status < 300 && method === "PUT" && u === "/v1/budgets")
+          created.budgets.push((JSON.parse(res.text) as { key: string }).key);
         if (res.status < 300 && method === "PUT" && u === "/v1/controls") created.controls.push((body as { scope: unknown }).scope);
         if (res.status < 300 && method === "POST") created.silences.push((JSON.parse(res.text) as { id: string }).id);
       }
@@ -200,10 +228,14 @@ describe("SQL injection corpus", () => {
       const res = await call(stack.info.api_url, "GET", u, { key: stack.adminKey });
       expect({ u, status: res.status }).toEqual({ u, status: 200 });
     }
-    const budgets = JSON.parse((await call(stack.info.api_url, "GET", "/v1/budgets", { key: stack.adminKey })).text) as { budgets: { key: string; state: { spend_usd: string } }[] };
+    const budgets = JSON.parse((await call(stack.info.api_url, "GET", "/v1/budgets", { key: stack.adminKey })).text) as {
+      budgets: { key: string; state: { spend_usd: string } }[];
+    };
     for (const k of created.budgets) expect(budgets.budgets.find((b) => b.key === k)?.state.spend_usd).toMatch(/^0(\.0+)?$/);
-    for (const k of created.budgets) expect((await call(stack.info.api_url, "DELETE", `/v1/budgets/${encodeURIComponent(k)}`, { key: stack.adminKey })).status).toBe(200);
-    for (const scope of created.controls) await call(stack.info.api_url, "DELETE", "/v1/controls", { key: stack.adminKey, body: { scope, reason: "cleanup" } });
+    for (const k of created.budgets)
+      expect((await call(stack.info.api_url, "DELETE", `/v1/budgets/${encodeURIComponent(k)}`, { key: stack.adminKey })).status).toBe(200);
+    for (const scope of created.controls)
+      await call(stack.info.api_url, "DELETE", "/v1/controls", { key: stack.adminKey, body: { scope, reason: "cleanup" } });
     for (const id of created.silences) await call(stack.info.api_url, "DELETE", `/v1/silences/${id}`, { key: stack.adminKey });
     expect(findings).toEqual([]);
   });
@@ -270,10 +302,16 @@ describe("the admin's /v1/sql stays read-only", () => {
     expect(existsSync(outFile)).toBe(false);
     // A tenant key is refused outright, and reading stays possible for the admin.
     expect((await call(stack.info.api_url, "POST", "/v1/sql", { key: t.keyA, body: { query: "SELECT 1" } })).status).toBe(403);
-    const ok = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, body: { query: "SELECT /* count */ count() AS n FROM costline.ledger -- all\n" } });
+    const ok = await call(stack.info.api_url, "POST", "/v1/sql", {
+      key: stack.adminKey,
+      body: { query: "SELECT /* count */ count() AS n FROM costline.ledger -- all\n" },
+    });
     expect(ok.status).toBe(200);
     expect(Number((JSON.parse(ok.text) as { n: string }).n)).toBe(Number(ledgerRows));
-    const bad = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, body: { query: "SELECT count( FROM costline.ledger" } });
+    const bad = await call(stack.info.api_url, "POST", "/v1/sql", {
+      key: stack.adminKey,
+      body: { query: "SELECT count( FROM costline.ledger" },
+    });
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.text).error).toMatch(/not a statement ClickHouse can parse: Syntax error/);
   });
@@ -307,10 +345,19 @@ describe("the admin's /v1/sql stays read-only", () => {
     }
     expect(existsSync(path.join(stack.home, "out.csv"))).toBe(false);
     // The bounds name themselves: a big result is 413, a long query 408, each with the setting to change.
-    const rows = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, body: { query: "SELECT arrayJoin(range(10000000)) AS n" } });
+    const rows = await call(stack.info.api_url, "POST", "/v1/sql", {
+      key: stack.adminKey,
+      body: { query: "SELECT arrayJoin(range(10000000)) AS n" },
+    });
     expect(rows.status).toBe(413);
     expect(JSON.parse(rows.text)).toMatchObject({ bound: "rows", error: expect.stringMatching(/COSTLINE_QUERY_MAX_RESULT_ROWS/) });
-    const slow = await call(stack.info.api_url, "POST", "/v1/sql", { key: stack.adminKey, body: { query: "SELECT count() FROM system.one ARRAY JOIN range(10000) AS a ARRAY JOIN range(10000) AS b ARRAY JOIN range(10000) AS c WHERE cityHash64(a, b, c) = 0" } });
+    const slow = await call(stack.info.api_url, "POST", "/v1/sql", {
+      key: stack.adminKey,
+      body: {
+        query:
+          "SELECT count() FROM system.one ARRAY JOIN range(10000) AS a ARRAY JOIN range(10000) AS b ARRAY JOIN range(10000) AS c WHERE cityHash64(a, b, c) = 0",
+      },
+    });
     expect(slow.status).toBe(408);
     expect(JSON.parse(slow.text)).toMatchObject({ bound: "time", error: expect.stringMatching(/COSTLINE_QUERY_TIMEOUT_S/) });
   }, 300_000);
@@ -319,7 +366,9 @@ describe("the admin's /v1/sql stays read-only", () => {
     const n = Number((await stack.sql<{ n: string }>("SELECT count() AS n FROM costline.ledger"))[0]?.n);
     expect(n).toBe(ledgerRows);
     expect(Number(ledgerRows)).toBe(t.events);
-    const now = (await stack.sql<{ name: string }>("SELECT name FROM system.tables WHERE database = 'costline' ORDER BY name")).map((r) => r.name).join(",");
+    const now = (await stack.sql<{ name: string }>("SELECT name FROM system.tables WHERE database = 'costline' ORDER BY name"))
+      .map((r) => r.name)
+      .join(",");
     expect(now).toBe(tables);
     expect((await call(stack.info.api_url, "GET", "/readyz")).status).toBe(200);
     expect(stack.child.exitCode).toBeNull();

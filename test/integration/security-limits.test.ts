@@ -49,11 +49,20 @@ afterAll(async () => {
 });
 
 const running = async () =>
-  Number((await stack.sql<{ n: string }>("SELECT count() AS n FROM system.processes WHERE query LIKE '%system.numbers WHERE cityHash64(number) = 0%' AND query NOT LIKE '%system.processes%'"))[0]?.n);
+  Number(
+    (
+      await stack.sql<{ n: string }>(
+        "SELECT count() AS n FROM system.processes WHERE query LIKE '%system.numbers WHERE cityHash64(number) = 0%' AND query NOT LIKE '%system.processes%'",
+      )
+    )[0]?.n,
+  );
 
 describe("analytics never stall ingestion", () => {
   it("an event published while a 30-second query runs reaches the ledger before the query ends", async () => {
-    const long = call(stack.info.api_url, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({ r, at: Date.now() }));
+    const long = call(stack.info.api_url, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({
+      r,
+      at: Date.now(),
+    }));
     await waitFor("the long query to run", async () => ((await running()) > 0 ? true : undefined), 30_000);
     const nc = await connectStack(stack, "publisher");
     const producer = await createProducer({ nc });
@@ -73,7 +82,12 @@ describe("analytics never stall ingestion", () => {
 
   it("a query whose caller goes away is killed", async () => {
     const abort = new AbortController();
-    const req = fetch(`${stack.info.api_url}/v1/sql`, { method: "POST", headers: { authorization: `Bearer ${longKey}` }, body: JSON.stringify({ query: LONG_QUERY }), signal: abort.signal }).catch(() => undefined);
+    const req = fetch(`${stack.info.api_url}/v1/sql`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${longKey}` },
+      body: JSON.stringify({ query: LONG_QUERY }),
+      signal: abort.signal,
+    }).catch(() => undefined);
     await waitFor("the long query to run", async () => ((await running()) > 0 ? true : undefined), 30_000);
     const abortedAt = Date.now();
     abort.abort();
@@ -124,7 +138,9 @@ describe("invalid text changes nothing", () => {
     const far = new Date(Date.now() + 3_600_000).toISOString();
     const set = await admin("PUT", "/v1/controls", { scope: { tenant: "lim-a" }, state: "open", reason: "audited pause", expires_at: far });
     expect(set.status).toBe(200);
-    const rows = await stack.sql<{ action: string; reason: string }>("SELECT action, reason FROM costline.control_changes WHERE tenant = 'lim-a'");
+    const rows = await stack.sql<{ action: string; reason: string }>(
+      "SELECT action, reason FROM costline.control_changes WHERE tenant = 'lim-a'",
+    );
     expect(rows).toEqual([{ action: "set", reason: "audited pause" }]);
     expect((await admin("DELETE", "/v1/controls", { scope: { tenant: "lim-a" }, reason: "done" })).status).toBe(200);
   });
@@ -142,7 +158,11 @@ describe("fairness", () => {
   });
 
   it("refuses offset=4294967296 instead of wrapping to the first page", async () => {
-    await waitFor("the rate limit to refill", async () => ((await call(stack.info.api_url, "GET", "/v1/totals", { key: tenantKey })).status === 200 ? true : undefined), 30_000);
+    await waitFor(
+      "the rate limit to refill",
+      async () => ((await call(stack.info.api_url, "GET", "/v1/totals", { key: tenantKey })).status === 200 ? true : undefined),
+      30_000,
+    );
     const res = await call(stack.info.api_url, "GET", "/v1/posts/p-1/costs?offset=4294967296", { key: tenantKey });
     expect(res.status).toBe(400);
     expect((await call(stack.info.api_url, "GET", "/v1/posts/p-1/costs?offset=4294967295", { key: tenantKey })).status).not.toBe(400);

@@ -22,25 +22,37 @@ let nc: NatsConnection;
 let js: JetStreamClient;
 const dlq: DlqRecord[] = [];
 
-const event = (tenant: string, id: string, amount: string, type: "costline.cost" | "costline.revenue" = "costline.cost"): CostlineEventInput => ({
-  specversion: "1.0",
-  id,
-  source: "test/money",
-  type,
-  time: new Date(Date.UTC(2026, 10, 22, 10, 0, 0)).toISOString(),
-  data: type === "costline.cost" ? { tenant, amount, currency: "USD", category: "gpu" } : { tenant, amount, currency: "USD" },
-} as CostlineEventInput);
+const event = (
+  tenant: string,
+  id: string,
+  amount: string,
+  type: "costline.cost" | "costline.revenue" = "costline.cost",
+): CostlineEventInput =>
+  ({
+    specversion: "1.0",
+    id,
+    source: "test/money",
+    type,
+    time: new Date(Date.UTC(2026, 10, 22, 10, 0, 0)).toISOString(),
+    data: type === "costline.cost" ? { tenant, amount, currency: "USD", category: "gpu" } : { tenant, amount, currency: "USD" },
+  }) as CostlineEventInput;
 
 const publish = (tenant: string, events: CostlineEventInput[]) => js.publish(subjects.events(tenant), JSON.stringify(events));
 const totals = (tenant?: string) =>
-  stack.api<{ events: number; cost_usd: string; unpriced_events: number }>(`/v1/totals${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ""}`);
+  stack.api<{ events: number; cost_usd: string; unpriced_events: number }>(
+    `/v1/totals${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ""}`,
+  );
 const one = async (sql: string) => String(Object.values((await stack.sql<Record<string, unknown>>(sql))[0] ?? {})[0]);
 const rows = async (tenant: string) => Number(await one(`SELECT count() AS n FROM costline.ledger WHERE tenant = '${tenant}'`));
 const sum = (xs: string[]) => xs.reduce((s, x) => s.plus(x), new Decimal(0)).toFixed();
 const dlqFor = (id: string) => dlq.filter((r) => r.event_id === id);
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, COSTLINE_HOME: home }, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [cliPath, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, COSTLINE_HOME: home },
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`costline ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
@@ -65,7 +77,11 @@ describe("money bounds on the stack", () => {
     const tenant = "refund-co";
     const good = ["1.5", "2.25", "-5.25", "10", "0.000000000001"];
     const bad = "0.123456789012345678";
-    const batch = [...good.slice(0, 3).map((a, i) => event(tenant, `ok-${i}`, a)), event(tenant, "bad-18", bad), ...good.slice(3).map((a, i) => event(tenant, `ok-${i + 3}`, a))];
+    const batch = [
+      ...good.slice(0, 3).map((a, i) => event(tenant, `ok-${i}`, a)),
+      event(tenant, "bad-18", bad),
+      ...good.slice(3).map((a, i) => event(tenant, `ok-${i + 3}`, a)),
+    ];
     await publish(tenant, batch);
 
     await waitFor("the five valid events in the ledger", async () => ((await rows(tenant)) === 5 ? true : undefined), 60_000);
@@ -123,7 +139,10 @@ describe("money bounds on the stack", () => {
     const tenant = "whale";
     const before = await totals();
     for (let b = 0; b < 4; b++)
-      await publish(tenant, Array.from({ length: 50 }, (_, i) => event(tenant, `max-${b * 50 + i}`, MAX_EVENT_AMOUNT_USD)));
+      await publish(
+        tenant,
+        Array.from({ length: 50 }, (_, i) => event(tenant, `max-${b * 50 + i}`, MAX_EVENT_AMOUNT_USD)),
+      );
     await waitFor("200 maximal events", async () => ((await rows(tenant)) === 200 ? true : undefined), 90_000);
     const expected = new Decimal(MAX_EVENT_AMOUNT_USD).times(200).toFixed();
     expect(expected).toBe("199999999999.9999999998");
@@ -146,7 +165,12 @@ describe("money bounds on the stack", () => {
       e.data.user_id = user_id;
       return e as CostlineEventInput;
     };
-    await publish(tenant, [withUser("csv-1", "-5.25", "=HYPERLINK(\"https://evil.example\",\"x\")"), withUser("csv-2", "2", "@SUM(1+1)"), withUser("csv-3", "1", "+1"), withUser("csv-4", "3", "-2+3")]);
+    await publish(tenant, [
+      withUser("csv-1", "-5.25", '=HYPERLINK("https://evil.example","x")'),
+      withUser("csv-2", "2", "@SUM(1+1)"),
+      withUser("csv-3", "1", "+1"),
+      withUser("csv-4", "3", "-2+3"),
+    ]);
     await waitFor("the CSV events", async () => ((await rows(tenant)) === 4 ? true : undefined), 30_000);
     const res = await fetch(`${stack.info.api_url}/v1/reports/usage?tenant=${tenant}&from=2026-11-22&to=2026-11-23&format=csv`, {
       headers: { authorization: `Bearer ${stack.adminKey}` },

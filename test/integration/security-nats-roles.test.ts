@@ -60,8 +60,11 @@ async function subscriptionRefused(nc: NatsConnection, subject: string): Promise
     for await (const _ of sub) received++;
   })().catch(() => undefined);
   await nc.flush();
-  await waitFor(`the server refusing a subscription to ${subject}`, async () =>
-    errors.some((e) => e.includes("Permissions Violation for Subscription") && e.includes(subject)) ? true : undefined, 15_000);
+  await waitFor(
+    `the server refusing a subscription to ${subject}`,
+    async () => (errors.some((e) => e.includes("Permissions Violation for Subscription") && e.includes(subject)) ? true : undefined),
+    15_000,
+  );
   expect(received).toBe(0);
   void statuses;
 }
@@ -106,7 +109,10 @@ describe("the embedded NATS admits only its users", () => {
 describe("a tenant's producer", () => {
   it("publishes its own events through the SDK, and they reach the ledger", async () => {
     expect(producer.subject).toBe(subjects.events(TENANT));
-    const sdk = await createProducer({ servers: stack.info.nats_url, auth: { user: producer.nats_user, password: producer.nats_password } });
+    const sdk = await createProducer({
+      servers: stack.info.nats_url,
+      auth: { user: producer.nats_user, password: producer.nats_password },
+    });
     const acks = await sdk.publish([costEvent(1, TENANT, "1.25", "test/roles"), costEvent(2, TENANT, "2.5", "test/roles")]);
     expect(acks.map((a) => a.stream)).toEqual(["COSTLINE_EVENTS", "COSTLINE_EVENTS"]);
     await sdk.close();
@@ -134,7 +140,14 @@ describe("a tenant's producer", () => {
   });
 
   it("a forged alert is refused and never reaches the alerts table", async () => {
-    const alert = { id: "forged-alert-1", type: "spike", severity: "critical", tenant: TENANT, summary: "forged", time: new Date().toISOString() };
+    const alert = {
+      id: "forged-alert-1",
+      type: "spike",
+      severity: "critical",
+      tenant: TENANT,
+      summary: "forged",
+      time: new Date().toISOString(),
+    };
     await refused(jetstream(pnc).publish(subjects.alerts("critical", "spike"), JSON.stringify(alert)));
     // A core publish (no ack asked) is dropped by the server just the same.
     pnc.publish(subjects.alerts("critical", "spike"), JSON.stringify(alert));
@@ -186,14 +199,26 @@ describe("a tenant's producer", () => {
 
   it("its guard reads its tenant's controls and budgets, and no other tenant's", async () => {
     const send = (method: string, p: string, body: unknown) =>
-      fetch(`${stack.info.api_url}${p}`, { method, headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      fetch(`${stack.info.api_url}${p}`, {
+        method,
+        headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
     expect((await send("PUT", "/v1/controls", { scope: { tenant: TENANT }, state: "open", reason: "roles test" })).status).toBe(200);
     expect((await send("PUT", "/v1/controls", { scope: { tenant: OTHER }, state: "open", reason: "roles test" })).status).toBe(200);
     expect((await send("PUT", "/v1/budgets", { scope: { tenant: TENANT }, period: "monthly", amount_usd: "100" })).status).toBe(200);
 
-    const guard = await createGuard({ servers: stack.info.nats_url, auth: { user: producer.nats_user, password: producer.nats_password }, tenant: TENANT });
+    const guard = await createGuard({
+      servers: stack.info.nats_url,
+      auth: { user: producer.nats_user, password: producer.nats_password },
+      tenant: TENANT,
+    });
     await guard.ready;
-    await waitFor("the guard seeing its pause", async () => (guard.check({ tenant: TENANT, model: "gpt-4o" }).allow === false ? true : undefined), 15_000);
+    await waitFor(
+      "the guard seeing its pause",
+      async () => (guard.check({ tenant: TENANT, model: "gpt-4o" }).allow === false ? true : undefined),
+      15_000,
+    );
     // Another tenant's pause is not in its copy (it may not read it).
     expect(guard.check({ tenant: OTHER, model: "gpt-4o" }).allow).toBe(true);
     await guard.close();
@@ -220,12 +245,20 @@ describe("enrich trusts the subject's tenant", () => {
     const stolen = costEvent(11, OTHER, "1000", "test/roles-mismatch");
     await js.publish(subjects.events(TENANT), JSON.stringify(stolen), { msgID: "roles-mismatch-single" });
     await js.publish(subjects.events(TENANT), JSON.stringify([own, { ...stolen, id: "evt-12" }]), { msgID: "roles-mismatch-batch" });
-    const records = await waitFor("two tenant_mismatch records", async () => {
-      const r = await cli("dlq", "list", "--json", "--reason", "tenant_mismatch");
-      if (r.code !== 0) throw new Error(r.stderr);
-      const rows = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { reason: string; stage: string; detail: string; subject: string; event_id?: string });
-      return rows.length >= 2 ? rows : undefined;
-    }, 60_000);
+    const records = await waitFor(
+      "two tenant_mismatch records",
+      async () => {
+        const r = await cli("dlq", "list", "--json", "--reason", "tenant_mismatch");
+        if (r.code !== 0) throw new Error(r.stderr);
+        const rows = r.stdout
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { reason: string; stage: string; detail: string; subject: string; event_id?: string });
+        return rows.length >= 2 ? rows : undefined;
+      },
+      60_000,
+    );
     expect(records.map((r) => [r.stage, r.reason, r.subject])).toEqual([
       ["enrich", "tenant_mismatch", subjects.events(TENANT)],
       ["enrich", "tenant_mismatch", subjects.events(TENANT)],
@@ -240,10 +273,16 @@ describe("enrich trusts the subject's tenant", () => {
 
 describe("the built-in roles", () => {
   it("the demo traffic (the all-tenants producer) still reaches the ledger", async () => {
-    const rows = await waitFor("demo events in the ledger", async () => {
-      const r = await stack.sql<{ tenants: string; events: string }>("SELECT uniqExact(tenant) AS tenants, count() AS events FROM costline.ledger WHERE source NOT LIKE 'test/%'");
-      return Number(r[0]?.events) > 0 ? r[0] : undefined;
-    }, 90_000);
+    const rows = await waitFor(
+      "demo events in the ledger",
+      async () => {
+        const r = await stack.sql<{ tenants: string; events: string }>(
+          "SELECT uniqExact(tenant) AS tenants, count() AS events FROM costline.ledger WHERE source NOT LIKE 'test/%'",
+        );
+        return Number(r[0]?.events) > 0 ? r[0] : undefined;
+      },
+      90_000,
+    );
     expect(Number(rows.tenants)).toBeGreaterThan(1);
   });
 
@@ -255,7 +294,8 @@ describe("the built-in roles", () => {
     expect(pub.code, pub.stderr).toBe(0);
     expect(JSON.parse(pub.stdout)).toEqual({ published: 2, rejected: 0 });
     await waitFor("both tenants in the ledger", async () =>
-      (await totals("roles-pub-a")).events === 1 && (await totals("roles-pub-b")).events === 1 ? true : undefined);
+      (await totals("roles-pub-a")).events === 1 && (await totals("roles-pub-b")).events === 1 ? true : undefined,
+    );
     const { user, password } = stackCredentials(stack, "publisher");
     const nc = await as(user, password);
     await refused(jetstream(nc).publish(subjects.priced("roles-pub-a"), "[]"));
@@ -293,11 +333,24 @@ describe("issuing and revoking producers, across restarts", () => {
     await refused(jetstream(onc).publish(subjects.events(TENANT), "{}"));
 
     const listed = await cli("keys", "list", "--nats");
-    expect(JSON.parse(listed.stdout).users.map((u: { tenant: string }) => u.tenant).sort()).toEqual([OTHER, TENANT].sort());
+    expect(
+      JSON.parse(listed.stdout)
+        .users.map((u: { tenant: string }) => u.tenant)
+        .sort(),
+    ).toEqual([OTHER, TENANT].sort());
     const revoked = await cli("keys", "revoke", other.nats_user, "--nats");
     expect(revoked.code, revoked.stderr).toBe(0);
-    await waitFor("the revoked user refused", async () =>
-      (await as(other.nats_user, other.nats_password).then((nc) => nc.close().then(() => false), () => true)) ? true : undefined, 20_000);
+    await waitFor(
+      "the revoked user refused",
+      async () =>
+        (await as(other.nats_user, other.nats_password).then(
+          (nc) => nc.close().then(() => false),
+          () => true,
+        ))
+          ? true
+          : undefined,
+      20_000,
+    );
 
     const before = stack.info.nats_password;
     expect(await stack.stop()).toBe(0);
@@ -309,7 +362,11 @@ describe("issuing and revoking producers, across restarts", () => {
     expect(stack.info.nats_password).toBe(before);
     const again = await as(producer.nats_user, producer.nats_password);
     await jetstream(again).publish(subjects.events(TENANT), JSON.stringify(costEvent(41, TENANT, "1", "test/roles")));
-    await waitFor("the event after the restarts in the ledger", async () => ((await totals(TENANT)).events === 4 ? true : undefined), 60_000);
+    await waitFor(
+      "the event after the restarts in the ledger",
+      async () => ((await totals(TENANT)).events === 4 ? true : undefined),
+      60_000,
+    );
     await expect(as(other.nats_user, other.nats_password)).rejects.toThrow(/Authorization Violation/);
   }, 240_000);
 });

@@ -52,22 +52,25 @@ async function refusal(url: string, env: Record<string, string>): Promise<Error>
 }
 
 describe("NATS authentication from configuration", () => {
-  it.each(methods)("%s: the right secret connects and reaches JetStream; a wrong or missing one is refused, naming the method, not the secret", async (m) => {
-    const s = servers.get(m)!;
-    const nc = await connectWith(s.url, s.env);
-    const jsm = await jetstreamManager(nc);
-    expect((await jsm.getAccountInfo()).limits).toBeDefined();
-    await nc.close();
+  it.each(methods)(
+    "%s: the right secret connects and reaches JetStream; a wrong or missing one is refused, naming the method, not the secret",
+    async (m) => {
+      const s = servers.get(m)!;
+      const nc = await connectWith(s.url, s.env);
+      const jsm = await jetstreamManager(nc);
+      expect((await jsm.getAccountInfo()).limits).toBeDefined();
+      await nc.close();
 
-    const everySecret = [...s.secrets, ...Object.values(s.wrongEnv).filter((v) => !v.includes("/"))];
-    for (const env of [s.wrongEnv, {}]) {
-      const err = await refusal(s.url, env);
-      expect(err).toBeInstanceOf(ConfigError);
-      expect(err.message).toMatch(/refused the connection \(Authorization Violation\); credentials presented: /);
-      expect(err.message).toContain(s.url);
-      expect(secretsIn("the error", `${err.message} ${err.stack}`, everySecret)).toEqual([]);
-    }
-  });
+      const everySecret = [...s.secrets, ...Object.values(s.wrongEnv).filter((v) => !v.includes("/"))];
+      for (const env of [s.wrongEnv, {}]) {
+        const err = await refusal(s.url, env);
+        expect(err).toBeInstanceOf(ConfigError);
+        expect(err.message).toMatch(/refused the connection \(Authorization Violation\); credentials presented: /);
+        expect(err.message).toContain(s.url);
+        expect(secretsIn("the error", `${err.message} ${err.stack}`, everySecret)).toEqual([]);
+      }
+    },
+  );
 
   it("takes a token or user:password from NATS_URL, and keeps them out of the error", async () => {
     const token = servers.get("token")!;
@@ -134,28 +137,47 @@ describe("NATS authentication from configuration", () => {
 });
 
 describe("the SDK and the guard take NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS", () => {
-  it.each(["user", "token", "creds"] as const)("%s: the producer publishes and the guard replays controls; without credentials both are refused", async (m) => {
-    const s = servers.get(m)!;
-    const admin = await connectWith(s.url, s.env);
-    const jsm = await jetstreamManager(admin);
-    await jsm.streams.add({ name: "COSTLINE_EVENTS", subjects: ["costline.events.>"] }).catch(() => undefined);
-    const controls = await new Kvm(admin).create(kvBuckets.controls, { history: 5 });
-    await putControl(controls, { scope: { tenant: "sdk-auth" }, state: "open", reason: "auth test", probe_every_s: 30, set_by: "test", set_at: new Date().toISOString() });
+  it.each(["user", "token", "creds"] as const)(
+    "%s: the producer publishes and the guard replays controls; without credentials both are refused",
+    async (m) => {
+      const s = servers.get(m)!;
+      const admin = await connectWith(s.url, s.env);
+      const jsm = await jetstreamManager(admin);
+      await jsm.streams.add({ name: "COSTLINE_EVENTS", subjects: ["costline.events.>"] }).catch(() => undefined);
+      const controls = await new Kvm(admin).create(kvBuckets.controls, { history: 5 });
+      await putControl(controls, {
+        scope: { tenant: "sdk-auth" },
+        state: "open",
+        reason: "auth test",
+        probe_every_s: 30,
+        set_by: "test",
+        set_at: new Date().toISOString(),
+      });
 
-    const auth = natsAuthFromEnv(s.env);
-    const producer = await createProducer({ servers: s.url, auth });
-    const [ack] = await producer.publish({ specversion: "1.0", id: `sdk-${m}`, source: "test/sdk-auth", type: "costline.cost", time: new Date().toISOString(), data: { tenant: "sdk-auth", amount: "1", currency: "USD", category: "gpu" } });
-    expect(ack!.stream).toBe("COSTLINE_EVENTS");
-    await producer.close();
-    const guard = await createGuard({ servers: s.url, auth });
-    await guard.ready;
-    expect(guard.check({ tenant: "sdk-auth", model: "gpt-4o" }).allow).toBe(false);
-    await guard.close();
-    await admin.close();
+      const auth = natsAuthFromEnv(s.env);
+      const producer = await createProducer({ servers: s.url, auth });
+      const [ack] = await producer.publish({
+        specversion: "1.0",
+        id: `sdk-${m}`,
+        source: "test/sdk-auth",
+        type: "costline.cost",
+        time: new Date().toISOString(),
+        data: { tenant: "sdk-auth", amount: "1", currency: "USD", category: "gpu" },
+      });
+      expect(ack!.stream).toBe("COSTLINE_EVENTS");
+      await producer.close();
+      const guard = await createGuard({ servers: s.url, auth });
+      await guard.ready;
+      expect(guard.check({ tenant: "sdk-auth", model: "gpt-4o" }).allow).toBe(false);
+      await guard.close();
+      await admin.close();
 
-    await expect(createProducer({ servers: s.url, auth: {}, connectOptions: { reconnect: false } })).rejects.toThrow(/Authorization Violation/);
-    await expect(createGuard({ servers: s.url, auth: {} })).rejects.toThrow(/Authorization Violation/);
-  });
+      await expect(createProducer({ servers: s.url, auth: {}, connectOptions: { reconnect: false } })).rejects.toThrow(
+        /Authorization Violation/,
+      );
+      await expect(createGuard({ servers: s.url, auth: {} })).rejects.toThrow(/Authorization Violation/);
+    },
+  );
 });
 
 describe("costline up on a NATS that demands a password, and secrets kept out of sight", () => {
@@ -170,7 +192,8 @@ describe("costline up on a NATS that demands a password, and secrets kept out of
   const outputs: { where: string; text: string }[] = [];
   const homes: string[] = [];
   let secrets: string[];
-  const record = (where: string, r: CliResult) => outputs.push({ where: `${where} stdout`, text: r.stdout }, { where: `${where} stderr`, text: r.stderr });
+  const record = (where: string, r: CliResult) =>
+    outputs.push({ where: `${where} stdout`, text: r.stdout }, { where: `${where} stderr`, text: r.stderr });
 
   beforeAll(async () => {
     nats = servers.get("user")!;
@@ -198,7 +221,14 @@ describe("costline up on a NATS that demands a password, and secrets kept out of
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, "events.ndjson");
     const event = (id: string, model: string) =>
-      JSON.stringify({ specversion: "1.0", id, source: "test/security-nats", type: "costline.llm.usage", time: new Date().toISOString(), data: { tenant: "sec-nats", provider: "openai", model, usage: { input_tokens: 100, output_tokens: 10 } } });
+      JSON.stringify({
+        specversion: "1.0",
+        id,
+        source: "test/security-nats",
+        type: "costline.llm.usage",
+        time: new Date().toISOString(),
+        data: { tenant: "sec-nats", provider: "openai", model, usage: { input_tokens: 100, output_tokens: 10 } },
+      });
     // The second one's model has no price: it raises an alert, which the notifier fails to deliver.
     writeFileSync(file, `${event("n-1", "gpt-4o-mini")}\n${event("n-2", "no-such-model-for-sure")}\n`);
     const pub = await runCli(["publish", "--file", file], { COSTLINE_HOME: home, NATS_URL: nats.url, ...nats.env });
@@ -223,22 +253,40 @@ describe("costline up on a NATS that demands a password, and secrets kept out of
 
   it("fails clearly, without the secret, on bad API keys, a wrong NATS password, and invalid configuration", async () => {
     // Bad API keys: each answer is collected for the final search.
-    for (const authorization of [`Bearer ${adminKey.slice(0, -1)}x`, `Bearer ${nats.secrets[0]}`, `Basic ${Buffer.from(`admin:${adminKey}`).toString("base64")}`]) {
+    for (const authorization of [
+      `Bearer ${adminKey.slice(0, -1)}x`,
+      `Bearer ${nats.secrets[0]}`,
+      `Basic ${Buffer.from(`admin:${adminKey}`).toString("base64")}`,
+    ]) {
       const res = await fetch(`${up.info.api_url}/v1/totals`, { headers: { authorization } });
       expect(res.status).toBe(401);
       outputs.push({ where: `API 401 for ${authorization.slice(0, 12)}`, text: await res.text() });
     }
-    const sqlRefused = await fetch(`${up.info.api_url}/v1/sql`, { method: "POST", headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ query: `SELECT '${hookToken}' INTO OUTFILE 'x'` }) });
+    const sqlRefused = await fetch(`${up.info.api_url}/v1/sql`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify({ query: `SELECT '${hookToken}' INTO OUTFILE 'x'` }),
+    });
     expect(sqlRefused.status).toBe(400);
     outputs.push({ where: "API 400 /v1/sql", text: (await sqlRefused.text()).replaceAll(hookToken, "") }); // the caller's own query aside
 
     const file = path.join(root, "events", "events.ndjson");
-    const wrong = await runCli(["publish", "--file", file], { COSTLINE_HOME: home, NATS_URL: nats.url, NATS_USER: "costline", NATS_PASSWORD: wrongPw });
+    const wrong = await runCli(["publish", "--file", file], {
+      COSTLINE_HOME: home,
+      NATS_URL: nats.url,
+      NATS_USER: "costline",
+      NATS_PASSWORD: wrongPw,
+    });
     record("publish, wrong password", wrong);
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/NATS at nats:\/\/127\.0\.0\.1:\d+ refused the connection \(Authorization Violation\); credentials presented: user NATS_USER/);
+    expect(wrong.stderr).toMatch(
+      /NATS at nats:\/\/127\.0\.0\.1:\d+ refused the connection \(Authorization Violation\); credentials presented: user NATS_USER/,
+    );
 
-    const inUrl = await runCli(["publish", "--file", file], { COSTLINE_HOME: home, NATS_URL: nats.url.replace("nats://", `nats://costline:${wrongPw}@`) });
+    const inUrl = await runCli(["publish", "--file", file], {
+      COSTLINE_HOME: home,
+      NATS_URL: nats.url.replace("nats://", `nats://costline:${wrongPw}@`),
+    });
     record("publish, password in the URL", inUrl);
     expect(inUrl.code).toBe(1);
     expect(inUrl.stderr).toMatch(/refused the connection/);
@@ -268,7 +316,12 @@ describe("costline up on a NATS that demands a password, and secrets kept out of
     // A second stack on its own home with a typo in the password stops at once, saying why.
     const home2 = tempHome("costline-sec-up2-");
     homes.push(home2);
-    const failedUp = await runCli(["up"], { ...env, COSTLINE_HOME: home2, NATS_URL: nats.url.replace("nats://", `nats://costline:${wrongPw}@`), COSTLINE_API_PORT: "0" });
+    const failedUp = await runCli(["up"], {
+      ...env,
+      COSTLINE_HOME: home2,
+      NATS_URL: nats.url.replace("nats://", `nats://costline:${wrongPw}@`),
+      COSTLINE_API_PORT: "0",
+    });
     record("up, wrong password", failedUp);
     expect(failedUp.code).toBe(1);
     expect(failedUp.stderr).toMatch(new RegExp(`NATS at ${nats.url} refused the connection`));
@@ -276,10 +329,14 @@ describe("costline up on a NATS that demands a password, and secrets kept out of
 
   it("no secret in $COSTLINE_HOME (logs, stack.json, data), in any command's output, or in any API answer", async () => {
     // The notifier tried the webhook and logged the failure by host only.
-    await waitFor("a failed webhook delivery in the log", async () => {
-      const log = readFileSync(path.join(home, "logs", "costline.log"), "utf8");
-      return /delivery attempt failed/.test(log) ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      "a failed webhook delivery in the log",
+      async () => {
+        const log = readFileSync(path.join(home, "logs", "costline.log"), "utf8");
+        return /delivery attempt failed/.test(log) ? true : undefined;
+      },
+      30_000,
+    );
     expect(await up.stop()).toBe(0);
     outputs.push({ where: "costline up output", text: up.output() });
     expect(up.output()).toMatch(/costline is up/);

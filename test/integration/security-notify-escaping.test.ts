@@ -52,7 +52,10 @@ beforeAll(async () => {
   http = await startHttpReceivers();
   smtp = await startSmtpReceiver();
   // The echoing receiver: refuses (final) and quotes its own secret address and the routing key back.
-  http.on(ECHO_PATH, () => ({ status: 404, body: `invalid_token: no hook at ${ECHO_PATH}; routing_key=${ROUTING_KEY}; ${encodeURIComponent(ECHO_PATH)}` }));
+  http.on(ECHO_PATH, () => ({
+    status: 404,
+    body: `invalid_token: no hook at ${ECHO_PATH}; routing_key=${ROUTING_KEY}; ${encodeURIComponent(ECHO_PATH)}`,
+  }));
   const home = tempHome("costline-sec-notify-");
   const config = {
     notify: {
@@ -99,7 +102,11 @@ describe("hostile names at every output", () => {
   it("reach Slack, PagerDuty, e-mail and the webhook as text", async () => {
     const alerts: Alert[] = outputPayloads.map((name, i) => {
       const a = makeAlert({ tenant: name, persona: marker(i), severity: "critical" });
-      return { ...a, message: `spend of ${name} is 10× its baseline`, evidence: { ...a.evidence, by_model: [{ key: name, cost_usd: "10.1", share: 0.81 }] } };
+      return {
+        ...a,
+        message: `spend of ${name} is 10× its baseline`,
+        evidence: { ...a.evidence, by_model: [{ key: name, cost_usd: "10.1", share: 0.81 }] },
+      };
     });
     for (const a of alerts) await publishAlert(js, a);
     const slackFor = (i: number) => http.to(SLACK_SECRET_PATH).filter((r) => r.body.includes(marker(i)));
@@ -108,7 +115,8 @@ describe("hostile names at every output", () => {
     const mailFor = (i: number) => smtp.mails.filter((m) => mailParts(m).some((p) => p.includes(marker(i))));
     await waitFor(
       "every alert on every channel",
-      async () => (alerts.every((_, i) => slackFor(i).length && pdFor(i).length && hookFor(i).length && mailFor(i).length) ? true : undefined),
+      async () =>
+        alerts.every((_, i) => slackFor(i).length && pdFor(i).length && hookFor(i).length && mailFor(i).length) ? true : undefined,
       90_000,
     );
 
@@ -117,7 +125,12 @@ describe("hostile names at every output", () => {
       const name = JSON.stringify(a.tenant);
       // Slack: every text Slack parses (the fallback and each block).
       const slack = slackFor(i)[0]!.json as { text: string; blocks: unknown[] };
-      const texts = [slack.text, ...JSON.stringify(slack.blocks).match(/"text":"(?:[^"\\]|\\.)*"/g)!.map((t) => JSON.parse(`{${t}}`).text as string)];
+      const texts = [
+        slack.text,
+        ...JSON.stringify(slack.blocks)
+          .match(/"text":"(?:[^"\\]|\\.)*"/g)!
+          .map((t) => JSON.parse(`{${t}}`).text as string),
+      ];
       for (const t of texts) {
         const rest = withoutOurLink(t);
         if (/<[!@#]/.test(rest) || /<https?:/.test(rest)) findings.push(`slack ${name}: control sequence in ${JSON.stringify(t)}`);
@@ -132,7 +145,8 @@ describe("hostile names at every output", () => {
       const mail = mailFor(i)[0]!;
       const [text = "", html = ""] = mailParts(mail).filter((p) => p.includes(marker(i)));
       const anchors = [...html.matchAll(/<a\s+href="([^"]*)"/gi)].map((x) => x[1]!);
-      if (anchors.length !== 1 || !anchors[0]!.startsWith("https://grafana.example.com/")) findings.push(`email ${name}: anchors ${JSON.stringify(anchors)}`);
+      if (anchors.length !== 1 || !anchors[0]!.startsWith("https://grafana.example.com/"))
+        findings.push(`email ${name}: anchors ${JSON.stringify(anchors)}`);
       if (/<(script|img)/i.test(html)) findings.push(`email ${name}: markup`);
       if (linkLike.test(withoutOurLink(html)) || linkLike.test(withoutOurLink(text))) findings.push(`email ${name}: link`);
       const headers = mail.raw.split(/\r?\n\r?\n/)[0]!;
@@ -151,7 +165,9 @@ describe("hostile names at every output", () => {
     const rows = await waitFor(
       "the failed delivery in the log",
       async () => {
-        const r = await stack.sql<{ reason: string; result: string }>(`SELECT reason, result FROM costline.notification_log WHERE tenant = 'echo-co'`);
+        const r = await stack.sql<{ reason: string; result: string }>(
+          `SELECT reason, result FROM costline.notification_log WHERE tenant = 'echo-co'`,
+        );
         return r.some((x) => x.result === "failed") ? r : undefined;
       },
       60_000,
@@ -161,7 +177,8 @@ describe("hostile names at every output", () => {
     const stored = JSON.stringify(rows) + JSON.stringify(dead);
     expect(stored).toContain("HTTP 404");
     expect(stored).toContain("[redacted]");
-    for (const secret of ["EchoedSecretPathToken9876", "T0ECHO001", ROUTING_KEY, encodeURIComponent(ECHO_PATH), "Zq8hU3mVtYp0sEcReTpAtH42"]) expect(stored).not.toContain(secret);
+    for (const secret of ["EchoedSecretPathToken9876", "T0ECHO001", ROUTING_KEY, encodeURIComponent(ECHO_PATH), "Zq8hU3mVtYp0sEcReTpAtH42"])
+      expect(stored).not.toContain(secret);
     // Nowhere in the whole table either.
     const [leak] = await stack.sql<{ n: number | string }>(
       `SELECT count() AS n FROM costline.notification_log WHERE reason LIKE '%EchoedSecret%' OR reason LIKE '%${ROUTING_KEY}%' OR reason LIKE '%Zq8hU3m%'`,

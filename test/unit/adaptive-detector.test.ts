@@ -11,7 +11,10 @@ const START = Date.UTC(2026, 0, 5);
 
 function noisy(n: number, seed: number, scale = 1, spikeAt?: number): number[] {
   const r = rng(seed);
-  return Array.from({ length: n }, (_, i) => scale * (10 + 2 * Math.sin((2 * Math.PI * i) / 288) + 0.5 * r.normal() + (i === spikeAt ? 12 : 0)));
+  return Array.from(
+    { length: n },
+    (_, i) => scale * (10 + 2 * Math.sin((2 * Math.PI * i) / 288) + 0.5 * r.normal() + (i === spikeAt ? 12 : 0)),
+  );
 }
 
 function replay(values: number[], params = {}): number[] {
@@ -29,7 +32,10 @@ describe("adaptive detector", () => {
   it("scores in [0, 1], flags an injected spike and nothing else on a clean seasonal series", () => {
     const scores = replay(noisy(4000, 7, 1, 3000));
     for (const s of scores) expect(s >= 0 && s <= 1).toBe(true);
-    const flagged = scores.map((s, i) => [s, i] as const).filter(([s]) => s >= 0.4).map(([, i]) => i);
+    const flagged = scores
+      .map((s, i) => [s, i] as const)
+      .filter(([s]) => s >= 0.4)
+      .map(([, i]) => i);
     expect(flagged).toEqual([3000]);
   });
 

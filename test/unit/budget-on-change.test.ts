@@ -14,26 +14,54 @@ describe("a budget evaluated when it is set", () => {
 
   it("alerts the highest threshold the seeded spend has crossed, once", () => {
     const t = createBudgetTracker();
-    t.set(budgetSchema.parse({ scope: { tenant: "acme", persona_id: "p" }, period: "monthly", amount_usd: "10" }), "acme.persona.p.monthly", cutoff);
+    t.set(
+      budgetSchema.parse({ scope: { tenant: "acme", persona_id: "p" }, period: "monthly", amount_usd: "10" }),
+      "acme.persona.p.monthly",
+      cutoff,
+    );
     t.seed("acme.persona.p.monthly", [{ bucket: new Date("2026-11-02T00:00:00Z"), spend: "27.6" }]);
     const first = t.evaluateNow("acme.persona.p.monthly", at);
-    expect(first.map((f) => [f.finding.severity, f.finding.message])).toEqual([["critical", "276 % of the monthly budget for persona p of acme spent ($27.60 of $10.00)"]]);
+    expect(first.map((f) => [f.finding.severity, f.finding.message])).toEqual([
+      ["critical", "276 % of the monthly budget for persona p of acme spent ($27.60 of $10.00)"],
+    ]);
     expect(t.evaluateNow("acme.persona.p.monthly", at)).toEqual([]);
   });
 
   it("counts the open window's ledger spend, but not on top of windows that already brought it", () => {
     const t = createBudgetTracker();
-    t.set(budgetSchema.parse({ scope: { tenant: "acme" }, period: "monthly", amount_usd: "10", thresholds: [0.5, 1] }), "acme.tenant.monthly", cutoff);
+    t.set(
+      budgetSchema.parse({ scope: { tenant: "acme" }, period: "monthly", amount_usd: "10", thresholds: [0.5, 1] }),
+      "acme.tenant.monthly",
+      cutoff,
+    );
     t.seed("acme.tenant.monthly", [{ bucket: new Date("2026-11-02T00:00:00Z"), spend: "4" }]);
     // The open window (from the cutoff) holds $2 in the ledger and has already reached the tracker.
     const w: WindowAggregate = {
-      scope: "tenant", key: { tenant: "acme" }, tenant: "acme", events: 1, unpriced_events: 0, cost_usd: "2", revenue_usd: "0", input_tokens: 0, output_tokens: 0, requests: 1,
-      by_model: {}, by_operation: {}, top_posts: {}, top_users: {}, final: false, window_start: "2026-11-10T10:05:00.000Z", window_end: "2026-11-10T10:06:00.000Z", emitted_at: at.toISOString(),
+      scope: "tenant",
+      key: { tenant: "acme" },
+      tenant: "acme",
+      events: 1,
+      unpriced_events: 0,
+      cost_usd: "2",
+      revenue_usd: "0",
+      input_tokens: 0,
+      output_tokens: 0,
+      requests: 1,
+      by_model: {},
+      by_operation: {},
+      top_posts: {},
+      top_users: {},
+      final: false,
+      window_start: "2026-11-10T10:05:00.000Z",
+      window_end: "2026-11-10T10:06:00.000Z",
+      emitted_at: at.toISOString(),
     };
     expect(t.add(w).map((f) => f.finding.message)).toEqual(["60 % of the monthly budget for tenant acme spent ($6.00 of $10.00)"]);
     // $6, not $8: the window and the ledger's look-ahead are the same money.
     expect(t.evaluateNow("acme.tenant.monthly", at, "2")).toEqual([]);
-    expect(t.evaluateNow("acme.tenant.monthly", at, "6").map((f) => f.finding.message)).toEqual(["100 % of the monthly budget for tenant acme spent ($10.00 of $10.00)"]);
+    expect(t.evaluateNow("acme.tenant.monthly", at, "6").map((f) => f.finding.message)).toEqual([
+      "100 % of the monthly budget for tenant acme spent ($10.00 of $10.00)",
+    ]);
   });
 });
 
@@ -77,7 +105,9 @@ describe("reservation counter changes", () => {
 
   it("keys a counter by budget and period; a rolling budget has one", () => {
     const b = budgetSchema.parse({ scope: { tenant: "acme" }, period: "daily", timezone: "Europe/Berlin", amount_usd: "1" });
-    expect(counterKey("acme.tenant.daily", b, new Date("2026-11-10T23:30:00Z")).key).toBe(`acme.tenant.daily.p${Date.parse("2026-11-10T23:00:00Z")}`);
+    expect(counterKey("acme.tenant.daily", b, new Date("2026-11-10T23:30:00Z")).key).toBe(
+      `acme.tenant.daily.p${Date.parse("2026-11-10T23:00:00Z")}`,
+    );
     expect(counterKey("acme.tenant.rolling_30d", { ...b, period: "rolling_30d" }, new Date()).key).toBe("acme.tenant.rolling_30d.rolling");
   });
 });

@@ -37,13 +37,16 @@ const costlineServices = Object.entries(services).filter(([, s]) => s.image?.sta
 
 /** Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$. */
 function interpolate(value: string, env: Record<string, string>): string {
-  return value.replace(/\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}/g, (whole, name: string | undefined, colon: string, op: string, arg: string) => {
-    if (whole === "$$") return "$";
-    const v = env[name!];
-    const missing = v === undefined || (colon === ":" && v === "");
-    if (op === "?" && missing) throw new Error(`${name} is required: ${arg}`);
-    return missing && op === "-" ? arg : (v ?? "");
-  });
+  return value.replace(
+    /\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}/g,
+    (whole, name: string | undefined, colon: string, op: string, arg: string) => {
+      if (whole === "$$") return "$";
+      const v = env[name!];
+      const missing = v === undefined || (colon === ":" && v === "");
+      if (op === "?" && missing) throw new Error(`${name} is required: ${arg}`);
+      return missing && op === "-" ? arg : (v ?? "");
+    },
+  );
 }
 
 /** The variables deploy/env.example lists, set or commented out. */
@@ -70,7 +73,9 @@ describe("compose.yaml against the Compose Specification schema", () => {
     const broken = structuredClone(compose) as unknown as { services: Record<string, Record<string, unknown>> };
     broken.services.nats!.portz = ["4222:4222"];
     expect(validate(broken)).toBe(false);
-    expect(validate.errors).toContainEqual(expect.objectContaining({ instancePath: "/services/nats", params: { additionalProperty: "portz" } }));
+    expect(validate.errors).toContainEqual(
+      expect.objectContaining({ instancePath: "/services/nats", params: { additionalProperty: "portz" } }),
+    );
     const wrong = structuredClone(compose) as unknown as { services: Record<string, Record<string, unknown>> };
     wrong.services.ledger!.depends_on = { api: { condition: "service_ready" } };
     expect(validate(wrong)).toBe(false);
@@ -98,7 +103,8 @@ describe("compose.yaml and the repository", () => {
   });
 
   it("stateful stages run once; stateless ones scale", () => {
-    for (const stage of ["ledger", "windower", "detector", "allocator", "notifier"]) expect(services[stage]?.deploy?.replicas, stage).toBe(1);
+    for (const stage of ["ledger", "windower", "detector", "allocator", "notifier"])
+      expect(services[stage]?.deploy?.replicas, stage).toBe(1);
     expect(String(services.enrich?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_ENRICH_REPLICAS:-\d+\}$/);
   });
 
@@ -127,14 +133,19 @@ describe("compose.yaml and the repository", () => {
     for (const [name, s] of costlineServices) {
       const job = prom.scrape_configs.find((c) => c.job_name === `costline-${name}`);
       expect(job, `a scrape job for ${name}`).toBeDefined();
-      expect(job!.dns_sd_configs).toEqual([expect.objectContaining({ names: [name], type: "A", port: Number(s.environment?.COSTLINE_API_PORT) })]);
+      expect(job!.dns_sd_configs).toEqual([
+        expect.objectContaining({ names: [name], type: "A", port: Number(s.environment?.COSTLINE_API_PORT) }),
+      ]);
     }
     const scraped = prom.scrape_configs.filter((c) => c.job_name.startsWith("costline-")).map((c) => c.job_name.slice("costline-".length));
     expect(scraped.sort()).toEqual(costlineServices.map(([n]) => n).sort());
     // rule_files are relative to the config: the rules folder is mounted beside it.
     expect(prom.rule_files).toEqual(["rules/*.yml"]);
     expect(services.prometheus?.volumes).toEqual(
-      expect.arrayContaining(["./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro", "./deploy/prometheus/rules:/etc/prometheus/rules:ro"]),
+      expect.arrayContaining([
+        "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+        "./deploy/prometheus/rules:/etc/prometheus/rules:ro",
+      ]),
     );
   });
 
@@ -167,7 +178,16 @@ describe("compose.yaml and the repository", () => {
     expect(used.length).toBeGreaterThan(5);
     for (const u of used) expect(Object.keys(exampleEnv), `${u.name} in deploy/env.example`).toContain(u.name);
     const required = [...new Set(used.filter((u) => u.required).map((u) => u.name))].sort();
-    expect(required).toEqual(["COSTLINE_ADMIN_KEY", "COSTLINE_CLICKHOUSE_PASSWORD", "COSTLINE_METRICS_TOKEN", "COSTLINE_NATS_OPERATOR_PASSWORD", "COSTLINE_NATS_PIPELINE_PASSWORD", "COSTLINE_NATS_PUBLISHER_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_CLICKHOUSE_PASSWORD"]);
+    expect(required).toEqual([
+      "COSTLINE_ADMIN_KEY",
+      "COSTLINE_CLICKHOUSE_PASSWORD",
+      "COSTLINE_METRICS_TOKEN",
+      "COSTLINE_NATS_OPERATOR_PASSWORD",
+      "COSTLINE_NATS_PIPELINE_PASSWORD",
+      "COSTLINE_NATS_PUBLISHER_PASSWORD",
+      "GRAFANA_ADMIN_PASSWORD",
+      "GRAFANA_CLICKHOUSE_PASSWORD",
+    ]);
     // Secrets have no example value that could end up in production.
     for (const r of required) expect(exampleEnv[r], r).toBe("");
     expect(() => interpolate(services.api!.environment!.COSTLINE_ADMIN_KEY!, {})).toThrow(/COSTLINE_ADMIN_KEY is required/);
@@ -213,7 +233,9 @@ describe("compose.yaml and the repository", () => {
   });
 
   it("Grafana loads the dashboards from where they are mounted", () => {
-    const provider = parseYaml(read("deploy/grafana/provisioning/dashboards/costline.yml")) as { providers: { options: { path: string } }[] };
+    const provider = parseYaml(read("deploy/grafana/provisioning/dashboards/costline.yml")) as {
+      providers: { options: { path: string } }[];
+    };
     const mount = services.grafana!.volumes!.find((v) => v.startsWith("./deploy/grafana/dashboards:"))!;
     const target = mount.split(":")[1]!;
     expect(provider.providers[0]!.options.path).toBe(target);
@@ -230,17 +252,27 @@ describe("compose.yaml and the repository", () => {
     const bin = process.env.NATS_SERVER_BIN || "nats-server";
     // The passwords the file reads are the ones compose.yaml gives the nats service.
     const natsEnv = Object.fromEntries(Object.keys(services.nats!.environment ?? {}).map((k) => [k, `pw-${k}`]));
-    const r = spawnSync(bin, ["-t", "-c", path.join(repoRoot, "deploy/nats/nats.conf")], { encoding: "utf8", env: { ...process.env, ...natsEnv } });
+    const r = spawnSync(bin, ["-t", "-c", path.join(repoRoot, "deploy/nats/nats.conf")], {
+      encoding: "utf8",
+      env: { ...process.env, ...natsEnv },
+    });
     expect(r.error, `${bin} is installed by scripts/setup.mjs`).toBeUndefined();
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-    const bare = spawnSync(bin, ["-t", "-c", path.join(repoRoot, "deploy/nats/nats.conf")], { encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+    const bare = spawnSync(bin, ["-t", "-c", path.join(repoRoot, "deploy/nats/nats.conf")], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "" },
+    });
     expect(bare.status, "without the passwords the configuration is refused").not.toBe(0);
   });
 
   it("NATS ships with authentication on: named users with the permissions of their role, nothing anonymous, loopback on the host", () => {
     const conf = read("deploy/nats/nats.conf");
     expect(conf).not.toMatch(/no_auth_user|authorization\s*\{/);
-    const users = [...conf.matchAll(/\{ user: "([\w-]+)", password: \$(\w+),\s*permissions: (\{.*\}) \}/g)].map((m) => ({ user: m[1]!, env: m[2]!, permissions: JSON.parse(m[3]!) }));
+    const users = [...conf.matchAll(/\{ user: "([\w-]+)", password: \$(\w+),\s*permissions: (\{.*\}) \}/g)].map((m) => ({
+      user: m[1]!,
+      env: m[2]!,
+      permissions: JSON.parse(m[3]!),
+    }));
     expect(users.map((u) => u.user)).toEqual(["costline-pipeline", "costline-operator", "costline-publisher"]);
     expect(users.map((u) => u.permissions)).toEqual([
       pipelinePermissions("costline", "costline-pipeline"),
@@ -271,7 +303,9 @@ describe("Dockerfile", () => {
   it("copies only what exists, and .dockerignore keeps local state out", () => {
     for (const m of dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm))
       for (const src of m[1]!.trim().split(/\s+/)) expect(existsSync(path.join(repoRoot, src)), `COPY ${src}`).toBe(true);
-    const ignored = read(".dockerignore").split("\n").map((l) => l.trim());
+    const ignored = read(".dockerignore")
+      .split("\n")
+      .map((l) => l.trim());
     for (const p of ["node_modules", ".costline", ".git", ".env"]) expect(ignored).toContain(p);
     // What the image needs is not ignored.
     for (const p of ["bin", "pipeline", "schemas", "clickhouse", "package.json", "package-lock.json"]) expect(ignored).not.toContain(p);

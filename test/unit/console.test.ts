@@ -47,7 +47,8 @@ describe("console sessions", () => {
 
   it("redirect only to a path of this site", () => {
     expect(localPath("/explorer?x=1")).toBe("/explorer?x=1");
-    for (const bad of ["//evil.example", "/\\evil.example", "https://evil.example/", "javascript:alert(1)", "/a b", undefined, 42]) expect(localPath(bad)).toBe("/");
+    for (const bad of ["//evil.example", "/\\evil.example", "https://evil.example/", "javascript:alert(1)", "/a b", undefined, 42])
+      expect(localPath(bad)).toBe("/");
   });
 });
 
@@ -102,7 +103,12 @@ describe("demo traffic through the guard", () => {
     const sent = llmEvents().map((e) => guardDemoEvent(guard, e, stats)!);
     expect(sent.some((e) => (e.data as { model: string }).model.startsWith("gpt-4o-2024"))).toBe(false);
     expect(stats.downgraded).toBeGreaterThan(0);
-    expect(asked[0]).toMatchObject({ tenant: expect.any(String), persona: expect.any(String), feature: expect.any(String), user: expect.any(String) });
+    expect(asked[0]).toMatchObject({
+      tenant: expect.any(String),
+      persona: expect.any(String),
+      feature: expect.any(String),
+      user: expect.any(String),
+    });
     expect(asked[0]!.estimatedTokens).toBeGreaterThan(0);
   });
 });
@@ -114,7 +120,12 @@ describe("console figures", () => {
   });
 
   it("charts every bucket of the range, empty ones as zero, and folds groups past eight into other", () => {
-    const rows = Array.from({ length: 10 }, (_, i) => ({ bucket: "2026-11-20 10:00:00", group: `g${i}`, events: 1, cost_usd: String(10 - i) }));
+    const rows = Array.from({ length: 10 }, (_, i) => ({
+      bucket: "2026-11-20 10:00:00",
+      group: `g${i}`,
+      events: 1,
+      cost_usd: String(10 - i),
+    }));
     const d = chartData(rows, { from: "2026-11-20T08:00", to: "2026-11-20T12:00", granularity: "hour" });
     expect(d.x).toHaveLength(4);
     expect(d.labels).toEqual(["g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7", "other"]);

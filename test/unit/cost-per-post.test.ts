@@ -10,10 +10,24 @@ const T0 = Date.UTC(2026, 10, 22, 10, 0, 0);
 
 function postWindow(post: string, at: number, cost: string): WindowAggregate {
   return {
-    scope: "post", key: { tenant: "acme", post_id: post }, tenant: "acme",
-    window_start: new Date(at).toISOString(), window_end: new Date(at + 60_000).toISOString(),
-    events: 1, unpriced_events: 0, cost_usd: cost, revenue_usd: "0", input_tokens: 10, output_tokens: 5, requests: 1,
-    by_model: {}, by_operation: {}, top_posts: {}, top_users: {}, final: true, emitted_at: new Date(at + 60_000).toISOString(),
+    scope: "post",
+    key: { tenant: "acme", post_id: post },
+    tenant: "acme",
+    window_start: new Date(at).toISOString(),
+    window_end: new Date(at + 60_000).toISOString(),
+    events: 1,
+    unpriced_events: 0,
+    cost_usd: cost,
+    revenue_usd: "0",
+    input_tokens: 10,
+    output_tokens: 5,
+    requests: 1,
+    by_model: {},
+    by_operation: {},
+    top_posts: {},
+    top_users: {},
+    final: true,
+    emitted_at: new Date(at + 60_000).toISOString(),
   };
 }
 
@@ -37,6 +51,9 @@ describe("cost per post", () => {
     expect(d.engine.seriesCount()).toBe(1);
     // The forgotten post, seen again, counts from zero: its old total and alert are gone.
     expect(d.process(postWindow("old", T0 + POST_IDLE_MS + 1000 * 1000, "0.01"))).toEqual([]);
-    expect(d.process(postWindow("old", T0 + POST_IDLE_MS + 1001 * 1000, "0.2"))[0]).toMatchObject({ type: "cost_per_post", observed: "0.21" });
+    expect(d.process(postWindow("old", T0 + POST_IDLE_MS + 1001 * 1000, "0.2"))[0]).toMatchObject({
+      type: "cost_per_post",
+      observed: "0.21",
+    });
   });
 });

@@ -38,11 +38,7 @@ describe("decodeMessage", () => {
 
   it("tells invalid usage from other validation errors and unknown types", () => {
     const results = decodeMessage(
-      bytes([
-        llm({ input_tokens: -1 }),
-        llm({ input_tokens: "many" }),
-        { ...llm({}), type: "costline.llm.usages" },
-      ]),
+      bytes([llm({ input_tokens: -1 }), llm({ input_tokens: "many" }), { ...llm({}), type: "costline.llm.usages" }]),
       limits,
     );
     expect(results.map((r) => (r.ok ? "ok" : r.error.reason))).toEqual(["invalid_usage", "invalid_usage", "unknown_type"]);

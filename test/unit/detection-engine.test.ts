@@ -5,7 +5,14 @@
 // enough normal windows, and shares an incident id across nested scopes.
 import { describe, expect, it } from "vitest";
 import { createDetector } from "../../pipeline/detect/detector.ts";
-import { costChecks, detectorParams, findSeriesDetector, paramDefaults, seriesDetectorFactory, seriesDetectors } from "../../pipeline/detect/registry.ts";
+import {
+  costChecks,
+  detectorParams,
+  findSeriesDetector,
+  paramDefaults,
+  seriesDetectorFactory,
+  seriesDetectors,
+} from "../../pipeline/detect/registry.ts";
 import { defaultDetectionConfig, detectionSchema } from "../../pipeline/detect/cost-checks.ts";
 import { replayWindows } from "../../pipeline/detect/replay.ts";
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
@@ -17,21 +24,44 @@ import { loadConfig } from "../../pipeline/config/config.ts";
 const T0 = Date.UTC(2026, 10, 23, 8);
 const STEP = 60_000;
 
-function win(scope: WindowAggregate["scope"], key: Record<string, string>, i: number, cost: number, opts: { final?: boolean; post?: string } = {}): WindowAggregate {
+function win(
+  scope: WindowAggregate["scope"],
+  key: Record<string, string>,
+  i: number,
+  cost: number,
+  opts: { final?: boolean; post?: string } = {},
+): WindowAggregate {
   const c = cost.toFixed(6);
   return {
-    scope, key, tenant: key.tenant!,
-    window_start: new Date(T0 + i * STEP).toISOString(), window_end: new Date(T0 + (i + 1) * STEP).toISOString(),
-    events: 10, unpriced_events: 0, cost_usd: c, revenue_usd: "0", input_tokens: 0, output_tokens: 0, requests: 0,
-    by_model: { "gpt-4o": c }, by_operation: { chat: c }, top_posts: { [opts.post ?? "post-1"]: c }, top_users: {},
-    final: opts.final ?? true, emitted_at: new Date(T0 + (i + 1) * STEP).toISOString(),
+    scope,
+    key,
+    tenant: key.tenant!,
+    window_start: new Date(T0 + i * STEP).toISOString(),
+    window_end: new Date(T0 + (i + 1) * STEP).toISOString(),
+    events: 10,
+    unpriced_events: 0,
+    cost_usd: c,
+    revenue_usd: "0",
+    input_tokens: 0,
+    output_tokens: 0,
+    requests: 0,
+    by_model: { "gpt-4o": c },
+    by_operation: { chat: c },
+    top_posts: { [opts.post ?? "post-1"]: c },
+    top_users: {},
+    final: opts.final ?? true,
+    emitted_at: new Date(T0 + (i + 1) * STEP).toISOString(),
   };
 }
 
 /** A steady series: about $0.10 a window with a little noise, deterministic. */
 const steady = (i: number) => 0.1 + ((i * 7) % 5) * 0.002;
 
-function run(costs: number[], opts: Parameters<typeof createDetector>[0] = {}, scopes: [WindowAggregate["scope"], Record<string, string>][] = [["tenant", { tenant: "acme" }]]): Alert[] {
+function run(
+  costs: number[],
+  opts: Parameters<typeof createDetector>[0] = {},
+  scopes: [WindowAggregate["scope"], Record<string, string>][] = [["tenant", { tenant: "acme" }]],
+): Alert[] {
   const d = createDetector(opts);
   const out: Alert[] = [];
   costs.forEach((c, i) => {
@@ -84,17 +114,36 @@ describe("detection configuration", () => {
   };
 
   it("reads the detector, its parameters, hygiene and sensitivity per scope from the file once", () => {
-    const c = loadConfig({ COSTLINE_CONFIG: file({ detection: { detector: "seasonal", params: { minDays: 2 }, hygiene: { resolveWindows: 3 }, scopes: { post: { off: true } } } }) });
-    expect(c.detection).toMatchObject({ detector: "seasonal", params: { minDays: 2 }, hygiene: { resolveWindows: 3, cooldownS: 3600 }, scopes: { post: { off: true } } });
+    const c = loadConfig({
+      COSTLINE_CONFIG: file({
+        detection: { detector: "seasonal", params: { minDays: 2 }, hygiene: { resolveWindows: 3 }, scopes: { post: { off: true } } },
+      }),
+    });
+    expect(c.detection).toMatchObject({
+      detector: "seasonal",
+      params: { minDays: 2 },
+      hygiene: { resolveWindows: 3, cooldownS: 3600 },
+      scopes: { post: { off: true } },
+    });
     expect(c.detection.checks.spike.medium).toBe(3);
     // The environment names the detector and the cooldown over the file.
-    expect(loadConfig({ COSTLINE_DETECTOR: "spike", COSTLINE_ALERT_COOLDOWN_S: "60", COSTLINE_CONFIG: file({ detection: { detector: "seasonal" } }) }).detection).toMatchObject({ detector: "spike", hygiene: { cooldownS: 60 } });
+    expect(
+      loadConfig({
+        COSTLINE_DETECTOR: "spike",
+        COSTLINE_ALERT_COOLDOWN_S: "60",
+        COSTLINE_CONFIG: file({ detection: { detector: "seasonal" } }),
+      }).detection,
+    ).toMatchObject({ detector: "spike", hygiene: { cooldownS: 60 } });
   });
 
   it("stops at start on an unknown detector, bad parameters or an unknown scope", () => {
     expect(() => loadConfig({ COSTLINE_DETECTOR: "magic" })).toThrow(/invalid configuration: unknown detector "magic"/);
-    expect(() => loadConfig({ COSTLINE_CONFIG: file({ detection: { params: { midZ: "high" } } }) })).toThrow(/invalid configuration: detector "spike": invalid parameters: midZ/);
-    expect(() => loadConfig({ COSTLINE_CONFIG: file({ detection: { scopes: { galaxy: { off: true } } } }) })).toThrow(/invalid config file: detection\.scopes/);
+    expect(() => loadConfig({ COSTLINE_CONFIG: file({ detection: { params: { midZ: "high" } } }) })).toThrow(
+      /invalid configuration: detector "spike": invalid parameters: midZ/,
+    );
+    expect(() => loadConfig({ COSTLINE_CONFIG: file({ detection: { scopes: { galaxy: { off: true } } } }) })).toThrow(
+      /invalid config file: detection\.scopes/,
+    );
   });
 });
 
@@ -119,12 +168,17 @@ describe("spike check", () => {
   });
 
   it("takes sensitivity per scope from the configuration", () => {
-    const scopes: [WindowAggregate["scope"], Record<string, string>][] = [["tenant", { tenant: "acme" }], ["tenant_persona", { tenant: "acme", persona_id: "p1" }]];
+    const scopes: [WindowAggregate["scope"], Record<string, string>][] = [
+      ["tenant", { tenant: "acme" }],
+      ["tenant_persona", { tenant: "acme", persona_id: "p1" }],
+    ];
     const off = run([...baseline, 0.6], { detection: { ...defaultDetectionConfig, scopes: { tenant: { off: true } } } }, scopes);
     expect(off.map((a) => a.scope)).toEqual(["tenant_persona"]);
     // A 6× spike is under a 10× medium band: nothing; the band scales with it (critical at 50/3×).
     expect(run([...baseline, 0.6], { detection: { ...defaultDetectionConfig, scopes: { tenant: { spikeMultiplier: 10 } } } })).toEqual([]);
-    expect(run([...baseline, 1.1], { detection: { ...defaultDetectionConfig, scopes: { tenant: { spikeMultiplier: 10 } } } })[0]?.severity).toBe("medium");
+    expect(
+      run([...baseline, 1.1], { detection: { ...defaultDetectionConfig, scopes: { tenant: { spikeMultiplier: 10 } } } })[0]?.severity,
+    ).toBe("medium");
   });
 
   it("judges an open window with the detector's peek, without learning it", () => {
@@ -156,7 +210,9 @@ describe("alert hygiene", () => {
     expect(alerts[1]!.window_start).toBe(new Date(T0 + 24 * STEP).toISOString());
     expect(alerts[1]!.message).toMatch(/^back to normal: /);
     // With one normal window configured, the first normal window resolves.
-    const quick = run([...baseline, 0.6, 0.1], { detection: { ...defaultDetectionConfig, hygiene: { ...defaultDetectionConfig.hygiene, resolveWindows: 1 } } });
+    const quick = run([...baseline, 0.6, 0.1], {
+      detection: { ...defaultDetectionConfig, hygiene: { ...defaultDetectionConfig.hygiene, resolveWindows: 1 } },
+    });
     expect(quick.map((a) => a.status)).toEqual(["firing", "resolved"]);
   });
 
@@ -167,7 +223,10 @@ describe("alert hygiene", () => {
   });
 
   it("gives overlapping alerts of one tenant's nested scopes one incident id, and a later incident a new one", () => {
-    const scopes: [WindowAggregate["scope"], Record<string, string>][] = [["tenant", { tenant: "acme" }], ["tenant_persona", { tenant: "acme", persona_id: "p1" }]];
+    const scopes: [WindowAggregate["scope"], Record<string, string>][] = [
+      ["tenant", { tenant: "acme" }],
+      ["tenant_persona", { tenant: "acme", persona_id: "p1" }],
+    ];
     const alerts = run([...baseline, 0.6, 0.1, 0.1, ...baseline, 0.6], {}, scopes);
     const firing = alerts.filter((a) => a.status === "firing");
     expect(firing.map((a) => a.scope)).toEqual(["tenant", "tenant_persona", "tenant", "tenant_persona"]);
@@ -180,7 +239,12 @@ describe("alert hygiene", () => {
 describe("replay", () => {
   it("raises exactly what the detector raises on the same windows, with the time a window became final", () => {
     const windows = [...baseline, 0.6, 0.1, 0.1].map((c, i) => win("tenant", { tenant: "acme" }, i, c));
-    const config = { detection: defaultDetectionConfig, detector: { costPerPostMultiple: 2, warmStartHours: 24, cooldownS: 3600 }, api: { targetCostPerPost: "0.05" }, windows: { windowS: 60, latenessS: 120, emitMs: 500, maxPending: 1 } };
+    const config = {
+      detection: defaultDetectionConfig,
+      detector: { costPerPostMultiple: 2, warmStartHours: 24, cooldownS: 3600 },
+      api: { targetCostPerPost: "0.05" },
+      windows: { windowS: 60, latenessS: 120, emitMs: 500, maxPending: 1 },
+    };
     const r = replayWindows(config as never, windows, { from: new Date(T0 + 10 * STEP).toISOString() });
     expect(r).toMatchObject({ replayed: 13, warmup: 10 });
     const d = createDetector({ detection: defaultDetectionConfig, cooldownMs: 3600_000 });

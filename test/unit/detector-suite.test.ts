@@ -26,10 +26,19 @@ const tenants: Record<Incident, string> = {
   mix: "t-mix",
 };
 
-function agg(scope: WindowAggregate["scope"], key: Record<string, string>, tenant: string, i: number, parts: { model: string; op: string; out: number; requests: number; revenue?: number }[]): WindowAggregate {
+function agg(
+  scope: WindowAggregate["scope"],
+  key: Record<string, string>,
+  tenant: string,
+  i: number,
+  parts: { model: string; op: string; out: number; requests: number; revenue?: number }[],
+): WindowAggregate {
   const byModel: Record<string, number> = {};
   const byOp: Record<string, number> = {};
-  let cost = 0, out = 0, req = 0, rev = 0;
+  let cost = 0,
+    out = 0,
+    req = 0,
+    rev = 0;
   for (const p of parts) {
     const c = (p.out / 1000) * PRICE[p.model as keyof typeof PRICE];
     cost += c;
@@ -41,21 +50,30 @@ function agg(scope: WindowAggregate["scope"], key: Record<string, string>, tenan
   }
   const money = (x: number) => x.toFixed(9);
   return {
-    scope, key, tenant,
+    scope,
+    key,
+    tenant,
     window_start: new Date(WEEK_START + i * STEP).toISOString(),
     window_end: new Date(WEEK_START + (i + 1) * STEP).toISOString(),
-    events: req, unpriced_events: 0, cost_usd: money(cost), revenue_usd: money(rev),
-    input_tokens: out * 3, output_tokens: out, requests: req,
+    events: req,
+    unpriced_events: 0,
+    cost_usd: money(cost),
+    revenue_usd: money(rev),
+    input_tokens: out * 3,
+    output_tokens: out,
+    requests: req,
     by_model: Object.fromEntries(Object.entries(byModel).map(([k, v]) => [k, money(v)])),
     by_operation: Object.fromEntries(Object.entries(byOp).map(([k, v]) => [k, money(v)])),
-    top_posts: {}, top_users: {},
-    final: true, emitted_at: new Date(WEEK_START + (i + 1) * STEP).toISOString(),
+    top_posts: {},
+    top_users: {},
+    final: true,
+    emitted_at: new Date(WEEK_START + (i + 1) * STEP).toISOString(),
   };
 }
 
 /** The windows of one tenant at window i: tenant, per persona, per feature. */
 function windowsAt(tenant: string, i: number, r: () => number, incident: Incident | null): WindowAggregate[] {
-  const hour = ((i % 144) / 6);
+  const hour = (i % 144) / 6;
   const season = 1 + 0.5 * Math.sin(((hour - 8) / 24) * 2 * Math.PI);
   const noise = () => Math.exp(0.15 * (Math.sqrt(-2 * Math.log(r() || 1e-9)) * Math.cos(2 * Math.PI * r())));
   const on = incident !== null && i >= DAY6 + 60 && i < DAY6 + 90; // day 6, 10:00–15:00
@@ -79,7 +97,13 @@ function windowsAt(tenant: string, i: number, r: () => number, incident: Inciden
       { model: "gpt-4o-mini", op: "draft", out: out * miniShare * draftShare, requests: Math.round((out * miniShare) / 400) },
       { model: "gpt-4o-mini", op: "summarize", out: out * miniShare * (1 - draftShare), requests: 0, revenue: 0 },
       { model: "gpt-4o", op: "draft", out: out * (1 - miniShare) * draftShare, requests: Math.round((out * (1 - miniShare)) / 400) },
-      { model: "gpt-4o", op: "summarize", out: out * (1 - miniShare) * (1 - draftShare), requests: 0, revenue: ((out * 0.8 * 0.0006 + out * 0.2 * 0.01) / 1000) * 3 * revenueFactor },
+      {
+        model: "gpt-4o",
+        op: "summarize",
+        out: out * (1 - miniShare) * (1 - draftShare),
+        requests: 0,
+        revenue: ((out * 0.8 * 0.0006 + out * 0.2 * 0.01) / 1000) * 3 * revenueFactor,
+      },
     ];
   };
   const agent = { model: "gpt-4o-mini", op: "tool_call", out: 2000 * season * agentFactor, requests: 5 * agentFactor };
@@ -98,8 +122,16 @@ function runWeek(withIncidents: boolean): Alert[] {
   const budgets = createBudgetTracker();
   const detector = createDetector({ budgets });
   // Monthly budget: twice the month's normal spend; the burn tenant spends 2.5× from day 6.
-  const normalMonthly = 31 * 144 * (40_000 * (0.8 * 0.0006 + 0.2 * 0.01)) / 1000 + 31 * 144 * 2000 * 0.0006 / 1000;
-  for (const t of Object.values(tenants)) budgets.set({ scope: { tenant: t }, period: "monthly", timezone: "UTC", amount_usd: (2 * normalMonthly).toFixed(2), thresholds: [0.5, 0.75, 0.8, 0.9, 1], hard: false });
+  const normalMonthly = (31 * 144 * (40_000 * (0.8 * 0.0006 + 0.2 * 0.01))) / 1000 + (31 * 144 * 2000 * 0.0006) / 1000;
+  for (const t of Object.values(tenants))
+    budgets.set({
+      scope: { tenant: t },
+      period: "monthly",
+      timezone: "UTC",
+      amount_usd: (2 * normalMonthly).toFixed(2),
+      thresholds: [0.5, 0.75, 0.8, 0.9, 1],
+      hard: false,
+    });
   const alerts: Alert[] = [];
   const r = seededRandom(7);
   for (let i = 0; i < WINDOWS; i++)

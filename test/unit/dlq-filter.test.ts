@@ -66,8 +66,18 @@ describe("what a dead letter learns from its message", () => {
       event_id: "e1",
       source: "svc/a",
     });
-    expect(eventIds(bytes({ event_id: "e2", source: "svc/b", tenant: "globex", trace_id: "t2" }))).toMatchObject({ tenant: "globex", trace_id: "t2", event_id: "e2" });
-    expect(eventIds(bytes({ id: "alert-1", tenant: "acme", type: "spike" }))).toEqual({ tenant: "acme", trace_id: undefined, request_id: undefined, event_id: undefined, source: undefined });
+    expect(eventIds(bytes({ event_id: "e2", source: "svc/b", tenant: "globex", trace_id: "t2" }))).toMatchObject({
+      tenant: "globex",
+      trace_id: "t2",
+      event_id: "e2",
+    });
+    expect(eventIds(bytes({ id: "alert-1", tenant: "acme", type: "spike" }))).toEqual({
+      tenant: "acme",
+      trace_id: undefined,
+      request_id: undefined,
+      event_id: undefined,
+      source: undefined,
+    });
     expect(eventIds(bytes([{ data: { tenant: "acme" } }, { data: { tenant: "acme" } }]))).toEqual({ tenant: "acme" });
     expect(eventIds(bytes([{ data: { tenant: "acme" } }, { data: { tenant: "globex" } }]))).toEqual({});
   });

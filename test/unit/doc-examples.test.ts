@@ -7,7 +7,12 @@ import { describe, expect, it } from "vitest";
 import { costlineEvent } from "../../schemas/events.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const docs = ["README.md", ...readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const docs = [
+  "README.md",
+  ...readdirSync(path.join(root, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 /** The events in a Markdown file's json/ndjson code blocks: whole blocks, or one per line for NDJSON. */
 function documentedEvents(file: string): { where: string; text: string }[] {
@@ -25,7 +30,13 @@ describe("documented event examples", () => {
 
   it("covers every event kind", () => {
     const kinds = new Set(all.map((e) => (JSON.parse(e.text) as { type: string }).type));
-    expect([...kinds].sort()).toEqual(["costline.cost", "costline.infra.usage", "costline.llm.usage", "costline.revenue", "costline.vectordb.usage"]);
+    expect([...kinds].sort()).toEqual([
+      "costline.cost",
+      "costline.infra.usage",
+      "costline.llm.usage",
+      "costline.revenue",
+      "costline.vectordb.usage",
+    ]);
   });
 
   it.each(all.map((e) => [e.where, e.text] as const))("%s validates", (_where, text) => {

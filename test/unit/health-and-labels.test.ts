@@ -40,7 +40,10 @@ describe("a consumer's verdict", () => {
   }
 
   it("is healthy while delivery moves, however much waits below the lag threshold", () => {
-    expect(judge([info(10, 10, 50, 0), info(60, 60, 40, 0), info(100, 100, 30, 0), info(130, 130, 20, 0)])).toMatchObject({ name: "consumer:enrich", status: "healthy" });
+    expect(judge([info(10, 10, 50, 0), info(60, 60, 40, 0), info(100, 100, 30, 0), info(130, 130, 20, 0)])).toMatchObject({
+      name: "consumer:enrich",
+      status: "healthy",
+    });
   });
 
   it("is stalled when messages wait and nothing is delivered for stallS", () => {
@@ -52,18 +55,39 @@ describe("a consumer's verdict", () => {
 
   it("is stalled when handed-out messages come back unacknowledged and the ack floor stays", () => {
     const v = judge([info(50, 10, 0, 40), info(50, 10, 0, 40, 40), info(50, 10, 0, 40, 40), info(50, 10, 0, 40, 40)]);
-    expect(v).toMatchObject({ status: "degraded", detail: "stalled: 40 messages handed out and 40 redelivered, none acknowledged for 30 s" });
+    expect(v).toMatchObject({
+      status: "degraded",
+      detail: "stalled: 40 messages handed out and 40 redelivered, none acknowledged for 30 s",
+    });
   });
 
   it("is not stalled for holding messages within their ack wait (windower, notifier)", () => {
     // Nothing redelivered: the holder keeps them alive or is within its ack wait.
-    expect(judge([info(50, 10, 0, 40), info(50, 10, 0, 40), info(50, 10, 0, 40), info(50, 10, 0, 40), info(50, 10, 0, 40)]).status).toBe("healthy");
+    expect(judge([info(50, 10, 0, 40), info(50, 10, 0, 40), info(50, 10, 0, 40), info(50, 10, 0, 40), info(50, 10, 0, 40)]).status).toBe(
+      "healthy",
+    );
   });
 
   it("is lagging above the threshold, unreadable is unhealthy, never polled is degraded", () => {
-    expect(judge([info(10, 10, 5000, 0), info(900, 900, 4000, 0)])).toMatchObject({ status: "degraded", detail: "lagging: 4000 messages waiting (threshold 1000)" });
-    const unreadable: ConsumerSample = { deliveredSeq: -1, movedAt: 0, ackFloorSeq: -1, ackMovedAt: 0, redelivered: 0, pending: 0, ackPending: 0, error: "consumer not found" };
-    expect(judgeConsumer("ledger", unreadable, 0, t)).toEqual({ name: "consumer:ledger", status: "unhealthy", detail: "consumer not found" });
+    expect(judge([info(10, 10, 5000, 0), info(900, 900, 4000, 0)])).toMatchObject({
+      status: "degraded",
+      detail: "lagging: 4000 messages waiting (threshold 1000)",
+    });
+    const unreadable: ConsumerSample = {
+      deliveredSeq: -1,
+      movedAt: 0,
+      ackFloorSeq: -1,
+      ackMovedAt: 0,
+      redelivered: 0,
+      pending: 0,
+      ackPending: 0,
+      error: "consumer not found",
+    };
+    expect(judgeConsumer("ledger", unreadable, 0, t)).toEqual({
+      name: "consumer:ledger",
+      status: "unhealthy",
+      detail: "consumer not found",
+    });
     expect(judgeConsumer("ledger", undefined, 0, t).status).toBe("degraded");
   });
 
@@ -89,7 +113,11 @@ describe("bounded labels", () => {
     m.addCost("acme", "gpt-4o", 0.5);
     m.addCost("acme", "gpt-4o", -3); // a credit: counters only go up, the ledger has it
     const text = await m.registry.getSingleMetricAsString("costline_cost_usd_total");
-    const series = [...text.matchAll(/^costline_cost_usd_total\{tenant="([^"]+)",model="([^"]+)"\} (\S+)$/gm)].map((x) => [x[1], x[2], Number(x[3])]);
+    const series = [...text.matchAll(/^costline_cost_usd_total\{tenant="([^"]+)",model="([^"]+)"\} (\S+)$/gm)].map((x) => [
+      x[1],
+      x[2],
+      Number(x[3]),
+    ]);
     expect(series).toEqual(
       expect.arrayContaining([
         ["acme", "gpt-4o", 2],

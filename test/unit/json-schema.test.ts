@@ -10,7 +10,11 @@ describe("generated JSON Schema", () => {
   const rendered = renderJsonSchemas();
 
   it("is committed for every wire schema, and nothing else", () => {
-    expect(readdirSync(dir).filter((f) => f.endsWith(".schema.json")).sort()).toEqual(Object.keys(rendered).sort());
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.endsWith(".schema.json"))
+        .sort(),
+    ).toEqual(Object.keys(rendered).sort());
   });
 
   it.each(Object.keys(renderJsonSchemas()))("%s is current", (file) => {

@@ -24,12 +24,19 @@ function capture(): { log: Logger; text: () => string } {
 describe("log redaction", () => {
   it("censors secret fields and scrubs secrets out of any text", () => {
     const { log, text } = capture();
-    log.info({ password: secrets.password, config: { nats: { password: secrets.password, token: "tok-123456" }, pagerduty: { routing_key: secrets.routing } } }, "configured");
+    log.info(
+      {
+        password: secrets.password,
+        config: { nats: { password: secrets.password, token: "tok-123456" }, pagerduty: { routing_key: secrets.routing } },
+      },
+      "configured",
+    );
     log.warn({ url: secrets.natsUrl, headers: { authorization: `Bearer ${secrets.apiKey}` } }, `connecting to ${secrets.natsUrl}`);
     log.error({ err: new Error(`POST ${secrets.slack} failed for key ${secrets.apiKey}`) }, "delivery failed");
     log.info(`seed ${secrets.seed} loaded`);
     const out = text();
-    for (const s of [secrets.password, secrets.apiKey, "XXXXSECRETXXXX", "natspass-42", secrets.seed, secrets.routing, "tok-123456"]) expect(out).not.toContain(s);
+    for (const s of [secrets.password, secrets.apiKey, "XXXXSECRETXXXX", "natspass-42", secrets.seed, secrets.routing, "tok-123456"])
+      expect(out).not.toContain(s);
     // What is not secret stays readable.
     expect(out).toContain("nats://[redacted]@nats.internal:4222");
     expect(out).toContain("https://hooks.slack.com/[redacted]");
@@ -52,7 +59,8 @@ describe("log redaction", () => {
       "configured",
     );
     const out = text();
-    for (const s of ["envpass-1", "envpass-2", "envtok-3", "envtok-4", "envtok-5", "envtok-6", "smtppass-7", "pdkey-8", "oauth-9"]) expect(out).not.toContain(s);
+    for (const s of ["envpass-1", "envpass-2", "envtok-3", "envtok-4", "envtok-5", "envtok-6", "smtppass-7", "pdkey-8", "oauth-9"])
+      expect(out).not.toContain(s);
     const line = JSON.parse(out) as Record<string, any>;
     expect(line.usage).toEqual({ input_tokens: 1000, output_tokens: 500 });
     expect(line.scope_key).toBe("acme.tenant");
@@ -77,7 +85,11 @@ describe("log redaction", () => {
       ["retrying with bearer tok-abcdef123", "tok-abcdef123", "Bearer [redacted]"],
       ["POST https://hooks.example.com/in?token=whtok-2&team=ops failed", "whtok-2", "?token=[redacted]&team=ops"],
       ["https://discord.com/api/webhooks/123/discsecret-3", "discsecret-3", "https://discord.com/api/webhooks/[redacted]"],
-      ["jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U in header", "dozjgNryP4J3jVmNHl0w5N", "[redacted-jwt]"],
+      [
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U in header",
+        "dozjgNryP4J3jVmNHl0w5N",
+        "[redacted-jwt]",
+      ],
       [`creds ${creds}`, "c2lnbmF0dXJl", "-----BEGIN NATS USER JWT-----[redacted]"],
     ];
     for (const [input, secret, kept] of cases) {
@@ -89,6 +101,8 @@ describe("log redaction", () => {
   });
 
   it("leaves ordinary text alone", () => {
-    expect(scrubSecrets("budget acme.tenant.monthly at 90 % (http://127.0.0.1:8080/v1/budgets)")).toBe("budget acme.tenant.monthly at 90 % (http://127.0.0.1:8080/v1/budgets)");
+    expect(scrubSecrets("budget acme.tenant.monthly at 90 % (http://127.0.0.1:8080/v1/budgets)")).toBe(
+      "budget acme.tenant.monthly at 90 % (http://127.0.0.1:8080/v1/budgets)",
+    );
   });
 });

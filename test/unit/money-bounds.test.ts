@@ -21,10 +21,21 @@ import { checkPricedAmounts, subPicodollarCost } from "../../pipeline/pricing/am
 import { Decimal } from "../../pipeline/pricing/decimal.ts";
 import { createEventPricer } from "../../pipeline/pricing/price-event.ts";
 import { createBudgetTracker } from "../../pipeline/budgets/budget-tracker.ts";
-import { amountProblem, budgetSchema, costlineEvent, eventAmountPattern, MAX_EVENT_AMOUNT_USD, type PricedEvent } from "../../schemas/index.ts";
+import {
+  amountProblem,
+  budgetSchema,
+  costlineEvent,
+  eventAmountPattern,
+  MAX_EVENT_AMOUNT_USD,
+  type PricedEvent,
+} from "../../schemas/index.ts";
 
 const cost = (id: string, amount: string) => ({
-  specversion: "1.0", id, source: "t", type: "costline.cost", time: "2026-11-22T10:00:00Z",
+  specversion: "1.0",
+  id,
+  source: "t",
+  type: "costline.cost",
+  time: "2026-11-22T10:00:00Z",
   data: { tenant: "acme", amount, currency: "USD", category: "gpu" },
 });
 const limits = { maxMessageBytes: 1_000_000, maxBatchEvents: 1000 };
@@ -32,12 +43,26 @@ const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 describe("the per-event bound", () => {
   it.each([
-    ["0", undefined], ["-0", undefined], ["12.50", undefined], ["-5.25", undefined], ["0.000000000001", undefined],
-    [MAX_EVENT_AMOUNT_USD, undefined], [`-${MAX_EVENT_AMOUNT_USD}`, undefined], ["5.250000000000000000", undefined],
-    ["1000000000", "amount_out_of_range"], ["-1000000000", "amount_out_of_range"],
+    ["0", undefined],
+    ["-0", undefined],
+    ["12.50", undefined],
+    ["-5.25", undefined],
+    ["0.000000000001", undefined],
+    [MAX_EVENT_AMOUNT_USD, undefined],
+    [`-${MAX_EVENT_AMOUNT_USD}`, undefined],
+    ["5.250000000000000000", undefined],
+    ["1000000000", "amount_out_of_range"],
+    ["-1000000000", "amount_out_of_range"],
     ["999999999999999999999999.999999999999999999", "amount_out_of_range"],
-    ["0.0000000000001", "too_many_decimals"], ["0.123456789012345678", "too_many_decimals"], ["-0.0000000000009", "too_many_decimals"],
-    ["007.5", "validation"], ["1e9", "validation"], ["", "validation"], [" 1", "validation"], ["1.", "validation"], ["NaN", "validation"],
+    ["0.0000000000001", "too_many_decimals"],
+    ["0.123456789012345678", "too_many_decimals"],
+    ["-0.0000000000009", "too_many_decimals"],
+    ["007.5", "validation"],
+    ["1e9", "validation"],
+    ["", "validation"],
+    [" 1", "validation"],
+    ["1.", "validation"],
+    ["NaN", "validation"],
   ])("%j → %s", (amount, problem) => {
     expect(amountProblem(amount)).toBe(problem);
     expect(eventAmountPattern.test(amount)).toBe(problem === undefined);
@@ -57,7 +82,10 @@ describe("the per-event bound", () => {
 
 describe("enrich", () => {
   it("classifies each bad amount of a batch on its own", () => {
-    const decoded = decodeMessage(bytes([cost("a", "1.5"), cost("b", "0.123456789012345678"), cost("c", "1e30"), cost("d", "10000000000")]), limits);
+    const decoded = decodeMessage(
+      bytes([cost("a", "1.5"), cost("b", "0.123456789012345678"), cost("c", "1e30"), cost("d", "10000000000")]),
+      limits,
+    );
     expect(decoded.map((d) => (d.ok ? "ok" : d.error.reason))).toEqual(["ok", "too_many_decimals", "validation", "amount_out_of_range"]);
     const bad = validateEvent(cost("x", "0.0000000000001"));
     expect(bad.ok === false && bad.error.message).toMatch(/more than 12 decimal places/);
@@ -65,7 +93,14 @@ describe("enrich", () => {
 
   it("prices the five siblings of one bad amount, a refund among them, and dead-letters only the bad one", () => {
     const toPriced = createEventPricer(loadConfig({}));
-    const batch = [cost("a", "1.5"), cost("b", "2.25"), cost("refund", "-5.25"), cost("bad", "0.123456789012345678"), cost("d", "10"), cost("e", "0.000000000001")];
+    const batch = [
+      cost("a", "1.5"),
+      cost("b", "2.25"),
+      cost("refund", "-5.25"),
+      cost("bad", "0.123456789012345678"),
+      cost("d", "10"),
+      cost("e", "0.000000000001"),
+    ];
     const msg = { subject: "costline.events.acme", data: bytes(batch), info: { timestampNanos: Date.now() * 1e6 } } as unknown as JsMsg;
     const plan = planMessage(msg, { subjects: createSubjects("costline"), toPriced, limits, metrics: createMetrics() });
     expect("groups" in plan).toBe(true);
@@ -86,10 +121,22 @@ describe("enrich", () => {
 
 describe("a priced cost below a picodollar", () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "costline-money-"));
-  writeFileSync(path.join(dir, "c.json"), JSON.stringify({ rateCards: { infra: [{ resource: "network", unit: "gib", price: "0.0000000000001" }] } }));
+  writeFileSync(
+    path.join(dir, "c.json"),
+    JSON.stringify({ rateCards: { infra: [{ resource: "network", unit: "gib", price: "0.0000000000001" }] } }),
+  );
   const toPriced = createEventPricer(loadConfig({ COSTLINE_CONFIG: path.join(dir, "c.json") }));
   const infra = (quantity: number) =>
-    toPriced(costlineEvent.parse({ specversion: "1.0", id: "i", source: "s", type: "costline.infra.usage", data: { tenant: "t", resource: "network", quantity, unit: "gib", service: "cdn" } }), new Date());
+    toPriced(
+      costlineEvent.parse({
+        specversion: "1.0",
+        id: "i",
+        source: "s",
+        type: "costline.infra.usage",
+        data: { tenant: "t", resource: "network", quantity, unit: "gib", service: "cdn" },
+      }),
+      new Date(),
+    );
 
   it("is flagged unpriced with its exact value, never stored as a silent 0", () => {
     expect(infra(1)).toMatchObject({ cost_usd: null, priced: false, unpriced_reason: "below_money_scale:0.0000000000001" });
@@ -101,17 +148,29 @@ describe("a priced cost below a picodollar", () => {
 
   it("does not flag a real zero (no usage, or a full discount)", () => {
     expect(subPicodollarCost("0", [{ unit: "input_mtok", quantity: "0", unit_price: "2.5", per: 1e6, amount_usd: "0" }])).toBeUndefined();
-    expect(subPicodollarCost("0", [
-      { unit: "input_mtok", quantity: "1000", unit_price: "2.5", per: 1e6, amount_usd: "0.0025" },
-      { unit: "tenant_discount", quantity: "1", unit_price: "1", per: 1, amount_usd: "-0.0025" },
-    ])).toBeUndefined();
+    expect(
+      subPicodollarCost("0", [
+        { unit: "input_mtok", quantity: "1000", unit_price: "2.5", per: 1e6, amount_usd: "0.0025" },
+        { unit: "tenant_discount", quantity: "1", unit_price: "1", per: 1, amount_usd: "-0.0025" },
+      ]),
+    ).toBeUndefined();
   });
 });
 
 describe("the ledger", () => {
   const priced = (id: string, cost_usd: unknown): Record<string, unknown> => ({
-    event_id: id, source: "s", type: "costline.cost", kind: "cost", time: "2026-11-22T10:00:00.000Z", tenant: "acme",
-    cost_usd, revenue_usd: "0", priced: true, price_source: "producer", price_version: "", attribution_method: "unattributed",
+    event_id: id,
+    source: "s",
+    type: "costline.cost",
+    kind: "cost",
+    time: "2026-11-22T10:00:00.000Z",
+    tenant: "acme",
+    cost_usd,
+    revenue_usd: "0",
+    priced: true,
+    price_source: "producer",
+    price_version: "",
+    attribution_method: "unattributed",
     enriched_at: "2026-11-22T10:00:01.000Z",
   });
   const msg = (body: unknown) => ({ json: () => body, data: bytes(body), info: { streamSequence: 1 } }) as unknown as JsMsg;
@@ -120,7 +179,10 @@ describe("the ledger", () => {
     const body = [priced("a", "1.5"), priced("over", "99999999999999999999999"), priced("b", "-5.25"), priced("pico", "0.0000000000001")];
     const events = parsePriced(msg(body));
     expect(events.map((e) => e.event_id)).toEqual(["a", "b"]);
-    expect(rejectedOf(events).map((r) => [r.index, r.error.reason])).toEqual([[1, "amount_out_of_range"], [3, "too_many_decimals"]]);
+    expect(rejectedOf(events).map((r) => [r.index, r.error.reason])).toEqual([
+      [1, "amount_out_of_range"],
+      [3, "too_many_decimals"],
+    ]);
 
     const inserted: PricedEvent[] = [];
     const handle = createLedgerHandler({
@@ -129,7 +191,13 @@ describe("the ledger", () => {
       log: createLogger("silent"),
     });
     const [outcome] = await handle([msg(body)]);
-    expect(outcome).toMatchObject({ kind: "done", dlq: [{ reason: "amount_out_of_range", batchIndex: 1, eventId: "over" }, { reason: "too_many_decimals", batchIndex: 3, eventId: "pico" }] });
+    expect(outcome).toMatchObject({
+      kind: "done",
+      dlq: [
+        { reason: "amount_out_of_range", batchIndex: 1, eventId: "over" },
+        { reason: "too_many_decimals", batchIndex: 3, eventId: "pico" },
+      ],
+    });
     expect(inserted.map((e) => e.cost_usd)).toEqual(["1.5", "-5.25"]);
   });
 
@@ -144,11 +212,27 @@ describe("refunds and credits in budgets", () => {
     const t = createBudgetTracker();
     t.set(budgetSchema.parse({ scope: { tenant: "acme" }, period: "monthly", amount_usd: "10", thresholds: [1] }));
     let n = 0;
-    const win = (start: string, cost: string) => ({
-      scope: "tenant", key: { tenant: "acme" }, tenant: "acme", events: 1, unpriced_events: 0, revenue_usd: "0", input_tokens: 0, output_tokens: 0, requests: 1,
-      by_model: {}, by_operation: {}, top_posts: {}, top_users: {}, final: true, emitted_at: new Date(Date.parse(start) + 60_000 + n++).toISOString(),
-      cost_usd: cost, window_start: new Date(start).toISOString(), window_end: new Date(Date.parse(start) + 60_000).toISOString(),
-    }) as never;
+    const win = (start: string, cost: string) =>
+      ({
+        scope: "tenant",
+        key: { tenant: "acme" },
+        tenant: "acme",
+        events: 1,
+        unpriced_events: 0,
+        revenue_usd: "0",
+        input_tokens: 0,
+        output_tokens: 0,
+        requests: 1,
+        by_model: {},
+        by_operation: {},
+        top_posts: {},
+        top_users: {},
+        final: true,
+        emitted_at: new Date(Date.parse(start) + 60_000 + n++).toISOString(),
+        cost_usd: cost,
+        window_start: new Date(start).toISOString(),
+        window_end: new Date(Date.parse(start) + 60_000).toISOString(),
+      }) as never;
     expect(t.add(win("2026-11-10T10:00:00Z", "8"))).toEqual([]);
     expect(t.add(win("2026-11-10T10:01:00Z", "-5.25"))).toEqual([]); // a refund
     expect(t.spend("acme.tenant.monthly")).toBe("2.75");

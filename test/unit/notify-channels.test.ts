@@ -19,16 +19,35 @@ import { makeAlert, startSmtpReceiver } from "../integration/notifier-receivers.
 
 const links = [{ text: "Dashboard", url: "https://grafana.example.com/d/c?var-tenant={tenant}&p={persona_id}" }];
 const alert = makeAlert({ tenant: "acme & co", severity: "critical", persona: "ai_jesus" });
-const note = (alerts = [alert]) => ({ id: notificationId("slack", alerts.map((a) => a.id)), channel: "slack", groupKey: "k", groupLabels: { tenant: "acme & co", type: "spike" }, alerts });
+const note = (alerts = [alert]) => ({
+  id: notificationId(
+    "slack",
+    alerts.map((a) => a.id),
+  ),
+  channel: "slack",
+  groupKey: "k",
+  groupLabels: { tenant: "acme & co", type: "spike" },
+  alerts,
+});
 
 describe("Slack", () => {
   it("shows observed vs expected, the likely cause and the links in Block Kit", () => {
-    const m = slackMessage(note(), links) as { text: string; blocks: { type: string; text?: { text: string }; fields?: { text: string }[]; elements?: { text: string }[] }[] };
+    const m = slackMessage(note(), links) as {
+      text: string;
+      blocks: { type: string; text?: { text: string }; fields?: { text: string }[]; elements?: { text: string }[] }[];
+    };
     // `text` is mrkdwn: Slack's control characters are escaped (Slack shows "&amp;" as "&").
     expect(m.text).toBe("[CRITICAL] spike · acme &amp; co · persona_id=ai_jesus: observed $12.50 vs expected $1.25 (10.0×)");
     expect(m.blocks[0]!.type).toBe("header");
-    expect(m.blocks[2]!.fields!.map((f) => f.text)).toEqual(["*Observed*\n$12.50", "*Expected*\n$1.25", "*Multiplier*\n10.00×", expect.stringContaining("*Window*")]);
-    expect(m.blocks[3]!.text!.text).toBe("*Likely cause:* model gpt-4o (81 %, $10.10), operation hook_generation (72 %, $9.00), post post-loop (60 %, $7.50), user u-17 (48 %, $6.00)");
+    expect(m.blocks[2]!.fields!.map((f) => f.text)).toEqual([
+      "*Observed*\n$12.50",
+      "*Expected*\n$1.25",
+      "*Multiplier*\n10.00×",
+      expect.stringContaining("*Window*"),
+    ]);
+    expect(m.blocks[3]!.text!.text).toBe(
+      "*Likely cause:* model gpt-4o (81 %, $10.10), operation hook_generation (72 %, $9.00), post post-loop (60 %, $7.50), user u-17 (48 %, $6.00)",
+    );
     expect(m.blocks[4]!.elements![0]!.text).toBe("<https://grafana.example.com/d/c?var-tenant=acme%20%26%20co&amp;p=ai_jesus|Dashboard>");
   });
 
@@ -43,12 +62,27 @@ describe("Slack", () => {
 
 describe("PagerDuty", () => {
   it("triggers with the fingerprint as dedup key and resolves with the same key", () => {
-    const t = pagerdutyEvent(alert, "rk", links) as { dedup_key: string; event_action: string; payload: Record<string, unknown>; links: unknown[] };
+    const t = pagerdutyEvent(alert, "rk", links) as {
+      dedup_key: string;
+      event_action: string;
+      payload: Record<string, unknown>;
+      links: unknown[];
+    };
     expect(t).toMatchObject({ routing_key: "rk", event_action: "trigger", dedup_key: alert.fingerprint });
-    expect(t.payload).toMatchObject({ severity: "critical", source: "costline/acme & co", class: "spike", component: "tenant_persona", timestamp: alert.detected_at });
+    expect(t.payload).toMatchObject({
+      severity: "critical",
+      source: "costline/acme & co",
+      class: "spike",
+      component: "tenant_persona",
+      timestamp: alert.detected_at,
+    });
     expect(t.links).toEqual([{ href: "https://grafana.example.com/d/c?var-tenant=acme%20%26%20co&p=ai_jesus", text: "Dashboard" }]);
     expect(pagerdutyEvent({ ...alert, severity: "medium" }, "rk", [])).toMatchObject({ payload: { severity: "warning" } });
-    expect(pagerdutyEvent({ ...alert, status: "resolved" }, "rk", links)).toEqual({ routing_key: "rk", event_action: "resolve", dedup_key: alert.fingerprint });
+    expect(pagerdutyEvent({ ...alert, status: "resolved" }, "rk", links)).toEqual({
+      routing_key: "rk",
+      event_action: "resolve",
+      dedup_key: alert.fingerprint,
+    });
   });
 });
 
@@ -85,7 +119,11 @@ describe("e-mail", () => {
     try {
       const cfg = resolveNotifyConfig(
         {},
-        { COSTLINE_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, COSTLINE_EMAIL_FROM: "costline@example.com", COSTLINE_EMAIL_TO: "a@example.com, b@example.com" },
+        {
+          COSTLINE_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
+          COSTLINE_EMAIL_FROM: "costline@example.com",
+          COSTLINE_EMAIL_TO: "a@example.com, b@example.com",
+        },
         10,
       );
       const c = cfg.channels.email!;
@@ -94,7 +132,11 @@ describe("e-mail", () => {
       const n = note();
       expect(await channel.send(n, new AbortController().signal)).toEqual({ status: 250 });
       expect(smtp.mails).toHaveLength(1);
-      expect(smtp.mails[0]).toMatchObject({ from: "costline@example.com", to: ["a@example.com", "b@example.com"], messageId: `<${n.id}@costline>` });
+      expect(smtp.mails[0]).toMatchObject({
+        from: "costline@example.com",
+        to: ["a@example.com", "b@example.com"],
+        messageId: `<${n.id}@costline>`,
+      });
       await channel.close?.();
     } finally {
       await smtp.close();
@@ -119,7 +161,11 @@ describe("HTTP answers", () => {
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-    const err = (p: Promise<unknown>) => p.then(() => undefined, (e: DeliveryError) => e);
+    const err = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: DeliveryError) => e,
+      );
     expect((await err(postJson(url, "{}", { timeoutMs: 2000 })))?.opts).toEqual({ retryable: true, status: 429, retryAfterMs: 7000 });
     expect((await err(postJson(url, "{}", { timeoutMs: 2000 })))?.opts).toMatchObject({ retryable: true, status: 503 });
     const bad = await err(postJson(url, "{}", { timeoutMs: 2000 }));

@@ -29,11 +29,16 @@ describe("backoff and Retry-After", () => {
 });
 
 describe("withRetries", () => {
-  const fail = (retryable: boolean, retryAfterMs?: number) => new DeliveryError("nope", { retryable, status: retryable ? 503 : 400, retryAfterMs });
+  const fail = (retryable: boolean, retryAfterMs?: number) =>
+    new DeliveryError("nope", { retryable, status: retryable ? 503 : 400, retryAfterMs });
 
   it("retries until success and reports each failed attempt", async () => {
     const seen: number[] = [];
-    const r = await withRetries(async (n) => (n < 3 ? Promise.reject(fail(true)) : "ok"), { ...policy, initial: 1 }, { onRetry: (n) => void seen.push(n) });
+    const r = await withRetries(
+      async (n) => (n < 3 ? Promise.reject(fail(true)) : "ok"),
+      { ...policy, initial: 1 },
+      { onRetry: (n) => void seen.push(n) },
+    );
     expect(r).toEqual({ ok: true, value: "ok", attempt: 3 });
     expect(seen).toEqual([1, 2]);
   });
@@ -60,7 +65,11 @@ describe("withRetries", () => {
   it("ends the wait when stopped, and passes errors that are not the channel's through", async () => {
     const stop = new AbortController();
     setTimeout(() => stop.abort(), 20);
-    const r = await withRetries(async () => Promise.reject(fail(true)), { ...policy, initial: 10_000, max: 10_000 }, { signal: stop.signal });
+    const r = await withRetries(
+      async () => Promise.reject(fail(true)),
+      { ...policy, initial: 10_000, max: 10_000 },
+      { signal: stop.signal },
+    );
     expect(r).toMatchObject({ ok: false, aborted: true });
     await expect(withRetries(async () => Promise.reject(new Error("KV down")), policy, {})).rejects.toThrow("KV down");
   });
@@ -68,7 +77,16 @@ describe("withRetries", () => {
 
 describe("claim decision", () => {
   const state = (s: Partial<DeliveryState>): { value: DeliveryState; revision: number } => ({
-    value: { state: "sending", notification_id: "n1", owner: "other", lease_until: 10_000, attempts: 1, reason: "", updated_at: "2026-11-22T10:00:00Z", ...s },
+    value: {
+      state: "sending",
+      notification_id: "n1",
+      owner: "other",
+      lease_until: 10_000,
+      attempts: 1,
+      reason: "",
+      updated_at: "2026-11-22T10:00:00Z",
+      ...s,
+    },
     revision: 7,
   });
 
@@ -89,7 +107,11 @@ describe("claim decision", () => {
 
 describe("inhibition", () => {
   const rules = [
-    { source: [{ name: "severity", op: "=" as const, value: "critical" }], target: [{ name: "severity", op: "=~" as const, value: "high|medium|info" }], equal: ["tenant", "scope", "scope_id"] },
+    {
+      source: [{ name: "severity", op: "=" as const, value: "critical" }],
+      target: [{ name: "severity", op: "=~" as const, value: "high|medium|info" }],
+      equal: ["tenant", "scope", "scope_id"],
+    },
   ];
   const crit = makeAlert({ tenant: "acme", severity: "critical", persona: "p-a" });
   const source = (o: Partial<Inhibitor> = {}): Inhibitor => ({
@@ -123,7 +145,10 @@ describe("inhibition", () => {
 describe("silences", () => {
   const silence: Silence = {
     id: "s1",
-    matchers: [{ name: "tenant", op: "=", value: "acme" }, { name: "type", op: "=~", value: "spike|creep" }],
+    matchers: [
+      { name: "tenant", op: "=", value: "acme" },
+      { name: "type", op: "=~", value: "spike|creep" },
+    ],
     starts_at: "2026-11-22T10:00:00.000Z",
     ends_at: "2026-11-22T12:00:00.000Z",
     comment: "maintenance",
@@ -148,7 +173,14 @@ describe("silences", () => {
 });
 
 describe("suppression", () => {
-  const channel = { name: "slack", type: "slack" as const, batchable: true, sendResolved: true, onUncertain: "resend" as const, send: async () => ({ status: 200 }) };
+  const channel = {
+    name: "slack",
+    type: "slack" as const,
+    batchable: true,
+    sendResolved: true,
+    onUncertain: "resend" as const,
+    send: async () => ({ status: 200 }),
+  };
   const deps = { channel, silencedBy: () => undefined, inhibitedBy: () => undefined };
   const group = { repeatIntervalMs: 3_600_000 };
   const firing = makeAlert({ tenant: "acme", severity: "high", at: new Date(1_000_000) });
@@ -167,11 +199,15 @@ describe("suppression", () => {
     expect(suppression(deps, group, item(resolved), new Map(), null, 0)).toBe("not_notified");
     expect(suppression(deps, group, item(resolved), new Map(), last, 0)).toBeUndefined();
     expect(suppression(deps, group, item(resolved), new Map([[resolved.fingerprint, "firing" as const]]), null, 0)).toBeUndefined();
-    expect(suppression({ ...deps, channel: { ...channel, sendResolved: false } }, group, item(resolved), new Map(), last, 0)).toBe("send_resolved_off");
+    expect(suppression({ ...deps, channel: { ...channel, sendResolved: false } }, group, item(resolved), new Map(), last, 0)).toBe(
+      "send_resolved_off",
+    );
   });
 
   it("names the silence or the inhibiting alert", () => {
     expect(suppression({ ...deps, silencedBy: () => ({ id: "s-9" }) }, group, item(), new Map(), null, 0)).toBe("silenced:s-9");
-    expect(suppression({ ...deps, inhibitedBy: () => ({ fingerprint: "fp-crit" }) }, group, item(), new Map(), null, 0)).toBe("inhibited:fp-crit");
+    expect(suppression({ ...deps, inhibitedBy: () => ({ fingerprint: "fp-crit" }) }, group, item(), new Map(), null, 0)).toBe(
+      "inhibited:fp-crit",
+    );
   });
 });

@@ -16,7 +16,9 @@ const channels = {
   mail: { type: "email", smtp: { host: "smtp.example.com" }, from: "a@example.com", to: ["b@example.com"] },
 };
 const channelsOf = (cfg: ReturnType<typeof resolveNotifyConfig>, a: Parameters<typeof makeAlert>[0]) =>
-  routeAlert(cfg.route, alertLabels(makeAlert(a))).map((t) => t.channel).sort();
+  routeAlert(cfg.route, alertLabels(makeAlert(a)))
+    .map((t) => t.channel)
+    .sort();
 
 describe("matchers", () => {
   it("parses the four operators, with or without quotes", () => {
@@ -62,7 +64,11 @@ describe("route tree", () => {
           group_wait: "2s",
           routes: [
             { matchers: ["tenant=initech"], channels: ["pd"], continue: true, group_by: ["tenant"] },
-            { matchers: ["severity=~critical|high"], channels: ["slack"], routes: [{ matchers: ["type=budget"], channels: ["pd"], group_wait: "0s" }] },
+            {
+              matchers: ["severity=~critical|high"],
+              channels: ["slack"],
+              routes: [{ matchers: ["type=budget"], channels: ["pd"], group_wait: "0s" }],
+            },
             { matchers: ["severity=critical"], channels: ["pd"] },
           ],
         },
@@ -86,7 +92,12 @@ describe("notify configuration", () => {
   it("reads secrets from the environment and channels from the shortcuts", () => {
     const cfg = resolveNotifyConfig(
       { channels: { ops: { type: "webhook", url: { env: "OPS_HOOK" }, secret: { env: "OPS_SECRET" } } } },
-      { OPS_HOOK: "https://hooks.example.com/x", OPS_SECRET: "k", COSTLINE_PAGERDUTY_ROUTING_KEY: "rk-1", COSTLINE_SLACK_WEBHOOK_URL: "https://hooks.slack.example/T" },
+      {
+        OPS_HOOK: "https://hooks.example.com/x",
+        OPS_SECRET: "k",
+        COSTLINE_PAGERDUTY_ROUTING_KEY: "rk-1",
+        COSTLINE_SLACK_WEBHOOK_URL: "https://hooks.slack.example/T",
+      },
       10,
     );
     expect(cfg.channels.ops).toMatchObject({ type: "webhook", url: "https://hooks.example.com/x", secret: "k" });
@@ -106,7 +117,9 @@ describe("notify configuration", () => {
       }
       throw new Error("no error");
     };
-    expect(err({ channels: { s: { type: "slack", url: { env: "NOPE" } } } })).toContain("notify.channels.s.url: environment variable NOPE is not set");
+    expect(err({ channels: { s: { type: "slack", url: { env: "NOPE" } } } })).toContain(
+      "notify.channels.s.url: environment variable NOPE is not set",
+    );
     expect(err({ channels, route: { routes: [{ matchers: ["severity=high"], channels: ["teams"] }] } })).toContain(
       'notify.route.routes.0.channels: no channel named "teams"',
     );

@@ -6,7 +6,15 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-tr
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { providerId, spanToEvent } from "../../pipeline/otlp/genai-span.ts";
-import { decodeRequest, decompress, encodingOf, MAX_DECOMPRESSED_BYTES, OtlpRequestError, type AttrValue, type OtlpSpan } from "../../pipeline/otlp/otlp-request.ts";
+import {
+  decodeRequest,
+  decompress,
+  encodingOf,
+  MAX_DECOMPRESSED_BYTES,
+  OtlpRequestError,
+  type AttrValue,
+  type OtlpSpan,
+} from "../../pipeline/otlp/otlp-request.ts";
 import { otlpAttributeMap, parseOtlpAttributes } from "../../pipeline/otlp/otlp-config.ts";
 import { costlineEvent } from "../../schemas/index.ts";
 
@@ -28,7 +36,15 @@ describe("spanToEvent", () => {
   it("reads the current GenAI conventions, preferring the response model", () => {
     const out = spanToEvent(
       span(
-        { "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o", "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 500, "gen_ai.usage.cache_read.input_tokens": 200, "user.id": "u-1" },
+        {
+          "gen_ai.provider.name": "openai",
+          "gen_ai.request.model": "gpt-4o",
+          "gen_ai.response.model": "gpt-4o-2024-08-06",
+          "gen_ai.usage.input_tokens": 1000,
+          "gen_ai.usage.output_tokens": 500,
+          "gen_ai.usage.cache_read.input_tokens": 200,
+          "user.id": "u-1",
+        },
         { "service.name": "svc", "app.persona": "ai_jesus", "session.id": "s-9" },
       ),
       "acme",
@@ -40,15 +56,43 @@ describe("spanToEvent", () => {
       id: "5b8efff798038103d269b633813fc60ceee19b7ec3c1b174",
       source: "otlp",
       time: "2025-12-01T10:00:00.820Z",
-      data: { tenant: "acme", provider: "openai", model: "gpt-4o-2024-08-06", usage: { input_tokens: 1000, output_tokens: 500, cache_read_tokens: 200 }, user_id: "u-1", persona_id: "ai_jesus", correlation_id: "s-9", latency_ms: 820, tags: { "service.name": "svc" } },
+      data: {
+        tenant: "acme",
+        provider: "openai",
+        model: "gpt-4o-2024-08-06",
+        usage: { input_tokens: 1000, output_tokens: 500, cache_read_tokens: 200 },
+        user_id: "u-1",
+        persona_id: "ai_jesus",
+        correlation_id: "s-9",
+        latency_ms: 820,
+        tags: { "service.name": "svc" },
+      },
     });
     expect(costlineEvent.safeParse(out.event).success).toBe(true);
   });
 
   it.each([
-    [{ "gen_ai.system": "anthropic", "gen_ai.request.model": "m", "gen_ai.usage.prompt_tokens": 7, "gen_ai.usage.completion_tokens": 3, "gen_ai.usage.cache_creation_input_tokens": 2 }, "anthropic", { input_tokens: 7, output_tokens: 3, cache_write_tokens: 2 }],
-    [{ "llm.provider": "openai", "llm.model_name": "m", "llm.token_count.prompt": 9, "llm.token_count.completion": 1 }, "openai", { input_tokens: 9, output_tokens: 1 }],
-    [{ "gen_ai.system": "openai", "gen_ai.request.model": "m", "llm.usage.prompt_tokens": "12", "llm.usage.completion_tokens": 4 }, "openai", { input_tokens: 12, output_tokens: 4 }],
+    [
+      {
+        "gen_ai.system": "anthropic",
+        "gen_ai.request.model": "m",
+        "gen_ai.usage.prompt_tokens": 7,
+        "gen_ai.usage.completion_tokens": 3,
+        "gen_ai.usage.cache_creation_input_tokens": 2,
+      },
+      "anthropic",
+      { input_tokens: 7, output_tokens: 3, cache_write_tokens: 2 },
+    ],
+    [
+      { "llm.provider": "openai", "llm.model_name": "m", "llm.token_count.prompt": 9, "llm.token_count.completion": 1 },
+      "openai",
+      { input_tokens: 9, output_tokens: 1 },
+    ],
+    [
+      { "gen_ai.system": "openai", "gen_ai.request.model": "m", "llm.usage.prompt_tokens": "12", "llm.usage.completion_tokens": 4 },
+      "openai",
+      { input_tokens: 12, output_tokens: 4 },
+    ],
     [{ "gen_ai.system": "openai.chat", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5 }, "openai", { input_tokens: 5 }],
   ])("reads older and vendor variants %#", (attrs, provider, usage) => {
     const out = spanToEvent(span(attrs), "t", map);
@@ -57,10 +101,24 @@ describe("spanToEvent", () => {
 
   it("skips spans that are not LLM calls and rejects LLM spans it cannot price", () => {
     expect(spanToEvent(span({ "http.route": "/x", "gen_ai.system": "openai" }), "t", map)).toEqual({ kind: "skipped" });
-    expect(spanToEvent(span({ "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 5 }), "t", map)).toMatchObject({ kind: "rejected", reason: expect.stringMatching(/no model/) });
-    expect(spanToEvent(span({ "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5 }), "t", map)).toMatchObject({ kind: "rejected", reason: expect.stringMatching(/no provider/) });
-    expect(spanToEvent(span({ "gen_ai.system": "openai", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 1.5 }), "t", map)).toMatchObject({ kind: "rejected", reason: expect.stringMatching(/whole number/) });
-    expect(spanToEvent({ ...span({ "gen_ai.system": "openai", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5 }), spanId: "" }, "t", map)).toMatchObject({ kind: "rejected" });
+    expect(spanToEvent(span({ "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 5 }), "t", map)).toMatchObject({
+      kind: "rejected",
+      reason: expect.stringMatching(/no model/),
+    });
+    expect(spanToEvent(span({ "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5 }), "t", map)).toMatchObject({
+      kind: "rejected",
+      reason: expect.stringMatching(/no provider/),
+    });
+    expect(
+      spanToEvent(span({ "gen_ai.system": "openai", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 1.5 }), "t", map),
+    ).toMatchObject({ kind: "rejected", reason: expect.stringMatching(/whole number/) });
+    expect(
+      spanToEvent(
+        { ...span({ "gen_ai.system": "openai", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5 }), spanId: "" },
+        "t",
+        map,
+      ),
+    ).toMatchObject({ kind: "rejected" });
   });
 
   it("maps convention provider names to pricing's ids", () => {
@@ -72,8 +130,14 @@ describe("spanToEvent", () => {
 
 describe("OTLP request bodies", () => {
   const memory = new InMemorySpanExporter();
-  const provider = new NodeTracerProvider({ resource: resourceFromAttributes({ "service.name": "unit" }), spanProcessors: [new SimpleSpanProcessor(memory)] });
-  provider.getTracer("t").startSpan("chat", { attributes: { "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 42, tags: ["a", "b"] } }).end();
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ "service.name": "unit" }),
+    spanProcessors: [new SimpleSpanProcessor(memory)],
+  });
+  provider
+    .getTracer("t")
+    .startSpan("chat", { attributes: { "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 42, tags: ["a", "b"] } })
+    .end();
   const spans = memory.getFinishedSpans();
   const ctx = spans[0]!.spanContext();
 
@@ -102,7 +166,11 @@ describe("OTLP request bodies", () => {
 
 describe("COSTLINE_OTLP_ATTRIBUTES", () => {
   it("puts configured names before the defaults and rejects unknown keys", () => {
-    expect(parseOtlpAttributes('{"feature":["app.feature"]}', (m) => new Error(m)).feature).toEqual(["app.feature", "costline.feature", "feature.name"]);
+    expect(parseOtlpAttributes('{"feature":["app.feature"]}', (m) => new Error(m)).feature).toEqual([
+      "app.feature",
+      "costline.feature",
+      "feature.name",
+    ]);
     expect(() => parseOtlpAttributes('{"colour":["x"]}', (m) => new Error(m))).toThrow(/colour/);
     expect(() => parseOtlpAttributes("{", (m) => new Error(m))).toThrow(/not valid JSON/);
   });

@@ -62,7 +62,10 @@ describe("Slack", () => {
       if (type === "plain_text") expect(text).not.toMatch(/[<>]/);
     }
     // Producer formatting cannot open a code span or bold: only our own asterisks remain.
-    const mrkdwn = texts.filter((t) => t.type === "mrkdwn").map((t) => t.text).join("\n");
+    const mrkdwn = texts
+      .filter((t) => t.type === "mrkdwn")
+      .map((t) => t.text)
+      .join("\n");
     expect(mrkdwn).not.toContain("`");
   });
 
@@ -99,7 +102,9 @@ describe("e-mail", () => {
 
 describe("PagerDuty", () => {
   it.each(outputPayloads)("summarises %j without a link or a line break, keeping the exact scope for tooling", (name) => {
-    const e = pagerdutyEvent(hostileAlert(name), "rk", links) as { payload: { summary: string; source: string; group: string; custom_details: { message: string; scope: Record<string, string> } } };
+    const e = pagerdutyEvent(hostileAlert(name), "rk", links) as {
+      payload: { summary: string; source: string; group: string; custom_details: { message: string; scope: Record<string, string> } };
+    };
     for (const s of [e.payload.summary, e.payload.source, e.payload.group, e.payload.custom_details.message]) {
       expect(s).not.toMatch(linkLike);
       expect(s).not.toMatch(/[\r\n\u0000\u202e]/);
@@ -149,11 +154,29 @@ describe("links are defanged, model names are not", () => {
 });
 
 describe("secrets a receiver echoes", () => {
-  const slack = { type: "slack" as const, name: "slack", sendResolved: true, onUncertain: "resend" as const, url: "http://127.0.0.1:9/services/T0ABCDEFG/B0HIJKLMN/XyZsecretPathToken123456" };
-  const pd = { type: "pagerduty" as const, name: "pd", sendResolved: true, onUncertain: "resend" as const, url: "http://127.0.0.1:9/pd", routingKey: "R0UTINGKEY0123456789abcdef012345" };
+  const slack = {
+    type: "slack" as const,
+    name: "slack",
+    sendResolved: true,
+    onUncertain: "resend" as const,
+    url: "http://127.0.0.1:9/services/T0ABCDEFG/B0HIJKLMN/XyZsecretPathToken123456",
+  };
+  const pd = {
+    type: "pagerduty" as const,
+    name: "pd",
+    sendResolved: true,
+    onUncertain: "resend" as const,
+    url: "http://127.0.0.1:9/pd",
+    routingKey: "R0UTINGKEY0123456789abcdef012345",
+  };
   const hook = {
-    type: "webhook" as const, name: "hook", sendResolved: true, onUncertain: "resend" as const,
-    url: "http://127.0.0.1:9/hook?token=tok-123456789", secret: "hmac-secret-value", headers: { authorization: "Token zzz-header-secret" },
+    type: "webhook" as const,
+    name: "hook",
+    sendResolved: true,
+    onUncertain: "resend" as const,
+    url: "http://127.0.0.1:9/hook?token=tok-123456789",
+    secret: "hmac-secret-value",
+    headers: { authorization: "Token zzz-header-secret" },
   };
   const redact = createRedactor([slack, pd, hook].flatMap(channelSecrets));
 
@@ -167,7 +190,15 @@ describe("secrets a receiver echoes", () => {
     `see https://hooks.slack.com/services/T1/B2/abcdef and Bearer abc.def.ghi`,
   ])("redacts %j", (echo) => {
     const out = redact(echo);
-    for (const s of ["XyZsecretPathToken123456", "R0UTINGKEY0123456789abcdef012345", "tok-123456789", "hmac-secret-value", "zzz-header-secret", "abcdef", "abc.def.ghi"])
+    for (const s of [
+      "XyZsecretPathToken123456",
+      "R0UTINGKEY0123456789abcdef012345",
+      "tok-123456789",
+      "hmac-secret-value",
+      "zzz-header-secret",
+      "abcdef",
+      "abc.def.ghi",
+    ])
       expect(out).not.toContain(s);
     expect(out).toContain("[redacted]");
   });

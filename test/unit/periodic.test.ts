@@ -47,7 +47,10 @@ describe("periodic runner", () => {
     const abort = new AbortController();
     let n = 0;
     const stage = startPeriodic({
-      stage: "test", intervalMs: 10, log: createLogger("silent"), signal: abort.signal,
+      stage: "test",
+      intervalMs: 10,
+      log: createLogger("silent"),
+      signal: abort.signal,
       run: async () => {
         if (++n === 3) abort.abort();
         throw new Error("fails every time");

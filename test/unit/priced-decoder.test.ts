@@ -8,9 +8,25 @@ import { createPricedDecoder, parsePriced } from "../../pipeline/ledger/priced-d
 import type { PricedEvent } from "../../schemas/index.ts";
 
 const event = (id: string): PricedEvent => ({
-  event_id: id, source: "t", type: "costline.llm.usage", kind: "llm", time: "2026-11-22T10:00:00.000Z", tenant: "acme",
-  provider: "openai", model: "gpt-4o", model_requested: "gpt-4o", category: "", usage: { input_tokens: 10, output_tokens: 5 }, batch: false,
-  cost_usd: "0.1", revenue_usd: "0", priced: true, price_source: "x", price_version: "1", components: [], attribution_method: "direct",
+  event_id: id,
+  source: "t",
+  type: "costline.llm.usage",
+  kind: "llm",
+  time: "2026-11-22T10:00:00.000Z",
+  tenant: "acme",
+  provider: "openai",
+  model: "gpt-4o",
+  model_requested: "gpt-4o",
+  category: "",
+  usage: { input_tokens: 10, output_tokens: 5 },
+  batch: false,
+  cost_usd: "0.1",
+  revenue_usd: "0",
+  priced: true,
+  price_source: "x",
+  price_version: "1",
+  components: [],
+  attribution_method: "direct",
   enriched_at: "2026-11-22T10:00:01.000Z",
 });
 

@@ -6,7 +6,20 @@ import { describe, expect, it } from "vitest";
 import { priceAt } from "../../pipeline/pricing/model-resolution.ts";
 import { priceUsage } from "../../pipeline/pricing/price-plan.ts";
 
-const providers = ["openai", "anthropic", "google", "aws", "azure", "mistral", "groq", "deepseek", "x-ai", "cohere", "together", "openrouter"];
+const providers = [
+  "openai",
+  "anthropic",
+  "google",
+  "aws",
+  "azure",
+  "mistral",
+  "groq",
+  "deepseek",
+  "x-ai",
+  "cohere",
+  "together",
+  "openrouter",
+];
 const usages: Record<string, number>[] = [
   { input_tokens: 1000, output_tokens: 500 },
   { input_tokens: 250_000, cache_read_tokens: 100_000, cache_write_tokens: 20_000, output_tokens: 4000 },

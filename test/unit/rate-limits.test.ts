@@ -38,7 +38,13 @@ describe("circuit breaker", () => {
   });
 
   it("opens on a failure rate, ignores excluded errors, and reopens on a failed probe", () => {
-    const b = createCircuitBreaker({ consecutiveFailures: 100, failureRate: 0.5, minCalls: 10, recoveryMs: 1000, isExcluded: (e) => (e as Error).message === "400" });
+    const b = createCircuitBreaker({
+      consecutiveFailures: 100,
+      failureRate: 0.5,
+      minCalls: 10,
+      recoveryMs: 1000,
+      isExcluded: (e) => (e as Error).message === "400",
+    });
     for (let i = 0; i < 20; i++) b.failure(new Error("400"), T);
     expect(b.state(T)).toBe("closed");
     for (let i = 0; i <= 10; i++) {

@@ -10,9 +10,13 @@ import { lruTtl } from "../../pipeline/api/key-cache.ts";
 import { hasLoneSurrogate } from "../../pipeline/queries/sql-literal.ts";
 
 describe("checkReadOnly (the text checks before the parse)", () => {
-  it.each(["SELECT 1", "  with x as (select 1) select * from x;", "(SELECT 1)", "SELECT ';' AS semi", "SELECT 1 -- a comment; with a semicolon"])("allows %j", (q) =>
-    expect(() => checkReadOnly(q)).not.toThrow(),
-  );
+  it.each([
+    "SELECT 1",
+    "  with x as (select 1) select * from x;",
+    "(SELECT 1)",
+    "SELECT ';' AS semi",
+    "SELECT 1 -- a comment; with a semicolon",
+  ])("allows %j", (q) => expect(() => checkReadOnly(q)).not.toThrow());
   it.each([
     ["INSERT INTO costline.ledger VALUES (1)", /SELECT/],
     ["DROP TABLE costline.ledger", /SELECT/],
@@ -56,16 +60,44 @@ describe("the allowlist on the parse", () => {
     [["TableIdentifier secrets"], /name tables with their database/],
   ])("refuses %j", (from, why) => expect(() => checkTree(ast(select(from)), tables, current)).toThrow(why));
   it("refuses SETTINGS, FORMAT and a forged parse", () => {
-    const withSet = ["SelectWithUnionQuery (children 1)", " ExpressionList (children 1)", "  SelectQuery (children 2)", "   ExpressionList (children 1)", "    Literal UInt64_1", "   Set"];
+    const withSet = [
+      "SelectWithUnionQuery (children 1)",
+      " ExpressionList (children 1)",
+      "  SelectQuery (children 2)",
+      "   ExpressionList (children 1)",
+      "    Literal UInt64_1",
+      "   Set",
+    ];
     expect(() => checkTree(ast(withSet), tables, current)).toThrow(/SETTINGS/);
-    const withFormat = ["SelectWithUnionQuery (children 2)", " ExpressionList (children 1)", "  SelectQuery (children 1)", "   ExpressionList (children 1)", "    Literal UInt64_1", " Identifier JSON"];
+    const withFormat = [
+      "SelectWithUnionQuery (children 2)",
+      " ExpressionList (children 1)",
+      "  SelectQuery (children 1)",
+      "   ExpressionList (children 1)",
+      "    Literal UInt64_1",
+      " Identifier JSON",
+    ];
     expect(() => checkTree(ast(withFormat), tables, current)).toThrow(/FORMAT/);
     // A name holding a newline adds a line its parent did not declare.
-    expect(() => ast(["SelectWithUnionQuery (children 1)", " ExpressionList (children 1)", "  Literal UInt64_1 (alias a", "   TableIdentifier costline.ledger)"])).toThrow(/unambiguously/);
+    expect(() =>
+      ast([
+        "SelectWithUnionQuery (children 1)",
+        " ExpressionList (children 1)",
+        "  Literal UInt64_1 (alias a",
+        "   TableIdentifier costline.ledger)",
+      ]),
+    ).toThrow(/unambiguously/);
   });
   it("refuses functions that reach files, dictionaries or the host", () => {
     for (const f of ["file", "dictGet", "joinGet", "hostName", "sleepEachRow", "addressToLine"]) {
-      const t = ["SelectWithUnionQuery (children 1)", " ExpressionList (children 1)", "  SelectQuery (children 1)", "   ExpressionList (children 1)", `    Function ${f} (children 1)`, "     ExpressionList"];
+      const t = [
+        "SelectWithUnionQuery (children 1)",
+        " ExpressionList (children 1)",
+        "  SelectQuery (children 1)",
+        "   ExpressionList (children 1)",
+        `    Function ${f} (children 1)`,
+        "     ExpressionList",
+      ];
       expect(() => checkTree(ast(t), tables, current), f).toThrow(/not allowed/);
     }
   });
@@ -73,13 +105,23 @@ describe("the allowlist on the parse", () => {
 
 describe("server-set bounds", () => {
   it("appends them after the statement, or to its own SETTINGS", () => {
-    expect(withLimits("SELECT 1", defaultQueryLimits, "t1")).toMatch(/^SELECT 1\nSETTINGS readonly = 2, max_execution_time = 10, .*result_overflow_mode = 'throw'.*log_comment = 't1'$/);
+    expect(withLimits("SELECT 1", defaultQueryLimits, "t1")).toMatch(
+      /^SELECT 1\nSETTINGS readonly = 2, max_execution_time = 10, .*result_overflow_mode = 'throw'.*log_comment = 't1'$/,
+    );
     expect(withLimits("SELECT 1 SETTINGS max_threads = 1", defaultQueryLimits, "t1")).toMatch(/max_threads = 1, readonly = 2/);
   });
   it("names the bound a ClickHouse error reports, as a 4xx", () => {
-    expect(limitError(new Error("Code: 159. DB::Exception: Timeout exceeded"), defaultQueryLimits)).toMatchObject({ bound: "time", status: 408 });
-    expect(limitError(new Error("Code: 396. DB::Exception: Limit for result exceeded, max rows: 10.00"), defaultQueryLimits)).toMatchObject({ bound: "rows", status: 413 });
-    expect(limitError(new Error("Code: 241. DB::Exception: Memory limit exceeded"), defaultQueryLimits)).toMatchObject({ bound: "memory", status: 413 });
+    expect(limitError(new Error("Code: 159. DB::Exception: Timeout exceeded"), defaultQueryLimits)).toMatchObject({
+      bound: "time",
+      status: 408,
+    });
+    expect(limitError(new Error("Code: 396. DB::Exception: Limit for result exceeded, max rows: 10.00"), defaultQueryLimits)).toMatchObject(
+      { bound: "rows", status: 413 },
+    );
+    expect(limitError(new Error("Code: 241. DB::Exception: Memory limit exceeded"), defaultQueryLimits)).toMatchObject({
+      bound: "memory",
+      status: 413,
+    });
     expect(limitError(new Error("Code: 60. Unknown table"), defaultQueryLimits)).toBeUndefined();
   });
   it("inlines parameters as quoted, cast literals", () => {
@@ -91,11 +133,21 @@ describe("server-set bounds", () => {
 });
 
 describe("linear-time matchers", () => {
-  it.each(["(a)\\1", "(?=a)a", "(?<=a)b", "(?!a)b", "(?<!a)b", "(unclosed", "a{2,1}"])("refuses %j", (p) => expect(regexHazard(p)).toBeDefined());
-  it.each(["(a+)+$", "(a|ab)*", "(\\d+)+", "((a+)b)*", ".*a.*b.*c.*d", "spike|creep", "gpt-4o.*", "(foo|bar)-.*", "x{2,5}", "acme|initech"])(
-    "allows %j",
-    (p) => expect(regexHazard(p)).toBeUndefined(),
+  it.each(["(a)\\1", "(?=a)a", "(?<=a)b", "(?!a)b", "(?<!a)b", "(unclosed", "a{2,1}"])("refuses %j", (p) =>
+    expect(regexHazard(p)).toBeDefined(),
   );
+  it.each([
+    "(a+)+$",
+    "(a|ab)*",
+    "(\\d+)+",
+    "((a+)b)*",
+    ".*a.*b.*c.*d",
+    "spike|creep",
+    "gpt-4o.*",
+    "(foo|bar)-.*",
+    "x{2,5}",
+    "acme|initech",
+  ])("allows %j", (p) => expect(regexHazard(p)).toBeUndefined());
   it("route, inhibition and silence matchers refuse what the linear engine cannot run when parsed", () => {
     const bad = matcherInputSchema.safeParse('model=~"(a)\\1"');
     expect(bad.success).toBe(false);

@@ -28,12 +28,15 @@ describe("splitCost", () => {
 
   it("keeps the whole cost unallocated when no post was active", () => {
     expect(splitCost("0.5", [])).toEqual([{ post_id: "", persona_id: "", share: 1, amount_usd: "0.5" }]);
-    expect(splitCost("0.5", [{ post_id: "a", persona_id: "", weight: "0" }])).toEqual([{ post_id: "", persona_id: "", share: 1, amount_usd: "0.5" }]);
+    expect(splitCost("0.5", [{ post_id: "a", persona_id: "", weight: "0" }])).toEqual([
+      { post_id: "", persona_id: "", share: 1, amount_usd: "0.5" },
+    ]);
   });
 
   it("is exact for awkward amounts and many posts", () => {
-    const drivers = Array.from({ length: 97 }, (_, i) => ({ post_id: `p${i}`, persona_id: "", weight: String((i * 7919) % 1013 + 1) }));
-    for (const cost of ["0.000000000001", "0.123456789012", "1234.5", "0.000000000097"]) expect(sum(splitCost(cost, drivers))).toBe(new Decimal(cost).toFixed());
+    const drivers = Array.from({ length: 97 }, (_, i) => ({ post_id: `p${i}`, persona_id: "", weight: String(((i * 7919) % 1013) + 1) }));
+    for (const cost of ["0.000000000001", "0.123456789012", "1234.5", "0.000000000097"])
+      expect(sum(splitCost(cost, drivers))).toBe(new Decimal(cost).toFixed());
   });
 });
 

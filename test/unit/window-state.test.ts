@@ -7,10 +7,30 @@ const MIN = 60_000;
 
 function ev(id: string, offsetMs: number, cost: string, extra: Partial<PricedEvent> = {}): PricedEvent {
   return {
-    event_id: id, source: "t", type: "costline.llm.usage", kind: "llm", time: new Date(T0 + offsetMs).toISOString(), tenant: "acme",
-    provider: "openai", model: "gpt-4o", model_requested: "gpt-4o", category: "", usage: { input_tokens: 10, output_tokens: 5 }, batch: false,
-    cost_usd: cost, revenue_usd: "0", priced: true, price_source: "x", price_version: "1", components: [], attribution_method: "direct",
-    enriched_at: new Date(T0).toISOString(), persona_id: "ai_jesus", post_id: "p1", operation: "draft", ...extra,
+    event_id: id,
+    source: "t",
+    type: "costline.llm.usage",
+    kind: "llm",
+    time: new Date(T0 + offsetMs).toISOString(),
+    tenant: "acme",
+    provider: "openai",
+    model: "gpt-4o",
+    model_requested: "gpt-4o",
+    category: "",
+    usage: { input_tokens: 10, output_tokens: 5 },
+    batch: false,
+    cost_usd: cost,
+    revenue_usd: "0",
+    priced: true,
+    price_source: "x",
+    price_version: "1",
+    components: [],
+    attribution_method: "direct",
+    enriched_at: new Date(T0).toISOString(),
+    persona_id: "ai_jesus",
+    post_id: "p1",
+    operation: "draft",
+    ...extra,
   };
 }
 
@@ -28,7 +48,10 @@ describe("event-time windows", () => {
       ["10:01", "0.2", 1],
     ]);
     const models = updates.filter((u) => u.scope === "tenant_model" && u.window_start.includes("10:00"));
-    expect(models.map((u) => [u.key.model, u.cost_usd]).sort()).toEqual([["gpt-4o", "0.1"], ["gpt-4o-mini", "0.3"]]);
+    expect(models.map((u) => [u.key.model, u.cost_usd]).sort()).toEqual([
+      ["gpt-4o", "0.1"],
+      ["gpt-4o-mini", "0.3"],
+    ]);
     expect(tenant[0]!.by_model).toEqual({ "gpt-4o": "0.1", "gpt-4o-mini": "0.3" });
     expect(updates.map((u) => u.scope)).toEqual(expect.arrayContaining(["tenant_persona", "tenant_operation"]));
     expect(updates.map((u) => u.scope)).not.toContain("post"); // post windows are published final only

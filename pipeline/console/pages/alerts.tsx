@@ -12,7 +12,14 @@ export interface AlertsForm {
   type: string;
 }
 
-export function AlertsPage(p: { form: AlertsForm; alerts: AlertRow[]; silenced: Map<string, string>; admin: boolean; csrf: string; path: string }) {
+export function AlertsPage(p: {
+  form: AlertsForm;
+  alerts: AlertRow[];
+  silenced: Map<string, string>;
+  admin: boolean;
+  csrf: string;
+  path: string;
+}) {
   const { form } = p;
   return (
     <>
@@ -63,7 +70,10 @@ export function AlertsPage(p: { form: AlertsForm; alerts: AlertRow[]; silenced: 
                 <span class={`badge sev-${a.severity}`}>{a.severity}</span>
                 <strong>{a.type}</strong>
                 <span class="scope">
-                  {a.tenant} · {a.scope} {Object.entries(a.scope_key).map(([k, v]) => `${k}=${v}`).join(", ")}
+                  {a.tenant} · {a.scope}{" "}
+                  {Object.entries(a.scope_key)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(", ")}
                 </span>
                 <time>{when(a.detected_at)}</time>
               </div>
@@ -74,7 +84,8 @@ export function AlertsPage(p: { form: AlertsForm; alerts: AlertRow[]; silenced: 
               </p>
               {cause ? (
                 <p class="cause">
-                  Likely cause: {cause.dimension} <strong>{cause.key}</strong>, {pct(cause.share)} of the cost (<Money value={cause.cost_usd} />)
+                  Likely cause: {cause.dimension} <strong>{cause.key}</strong>, {pct(cause.share)} of the cost (
+                  <Money value={cause.cost_usd} />)
                 </p>
               ) : (
                 ""

@@ -100,12 +100,19 @@ export function BudgetsPage(p: { budgets: BudgetState[]; admin: boolean; csrf: s
                 </span>
               </div>
               <p>
-                <Money value={b.spend_usd} /> of <Money value={b.budget.amount_usd} /> spent ({pct(b.used)}); at this rate <Money value={b.forecast_usd} /> by the period's end.
+                <Money value={b.spend_usd} /> of <Money value={b.budget.amount_usd} /> spent ({pct(b.used)}); at this rate{" "}
+                <Money value={b.forecast_usd} /> by the period's end.
               </p>
               <progress max="1" value={String(Math.min(b.used, 1))}>
                 {pct(b.used)}
               </progress>
-              <div class="chart small" data-chart="burn" data-series={JSON.stringify(chart)} role="img" aria-label="burn-down: spend, budget and forecast"></div>
+              <div
+                class="chart small"
+                data-chart="burn"
+                data-series={JSON.stringify(chart)}
+                role="img"
+                aria-label="burn-down: spend, budget and forecast"
+              ></div>
               {p.admin ? (
                 <details>
                   <summary>Edit</summary>

@@ -6,16 +6,40 @@ import { when } from "../format.ts";
 import { Csrf } from "../layout.tsx";
 
 const scopeText = (s: Control["scope"]) =>
-  [s.persona_id && `persona ${s.persona_id}`, s.feature && `feature ${s.feature}`, s.user_id && `user ${s.user_id}`, s.model && `model ${s.model}`].filter(Boolean).join(", ") || "whole tenant";
+  [
+    s.persona_id && `persona ${s.persona_id}`,
+    s.feature && `feature ${s.feature}`,
+    s.user_id && `user ${s.user_id}`,
+    s.model && `model ${s.model}`,
+  ]
+    .filter(Boolean)
+    .join(", ") || "whole tenant";
 
 function detail(c: Control): string {
-  if (c.state === "throttled") return [c.throttle?.requests_per_minute && `${c.throttle.requests_per_minute} requests/min`, c.throttle?.tokens_per_minute && `${c.throttle.tokens_per_minute} tokens/min`].filter(Boolean).join(", ");
-  if (c.state === "degraded") return Object.entries(c.model_map ?? {}).map(([a, b]) => `${a} → ${b}`).join(", ") || "the built-in downgrade map";
+  if (c.state === "throttled")
+    return [
+      c.throttle?.requests_per_minute && `${c.throttle.requests_per_minute} requests/min`,
+      c.throttle?.tokens_per_minute && `${c.throttle.tokens_per_minute} tokens/min`,
+    ]
+      .filter(Boolean)
+      .join(", ");
+  if (c.state === "degraded")
+    return (
+      Object.entries(c.model_map ?? {})
+        .map(([a, b]) => `${a} → ${b}`)
+        .join(", ") || "the built-in downgrade map"
+    );
   if (c.state === "open") return c.paused_until ? `paused until ${when(c.paused_until)}` : "paused";
   return "";
 }
 
-export function ControlsPage(p: { controls: Control[]; history: ControlChange[]; admin: boolean; csrf: string; tenant: string | undefined }) {
+export function ControlsPage(p: {
+  controls: Control[];
+  history: ControlChange[];
+  admin: boolean;
+  csrf: string;
+  tenant: string | undefined;
+}) {
   return (
     <>
       <div class="scroll">

@@ -150,7 +150,14 @@ export function ExplorerPage(p: { form: ExplorerForm; rows: ExplorerRow[]; csvHr
           CSV
         </a>
       </form>
-      <div class="chart" id="explorer-chart" data-chart="stacked" data-series={JSON.stringify(chartData(rows, form))} role="img" aria-label="cost per time bucket, stacked by group"></div>
+      <div
+        class="chart"
+        id="explorer-chart"
+        data-chart="stacked"
+        data-series={JSON.stringify(chartData(rows, form))}
+        role="img"
+        aria-label="cost per time bucket, stacked by group"
+      ></div>
       <p class="hint">
         {count(rows.length)} rows from {p.source} in {p.ms} ms · total <Money value={total} />
       </p>

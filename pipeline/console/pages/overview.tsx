@@ -50,7 +50,8 @@ export function OverviewFragment(p: { data: OverviewData; pollMs: number; query:
             <Money value={data.totals.cost_usd} />
           </p>
           <p class="sub">
-            <span data-figure="events">{count(data.totals.events)}</span> events · <span data-figure="unpriced">{count(data.totals.unpriced_events)}</span> unpriced
+            <span data-figure="events">{count(data.totals.events)}</span> events ·{" "}
+            <span data-figure="unpriced">{count(data.totals.unpriced_events)}</span> unpriced
           </p>
         </div>
       </section>
@@ -119,7 +120,8 @@ export function OverviewFragment(p: { data: OverviewData; pollMs: number; query:
                   {pct(b.used)}
                 </progress>
                 <span class="num">
-                  <Money value={b.spend_usd} /> of <Money value={b.budget.amount_usd} /> ({pct(b.used)}), forecast <Money value={b.forecast_usd} />
+                  <Money value={b.spend_usd} /> of <Money value={b.budget.amount_usd} /> ({pct(b.used)}), forecast{" "}
+                  <Money value={b.forecast_usd} />
                 </span>
               </li>
             ))}
@@ -135,7 +137,8 @@ export function OverviewFragment(p: { data: OverviewData; pollMs: number; query:
               <div>
                 <dt>{k.replace("_usd", "")}</dt>
                 <dd>
-                  <Money value={data.coverage![k] ?? "0"} /> <span class="sub">{coverageTotal === 0 ? "—" : pct(Number(data.coverage![k] ?? 0) / coverageTotal)}</span>
+                  <Money value={data.coverage![k] ?? "0"} />{" "}
+                  <span class="sub">{coverageTotal === 0 ? "—" : pct(Number(data.coverage![k] ?? 0) / coverageTotal)}</span>
                 </dd>
               </div>
             ))}

@@ -7,7 +7,9 @@ import { count, when } from "../format.ts";
 
 export function PipelineFragment(p: { state: PipelineState; health: HealthReport; pollMs: number; tenant: string | undefined }) {
   const { state } = p;
-  const age = state.freshness.newest_minute ? Math.max(0, Math.round((Date.now() - Date.parse(state.freshness.newest_minute)) / 1000)) : undefined;
+  const age = state.freshness.newest_minute
+    ? Math.max(0, Math.round((Date.now() - Date.parse(state.freshness.newest_minute)) / 1000))
+    : undefined;
   return (
     <div id="pipeline" hx-get="/fragments/pipeline" hx-trigger={`every ${Math.round(p.pollMs / 1000)}s`} hx-swap="outerHTML">
       <section class="cards">
@@ -18,11 +20,15 @@ export function PipelineFragment(p: { state: PipelineState; health: HealthReport
         <div class="card">
           <h2>Newest ledger minute</h2>
           <p class="big">{state.freshness.newest_minute ? when(state.freshness.newest_minute) : "—"}</p>
-          <p class="sub">{age === undefined ? "no events in the last day" : `${count(age)} s ago · ${count(state.freshness.events_5m)} events in 5 min`}</p>
+          <p class="sub">
+            {age === undefined ? "no events in the last day" : `${count(age)} s ago · ${count(state.freshness.events_5m)} events in 5 min`}
+          </p>
         </div>
         <div class="card">
           <h2>Dead letters{p.tenant ? ` (${p.tenant})` : ""}</h2>
-          <p class="big" id="dlq-total">{state.dlq ? count(state.dlq.records) : "—"}</p>
+          <p class="big" id="dlq-total">
+            {state.dlq ? count(state.dlq.records) : "—"}
+          </p>
           <p class="sub">{state.dlqError ?? (state.dlq?.newest ? `newest ${when(state.dlq.newest)}` : "none")}</p>
         </div>
       </section>

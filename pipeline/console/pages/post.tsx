@@ -91,7 +91,13 @@ export function PostPage(p: { costs: PostCosts; audit: PostAudit }) {
       </section>
       <section>
         <h2>Audit trail: ledger rows</h2>
-        {truncated ? <p class="hint">The first {audit.limit} rows of each list; GET /v1/posts/{"{id}"}/costs pages through the rest.</p> : ""}
+        {truncated ? (
+          <p class="hint">
+            The first {audit.limit} rows of each list; GET /v1/posts/{"{id}"}/costs pages through the rest.
+          </p>
+        ) : (
+          ""
+        )}
         <div class="scroll">
           <table id="audit">
             <thead>
@@ -118,7 +124,13 @@ export function PostPage(p: { costs: PostCosts; audit: PostAudit }) {
                   <td>
                     {String(r.price_source ?? "")} {r.price_version ? String(r.price_version) : ""}
                   </td>
-                  <td class="num">{r.cost_usd === null || r.cost_usd === undefined ? <span class="unpriced">unpriced</span> : <Money value={String(r.cost_usd)} />}</td>
+                  <td class="num">
+                    {r.cost_usd === null || r.cost_usd === undefined ? (
+                      <span class="unpriced">unpriced</span>
+                    ) : (
+                      <Money value={String(r.cost_usd)} />
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>

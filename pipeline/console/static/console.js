@@ -25,13 +25,25 @@
     // Stack: each series is drawn as the running sum of itself and those before it,
     // top layer first, so each fill covers the part below it.
     var sums = [];
-    var running = d.x.map(function () { return 0; });
+    var running = d.x.map(function () {
+      return 0;
+    });
     d.series.forEach(function (s) {
-      running = running.map(function (v, i) { return v + s[i]; });
+      running = running.map(function (v, i) {
+        return v + s[i];
+      });
       sums.push(running.slice());
     });
-    var order = d.labels.map(function (_, i) { return i; }).reverse();
-    var data = [d.x].concat(order.map(function (i) { return sums[i]; }));
+    var order = d.labels
+      .map(function (_, i) {
+        return i;
+      })
+      .reverse();
+    var data = [d.x].concat(
+      order.map(function (i) {
+        return sums[i];
+      }),
+    );
     var series = [{}].concat(
       order.map(function (i) {
         var color = palette[i % palette.length];
@@ -40,18 +52,51 @@
           stroke: color,
           fill: color + "cc",
           width: 1,
-          value: function (u, v, si, di) { return di == null ? "" : money(d.series[i][di]); },
+          value: function (u, v, si, di) {
+            return di == null ? "" : money(d.series[i][di]);
+          },
         };
       }),
     );
-    return new uPlot({ width: width(el), height: 280, series: series, axes: [{}, { values: function (u, vals) { return vals.map(money); }, size: 70 }] }, data, el);
+    return new uPlot(
+      {
+        width: width(el),
+        height: 280,
+        series: series,
+        axes: [
+          {},
+          {
+            values: function (u, vals) {
+              return vals.map(money);
+            },
+            size: 70,
+          },
+        ],
+      },
+      data,
+      el,
+    );
   }
 
   function burn(el, d) {
-    var xs = [d.start].concat(d.burn.map(function (b) { return b.t; }), [d.now, d.end]);
-    var spend = [0].concat(d.burn.map(function (b) { return b.spend; }), [d.spend, null]);
-    var budget = xs.map(function () { return d.amount; });
-    var forecast = xs.map(function (x) { return x < d.now ? null : x === d.now ? d.spend : d.forecast; });
+    var xs = [d.start].concat(
+      d.burn.map(function (b) {
+        return b.t;
+      }),
+      [d.now, d.end],
+    );
+    var spend = [0].concat(
+      d.burn.map(function (b) {
+        return b.spend;
+      }),
+      [d.spend, null],
+    );
+    var budget = xs.map(function () {
+      return d.amount;
+    });
+    var forecast = xs.map(function (x) {
+      return x < d.now ? null : x === d.now ? d.spend : d.forecast;
+    });
     return new uPlot(
       {
         width: width(el),
@@ -62,7 +107,15 @@
           { label: "budget", stroke: "#dc2626", dash: [6, 4], width: 1 },
           { label: "forecast", stroke: "#d97706", dash: [2, 3], width: 2 },
         ],
-        axes: [{}, { values: function (u, vals) { return vals.map(money); }, size: 70 }],
+        axes: [
+          {},
+          {
+            values: function (u, vals) {
+              return vals.map(money);
+            },
+            size: 70,
+          },
+        ],
       },
       [xs, spend, budget, forecast],
       el,
@@ -76,7 +129,9 @@
       var d = JSON.parse(el.dataset.series || "{}");
       var plot = el.dataset.chart === "stacked" ? stacked(el, d) : burn(el, d);
       if (plot) {
-        new ResizeObserver(function () { plot.setSize({ width: width(el), height: plot.height }); }).observe(el);
+        new ResizeObserver(function () {
+          plot.setSize({ width: width(el), height: plot.height });
+        }).observe(el);
       }
     });
   }
@@ -84,8 +139,12 @@
   document.addEventListener("DOMContentLoaded", function () {
     draw(document);
     document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
-      s.addEventListener("change", function () { s.form.submit(); });
+      s.addEventListener("change", function () {
+        s.form.submit();
+      });
     });
   });
-  document.addEventListener("htmx:afterSwap", function (e) { draw(e.target); });
+  document.addEventListener("htmx:afterSwap", function (e) {
+    draw(e.target);
+  });
 })();

@@ -123,4 +123,3 @@ export class SeasonalBaseline {
     b.w.push(x);
   }
 }
-

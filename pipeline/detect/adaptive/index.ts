@@ -67,7 +67,8 @@ const LONG_FLOOR = 0.05;
 
 function runningMean(size: number): (x: number) => number {
   const ring = new Float64Array(size);
-  let n = 0, sum = 0;
+  let n = 0,
+    sum = 0;
   return (x) => {
     const slot = n % size;
     if (n >= size) sum -= ring[slot]!;
@@ -90,14 +91,22 @@ function buildModel(p: AdaptiveParams, cadence: Cadence) {
     level: new LevelBaseline(levelRows),
     step: new StepBaseline(levelRows),
     day: profiled ? new SeasonalBaseline((at) => at.getUTCHours(), perHour * p.seasonDays, perHour * p.seasonMinDays) : undefined,
-    week: profiled ? new SeasonalBaseline((at) => at.getUTCDay() * 24 + at.getUTCHours(), perHour * p.weekWeeks, perHour * p.weekMinWeeks) : undefined,
+    week: profiled
+      ? new SeasonalBaseline((at) => at.getUTCDay() * 24 + at.getUTCHours(), perHour * p.weekWeeks, perHour * p.weekMinWeeks)
+      : undefined,
     range: new SortedWindow(calibration),
     smoothLevel: runningMean(smoothRows),
     smoothDay: runningMean(smoothRows),
     residual: p.residual ? new LevelBaseline(levelRows) : undefined,
     smoothResidual: runningMean(smoothRows),
-    residualTails: Array.from({ length: 2 }, () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS })),
-    tails: Array.from({ length: FEATURES }, () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS })),
+    residualTails: Array.from(
+      { length: 2 },
+      () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS }),
+    ),
+    tails: Array.from(
+      { length: FEATURES },
+      () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS }),
+    ),
     episode: refractory(cadence.rows(p.refractoryHours, 0, 2_000), 0.6 * p.threshold),
     rows: 0,
   };
@@ -109,7 +118,8 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
   const pending: [number, Date][] = [];
   let model: ReturnType<typeof buildModel> | undefined;
 
-  const directed = (zv: number): number => (p.direction === "both" ? Math.abs(zv) : p.direction === "up" ? Math.max(zv, 0) : Math.max(-zv, 0));
+  const directed = (zv: number): number =>
+    p.direction === "both" ? Math.abs(zv) : p.direction === "up" ? Math.max(zv, 0) : Math.max(-zv, 0);
   // How far a value lies beyond everything seen in the calibration span, in usual spreads.
   const novelty = (x: number, seen: SortedWindow, spread: number): number => {
     const s = Math.max(spread, 1e-9);
@@ -199,7 +209,10 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
       const blockRows = Math.round((p.coarseMinutes * 60_000) / cadence.intervalMs());
       if (p.coarseMinutes > 0 && blockRows >= 2)
         coarse = { detector: createAdaptive({ ...p, coarseMinutes: 0, residual: false }), rows: blockRows, sum: 0, n: 0, start: undefined };
-      for (const [v, t] of pending) step(model, v, t), coarseScore(v, t);
+      for (const [v, t] of pending) {
+        step(model, v, t);
+        coarseScore(v, t);
+      }
       pending.length = 0;
       return 0;
     },

@@ -43,7 +43,9 @@ export class SortedWindow {
 
   /** Mean and variance of the values above the q-quantile (the tail's excesses over it). */
   excessesOver(u: number): { count: number; mean: number; variance: number } {
-    let count = 0, sum = 0, sq = 0;
+    let count = 0,
+      sum = 0,
+      sq = 0;
     for (let i = this.upperBound(u); i < this.sorted.length; i++) {
       const e = this.sorted[i]! - u;
       count++;
@@ -55,7 +57,8 @@ export class SortedWindow {
   }
 
   private lowerBound(x: number): number {
-    let lo = 0, hi = this.sorted.length;
+    let lo = 0,
+      hi = this.sorted.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (this.sorted[mid]! < x) lo = mid + 1;
@@ -65,7 +68,8 @@ export class SortedWindow {
   }
 
   private upperBound(x: number): number {
-    let lo = 0, hi = this.sorted.length;
+    let lo = 0,
+      hi = this.sorted.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (this.sorted[mid]! <= x) lo = mid + 1;
