@@ -354,8 +354,8 @@ describe("the admin's /v1/sql stays read-only", () => {
     const slow = await call(stack.info.api_url, "POST", "/v1/sql", {
       key: stack.adminKey,
       body: {
-        query:
-          "SELECT count() FROM system.one ARRAY JOIN range(10000) AS a ARRAY JOIN range(10000) AS b ARRAY JOIN range(10000) AS c WHERE cityHash64(a, b, c) = 0",
+        // Endless and in constant memory, so only the time bound can end it.
+        query: "SELECT count() FROM system.numbers WHERE cityHash64(number) = 0",
       },
     });
     expect(slow.status).toBe(408);
