@@ -7,7 +7,7 @@
 //     /v1/costs with 20 concurrent callers.
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { connect } from "@nats-io/transport-node";
+import { connectStack } from "../test/helpers/stack-nats.ts";
 import { createProducer } from "../pipeline/producer/producer.ts";
 import { startStack, tempHome, waitFor } from "../test/helpers/stack-process.ts";
 import { call } from "../test/helpers/api-routes.ts";
@@ -32,7 +32,7 @@ const stack = await startStack(tempHome("costline-bench-isolation-"), {
 });
 const api = stack.info.api_url;
 try {
-  const nc = await connect({ servers: stack.info.nats_url });
+  const nc = await connectStack(stack, "publisher");
   const producer = await createProducer({ nc });
   const sent = new Map<string, number>();
   let seq = 0;

@@ -13,11 +13,13 @@ import { createBudgetReservations } from "../pipeline/guard/budget-reservations.
 import { BudgetExhaustedError, createBreakers, GuardDeniedError, guardedCallResult } from "../pipeline/guard/guarded-call.ts";
 import { createCallPricer } from "../pipeline/guard/call-cost.ts";
 import { createProducer } from "../pipeline/producer/producer.ts";
+import { natsAuthFromEnv, natsAuthOptions } from "../pipeline/nats/connect.ts";
 
 const [servers, tenant, mode, concurrencyArg, maxSecondsArg] = process.argv.slice(2);
 const concurrency = Number(concurrencyArg);
 const deadline = () => Date.now() + Number(maxSecondsArg) * 1000;
-const nc = await connect({ servers: servers! });
+// Credentials come from NATS_USER/NATS_PASSWORD, as for any producer.
+const nc = await connect({ servers: servers!, ...natsAuthOptions(natsAuthFromEnv()) });
 const guard = await createGuard({ nc });
 await guard.ready;
 const reservations = mode === "reservations" ? await createBudgetReservations({ nc }) : undefined;

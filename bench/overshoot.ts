@@ -12,7 +12,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { connect } from "@nats-io/transport-node";
+import { connectStack, stackNatsEnv } from "../test/helpers/stack-nats.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { createSubjects } from "../pipeline/nats/subjects.ts";
 import { msgIdOf } from "../pipeline/producer/producer.ts";
@@ -59,7 +59,7 @@ async function putBudget(stack: StackProcess, tenant: string): Promise<void> {
 
 async function run(stack: StackProcess, mode: "check-only" | "reservations") {
   const tenant = `overshoot-${mode}`;
-  const nc = await connect({ servers: stack.info.nats_url });
+  const nc = await connectStack(stack, "operator");
   const js = jetstream(nc);
   const pre: CostlineEventInput = {
     specversion: "1.0",
@@ -92,7 +92,7 @@ async function run(stack: StackProcess, mode: "check-only" | "reservations") {
         args.concurrency!,
         args["max-seconds"]!,
       ],
-      { stdio: ["pipe", "pipe", "inherit"] },
+      { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...stackNatsEnv(stack, "publisher") } },
     ),
   );
   const results: Promise<ProducerResult>[] = [];
