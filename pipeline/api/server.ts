@@ -27,7 +27,7 @@ import type { SilenceStore } from "../notify/silences.ts";
 import { silenceRoutes } from "./routes-silences.ts";
 import { otlpRoutes, type OtlpDeps } from "../otlp/routes-otlp.ts";
 import { focusRoutes } from "../exports/routes-focus.ts";
-import { createAnalytics, type Analytics } from "../queries/analytics.ts";
+import { analyticsClient, createAnalytics, type Analytics } from "../queries/analytics.ts";
 import { QueryLimitError, defaultQueryLimits } from "../queries/query-limits.ts";
 import { fairness, type FairnessOptions } from "./fairness.ts";
 import { validText } from "./valid-text.ts";
@@ -120,7 +120,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route("/v1", reportRoutes(analytics));
   if (deps.otlp) app.route("/v1", otlpRoutes({ ...deps.otlp, metrics: deps.metrics, log: deps.log }));
   app.route("/v1", focusRoutes(deps.clickhouse, { maxRows: deps.maxExportRows }));
-  app.route("/v1", alertRoutes(deps.clickhouse));
+  // Fixed queries too run on the analytics lanes, under the same bounds as /v1/sql and the reports.
+  app.route("/v1", alertRoutes(analyticsClient(analytics)));
   // The web console at / (its own session cookie, not a bearer key; /v1 stays key-only).
   app.route(
     "/",
@@ -134,7 +135,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
       nats: deps.consoleNats,
     }) as unknown as Hono<ApiEnv>,
   );
-  app.route("/v1", detectRoutes(deps.clickhouse, deps.windowS ?? 60));
+  app.route("/v1", detectRoutes(analyticsClient(analytics), deps.windowS ?? 60));
   return app;
 }
 
