@@ -1,9 +1,10 @@
 // Budget periods in a time zone and the rolling 30 days, and the budget
 // tracker: scopes, open and final windows, exact sums, re-arming, seeding.
+import { tenantWindow } from "../helpers/windows.ts";
 import { describe, expect, it } from "vitest";
 import { periodOf } from "../../pipeline/budgets/budget-period.ts";
 import { createBudgetTracker } from "../../pipeline/budgets/budget-tracker.ts";
-import { budgetSchema, type BudgetInput, type WindowAggregate } from "../../schemas/index.ts";
+import { budgetSchema, type BudgetInput } from "../../schemas/index.ts";
 
 const span = (p: { start: Date; end: Date }) => [p.start.toISOString(), p.end.toISOString()];
 
@@ -43,31 +44,7 @@ describe("budget periods", () => {
   });
 });
 
-let seq = 0;
-function win(p: Partial<WindowAggregate> & { start: string; cost: string }, seconds = 60): WindowAggregate {
-  const start = new Date(p.start);
-  return {
-    scope: "tenant",
-    key: { tenant: "acme" },
-    tenant: "acme",
-    events: 1,
-    unpriced_events: 0,
-    revenue_usd: "0",
-    input_tokens: 0,
-    output_tokens: 0,
-    requests: 1,
-    by_model: {},
-    by_operation: {},
-    top_posts: {},
-    top_users: {},
-    final: true,
-    emitted_at: new Date(start.getTime() + seconds * 1000 + seq++).toISOString(),
-    ...p,
-    cost_usd: p.cost,
-    window_start: start.toISOString(),
-    window_end: new Date(start.getTime() + seconds * 1000).toISOString(),
-  };
-}
+const win = tenantWindow;
 
 function tracker(...budgets: BudgetInput[]) {
   const t = createBudgetTracker();

@@ -4,6 +4,7 @@
 // priced cost that is not zero never becomes a silent 0; and the bound is
 // such that the ledger's Decimal(38, 12) cannot overflow (arithmetic in
 // docs/money-and-escaping.md, checked here).
+import { tenantWindow } from "../helpers/windows.ts";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -211,28 +212,7 @@ describe("refunds and credits in budgets", () => {
   it("count spend net of credits: a credit lowers the period's spend and the next crossing needs the net amount", () => {
     const t = createBudgetTracker();
     t.set(budgetSchema.parse({ scope: { tenant: "acme" }, period: "monthly", amount_usd: "10", thresholds: [1] }));
-    let n = 0;
-    const win = (start: string, cost: string) =>
-      ({
-        scope: "tenant",
-        key: { tenant: "acme" },
-        tenant: "acme",
-        events: 1,
-        unpriced_events: 0,
-        revenue_usd: "0",
-        input_tokens: 0,
-        output_tokens: 0,
-        requests: 1,
-        by_model: {},
-        by_operation: {},
-        top_posts: {},
-        top_users: {},
-        final: true,
-        emitted_at: new Date(Date.parse(start) + 60_000 + n++).toISOString(),
-        cost_usd: cost,
-        window_start: new Date(start).toISOString(),
-        window_end: new Date(Date.parse(start) + 60_000).toISOString(),
-      }) as never;
+    const win = (start: string, cost: string) => tenantWindow({ start, cost });
     expect(t.add(win("2026-11-10T10:00:00Z", "8"))).toEqual([]);
     expect(t.add(win("2026-11-10T10:01:00Z", "-5.25"))).toEqual([]); // a refund
     expect(t.spend("acme.tenant.monthly")).toBe("2.75");
