@@ -254,7 +254,8 @@ describe("costline up on a NATS that demands a password, and secrets kept out of
   it("fails clearly, without the secret, on bad API keys, a wrong NATS password, and invalid configuration", async () => {
     // Bad API keys: each answer is collected for the final search.
     for (const authorization of [
-      `Bearer ${adminKey.slice(0, -1)}x`,
+      // The last character changed to one it is not (a key ending in "x" stayed valid with a fixed "x").
+      `Bearer ${adminKey.slice(0, -1)}${adminKey.endsWith("x") ? "y" : "x"}`,
       `Bearer ${nats.secrets[0]}`,
       `Basic ${Buffer.from(`admin:${adminKey}`).toString("base64")}`,
     ]) {
@@ -308,7 +309,10 @@ describe("costline up on a NATS that demands a password, and secrets kept out of
     expect(badFile.code).toBe(1);
     expect(badFile.stderr).toMatch(/cannot read COSTLINE_CONFIG .*costline\.env: .*not valid JSON/);
 
-    const badKey = await runCli(["sql", "SELECT 1"], { COSTLINE_HOME: home, COSTLINE_API_KEY: `${adminKey.slice(0, -1)}x` });
+    const badKey = await runCli(["sql", "SELECT 1"], {
+      COSTLINE_HOME: home,
+      COSTLINE_API_KEY: `${adminKey.slice(0, -1)}${adminKey.endsWith("x") ? "y" : "x"}`,
+    });
     record("sql, wrong API key", badKey);
     expect(badKey.code).toBe(1);
     expect(badKey.stderr).toMatch(/the API refused the key/);
