@@ -73,12 +73,17 @@ const api = await startApi(app, "127.0.0.1", 0);
 const login = await fetch(`${api.url}/login`, { method: "POST", redirect: "manual", body: new URLSearchParams({ key: tenantKey }) });
 const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
 
+/** The page's own account of its query time ("… in N ms"), when it gives one. */
+let lastQueryMs: number | undefined;
 async function timed(p: string): Promise<number> {
   const t = performance.now();
   const res = await fetch(`${api.url}${p}`, { headers: { cookie } });
-  await res.text();
+  const body = await res.text();
   if (res.status !== 200) throw new Error(`${p}: ${res.status}`);
-  return performance.now() - t;
+  const ms = performance.now() - t;
+  const m = / in (\d+) ms/.exec(body);
+  lastQueryMs = m ? Number(m[1]) : undefined;
+  return ms;
 }
 
 const quantiles = (xs: number[]) => {
@@ -87,6 +92,7 @@ const quantiles = (xs: number[]) => {
   return { p50: q(0.5), p95: q(0.95), p99: q(0.99), max: q(1) };
 };
 
+const loadBefore = os.loadavg()[0]!;
 // Overview: the server's answer (HTML complete), warm.
 for (let i = 0; i < 3; i++) await timed("/");
 const overviewServer: number[] = [];
@@ -109,6 +115,7 @@ for (const p of explorerPaths) {
 const explorer: number[] = [];
 const byGroup: Record<string, number[]> = {};
 const byView: Record<string, number[]> = {};
+const queryByView: Record<string, number[]> = {};
 for (let i = 0; i < REQUESTS; i++) {
   const p = explorerPaths[i % explorerPaths.length]!;
   const ms = await timed(p);
@@ -116,6 +123,7 @@ for (let i = 0; i < REQUESTS; i++) {
   const g = /group_by=([a-z_]*)/.exec(p)![1] || "none";
   (byGroup[g] ??= []).push(ms);
   (byView[view(p)] ??= []).push(ms);
+  if (lastQueryMs !== undefined) (queryByView[view(p)] ??= []).push(lastQueryMs);
 }
 
 // First paint in a real browser, when one is here.
@@ -169,6 +177,8 @@ if (bin) {
 }
 
 const result = {
+  // The machine's load (1-minute average) before and after the measurements, and its cores: figures on a busy machine are slower.
+  machine: { cpus: os.cpus().length, load_before: Number(loadBefore.toFixed(2)), load_after: Number(os.loadavg()[0]!.toFixed(2)) },
   ledger_rows: Number(count?.n ?? 0),
   fill_seconds: Number(fillSeconds.toFixed(1)),
   reused_ledger: held > 0,
@@ -180,6 +190,8 @@ const result = {
   explorer_ms: quantiles(explorer),
   explorer_ms_by_group: Object.fromEntries(Object.entries(byGroup).map(([g, xs]) => [g, quantiles(xs)])),
   explorer_ms_by_view: Object.fromEntries(Object.entries(byView).map(([v, xs]) => [v, quantiles(xs)])),
+  // Of each request, the time its two ClickHouse reads took (the rest: session, rendering, HTTP).
+  explorer_query_ms_by_view: Object.fromEntries(Object.entries(queryByView).map(([v, xs]) => [v, quantiles(xs)])),
   explorer_source_by_view: sourceByView,
   targets: { overview_first_paint_ms: 1000, explorer_p99_ms: 300 },
 };
