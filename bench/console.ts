@@ -39,7 +39,9 @@ const { values: args } = parseArgs({
 const ROWS = Number(args.rows);
 const REQUESTS = Number(args.requests);
 
-const dataDir = args["data-dir"] ? path.resolve(args["data-dir"]) : path.join(mkdtempSync(path.join(os.tmpdir(), "costline-bench-console-")), "clickhouse");
+const dataDir = args["data-dir"]
+  ? path.resolve(args["data-dir"])
+  : path.join(mkdtempSync(path.join(os.tmpdir(), "costline-bench-console-")), "clickhouse");
 const reuse = existsSync(dataDir);
 const db = await openClickHouse({ dataDir } as never);
 const migrateStart = performance.now();
@@ -59,7 +61,12 @@ const keys = createKeyStore(db.client);
 const tenantKey = (await keys.create({ role: "tenant", tenant: "tenant-7" }, "bench")).key;
 // The bounds and lanes `costline up` gives the API (embedded: parameters inlined).
 const queries = loadConfig({}).queries;
-const analytics = createAnalytics({ lanes: db.analyticsLanes(queries.connections), control: db.client, limits: queries.limits, inline: true });
+const analytics = createAnalytics({
+  lanes: db.analyticsLanes(queries.connections),
+  control: db.client,
+  limits: queries.limits,
+  inline: true,
+});
 const app = createApi({
   analytics,
   clickhouse: db.client,
@@ -75,12 +82,21 @@ const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
 
 /** The page's own account of its query time ("… in N ms"), when it gives one. */
 let lastQueryMs: number | undefined;
+/**
+ * CPU the process spent on the last request (Node and the in-process engine
+ * together, ms): on a busy machine wall time mostly measures waiting for a
+ * core, this is the work itself (an upper bound: background merges count too).
+ */
+let lastCpuMs = 0;
 async function timed(p: string): Promise<number> {
+  const cpu = process.cpuUsage();
   const t = performance.now();
   const res = await fetch(`${api.url}${p}`, { headers: { cookie } });
   const body = await res.text();
   if (res.status !== 200) throw new Error(`${p}: ${res.status}`);
   const ms = performance.now() - t;
+  const used = process.cpuUsage(cpu);
+  lastCpuMs = (used.user + used.system) / 1000;
   const m = / in (\d+) ms/.exec(body);
   lastQueryMs = m ? Number(m[1]) : undefined;
   return ms;
@@ -96,7 +112,11 @@ const loadBefore = os.loadavg()[0]!;
 // Overview: the server's answer (HTML complete), warm.
 for (let i = 0; i < 3; i++) await timed("/");
 const overviewServer: number[] = [];
-for (let i = 0; i < Math.max(10, Math.round(REQUESTS / 5)); i++) overviewServer.push(await timed("/"));
+const overviewCpu: number[] = [];
+for (let i = 0; i < Math.max(10, Math.round(REQUESTS / 5)); i++) {
+  overviewServer.push(await timed("/"));
+  overviewCpu.push(lastCpuMs);
+}
 
 // Explorer: each group-by over the last 30 days, by day, and the last 24 hours by hour.
 const to = new Date(Date.now() + 60_000).toISOString().slice(0, 16);
@@ -116,6 +136,7 @@ const explorer: number[] = [];
 const byGroup: Record<string, number[]> = {};
 const byView: Record<string, number[]> = {};
 const queryByView: Record<string, number[]> = {};
+const cpuByGroup: Record<string, number[]> = {};
 for (let i = 0; i < REQUESTS; i++) {
   const p = explorerPaths[i % explorerPaths.length]!;
   const ms = await timed(p);
@@ -124,6 +145,7 @@ for (let i = 0; i < REQUESTS; i++) {
   (byGroup[g] ??= []).push(ms);
   (byView[view(p)] ??= []).push(ms);
   if (lastQueryMs !== undefined) (queryByView[view(p)] ??= []).push(lastQueryMs);
+  (cpuByGroup[g] ??= []).push(lastCpuMs);
 }
 
 // First paint in a real browser, when one is here.
@@ -186,9 +208,11 @@ const result = {
   overview_first_paint_ms: firstPaint,
   overview_panels_loaded_ms: panelsLoaded,
   overview_server_ms: quantiles(overviewServer),
+  overview_server_cpu_ms: quantiles(overviewCpu),
   explorer_requests: explorer.length,
   explorer_ms: quantiles(explorer),
   explorer_ms_by_group: Object.fromEntries(Object.entries(byGroup).map(([g, xs]) => [g, quantiles(xs)])),
+  explorer_cpu_ms_by_group: Object.fromEntries(Object.entries(cpuByGroup).map(([g, xs]) => [g, quantiles(xs)])),
   explorer_ms_by_view: Object.fromEntries(Object.entries(byView).map(([v, xs]) => [v, quantiles(xs)])),
   // Of each request, the time its two ClickHouse reads took (the rest: session, rendering, HTTP).
   explorer_query_ms_by_view: Object.fromEntries(Object.entries(queryByView).map(([v, xs]) => [v, quantiles(xs)])),

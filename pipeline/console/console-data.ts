@@ -63,9 +63,13 @@ export async function tenantSpend(client: ClickHouseClient, tenant: string | und
 
 /** The all-time totals `costline totals` prints, from the hourly rollup (console_totals.sql says why that is exact). */
 export async function consoleTotals(client: ClickHouseClient, tenant: string | undefined): Promise<Totals> {
-  const [r] = await queryRows<{ events: string | number; cost_usd: string; unpriced_events: string | number }>(client, sqlFile("console_totals"), {
-    tenant: tenant ?? "",
-  });
+  const [r] = await queryRows<{ events: string | number; cost_usd: string; unpriced_events: string | number }>(
+    client,
+    sqlFile("console_totals"),
+    {
+      tenant: tenant ?? "",
+    },
+  );
   return { events: Number(r?.events ?? 0), cost_usd: r?.cost_usd ?? "0", unpriced_events: Number(r?.unpriced_events ?? 0) };
 }
 

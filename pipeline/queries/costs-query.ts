@@ -197,7 +197,14 @@ export function planCosts(q: CostsQuery, tenant: string | undefined): CostsPlan 
     where.push(`${f.key} = {f${i}:String}`);
     params[`f${i}`] = f.value;
   });
-  return { table: source.table, time: source.time, measures: source.measures, bucket: bucketExpr(q.granularity, source.time), where, params };
+  return {
+    table: source.table,
+    time: source.time,
+    measures: source.measures,
+    bucket: bucketExpr(q.granularity, source.time),
+    where,
+    params,
+  };
 }
 
 /** Builds the aggregation; `tenant` is the caller's scope (undefined: every tenant, admins only). */

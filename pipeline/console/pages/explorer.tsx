@@ -154,9 +154,8 @@ export function ExplorerPage(p: { form: ExplorerForm; result: ExplorerResult; cs
       ></div>
       <p class="hint">
         {count(result.groupCount)} {result.groupCount === 1 ? "group" : "groups"}
-        {result.groupCount > result.groups.length ? `, the largest ${count(result.groups.length)} listed` : ""} · {count(result.total.events)}{" "}
-        events · total <Money value={total} /> · from {result.source} in {p.ms} ms
-
+        {result.groupCount > result.groups.length ? `, the largest ${count(result.groups.length)} listed` : ""} ·{" "}
+        {count(result.total.events)} events · total <Money value={total} /> · from {result.source} in {p.ms} ms
       </p>
       <div class="scroll">
         <table id="explorer-table">
@@ -179,7 +178,13 @@ export function ExplorerPage(p: { form: ExplorerForm; result: ExplorerResult; cs
               result.groups.map(({ group: g, events, cost_usd }) => (
                 <tr data-group={g}>
                   <td>
-                    {!form.group_by ? "all" : form.group_by === "post_id" && g ? <a href={`/posts?id=${encodeURIComponent(g)}`}>{g}</a> : g || "(none)"}
+                    {!form.group_by ? (
+                      "all"
+                    ) : form.group_by === "post_id" && g ? (
+                      <a href={`/posts?id=${encodeURIComponent(g)}`}>{g}</a>
+                    ) : (
+                      g || "(none)"
+                    )}
                   </td>
                   <td class="num">{count(events)}</td>
                   <td class="num">
