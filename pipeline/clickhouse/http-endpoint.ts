@@ -24,7 +24,7 @@ import type { KeyStore } from "../api/api-keys.ts";
 import { ConfigError, PermanentError, errorMessage } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { normalizeReadOnly } from "../queries/read-only-sql.ts";
-import { HttpRequestError, bindHttpParams, insertWithSettings, isInsert, requestSettings, returnsRows, withSettings } from "./http-request.ts";
+import { HttpRequestError, bindHttpParams, bindInsert, isInsert, requestSettings, returnsRows, withSettings } from "./http-request.ts";
 import { isWriter, type HttpWriter } from "./http-writer.ts";
 
 export interface ClickHouseHttpOptions {
@@ -131,7 +131,7 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
       const settings = requestSettings(url, writer ? "writer" : "reader");
       if (writer && isInsert(query)) {
         // The data follows the statement; parameters and settings go in its head.
-        sql = insertWithSettings(query, settings);
+        sql = bindInsert(query, params, settings);
       } else {
         // A client's trailing FORMAT (the HTTP interface's way of naming the output)
         // is taken off before the guard, which refuses FORMAT inside a statement,

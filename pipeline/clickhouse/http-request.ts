@@ -90,15 +90,26 @@ export function withSettings(sql: string, settings: Record<string, string>): str
   return /\bSETTINGS\b([^'`"()]*)$/i.test(body) ? `${body}, ${settingList(settings)}` : `${body}\nSETTINGS ${settingList(settings)}`;
 }
 
-const INSERT_HEAD = /^(\s*INSERT\s+INTO\s+[^\n]*?)(\s+SETTINGS\s+[^\n]*?)?(\s+(?:FORMAT\s+\w+|VALUES\b))/i;
+const INSERT_HEAD = /^(\s*INSERT\s+INTO\s+[\s\S]*?)(\s+SETTINGS\s+[\s\S]*?)?(\s+(?:FORMAT\s+\w+|VALUES\b|SELECT\b|WITH\b|\(\s*SELECT\b))/i;
+const DATA_FOLLOWS = /^\s*INSERT\s+INTO\s+[\s\S]*?\sFORMAT\s+\w+[^\S\n]*/i;
 
-/** `settings` put into an INSERT's head, before its FORMAT or VALUES (the data follows). */
-export function insertWithSettings(sql: string, settings: Record<string, string>): string {
-  if (Object.keys(settings).length === 0) return sql;
-  const m = INSERT_HEAD.exec(sql);
-  if (!m) throw new HttpRequestError(62, "SYNTAX_ERROR", "an INSERT with settings needs FORMAT or VALUES");
-  const own = m[2] ? `${m[2]}, ` : " SETTINGS ";
-  return `${m[1]}${own}${settingList(settings)}${m[3]}${sql.slice(m[0].length)}`;
+/**
+ * An INSERT as the engine runs it: parameters bound in the statement (never
+ * in the data after FORMAT, which is the client's text), and `settings` put
+ * into its head, before FORMAT, VALUES or its SELECT.
+ */
+export function bindInsert(sql: string, params: Record<string, string>, settings: Record<string, string>): string {
+  const data = DATA_FOLLOWS.exec(sql);
+  const head = data ? data[0] : sql;
+  const rest = data ? sql.slice(head.length) : "";
+  let bound = Object.keys(params).length ? bindHttpParams(head, params) : head;
+  if (Object.keys(settings).length) {
+    const m = INSERT_HEAD.exec(bound);
+    if (!m) throw new HttpRequestError(62, "SYNTAX_ERROR", "an INSERT with settings needs FORMAT, VALUES or SELECT");
+    const own = m[2] ? `${m[2]}, ` : " SETTINGS ";
+    bound = `${m[1]}${own}${settingList(settings)}${m[3]}${bound.slice(m[0].length)}`;
+  }
+  return bound + rest;
 }
 
 export const isInsert = (sql: string) => /^\s*INSERT\b/i.test(sql);

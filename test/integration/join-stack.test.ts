@@ -77,6 +77,16 @@ describe("the embedded engine over ClickHouse's HTTP interface", () => {
     ]);
     // A reader reads costline's tables only.
     await expect(reader.query({ query: "SELECT toString(sum(usd)) AS s FROM scratch.t", format: "JSONEachRow" })).rejects.toThrow(/read-only/);
+    // INSERT … SELECT with a bound parameter (the ledger's rollup repair does this), data rows never touched by binding.
+    await writer.command({
+      query: "INSERT INTO scratch.t SELECT concat(id, '-copy'), tags, usd FROM scratch.t WHERE id = {id:String}",
+      query_params: { id: "plain" },
+    });
+    await writer.insert({ table: "scratch.t", values: [{ id: "{id:String}", tags: [], usd: "0" }], format: "JSONEachRow" });
+    const ids = await writer.query({ query: "SELECT id FROM scratch.t ORDER BY id", format: "JSONEachRow" });
+    // ORDER BY id: byte order.
+    expect((await ids.json<{ id: string }>()).map((r) => r.id)).toEqual(["o'hara\ttab", "plain", "plain-copy", "{id:String}"]);
+    await writer.command({ query: "DELETE FROM scratch.t WHERE id IN ('plain-copy', '{id:String}')" });
     const viaWriter = await writer.query({ query: "SELECT toString(sum(usd)) AS s FROM scratch.t", format: "JSONEachRow" });
     expect(await viaWriter.json()).toEqual([{ s: "12345678901234567890.123456789013" }]);
   });
