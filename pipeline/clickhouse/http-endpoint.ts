@@ -137,7 +137,9 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
         // is taken off before the guard, which refuses FORMAT inside a statement,
         // and put back after the server's bounds.
         const statement = query.trim().replace(FORMAT_AT_END, "");
-        format = returnsRows(statement) || !writer ? (FORMAT_AT_END.exec(query.trim())?.[1] ?? requested) : undefined;
+        // A FORMAT the client wrote is what it reads; else rows come in default_format.
+        const asked = FORMAT_AT_END.exec(query.trim())?.[1];
+        format = asked ?? (returnsRows(statement) || !writer ? requested : undefined);
         // `param_*` bindings become quoted, cast literals before the guard reads the statement.
         const bound = Object.keys(params).length ? bindHttpParams(statement, params) : statement;
         if (writer) sql = format ? withSettings(bound, settings) : bound;

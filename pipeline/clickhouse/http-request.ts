@@ -112,6 +112,8 @@ export function bindInsert(sql: string, params: Record<string, string>, settings
   return bound + rest;
 }
 
-export const isInsert = (sql: string) => /^\s*INSERT\b/i.test(sql);
+/** The statement without the comments before it (queries kept in files start with some). */
+const leading = (sql: string) => sql.replace(/^(\s*(--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/))*\s*/, "");
+export const isInsert = (sql: string) => /^INSERT\b/i.test(leading(sql));
 /** Statements that answer with rows, in the requested format. */
-export const returnsRows = (sql: string) => /^\s*(\(?\s*SELECT|WITH|SHOW|DESC|DESCRIBE|EXPLAIN|EXISTS)\b/i.test(sql);
+export const returnsRows = (sql: string) => /^(\(?\s*SELECT|WITH|SHOW|DESC|DESCRIBE|EXPLAIN|EXISTS)\b/i.test(leading(sql));
