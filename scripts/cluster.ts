@@ -24,7 +24,9 @@ const home = path.resolve(values.home);
 const cluster = await startNatsCluster({ home, nodes, basePort, bin: process.env.NATS_SERVER_BIN });
 const lines = [
   `NATS cluster up: ${nodes} nodes with JetStream, routed on loopback.`,
-  ...cluster.nodes.map((n) => `  ${n.name}  ${n.url}  (monitoring http://127.0.0.1:${n.monitorPort}, log ${path.join(n.dir, "nats-server.log")})`),
+  ...cluster.nodes.map(
+    (n) => `  ${n.name}  ${n.url}  (monitoring http://127.0.0.1:${n.monitorPort}, log ${path.join(n.dir, "nats-server.log")})`,
+  ),
   "Run costline against it with:",
   `  NATS_URL=${cluster.url}`,
   `  COSTLINE_STREAM_REPLICAS=${nodes}`,

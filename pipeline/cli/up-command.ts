@@ -159,7 +159,10 @@ export async function runStages(given: Config, names: string[], opts: { api?: bo
     process.stderr.write("note: NATS_URL or CLICKHOUSE_URL is not set; this process starts its own embedded part\n");
   const log = createLogger(config.logLevel);
   const pipeline = await startPipeline(config, { stages: names as StageName[], log, api: Boolean(opts.api) || names.length === 0 });
-  log.info({ stages: names, api: pipeline.apiUrl || undefined, ops: pipeline.opsUrl, joined: took.length ? took : undefined }, "stages running");
+  log.info(
+    { stages: names, api: pipeline.apiUrl || undefined, ops: pipeline.opsUrl, joined: took.length ? took : undefined },
+    "stages running",
+  );
   await waitForSignal();
   await pipeline.stop();
 }

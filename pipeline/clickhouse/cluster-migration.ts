@@ -22,7 +22,8 @@ export class ClusterMigrationError extends CostlineError {}
 
 const CLUSTER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CREATE_DATABASE = /^CREATE DATABASE IF NOT EXISTS costline$/i;
-const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS costline\.([a-z_]+)\s*\(([\s\S]*)\)\s*ENGINE\s*=\s*([A-Za-z]*MergeTree)(?:\(([^)]*)\))?([\s\S]*)$/;
+const CREATE_TABLE =
+  /^CREATE TABLE IF NOT EXISTS costline\.([a-z_]+)\s*\(([\s\S]*)\)\s*ENGINE\s*=\s*([A-Za-z]*MergeTree)(?:\(([^)]*)\))?([\s\S]*)$/;
 const CREATE_VIEW = /^CREATE MATERIALIZED VIEW IF NOT EXISTS costline\.([a-z_]+)\s+TO\s+costline\.([a-z_]+)\s+AS\s+([\s\S]*)$/i;
 const ALTER_TABLE = /^ALTER TABLE costline\.([a-z_]+)\s+([\s\S]*)$/i;
 const ORDER_BY = /\bORDER BY\s+(\(?\s*([A-Za-z_][A-Za-z0-9_]*))/i;
@@ -91,9 +92,12 @@ export function clusterStatements(statements: readonly string[], cluster: string
     const view = CREATE_VIEW.exec(sql);
     if (view) {
       const [, name, target, select] = view as unknown as [string, string, string, string];
-      if (!tables.has(target)) throw new ClusterMigrationError(`view costline.${name} writes to costline.${target}, which no migration created`);
+      if (!tables.has(target))
+        throw new ClusterMigrationError(`view costline.${name} writes to costline.${target}, which no migration created`);
       // The view fires on the shard's local inserts, so it reads and writes local tables.
-      const localSelect = select.replace(/\bcostline\.([a-z_]+)\b/g, (whole, t: string) => (tables.has(t) ? `costline.${localTable(t)}` : whole));
+      const localSelect = select.replace(/\bcostline\.([a-z_]+)\b/g, (whole, t: string) =>
+        tables.has(t) ? `costline.${localTable(t)}` : whole,
+      );
       out.push(`CREATE MATERIALIZED VIEW IF NOT EXISTS costline.${name} ${on} TO costline.${localTable(target)} AS ${localSelect}`);
       continue;
     }

@@ -36,7 +36,8 @@ const INTERFACE_PARAMS = new Set([
   "quota_key",
 ]);
 /** Settings a read-only client (Grafana) may give a query; the server's bounds come after them and win. */
-const READER_SETTINGS = /^(output_format_|format_|date_time_|max_|result_overflow_mode$|timeout_overflow_mode$|session_timezone$|extremes$|join_use_nulls$)/;
+const READER_SETTINGS =
+  /^(output_format_|format_|date_time_|max_|result_overflow_mode$|timeout_overflow_mode$|session_timezone$|extremes$|join_use_nulls$)/;
 const SETTING_NAME = /^[a-z][a-z0-9_]*$/;
 
 export class HttpRequestError extends Error {

@@ -52,7 +52,13 @@ export function joinLocalStack(config: Config): Joined {
       took.push("nats");
     }
   }
-  if (clickhouse.url && !clickhouse.user && !clickhouse.password && stack.clickhouse_url && sameHttp(clickhouse.url, stack.clickhouse_url)) {
+  if (
+    clickhouse.url &&
+    !clickhouse.user &&
+    !clickhouse.password &&
+    stack.clickhouse_url &&
+    sameHttp(clickhouse.url, stack.clickhouse_url)
+  ) {
     const writer = readHttpWriter(config.home);
     if (writer) {
       clickhouse = { ...clickhouse, user: writer.user, password: writer.password };

@@ -17,7 +17,8 @@
 // `npm run chaos:cluster` (test/chaos/cluster-main.ts).
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { natsAuthOptions } from "../../pipeline/nats/connect.ts";
 import { createSubjects, streamNames } from "../../pipeline/nats/subjects.ts";
@@ -104,7 +105,11 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
     reconnectTimeWait: 200,
   });
   const js = jetstream(nc, { timeout: 5000 });
-  const adminNc = await connect({ servers: cluster.nodes.map((n) => n.url), ...natsAuthOptions(cluster.credentials("pipeline")), maxReconnectAttempts: -1 });
+  const adminNc = await connect({
+    servers: cluster.nodes.map((n) => n.url),
+    ...natsAuthOptions(cluster.credentials("pipeline")),
+    maxReconnectAttempts: -1,
+  });
   const jsm = await jetstreamManager(adminNc);
 
   const report = {
@@ -218,9 +223,12 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   const killedAt = Date.now();
   await victim.kill();
   report.costline_kills++;
-  runs[0] = await startRun([...stageNames], runEnv, { logFile: victim.logFile });
-  report.costline_restart_ms = Date.now() - killedAt;
-  log(`restarted as pid ${runs[0].pid} after ${report.costline_restart_ms} ms`);
+  // Started again in the background, as a supervisor would: the NATS kill below keeps its moment.
+  const restarted = startRun([...stageNames], runEnv, { logFile: victim.logFile }).then((r) => {
+    runs[0] = r;
+    report.costline_restart_ms = Date.now() - killedAt;
+    log(`restarted as pid ${r.pid} after ${report.costline_restart_ms} ms`);
+  });
 
   await at(0.6);
   if (publishing) report.kills_while_publishing++;
@@ -246,6 +254,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   await cluster.restart(node);
   log(`${cluster.nodes[node]!.name} restarted; the events stream's new leader took ${report.nats_leader_election_ms} ms`);
 
+  await restarted;
   await at(0.8);
   spikeAfter = Date.now();
   await publisher;
@@ -259,7 +268,8 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   await sleep((2 * windowS + latenessS) * 1000 + 5000);
 
   const checks: ChaosCheck[] = [];
-  const check = (name: string, expected: string, actual: string, equal = expected === actual) => checks.push({ name, expected, actual, equal });
+  const check = (name: string, expected: string, actual: string, equal = expected === actual) =>
+    checks.push({ name, expected, actual, equal });
   const want = new Map<string, { events: number; cost: Decimal }>();
   let total = new Decimal(0);
   for (const { tenant, amount } of unique.values()) {
@@ -275,7 +285,12 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   for (const t of everyTenant) {
     const got = perTenant.find((r) => r.tenant === t);
     check(`ledger events ${t}`, String(want.get(t)?.events ?? 0), String(got?.n ?? 0));
-    check(`ledger cost_usd ${t}`, want.get(t)?.cost.toFixed() ?? "0", got?.cost ?? "0", new Decimal(got?.cost ?? 0).equals(want.get(t)?.cost ?? 0));
+    check(
+      `ledger cost_usd ${t}`,
+      want.get(t)?.cost.toFixed() ?? "0",
+      got?.cost ?? "0",
+      new Decimal(got?.cost ?? 0).equals(want.get(t)?.cost ?? 0),
+    );
   }
   const [raw] = await up.sql<{ n: number }>(`SELECT count() AS n FROM costline.ledger WHERE tenant IN (${tenantList})`);
   check("ledger rows stored (no FINAL)", String(unique.size), String(raw?.n ?? 0));
@@ -331,10 +346,16 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
 /** Reads every tenant window on the windows stream and keeps the last final one per (tenant, window start). */
 async function finalTenantWindows(nc: Awaited<ReturnType<typeof connect>>, tenants: Set<string>): Promise<Map<string, WindowAggregate>> {
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(streamNames.windows, {
-    filter_subjects: [subjects.windows("tenant")],
+  // An ephemeral pull consumer with one filter subject (nats-server 2.9 has no filter_subjects).
+  const info = await (
+    await jetstreamManager(nc)
+  ).consumers.add(streamNames.windows, {
+    ack_policy: AckPolicy.None,
     deliver_policy: DeliverPolicy.All,
+    filter_subject: subjects.windows("tenant"),
+    inactive_threshold: nanos(120_000),
   });
+  const consumer = await js.consumers.get(streamNames.windows, info.name);
   const out = new Map<string, WindowAggregate>();
   // Until a fetch comes back empty: every window published so far has been read.
   for (;;) {
@@ -356,7 +377,8 @@ async function leaseReport(
   adminKey: string,
 ): Promise<ClusterChaosReport["leases"]> {
   const buckets: string[] = [];
-  for await (const s of jsm.streams.list()) if (s.config.name.startsWith("KV_") && /lease/i.test(s.config.name)) buckets.push(s.config.name.slice(3));
+  for await (const s of jsm.streams.list())
+    if (s.config.name.startsWith("KV_") && /lease/i.test(s.config.name)) buckets.push(s.config.name.slice(3));
   const metrics: Record<string, number> = {};
   for (const url of urls) {
     try {

@@ -94,7 +94,9 @@ async function healthy(monitorPort: number): Promise<boolean> {
     const base = `http://127.0.0.1:${monitorPort}`;
     const js = await fetch(`${base}/healthz?js-enabled-only=true`, { signal: AbortSignal.timeout(2000) });
     if (!js.ok) return false;
-    const jsz = (await (await fetch(`${base}/jsz`, { signal: AbortSignal.timeout(2000) })).json()) as { meta_cluster?: { leader?: string } };
+    const jsz = (await (await fetch(`${base}/jsz`, { signal: AbortSignal.timeout(2000) })).json()) as {
+      meta_cluster?: { leader?: string };
+    };
     return Boolean(jsz.meta_cluster?.leader);
   } catch {
     return false;

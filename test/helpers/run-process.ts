@@ -34,7 +34,11 @@ export async function startRun(
   const before = existsSync(opts.logFile) ? readFileSync(opts.logFile, "utf8").length : 0;
   const out = openSync(opts.logFile, "a");
   const [cmd, argv] = withParentDeathSignal(process.execPath, [cliPath, "run", ...stages]);
-  const child = spawn(cmd, argv, { cwd: repoRoot, env: { ...process.env, COSTLINE_LOG_LEVEL: "info", ...env }, stdio: ["ignore", out, out] });
+  const child = spawn(cmd, argv, {
+    cwd: repoRoot,
+    env: { ...process.env, COSTLINE_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", out, out],
+  });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const output = () => readFileSync(opts.logFile, "utf8");
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);

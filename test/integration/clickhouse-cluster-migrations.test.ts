@@ -28,8 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.close());
 
-const format = async (sql: string) =>
-  (await queryRows<{ f: string }>(db.client, "SELECT formatQuery({q:String}) AS f", { q: sql }))[0]!.f;
+const format = async (sql: string) => (await queryRows<{ f: string }>(db.client, "SELECT formatQuery({q:String}) AS f", { q: sql }))[0]!.f;
 
 describe("the cluster form of the migrations", () => {
   it("is accepted by the engine's parser, statement by statement, with the schema_migrations table", async () => {
@@ -52,7 +51,9 @@ describe("the cluster form of the migrations", () => {
     for (const t of single) {
       const local = formatted.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS costline.${t.name}_local ON CLUSTER`));
       expect(local, t.name).toBeDefined();
-      expect(local).toMatch(new RegExp(`ENGINE = Replicated${t.engine}\\('/clickhouse/tables/\\{shard\\}/costline/${t.name}_local', '\\{replica\\}'`));
+      expect(local).toMatch(
+        new RegExp(`ENGINE = Replicated${t.engine}\\('/clickhouse/tables/\\{shard\\}/costline/${t.name}_local', '\\{replica\\}'`),
+      );
       expect(local).not.toMatch(/non_replicated_deduplication_window/);
       // The Distributed table as the engine's parser prints it back: cluster, database, local table, sharding key.
       const firstKey = t.sorting_key.split(",")[0]!.trim();

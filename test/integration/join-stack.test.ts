@@ -55,7 +55,9 @@ describe("the embedded engine over ClickHouse's HTTP interface", () => {
     await wrong.close();
     await expect(reader.command({ query: "CREATE DATABASE scratch" })).rejects.toThrow(/read-only/);
     await writer.command({ query: "CREATE DATABASE IF NOT EXISTS scratch" });
-    await writer.command({ query: "CREATE TABLE IF NOT EXISTS scratch.t (id String, tags Array(String), usd Decimal(38, 12)) ENGINE = MergeTree ORDER BY id" });
+    await writer.command({
+      query: "CREATE TABLE IF NOT EXISTS scratch.t (id String, tags Array(String), usd Decimal(38, 12)) ENGINE = MergeTree ORDER BY id",
+    });
     await expect(reader.insert({ table: "scratch.t", values: [{ id: "x", tags: [], usd: "1" }], format: "JSONEachRow" })).rejects.toThrow();
   });
 
@@ -76,7 +78,9 @@ describe("the embedded engine over ClickHouse's HTTP interface", () => {
       { id: "plain", usd: "12345678901234567890.123456789012" },
     ]);
     // A reader reads costline's tables only.
-    await expect(reader.query({ query: "SELECT toString(sum(usd)) AS s FROM scratch.t", format: "JSONEachRow" })).rejects.toThrow(/read-only/);
+    await expect(reader.query({ query: "SELECT toString(sum(usd)) AS s FROM scratch.t", format: "JSONEachRow" })).rejects.toThrow(
+      /read-only/,
+    );
     // INSERT … SELECT with a bound parameter (the ledger's rollup repair does this), data rows never touched by binding.
     await writer.command({
       query: "INSERT INTO scratch.t SELECT concat(id, '-copy'), tags, usd FROM scratch.t WHERE id = {id:String}",
@@ -97,7 +101,11 @@ describe("the embedded engine over ClickHouse's HTTP interface", () => {
     const tsv = await (await reader.query({ query: "SELECT 2 AS n", format: "TabSeparatedWithNames" })).text();
     expect(tsv).toBe("n\n2\n");
     const quoted = async (c: ClickHouseClient, settings: Record<string, number>) =>
-      (await (await c.query({ query: "SELECT toUInt64(7) AS n", format: "JSONEachRow", clickhouse_settings: settings })).json<{ n: unknown }>())[0]!.n;
+      (
+        await (
+          await c.query({ query: "SELECT toUInt64(7) AS n", format: "JSONEachRow", clickhouse_settings: settings })
+        ).json<{ n: unknown }>()
+      )[0]!.n;
     expect(await quoted(reader, { output_format_json_quote_64bit_integers: 1 })).toBe("7");
     expect(await quoted(reader, { output_format_json_quote_64bit_integers: 0 })).toBe(7);
     expect(await quoted(writer, { output_format_json_quote_64bit_integers: 1 })).toBe("7");
@@ -105,9 +113,9 @@ describe("the embedded engine over ClickHouse's HTTP interface", () => {
     expect(await quoted(writer, {})).toBe(7);
     expect(await quoted(reader, {})).toBe(7);
     // A setting the engine does not know is its error, returned as ClickHouse returns it.
-    await expect(writer.query({ query: "SELECT 1", format: "JSONEachRow", clickhouse_settings: { no_such_setting_xyz: 1 } as never })).rejects.toThrow(
-      /no_such_setting_xyz/,
-    );
+    await expect(
+      writer.query({ query: "SELECT 1", format: "JSONEachRow", clickhouse_settings: { no_such_setting_xyz: 1 } as never }),
+    ).rejects.toThrow(/no_such_setting_xyz/);
   });
 });
 
@@ -124,9 +132,13 @@ describe("a second costline process joining the stack", () => {
     // Small messages over a few seconds, so both processes' pull requests get some.
     for (let i = 0; i < events.length; i += 10) {
       const batch = events.slice(i, i + 10);
-      await js.publish(`costline.events.${batch[0]!.data.tenant === "acme" ? "acme" : "globex"}`, JSON.stringify(batch.filter((e) => e.data.tenant === batch[0]!.data.tenant)), {
-        msgID: `join-${i}-a`,
-      });
+      await js.publish(
+        `costline.events.${batch[0]!.data.tenant === "acme" ? "acme" : "globex"}`,
+        JSON.stringify(batch.filter((e) => e.data.tenant === batch[0]!.data.tenant)),
+        {
+          msgID: `join-${i}-a`,
+        },
+      );
       const rest = batch.filter((e) => e.data.tenant !== batch[0]!.data.tenant);
       if (rest.length) await js.publish(`costline.events.${rest[0]!.data.tenant}`, JSON.stringify(rest), { msgID: `join-${i}-b` });
       if (i % 200 === 0) await new Promise((r) => setTimeout(r, 50));
@@ -162,9 +174,18 @@ describe("a second costline process joining the stack", () => {
     expect(own.config.metrics.port).toBe(0);
     const other = join({ NATS_URL: "nats://127.0.0.1:1", CLICKHOUSE_URL: "http://127.0.0.1:1" });
     expect(other.took).toEqual([]);
-    expect([other.config.nats.user, other.config.clickhouse.user, other.config.clickhouse.password]).toEqual([undefined, undefined, undefined]);
+    expect([other.config.nats.user, other.config.clickhouse.user, other.config.clickhouse.password]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
     // Credentials given are never replaced.
-    const given = join({ NATS_URL: stack.info.nats_url, NATS_USER: "someone", NATS_PASSWORD: "pw", CLICKHOUSE_URL: stack.info.clickhouse_url! });
+    const given = join({
+      NATS_URL: stack.info.nats_url,
+      NATS_USER: "someone",
+      NATS_PASSWORD: "pw",
+      CLICKHOUSE_URL: stack.info.clickhouse_url!,
+    });
     expect(given.took).toEqual(["clickhouse"]);
     expect(given.config.nats.user).toBe("someone");
   });

@@ -3,12 +3,21 @@
 // settings into the statement (never session-wide), inserts bound in their
 // head only, and which statements answer with rows.
 import { describe, expect, it } from "vitest";
-import { HttpRequestError, bindHttpParams, bindInsert, requestSettings, returnsRows, withSettings } from "../../pipeline/clickhouse/http-request.ts";
+import {
+  HttpRequestError,
+  bindHttpParams,
+  bindInsert,
+  requestSettings,
+  returnsRows,
+  withSettings,
+} from "../../pipeline/clickhouse/http-request.ts";
 
 describe("parameters", () => {
   it("binds a String from its escaped text form, and other types from their text, cast", () => {
     expect(bindHttpParams("SELECT {s:String}", { s: "o\\'hara\\ttab\\\\" })).toBe("SELECT CAST('o\\'hara\ttab\\\\' AS String)");
-    expect(bindHttpParams("SELECT {a:Array(String)}", { a: "['a','b\\'c']" })).toBe("SELECT CAST('[\\'a\\',\\'b\\\\\\'c\\']' AS Array(String))");
+    expect(bindHttpParams("SELECT {a:Array(String)}", { a: "['a','b\\'c']" })).toBe(
+      "SELECT CAST('[\\'a\\',\\'b\\\\\\'c\\']' AS Array(String))",
+    );
     expect(bindHttpParams("SELECT {t:DateTime64(3, 'UTC')}", { t: "2026-11-22 10:00:00.000" })).toBe(
       "SELECT CAST('2026-11-22 10:00:00.000' AS DateTime64(3, 'UTC'))",
     );
@@ -21,7 +30,9 @@ describe("parameters", () => {
     expect(bindInsert(sql, { id: "a" }, {})).toBe("INSERT INTO t SELECT * FROM s WHERE id = CAST('a' AS String)");
     const withData = 'INSERT INTO t FORMAT JSONEachRow\n{"id":"{id:String}"}';
     expect(bindInsert(withData, { id: "a" }, {})).toBe(withData);
-    expect(bindInsert(withData, {}, { async_insert: "0" })).toBe('INSERT INTO t SETTINGS async_insert = 0 FORMAT JSONEachRow\n{"id":"{id:String}"}');
+    expect(bindInsert(withData, {}, { async_insert: "0" })).toBe(
+      'INSERT INTO t SETTINGS async_insert = 0 FORMAT JSONEachRow\n{"id":"{id:String}"}',
+    );
     expect(bindInsert("INSERT INTO t SETTINGS a = 1 FORMAT JSONEachRow\n{}", {}, { b: "x" })).toBe(
       "INSERT INTO t SETTINGS a = 1, b = 'x' FORMAT JSONEachRow\n{}",
     );
@@ -31,8 +42,13 @@ describe("parameters", () => {
 describe("settings", () => {
   const url = (q: string) => new URL(`http://h/?${q}`);
   it("are the URL parameters that are not the interface's own; a reader gets output and bound settings only", () => {
-    const q = "query=x&default_format=JSON&param_a=1&enable_http_compression=1&max_execution_time=5&readonly=0&output_format_json_quote_64bit_integers=0";
-    expect(requestSettings(url(q), "writer")).toEqual({ max_execution_time: "5", readonly: "0", output_format_json_quote_64bit_integers: "0" });
+    const q =
+      "query=x&default_format=JSON&param_a=1&enable_http_compression=1&max_execution_time=5&readonly=0&output_format_json_quote_64bit_integers=0";
+    expect(requestSettings(url(q), "writer")).toEqual({
+      max_execution_time: "5",
+      readonly: "0",
+      output_format_json_quote_64bit_integers: "0",
+    });
     expect(requestSettings(url(q), "reader")).toEqual({ max_execution_time: "5", output_format_json_quote_64bit_integers: "0" });
     expect(() => requestSettings(url("bad%20name=1"), "writer")).toThrow(HttpRequestError);
   });

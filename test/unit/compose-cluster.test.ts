@@ -95,7 +95,10 @@ describe("the merged cluster", () => {
       expect(s.image, n).toBe(services.nats!.image);
       expect(s.command, n).toEqual(["--config", "/etc/nats/nats-cluster.conf"]);
       expect(s.volumes, n).toEqual(
-        expect.arrayContaining(["./deploy/nats/nats.conf:/etc/nats/nats.conf:ro", "./deploy/nats/nats-cluster.conf:/etc/nats/nats-cluster.conf:ro"]),
+        expect.arrayContaining([
+          "./deploy/nats/nats.conf:/etc/nats/nats.conf:ro",
+          "./deploy/nats/nats-cluster.conf:/etc/nats/nats-cluster.conf:ro",
+        ]),
       );
       const data = s.volumes!.find((v) => target(v) === "/data")!;
       expect(merged.volumes, `${n}'s store is a declared volume`).toHaveProperty(data.split(":")[0]!);
