@@ -3,14 +3,16 @@
 // channel) notifications, firing inhibitors), which lives as long as the
 // alerts stream keeps alerts that could be redelivered, plus a week.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { KvWatchInclude, Kvm, type KV } from "@nats-io/kv";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { KvWatchInclude, type KV } from "@nats-io/kv";
+import { ensureKvBucket } from "../nats/replicas.ts";
 
 export const notifyBuckets = { silences: "costline-silences", state: "costline-notify" } as const;
 
-export async function ensureNotifyBuckets(nc: NatsConnection, alertsMaxAgeHours: number): Promise<void> {
-  const kvm = new Kvm(nc);
-  await kvm.create(notifyBuckets.silences, { history: 5 });
-  await kvm.create(notifyBuckets.state, { history: 1, ttl: (alertsMaxAgeHours + 24 * 7) * 3_600_000 });
+export async function ensureNotifyBuckets(nc: NatsConnection, alertsMaxAgeHours: number, replicas = 1): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await ensureKvBucket(nc, jsm, notifyBuckets.silences, { history: 5 }, replicas);
+  await ensureKvBucket(nc, jsm, notifyBuckets.state, { history: 1, ttl: (alertsMaxAgeHours + 24 * 7) * 3_600_000 }, replicas);
 }
 
 /**
