@@ -149,9 +149,7 @@ export function createLlmPricer(pricing: PricingConfig) {
       };
     }
 
-    const multiplier = req.batch
-      ? (pricing.batchMultipliers[outProvider] ?? pricing.batchMultipliers[provider.toLowerCase()])
-      : undefined;
+    const multiplier = req.batch ? (pricing.batchMultipliers[outProvider] ?? pricing.batchMultipliers[provider.toLowerCase()]) : undefined;
     const discount = req.tenant
       ? (tenantDiscount(req.tenant, outProvider, outModel, req.at) ?? tenantDiscount(req.tenant, provider.toLowerCase(), model, req.at))
       : undefined;
