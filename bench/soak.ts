@@ -77,14 +77,22 @@ try {
   sample();
   // Publishing in 100 ms ticks at the rate, each tick's messages awaited together.
   const open = new Map<string, CostlineEventInput[]>();
-  const toMessage = (events: CostlineEventInput[]) => {
+  // A publish that times out (a machine too busy to keep up) is retried under the same
+  // Nats-Msg-Id, so JetStream stores it once; retries are counted in the result.
+  let retries = 0;
+  const toMessage = async (events: CostlineEventInput[]) => {
     const first = events[0]!;
     const tenant = (first.data as { tenant: string }).tenant;
-    return batch === 1
-      ? js.publish(subjects.events(tenant), JSON.stringify(first), { msgID: msgIdOf(first) })
-      : js.publish(subjects.events(tenant), JSON.stringify(events), {
-          msgID: `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`,
-        });
+    const payload = JSON.stringify(batch === 1 ? first : events);
+    const msgID = batch === 1 ? msgIdOf(first) : `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await js.publish(subjects.events(tenant), payload, { msgID });
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        retries++;
+      }
+    }
   };
   let behind = 0;
   while (performance.now() - runStart < minutes * 60_000) {
@@ -132,6 +140,7 @@ try {
     achieved_events_per_s: Math.round(published / (seconds - drainMs / 1000)),
     /** 100 ms ticks whose publishing took longer than the tick (the publisher fell behind the rate). */
     late_ticks: behind,
+    publish_retries: retries,
     idle_rss_mb: round(idleRss),
     rss_above_idle_mb: { peak: round(peak - idleRss), end: round(last - idleRss) },
     rss_slope_mb_per_min: { whole_run: round(slope(runSamples), 2), second_half: round(slope(secondHalf), 2) },
