@@ -15,9 +15,13 @@
 //   5. control reaction: from publishing the event that crosses a hard budget
 //      to a guard in another process denying;
 //   6. peak RSS of the pipeline process and of its nats-server.
+// Each phase reports the CPU time the pipeline process and its nats-server
+// spent on it, and that time ÷ the phase's events (`cpu_us_per_event`); the
+// throughput phases run twice, with one event per message and with
+// `--batched-size`-event batch messages (one tenant's events per message).
 // The stack runs with one-second windows so baselines build in seconds.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Kvm } from "@nats-io/kv";
 import os from "node:os";
@@ -29,12 +33,14 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connectStack, stackNatsEnv } from "../test/helpers/stack-nats.ts";
 import { nanos } from "@nats-io/nats-core";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
-import { createSubjects } from "../pipeline/nats/subjects.ts";
+import { createSubjects, subjectToken } from "../pipeline/nats/subjects.ts";
 import { msgIdOf } from "../pipeline/producer/producer.ts";
 import { budgetSchema, type CostlineEventInput } from "../schemas/index.ts";
 import { budgetKvKey } from "../pipeline/budgets/budget-key.ts";
 import { startStack, waitFor } from "../test/helpers/stack-process.ts";
 import { peakRssMb } from "../test/helpers/process-memory.ts";
+import { cpuSeconds, startCpuMeter, type PhaseCpu, type StackPids } from "./process-stats.ts";
+import { backlog, ledgerCaughtUp, waitForDrain } from "./backlog.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -48,32 +54,55 @@ const { values: args } = parseArgs({
     spikes: { type: "string", default: "10" },
     budgets: { type: "string", default: "10" },
     runs: { type: "string", default: "1" },
+    /** The batched throughput phase: this many events in messages of `--batched-size` events (0 skips it). */
+    "batched-events": { type: "string", default: "200000" },
+    "batched-size": { type: "string", default: "100" },
     /** Only the alert-latency phase (with its runs): for measuring it on a busy machine. */
     "alerts-only": { type: "boolean", default: false },
+    /** Only the throughput phases (ceiling and end to end, single and batched): for CPU-per-event work. */
+    "throughput-only": { type: "boolean", default: false },
   },
 });
 const N = Number(args.events);
 const BATCH = Number(args.batch);
+const BATCHED_EVENTS = Number(args["batched-events"]);
+const BATCHED_SIZE = Number(args["batched-size"]);
 const WINDOW = Number(args.window);
 const subjects = createSubjects("costline");
 
 type Msg = { subject: string; payload: string; msgID: string; events: number };
 
-/** The same message construction for the ceiling and the pipeline; ids are fresh per phase. */
-function buildMessages(count: number, phase: string, subjectOf: (tenant: string) => string): Msg[] {
+/**
+ * The same message construction for the ceiling and the pipeline; ids are
+ * fresh per phase. With `batch` > 1 each message carries up to `batch` events
+ * of one tenant (a batch travels on its tenant's subject, which vouches for it).
+ */
+function buildMessages(count: number, phase: string, subjectOf: (tenant: string) => string, batch = BATCH): Msg[] {
   const r = seededRandom(42);
   const msgs: Msg[] = [];
-  for (let i = 0; i < count; i += BATCH) {
-    const events: CostlineEventInput[] = [];
-    for (let j = i; j < Math.min(count, i + BATCH); j++) events.push(demoEvent(r, new Date(), `bench/${phase}`));
+  const open = new Map<string, CostlineEventInput[]>();
+  const close = (tenant: string, events: CostlineEventInput[]) => {
     const first = events[0]!;
     msgs.push({
-      subject: subjectOf((first.data as { tenant: string }).tenant),
-      payload: JSON.stringify(BATCH === 1 ? first : events),
-      msgID: BATCH === 1 ? msgIdOf(first) : `batch|${msgIdOf(first)}|${events.length}`,
+      subject: subjectOf(tenant),
+      payload: JSON.stringify(batch === 1 ? first : events),
+      msgID: batch === 1 ? msgIdOf(first) : `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`,
       events: events.length,
     });
+  };
+  const now = new Date();
+  for (let i = 0; i < count; i++) {
+    const e = demoEvent(r, now, `bench/${phase}`);
+    const tenant = (e.data as { tenant: string }).tenant;
+    const list = open.get(tenant) ?? [];
+    list.push(e);
+    open.set(tenant, list);
+    if (list.length >= batch) {
+      close(tenant, list);
+      open.delete(tenant);
+    }
   }
+  for (const [tenant, list] of open) close(tenant, list);
   return msgs;
 }
 
@@ -97,16 +126,8 @@ function quantile(xs: number[], q: number): number | null {
   return Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]!);
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (null where there is none). */
-function cpuSeconds(pid: number | null | undefined): number | null {
-  if (!pid) return null;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
-  } catch {
-    return null;
-  }
-}
+const perEvent = (cpuS: number | null, events: number) =>
+  cpuS === null || events <= 0 ? null : Number(((cpuS * 1e6) / events).toFixed(1));
 
 async function measureAlertLatency(
   js: JetStreamClient,
@@ -114,7 +135,7 @@ async function measureAlertLatency(
   backgroundRate: number,
   spikes: number,
   runs: number,
-  pids: { stack: number; nats: number | null },
+  pids: StackPids,
 ) {
   const r = seededRandom(99);
   let seq = 0;
@@ -175,7 +196,7 @@ async function measureAlertLatency(
     targets = Array.from({ length: spikes }, (_, i) => `latency-${run}-${i}`);
     const started = performance.now();
     const publishedBefore = published;
-    const cpu0 = { stack: cpuSeconds(pids.stack), nats: cpuSeconds(pids.nats), bench: process.cpuUsage() };
+    const cpu0 = { stack: cpuSeconds(pids.pipeline), nats: cpuSeconds(pids.nats), bench: process.cpuUsage() };
     // Baselines: at least 16 s, and until every target has 14 final one-second windows
     // (the detector judges from 12), so a lagging pipeline is not timed on tenants it cannot judge yet.
     await sleep(16_000);
@@ -206,9 +227,13 @@ async function measureAlertLatency(
       baseline_s: baselineS,
       // CPU seconds spent in the run, and the machine's 1-minute load average at its end.
       cpu_s: {
-        stack: cpu(cpu0.stack, cpuSeconds(pids.stack)),
+        stack: cpu(cpu0.stack, cpuSeconds(pids.pipeline)),
         nats_server: cpu(cpu0.nats, cpuSeconds(pids.nats)),
         bench: Number(((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)),
+      },
+      cpu_us_per_event: {
+        pipeline: perEvent(cpu(cpu0.stack, cpuSeconds(pids.pipeline)), published - publishedBefore),
+        nats_server: perEvent(cpu(cpu0.nats, cpuSeconds(pids.nats)), published - publishedBefore),
       },
       load_avg_1m: Number(os.loadavg()[0]!.toFixed(2)),
     };
@@ -230,25 +255,90 @@ async function measureAlertLatency(
   };
 }
 
-/** Waits until no durable consumer of the pipeline has undelivered messages; returns how long that took. */
-async function waitForDrain(jsm: JetStreamManager): Promise<number> {
-  const started = Date.now();
-  const durables: [string, string][] = [
-    ["COSTLINE_EVENTS", "enrich"],
-    ["COSTLINE_PRICED", "ledger"],
-    ["COSTLINE_PRICED", "windower"],
-    ["COSTLINE_WINDOWS", "detector"],
-    ["COSTLINE_WINDOWS", "detector-posts"],
-  ];
+/**
+ * Waits until enrich and the ledger sink have settled every message and the
+ * ledger holds `expected` events. Polls NATS (which costs the pipeline process
+ * nothing) and asks the ledger only once NATS says it has caught up.
+ */
+async function waitForLedger(jsm: JetStreamManager, ledgerEvents: () => Promise<number>, expected: number): Promise<void> {
+  let lastCount = 0;
   await waitFor(
-    "the pipeline's backlog to drain",
+    "the ledger to hold every event",
     async () => {
-      for (const [stream, durable] of durables) if ((await jsm.consumers.info(stream, durable)).num_pending > 0) return undefined;
-      return true;
+      if (!ledgerCaughtUp(await backlog(jsm))) return undefined;
+      if (Date.now() - lastCount < 1000) return undefined;
+      lastCount = Date.now();
+      return (await ledgerEvents()) >= expected ? true : undefined;
     },
-    300_000,
+    600_000,
   );
-  return Date.now() - started;
+}
+
+interface ThroughputPhase {
+  events: number;
+  messages: number;
+  batch_size: number;
+  ceiling_events_per_s: number;
+  events_per_s: number;
+  seconds: number;
+  ratio_to_ceiling: number;
+  /** CPU while raw JetStream publishing ran: nats-server's share of the ceiling; the pipeline idles. */
+  ceiling_cpu: PhaseCpu;
+  /** CPU from the first publish until every stage has settled every message (windows final included). */
+  cpu: PhaseCpu;
+}
+
+/** The ceiling (raw JetStream, a scratch stream configured like COSTLINE_EVENTS), then the same messages end to end. */
+async function measureThroughput(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  pids: StackPids,
+  ledgerEvents: () => Promise<number>,
+  opts: { events: number; batch: number; phase: string },
+): Promise<ThroughputPhase> {
+  const { events: n, batch, phase } = opts;
+  // The bench connects as the operator, who may create streams and publish under the prefix but
+  // not delete streams: each phase's scratch stream stays (in the bench's scratch home).
+  const events = await jsm.streams.info("COSTLINE_EVENTS");
+  const prefix = `costline.bench-ceiling-${phase}`;
+  await jsm.streams.add({
+    ...events.config,
+    name: `BENCH_CEILING_${phase.toUpperCase()}`,
+    subjects: [`${prefix}.>`],
+    duplicate_window: nanos(600_000),
+  });
+  const ceilingMsgs = buildMessages(n, `${phase}-ceiling`, (t) => `${prefix}.${subjectToken(t)}`, batch);
+  const ceilingMeter = startCpuMeter(pids);
+  const ceilingSeconds = await publishAll(js, ceilingMsgs);
+  const ceilingCpu = ceilingMeter.end(n);
+  const ceiling = n / ceilingSeconds;
+  process.stderr.write(`${phase} ceiling: ${n} events in ${ceilingSeconds.toFixed(2)} s = ${Math.round(ceiling)} events/s\n`);
+
+  const before = await ledgerEvents();
+  const msgs = buildMessages(n, phase, subjects.events, batch);
+  const meter = startCpuMeter(pids);
+  const t0 = performance.now();
+  const publishSeconds = await publishAll(js, msgs);
+  process.stderr.write(`  published in ${publishSeconds.toFixed(2)} s\n`);
+  await waitForLedger(jsm, ledgerEvents, before + n);
+  const seconds = (performance.now() - t0) / 1000;
+  await waitForDrain(jsm, { settled: true });
+  const cpu = meter.end(n);
+  const rate = n / seconds;
+  process.stderr.write(
+    `${phase} end to end: ${n} events in ${seconds.toFixed(2)} s = ${Math.round(rate)} events/s; ${JSON.stringify(cpu)}\n`,
+  );
+  return {
+    events: n,
+    messages: msgs.length,
+    batch_size: batch,
+    ceiling_events_per_s: Math.round(ceiling),
+    events_per_s: Math.round(rate),
+    seconds: Number(seconds.toFixed(3)),
+    ratio_to_ceiling: Number((rate / ceiling).toFixed(3)),
+    ceiling_cpu: ceilingCpu,
+    cpu,
+  };
 }
 
 /** From publishing the event that crosses a hard budget to a guard in another process denying. */
@@ -320,38 +410,38 @@ async function main() {
   const nc = await connectStack(stack);
   const js = jetstream(nc, { timeout: 30_000 });
   const jsm = await jetstreamManager(nc);
+  const pids: StackPids = { pipeline: stack.info.pid, nats: stack.info.nats_pid ?? null };
   try {
     const alertsOnly = args["alerts-only"] === true;
-    let ceiling = Number.NaN,
-      e2e = Number.NaN,
-      e2eSeconds = Number.NaN;
+    // What the idle stack spends (timers, health polls, the engine's background work), to read the phases against.
+    const idleMeter = startCpuMeter(pids);
+    await sleep(5000);
+    const idle = idleMeter.end(0);
+    const idleCpuMsPerS = {
+      pipeline: idle.cpu_s.pipeline === null ? null : Number(((idle.cpu_s.pipeline * 1000) / idle.wall_s).toFixed(1)),
+      nats_server: idle.cpu_s.nats_server === null ? null : Number(((idle.cpu_s.nats_server * 1000) / idle.wall_s).toFixed(1)),
+    };
+    let single: ThroughputPhase | undefined;
+    let batched: ThroughputPhase | undefined;
     let fresh: { p50: number; p99: number; n: string } | undefined;
+    let pacedCpu: PhaseCpu | undefined;
     const rate = Number(args["paced-rate"]);
+    const throughputOnly = args["throughput-only"] === true;
     if (!alertsOnly) {
-      // 1. Ceiling: the same messages, raw JetStream, a stream configured like COSTLINE_EVENTS.
-      const events = await jsm.streams.info("COSTLINE_EVENTS");
-      await jsm.streams.add({ ...events.config, name: "BENCH_CEILING", subjects: ["bench.ceiling.>"], duplicate_window: nanos(600_000) });
-      const ceilingMsgs = buildMessages(N, "ceiling", (t) => `bench.ceiling.${t}`);
-      const ceilingSeconds = await publishAll(js, ceilingMsgs);
-      await jsm.streams.delete("BENCH_CEILING");
-      ceiling = N / ceilingSeconds;
-      process.stderr.write(`ceiling: ${N} events in ${ceilingSeconds.toFixed(2)} s = ${Math.round(ceiling)} events/s\n`);
-
-      // 2. End to end: publish, then wait until the ledger holds every event.
-      const e2eMsgs = buildMessages(N, "e2e", subjects.events);
-      const t0 = performance.now();
-      const e2ePublishSeconds = await publishAll(js, e2eMsgs);
-      process.stderr.write(`  published in ${e2ePublishSeconds.toFixed(2)} s; ledger then held ${await ledgerEvents()}\n`);
-      await waitFor("the ledger to hold every event", async () => ((await ledgerEvents()) >= N ? true : undefined), 600_000);
-      e2eSeconds = (performance.now() - t0) / 1000;
-      e2e = N / e2eSeconds;
-      process.stderr.write(`end to end: ${N} events in ${e2eSeconds.toFixed(2)} s = ${Math.round(e2e)} events/s\n`);
-
+      // 1–2. Ceiling and end to end, one event per message (or --batch).
+      if (N > 0) single = await measureThroughput(js, jsm, pids, ledgerEvents, { events: N, batch: BATCH, phase: "e2e" });
+      // The same with batch messages: the producer SDK's publishBatch shape.
+      if (BATCHED_EVENTS > 0)
+        batched = await measureThroughput(js, jsm, pids, ledgerEvents, { events: BATCHED_EVENTS, batch: BATCHED_SIZE, phase: "batched" });
+    }
+    if (!alertsOnly && !throughputOnly) {
       // 3. Freshness at a steady rate: each event's time is its publish time.
       const seconds = Number(args["paced-seconds"]);
       const r = seededRandom(7);
       const tickMs = 20;
       const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+      const before = await ledgerEvents();
+      const meter = startCpuMeter(pids);
       const pacedStart = performance.now();
       let paced = 0;
       const inflight: Promise<unknown>[] = [];
@@ -364,7 +454,8 @@ async function main() {
         await sleep(tickMs);
       }
       await Promise.all(inflight);
-      await waitFor("paced events in the ledger", async () => ((await ledgerEvents()) >= N + paced ? true : undefined), 120_000);
+      await waitForLedger(jsm, ledgerEvents, before + paced);
+      pacedCpu = meter.end(paced);
       [fresh] = await stack.sql<{ p50: number; p99: number; n: string }>(
         "SELECT quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, count() AS n FROM (SELECT dateDiff('millisecond', time, ingested_at) AS d FROM costline.ledger FINAL WHERE source = 'bench/paced')",
       );
@@ -374,20 +465,23 @@ async function main() {
     //    burst on one tenant at a time; from the burst's publish to its alert on the subject.
     //    It starts once the earlier phases' backlog has drained: it times alerting under the
     //    background, not the queue the throughput phase left.
-    const drainedBeforeMs = await waitForDrain(jsm);
-    process.stderr.write(`  backlog drained ${drainedBeforeMs} ms before the alert phase\n`);
-    const alertLatency = await measureAlertLatency(
-      js,
-      nc,
-      Number(args["background-rate"]),
-      Number(args.spikes),
-      Math.max(1, Number(args.runs)),
-      { stack: stack.info.pid, nats: stack.info.nats_pid ?? null },
-    );
-    process.stderr.write(`alert latency: ${JSON.stringify(alertLatency)}\n`);
+    let alertLatency: Awaited<ReturnType<typeof measureAlertLatency>> | null = null;
+    if (!throughputOnly) {
+      const drainedBeforeMs = await waitForDrain(jsm);
+      process.stderr.write(`  backlog drained ${drainedBeforeMs} ms before the alert phase\n`);
+      alertLatency = await measureAlertLatency(
+        js,
+        nc,
+        Number(args["background-rate"]),
+        Number(args.spikes),
+        Math.max(1, Number(args.runs)),
+        pids,
+      );
+      process.stderr.write(`alert latency: ${JSON.stringify(alertLatency)}\n`);
+    }
 
     let guardReaction: Awaited<ReturnType<typeof measureGuardReaction>> | null = null;
-    if (!alertsOnly) {
+    if (!alertsOnly && !throughputOnly) {
       // 5. Control reaction: a hard budget crossed → a guard in another process denies.
       //    Measured once the earlier phases' backlog has drained, so it times the
       //    reaction itself, not the queue in front of it.
@@ -400,10 +494,15 @@ async function main() {
     const result = {
       events: N,
       batch_size: BATCH,
-      seconds: Number(e2eSeconds.toFixed(3)),
-      events_per_s: Math.round(e2e),
-      jetstream_ceiling_events_per_s: Math.round(ceiling),
-      ratio_to_ceiling: Number((e2e / ceiling).toFixed(3)),
+      seconds: single?.seconds ?? null,
+      events_per_s: single?.events_per_s ?? null,
+      jetstream_ceiling_events_per_s: single?.ceiling_events_per_s ?? null,
+      ratio_to_ceiling: single?.ratio_to_ceiling ?? null,
+      /** The end-to-end phase: process CPU time ÷ events. */
+      cpu_us_per_event: single?.cpu.cpu_us_per_event ?? null,
+      idle_cpu_ms_per_s: idleCpuMsPerS,
+      batched: batched ?? null,
+      phases: { e2e: single ?? null, batched: batched ?? null, paced: pacedCpu ?? null },
       ledger_freshness_ms: { p50: fresh?.p50 ?? null, p99: fresh?.p99 ?? null, events: Number(fresh?.n ?? 0), rate_events_per_s: rate },
       alerts_only: alertsOnly,
       alert_latency_ms: alertLatency,

@@ -2,11 +2,11 @@
 // attribution keys, identifiers with sane bounds.
 import { z } from "zod";
 
+/** The form of a decimal amount: up to 24 integer digits and 18 decimals. */
+export const decimalPattern = /^-?\d{1,24}(\.\d{1,18})?$/;
+
 /** A decimal amount as a string ("12.50", "-0.000001"): money never travels as a float. */
-export const decimalString = z
-  .string()
-  .max(64)
-  .regex(/^-?\d{1,24}(\.\d{1,18})?$/, 'must be a decimal string such as "12.50"');
+export const decimalString = z.string().max(64).regex(decimalPattern, 'must be a decimal string such as "12.50"');
 
 export const nonNegativeDecimalString = decimalString.refine((v) => !v.startsWith("-"), "must not be negative");
 

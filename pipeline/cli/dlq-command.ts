@@ -13,7 +13,8 @@ import { CostlineError } from "../errors.ts";
 import { connectNats } from "../nats/connect.ts";
 import { isNarrowed, parseFilter, type DlqFilterOptions } from "../dlq/dlq-filter.ts";
 import { dlqStats, purgeDlq, readDlq, retryDlq, type DlqStats } from "../dlq/dlq-records.ts";
-import { printJson, stackNats } from "./stack-client.ts";
+import { printJson } from "./stack-client.ts";
+import { stackNats } from "./stack-nats.ts";
 
 export interface DlqOptions extends DlqFilterOptions {
   json?: boolean;

@@ -4,7 +4,7 @@ import type { Config } from "../config/config.ts";
 import { connectNats } from "../nats/connect.ts";
 import { createProducer } from "../producer/producer.ts";
 import { readNdjson } from "../producer/ndjson.ts";
-import { stackNats } from "./stack-client.ts";
+import { stackNats } from "./stack-nats.ts";
 import type { CostlineEvent } from "../../schemas/index.ts";
 
 export async function runPublish(config: Config, file?: string): Promise<void> {

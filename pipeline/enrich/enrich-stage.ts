@@ -22,6 +22,14 @@ export interface EnrichDeps {
   metrics: Metrics;
   /** Told about every event priced as unknown_model (to raise the alert once per model). */
   onUnknownModel?: (e: { provider: string; model: string; tenant: string; time: string }) => void;
+  /** Told of each priced message JetStream stored (not a duplicate): readers in this process take its events as they are. */
+  offerPriced?: (seq: number, events: PricedEvent[]) => void;
+}
+
+/** Counts of a batch, added to the metrics once per batch instead of per message. */
+export interface EnrichTally {
+  priced: number;
+  rejected: number;
 }
 
 type Planned = { outcome: Outcome } | { groups: Map<string, PricedEvent[]>; dlq: DlqEntry[] };
@@ -32,14 +40,34 @@ type Planned = { outcome: Outcome } | { groups: Map<string, PricedEvent[]>; dlq:
  * data would be billed to that tenant, and is refused.
  */
 function tenantMismatch(event: { data: { tenant: string } }, subject: string, subjects: Subjects): PermanentError | undefined {
-  if (subjects.events(event.data.tenant) === subject) return undefined;
+  if (eventsSubject(subjects, event.data.tenant) === subject) return undefined;
   return new PermanentError("tenant_mismatch", `data.tenant ${JSON.stringify(event.data.tenant)} is not the tenant of subject ${subject}`);
 }
 
-/** Prices one message's events; pure apart from the clock. */
+// The events subject of a tenant, escaped once per tenant rather than per event.
+const subjectCache = new WeakMap<Subjects, Map<string, string>>();
+function eventsSubject(subjects: Subjects, tenant: string): string {
+  let cache = subjectCache.get(subjects);
+  if (!cache) subjectCache.set(subjects, (cache = new Map()));
+  let subject = cache.get(tenant);
+  if (subject === undefined) {
+    subject = subjects.events(tenant);
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(tenant, subject);
+  }
+  return subject;
+}
+
+/**
+ * Prices one message's events; pure apart from the clock. A batch handler
+ * passes one `now` (the enriched_at of the whole batch) and a tally it adds
+ * to the metrics once; called alone it counts into the metrics itself.
+ */
 export function planMessage(
   msg: JsMsg,
   deps: Pick<EnrichDeps, "subjects" | "toPriced" | "limits" | "metrics" | "onUnknownModel">,
+  now = new Date(),
+  tally?: EnrichTally,
 ): Planned {
   let decoded;
   try {
@@ -48,7 +76,9 @@ export function planMessage(
     if (err instanceof PermanentError) return { outcome: deadFrom(err) };
     throw err;
   }
-  const fallbackTime = new Date(Math.floor(msg.info.timestampNanos / 1_000_000));
+  // The message's own time stands in for an event without one: parsed from the reply subject only then.
+  let fallback: Date | undefined;
+  const fallbackTime = () => (fallback ??= new Date(Math.floor(msg.info.timestampNanos / 1_000_000)));
   const groups = new Map<string, PricedEvent[]>();
   const dlq: DlqEntry[] = [];
   for (const item of decoded) {
@@ -62,23 +92,28 @@ export function planMessage(
       continue;
     }
     try {
-      const priced = deps.toPriced(item.event, fallbackTime);
+      const priced = deps.toPriced(item.event, item.event.time ? now : fallbackTime(), now);
       checkPricedAmounts(priced); // refused alone: its siblings in the message go on
       if (!priced.priced) {
         deps.metrics.unpriced.inc({ provider: priced.provider, model: priced.model_requested || priced.model });
         if (priced.unpriced_reason === "unknown_model")
           deps.onUnknownModel?.({ provider: priced.provider, model: priced.model, tenant: priced.tenant, time: priced.time });
       }
-      const list = groups.get(priced.tenant) ?? [];
-      list.push(priced);
-      groups.set(priced.tenant, list);
+      const list = groups.get(priced.tenant);
+      if (list) list.push(priced);
+      else groups.set(priced.tenant, [priced]);
     } catch (err) {
       const error = err instanceof PermanentError ? err : new PermanentError("poison", `pricing failed: ${errorMessage(err)}`);
       dlq.push({ ...badElement(decoded.length, item.index, error, item.event), eventId: item.event.id, source: item.event.source });
     }
   }
-  deps.metrics.events.inc({ stage: "enrich", result: "priced" }, decoded.length - dlq.length);
-  if (dlq.length) deps.metrics.events.inc({ stage: "enrich", result: "rejected" }, dlq.length);
+  if (tally) {
+    tally.priced += decoded.length - dlq.length;
+    tally.rejected += dlq.length;
+  } else {
+    deps.metrics.events.inc({ stage: "enrich", result: "priced" }, decoded.length - dlq.length);
+    if (dlq.length) deps.metrics.events.inc({ stage: "enrich", result: "rejected" }, dlq.length);
+  }
   // A single event that failed is the whole message: term it rather than ack.
   if (decoded.length === 1 && dlq.length === 1)
     return { outcome: { kind: "dead", entry: { ...dlq[0]!, batchIndex: undefined, payload: undefined } } };
@@ -101,6 +136,13 @@ export function pricedMsgId(events: PricedEvent[]): string {
   return `priced:${h.digest("hex").slice(0, 40)}`;
 }
 
+/**
+ * Input bytes per enrich batch: with 100-event messages a batch of 500
+ * messages would be 50,000 events, priced and published before any is
+ * acknowledged; about a megabyte keeps a batch to a few thousand events.
+ */
+export const ENRICH_BATCH_BYTES = 1 << 20;
+
 /** Events per priced message: large enough to amortise JetStream's per-message cost, well under its size limit. */
 export const PRICED_CHUNK = 250;
 
@@ -112,21 +154,27 @@ export const PRICED_CHUNK = 250;
  */
 export function createEnrichHandler(deps: EnrichDeps): BatchHandler {
   return async (batch: JsMsg[]) => {
-    const plans = batch.map((msg) => planMessage(msg, deps));
+    const now = new Date();
+    const tally: EnrichTally = { priced: 0, rejected: 0 };
+    const plans = batch.map((msg) => planMessage(msg, deps, now, tally));
+    deps.metrics.events.inc({ stage: "enrich", result: "priced" }, tally.priced);
+    if (tally.rejected) deps.metrics.events.inc({ stage: "enrich", result: "rejected" }, tally.rejected);
     const byTenant = new Map<string, PricedEvent[]>();
     for (const plan of plans) {
       if ("outcome" in plan) continue;
       for (const [tenant, events] of plan.groups) {
         const list = byTenant.get(tenant);
-        if (list) list.push(...events);
-        else byTenant.set(tenant, [...events]);
+        if (list) for (const e of events) list.push(e);
+        else byTenant.set(tenant, events);
       }
     }
     const publishes: Promise<unknown>[] = [];
     for (const [tenant, events] of byTenant)
       for (let i = 0; i < events.length; i += PRICED_CHUNK) {
-        const chunk = events.slice(i, i + PRICED_CHUNK);
-        publishes.push(deps.js.publish(deps.subjects.priced(tenant), JSON.stringify(chunk), { msgID: pricedMsgId(chunk) }));
+        const chunk = events.length <= PRICED_CHUNK ? events : events.slice(i, i + PRICED_CHUNK);
+        const stored = deps.js.publish(deps.subjects.priced(tenant), JSON.stringify(chunk), { msgID: pricedMsgId(chunk) });
+        const offer = deps.offerPriced;
+        publishes.push(offer ? stored.then((ack) => (ack.duplicate ? undefined : offer(ack.seq, chunk))) : stored);
       }
     const published = await Promise.allSettled(publishes);
     const failed = published.find((r): r is PromiseRejectedResult => r.status === "rejected");

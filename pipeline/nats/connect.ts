@@ -45,10 +45,7 @@ export function natsOptions(nats: Config["nats"] & { url: string }, name: string
   return opts;
 }
 
-/** The NATS settings with these user credentials in place of any configured ones. */
-export function asNatsUser<T extends Config["nats"]>(nats: T, user: string, password: string): T {
-  return { ...nats, user, password, token: undefined, credsFile: undefined, nkeySeed: undefined, nkeySeedFile: undefined };
-}
+export { asNatsUser } from "./nats-user.ts";
 
 /** Client credentials as the SDK and the guard take them: NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS. */
 export interface NatsAuth {

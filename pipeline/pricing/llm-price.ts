@@ -149,19 +149,20 @@ export function createLlmPricer(pricing: PricingConfig) {
       };
     }
 
-    const components = [...base.components];
-    let total = new Decimal(base.costUsd);
-    if (req.batch) {
-      const multiplier = pricing.batchMultipliers[outProvider] ?? pricing.batchMultipliers[provider.toLowerCase()];
-      if (multiplier !== undefined) {
-        const off = new Decimal(toMoney(total.times(new Decimal(1).minus(multiplier)))).negated();
-        components.push({ unit: "batch_discount", quantity: "1", unit_price: multiplier, per: 1, amount_usd: off.toFixed() });
-        total = total.plus(off);
-      }
-    }
+    const multiplier = req.batch ? (pricing.batchMultipliers[outProvider] ?? pricing.batchMultipliers[provider.toLowerCase()]) : undefined;
     const discount = req.tenant
       ? (tenantDiscount(req.tenant, outProvider, outModel, req.at) ?? tenantDiscount(req.tenant, provider.toLowerCase(), model, req.at))
       : undefined;
+    // Most calls have neither: the usage cost stands as priced (already at ledger scale).
+    if (multiplier === undefined && !discount)
+      return { priced: true, costUsd: base.costUsd, provider: outProvider, model: outModel, components: base.components, source, version };
+    const components = [...base.components];
+    let total = new Decimal(base.costUsd);
+    if (multiplier !== undefined) {
+      const off = new Decimal(toMoney(total.times(new Decimal(1).minus(multiplier)))).negated();
+      components.push({ unit: "batch_discount", quantity: "1", unit_price: multiplier, per: 1, amount_usd: off.toFixed() });
+      total = total.plus(off);
+    }
     if (discount) {
       const off = new Decimal(toMoney(total.times(discount.discount))).negated();
       components.push({ unit: "tenant_discount", quantity: "1", unit_price: discount.discount, per: 1, amount_usd: off.toFixed() });

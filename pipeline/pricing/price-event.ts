@@ -70,9 +70,16 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
     }
   }
 
+  // A batch passes one `now`: its text is worked out once, not per event.
+  let lastNow: Date | undefined;
+  let lastNowText = "";
   /** Prices one event; `fallbackTime` stands in for an event that carries no time. */
   return function toPriced(event: CostlineEvent, fallbackTime: Date, now = new Date()): PricedEvent {
     const at = event.time ? new Date(event.time) : fallbackTime;
+    if (now !== lastNow) {
+      lastNow = now;
+      lastNowText = now.toISOString();
+    }
     const p = flagSubPicodollar(price(event, at));
     const d = event.data;
     const llm = event.type === "costline.llm.usage" ? event.data : undefined;
@@ -82,7 +89,8 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
       source: event.source,
       type: event.type,
       kind: kindOfType[event.type],
-      time: at.toISOString(),
+      // Already in the form toISOString writes (most producers' times): kept as it is.
+      time: event.time && canonicalUtc.test(event.time) ? event.time : at.toISOString(),
       tenant: d.tenant,
       post_id: d.post_id,
       persona_id: d.persona_id,
@@ -114,14 +122,18 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
         : event.type === "costline.infra.usage" || event.type === "costline.vectordb.usage"
           ? "allocated"
           : "unattributed",
-      enriched_at: now.toISOString(),
+      enriched_at: lastNowText,
     };
   };
 }
 
+/** What Date#toISOString writes for years 0000–9999: such a time is its own normal form. */
+const canonicalUtc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 /** A cost that is not zero yet rounds to 0 is stored as unpriced with its exact value in the reason, never as a silent 0. */
 function flagSubPicodollar(p: Pricing): Pricing {
-  if (p.cost === null || !p.components?.length) return p;
+  // A cost with a digit other than 0 is not zero: the exact check is for costs that came out as 0.
+  if (p.cost === null || !p.components?.length || /[1-9]/.test(p.cost)) return p;
   const exact = subPicodollarCost(p.cost, p.components);
   return exact === undefined ? p : { ...p, cost: null, reason: `${BELOW_MONEY_SCALE}:${exact.slice(0, 200)}` };
 }

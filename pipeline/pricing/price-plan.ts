@@ -3,7 +3,7 @@
 // per unit) is worked out once per price object and reused for every event.
 import type { ModelPrice } from "@pydantic/genai-prices";
 import { PermanentError } from "../errors.ts";
-import { Decimal, toMoney } from "./decimal.ts";
+import { Decimal, MONEY_SCALE, fromPico, toMoney } from "./decimal.ts";
 import { refines, unitByPriceKey, units } from "./units.ts";
 import type { PriceComponent } from "../../schemas/index.ts";
 
@@ -18,6 +18,14 @@ interface PlanEntry {
   per: number;
   /** Price per single unit (rate / per) for a flat price; tiered prices are resolved per event. */
   flat?: Decimal;
+  /** The flat rate as the breakdown shows it (per `per` units). */
+  flatText?: string;
+  /**
+   * The flat price per single unit as an integer over a power of ten, when that
+   * is exact (per is a power of ten): amounts are then computed in integer
+   * arithmetic, with the same half-even rounding at ledger scale as Decimal.
+   */
+  exact?: { mantissa: bigint; scale: number };
   tiered?: Tiered;
   /** Indexes of the entries whose units refine this one (their leaves are carved out of it). */
   refinedBy: number[];
@@ -42,8 +50,12 @@ function planFor(price: AnyModelPrice): PricePlan {
     if (!unit) continue; // a price for a unit no event can report
     const entry: PlanEntry = { usageKey: unit.usageKey, priceKey, per: unit.per, refinedBy: [] };
     const v = value as AnyPrice;
-    if (typeof v === "number" || typeof v === "string") entry.flat = new Decimal(String(v)).dividedBy(unit.per);
-    else entry.tiered = { base: v.base, tiers: [...v.tiers].sort((a, b) => a.start - b.start) };
+    if (typeof v === "number" || typeof v === "string") {
+      const rate = new Decimal(String(v));
+      entry.flat = rate.dividedBy(unit.per);
+      entry.flatText = rate.toFixed();
+      entry.exact = exactRate(entry.flatText, unit.per);
+    } else entry.tiered = { base: v.base, tiers: [...v.tiers].sort((a, b) => a.start - b.start) };
     entries.push(entry);
   }
   const original = [...entries];
@@ -86,6 +98,39 @@ function leaves(usage: Record<string, number>, plan: PricePlan): number[] {
   return out;
 }
 
+const TEN = 10n;
+/** Digits beyond which Decimal (40 significant digits) could round a product: keep those on the Decimal path. */
+const EXACT_DIGITS = 36;
+
+/** `rate` (a plain decimal string) ÷ `per` as mantissa × 10^-scale, when per is a power of ten. */
+function exactRate(rate: string, per: number): { mantissa: bigint; scale: number } | undefined {
+  const k = Math.log10(per);
+  if (!Number.isInteger(k) || k < 0 || !/^-?\d+(\.\d+)?$/.test(rate)) return undefined;
+  const [whole, frac = ""] = rate.split(".");
+  const mantissa = BigInt(`${whole}${frac}`);
+  if (mantissa < 0n || mantissa.toString().length > 24) return undefined;
+  return { mantissa, scale: frac.length + k };
+}
+
+/** round-half-even(n ÷ 10^shift) for n ≥ 0. */
+function shiftRound(n: bigint, shift: number): bigint {
+  if (shift <= 0) return n * TEN ** BigInt(-shift);
+  const d = TEN ** BigInt(shift);
+  const q = n / d;
+  const r = n - q * d;
+  const twice = 2n * r;
+  if (twice > d || (twice === d && q % 2n === 1n)) return q + 1n;
+  return q;
+}
+
+/** A quantity times an exact rate, in picodollars; undefined where Decimal must decide. */
+function exactAmount(exact: { mantissa: bigint; scale: number }, q: number): bigint | undefined {
+  if (!Number.isSafeInteger(q) || q < 0) return undefined;
+  const product = exact.mantissa * BigInt(q);
+  if (product.toString().length > EXACT_DIGITS) return undefined;
+  return shiftRound(product, exact.scale - MONEY_SCALE);
+}
+
 function tierRate(price: Tiered, inputTokens: number): number | string {
   let p = price.base;
   for (const tier of price.tiers) if (inputTokens > tier.start) p = tier.price;
@@ -99,11 +144,25 @@ export function priceUsage(usage: Record<string, number>, price: AnyModelPrice):
   const qty = leaves(usage, plan);
   const inputTokens = usage.input_tokens ?? 0;
   let total = new Decimal(0);
+  // Integer picodollars while every amount is exact; Decimal takes over from the first that is not.
+  let pico: bigint | undefined = 0n;
   const components: PriceComponent[] = [];
   for (const i of plan.displayOrder) {
     const e = plan.entries[i]!;
     const q = qty[i]!;
     if (q === 0) continue;
+    const exact = e.exact && exactAmount(e.exact, q);
+    if (exact !== undefined) {
+      const amount = fromPico(exact);
+      if (pico !== undefined) pico += exact;
+      else total = total.plus(amount);
+      components.push({ unit: e.priceKey, quantity: String(q), unit_price: e.flatText!, per: e.per, amount_usd: amount });
+      continue;
+    }
+    if (pico !== undefined) {
+      total = new Decimal(fromPico(pico));
+      pico = undefined;
+    }
     const rate = e.flat ? e.flat.times(e.per) : new Decimal(String(tierRate(e.tiered!, inputTokens)));
     const perUnit = e.flat ?? rate.dividedBy(e.per);
     const amount = toMoney(perUnit.times(q));
@@ -111,5 +170,5 @@ export function priceUsage(usage: Record<string, number>, price: AnyModelPrice):
     total = total.plus(amount);
     components.push({ unit: e.priceKey, quantity: String(q), unit_price: rate.toFixed(), per: e.per, amount_usd: amount });
   }
-  return { costUsd: toMoney(total), components };
+  return { costUsd: pico !== undefined ? fromPico(pico) : toMoney(total), components };
 }

@@ -34,6 +34,12 @@ export interface RunnerOptions {
   stream: string;
   durable: string;
   maxBatch: number;
+  /**
+   * Flush once the buffered payloads reach this many bytes, whatever their
+   * count: batch messages carry many events each, and a batch is bounded by
+   * its work, not only by its messages.
+   */
+  maxBatchBytes?: number;
   flushMs: number;
   maxDeliver: number;
   /** Batches settling at once. 1 keeps batches strictly one after another (the ledger needs that). */
@@ -77,6 +83,8 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
   });
 
   let buffer: JsMsg[] = [];
+  let bufferedBytes = 0;
+  const maxBytes = opts.maxBatchBytes ?? Number.POSITIVE_INFINITY;
   let timer: Promise<typeof TIMER> | null = null;
   let pending: Promise<IteratorResult<JsMsg>> | null = null;
 
@@ -87,6 +95,7 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
     if (buffer.length === 0) return;
     const batch = buffer;
     buffer = [];
+    bufferedBytes = 0;
     const p: Promise<void> = settle(opts, batch).then(flushed, (err) => log.error({ err }, "settling a batch failed"));
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
@@ -114,8 +123,9 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
         continue;
       }
       buffer.push(next.value);
+      bufferedBytes += next.value.data.byteLength;
       if (buffer.length === 1) timer = sleep(opts.flushMs).then(() => TIMER);
-      if (buffer.length >= opts.maxBatch) await flush();
+      if (buffer.length >= opts.maxBatch || bufferedBytes >= maxBytes) await flush();
     }
   } finally {
     // Stop consuming first, then settle what we hold. close() completes only
@@ -157,7 +167,18 @@ async function settle(opts: RunnerOptions, batch: JsMsg[]): Promise<void> {
     if (!(err instanceof TransientError)) log.error({ err }, "batch handler threw; retrying the batch");
     outcomes = batch.map(() => ({ kind: "retry", error }));
   }
-  await Promise.all(batch.map((msg, i) => apply(opts, msg, outcomes[i]!)));
+  // The common case, done with nothing for the DLQ, is acknowledged here and counted once per batch.
+  let acked = 0;
+  const rest: Promise<void>[] = [];
+  for (let i = 0; i < batch.length; i++) {
+    const outcome = outcomes[i]!;
+    if (outcome.kind === "done" && !outcome.dlq?.length) {
+      batch[i]!.ack();
+      acked++;
+    } else rest.push(apply(opts, batch[i]!, outcome));
+  }
+  if (acked) metrics.messages.inc({ stage, outcome: "ack" }, acked);
+  await Promise.all(rest);
   end();
   metrics.lastFlush.set({ stage }, Date.now() / 1000);
 }
@@ -232,7 +253,25 @@ async function sendToDlq(opts: RunnerOptions, msg: JsMsg, entry: DlqEntry): Prom
   );
 }
 
+const retryHeaderBytes = Buffer.from(RETRY_STAGE_HEADER);
+
+/**
+ * False when the message's raw header block cannot hold the retry header:
+ * spares parsing the headers (every message has Nats-Msg-Id) on the hot path.
+ * Reads the client's message internals where they are as expected, and
+ * otherwise answers true so the parsed headers decide.
+ */
+function mayCarryRetryHeader(msg: JsMsg): boolean {
+  const inner = (msg as unknown as { msg?: { _msg?: { hdr?: unknown }; _rdata?: unknown } }).msg;
+  const hdr = inner?._msg?.hdr;
+  const raw = inner?._rdata;
+  if (typeof hdr !== "number" || !(raw instanceof Uint8Array)) return true;
+  if (hdr <= 0) return false;
+  return Buffer.from(raw.buffer, raw.byteOffset, Math.min(hdr, raw.byteLength)).indexOf(retryHeaderBytes) >= 0;
+}
+
 function retriedForAnother(msg: JsMsg, stage: string): boolean {
+  if (!mayCarryRetryHeader(msg)) return false;
   const target = msg.headers?.get(RETRY_STAGE_HEADER);
   return Boolean(target) && target !== stage;
 }

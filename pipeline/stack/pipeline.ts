@@ -38,6 +38,7 @@ import { createMetrics } from "../observability/metrics.ts";
 import type { RunningStage } from "../runner/consumer-runner.ts";
 import { stageNames, stageRegistry, type StageName } from "./stage-registry.ts";
 import { createPricedDecoder } from "../ledger/priced-decoder.ts";
+import { createLocalPriced } from "../enrich/local-priced.ts";
 
 export { stageNames, type StageName };
 
@@ -151,7 +152,10 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     const abort = new AbortController();
     const stages: RunningStage[] = [];
     // The ledger and the windower read the same priced messages: in one process they decode each once.
-    const decodePriced = createPricedDecoder(opts.stages.filter((s) => s === "ledger" || s === "windower").length);
+    const pricedReaders = opts.stages.filter((s) => s === "ledger" || s === "windower").length;
+    // With enrich here too, they take enrich's priced events as they are instead of decoding them again.
+    const localPriced = opts.stages.includes("enrich") ? createLocalPriced(createPricedDecoder(pricedReaders), pricedReaders) : undefined;
+    const decodePriced = localPriced?.decoder ?? createPricedDecoder(pricedReaders);
     for (const name of opts.stages) {
       const ctx = {
         config,
@@ -161,6 +165,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
         clickhouse: client,
         metrics,
         decodePriced,
+        offerPriced: localPriced?.offer,
         log: log.child({ stage: name }),
         signal: abort.signal,
       };

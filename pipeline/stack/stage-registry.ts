@@ -9,11 +9,12 @@ import { createAlertStoreHandler } from "../alerts/alert-store-stage.ts";
 import { createUnpricedModelNotifier } from "../alerts/unpriced-model-alert.ts";
 import { createAllocator } from "../allocation/allocator.ts";
 import { createDetectorStage } from "../detect/detector-stage.ts";
-import { createEnrichHandler } from "../enrich/enrich-stage.ts";
+import { ENRICH_BATCH_BYTES, createEnrichHandler } from "../enrich/enrich-stage.ts";
 import { createLedgerHandler } from "../ledger/ledger-stage.ts";
 import { createLedgerStore } from "../ledger/ledger-store.ts";
 import { repairRollups } from "../ledger/rollup-repair.ts";
 import type { PricedDecoder } from "../ledger/priced-decoder.ts";
+import type { PricedEvent } from "../../schemas/index.ts";
 import { kvBuckets, streamNames, type Subjects } from "../nats/subjects.ts";
 import { durableNames } from "../nats/topology.ts";
 import type { Logger } from "../observability/log.ts";
@@ -38,6 +39,8 @@ export interface StageContext {
   metrics: Metrics;
   /** Priced-message decoding, shared by the ledger and the windower of one process. */
   decodePriced: PricedDecoder;
+  /** Enrich's hand-over of priced events to the readers of this process (absent: none here). */
+  offerPriced?: (seq: number, events: PricedEvent[]) => void;
   log: Logger;
   signal: AbortSignal;
 }
@@ -59,10 +62,18 @@ export const stageRegistry = {
       toPriced: createEventPricer(config),
       onUnknownModel: createUnpricedModelNotifier(js, subjects, log),
       limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
+      offerPriced: ctx.offerPriced,
     });
     const c = consumer(ctx, "enrich", streamNames.events, durableNames.enrich);
     return [
-      startStage({ ...c, maxBatch: config.enrich.batch, flushMs: config.enrich.flushMs, concurrency: config.enrich.concurrency, handle }),
+      startStage({
+        ...c,
+        maxBatch: config.enrich.batch,
+        maxBatchBytes: ENRICH_BATCH_BYTES,
+        flushMs: config.enrich.flushMs,
+        concurrency: config.enrich.concurrency,
+        handle,
+      }),
     ];
   },
 

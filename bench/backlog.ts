@@ -1,0 +1,48 @@
+// The pipeline's backlog as JetStream sees it: per durable consumer, the
+// messages not yet delivered and those delivered but not yet acknowledged.
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { pipelineConsumers } from "../pipeline/nats/topology.ts";
+import { waitFor } from "../test/helpers/stack-process.ts";
+
+export type Backlog = Record<string, { pending: number; ack_pending: number }>;
+
+export async function backlog(jsm: JetStreamManager): Promise<Backlog> {
+  const out: Backlog = {};
+  for (const c of pipelineConsumers) {
+    const info = await jsm.consumers.info(c.stream, c.durable);
+    out[c.durable] = { pending: info.num_pending, ack_pending: info.num_ack_pending };
+  }
+  return out;
+}
+
+/** Undelivered messages summed over the pipeline's consumers. */
+export const undelivered = (b: Backlog) => Object.values(b).reduce((a, x) => a + x.pending, 0);
+
+// The notifier keeps an alert unacknowledged while it waits in its group; that is not backlog.
+const holdsAlerts = new Set(["notifier"]);
+
+/** True when enrich and the ledger sink hold nothing: every published event has been priced and inserted. */
+export const ledgerCaughtUp = (b: Backlog) =>
+  ["enrich", "ledger"].every((d) => b[d] !== undefined && b[d].pending === 0 && b[d].ack_pending === 0);
+
+/**
+ * Waits until no consumer has undelivered messages and, with `settled`, none
+ * holds unacknowledged ones either (the windower holds each message until its
+ * windows are final: window plus lateness). Polls NATS only, so the wait costs
+ * the pipeline process nothing. Returns the milliseconds it took.
+ */
+export async function waitForDrain(jsm: JetStreamManager, opts: { settled?: boolean; timeoutMs?: number } = {}): Promise<number> {
+  const started = Date.now();
+  await waitFor(
+    "the pipeline's backlog to drain",
+    async () => {
+      const b = await backlog(jsm);
+      const busy = Object.entries(b).some(
+        ([durable, x]) => x.pending > 0 || (opts.settled === true && !holdsAlerts.has(durable) && x.ack_pending > 0),
+      );
+      return busy ? undefined : true;
+    },
+    opts.timeoutMs ?? 300_000,
+  );
+  return Date.now() - started;
+}
