@@ -89,6 +89,6 @@ describe("spend profile", () => {
     const p = new SpendProfile(7, 2, 24);
     hourly(p, Date.UTC(2026, 0, 5), 1, () => 4);
     const e = p.expected(new Date(Date.UTC(2026, 0, 6, 12)));
-    expect(e).toEqual({ value: 4, base: 0 });
+    expect(e).toMatchObject({ value: 4, base: 0 });
   });
 });

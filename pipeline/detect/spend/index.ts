@@ -117,7 +117,7 @@ export function createSpend(params: Partial<SpendParams> = {}): SeriesDetector {
   const directed = (zv: number) => (p.direction === "both" ? Math.abs(zv) : p.direction === "up" ? Math.max(zv, 0) : Math.max(-zv, 0));
 
   function step(s: ReturnType<typeof build>, x: number, at: Date): number {
-    const { value: e, base } = s.profile.expected(at);
+    const { value: e, base, key } = s.profile.expected(at);
     const dispersion = s.dev.e > 0 ? s.dev.sq / s.dev.e : Math.max(Math.abs(x), 1e-12);
     let pMin = 1;
     const spanZ: ({ excess: number; expected: number; poisson: number } | undefined)[] = [];
@@ -153,7 +153,7 @@ export function createSpend(params: Partial<SpendParams> = {}): SeriesDetector {
       s.dev.sq = (x - e) ** 2 || s.dev.sq;
       s.dev.e = e || s.dev.e;
     }
-    s.profile.learn(x, at, base, anomalous);
+    s.profile.learn(x, at, base, anomalous, key);
     s.rows++;
     const score = s.episode(likelihoodScore(Math.min(1, pMin * s.spans.length), p.scoreHalfDecades));
     return s.rows <= s.probation ? 0 : score;

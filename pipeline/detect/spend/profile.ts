@@ -1,8 +1,8 @@
 // What a spend series is expected to cost per row at a given time: the hour's
 // mean on earlier days of the same kind (weekdays apart from weekends, as
-// traffic differs), the median over days so one bad day does not move it,
-// smoothed with the neighbouring hours so a thin hour is not noise, and
-// scaled by how the last day ran against that profile (demand drifts).
+// traffic differs), trimmed so one bad day does not move it, interpolated
+// between hours, and scaled by how the last day of that kind ran against
+// that profile (demand drifts).
 
 const WEEKEND = (at: Date) => (at.getUTCDay() === 0 || at.getUTCDay() === 6 ? 1 : 0);
 
@@ -14,8 +14,14 @@ export class SpendProfile {
   private hourRows = 0;
   private hourExpected = 0;
   private hourAnomalous = false;
-  /** The last hours' (actual, expected) sums, anomalous hours left out. */
-  private readonly recent: [number, number][] = [];
+  private hourRatioKey = 0;
+  /**
+   * The last hours' (actual, expected) sums, anomalous hours left out, per
+   * drift key: day type × whether the other day type stood in. A first
+   * weekend read against weekdays runs at its own ratio, and Monday does
+   * not inherit it.
+   */
+  private readonly recent: [number, number][][] = [[], [], [], []];
   private overall = { sum: 0, rows: 0 };
 
   constructor(
@@ -37,9 +43,12 @@ export class SpendProfile {
     return kept.reduce((a, b) => a + b, 0) / kept.length;
   }
 
-  /** The profile's mean per row of an hour of a day type (the other day type stands in until this one is known). */
-  private hourMean(type: number, hour: number): number | undefined {
-    return this.typical(type, hour) ?? this.typical(1 - type, hour);
+  /** The profile's mean per row of an hour of a day type; the other day type stands in (flagged) until this one is known. */
+  private hourMean(type: number, hour: number): { mean: number; standIn: boolean } | undefined {
+    const own = this.typical(type, hour);
+    if (own !== undefined) return { mean: own, standIn: false };
+    const other = this.typical(1 - type, hour);
+    return other === undefined ? undefined : { mean: other, standIn: true };
   }
 
   /**
@@ -47,7 +56,7 @@ export class SpendProfile {
    * until ready: interpolated between the means of the hours around it
    * (each hour's mean stands at its middle), so a ramp is not a staircase.
    */
-  private base(at: Date): number | undefined {
+  private base(at: Date): { mean: number; standIn: boolean } | undefined {
     const t = at.getUTCHours() + at.getUTCMinutes() / 60 - 0.5;
     const h0 = Math.floor(t);
     const f = t - h0;
@@ -56,29 +65,35 @@ export class SpendProfile {
     const a = this.hourMean(typeOf(h0), h0);
     const b = this.hourMean(typeOf(h0 + 1), h0 + 1);
     if (a === undefined || b === undefined) return a ?? b;
-    return a + (b - a) * f;
+    return { mean: a.mean + (b.mean - a.mean) * f, standIn: a.standIn || b.standIn };
   }
 
   get ready(): boolean {
     return this.overall.rows > 0;
   }
 
-  /** How the recent hours ran against the profile, kept within a factor of 2. */
-  ratio(): number {
+  /** How the recent hours of this drift key ran against the profile (else those of the other day type's own profile), within ×0.5–×2. */
+  ratio(key: number): number {
+    const list = this.recent[key]!.length ? this.recent[key]! : this.recent[(key ^ 2) & 2]!;
     let a = 0,
       e = 0;
-    for (const [x, y] of this.recent) {
+    for (const [x, y] of list) {
       a += x;
       e += y;
     }
     return e > 0 ? Math.min(2, Math.max(0.5, a / e)) : 1;
   }
 
-  /** Expected value per row at `at`: the profile times the drift ratio, else the mean so far. */
-  expected(at: Date): { value: number; base: number } {
+  /**
+   * Expected value per row at `at`: the profile times its drift ratio, else
+   * the mean so far (`base` 0). `base` is the profile's value before the
+   * ratio, `key` the drift key the row teaches.
+   */
+  expected(at: Date): { value: number; base: number; key: number } {
     const b = this.base(at);
-    if (b === undefined) return { value: this.overall.rows ? this.overall.sum / this.overall.rows : 0, base: 0 };
-    return { value: b * this.ratio(), base: b };
+    if (b === undefined) return { value: this.overall.rows ? this.overall.sum / this.overall.rows : 0, base: 0, key: 0 };
+    const key = WEEKEND(at) * 2 + (b.standIn ? 1 : 0);
+    return { value: b.mean * this.ratio(key), base: b.mean, key };
   }
 
   /**
@@ -86,11 +101,11 @@ export class SpendProfile {
    * ratio, 0 while the profile is not ready); `anomalous` rows count in the
    * hour's mean but keep that hour out of the drift ratio.
    */
-  learn(x: number, at: Date, base: number, anomalous: boolean): void {
-    const key = Math.floor(at.getTime() / 3_600_000);
-    if (this.hourKey !== undefined && key !== this.hourKey) this.closeHour();
-    if (this.hourKey !== key) {
-      this.hourKey = key;
+  learn(x: number, at: Date, base: number, anomalous: boolean, ratioKey = 0): void {
+    const hour = Math.floor(at.getTime() / 3_600_000);
+    if (this.hourKey !== undefined && hour !== this.hourKey) this.closeHour();
+    if (this.hourKey !== hour) {
+      this.hourKey = hour;
       this.hourSum = this.hourRows = this.hourExpected = 0;
       this.hourAnomalous = false;
     }
@@ -98,6 +113,7 @@ export class SpendProfile {
     this.hourRows++;
     this.hourExpected += base;
     this.hourAnomalous ||= anomalous;
+    this.hourRatioKey = ratioKey;
     this.overall.sum += x;
     this.overall.rows++;
   }
@@ -108,8 +124,9 @@ export class SpendProfile {
     list.push(this.hourSum / this.hourRows);
     if (list.length > this.keepDays) list.shift();
     if (!this.hourAnomalous && this.hourExpected > 0) {
-      this.recent.push([this.hourSum, this.hourExpected]);
-      if (this.recent.length > this.ratioHours) this.recent.shift();
+      const list = this.recent[this.hourRatioKey]!;
+      list.push([this.hourSum, this.hourExpected]);
+      if (list.length > this.ratioHours) list.shift();
     }
   }
 }
