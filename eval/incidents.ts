@@ -43,8 +43,8 @@ export async function evalIncidents(o: { seed: number; series: number; days: num
         writeFileSync(path.join(input, `${s.name}.csv`), toCsv(s));
       }
     const args = [path.join(repoRoot, "bin/costline.mjs"), "detect", "--input", input, "--output", output];
-    // The adaptive detector unless another is named (the stage's default is the configured one).
-    args.push("--detector", o.detector ?? "adaptive");
+    // The spend detector (made for cost series) unless another is named.
+    args.push("--detector", o.detector ?? "spend");
     await run(process.execPath, args, { cwd: repoRoot, maxBuffer: 1 << 24 });
 
     const byKind: IncidentReport["byKind"] = {};

@@ -47,6 +47,15 @@ export interface GenerateOptions {
 }
 
 const MIN_PER_DAY = 1440;
+/**
+ * Automated faults call at a machine's pace, not the tenant's: at least this
+ * many extra calls a minute whatever the tenant's human traffic (a retry
+ * storm floods; an agent loop or a night batch job makes a call every few
+ * seconds). Scaling them by a hobby app's peak alone would make "incidents"
+ * of a few calls, less than its normal minute-to-minute variation and no
+ * incident anyone would pay for.
+ */
+const MIN_AUTOMATED_CALLS = { spike: 10, loop: 3, batch: 3 } as const;
 
 /** Relative traffic at minute-of-day m for a profile peaking at `peak` (hours), with a night floor. */
 function dailyShape(hour: number, peak: number, night: number, width: number): number {
@@ -72,7 +81,10 @@ function plan(kind: IncidentKind, day: number, r: Rng, nightHour: number): { inc
       return {
         incident: inc,
         until: daytime + len,
-        effect: { ...none, rate: (m, base, peak) => (m >= daytime && m < daytime + len ? base + factor * peak : base) },
+        effect: {
+          ...none,
+          rate: (m, base, peak) => (m >= daytime && m < daytime + len ? base + Math.max(factor * peak, MIN_AUTOMATED_CALLS.spike) : base),
+        },
       };
     }
     case "runaway_loop": {
@@ -82,7 +94,9 @@ function plan(kind: IncidentKind, day: number, r: Rng, nightHour: number): { inc
         ramp = r.int(3, 15);
       const inc = { kind, start: daytime, end: daytime + 60 };
       const rate = (m: number, base: number, peak: number) =>
-        m >= daytime && m < daytime + len ? base + extra * peak * Math.min(1, (m - daytime + 1) / ramp) : base;
+        m >= daytime && m < daytime + len
+          ? base + Math.max(extra * peak, MIN_AUTOMATED_CALLS.loop) * Math.min(1, (m - daytime + 1) / ramp)
+          : base;
       return { incident: inc, until: daytime + len, effect: { ...none, rate } };
     }
     case "model_switch": {
@@ -109,7 +123,10 @@ function plan(kind: IncidentKind, day: number, r: Rng, nightHour: number): { inc
       return {
         incident: inc,
         until: start + len,
-        effect: { ...none, rate: (m, base, peak) => (m >= start && m < start + len ? base + level * peak : base) },
+        effect: {
+          ...none,
+          rate: (m, base, peak) => (m >= start && m < start + len ? base + Math.max(level * peak, MIN_AUTOMATED_CALLS.batch) : base),
+        },
       };
     }
   }

@@ -14,6 +14,7 @@ import type { SeriesDetector } from "./series-detector.ts";
 import { seasonalParamsSchema, seasonalSeries, spikeParamsSchema, spikeSeries } from "./series-spike.ts";
 import { costChecksSchema } from "./cost-checks.ts";
 import { adaptiveParamsSchema, createAdaptive } from "./adaptive/index.ts";
+import { createSpend, spendParamsSchema } from "./spend/index.ts";
 
 export type { SeriesDetector } from "./series-detector.ts";
 
@@ -55,6 +56,14 @@ export const seriesDetectors: readonly SeriesDetectorEntry[] = [
       "each feature's tail fitted on the series' own history (peaks over threshold), two features agreeing, one report per episode",
     params: adaptiveParamsSchema,
     create: createAdaptive,
+  }),
+  entry({
+    name: "spend",
+    description:
+      "sums of a cost series over 5 min to 4 h against its hour-of-day profile (weekdays and weekends apart, scaled by the recent drift), " +
+      "each span's excess in compound-Poisson units calibrated on the series' own history, upward by default",
+    params: spendParamsSchema,
+    create: createSpend,
   }),
 ];
 

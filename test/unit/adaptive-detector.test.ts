@@ -107,9 +107,9 @@ describe("adaptive detector, residual channel", () => {
     for (const seed of [1, 2, 3]) {
       const withRise = ramped(seed, 2);
       const inWindow = (scores: number[]) => Math.max(...scores.slice(8 * DAY + 660, 8 * DAY + 720));
-      expect(inWindow(replayMinutes(withRise))).toBeGreaterThanOrEqual(0.4);
+      expect(inWindow(replayMinutes(withRise, { residual: true }))).toBeGreaterThanOrEqual(0.4);
       expect(inWindow(replayMinutes(withRise, { residual: false }))).toBeLessThan(0.4);
-      const clean = replayMinutes(ramped(seed, 1)).slice(6 * DAY);
+      const clean = replayMinutes(ramped(seed, 1), { residual: true }).slice(6 * DAY);
       expect(clean.filter((s) => s >= 0.4)).toHaveLength(0);
     }
   });

@@ -16,6 +16,8 @@ export interface TailOptions {
   minScale: number;
   /** Values needed before any probability below 1 is given. */
   minHistory: number;
+  /** Largest tail shape fitted (0: an exponential tail; default 0.5). */
+  maxShape?: number;
 }
 
 export class TailModel {
@@ -59,7 +61,8 @@ export class TailModel {
       return;
     }
     const ratio = variance > 0 ? (mean * mean) / variance : 1;
-    this.xi = Math.min(0.5, Math.max(0, 0.5 * (1 - ratio)));
-    this.sigma = Math.max(this.o.minScale, 0.5 * mean * (ratio + 1));
+    this.xi = Math.min(this.o.maxShape ?? 0.5, Math.max(0, 0.5 * (1 - ratio)));
+    // A tail kept exponential (maxShape 0) takes the mean excess as its scale.
+    this.sigma = Math.max(this.o.minScale, this.o.maxShape === 0 ? mean : 0.5 * mean * (ratio + 1));
   }
 }
