@@ -28,12 +28,12 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectStack, stackNatsEnv } from "../test/helpers/stack-nats.ts";
 import { nanos } from "@nats-io/nats-core";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
-import { createSubjects, subjectToken } from "../pipeline/nats/subjects.ts";
+import { createSubjects, streamNames, subjectToken } from "../pipeline/nats/subjects.ts";
 import { msgIdOf } from "../pipeline/producer/producer.ts";
 import { budgetSchema, type CostlineEventInput } from "../schemas/index.ts";
 import { budgetKvKey } from "../pipeline/budgets/budget-key.ts";
@@ -155,19 +155,24 @@ async function measureAlertLatency(
     },
   });
   const seen = new Map<string, number>();
-  const sub = nc.subscribe("costline.alerts.>", {
-    callback: (_err, m) => {
-      const a = m.json<{ tenant: string; type: string; status: string; scope: string }>();
-      if (a.type === "spike" && a.status === "firing" && a.scope === "tenant" && !seen.has(a.tenant)) seen.set(a.tenant, performance.now());
-    },
+  // Ordered JetStream consumers, not core subscriptions: a role may subscribe only to its own inbox.
+  const follow = async (stream: string, filter: string, onMessage: (m: JsMsg) => void) => {
+    const consumer = await js.consumers.get(stream, { filter_subjects: [filter], deliver_policy: DeliverPolicy.New });
+    const messages = await consumer.consume();
+    void (async () => {
+      for await (const m of messages) onMessage(m);
+    })();
+    return messages;
+  };
+  const sub = await follow(streamNames.alerts, "costline.alerts.>", (m) => {
+    const a = m.json<{ tenant: string; type: string; status: string; scope: string }>();
+    if (a.type === "spike" && a.status === "firing" && a.scope === "tenant" && !seen.has(a.tenant)) seen.set(a.tenant, performance.now());
   });
   // Final tenant windows published per target: a run's bursts start once every target has a baseline.
   const finals = new Map<string, number>();
-  const windowsSub = nc.subscribe(subjects.windows("tenant"), {
-    callback: (_err, m) => {
-      for (const w of m.json<{ tenant: string; final: boolean }[]>())
-        if (w.final && w.tenant.startsWith("latency-")) finals.set(w.tenant, (finals.get(w.tenant) ?? 0) + 1);
-    },
+  const windowsSub = await follow(streamNames.windows, subjects.windows("tenant"), (m) => {
+    for (const w of m.json<{ tenant: string; final: boolean }[]>())
+      if (w.final && w.tenant.startsWith("latency-")) finals.set(w.tenant, (finals.get(w.tenant) ?? 0) + 1);
   });
   const publishAllNow = (events: CostlineEventInput[]) =>
     Promise.all(
@@ -243,8 +248,8 @@ async function measureAlertLatency(
   }
   stop = true;
   await background;
-  sub.unsubscribe();
-  windowsSub.unsubscribe();
+  await sub.close();
+  await windowsSub.close();
   return {
     p50: quantile(all, 0.5),
     p99: quantile(all, 0.99),
