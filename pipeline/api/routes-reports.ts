@@ -62,7 +62,7 @@ export function reportRoutes(analytics: Analytics): Hono<ApiEnv> {
       return c.body(
         csvTable(
           rows,
-          ["day", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"],
+          ["day", "tenant", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"],
           ["requests", "input_tokens", "output_tokens", "cost_usd"],
         ),
       );

@@ -136,6 +136,12 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     }) as unknown as Hono<ApiEnv>,
   );
   app.route("/v1", detectRoutes(analyticsClient(analytics), deps.windowS ?? 60));
+  // An unknown /v1 route answers JSON like every other error (hono's own answer is plain text).
+  app.notFound((c) =>
+    c.req.path === "/v1" || c.req.path.startsWith("/v1/")
+      ? c.json({ error: `no endpoint ${c.req.method} ${c.req.path} (GET /v1/openapi.json lists them)`, reason: "unknown_route" }, 404)
+      : c.text("404 Not Found", 404),
+  );
   return app;
 }
 
