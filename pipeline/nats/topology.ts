@@ -14,7 +14,7 @@ import { Kvm } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
-import { ensureNotifyBuckets } from "../notify/kv-buckets.ts";
+import { ensureNotifyBuckets } from "./notify-buckets.ts";
 
 export const durableNames = {
   enrich: "enrich",

@@ -5,7 +5,7 @@
 // DLQ and the delivery state. The generic scrubber (observability/log.ts)
 // then removes anything that looks like a credential.
 import { scrubSecrets } from "../observability/log.ts";
-import type { ResolvedChannel } from "./notify-config.ts";
+import type { ResolvedChannel } from "../config/notify-config.ts";
 
 const REDACTED = "[redacted]";
 

@@ -4,7 +4,7 @@ import { createEmailChannel } from "./channel-email.ts";
 import { createPagerdutyChannel } from "./channel-pagerduty.ts";
 import { createSlackChannel } from "./channel-slack.ts";
 import { createWebhookChannel } from "./channel-webhook.ts";
-import type { NotifyConfig } from "./notify-config.ts";
+import type { NotifyConfig } from "../config/notify-config.ts";
 
 export function createChannels(config: NotifyConfig): Map<string, Channel> {
   const opts = { timeoutMs: config.retry.timeout, links: config.links };

@@ -31,7 +31,7 @@ import { createInhibition } from "./inhibition.ts";
 import { createKeyedLock } from "./keyed-lock.ts";
 import { notifyBuckets } from "./kv-buckets.ts";
 import { alertLabels } from "./labels.ts";
-import type { NotifyConfig } from "./notify-config.ts";
+import type { NotifyConfig } from "../config/notify-config.ts";
 import { createNotifyMetrics } from "./notify-metrics.ts";
 import { groupOf, routeAlert } from "./route-tree.ts";
 import { watchSilences } from "./silences.ts";
