@@ -8,8 +8,8 @@ import { controlSchema, controlScopeSchema } from "../../schemas/index.ts";
 import type { ControlStore } from "../guard/control-store.ts";
 import { requireAdmin, tenantScope, type ApiEnv } from "./auth.ts";
 
-const controlBody = controlSchema.omit({ set_by: true, set_at: true }).extend({ reason: z.string().min(1).max(500) });
-const clearBody = z.object({ scope: controlScopeSchema, reason: z.string().min(1).max(500) });
+export const controlBody = controlSchema.omit({ set_by: true, set_at: true }).extend({ reason: z.string().min(1).max(500) });
+export const clearBody = z.object({ scope: controlScopeSchema, reason: z.string().min(1).max(500) });
 const issues = (e: z.ZodError) => formatIssues(e, "body", Infinity);
 const SCOPE_KEYS = Object.keys(controlScopeSchema.shape) as (keyof typeof controlScopeSchema.shape)[];
 const pick = (q: Record<string, string>, keys: readonly string[]) => Object.fromEntries(keys.filter((k) => k in q).map((k) => [k, q[k]]));

@@ -143,7 +143,7 @@ export const envSchema = z.object({
   COSTLINE_RESERVATION_SETTLED_GRACE_S: intFrom(600, 10, 86_400),
 });
 
-const fileSchema = z
+export const fileSchema = z
   .object({
     pricing: pricingConfigSchema.prefault({}),
     rateCards: rateCardsSchema.prefault({}),

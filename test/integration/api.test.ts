@@ -101,6 +101,14 @@ describe("authentication and tenant scope", () => {
     expect(sql.status).toBe(403);
   });
 
+  it("serves its OpenAPI document to any key", async () => {
+    const res = await get("/v1/openapi.json", acmeKey);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/posts/{id}/costs", "/v1/controls", "/v1/openapi.json"]));
+  });
+
   it("answers an unknown /v1 route with a JSON 404 that names it, after the key check", async () => {
     const res = await get("/v1/no-such-route?x=1", acmeKey);
     expect([res.status, res.headers.get("content-type")]).toEqual([404, expect.stringMatching(/^application\/json/)]);
