@@ -101,6 +101,15 @@ describe("authentication and tenant scope", () => {
     expect(sql.status).toBe(403);
   });
 
+  it("reads costline's tables in /v1/sql without their database named", async () => {
+    const res = await fetch(`${stack.info.api_url}/v1/sql`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+      body: JSON.stringify({ query: "SELECT count() AS n FROM ledger FINAL WHERE tenant = 'acme'" }),
+    });
+    expect([res.status, (await res.text()).trim()]).toEqual([200, '{"n":5}']);
+  });
+
   it("serves its OpenAPI document to any key", async () => {
     const res = await get("/v1/openapi.json", acmeKey);
     expect(res.status).toBe(200);
