@@ -131,7 +131,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   app.route(
     "/",
     consoleRoutes({
-      clickhouse: deps.clickhouse,
+      analytics,
       keys: deps.keys,
       controls: deps.controls,
       budgets: deps.budgets,

@@ -118,7 +118,7 @@ async function fetchWindows(
     return body.windows ?? [];
   }
   try {
-    await migrate(access.db.client);
+    await migrate(access.db.client, { cluster: config.clickhouse.cluster });
     return await ledgerWindows(access.db.client, ledgerWindowsQuerySchema.parse(q));
   } finally {
     await access.db.close();

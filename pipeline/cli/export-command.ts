@@ -39,7 +39,7 @@ export async function runFocusExport(config: Config, opts: FocusExportOptions): 
     return;
   }
   try {
-    await migrate(access.db.client);
+    await migrate(access.db.client, { cluster: config.clickhouse.cluster });
     await pipeline(await focusExport(access.db.client, q.data, config.exports.maxRows), out);
   } finally {
     await access.db.close();

@@ -45,7 +45,7 @@ export async function runKeys(config: Config, action: Action): Promise<void> {
     if (!res.ok) throw new CostlineError((out as { error?: string }).error ?? `HTTP ${res.status}`);
   } else {
     try {
-      await migrate(access.db.client);
+      await migrate(access.db.client, { cluster: config.clickhouse.cluster });
       const keys = createKeyStore(access.db.client);
       if (action.kind === "create")
         out = await keys.create(action.admin ? { role: "admin" } : { role: "tenant", tenant: action.tenant! }, action.name ?? "");

@@ -47,7 +47,7 @@ export async function runTotals(config: Config, opts: { tenant?: string; from?: 
     return;
   }
   try {
-    await migrate(access.db.client);
+    await migrate(access.db.client, { cluster: config.clickhouse.cluster });
     process.stdout.write(`${JSON.stringify(await ledgerTotals(access.db.client, q.data))}\n`);
   } finally {
     await access.db.close();

@@ -9,6 +9,8 @@ import { createProducer } from "../producer/producer.ts";
 import { newDemoStats, runDemoTraffic, type DemoStats } from "../demo/traffic.ts";
 import { createGuard, type Guard } from "../guard/guard.ts";
 import { startClickHouseHttp } from "../clickhouse/http-endpoint.ts";
+import { ensureHttpWriter, httpWriterFile } from "../clickhouse/http-writer.ts";
+import { joinLocalStack } from "../stack/join-stack.ts";
 import { createKeyStore } from "../api/api-keys.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { findLiveStack, removeStackFile, writeStackFile } from "../stack/stack-file.ts";
@@ -28,6 +30,9 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       ? await startClickHouseHttp({
           client: clickhouse.client,
           keys: createKeyStore(clickhouse.client),
+          // Other costline processes (`costline run` with CLICKHOUSE_URL) write on a connection of their own.
+          writer: ensureHttpWriter(config.home),
+          writerClient: clickhouse.analyticsLanes(config.queries.connections + 1).at(-1),
           host: config.api.host,
           port: config.clickhouse.httpPort,
           limits: config.queries.limits,
@@ -82,6 +87,9 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       `  console     ${pipeline.apiUrl}/  (sign in with an API key)`,
       `  API         ${pipeline.apiUrl}  (/healthz /readyz /metrics, /v1/… with an API key)`,
       chHttp ? `  ClickHouse HTTP ${chHttp.url}  (Grafana: any user, an admin API key as password; read-only)` : "",
+      chHttp
+        ? `  join        NATS_URL=${redactUrlCredentials(pipeline.natsUrl)} CLICKHOUSE_URL=${chHttp.url} npx costline run STAGE…  (writer: ${httpWriterFile(config.home)})`
+        : "",
       pipeline.opsUrl ? `  probes      ${pipeline.opsUrl}  (/healthz /readyz /metrics, COSTLINE_METRICS_PORT)` : "",
       pipeline.adminKeyFile ? `  admin key   ${pipeline.adminKeyFile}  (the CLI on this machine uses it)` : "",
       `  logs        ${logFile}`,
@@ -142,14 +150,19 @@ async function printStatus(client: ClickHouseClient, demo?: DemoStats): Promise<
  * `costline run [--api] [STAGE…]`: the named stages, serving /metrics, /healthz and /readyz on
  * COSTLINE_METRICS_PORT (default: COSTLINE_API_PORT); with --api, or with no stage, the API instead.
  */
-export async function runStages(config: Config, names: string[], opts: { api?: boolean } = {}): Promise<void> {
+export async function runStages(given: Config, names: string[], opts: { api?: boolean } = {}): Promise<void> {
+  // Joining this home's running stack: its own credentials for its own URLs.
+  const { config, took } = joinLocalStack(given);
   const unknown = names.filter((n) => !(stageNames as readonly string[]).includes(n));
   if (unknown.length) throw new CostlineError(`unknown stage(s) ${unknown.join(", ")}; stages: ${stageNames.join(", ")}`);
   if (!config.nats.url || !config.clickhouse.url)
     process.stderr.write("note: NATS_URL or CLICKHOUSE_URL is not set; this process starts its own embedded part\n");
   const log = createLogger(config.logLevel);
   const pipeline = await startPipeline(config, { stages: names as StageName[], log, api: Boolean(opts.api) || names.length === 0 });
-  log.info({ stages: names, api: pipeline.apiUrl || undefined, ops: pipeline.opsUrl }, "stages running");
+  log.info(
+    { stages: names, api: pipeline.apiUrl || undefined, ops: pipeline.opsUrl, joined: took.length ? took : undefined },
+    "stages running",
+  );
   await waitForSignal();
   await pipeline.stop();
 }

@@ -1,16 +1,21 @@
-// The embedded engine over the subset of ClickHouse's HTTP interface that
+// The embedded engine over the part of ClickHouse's HTTP interface that
 // Grafana's ClickHouse datasource (protocol "http") and @clickhouse/client
-// use: GET /ping, and queries on / (the `query` parameter and/or the body,
-// `default_format`, `param_<name>` bindings). It is read-only — every
-// statement passes the same guard as `costline sql` — and needs an admin API
-// key as the password (HTTP Basic, X-ClickHouse-Key or ?password=), so a
-// dashboard reads exactly what an admin could, and revoking the key cuts it
-// off. Only `costline up` on the embedded engine serves it
-// (COSTLINE_CLICKHOUSE_HTTP_PORT); with CLICKHOUSE_URL, point Grafana at the server.
+// use: GET /ping, and statements on / (the `query` parameter and/or the body,
+// `default_format` or a trailing FORMAT, `param_<name>` bindings, settings as
+// URL parameters, inserts with their data in the body), credentials as HTTP
+// Basic, X-ClickHouse-User/X-ClickHouse-Key or ?user=&password=. Only
+// `costline up` on the embedded engine serves it (COSTLINE_CLICKHOUSE_HTTP_PORT).
+// Two kinds of client:
+// - any user with an admin API key as the password: read-only — every
+//   statement passes the same guard as `costline sql`, under the same bounds —
+//   so a dashboard reads exactly what an admin could, and revoking the key
+//   cuts it off;
+// - the writer (http-writer.ts): what a pipeline does on a server —
+//   migrations, inserts, reads — so more costline processes join the stack
+//   with CLICKHOUSE_URL (`costline run STAGE…`).
 //
 //   COSTLINE_CLICKHOUSE_HTTP_PORT=8123 npm start
 //   curl -u "grafana:$(cat .costline/admin.key)" 'http://127.0.0.1:8123/?query=SELECT+count()+FROM+costline.ledger'
-import { inlineParams } from "../queries/inline-params.ts";
 import { defaultQueryLimits, withLimits, type QueryLimits } from "../queries/query-limits.ts";
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -19,6 +24,8 @@ import type { KeyStore } from "../api/api-keys.ts";
 import { ConfigError, PermanentError, errorMessage } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { normalizeReadOnly } from "../queries/read-only-sql.ts";
+import { HttpRequestError, bindHttpParams, bindInsert, isInsert, requestSettings, returnsRows, withSettings } from "./http-request.ts";
+import { isWriter, type HttpWriter } from "./http-writer.ts";
 
 export interface ClickHouseHttpOptions {
   client: ClickHouseClient;
@@ -28,8 +35,12 @@ export interface ClickHouseHttpOptions {
   log?: Logger;
   /** Largest query text accepted (default 1 MiB). */
   maxQueryBytes?: number;
-  /** Bounds set on every statement, as on /v1/sql (default: the defaults of COSTLINE_QUERY_*). */
+  /** Bounds set on every read-only statement, as on /v1/sql (default: the defaults of COSTLINE_QUERY_*). */
   limits?: QueryLimits;
+  /** The user and password of the writer (other costline processes); absent: read-only clients only. */
+  writer?: HttpWriter;
+  /** Where the writer's statements run (default `client`): a connection of their own, so they do not queue behind the stack's own inserts. */
+  writerClient?: ClickHouseClient;
 }
 
 const FORMAT_AT_END = /\bFORMAT\s+([A-Za-z0-9]+)\s*$/i;
@@ -44,17 +55,22 @@ function contentType(format: string): string {
   return "text/plain; charset=UTF-8";
 }
 
-/** The API key presented as the password, the way ClickHouse clients send credentials. */
-function presentedKey(req: IncomingMessage, url: URL): string | undefined {
+/** The user and password presented, the ways ClickHouse clients send them. */
+function presented(req: IncomingMessage, url: URL): { user?: string; password?: string } {
   const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? "")?.[1];
   if (basic) {
     const decoded = Buffer.from(basic, "base64").toString("utf8");
     const i = decoded.indexOf(":");
-    return i >= 0 ? decoded.slice(i + 1) : undefined;
+    return i >= 0 ? { user: decoded.slice(0, i), password: decoded.slice(i + 1) } : { user: decoded };
   }
-  const header = req.headers["x-clickhouse-key"];
-  if (typeof header === "string" && header) return header;
-  return url.searchParams.get("password") ?? undefined;
+  const header = (name: string) => {
+    const v = req.headers[name];
+    return typeof v === "string" && v ? v : undefined;
+  };
+  return {
+    user: header("x-clickhouse-user") ?? url.searchParams.get("user") ?? undefined,
+    password: header("x-clickhouse-key") ?? url.searchParams.get("password") ?? undefined,
+  };
 }
 
 async function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
@@ -66,17 +82,6 @@ async function readBody(req: IncomingMessage, max: number): Promise<string | und
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
-}
-
-const ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", "0": "\0", b: "\b", f: "\f" };
-
-/**
- * A `param_<name>` value arrives in ClickHouse's escaped text form (`o\'hara`);
- * the engine's binder takes the value itself. Scalars (strings, numbers,
- * dates) bind this way; arrays and maps are not supported here.
- */
-function unescapeParam(v: string): string {
-  return v.replace(/\\(.)/gs, (_m, c: string) => ESCAPES[c] ?? c);
 }
 
 /** An error as ClickHouse answers it: HTTP status, exception code header, "Code: N. DB::Exception: …" body. */
@@ -96,45 +101,70 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
     }
     if (url.pathname !== "/" || (req.method !== "GET" && req.method !== "POST"))
       return fail(res, 404, 0, "UNKNOWN", `no handler for ${req.method} ${url.pathname}`);
-    const key = presentedKey(req, url);
-    const principal = key ? await opts.keys.verify(key) : undefined;
-    if (principal?.role !== "admin") {
+    const who = presented(req, url);
+    const writer = isWriter(opts.writer, who.user, who.password);
+    const principal = writer || !who.password ? undefined : await opts.keys.verify(who.password);
+    if (!writer && principal?.role !== "admin") {
       req.resume();
-      return fail(res, 403, 516, "AUTHENTICATION_FAILED", "Authentication failed: the password must be an admin API key of this stack");
+      return fail(
+        res,
+        403,
+        516,
+        "AUTHENTICATION_FAILED",
+        "Authentication failed: the password must be an admin API key of this stack (or the writer's, for costline processes)",
+      );
     }
-    const body = req.method === "POST" ? await readBody(req, max) : "";
+    const body = req.method === "POST" ? await readBody(req, writer ? Math.max(max, 256 * 1_048_576) : max) : "";
     if (body === undefined) return fail(res, 413, 241, "TOO_LARGE", `query larger than ${max} bytes`);
     const query = [url.searchParams.get("query") ?? "", body].filter((s) => s.trim() !== "").join("\n");
+    // Like ClickHouse, a GET only reads.
+    if (writer && req.method === "GET" && !returnsRows(query))
+      return fail(res, 400, 164, "READONLY", "a GET request only reads; send other statements with POST");
     const params: Record<string, string> = {};
-    for (const [k, v] of url.searchParams) if (k.startsWith("param_")) params[k.slice(6)] = unescapeParam(v);
+    for (const [k, v] of url.searchParams) if (k.startsWith("param_")) params[k.slice(6)] = v;
     const queryId = url.searchParams.get("query_id") || randomUUID();
     const requested = url.searchParams.get("default_format") ?? "TabSeparated";
     if (!FORMAT_NAME.test(requested)) return fail(res, 400, 73, "UNKNOWN_FORMAT", `unknown format ${requested}`);
-    // A client's trailing FORMAT (the HTTP interface's way of naming the output)
-    // is taken off before the guard, which refuses FORMAT inside a statement,
-    // and put back after the server's bounds.
-    const format = FORMAT_AT_END.exec(query.trim())?.[1] ?? requested;
     let sql: string;
+    let format: string | undefined;
     try {
-      // `param_*` bindings become quoted, cast literals before the guard reads the statement.
-      const statement = query.trim().replace(FORMAT_AT_END, "");
-      let inlined: string;
-      try {
-        inlined = Object.keys(params).length ? inlineParams(statement, params) : statement;
-      } catch (err) {
-        return fail(res, 400, 456, "UNKNOWN_QUERY_PARAMETER", errorMessage(err));
+      const settings = requestSettings(url, writer ? "writer" : "reader");
+      if (writer && isInsert(query)) {
+        // The data follows the statement; parameters and settings go in its head.
+        sql = bindInsert(query, params, settings);
+      } else {
+        // A client's trailing FORMAT (the HTTP interface's way of naming the output)
+        // is taken off before the guard, which refuses FORMAT inside a statement,
+        // and put back after the server's bounds.
+        const statement = query.trim().replace(FORMAT_AT_END, "");
+        // A FORMAT the client wrote is what it reads; else rows come in default_format.
+        const asked = FORMAT_AT_END.exec(query.trim())?.[1];
+        format = asked ?? (returnsRows(statement) || !writer ? requested : undefined);
+        // `param_*` bindings become quoted, cast literals before the guard reads the statement.
+        const bound = Object.keys(params).length ? bindHttpParams(statement, params) : statement;
+        if (writer) sql = format ? withSettings(bound, settings) : bound;
+        else {
+          const guarded = await normalizeReadOnly(opts.client, bound);
+          sql = withLimits(
+            withSettings(guarded, settings),
+            opts.limits ?? defaultQueryLimits,
+            `chhttp-${queryId.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 36)}`,
+          );
+        }
+        if (format) sql = `${sql}\nFORMAT ${format}`;
       }
-      sql = await normalizeReadOnly(opts.client, inlined);
     } catch (err) {
+      if (err instanceof HttpRequestError) return fail(res, 400, err.code, err.codeName, err.message);
       if (err instanceof PermanentError) return fail(res, 400, 164, "READONLY", err.message);
       throw err;
     }
-    sql = `${withLimits(sql, opts.limits ?? defaultQueryLimits, `chhttp-${queryId.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 36)}`)}\nFORMAT ${format}`;
     try {
-      const rs = await opts.client.exec({ query: sql, query_id: queryId });
+      const client = writer ? (opts.writerClient ?? opts.client) : opts.client;
+      const rs = await client.exec({ query: sql, query_id: queryId });
+      const shown = format ?? "TabSeparated";
       res.writeHead(200, {
-        "content-type": contentType(format),
-        "x-clickhouse-format": format,
+        "content-type": contentType(shown),
+        "x-clickhouse-format": shown,
         "x-clickhouse-query-id": queryId,
         "x-clickhouse-timezone": "UTC",
         "x-clickhouse-summary": JSON.stringify({
@@ -148,7 +178,9 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
       for await (const chunk of rs.stream) res.write(chunk);
       res.end();
     } catch (err) {
-      const code = Number((err as { code?: unknown }).code) || 1001;
+      // chdb names the engine's error code clickhouseCode; a server client, code.
+      const e = err as { clickhouseCode?: unknown; code?: unknown };
+      const code = Number(e.clickhouseCode ?? e.code) || Number(/Code: (\d+)\./.exec(errorMessage(err))?.[1]) || 1001;
       opts.log?.debug({ err: errorMessage(err) }, "ClickHouse HTTP query failed");
       if (!res.headersSent) fail(res, 500, code, "QUERY_FAILED", errorMessage(err).split(/\s+In scope\b/)[0]!);
       else res.destroy();

@@ -1,5 +1,7 @@
 // Applies the ordered .sql files of clickhouse/migrations once each, recording
-// name and checksum; an applied file whose text changed is an error.
+// name and checksum; an applied file whose text changed is an error. On a
+// ClickHouse cluster (COSTLINE_CLICKHOUSE_CLUSTER) the same files run in
+// their cluster form (cluster-migration.ts).
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -7,6 +9,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { CostlineError } from "../errors.ts";
 import { packagePath } from "../package-root.ts";
 import { queryRows } from "./client.ts";
+import { clusterSchemaMigrationsTable, clusterStatements } from "./cluster-migration.ts";
 
 export class MigrationError extends CostlineError {}
 
@@ -40,10 +43,30 @@ export function splitStatements(text: string): string[] {
     .filter(Boolean);
 }
 
-export async function migrate(client: ClickHouseClient, dir = migrationsDir): Promise<string[]> {
-  await client.command({ query: "CREATE DATABASE IF NOT EXISTS costline" });
+export interface MigrateOptions {
+  dir?: string;
+  /** A cluster name from the servers' remote_servers: the migrations run ON CLUSTER, replicated and distributed. */
+  cluster?: string;
+}
+
+/** Every statement of the migrations in `dir` as it runs: as written, or in its cluster form. */
+export function migrationStatements(migrations: Migration[], cluster?: string): string[][] {
+  if (!cluster) return migrations.map((m) => m.statements);
+  const tables = new Set<string>();
+  return migrations.map((m) => clusterStatements(m.statements, cluster, tables));
+}
+
+/** `opts` as a string is the migrations folder (the older form of the call). */
+export async function migrate(client: ClickHouseClient, opts: MigrateOptions | string = {}): Promise<string[]> {
+  const { dir = migrationsDir, cluster } = typeof opts === "string" ? { dir: opts } : opts;
+  const all = loadMigrations(dir);
+  // Derived before anything runs: a migration without a cluster form stops here, not half-way.
+  const statements = migrationStatements(all, cluster);
+  await client.command({ query: `CREATE DATABASE IF NOT EXISTS costline${cluster ? ` ON CLUSTER ${cluster}` : ""}` });
   await client.command({
-    query: `CREATE TABLE IF NOT EXISTS costline.schema_migrations (
+    query: cluster
+      ? clusterSchemaMigrationsTable(cluster)
+      : `CREATE TABLE IF NOT EXISTS costline.schema_migrations (
       name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
     ) ENGINE = MergeTree ORDER BY name`,
   });
@@ -54,7 +77,7 @@ export async function migrate(client: ClickHouseClient, dir = migrationsDir): Pr
     ]),
   );
   const ran: string[] = [];
-  for (const m of loadMigrations(dir)) {
+  for (const [i, m] of all.entries()) {
     const known = applied.get(m.name);
     if (known !== undefined) {
       if (known !== m.checksum)
@@ -63,7 +86,7 @@ export async function migrate(client: ClickHouseClient, dir = migrationsDir): Pr
         );
       continue;
     }
-    for (const statement of m.statements) await client.command({ query: statement });
+    for (const statement of statements[i]!) await client.command({ query: statement });
     await client.insert({ table: "costline.schema_migrations", values: [{ name: m.name, checksum: m.checksum }], format: "JSONEachRow" });
     ran.push(m.name);
   }

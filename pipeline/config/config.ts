@@ -61,6 +61,15 @@ export const envSchema = z.object({
   COSTLINE_ACK_WAIT_S: intFrom(30, 5, 3600),
   COSTLINE_MAX_DELIVER: intFrom(20, 2, 1000),
   COSTLINE_STREAM_MAX_AGE_H: intFrom(168, 1, 87_600),
+  /** Copies JetStream keeps of every stream and KV bucket: 1 on one server, 3 on a three-node cluster (at most 5, JetStream's limit). */
+  COSTLINE_STREAM_REPLICAS: intFrom(1, 1, 5),
+  /** The ClickHouse cluster (a name in the servers' remote_servers) the migrations create their tables on; absent: one server. */
+  COSTLINE_CLICKHOUSE_CLUSTER: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a cluster name: letters, digits and _")
+      .optional(),
+  ),
   /** JSON: span/resource attribute names for persona_id, feature, post_id, … (tried before the defaults). */
   COSTLINE_OTLP_ATTRIBUTES: optionalString,
   /** Most rows one FOCUS export returns; a larger range is refused, asking for a narrower one. */
@@ -181,6 +190,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       password: env.CLICKHOUSE_PASSWORD,
       dataDir: path.join(home, "clickhouse"),
       httpPort: env.COSTLINE_CLICKHOUSE_HTTP_PORT,
+      cluster: env.COSTLINE_CLICKHOUSE_CLUSTER,
     },
     api: {
       port: env.COSTLINE_API_PORT,
@@ -254,6 +264,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       maxMessageBytes: env.COSTLINE_MAX_MESSAGE_BYTES,
       ackWaitS: env.COSTLINE_ACK_WAIT_S,
       maxDeliver: env.COSTLINE_MAX_DELIVER,
+      replicas: env.COSTLINE_STREAM_REPLICAS,
     },
     enrich: {
       batch: env.COSTLINE_ENRICH_BATCH,

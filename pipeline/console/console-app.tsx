@@ -6,6 +6,7 @@
 // routes use, so the audit trails name the operator's key either way.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono, type Context } from "hono";
+import type { Child } from "hono/jsx";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import { z } from "zod";
@@ -19,12 +20,14 @@ import { silenceState } from "../notify/silences.ts";
 import { PermanentError, formatIssues } from "../errors.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { sqlFile } from "../queries/sql-files.ts";
-import { ledgerTotals } from "../queries/totals.ts";
-import { buildCostsQuery, costsQuerySchema } from "../queries/costs-query.ts";
+import { buildCostsQuery, costsQuerySchema, type CostsQuery } from "../queries/costs-query.ts";
+import { exploreCosts } from "../queries/explorer-query.ts";
+import { analyticsClient, type Analytics } from "../queries/analytics.ts";
+import { QueryLimitError } from "../queries/query-limits.ts";
 import { alertsQuerySchema, listAlerts } from "../queries/alerts-query.ts";
 import { budgetSchema, controlSchema, controlScopeSchema, type Control } from "../../schemas/index.ts";
 import { serveAsset } from "./assets.ts";
-import { budgetStates, controlHistory, pipelineState, tenantNames, tenantSpend, type PipelineNats } from "./console-data.ts";
+import { budgetStates, consoleTotals, controlHistory, pipelineState, tenantNames, tenantSpend, type PipelineNats } from "./console-data.ts";
 import {
   clearSessionCookie,
   localPath,
@@ -36,8 +39,8 @@ import {
 } from "./console-auth.ts";
 import { createSessionStore, SESSION_COOKIE, type SessionOptions } from "./session.ts";
 import { LoginPage, Page, type PageContext } from "./layout.tsx";
-import { OverviewFragment, type OverviewData } from "./pages/overview.tsx";
-import { ExplorerPage, explorerRanges, type ExplorerForm, type ExplorerRow } from "./pages/explorer.tsx";
+import { BudgetsPanel, CoveragePanel, OverviewPage, PanelError, SpendFragment, TotalsCard } from "./pages/overview.tsx";
+import { ExplorerPage, explorerRanges, MAX_SERIES, type ExplorerForm } from "./pages/explorer.tsx";
 import { PostLookup, PostPage } from "./pages/post.tsx";
 import { AlertsPage } from "./pages/alerts.tsx";
 import { BudgetsPage } from "./pages/budgets.tsx";
@@ -45,7 +48,8 @@ import { ControlsPage } from "./pages/controls.tsx";
 import { PipelineFragment } from "./pages/pipeline.tsx";
 
 export interface ConsoleDeps {
-  clickhouse: ClickHouseClient;
+  /** Where every page's read runs: bounded, scheduled fairly per key, cancelled when the browser goes away. */
+  analytics: Analytics;
   keys: KeyStore;
   controls?: ControlStore;
   budgets?: BudgetStore;
@@ -55,6 +59,8 @@ export interface ConsoleDeps {
   nats?: PipelineNats;
   /** How often live parts refresh (default 5 s). */
   pollMs?: number;
+  /** How often the overview's slower panels (exact totals, budgets, coverage) refresh (default 15 s). */
+  panelMs?: number;
   sessions?: SessionOptions;
 }
 
@@ -86,6 +92,10 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   const sessions = createSessionStore(deps.sessions);
   const lifetimeS = Math.round((deps.sessions?.lifetimeMs ?? 12 * 3_600_000) / 1000);
   const pollMs = deps.pollMs ?? 5000;
+  const panelMs = deps.panelMs ?? 15_000;
+  // This request's view of the analytics lanes: its queries bounded, queued fairly per key, killed if the browser leaves.
+  const db = (c: Context<ConsoleEnv>): ClickHouseClient =>
+    analyticsClient(deps.analytics, { signal: c.req.raw.signal, owner: c.get("principal").keyId });
   const session = requireSession(sessions, deps.keys);
   const admin = requireAdminSession();
 
@@ -133,41 +143,62 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     return c.redirect(localPath(c.get("form").next), 303);
   });
 
-  const tenantsFor = async (c: Context<ConsoleEnv>) => (c.get("principal").role === "admin" ? tenantNames(deps.clickhouse) : []);
+  const tenantsFor = async (c: Context<ConsoleEnv>) => (c.get("principal").role === "admin" ? tenantNames(db(c)) : []);
   const back = (c: Context<ConsoleEnv>, fallback: string, flash: { notice?: string; error?: string }) => {
     c.get("session").flash = flash;
     return c.redirect(localPath(c.get("form").next, fallback), 303);
   };
 
   // ---------------------------------------------------------------- overview
-  async function overviewData(tenant: string | undefined): Promise<OverviewData> {
-    const now = new Date();
-    const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString();
-    const [spend, totals, budgets, coverage] = await Promise.all([
-      tenantSpend(deps.clickhouse, tenant, now),
-      ledgerTotals(deps.clickhouse, { tenant }),
-      deps.budgets ? budgetStates(deps.budgets, deps.clickhouse, tenant, now) : Promise.resolve([]),
-      tenant === undefined
-        ? Promise.resolve(undefined)
-        : queryRows<Record<string, string>>(deps.clickhouse, sqlFile("tenant_coverage"), {
-            tenant,
-            from: monthStart.replace("T", " ").replace("Z", ""),
-            to: now.toISOString().replace("T", " ").replace("Z", ""),
-          }).then((r) => r[0]),
-    ]);
-    return { tenant, spend, totals, budgets, coverage, at: now.toISOString() };
-  }
+  // The page paints with the spend (the hourly rollup); the panels that read the ledger load after it.
   app.get("/", session, async (c) => {
-    const [tenants, data] = await Promise.all([tenantsFor(c), overviewData(c.get("tenant"))]);
+    const now = new Date();
+    const [tenants, spend] = await Promise.all([tenantsFor(c), tenantSpend(db(c), c.get("tenant"), now)]);
     return c.html(
       <Page ctx={pageContext(c, tenants)} title="Overview">
-        <OverviewFragment data={data} pollMs={pollMs} query="" />
+        <OverviewPage spend={spend} at={now.toISOString()} tenant={c.get("tenant")} pollMs={pollMs} panelMs={panelMs} />
       </Page>,
     );
   });
-  app.get("/fragments/overview", session, async (c) =>
-    c.html(<OverviewFragment data={await overviewData(c.get("tenant"))} pollMs={pollMs} query="" />),
+  app.get("/fragments/overview/spend", session, async (c) => {
+    const now = new Date();
+    return c.html(<SpendFragment spend={await tenantSpend(db(c), c.get("tenant"), now)} at={now.toISOString()} pollMs={pollMs} />);
+  });
+  /** A panel's body, or what stopped it (a query bound) in its place: a panel that cannot be read never breaks the page. */
+  const panel = async (title: string, render: () => Promise<Child>) => {
+    try {
+      return <>{await render()}</>;
+    } catch (err) {
+      if (err instanceof QueryLimitError) return <PanelError title={title} message={err.message} />;
+      throw err;
+    }
+  };
+  app.get("/fragments/overview/totals", session, async (c) =>
+    c.html(await panel("Ledger, all time", async () => <TotalsCard totals={await consoleTotals(db(c), c.get("tenant"))} />)),
   );
+  app.get("/fragments/overview/budgets", session, async (c) =>
+    c.html(
+      await panel("Budgets", async () => (
+        <BudgetsPanel budgets={deps.budgets ? await budgetStates(deps.budgets, db(c), c.get("tenant")) : []} />
+      )),
+    ),
+  );
+  app.get("/fragments/overview/coverage", session, async (c) => {
+    const tenant = c.get("tenant");
+    if (tenant === undefined) return c.html(<p class="hint">Pick a tenant for its coverage (direct, allocated, unattributed cost).</p>);
+    const now = new Date();
+    const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString();
+    return c.html(
+      await panel(`Coverage this month (${tenant})`, async () => {
+        const [coverage] = await queryRows<Record<string, string>>(db(c), sqlFile("tenant_coverage"), {
+          tenant,
+          from: monthStart.replace("T", " ").replace("Z", ""),
+          to: now.toISOString().replace("T", " ").replace("Z", ""),
+        });
+        return <CoveragePanel tenant={tenant} coverage={coverage} />;
+      }),
+    );
+  });
 
   // ---------------------------------------------------------------- explorer
   function explorerForm(c: Context<ConsoleEnv>): ExplorerForm {
@@ -188,7 +219,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       filter_value: q.filter_value ?? "",
     };
   }
-  async function explorerRows(form: ExplorerForm, tenant: string | undefined) {
+  function explorerQuery(form: ExplorerForm): CostsQuery {
     const q = costsQuerySchema.safeParse({
       from: `${form.from}:00Z`.replace(/:00:00Z$/, ":00Z").replace(/^(\d{4}-\d\d-\d\dT\d\d:\d\d)(:\d\d)?(:00Z)?$/, "$1:00Z"),
       to: `${form.to}`.replace(/^(\d{4}-\d\d-\d\dT\d\d:\d\d)(:\d\d)?$/, "$1:00Z"),
@@ -197,45 +228,43 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       filter: form.filter_key && form.filter_value ? [`${form.filter_key}:${form.filter_value}`] : [],
     });
     if (!q.success) throw new PermanentError("validation", formatIssues(q.error, "explorer", 3));
-    const built = buildCostsQuery(q.data, tenant);
-    const started = performance.now();
-    const raw = await queryRows<Record<string, string>>(deps.clickhouse, built.sql, built.params);
-    const rows: ExplorerRow[] = raw.map((r) => ({
-      bucket: r.bucket!,
-      group: form.group_by ? String(r[form.group_by] ?? "") : "all",
-      events: Number(r.events),
-      cost_usd: r.cost_usd!,
-    }));
-    return { rows, raw, source: built.source, ms: Math.round(performance.now() - started) };
+    return q.data;
   }
   app.get("/explorer", session, async (c) => {
     const form = explorerForm(c);
     const ctx = pageContext(c, await tenantsFor(c));
     const csvHref = `/explorer.csv?${new URLSearchParams(form as unknown as Record<string, string>).toString()}`;
     try {
-      const r = await explorerRows(form, c.get("tenant"));
+      const started = performance.now();
+      const result = await exploreCosts(db(c), explorerQuery(form), c.get("tenant"), { maxSeries: MAX_SERIES });
       return c.html(
         <Page ctx={ctx} title="Explorer">
-          <ExplorerPage form={form} rows={r.rows} csvHref={csvHref} source={r.source} ms={r.ms} />
+          <ExplorerPage form={form} result={result} csvHref={csvHref} ms={Math.round(performance.now() - started)} />
         </Page>,
       );
     } catch (err) {
-      if (!(err instanceof PermanentError)) throw err;
+      if (!(err instanceof PermanentError) && !(err instanceof QueryLimitError)) throw err;
+      const empty = { groups: [], groupCount: 0, total: { events: 0, cost_usd: "0" }, series: [], source: "—" };
       return c.html(
         <Page ctx={{ ...ctx, error: err.message }} title="Explorer">
-          <ExplorerPage form={form} rows={[]} csvHref={csvHref} source="—" ms={0} />
+          <ExplorerPage form={form} result={empty} csvHref={csvHref} ms={0} />
         </Page>,
-        400,
+        err instanceof QueryLimitError ? (err.status === 499 ? 400 : err.status) : 400,
       );
     }
   });
   app.get("/explorer.csv", session, async (c) => {
     const form = explorerForm(c);
-    const r = await explorerRows(form, c.get("tenant")).catch((err) => {
-      if (err instanceof PermanentError) return undefined;
+    let q: CostsQuery;
+    try {
+      q = explorerQuery(form);
+    } catch (err) {
+      if (err instanceof PermanentError) return c.text(`bad explorer parameters: ${err.message}`, 400);
       throw err;
-    });
-    if (!r) return c.text("bad explorer parameters", 400);
+    }
+    // Every bucket × group row (up to the builder's LIMIT), read under the same bounds as the page.
+    const built = buildCostsQuery(q, c.get("tenant"));
+    const raw = await queryRows<Record<string, string>>(db(c), built.sql, built.params);
     const cols = [
       "bucket",
       ...(form.group_by ? [form.group_by] : []),
@@ -251,7 +280,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       if (/^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s)) s = `'${s}`;
       return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
     };
-    const body = [cols.join(","), ...r.raw.map((row) => cols.map((k) => cell(row[k])).join(","))].join("\n") + "\n";
+    const body = [cols.join(","), ...raw.map((row) => cols.map((k) => cell(row[k])).join(","))].join("\n") + "\n";
     return c.body(body, 200, {
       "content-type": "text/csv; charset=utf-8",
       "content-disposition": 'attachment; filename="costline-explorer.csv"',
@@ -286,7 +315,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
         </Page>,
         400,
       );
-    const costs = await postCosts(deps.clickhouse, tenant, id);
+    const costs = await postCosts(db(c), tenant, id);
     if (!costs)
       return c.html(
         <Page ctx={{ ...ctx, error: "No costs are recorded for that post." }} title="Post">
@@ -297,8 +326,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const limit = 500;
     const params = { tenant, post_id: id, limit, offset: 0 };
     const [rows, allocated] = await Promise.all([
-      queryRows<Record<string, unknown>>(deps.clickhouse, sqlFile("post_audit"), params),
-      queryRows<Record<string, unknown>>(deps.clickhouse, sqlFile("post_allocation_audit"), params),
+      queryRows<Record<string, unknown>>(db(c), sqlFile("post_audit"), params),
+      queryRows<Record<string, unknown>>(db(c), sqlFile("post_allocation_audit"), params),
     ]);
     return c.html(
       <Page ctx={ctx} title={`Post ${id}`}>
@@ -317,7 +346,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       limit: 200,
     });
     const ctx = pageContext(c, await tenantsFor(c));
-    const alerts = q.success ? await listAlerts(deps.clickhouse, q.data, c.get("tenant")) : [];
+    const alerts = q.success ? await listAlerts(db(c), q.data, c.get("tenant")) : [];
     // An alert counts as silenced by an active silence on its fingerprint.
     const silenced = new Map<string, string>();
     for (const s of deps.silences ? await deps.silences.list() : []) {
@@ -363,7 +392,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   // ---------------------------------------------------------------- budgets
   app.get("/budgets", session, async (c) => {
     const ctx = pageContext(c, await tenantsFor(c));
-    const budgets = deps.budgets ? await budgetStates(deps.budgets, deps.clickhouse, c.get("tenant")) : [];
+    const budgets = deps.budgets ? await budgetStates(deps.budgets, db(c), c.get("tenant")) : [];
     return c.html(
       <Page ctx={ctx} title="Budgets">
         <BudgetsPage
@@ -409,7 +438,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const tenant = c.get("tenant");
     const [all, history] = await Promise.all([
       deps.controls ? deps.controls.listControls() : Promise.resolve([]),
-      controlHistory(deps.clickhouse, tenant),
+      controlHistory(db(c), tenant),
     ]);
     const controls = all.filter((x) => tenant === undefined || x.scope.tenant === tenant);
     return c.html(
@@ -470,7 +499,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   // ---------------------------------------------------------------- pipeline
   const pipelineView = async (c: Context<ConsoleEnv>) => {
-    const [state, health] = await Promise.all([pipelineState(deps.clickhouse, deps.nats, c.get("tenant")), deps.health()]);
+    const [state, health] = await Promise.all([pipelineState(db(c), deps.nats, c.get("tenant")), deps.health()]);
     return <PipelineFragment state={state} health={health} pollMs={pollMs} tenant={c.get("tenant")} />;
   };
   app.get("/pipeline", session, async (c) => {

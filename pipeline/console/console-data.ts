@@ -12,6 +12,7 @@ import type { BudgetStore } from "../budgets/budget-store.ts";
 import type { BudgetRecord } from "../../schemas/index.ts";
 import { Decimal, sumMoney } from "../pricing/decimal.ts";
 import { sqlFile } from "../queries/sql-files.ts";
+import type { Totals } from "../queries/totals.ts";
 import { readDlq, dlqStats, type DlqStats } from "../dlq/dlq-records.ts";
 import { streamNames } from "../nats/subjects.ts";
 
@@ -58,6 +59,18 @@ export async function tenantSpend(client: ClickHouseClient, tenant: string | und
     events_mtd: Number(r.events_mtd),
     unpriced_mtd: Number(r.unpriced_mtd),
   }));
+}
+
+/** The all-time totals `costline totals` prints, from the hourly rollup (console_totals.sql says why that is exact). */
+export async function consoleTotals(client: ClickHouseClient, tenant: string | undefined): Promise<Totals> {
+  const [r] = await queryRows<{ events: string | number; cost_usd: string; unpriced_events: string | number }>(
+    client,
+    sqlFile("console_totals"),
+    {
+      tenant: tenant ?? "",
+    },
+  );
+  return { events: Number(r?.events ?? 0), cost_usd: r?.cost_usd ?? "0", unpriced_events: Number(r?.unpriced_events ?? 0) };
 }
 
 export async function tenantNames(client: ClickHouseClient): Promise<string[]> {

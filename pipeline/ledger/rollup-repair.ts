@@ -103,6 +103,17 @@ export const rollupSpecs: RollupSpec[] = [
     ],
     where: "post_id != ''",
   },
+  // 0009 (its views, in clickhouse/migrations): hourly by user and by post, for the console's explorer.
+  ...(["user_id", "post_id"] as const).map((key): RollupSpec => ({
+    table: key === "user_id" ? "ledger_hour_user" : "ledger_hour_post",
+    keys: [
+      ["hour", "toStartOfHour(time)"],
+      ["tenant", "tenant"],
+      [key, key],
+      ...(["persona_id", "kind", "provider", "model", "feature"].map((c) => [c, c]) as [string, string][]),
+    ],
+    sums: [...common, ["revenue_usd", "sum(revenue_usd)"], ["input_tokens", "sum(input_tokens)"], ["output_tokens", "sum(output_tokens)"]],
+  })),
 ];
 
 /** The INSERT … SELECT that completes one rollup's groups touched by rows ingested since {since}. */

@@ -4,12 +4,13 @@
 // alerts stream keeps alerts that could be redelivered, plus a week. Here, with
 // the rest of the topology, so creating them and granting roles need not import the notifier.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { Kvm } from "@nats-io/kv";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { ensureKvBucket } from "./replicas.ts";
 
 export const notifyBuckets = { silences: "costline-silences", state: "costline-notify" } as const;
 
-export async function ensureNotifyBuckets(nc: NatsConnection, alertsMaxAgeHours: number): Promise<void> {
-  const kvm = new Kvm(nc);
-  await kvm.create(notifyBuckets.silences, { history: 5 });
-  await kvm.create(notifyBuckets.state, { history: 1, ttl: (alertsMaxAgeHours + 24 * 7) * 3_600_000 });
+export async function ensureNotifyBuckets(nc: NatsConnection, alertsMaxAgeHours: number, replicas = 1): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await ensureKvBucket(nc, jsm, notifyBuckets.silences, { history: 5 }, replicas);
+  await ensureKvBucket(nc, jsm, notifyBuckets.state, { history: 1, ttl: (alertsMaxAgeHours + 24 * 7) * 3_600_000 }, replicas);
 }

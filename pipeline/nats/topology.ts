@@ -10,11 +10,11 @@ import {
   StorageType,
   type JetStreamManager,
 } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
 import { ensureNotifyBuckets } from "./notify-buckets.ts";
+import { ensureKvBucket, retryOnTimeout } from "./replicas.ts";
 
 export const durableNames = {
   enrich: "enrich",
@@ -83,15 +83,17 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
       max_msgs: spec.maxMessages ?? -1,
       max_bytes: spec.maxBytes ?? -1,
       max_msgs_per_subject: -1,
-      num_replicas: 1,
+      num_replicas: config.streams.replicas,
     };
-    try {
-      await jsm.streams.info(spec.name);
-      await jsm.streams.update(spec.name, cfg);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await jsm.streams.add(cfg);
-    }
+    await retryOnTimeout(async () => {
+      try {
+        await jsm.streams.info(spec.name);
+        await jsm.streams.update(spec.name, cfg);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await jsm.streams.add(cfg);
+      }
+    });
   }
   const s = createSubjects(config.subjects.prefix).all;
   await ensureConsumer(jsm, streamNames.events, durableNames.enrich, s.events, config);
@@ -122,9 +124,8 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
     ackWaitS: config.notify.ackWaitS,
     deliverPolicy: DeliverPolicy.New,
   });
-  const kvm = new Kvm(nc);
-  for (const bucket of Object.values(kvBuckets)) await kvm.create(bucket, { history: 5 });
-  await ensureNotifyBuckets(nc, config.streams.maxAgeHours * 4);
+  for (const bucket of Object.values(kvBuckets)) await ensureKvBucket(nc, jsm, bucket, { history: 5 }, config.streams.replicas);
+  await ensureNotifyBuckets(nc, config.streams.maxAgeHours * 4, config.streams.replicas);
 }
 
 async function ensureConsumer(
@@ -148,17 +149,19 @@ async function ensureConsumer(
     max_deliver: config.streams.maxDeliver,
     max_ack_pending: maxAckPending,
   };
-  try {
-    await jsm.consumers.info(stream, durable);
-    await jsm.consumers.update(stream, durable, {
-      ack_wait: cfg.ack_wait,
-      max_deliver: cfg.max_deliver,
-      max_ack_pending: cfg.max_ack_pending,
-    });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    await jsm.consumers.add(stream, cfg);
-  }
+  await retryOnTimeout(async () => {
+    try {
+      await jsm.consumers.info(stream, durable);
+      await jsm.consumers.update(stream, durable, {
+        ack_wait: cfg.ack_wait,
+        max_deliver: cfg.max_deliver,
+        max_ack_pending: cfg.max_ack_pending,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.consumers.add(stream, cfg);
+    }
+  });
 }
 
 function isNotFound(err: unknown): boolean {

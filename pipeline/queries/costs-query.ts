@@ -80,6 +80,21 @@ const sources: Source[] = [
     columns: ["tenant", "kind", "provider", "model", "persona_id", "feature", "operation"],
     measures: rollupMeasures,
   },
+  // 0009: hourly by user and by post (the explorer's high-cardinality group-bys).
+  {
+    table: "costline.ledger_hour_user",
+    time: "hour",
+    grainMinutes: 60,
+    columns: ["tenant", "kind", "provider", "model", "persona_id", "feature", "user_id"],
+    measures: rollupMeasures,
+  },
+  {
+    table: "costline.ledger_hour_post",
+    time: "hour",
+    grainMinutes: 60,
+    columns: ["tenant", "kind", "provider", "model", "persona_id", "feature", "post_id"],
+    measures: rollupMeasures,
+  },
   {
     table: "costline.ledger_minute",
     time: "minute",
@@ -133,8 +148,25 @@ export interface BuiltQuery {
   source: string;
 }
 
-/** Builds the aggregation; `tenant` is the caller's scope (undefined: every tenant, admins only). */
-export function buildCostsQuery(q: CostsQuery, tenant: string | undefined): BuiltQuery {
+export interface CostsPlan {
+  /** The table read (a rollup, or the ledger with FINAL). */
+  table: string;
+  /** Its time column. */
+  time: string;
+  /** Its measures: events, unpriced_events, cost_usd (text), revenue_usd (text), input_tokens, output_tokens. */
+  measures: string;
+  /** The time-bucket expression of the granularity over the time column. */
+  bucket: string;
+  where: string[];
+  params: Record<string, unknown>;
+}
+
+/**
+ * Where and how a costs query reads: the finest source holding every key it
+ * groups or filters by, its time range, scope and filters as bound
+ * conditions. `tenant` is the caller's scope (undefined: every tenant, admins only).
+ */
+export function planCosts(q: CostsQuery, tenant: string | undefined): CostsPlan {
   const filters = q.filter.map((f) => {
     const i = f.indexOf(":");
     const key = i > 0 ? f.slice(0, i) : "";
@@ -165,15 +197,28 @@ export function buildCostsQuery(q: CostsQuery, tenant: string | undefined): Buil
     where.push(`${f.key} = {f${i}:String}`);
     params[`f${i}`] = f.value;
   });
+  return {
+    table: source.table,
+    time: source.time,
+    measures: source.measures,
+    bucket: bucketExpr(q.granularity, source.time),
+    where,
+    params,
+  };
+}
+
+/** Builds the aggregation; `tenant` is the caller's scope (undefined: every tenant, admins only). */
+export function buildCostsQuery(q: CostsQuery, tenant: string | undefined): BuiltQuery {
+  const plan = planCosts(q, tenant);
   const keys = q.group_by.join(", ");
   const sql = [
-    `SELECT toString(${bucketExpr(q.granularity, source.time)}) AS bucket${keys ? `, ${keys}` : ""}, ${source.measures}`,
-    `FROM ${source.table}`,
-    `WHERE ${where.join(" AND ")}`,
+    `SELECT toString(${plan.bucket}) AS bucket${keys ? `, ${keys}` : ""}, ${plan.measures}`,
+    `FROM ${plan.table}`,
+    `WHERE ${plan.where.join(" AND ")}`,
     `GROUP BY bucket${keys ? `, ${keys}` : ""}`,
     // ORDER BY: time buckets in order, then the group keys for a stable order.
     `ORDER BY bucket${keys ? `, ${keys}` : ""}`,
     "LIMIT 100000",
   ].join("\n");
-  return { sql, params, source: source.table.replace(" FINAL", "") };
+  return { sql, params: plan.params, source: plan.table.replace(" FINAL", "") };
 }

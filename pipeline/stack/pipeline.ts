@@ -139,7 +139,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const opened = await openClickHouse(config.clickhouse);
       clickhouse = opened;
       cleanup.push(() => opened.close());
-      const applied = await migrate(opened.client);
+      const applied = await migrate(opened.client, { cluster: config.clickhouse.cluster });
       log.info({ mode: opened.mode, applied }, "ClickHouse ready");
     }
     // Every insert through this client is timed by table (costline_clickhouse_insert_seconds).

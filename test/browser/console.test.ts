@@ -242,6 +242,8 @@ describe.skipIf(!browserBin)(
       expect(cli.code, cli.stderr).toBe(0);
       const totals = JSON.parse(cli.stdout) as { events: number; cost_usd: string; unpriced_events: number };
       expect(totals.events).toBe(5);
+      // The page paints before its ledger panels; the totals panel loads itself right after.
+      await page.locator('#overview-totals [data-figure="total"]').waitFor();
       expect(new Decimal((await usd(page, '[data-figure="total"] .money'))!).equals(totals.cost_usd)).toBe(true);
       expect(await page.locator('[data-figure="events"]').textContent()).toBe(String(totals.events));
       expect(await page.locator('[data-figure="unpriced"]').textContent()).toBe(String(totals.unpriced_events));
@@ -430,6 +432,8 @@ describe.skipIf(!browserBin)(
         const res = await page.goto(`${stack.info.api_url}${p}`);
         expect({ page: name, status: res?.status() }).toEqual({ page: name, status: 200 });
         await page.waitForLoadState("networkidle");
+        // The overview's lazy panels have replaced their placeholders.
+        await expect.poll(() => page.locator("#overview .loading").count(), { timeout: 30_000 }).toBe(0);
         const size = `${viewport.width}x${viewport.height}`;
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         expect({ page: name, size, overflowPx: Math.max(0, overflow) }).toEqual({ page: name, size, overflowPx: 0 });

@@ -119,16 +119,19 @@ describe("console figures", () => {
     expect(projectMonthEnd("0", new Date("2026-11-16T00:00:00Z"))).toBe("0");
   });
 
-  it("charts every bucket of the range, empty ones as zero, and folds groups past eight into other", () => {
-    const rows = Array.from({ length: 10 }, (_, i) => ({
-      bucket: "2026-11-20 10:00:00",
-      group: `g${i}`,
-      events: 1,
-      cost_usd: String(10 - i),
-    }));
-    const d = chartData(rows, { from: "2026-11-20T08:00", to: "2026-11-20T12:00", granularity: "hour" });
+  it("charts every bucket of the range, empty ones as zero, the charted groups in order and the folded rest as other", () => {
+    const charted = ["g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7"];
+    const points = [
+      ...charted.map((g, i) => ({ bucket: "2026-11-20 10:00:00", group: g, other: false, cost_usd: String(10 - i) })),
+      { bucket: "2026-11-20 10:00:00", group: "", other: true, cost_usd: "3" }, // what the query folded: g8 (2) + g9 (1)
+      { bucket: "2026-11-20 11:00:00", group: "g1", other: false, cost_usd: "0.5" },
+    ];
+    const d = chartData(points, charted, { from: "2026-11-20T08:00", to: "2026-11-20T12:00", granularity: "hour" });
     expect(d.x).toHaveLength(4);
-    expect(d.labels).toEqual(["g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7", "other"]);
-    expect(d.series.at(-1)).toEqual([0, 0, 3, 0]); // g8 (2) + g9 (1) at 10:00
+    expect(d.labels).toEqual([...charted, "other"]);
+    expect(d.series[1]).toEqual([0, 0, 9, 0.5]);
+    expect(d.series.at(-1)).toEqual([0, 0, 3, 0]);
+    // Without folded points there is no "other"; an empty group value is labelled.
+    expect(chartData([{ bucket: "2026-11-20 10:00:00", group: "", other: false, cost_usd: "1" }], [""]).labels).toEqual(["(none)"]);
   });
 });

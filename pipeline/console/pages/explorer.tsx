@@ -3,6 +3,7 @@
 // (drawn by console.js with uPlot from the data-chart attribute), a table of
 // the groups, and the same rows as CSV.
 import { Decimal } from "../../pricing/decimal.ts";
+import type { ExplorerPoint, ExplorerResult } from "../../queries/explorer-query.ts";
 import { count, pct } from "../format.ts";
 import { Money } from "../layout.tsx";
 
@@ -32,20 +33,14 @@ export interface ExplorerForm {
   filter_value: string;
 }
 
-export interface ExplorerRow {
-  bucket: string;
-  group: string;
-  events: number;
-  cost_usd: string;
-}
-
-const MAX_SERIES = 8;
+/** Groups charted as their own series; the rest stack as "other". */
+export const MAX_SERIES = 8;
 
 const STEP_S: Record<string, number> = { minute: 60, hour: 3600, day: 86_400 };
 
-/** Every bucket of the range at a fixed-step granularity (so empty ones chart as zero), else the buckets the rows have. */
-function allBuckets(rows: ExplorerRow[], range?: { from: string; to: string; granularity: string }): string[] {
-  const seen = [...new Set(rows.map((r) => r.bucket))].sort();
+/** Every bucket of the range at a fixed-step granularity (so empty ones chart as zero), else the buckets the points have. */
+function allBuckets(points: ExplorerPoint[], range?: { from: string; to: string; granularity: string }): string[] {
+  const seen = [...new Set(points.map((r) => r.bucket))].sort();
   const step = range ? STEP_S[range.granularity] : undefined;
   if (!range || !step) return seen;
   const from = Math.floor(Date.parse(`${range.from}:00Z`) / 1000 / step) * step;
@@ -56,34 +51,33 @@ function allBuckets(rows: ExplorerRow[], range?: { from: string; to: string; gra
   return [...out].sort();
 }
 
-/** The chart's data: one x per bucket (seconds), one stacked series per top group, the rest as "other". */
-export function chartData(rows: ExplorerRow[], range?: { from: string; to: string; granularity: string }) {
-  const buckets = allBuckets(rows, range);
-  const totals = new Map<string, Decimal>();
-  for (const r of rows) totals.set(r.group, (totals.get(r.group) ?? new Decimal(0)).plus(r.cost_usd));
-  const ranked = [...totals].sort((a, b) => b[1].comparedTo(a[1]) || a[0].localeCompare(b[0])).map(([g]) => g);
-  const top = ranked.slice(0, MAX_SERIES);
-  const labels = ranked.length > MAX_SERIES ? [...top, "other"] : top;
+/**
+ * The chart's data: one x per bucket (seconds), one stacked series per charted
+ * group in the order given (largest first), and "other" for the points the
+ * query folded together.
+ */
+export function chartData(points: ExplorerPoint[], charted: string[], range?: { from: string; to: string; granularity: string }) {
+  const buckets = allBuckets(points, range);
+  const hasOther = points.some((p) => p.other);
+  const labels = hasOther ? [...charted, "other"] : charted;
   const index = new Map(buckets.map((b, i) => [b, i]));
   const series = labels.map(() => new Array<number>(buckets.length).fill(0));
-  for (const r of rows) {
-    const s = top.includes(r.group) ? top.indexOf(r.group) : labels.length - 1;
-    series[s]![index.get(r.bucket)!]! += Number(r.cost_usd);
+  for (const p of points) {
+    const s = p.other ? labels.length - 1 : charted.indexOf(p.group);
+    if (s < 0) continue;
+    series[s]![index.get(p.bucket)!]! += Number(p.cost_usd);
   }
-  return { x: buckets.map((b) => Date.parse(`${b.replace(" ", "T")}Z`) / 1000), labels: labels.map((l) => l || "(none)"), series };
+  return {
+    x: buckets.map((b) => Date.parse(`${b.replace(" ", "T")}Z`) / 1000),
+    labels: labels.map((l, i) => (hasOther && i === labels.length - 1 ? l : l || "(none)")),
+    series,
+  };
 }
 
-export function ExplorerPage(p: { form: ExplorerForm; rows: ExplorerRow[]; csvHref: string; source: string; ms: number }) {
-  const { form, rows } = p;
-  const groups = new Map<string, { events: number; cost: Decimal }>();
-  for (const r of rows) {
-    const g = groups.get(r.group) ?? { events: 0, cost: new Decimal(0) };
-    g.events += r.events;
-    g.cost = g.cost.plus(r.cost_usd);
-    groups.set(r.group, g);
-  }
-  const total = [...groups.values()].reduce((s, g) => s.plus(g.cost), new Decimal(0));
-  const ranked = [...groups].sort((a, b) => b[1].cost.comparedTo(a[1].cost) || a[0].localeCompare(b[0]));
+export function ExplorerPage(p: { form: ExplorerForm; result: ExplorerResult; csvHref: string; ms: number }) {
+  const { form, result } = p;
+  const total = new Decimal(result.total.cost_usd);
+  const charted = result.groups.slice(0, MAX_SERIES).map((g) => g.group);
   return (
     <>
       <form method="get" action="/explorer" class="filters" id="explorer-form">
@@ -154,12 +148,14 @@ export function ExplorerPage(p: { form: ExplorerForm; rows: ExplorerRow[]; csvHr
         class="chart"
         id="explorer-chart"
         data-chart="stacked"
-        data-series={JSON.stringify(chartData(rows, form))}
+        data-series={JSON.stringify(chartData(result.series, charted, form))}
         role="img"
         aria-label="cost per time bucket, stacked by group"
       ></div>
       <p class="hint">
-        {count(rows.length)} rows from {p.source} in {p.ms} ms · total <Money value={total} />
+        {count(result.groupCount)} {result.groupCount === 1 ? "group" : "groups"}
+        {result.groupCount > result.groups.length ? `, the largest ${count(result.groups.length)} listed` : ""} ·{" "}
+        {count(result.total.events)} events · total <Money value={total} /> · from {result.source} in {p.ms} ms
       </p>
       <div class="scroll">
         <table id="explorer-table">
@@ -172,21 +168,29 @@ export function ExplorerPage(p: { form: ExplorerForm; rows: ExplorerRow[]; csvHr
             </tr>
           </thead>
           <tbody>
-            {ranked.length === 0 ? (
+            {result.groups.length === 0 ? (
               <tr>
                 <td colspan={4} class="empty">
                   No cost in this range.
                 </td>
               </tr>
             ) : (
-              ranked.slice(0, 500).map(([g, v]) => (
+              result.groups.map(({ group: g, events, cost_usd }) => (
                 <tr data-group={g}>
-                  <td>{form.group_by === "post_id" && g ? <a href={`/posts?id=${encodeURIComponent(g)}`}>{g}</a> : g || "(none)"}</td>
-                  <td class="num">{count(v.events)}</td>
-                  <td class="num">
-                    <Money value={v.cost} />
+                  <td>
+                    {!form.group_by ? (
+                      "all"
+                    ) : form.group_by === "post_id" && g ? (
+                      <a href={`/posts?id=${encodeURIComponent(g)}`}>{g}</a>
+                    ) : (
+                      g || "(none)"
+                    )}
                   </td>
-                  <td class="num">{total.isZero() ? "—" : pct(v.cost.dividedBy(total).toNumber())}</td>
+                  <td class="num">{count(events)}</td>
+                  <td class="num">
+                    <Money value={cost_usd} />
+                  </td>
+                  <td class="num">{total.isZero() ? "—" : pct(new Decimal(cost_usd).dividedBy(total).toNumber())}</td>
                 </tr>
               ))
             )}
