@@ -75,10 +75,12 @@ export function createKeyStore(client: ClickHouseClient, cacheMs = 10_000, cache
     return found;
   }
 
-  async function write(keyId: string, secretHash: string, p: Principal, name: string, revoked = false): Promise<void> {
+  /** A new version of the key's row; `createdAt` carries the first version's time over (a revocation keeps it). */
+  async function write(keyId: string, secretHash: string, p: Principal, name: string, revoked = false, createdAt?: string): Promise<void> {
+    const row = { key_id: keyId, secret_hash: secretHash, tenant: p.tenant ?? "", role: p.role, name, revoked, version: Date.now() };
     await client.insert({
       table: "costline.api_keys",
-      values: [{ key_id: keyId, secret_hash: secretHash, tenant: p.tenant ?? "", role: p.role, name, revoked, version: Date.now() }],
+      values: [createdAt === undefined ? row : { ...row, created_at: createdAt }],
       format: "JSONEachRow",
     });
     cache.delete(keyId);
@@ -108,13 +110,21 @@ export function createKeyStore(client: ClickHouseClient, cacheMs = 10_000, cache
     async register(key: string, p: Principal, name: string): Promise<string> {
       const parsed = parseKey(key);
       if (!parsed) throw new Error('an API key looks like "cl_<12 letters or digits>_<secret of 32+ characters>"');
-      await write(parsed.keyId, hashSecret(parsed.secret), p, name);
+      // Registered again at every start: the key keeps the time it was first stored.
+      await write(parsed.keyId, hashSecret(parsed.secret), p, name, false, (await row(parsed.keyId))?.created_at);
       return parsed.keyId;
     },
     async revoke(keyId: string): Promise<boolean> {
       const r = await row(keyId);
       if (!r) return false;
-      await write(keyId, r.secret_hash, r.role === "admin" ? { role: "admin" } : { role: "tenant", tenant: r.tenant }, r.name, true);
+      await write(
+        keyId,
+        r.secret_hash,
+        r.role === "admin" ? { role: "admin" } : { role: "tenant", tenant: r.tenant },
+        r.name,
+        true,
+        r.created_at,
+      );
       return true;
     },
     async list(): Promise<{ key_id: string; role: string; tenant: string; name: string; revoked: boolean; created_at: string }[]> {

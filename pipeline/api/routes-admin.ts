@@ -9,8 +9,8 @@ import type { Analytics } from "../queries/analytics.ts";
 import type { KeyStore } from "./api-keys.ts";
 import { requireAdmin, type ApiEnv } from "./auth.ts";
 
-const sqlBody = z.object({ query: z.string().min(1).max(100_000) });
-const keyBody = z.union([
+export const sqlBody = z.object({ query: z.string().min(1).max(100_000) });
+export const keyBody = z.union([
   z.object({ role: z.literal("admin"), name: z.string().max(200).default("") }),
   z.object({ role: z.literal("tenant").default("tenant"), tenant: z.string().min(1).max(128), name: z.string().max(200).default("") }),
 ]);

@@ -12,7 +12,7 @@ import type { BudgetStore } from "../budgets/budget-store.ts";
 import { sumMoney, Decimal } from "../pricing/decimal.ts";
 import { requireAdmin, tenantScope, type ApiEnv } from "./auth.ts";
 
-const historyQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(100) });
+export const historyQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(100) });
 const issues = (e: z.ZodError, where: string) => formatIssues(e, where, Infinity);
 const by = (keyId: string | undefined) => `operator:${keyId ?? "unknown"}`;
 

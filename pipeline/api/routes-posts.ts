@@ -24,8 +24,8 @@ type BreakdownRow = {
 };
 type AllocationRow = { kind: string; cost_usd: string; shared_events: number | string };
 
-const postId = z.string().min(1).max(256);
-const auditQuery = z.object({
+export const postId = z.string().min(1).max(256);
+export const auditQuery = z.object({
   limit: z.coerce.number().int().min(0).max(10_000).default(100),
   // Bound to a UInt32 in SQL: a larger offset would wrap, so it is refused.
   offset: z.coerce.number().int().min(0).max(4_294_967_295).default(0),

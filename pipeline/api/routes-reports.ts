@@ -18,13 +18,13 @@ export const requestDb = (a: Analytics, c: Context<ApiEnv>) =>
   analyticsClient(a, { signal: c.req.raw.signal, owner: c.get("principal").keyId });
 
 const isoDate = z.iso.date();
-const usageQuery = z.object({
+export const usageQuery = z.object({
   from: isoDate,
   to: isoDate,
   format: z.enum(["json", "csv"]).default("json"),
   top: z.coerce.number().int().min(1).max(1000).default(10),
 });
-const coverageQuery = z.object({
+export const coverageQuery = z.object({
   from: z.iso.datetime({ offset: true }).default("1970-01-01T00:00:00Z"),
   to: z.iso.datetime({ offset: true }).default("2299-12-31T00:00:00Z"),
 });
@@ -62,7 +62,7 @@ export function reportRoutes(analytics: Analytics): Hono<ApiEnv> {
       return c.body(
         csvTable(
           rows,
-          ["day", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"],
+          ["day", "tenant", "provider", "model", "user_id", "requests", "input_tokens", "output_tokens", "cost_usd"],
           ["requests", "input_tokens", "output_tokens", "cost_usd"],
         ),
       );

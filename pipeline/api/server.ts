@@ -13,7 +13,7 @@ import type { Metrics } from "../observability/metrics.ts";
 import type { Logger } from "../observability/log.ts";
 import type { HealthReport } from "../health/health-status.ts";
 import type { KeyStore } from "./api-keys.ts";
-import { requireKey, type ApiEnv } from "./auth.ts";
+import { requireKey, tenantScope, type ApiEnv } from "./auth.ts";
 import { adminRoutes } from "./routes-admin.ts";
 import { postRoutes } from "./routes-posts.ts";
 import { reportRoutes } from "./routes-reports.ts";
@@ -35,6 +35,7 @@ import { alertRoutes } from "./routes-alerts.ts";
 import { consoleRoutes } from "../console/console-app.tsx";
 import type { PipelineNats } from "../console/console-data.ts";
 import { detectRoutes } from "./routes-detect.ts";
+import { openApiDocument } from "./openapi.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -111,6 +112,10 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   );
   app.use("/v1/*", fairness(deps.fairness ?? { ratePerS: 200, burst: 400, maxConcurrentPerKey: 8 }));
   app.use("/v1/*", validText());
+  // Like every route, it refuses a tenant key that names another tenant.
+  app.get("/v1/openapi.json", (c) =>
+    "denied" in tenantScope(c) ? c.json({ error: "a tenant key sees only its own tenant" }, 403) : c.json(openApiDocument()),
+  );
   app.route("/v1/posts", postRoutes(analytics, deps.targetCostPerPost));
   app.route("/v1", adminRoutes(deps.clickhouse, deps.keys, analytics));
   if (deps.controls) app.route("/v1", controlRoutes(deps.controls));
@@ -136,6 +141,12 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     }) as unknown as Hono<ApiEnv>,
   );
   app.route("/v1", detectRoutes(analyticsClient(analytics), deps.windowS ?? 60));
+  // An unknown /v1 route answers JSON like every other error (hono's own answer is plain text).
+  app.notFound((c) =>
+    c.req.path === "/v1" || c.req.path.startsWith("/v1/")
+      ? c.json({ error: `no endpoint ${c.req.method} ${c.req.path} (GET /v1/openapi.json lists them)`, reason: "unknown_route" }, 404)
+      : c.text("404 Not Found", 404),
+  );
   return app;
 }
 

@@ -3,7 +3,7 @@
 // restart the detector marks them crossed instead of alerting them again.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../clickhouse/client.ts";
-import { alertFingerprint } from "../detect/alert-book.ts";
+import { alertFingerprint } from "../findings/finding.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 

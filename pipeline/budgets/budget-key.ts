@@ -1,7 +1,7 @@
 // The KV key of a budget: its scope's control key plus the period, so one
 // scope can have, say, a daily and a monthly budget side by side.
 import type { BudgetRecord, ControlScope } from "../../schemas/index.ts";
-import { controlKvKey } from "../guard/guard.ts";
+import { controlKvKey } from "../nats/control-key.ts";
 
 export function budgetKvKey(b: Pick<BudgetRecord, "scope" | "period">): string {
   return `${controlKvKey(b.scope)}.${b.period}`;

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Alert, ControlScope } from "../../schemas/index.ts";
-import { alertFingerprint } from "../detect/alert-book.ts";
+import { alertFingerprint } from "../findings/finding.ts";
 import { sumMoney } from "../pricing/decimal.ts";
 import { readSpendBuckets } from "./budget-spend.ts";
 import type { BudgetTracker } from "./budget-tracker.ts";

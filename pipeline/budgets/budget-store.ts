@@ -16,7 +16,8 @@ export interface BudgetChange {
   amount_usd: string;
   hard: boolean;
   changed_by: string;
-  budget: string;
+  /** The budget as it was set (or deleted): an object, not its stored JSON text. */
+  budget: BudgetRecord;
 }
 
 export function createBudgetStore(deps: { kv: KV; client: ClickHouseClient }) {
@@ -72,8 +73,14 @@ export function createBudgetStore(deps: { kv: KV; client: ClickHouseClient }) {
       }
       return out.sort((a, b) => a.key.localeCompare(b.key));
     },
-    history: (tenant: string | undefined, limit: number) =>
-      queryRows<BudgetChange>(deps.client, sqlFile("budget_history"), { tenant: tenant ?? "", limit }),
+    async history(tenant: string | undefined, limit: number): Promise<BudgetChange[]> {
+      const rows = await queryRows<Omit<BudgetChange, "budget"> & { budget: string }>(deps.client, sqlFile("budget_history"), {
+        tenant: tenant ?? "",
+        limit,
+      });
+      // The column holds the budget's JSON text (written by audit above); answered as JSON it would be a string in a string.
+      return rows.map((r) => ({ ...r, budget: JSON.parse(r.budget) as BudgetRecord }));
+    },
   };
 }
 export type BudgetStore = ReturnType<typeof createBudgetStore>;

@@ -12,8 +12,8 @@
 // cutoff; later windows are counted from the stream.
 import type { AlertBudget, BudgetRecord, ControlScope, WindowAggregate } from "../../schemas/index.ts";
 import { fromPico, toPico } from "../pricing/decimal.ts";
-import { linearFit } from "../detect/robust.ts";
-import type { Finding } from "../detect/detectors.ts";
+import { linearFit } from "../findings/linear-fit.ts";
+import type { Finding } from "../findings/finding.ts";
 import { periodLabel, periodOf, ROLLING_MS } from "./budget-period.ts";
 import { budgetKvKey, scopeLabel } from "./budget-key.ts";
 

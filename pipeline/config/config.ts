@@ -5,8 +5,8 @@ import path from "node:path";
 import { z } from "zod";
 import { ConfigError, formatIssues } from "../errors.ts";
 import { pricingConfigSchema, rateCardsSchema } from "../pricing/pricing-config.ts";
-import { defaultDowngrades } from "../guard/downgrades.ts";
-import { resolveNotifyConfig } from "../notify/notify-config.ts";
+import { defaultDowngrades } from "./downgrades.ts";
+import { resolveNotifyConfig } from "./notify-config.ts";
 import { detectionSchema } from "../detect/cost-checks.ts";
 import { defaultSeriesDetector, detectorParams } from "../detect/registry.ts";
 import { parseOtlpAttributes } from "../otlp/otlp-config.ts";
@@ -152,7 +152,7 @@ export const envSchema = z.object({
   COSTLINE_RESERVATION_SETTLED_GRACE_S: intFrom(600, 10, 86_400),
 });
 
-const fileSchema = z
+export const fileSchema = z
   .object({
     pricing: pricingConfigSchema.prefault({}),
     rateCards: rateCardsSchema.prefault({}),

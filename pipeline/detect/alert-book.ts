@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
 import type { Finding } from "./detectors.ts";
+import { alertFingerprint } from "../findings/finding.ts";
 
 const rank = { info: 0, medium: 1, high: 2, critical: 3 } as const;
 
@@ -24,8 +25,7 @@ interface Firing {
 
 const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 32);
 
-/** One alert lifecycle's identity: the same detector type on the same series. */
-export const alertFingerprint = (type: string, series: string) => hash(`${type}|${series}`);
+export { alertFingerprint };
 
 export interface AlertBookOptions {
   cooldownMs: number;

@@ -6,23 +6,12 @@ import { Matrix, inverse } from "ml-matrix";
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
 import { mad, median, robustZ } from "./robust.ts";
 import { costChecksSchema, type DetectorConfig } from "./cost-checks.ts";
+import type { Finding } from "../findings/finding.ts";
 
 export type Severity = Alert["severity"];
 export type AlertType = Alert["type"];
 
-export interface Finding {
-  type: AlertType;
-  severity: Severity;
-  observed: string;
-  expected: string;
-  multiplier: number | null;
-  score: number | null;
-  message: string;
-  /** What the observed value was compared with, in words (evidence). */
-  baseline?: string;
-  /** The series detector that scored it (spike findings). */
-  detector?: string;
-}
+export type { Finding };
 
 export type { DetectorConfig } from "./cost-checks.ts";
 

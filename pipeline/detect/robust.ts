@@ -1,5 +1,6 @@
 // Robust statistics for baselines: median, MAD and the robust z-score, so a
 // single past outlier does not move the baseline and noisy series do not page.
+import { linearFit } from "../findings/linear-fit.ts";
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return 0;
@@ -23,24 +24,7 @@ export function robustZ(x: number, m: number, spread: number, floorShare = 0.05)
   return (x - m) / s;
 }
 
-/** Least-squares line through (x, y) points: y = a + b·x. */
-export function linearFit(points: readonly [number, number][]): { a: number; b: number } {
-  const n = points.length;
-  if (n < 2) return { a: points[0]?.[1] ?? 0, b: 0 };
-  let sx = 0,
-    sy = 0,
-    sxx = 0,
-    sxy = 0;
-  for (const [x, y] of points) {
-    sx += x;
-    sy += y;
-    sxx += x * x;
-    sxy += x * y;
-  }
-  const d = n * sxx - sx * sx;
-  const b = d === 0 ? 0 : (n * sxy - sx * sy) / d;
-  return { a: (sy - b * sx) / n, b };
-}
+export { linearFit };
 
 /** A bounded history of values, oldest dropped first. */
 export class Ring {

@@ -3,7 +3,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { KV } from "@nats-io/kv";
 import { controlSchema, type Control } from "../../schemas/index.ts";
-import { controlKvKey } from "./guard.ts";
+import { controlKvKey } from "../nats/control-key.ts";
 
 export function createControlStore(deps: { controls: KV; client: ClickHouseClient }) {
   async function audit(action: "set" | "clear", c: Control, by: string) {

@@ -6,7 +6,7 @@
 // the detector resolves the alert, the control it set is cleared. A manual
 // override (set by an operator, not yet expired) is never overwritten.
 import type { Alert, Control } from "../../schemas/index.ts";
-import { defaultDowngrades } from "./downgrades.ts";
+import { defaultDowngrades } from "../config/downgrades.ts";
 
 export interface EscalationConfig {
   throttleRequestsPerMinute: number;

@@ -17,6 +17,9 @@ import { connect } from "@nats-io/transport-node";
 import { natsAuthFromEnv, natsAuthOptions, type NatsAuth } from "../nats/connect.ts";
 import { controlSchema, type Control } from "../../schemas/index.ts";
 import { fromKvToken, kvBuckets, kvToken } from "../nats/subjects.ts";
+import { controlKvKey } from "../nats/control-key.ts";
+
+export { controlKvKey };
 import { createControlCache, type CheckRequest, type Decision } from "./decide.ts";
 
 export interface GuardOptions {
@@ -37,20 +40,6 @@ export interface Guard {
   ready: Promise<void>;
   stale(): boolean;
   close(): Promise<void>;
-}
-
-/** The KV key of a control: its tenant, then the dimension it narrows to. */
-export function controlKvKey(scope: Control["scope"]): string {
-  const dim = scope.persona_id
-    ? `persona.${kvToken(scope.persona_id)}`
-    : scope.feature
-      ? `feature.${kvToken(scope.feature)}`
-      : scope.user_id
-        ? `user.${kvToken(scope.user_id)}`
-        : scope.model
-          ? `model.${kvToken(scope.model)}`
-          : "tenant";
-  return `${kvToken(scope.tenant)}.${dim}`;
 }
 
 /** The in-memory key (tenant|dimension.value) for a KV key. */

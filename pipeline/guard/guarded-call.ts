@@ -15,8 +15,7 @@ import type { Attribution } from "../../schemas/index.ts";
 import { CostlineError } from "../errors.ts";
 import type { Producer } from "../producer/producer.ts";
 import { createCircuitBreaker, type BreakerOptions, type CircuitBreaker } from "./circuit-breaker.ts";
-import type { Decision } from "./decide.ts";
-import type { Guard } from "./guard.ts";
+import type { CheckRequest, Decision } from "./decide.ts";
 import type { BudgetReservations, Reservation } from "./budget-reservations.ts";
 import { createCallPricer, type CallEstimate, type CallPricer } from "./call-cost.ts";
 
@@ -57,7 +56,7 @@ export class BudgetExhaustedError extends CostlineError {
 }
 
 export interface GuardedCallOptions<R> {
-  guard: Pick<Guard, "check">;
+  guard: { check(req: CheckRequest): Decision };
   producer: Pick<Producer, "publish">;
   breakers: ReturnType<typeof createBreakers>;
   provider: string;

@@ -6,7 +6,7 @@
 // Every role answers on its own inbox (`_INBOX.<user>.>`, see connect.ts): a
 // wildcard on `_INBOX.>` would let one client read every reply, pull-consumer
 // deliveries included (the priced events the ledger pulls, for instance).
-import { notifyBuckets } from "../notify/kv-buckets.ts";
+import { notifyBuckets } from "./notify-buckets.ts";
 import { kvBuckets, kvToken, streamNames, subjectToken } from "./subjects.ts";
 
 export type RoleName = "pipeline" | "operator" | "publisher" | "producer";

@@ -13,7 +13,7 @@ import {
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
-import { ensureNotifyBuckets } from "../notify/kv-buckets.ts";
+import { ensureNotifyBuckets } from "./notify-buckets.ts";
 import { ensureKvBucket, retryOnTimeout } from "./replicas.ts";
 
 export const durableNames = {

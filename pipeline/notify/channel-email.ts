@@ -6,7 +6,7 @@
 import nodemailer from "nodemailer";
 import type { Alert } from "../../schemas/index.ts";
 import type { Channel, Notification } from "./channel.ts";
-import type { NotifyConfig, ResolvedChannel } from "./notify-config.ts";
+import type { NotifyConfig, ResolvedChannel } from "../config/notify-config.ts";
 import { DeliveryError } from "./retry.ts";
 import { cause, headline, links, money, safeLabels, scopeText, windowText, withSafeText } from "./render.ts";
 import { escapeHtml, plainReadableText } from "../output/text-safety.ts";

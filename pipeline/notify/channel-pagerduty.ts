@@ -6,7 +6,7 @@
 import type { Alert } from "../../schemas/index.ts";
 import type { Channel } from "./channel.ts";
 import { postJson } from "./http-post.ts";
-import type { NotifyConfig, ResolvedChannel } from "./notify-config.ts";
+import type { NotifyConfig, ResolvedChannel } from "../config/notify-config.ts";
 import { cause, links, summary, withSafeText } from "./render.ts";
 import { plainReadableText } from "../output/text-safety.ts";
 

@@ -5,7 +5,6 @@
 // DLQ and the delivery state. The generic scrubber (observability/log.ts)
 // then removes anything that looks like a credential.
 import { scrubSecrets } from "../observability/log.ts";
-import type { ResolvedChannel } from "./notify-config.ts";
 
 const REDACTED = "[redacted]";
 
@@ -25,19 +24,6 @@ export function urlSecrets(address: string): string[] {
   if (segments.some(secretLike)) out.push(u.pathname.replace(/^\//, ""), ...segments.filter(secretLike));
   for (const [, v] of u.searchParams) out.push(v);
   return out;
-}
-
-export function channelSecrets(c: ResolvedChannel): string[] {
-  switch (c.type) {
-    case "slack":
-      return urlSecrets(c.url);
-    case "pagerduty":
-      return [...urlSecrets(c.url), c.routingKey];
-    case "webhook":
-      return [...urlSecrets(c.url), c.secret ?? "", ...Object.values(c.headers)];
-    case "email":
-      return [...(c.smtp.url ? urlSecrets(c.smtp.url) : []), c.smtp.password ?? ""];
-  }
 }
 
 /** Redacts every given secret (as is, URL-encoded, JSON-escaped) and then anything credential-like from `text`. */

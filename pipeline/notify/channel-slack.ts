@@ -6,7 +6,7 @@
 import type { Alert } from "../../schemas/index.ts";
 import type { Channel, Notification } from "./channel.ts";
 import { postJson } from "./http-post.ts";
-import type { NotifyConfig, ResolvedChannel } from "./notify-config.ts";
+import type { NotifyConfig, ResolvedChannel } from "../config/notify-config.ts";
 import { cause, headline, links, money, safeLabels, scopeText, windowText, withSafeText } from "./render.ts";
 import { escapeSlackControl, slackMrkdwnText, slackPlainText } from "../output/text-safety.ts";
 

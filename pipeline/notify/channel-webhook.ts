@@ -12,7 +12,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import type { WebhookPayload } from "../../schemas/index.ts";
 import type { Channel, Notification } from "./channel.ts";
 import { postJson } from "./http-post.ts";
-import type { ResolvedChannel } from "./notify-config.ts";
+import type { ResolvedChannel } from "../config/notify-config.ts";
 
 export const signWebhook = (secret: string, timestamp: string, body: string): string =>
   `v1=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`;

@@ -3,7 +3,7 @@
 // whether another attempt can help. `batchable: false` channels (PagerDuty)
 // take one alert per notification.
 import type { Alert } from "../../schemas/index.ts";
-import type { ChannelType } from "./notify-config.ts";
+import type { ChannelType } from "../config/notify-config.ts";
 
 export interface Notification {
   /** Stable for the same (channel, alerts): the idempotency key on every retry and resend. */

@@ -11,61 +11,14 @@
 //   4. the notifications are sent with retries (send-batch.ts), the delivery
 //      log rows written, and each alert's message settled.
 import { createHash } from "node:crypto";
-import type { JsMsg } from "@nats-io/jetstream";
 import type { Alert, DeliveryRecord, DeliveryState, FingerprintState } from "../../schemas/index.ts";
-import { TransientError, errorMessage } from "../errors.ts";
-import type { Logger } from "../observability/log.ts";
-import type { Channel } from "./channel.ts";
-import { decideClaim, type DeliveryStore } from "./delivery-state.ts";
-import type { DeliveryLog } from "./delivery-log.ts";
-import type { KeyedLock } from "./keyed-lock.ts";
-import type { Labels } from "./labels.ts";
-import type { NotifyMetrics } from "./notify-metrics.ts";
+import { errorMessage } from "../errors.ts";
+import { decideClaim } from "./delivery-state.ts";
+import type { AddRow, Batch, ChannelResult, DispatchDeps, GroupItem, GroupTarget } from "./dispatch-types.ts";
 import { suppression } from "./suppression.ts";
 import { retryLater, sendBatch } from "./send-batch.ts";
-import type { RetryPolicy } from "./retry.ts";
 
-/** One alert waiting in a group for one channel. */
-export interface GroupItem {
-  id: string;
-  /** The group it waits in (the same for every item of a group). */
-  target: GroupTarget;
-  alert: Alert;
-  labels: Labels;
-  msg: JsMsg;
-  /** When the alert was stored on the alerts stream. */
-  publishedAtMs: number;
-  /** One per message that carried this alert (a redelivery joins the pending one). */
-  settle: ((r: ChannelResult) => void)[];
-}
-
-export type ChannelResult = { ok: true } | { ok: false; error: TransientError };
-
-export interface DispatchDeps {
-  channel: Channel;
-  store: DeliveryStore;
-  silencedBy(labels: Labels, now: number): { id: string } | undefined;
-  inhibitedBy(alert: Alert, labels: Labels, now: number): { fingerprint: string } | undefined;
-  deliveryLog: DeliveryLog;
-  metrics: NotifyMetrics;
-  locks: KeyedLock;
-  log: Logger;
-  /** This process, as written in the claims it holds. */
-  owner: string;
-  retry: RetryPolicy & { timeout: number };
-  /** Publishes the dead-letter record of a delivery that gave up. */
-  deadLetter(item: GroupItem, detail: string): Promise<void>;
-  /** Aborts retry waits (stop); `requestSignal` aborts requests in flight (stop, after a grace period). */
-  stopSignal: AbortSignal;
-  requestSignal: AbortSignal;
-}
-
-export interface GroupTarget {
-  key: string;
-  channel: string;
-  labels: Record<string, string>;
-  repeatIntervalMs: number;
-}
+export type { AddRow, Batch, ChannelResult, DispatchDeps, GroupItem, GroupTarget } from "./dispatch-types.ts";
 
 /** The notification id: the same for the same channel and alerts, so a resend carries the same idempotency key. */
 export const notificationId = (channel: string, alertIds: readonly string[]): string =>
@@ -74,27 +27,7 @@ export const notificationId = (channel: string, alertIds: readonly string[]): st
     .digest("hex")
     .slice(0, 32);
 
-export interface Batch {
-  id: string;
-  items: GroupItem[];
-  /** Each item's claim revision. */
-  revisions: Map<GroupItem, number>;
-  /** Attempts started before this process took the claim (a resend continues the count). */
-  attemptsBefore: number;
-}
-
 /** Returns true when a notification was sent (whatever the answer), false when there was nothing to send. */
-/** Adds one delivery log row. */
-export type AddRow = (
-  item: GroupItem,
-  nid: string,
-  attempt: number,
-  result: DeliveryRecord["result"],
-  reason: string,
-  status: number | null,
-  latencyMs: number | null,
-) => void;
-
 export async function dispatchGroup(deps: DispatchDeps, group: GroupTarget, items: GroupItem[]): Promise<boolean> {
   const { channel, store, owner } = deps;
   const ch = channel.name;

@@ -4,7 +4,7 @@
 // through its own escaping (withSafeText), and links are built from the
 // original alert (their values are URL-encoded).
 import type { Alert } from "../../schemas/index.ts";
-import type { NotifyConfig } from "./notify-config.ts";
+import type { NotifyConfig } from "../config/notify-config.ts";
 
 const moneyLike = /^-?\d+(\.\d+)?$/;
 

@@ -5,7 +5,7 @@
 // Returns one target per channel (the first route to name a channel wins).
 import type { RouteConfig } from "../../schemas/index.ts";
 import { matchesAll, type Labels } from "./labels.ts";
-import type { NotifyConfig } from "./notify-config.ts";
+import type { NotifyConfig } from "../config/notify-config.ts";
 
 export interface RouteTarget {
   channel: string;

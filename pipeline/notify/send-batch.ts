@@ -6,7 +6,7 @@
 import type { DeliveryState } from "../../schemas/index.ts";
 import { TransientError, errorMessage } from "../errors.ts";
 import type { Notification } from "./channel.ts";
-import type { AddRow, Batch, ChannelResult, DispatchDeps, GroupItem, GroupTarget } from "./dispatch.ts";
+import type { AddRow, Batch, ChannelResult, DispatchDeps, GroupItem, GroupTarget } from "./dispatch-types.ts";
 import { withRetries, type DeliveryError } from "./retry.ts";
 
 export const retryLater = (why: string): ChannelResult => ({ ok: false, error: new TransientError("unavailable", why) });

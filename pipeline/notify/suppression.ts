@@ -3,7 +3,7 @@
 // within the repeat interval (unless it got worse), and a resolve only where
 // the firing alert was told. Returns the reason as written to the delivery log.
 import type { Alert, FingerprintState } from "../../schemas/index.ts";
-import type { DispatchDeps, GroupItem, GroupTarget } from "./dispatch.ts";
+import type { DispatchDeps, GroupItem, GroupTarget } from "./dispatch-types.ts";
 import { severityRank } from "./labels.ts";
 
 /**

@@ -210,8 +210,65 @@ export async function guardSelect(client: ClickHouseClient, sql: string, opts: G
   // As a subquery, so the client's own FORMAT clause lands on the outer SELECT, not in the parse.
   const ast = parseExplainAst((await engineColumn(client, `SELECT explain AS v FROM (EXPLAIN AST ${formatted})`)).join("\n"));
   const tables = opts.tables ?? (await costlineTables(client));
-  checkTree(ast, tables, await currentDatabaseTables(client));
-  return formatted;
+  const current = await currentDatabaseTables(client);
+  checkTree(ast, tables, current);
+  // `FROM ledger` means costline.ledger (the default database is another): qualified, then checked again as written.
+  const qualified = current.db === "costline" ? formatted : qualifyTables(formatted, unqualifiedTables(ast, tables));
+  if (qualified === formatted) return formatted;
+  checkReadOnly(qualified);
+  const again = parseExplainAst((await engineColumn(client, `SELECT explain AS v FROM (EXPLAIN AST ${qualified})`)).join("\n"));
+  checkTree(again, tables, current);
+  return qualified;
+}
+
+/** costline's tables named without their database. */
+function unqualifiedTables(ast: AstNode, tables: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  for (const { node } of walk(ast)) {
+    if (node.kind !== "TableIdentifier") continue;
+    const name = nodeName(node);
+    if (!name.includes(".") && tables.has(name)) out.add(name);
+  }
+  return out;
+}
+
+/**
+ * Writes `FROM t` and `JOIN t` as `FROM costline.t` for each of `names`, in
+ * ClickHouse's formatting of a statement, outside quoted text. A name the
+ * statement also defines (`t AS (…)`, a CTE) is left alone: it may mean the CTE.
+ */
+export function qualifyTables(formatted: string, names: ReadonlySet<string>): string {
+  if (names.size === 0) return formatted;
+  // The statement in pieces: quoted (kept as is) and plain text (where the names are looked for).
+  const pieces: { text: string; quoted: boolean }[] = [];
+  let plain = "";
+  for (let i = 0; i < formatted.length; i++) {
+    const c = formatted[i]!;
+    if (c !== "'" && c !== "`" && c !== '"') {
+      plain += c;
+      continue;
+    }
+    let j = i + 1;
+    for (; j < formatted.length; j++) {
+      if (formatted[j] === "\\") j++;
+      else if (formatted[j] === c) {
+        if (formatted[j + 1] === c) j++;
+        else break;
+      }
+    }
+    pieces.push({ text: plain, quoted: false }, { text: formatted.slice(i, j + 1), quoted: true });
+    plain = "";
+    i = j;
+  }
+  pieces.push({ text: plain, quoted: false });
+  const unquoted = pieces
+    .filter((p) => !p.quoted)
+    .map((p) => p.text)
+    .join(" ");
+  const rewrite = [...names].filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n) && !new RegExp(`\\b${n}\\s+AS\\s+\\(`).test(unquoted));
+  if (rewrite.length === 0) return formatted;
+  const ref = new RegExp(`\\b(FROM|JOIN)\\s+(${rewrite.join("|")})\\b(?!\\s*[.(])`, "g");
+  return pieces.map((p) => (p.quoted ? p.text : p.text.replace(ref, "$1 costline.$2"))).join("");
 }
 
 /** Kept for callers of the old name: the guard, returning the statement to run. */

@@ -101,6 +101,30 @@ describe("authentication and tenant scope", () => {
     expect(sql.status).toBe(403);
   });
 
+  it("reads costline's tables in /v1/sql without their database named", async () => {
+    const res = await fetch(`${stack.info.api_url}/v1/sql`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+      body: JSON.stringify({ query: "SELECT count() AS n FROM ledger FINAL WHERE tenant = 'acme'" }),
+    });
+    expect([res.status, (await res.text()).trim()]).toEqual([200, '{"n":5}']);
+  });
+
+  it("serves its OpenAPI document to any key", async () => {
+    const res = await get("/v1/openapi.json", acmeKey);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/posts/{id}/costs", "/v1/controls", "/v1/openapi.json"]));
+  });
+
+  it("answers an unknown /v1 route with a JSON 404 that names it, after the key check", async () => {
+    const res = await get("/v1/no-such-route?x=1", acmeKey);
+    expect([res.status, res.headers.get("content-type")]).toEqual([404, expect.stringMatching(/^application\/json/)]);
+    expect(await res.json()).toEqual({ error: expect.stringContaining("GET /v1/no-such-route"), reason: "unknown_route" });
+    expect((await fetch(`${stack.info.api_url}/v1/no-such-route`)).status).toBe(401);
+  });
+
   it("stops accepting a revoked key", async () => {
     const created = await fetch(`${stack.info.api_url}/v1/admin/keys`, {
       method: "POST",
@@ -109,11 +133,17 @@ describe("authentication and tenant scope", () => {
     });
     const { key, key_id } = (await created.json()) as { key: string; key_id: string };
     expect((await get("/v1/totals", key)).status).toBe(200);
+    type Listed = { key_id: string; created_at: string; revoked: boolean };
+    const listed = async () =>
+      ((await (await get("/v1/admin/keys", stack.adminKey)).json()) as { keys: Listed[] }).keys.find((k) => k.key_id === key_id)!;
+    const before = await listed();
     const del = await fetch(`${stack.info.api_url}/v1/admin/keys/${key_id}`, {
       method: "DELETE",
       headers: { authorization: `Bearer ${stack.adminKey}` },
     });
     expect(del.status).toBe(200);
+    // Revoking writes a new version of the key's row; the key still shows when it was made.
+    expect(await listed()).toEqual({ ...before, revoked: true });
     await waitFor("the key cache to expire", async () => ((await get("/v1/totals", key)).status === 401 ? true : undefined), 20_000);
   });
 });
@@ -215,8 +245,11 @@ describe("windowed aggregation", () => {
     const csv = await get(`/v1/reports/usage?from=${DAY}&to=2026-11-21&format=csv`, acmeKey);
     expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
     const lines = (await csv.text()).trim().split("\n");
-    expect(lines[0]).toBe("day,provider,model,user_id,requests,input_tokens,output_tokens,cost_usd");
-    expect(lines).toContain("2026-11-20,openai,gpt-4o,u-1,2,2000,1000,0.015");
+    expect(lines[0]).toBe("day,tenant,provider,model,user_id,requests,input_tokens,output_tokens,cost_usd");
+    expect(lines).toContain("2026-11-20,acme,openai,gpt-4o,u-1,2,2000,1000,0.015");
+    // An admin's report over every tenant says whose each row is.
+    const all = await get(`/v1/reports/usage?from=${DAY}&to=2026-11-21&format=csv`, stack.adminKey);
+    expect((await all.text()).trim().split("\n")).toContain("2026-11-20,globex,openai,gpt-4o,u-1,1,1000,500,0.0075");
     const json = (await (await get(`/v1/reports/usage?from=${DAY}&to=2026-11-21`, acmeKey)).json()) as { top_users: { user_id: string }[] };
     expect(json.top_users.map((u) => u.user_id)).toEqual(["u-1", "u-2"]);
   });
@@ -318,7 +351,7 @@ describe("budgets and controls", () => {
     expect((await send("DELETE", "/v1/budgets/globex.tenant.daily", stack.adminKey, {})).status).toBe(404);
     const history = (
       (await (await get("/v1/budgets/history", stack.adminKey)).json()) as {
-        changes: { budget_key: string; action: string; changed_by: string }[];
+        changes: { budget_key: string; action: string; changed_by: string; budget: { scope: { tenant: string }; amount_usd: string } }[];
       }
     ).changes;
     expect(history.map((h) => [h.budget_key, h.action])).toEqual([
@@ -328,6 +361,8 @@ describe("budgets and controls", () => {
       ["acme.tenant.monthly", "set"],
     ]);
     expect(history.every((h) => h.changed_by.startsWith("operator:"))).toBe(true);
+    // Each change carries the budget itself as an object, not its JSON text in a string.
+    expect(history[0]!.budget).toMatchObject({ scope: { tenant: "globex" }, period: "daily" });
     const acmeHistory = ((await (await get("/v1/budgets/history", acmeKey)).json()) as { changes: { tenant: string }[] }).changes;
     expect(acmeHistory.map((h) => h.tenant)).toEqual(["acme", "acme"]);
 
@@ -348,9 +383,24 @@ describe("budgets and controls", () => {
     expect(
       (await send("DELETE", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", model: "gpt-4o" }, reason: "done" })).status,
     ).toBe(404);
+    // The scope may be given in the query string instead: a DELETE needs no body.
+    expect(
+      (await send("PUT", "/v1/controls", stack.adminKey, { scope: { tenant: "acme", feature: "hooks" }, state: "open", reason: "x" }))
+        .status,
+    ).toBe(200);
+    const byQuery = (q: string) =>
+      fetch(`${stack.info.api_url}/v1/controls?${q}`, { method: "DELETE", headers: { authorization: `Bearer ${stack.adminKey}` } });
+    const missingReason = await byQuery("tenant=acme&feature=hooks");
+    expect([missingReason.status, ((await missingReason.json()) as { error: string }).error]).toEqual([
+      400,
+      expect.stringContaining("reason"),
+    ]);
+    const cleared = await byQuery("tenant=acme&feature=hooks&reason=resolved");
+    expect([cleared.status, await cleared.json()]).toEqual([200, { cleared: { tenant: "acme", feature: "hooks" } }]);
+    expect((await byQuery("tenant=acme&feature=hooks&reason=resolved")).status).toBe(404);
     const audit = await stack.sql<{ action: string }>(
       "SELECT action FROM costline.control_changes WHERE tenant = 'acme' ORDER BY changed_at",
     );
-    expect(audit.map((a) => a.action)).toEqual(["set", "clear"]);
+    expect(audit.map((a) => a.action)).toEqual(["set", "clear", "set", "clear"]);
   });
 });

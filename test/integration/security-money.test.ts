@@ -177,13 +177,13 @@ describe("money bounds on the stack", () => {
     });
     expect(res.status).toBe(200);
     const lines = (await res.text()).trim().split("\n");
-    expect(lines[0]).toBe("day,provider,model,user_id,requests,input_tokens,output_tokens,cost_usd");
+    expect(lines[0]).toBe("day,tenant,provider,model,user_id,requests,input_tokens,output_tokens,cost_usd");
     expect(lines.slice(1).sort()).toEqual(
       [
-        `2026-11-22,,,"'=HYPERLINK(""https://evil.example"",""x"")",0,0,0,-5.25`,
-        `2026-11-22,,,"'@SUM(1+1)",0,0,0,2`,
-        `2026-11-22,,,"'+1",0,0,0,1`,
-        `2026-11-22,,,"'-2+3",0,0,0,3`,
+        `2026-11-22,${tenant},,,"'=HYPERLINK(""https://evil.example"",""x"")",0,0,0,-5.25`,
+        `2026-11-22,${tenant},,,"'@SUM(1+1)",0,0,0,2`,
+        `2026-11-22,${tenant},,,"'+1",0,0,0,1`,
+        `2026-11-22,${tenant},,,"'-2+3",0,0,0,3`,
       ].sort(),
     );
   });

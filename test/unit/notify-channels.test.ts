@@ -14,7 +14,7 @@ import { DeliveryError } from "../../pipeline/notify/retry.ts";
 import { money } from "../../pipeline/notify/render.ts";
 import { webhookPayloadSchema } from "../../schemas/index.ts";
 import { createEmailChannel } from "../../pipeline/notify/channel-email.ts";
-import { resolveNotifyConfig } from "../../pipeline/notify/notify-config.ts";
+import { resolveNotifyConfig } from "../../pipeline/config/notify-config.ts";
 import { makeAlert, startSmtpReceiver } from "../integration/notifier-receivers.ts";
 
 const links = [{ text: "Dashboard", url: "https://grafana.example.com/d/c?var-tenant={tenant}&p={persona_id}" }];

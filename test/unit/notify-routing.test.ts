@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../pipeline/config/config.ts";
 import { ConfigError } from "../../pipeline/errors.ts";
 import { alertLabels, matches } from "../../pipeline/notify/labels.ts";
-import { resolveNotifyConfig } from "../../pipeline/notify/notify-config.ts";
+import { resolveNotifyConfig } from "../../pipeline/config/notify-config.ts";
 import { groupOf, routeAlert } from "../../pipeline/notify/route-tree.ts";
 import { parseMatcherText, silenceInputSchema } from "../../schemas/index.ts";
 import { makeAlert } from "../integration/notifier-receivers.ts";

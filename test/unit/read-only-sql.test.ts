@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkReadOnly, checkTree } from "../../pipeline/queries/read-only-sql.ts";
+import { checkReadOnly, checkTree, qualifyTables } from "../../pipeline/queries/read-only-sql.ts";
 import { parseExplainAst } from "../../pipeline/queries/sql-ast.ts";
 import { inlineParams } from "../../pipeline/queries/inline-params.ts";
 import { limitError, withLimits, defaultQueryLimits } from "../../pipeline/queries/query-limits.ts";
@@ -187,4 +187,24 @@ describe("the key cache", () => {
     expect(hasLoneSurrogate("bad \ud800")).toBe(true);
     expect(hasLoneSurrogate("\udc00 bad")).toBe(true);
   });
+});
+
+describe("qualifyTables (costline's tables without their database)", () => {
+  const names = new Set(["ledger", "ledger_minute"]);
+  it.each([
+    ["SELECT count() FROM ledger", "SELECT count() FROM costline.ledger"],
+    [
+      "SELECT * FROM ledger AS l INNER JOIN ledger_minute USING (tenant)",
+      "SELECT * FROM costline.ledger AS l INNER JOIN costline.ledger_minute USING (tenant)",
+    ],
+    [
+      "SELECT tenant FROM ledger FINAL WHERE x IN (SELECT x FROM ledger_minute)",
+      "SELECT tenant FROM costline.ledger FINAL WHERE x IN (SELECT x FROM costline.ledger_minute)",
+    ],
+    // Quoted text stays as written; a name the statement defines as a CTE may mean the CTE.
+    ["SELECT 'FROM ledger' FROM ledger", "SELECT 'FROM ledger' FROM costline.ledger"],
+    ["WITH ledger AS (SELECT 1) SELECT * FROM ledger", "WITH ledger AS (SELECT 1) SELECT * FROM ledger"],
+    ["SELECT * FROM costline.ledger", "SELECT * FROM costline.ledger"],
+    ["SELECT * FROM ledger_hour", "SELECT * FROM ledger_hour"],
+  ])("%j → %j", (sql, expected) => expect(qualifyTables(sql, names)).toBe(expected));
 });

@@ -115,6 +115,45 @@ function shortcutChannels(env: Record<string, string | undefined>): Record<strin
   return out;
 }
 
+type Secret = (ref: SecretRef | undefined, field: string) => string | undefined;
+type Declared<K extends ChannelType> = Extract<ChannelConfig, { type: K }>;
+type Resolved<K extends ChannelType> = Extract<ResolvedChannel, { type: K }>;
+
+/**
+ * How each channel type's file entry becomes its resolved settings (secrets
+ * read from the environment). A mapped type over ChannelType: a channel type
+ * added to the schema does not compile until it has its line here.
+ */
+const resolvers: { [K in ChannelType]: (c: Declared<K>, base: ChannelBase, secret: Secret) => Resolved<K> } = {
+  slack: (c, base, secret) => ({ ...base, type: "slack", url: secret(c.url, "url")! }),
+  pagerduty: (c, base, secret) => ({ ...base, type: "pagerduty", url: c.url, routingKey: secret(c.routing_key, "routing_key")! }),
+  webhook: (c, base, secret) => ({
+    ...base,
+    type: "webhook",
+    url: secret(c.url, "url")!,
+    secret: secret(c.secret, "secret"),
+    headers: c.headers,
+  }),
+  email: (c, base, secret) => ({
+    ...base,
+    type: "email",
+    smtp: {
+      url: secret(c.smtp.url, "smtp.url"),
+      host: c.smtp.host,
+      port: c.smtp.port,
+      secure: c.smtp.secure,
+      user: secret(c.smtp.user, "smtp.user"),
+      password: secret(c.smtp.password, "smtp.password"),
+    },
+    from: c.from,
+    to: c.to,
+  }),
+};
+
+function resolveChannel<K extends ChannelType>(c: Declared<K>, base: ChannelBase, secret: Secret): ResolvedChannel {
+  return (resolvers[c.type as K] as (c: Declared<K>, base: ChannelBase, secret: Secret) => Resolved<K>)(c, base, secret);
+}
+
 export function resolveNotifyConfig(section: unknown, env: Record<string, string | undefined>, ackWaitS: number): NotifyConfig {
   const parsed = notifyFileSchema.safeParse(section ?? {});
   if (!parsed.success) {
@@ -135,39 +174,7 @@ export function resolveNotifyConfig(section: unknown, env: Record<string, string
   for (const [name, c] of Object.entries(declared)) {
     const where = `notify.channels.${name}`;
     const base = { name, sendResolved: c.send_resolved, onUncertain: c.on_uncertain };
-    switch (c.type) {
-      case "slack":
-        channels[name] = { ...base, type: "slack", url: secret(c.url, `${where}.url`)! };
-        break;
-      case "pagerduty":
-        channels[name] = { ...base, type: "pagerduty", url: c.url, routingKey: secret(c.routing_key, `${where}.routing_key`)! };
-        break;
-      case "webhook":
-        channels[name] = {
-          ...base,
-          type: "webhook",
-          url: secret(c.url, `${where}.url`)!,
-          secret: secret(c.secret, `${where}.secret`),
-          headers: c.headers,
-        };
-        break;
-      case "email":
-        channels[name] = {
-          ...base,
-          type: "email",
-          smtp: {
-            url: secret(c.smtp.url, `${where}.smtp.url`),
-            host: c.smtp.host,
-            port: c.smtp.port,
-            secure: c.smtp.secure,
-            user: secret(c.smtp.user, `${where}.smtp.user`),
-            password: secret(c.smtp.password, `${where}.smtp.password`),
-          },
-          from: c.from,
-          to: c.to,
-        };
-        break;
-    }
+    channels[name] = resolveChannel(c, base, (ref, field) => secret(ref, `${where}.${field}`));
     const url = (channels[name] as { url?: string }).url;
     if (url && c.type !== "email" && !/^https?:\/\//.test(url)) problems.push(`${where}.url: must be an http(s) URL`);
   }
