@@ -244,7 +244,7 @@ export function buildCli(config: () => Config): Command {
   program
     .command("price")
     .description("price one LLM call and print the result as JSON")
-    .requiredOption("--provider <id>")
+    .option("--provider <id>", "the provider (default: named by the model id, openai/gpt-4o, or the one provider pricing it)")
     .requiredOption("--model <id>")
     .option("--input-tokens <n>", "all input tokens, cached included", int, 0)
     .option("--output-tokens <n>", "output tokens", int, 0)

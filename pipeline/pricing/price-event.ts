@@ -45,7 +45,9 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
         });
         return r.priced
           ? { cost: r.costUsd, source: r.source, version: r.version, components: r.components, provider: r.provider, model: r.model }
-          : { cost: null, reason: r.reason, source: r.source, version: r.version, provider: r.provider, model: r.model };
+          : // A provider nobody knows leaves the model unpriced, stored under the provider as sent, and raises the same
+            // unpriced_model alert (enrich keys it on unknown_model); it is never priced as another provider's model.
+            { cost: null, reason: "unknown_model", source: r.source, version: r.version, provider: r.provider, model: r.model };
       }
       case "costline.infra.usage": {
         const r = rates.infra(event.data.resource, event.data.unit, event.data.quantity, at);
