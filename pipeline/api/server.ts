@@ -35,6 +35,8 @@ import { alertRoutes } from "./routes-alerts.ts";
 import { consoleRoutes } from "../console/console-app.tsx";
 import type { PipelineNats } from "../console/console-data.ts";
 import { detectRoutes } from "./routes-detect.ts";
+import { priceRoutes } from "./routes-prices.ts";
+import type { Config } from "../config/config.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -68,6 +70,8 @@ export interface ApiDeps {
   consoleNats?: PipelineNats;
   /** The stack's window length: the ledger replay rebuilds windows of this size (default 60 s). */
   windowS?: number;
+  /** The configured prices: the price catalog and re-pricing routes are served when given. */
+  pricing?: Pick<Config, "pricing" | "rateCards">;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -136,6 +140,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     }) as unknown as Hono<ApiEnv>,
   );
   app.route("/v1", detectRoutes(analyticsClient(analytics), deps.windowS ?? 60));
+  if (deps.pricing) app.route("/v1", priceRoutes(deps.clickhouse, deps.pricing));
   return app;
 }
 

@@ -56,6 +56,8 @@ export const envSchema = z.object({
   COSTLINE_ENRICH_FLUSH_MS: intFrom(20, 1, 10_000),
   /** Enrich batches in flight at once (the ledger always settles one batch at a time). */
   COSTLINE_ENRICH_CONCURRENCY: intFrom(3, 1, 64),
+  /** How often enrich looks for a new price catalog version (a price set through the API reaches new events within this). */
+  COSTLINE_PRICE_CATALOG_REFRESH_MS: intFrom(5000, 100, 3_600_000),
   /** How far back the ledger looks for already-stored ids before inserting. */
   COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS: intFrom(400, 1, 10_000),
   COSTLINE_ACK_WAIT_S: intFrom(30, 5, 3600),
@@ -259,6 +261,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       batch: env.COSTLINE_ENRICH_BATCH,
       flushMs: env.COSTLINE_ENRICH_FLUSH_MS,
       concurrency: env.COSTLINE_ENRICH_CONCURRENCY,
+      priceCatalogRefreshMs: env.COSTLINE_PRICE_CATALOG_REFRESH_MS,
       maxBatchEvents: env.COSTLINE_MAX_BATCH_EVENTS,
       maxMessageBytes: env.COSTLINE_MAX_MESSAGE_BYTES,
     },

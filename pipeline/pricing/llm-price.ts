@@ -25,6 +25,9 @@ const libVersion: string = JSON.parse(readFileSync(path.join(path.dirname(libEnt
 
 export const libraryPriceSource = { name: "genai-prices", version: libVersion } as const;
 
+/** A configured entry that came from the price catalog, named so the ledger says so. */
+export type CatalogPricedEntry = ModelPriceEntry & { origin?: { source: string; version: string } };
+
 export interface LlmPriceRequest {
   /** Empty: inferred from the model id ("openai/gpt-4o") or the one provider that prices it. */
   provider: string;
@@ -149,8 +152,9 @@ export function createLlmPricer(pricing: PricingConfig, overlay: PriceOverlay = 
     let version: string;
     if (entry) {
       base = priceUsage(req.usage, entry.prices);
-      source = entry.tenant ? "config:tenant" : "config";
-      version = entry.from.toISOString().slice(0, 10);
+      const origin = (entry as CatalogPricedEntry).origin;
+      source = `${origin?.source ?? "config"}${entry.tenant ? ":tenant" : ""}`;
+      version = origin?.version ?? entry.from.toISOString().slice(0, 10);
     } else if (resolved) {
       const corrected = overlay.apply(outProvider, outModel, req.at, priceAt(resolved.model, req.at));
       base = priceUsage(req.usage, corrected.price);

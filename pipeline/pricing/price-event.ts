@@ -5,7 +5,7 @@ import type { Config } from "../config/config.ts";
 import type { CostlineEvent, PricedEvent, PriceComponent } from "../../schemas/index.ts";
 import { toMoney } from "./decimal.ts";
 import { BELOW_MONEY_SCALE, subPicodollarCost } from "./amount-bounds.ts";
-import { createLlmPricer } from "./llm-price.ts";
+import { createLlmPricer, type CatalogPricedEntry } from "./llm-price.ts";
 import { createRateCardPricer } from "./rate-cards.ts";
 
 type Pricing = {
@@ -27,8 +27,18 @@ const kindOfType = {
   "costline.cost": "cost",
 } as const;
 
-export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">) {
-  const priceLlm = createLlmPricer(config.pricing);
+export interface EventPricerOptions {
+  /** Prices from the catalog, ahead of the configured ones (a tie on `from` goes to them). */
+  catalogModels?: CatalogPricedEntry[];
+  /** Recorded on every priced event: which catalog version priced it. */
+  catalogVersion?: string;
+}
+
+export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">, options: EventPricerOptions = {}) {
+  const pricing = options.catalogModels?.length
+    ? { ...config.pricing, models: [...options.catalogModels, ...config.pricing.models] }
+    : config.pricing;
+  const priceLlm = createLlmPricer(pricing);
   const rates = createRateCardPricer(config.rateCards);
 
   function price(event: CostlineEvent, at: Date): Pricing {
@@ -109,6 +119,7 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
       unpriced_reason: p.reason,
       price_source: p.source,
       price_version: p.version,
+      ...(options.catalogVersion !== undefined ? { catalog_version: options.catalogVersion } : {}),
       components: p.components ?? [],
       // Shared costs that name no post are split across posts by the allocator.
       attribution_method: hasKeys

@@ -243,6 +243,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
         otlp,
         maxExportRows: config.exports.maxRows,
         windowS: config.windows.windowS,
+        pricing: config,
         consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers },
       });
       const api = await startApi(app, config.api.host, config.api.port);
