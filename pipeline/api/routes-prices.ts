@@ -106,9 +106,11 @@ export function priceRoutes(client: ClickHouseClient, config: Pick<Config, "pric
   });
 
   app.get("/prices/diff", async (c) => {
+    const scope = tenantScope(c);
+    if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
     const q = diffQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: issues(q.error, "query") }, 400);
-    const rows = await store.rows();
+    const rows = (await store.rows()).filter((e) => scope.tenant === undefined || e.tenant === "" || e.tenant === scope.tenant);
     const to = q.data.to ?? rows.reduce((m, r) => Math.max(m, r.version), 0);
     return c.json({ from: q.data.from, to, changes: diffCatalogs(collapse(rows, q.data.from), collapse(rows, to)) });
   });

@@ -36,6 +36,7 @@ import { consoleRoutes } from "../console/console-app.tsx";
 import type { PipelineNats } from "../console/console-data.ts";
 import { detectRoutes } from "./routes-detect.ts";
 import { priceRoutes } from "./routes-prices.ts";
+import { reconcileRoutes } from "./routes-reconcile.ts";
 import type { Config } from "../config/config.ts";
 
 export interface ApiDeps {
@@ -72,6 +73,8 @@ export interface ApiDeps {
   windowS?: number;
   /** The configured prices: the price catalog and re-pricing routes are served when given. */
   pricing?: Pick<Config, "pricing" | "rateCards">;
+  /** Reconciliation: the share of the bill a day × model may be off before reconciliation_drift (default 0.05). */
+  reconcileDriftThreshold?: number;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -141,6 +144,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   );
   app.route("/v1", detectRoutes(analyticsClient(analytics), deps.windowS ?? 60));
   if (deps.pricing) app.route("/v1", priceRoutes(deps.clickhouse, deps.pricing));
+  if (deps.pricing) app.route("/v1", reconcileRoutes(deps.clickhouse, deps.reconcileDriftThreshold ?? 0.05));
   return app;
 }
 

@@ -44,6 +44,7 @@ const runFocusExport = lazy(() => import("./export-command.ts"), "runFocusExport
 const runDetect = lazy(() => import("./detect-command.ts"), "runDetect");
 const pricesCommand = lazyGroup(() => import("./prices-command.ts"), "pricesCommand", ["list", "show", "set", "import", "diff"]);
 const runReprice = lazy(() => import("./prices-command.ts"), "runReprice");
+const runReconcile = lazy(() => import("./prices-command.ts"), "runReconcile");
 const budgetsCommand = lazyGroup(controls, "budgetsCommand", ["list", "set", "delete", "history", "status"]);
 const controlsCommand = lazyGroup(controls, "controlsCommand", ["list", "set", "clear"]);
 const silencesCommand = lazyGroup(() => import("./silences-command.ts"), "silencesCommand", ["list", "add", "expire"]);
@@ -310,6 +311,16 @@ export function buildCli(config: () => Config): Command {
     .option("--yes", "write without asking")
     .option("--reason <text>", "recorded in the audit")
     .action((o) => runReprice(config(), o));
+  program
+    .command("reconcile")
+    .description(
+      "compare a provider's cost export (OpenAI organization costs, Anthropic cost report, AWS FOCUS or CUR 2.0 CSV) with the ledger per day × model; drift above the threshold raises reconciliation_drift",
+    )
+    .requiredOption("--file <path>")
+    .option("--format <format>", "openai, anthropic, focus or cur (default: recognised from the file)")
+    .option("--tenant <tenant>", "compare with this tenant's ledger rows only (one provider account per tenant)")
+    .option("--threshold <share>", "drift allowed before alerting, e.g. 0.05 (default COSTLINE_RECONCILE_DRIFT_THRESHOLD)")
+    .action((o) => runReconcile(config(), o));
   program
     .command("export")
     .description("export the ledger for other tools")

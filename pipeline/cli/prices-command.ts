@@ -7,6 +7,7 @@
 //   npx costline prices set --provider openai --model gpt-4o-mini --from 2026-11-01 --price input_mtok=0.15 --price output_mtok=0.6 --source "https://openai.com/api/pricing"
 //   npx costline prices import --file prices.json        # [{provider, model, from, prices, …}, …] or NDJSON
 //   npx costline prices diff --from 1 [--to 2]
+//   npx costline reconcile --file openai-costs.json [--format openai|anthropic|focus|cur] [--tenant acme] [--threshold 0.05]
 //   npx costline reprice --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z [--tenant acme] [--model gpt-4o] [--dry-run | --yes]
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
@@ -124,4 +125,20 @@ export async function runReprice(config: Config, o: RepriceOptions): Promise<voi
     if (!/^y(es)?$/i.test(answer.trim())) return printJson({ ...preview, written: false });
   }
   printJson(await stackApi(config, "POST", "/v1/reprice", { ...body, dry_run: false }));
+}
+
+export async function runReconcile(
+  config: Config,
+  o: { file: string; format?: string; tenant?: string; threshold?: string },
+): Promise<void> {
+  const threshold = o.threshold === undefined ? undefined : Number(o.threshold);
+  if (threshold !== undefined && !(threshold >= 0)) throw new CostlineError(`--threshold "${o.threshold}": a share such as 0.05`);
+  printJson(
+    await stackApi(config, "POST", "/v1/reconcile", {
+      content: readFileSync(o.file, "utf8"),
+      ...(o.format ? { format: o.format } : {}),
+      ...(o.tenant ? { tenant: o.tenant } : {}),
+      ...(threshold !== undefined ? { threshold } : {}),
+    }),
+  );
 }

@@ -58,6 +58,8 @@ export const envSchema = z.object({
   COSTLINE_ENRICH_CONCURRENCY: intFrom(3, 1, 64),
   /** How often enrich looks for a new price catalog version (a price set through the API reaches new events within this). */
   COSTLINE_PRICE_CATALOG_REFRESH_MS: intFrom(5000, 100, 3_600_000),
+  /** A reconciled day × model whose ledger total is off the provider's bill by more than this share raises reconciliation_drift. */
+  COSTLINE_RECONCILE_DRIFT_THRESHOLD: z.coerce.number().min(0).max(100).default(0.05),
   /** How far back the ledger looks for already-stored ids before inserting. */
   COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS: intFrom(400, 1, 10_000),
   COSTLINE_ACK_WAIT_S: intFrom(30, 5, 3600),
@@ -185,6 +187,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       httpPort: env.COSTLINE_CLICKHOUSE_HTTP_PORT,
     },
     api: {
+      reconcileDriftThreshold: env.COSTLINE_RECONCILE_DRIFT_THRESHOLD,
       port: env.COSTLINE_API_PORT,
       host: env.COSTLINE_API_HOST,
       maxBodyBytes: env.COSTLINE_API_MAX_BODY_BYTES,
