@@ -1,7 +1,7 @@
 // The price catalog and re-pricing over HTTP (`costline prices …` and
 // `costline reprice` call these):
 //   GET  /v1/prices[?version=N&provider=&model=&tenant=]   the catalog at a version (default newest)
-//   GET  /v1/prices/show?model=M[&provider=P&tenant=T&at=ISO]  every layer's price for one model
+//   GET  /v1/prices/show[?model=M&provider=P&tenant=T&at=ISO]  every layer's price for one model (or every entry)
 //   GET  /v1/prices/diff?from=N&to=M                        what changed between two versions
 //   POST /v1/prices        {entries:[…]}  admin: one new version (set and import)
 //   POST /v1/reprice       {from,to,tenant?,model?,dry_run?,reason?}  admin
@@ -20,7 +20,11 @@ import { requireAdmin, tenantScope, type ApiEnv } from "./auth.ts";
 
 const version = z.coerce.number().int().min(0).optional();
 const listQuery = z.object({ version, provider: z.string().optional(), model: z.string().optional() });
-const showQuery = z.object({ provider: z.string().default(""), model: z.string().min(1), at: z.iso.datetime({ offset: true }).optional() });
+const showQuery = z.object({
+  provider: z.string().default(""),
+  model: z.string().default(""),
+  at: z.iso.datetime({ offset: true }).optional(),
+});
 const diffQuery = z.object({ from: z.coerce.number().int().min(0), to: version });
 const setBody = z.object({ entries: z.array(catalogEntryInput).min(1).max(100_000), reason: z.string().max(2000).optional() });
 const repriceBody = z
@@ -80,12 +84,18 @@ export function priceRoutes(client: ClickHouseClient, config: Pick<Config, "pric
     const q = showQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: issues(q.error, "query") }, 400);
     const at = q.data.at ? new Date(q.data.at) : new Date();
-    const resolved = resolve(q.data.provider, q.data.model);
+    // Without a model: every layer's entries (the catalog, the configuration, the shipped corrections).
+    const all = q.data.model === "";
+    const resolved = all ? null : resolve(q.data.provider, q.data.model);
     const ids = new Set([q.data.model.toLowerCase(), ...(resolved ? [resolved.model.id.toLowerCase()] : [])]);
     const rows = (await store.rows()).filter(
-      (e) => ids.has(e.model) && (scope.tenant === undefined || e.tenant === "" || e.tenant === scope.tenant),
+      (e) => (all || ids.has(e.model)) && (scope.tenant === undefined || e.tenant === "" || e.tenant === scope.tenant),
     );
-    const overlay = resolved ? shippedOverlay().correctionsFor(resolved.provider.id, resolved.model.id) : [];
+    const overlay = all
+      ? shippedOverlay().file.corrections
+      : resolved
+        ? shippedOverlay().correctionsFor(resolved.provider.id, resolved.model.id)
+        : [];
     return c.json({
       model: q.data.model,
       resolved: resolved ? { provider: resolved.provider.id, model: resolved.model.id } : null,
@@ -93,7 +103,7 @@ export function priceRoutes(client: ClickHouseClient, config: Pick<Config, "pric
       // Highest precedence first: catalog (tenant, then deployment), then the configuration, the overlay, the library.
       catalog: collapse(rows).map(view),
       configured: config.pricing.models
-        .filter((m) => ids.has(m.model))
+        .filter((m) => (all || ids.has(m.model)) && (scope.tenant === undefined || !m.tenant || m.tenant === scope.tenant))
         .map((m) => ({ ...m, from: m.from.toISOString(), to: m.to?.toISOString() ?? null })),
       overlay: overlay.map((o) => ({
         ...o,

@@ -3,7 +3,8 @@
 // cards in configuration, `costline.cost` amounts are taken as given.
 import type { Config } from "../config/config.ts";
 import type { CostlineEvent, PricedEvent, PriceComponent } from "../../schemas/index.ts";
-import { toMoney } from "./decimal.ts";
+import { Decimal, toMoney } from "./decimal.ts";
+import { inForce, type FxRate } from "./pricing-config.ts";
 import { BELOW_MONEY_SCALE, subPicodollarCost } from "./amount-bounds.ts";
 import { createLlmPricer, type CatalogPricedEntry } from "./llm-price.ts";
 import { createRateCardPricer } from "./rate-cards.ts";
@@ -41,6 +42,23 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">,
   const priceLlm = createLlmPricer(pricing);
   const rates = createRateCardPricer(config.rateCards);
 
+  const fxByCurrency = new Map<string, FxRate[]>();
+  for (const r of config.pricing.fxRates ?? []) fxByCurrency.set(r.currency, [...(fxByCurrency.get(r.currency) ?? []), r]);
+  /** An amount in another currency at the rate in force at `at`; the original amount and currency kept as a component. */
+  function convert(amount: string, currency: string, at: Date) {
+    const rate = inForce(fxByCurrency.get(currency.toUpperCase()) ?? [], at);
+    if (!rate) return undefined;
+    const usd = toMoney(new Decimal(amount).times(rate.usd_per_unit));
+    const component: PriceComponent = {
+      unit: `fx:${currency.toUpperCase()}`,
+      quantity: amount,
+      unit_price: rate.usd_per_unit,
+      per: 1,
+      amount_usd: usd,
+    };
+    return { usd, component, version: `fx:${currency.toUpperCase()}@${rate.from.toISOString().slice(0, 10)}` };
+  }
+
   function price(event: CostlineEvent, at: Date): Pricing {
     switch (event.type) {
       case "costline.llm.usage": {
@@ -71,14 +89,19 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">,
           ? { cost: r.costUsd, components: r.components, source: "rate-card", version: r.version }
           : { cost: null, reason: r.reason, source: "rate-card", version: "" };
       }
-      case "costline.cost":
-        if (event.data.currency !== "USD")
-          return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
-        return { cost: toMoney(event.data.amount), source: "producer", version: "" };
-      case "costline.revenue":
-        if (event.data.currency !== "USD")
-          return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
-        return { cost: "0", revenue: toMoney(event.data.amount), source: "producer", version: "" };
+      case "costline.cost": {
+        if (event.data.currency === "USD") return { cost: toMoney(event.data.amount), source: "producer", version: "" };
+        const fx = convert(event.data.amount, event.data.currency, at);
+        if (!fx) return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
+        return { cost: fx.usd, components: [fx.component], source: "producer", version: fx.version };
+      }
+      case "costline.revenue": {
+        if (event.data.currency === "USD") return { cost: "0", revenue: toMoney(event.data.amount), source: "producer", version: "" };
+        const fx = convert(event.data.amount, event.data.currency, at);
+        if (!fx) return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
+        // The original amount and currency stay in the breakdown; the ledger's revenue is USD.
+        return { cost: "0", revenue: fx.usd, components: [fx.component], source: "producer", version: fx.version };
+      }
     }
   }
 
