@@ -2,10 +2,10 @@
 // `costline reprice` call these):
 //   GET  /v1/prices[?version=N&provider=&model=&tenant=]   the catalog at a version (default newest)
 //   GET  /v1/prices/show[?model=M&provider=P&tenant=T&at=ISO]  every layer's price for one model (or every entry)
-//   GET  /v1/prices/diff?from=N&to=M                        what changed between two versions
+//   GET  /v1/prices/diff[?from=N&to=M]                      what changed between two versions (default: all, newest)
 //   POST /v1/prices        {entries:[…]}  admin: one new version (set and import)
 //   POST /v1/reprice       {from,to,tenant?,model?,dry_run?,reason?}  admin
-//   GET  /v1/reprice/runs  admin: the audit of re-pricing runs
+//   GET  /v1/admin/reprice/runs  admin: the audit of re-pricing runs
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -25,7 +25,7 @@ const showQuery = z.object({
   model: z.string().default(""),
   at: z.iso.datetime({ offset: true }).optional(),
 });
-const diffQuery = z.object({ from: z.coerce.number().int().min(0), to: version });
+const diffQuery = z.object({ from: z.coerce.number().int().min(0).default(0), to: version });
 const setBody = z.object({ entries: z.array(catalogEntryInput).min(1).max(100_000), reason: z.string().max(2000).optional() });
 const repriceBody = z
   .object({
@@ -153,7 +153,7 @@ export function priceRoutes(client: ClickHouseClient, config: Pick<Config, "pric
     }
   });
 
-  app.get("/reprice/runs", admin, async (c) => c.json({ runs: await repriceRuns(client) }));
+  app.get("/admin/reprice/runs", admin, async (c) => c.json({ runs: await repriceRuns(client) }));
 
   return app;
 }

@@ -1,6 +1,6 @@
 // Reconciliation with a provider's bill over HTTP (`costline reconcile` calls it):
 //   POST /v1/reconcile  {content, format?, tenant?, threshold?}  admin: compare, store, alert
-//   GET  /v1/reconcile[?provider=&limit=]                       admin: the stored comparisons, newest first
+//   GET  /v1/admin/reconcile[?provider=&limit=]                 admin: the stored comparisons, newest first
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -20,9 +20,9 @@ const listQuery = z.object({ provider: z.string().max(64).default(""), limit: z.
 
 export function reconcileRoutes(client: ClickHouseClient, defaultThreshold: number): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  app.use("/reconcile", requireAdmin());
+  const admin = requireAdmin();
 
-  app.post("/reconcile", async (c) => {
+  app.post("/reconcile", admin, async (c) => {
     const b = body.safeParse(await c.req.json().catch(() => null));
     if (!b.success) return c.json({ error: formatIssues(b.error, "body", 20) }, 400);
     try {
@@ -34,7 +34,7 @@ export function reconcileRoutes(client: ClickHouseClient, defaultThreshold: numb
     }
   });
 
-  app.get("/reconcile", async (c) => {
+  app.get("/admin/reconcile", admin, async (c) => {
     const q = listQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: formatIssues(q.error, "query", 20) }, 400);
     const rows = await queryRows(

@@ -148,7 +148,7 @@ describe("re-pricing a past period", () => {
     ]);
 
     // 6. One audit record: who, why, both totals, the catalog versions.
-    const runs = await stack.api<{ runs: Record<string, unknown>[] }>("/v1/reprice/runs");
+    const runs = await stack.api<{ runs: Record<string, unknown>[] }>("/v1/admin/reprice/runs");
     expect(runs.runs).toHaveLength(1);
     expect(runs.runs[0]).toMatchObject({
       run_id: first.run_id,
