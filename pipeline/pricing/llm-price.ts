@@ -101,6 +101,9 @@ export function createLlmPricer(pricing: PricingConfig, overlay: PriceOverlay = 
     resolved: ReturnType<typeof resolve>;
     configured: ModelPriceEntry[][];
     unknownProvider: boolean;
+    /** Whether the shipped overlay touches this model at all: most models skip it per event. */
+    corrected: boolean;
+    overlayModel: boolean;
   }
   const targets = new Map<string, Target>();
   /** Alias, library resolution and configured entries for a (provider, model) pair, worked out once. */
@@ -120,6 +123,8 @@ export function createLlmPricer(pricing: PricingConfig, overlay: PriceOverlay = 
       model,
       resolved,
       unknownProvider,
+      corrected: resolved ? overlay.correctionsFor(resolved.provider.id, resolved.model.id).length > 0 : false,
+      overlayModel: resolved ? overlay.models.some((m) => m.model === resolved.model) : false,
       configured: keys.map((x) => configured.get(x)).filter((x): x is ModelPriceEntry[] => x !== undefined),
     };
     if (targets.size >= 10_000) targets.clear();
@@ -141,7 +146,15 @@ export function createLlmPricer(pricing: PricingConfig, overlay: PriceOverlay = 
   }
 
   return function priceLlm(req: LlmPriceRequest): LlmPriceResult {
-    const { provider, model, resolved, unknownProvider, configured: candidates } = targetOf(req.provider, req.model);
+    const {
+      provider,
+      model,
+      resolved,
+      unknownProvider,
+      corrected,
+      overlayModel,
+      configured: candidates,
+    } = targetOf(req.provider, req.model);
     let entry: ModelPriceEntry | undefined;
     for (const entries of candidates) if ((entry = configuredPrice(entries, req.tenant, req.at))) break;
 
@@ -156,9 +169,10 @@ export function createLlmPricer(pricing: PricingConfig, overlay: PriceOverlay = 
       source = `${origin?.source ?? "config"}${entry.tenant ? ":tenant" : ""}`;
       version = origin?.version ?? entry.from.toISOString().slice(0, 10);
     } else if (resolved) {
-      const corrected = overlay.apply(outProvider, outModel, req.at, priceAt(resolved.model, req.at));
-      base = priceUsage(req.usage, corrected.price);
-      const fromOverlay = corrected.applied.length > 0 || overlay.models.some((m) => m.model === resolved.model);
+      const libraryPrice = priceAt(resolved.model, req.at);
+      const fixed = corrected ? overlay.apply(outProvider, outModel, req.at, libraryPrice) : { price: libraryPrice, applied: [] };
+      base = priceUsage(req.usage, fixed.price);
+      const fromOverlay = fixed.applied.length > 0 || overlayModel;
       source = fromOverlay ? "overlay" : libraryPriceSource.name;
       version = fromOverlay ? `${overlay.version}+genai-prices@${libraryPriceSource.version}` : libraryPriceSource.version;
     } else {
