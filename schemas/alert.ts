@@ -15,6 +15,7 @@ export const alertTypes = [
   "cost_per_post",
   "mix_shift",
   "unpriced_model",
+  "reconciliation_drift",
 ] as const;
 
 /** On budget alerts: the budget crossed, its spend, and when its period resets. */

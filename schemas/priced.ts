@@ -37,6 +37,8 @@ export const pricedEventSchema = z.object({
   unpriced_reason: z.string().max(256).optional(),
   price_source: z.string().max(128),
   price_version: z.string().max(128),
+  /** The price catalog version (catalog rows, shipped overlay, bundled library) that priced this event. */
+  catalog_version: z.string().max(256).optional(),
   components: z.array(priceComponentSchema).default([]),
   attribution_method: z.enum(["direct", "allocated", "unattributed"]),
   enriched_at: isoTime,

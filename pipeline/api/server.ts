@@ -36,6 +36,9 @@ import { consoleRoutes } from "../console/console-app.tsx";
 import type { PipelineNats } from "../console/console-data.ts";
 import { detectRoutes } from "./routes-detect.ts";
 import { openApiDocument } from "./openapi.ts";
+import { priceRoutes } from "./routes-prices.ts";
+import { reconcileRoutes } from "./routes-reconcile.ts";
+import type { Config } from "../config/config.ts";
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -69,6 +72,10 @@ export interface ApiDeps {
   consoleNats?: PipelineNats;
   /** The stack's window length: the ledger replay rebuilds windows of this size (default 60 s). */
   windowS?: number;
+  /** The configured prices: the price catalog and re-pricing routes are served when given. */
+  pricing?: Pick<Config, "pricing" | "rateCards">;
+  /** Reconciliation: the share of the bill a day × model may be off before reconciliation_drift (default 0.05). */
+  reconcileDriftThreshold?: number;
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
@@ -141,6 +148,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     }) as unknown as Hono<ApiEnv>,
   );
   app.route("/v1", detectRoutes(analyticsClient(analytics), deps.windowS ?? 60));
+  if (deps.pricing) app.route("/v1", priceRoutes(deps.clickhouse, deps.pricing));
+  if (deps.pricing) app.route("/v1", reconcileRoutes(deps.clickhouse, deps.reconcileDriftThreshold ?? 0.05));
   // An unknown /v1 route answers JSON like every other error (hono's own answer is plain text).
   app.notFound((c) =>
     c.req.path === "/v1" || c.req.path.startsWith("/v1/")

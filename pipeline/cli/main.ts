@@ -43,6 +43,9 @@ const runDlq = lazy(() => import("./dlq-command.ts"), "runDlq");
 const runAlertsList = lazy(() => import("./alerts-command.ts"), "runAlertsList");
 const runFocusExport = lazy(() => import("./export-command.ts"), "runFocusExport");
 const runDetect = lazy(() => import("./detect-command.ts"), "runDetect");
+const pricesCommand = lazyGroup(() => import("./prices-command.ts"), "pricesCommand", ["list", "show", "set", "import", "diff"]);
+const runReprice = lazy(() => import("./prices-command.ts"), "runReprice");
+const runReconcile = lazy(() => import("./prices-command.ts"), "runReconcile");
 const budgetsCommand = lazyGroup(controls, "budgetsCommand", ["list", "set", "delete", "history", "status"]);
 const controlsCommand = lazyGroup(controls, "controlsCommand", ["list", "set", "clear"]);
 const silencesCommand = lazyGroup(() => import("./silences-command.ts"), "silencesCommand", ["list", "add", "expire"]);
@@ -245,7 +248,7 @@ export function buildCli(config: () => Config): Command {
   program
     .command("price")
     .description("price one LLM call and print the result as JSON")
-    .requiredOption("--provider <id>")
+    .option("--provider <id>", "the provider (default: named by the model id, openai/gpt-4o, or the one provider pricing it)")
     .requiredOption("--model <id>")
     .option("--input-tokens <n>", "all input tokens, cached included", int, 0)
     .option("--output-tokens <n>", "output tokens", int, 0)
@@ -255,6 +258,70 @@ export function buildCli(config: () => Config): Command {
     .option("--tenant <tenant>", "price for this tenant (its configured prices and discounts)")
     .option("--at <iso>", "price in force at this time (default now)")
     .action((o) => runPrice(config(), o));
+  const prices = program.command("prices").description("the versioned price catalog (through the running stack's API)");
+  prices
+    .command("list")
+    .description("the catalog's prices at a version (default the newest)")
+    .option("--version <n>")
+    .option("--provider <id>")
+    .option("--model <id>")
+    .option("--tenant <tenant>")
+    .action((o) => pricesCommand.list(config(), o));
+  prices
+    .command("show")
+    .description("every layer's price for one model: catalog, configuration, shipped corrections, bundled library")
+    .requiredOption("--model <id>")
+    .option("--provider <id>")
+    .option("--tenant <tenant>")
+    .option("--at <iso>", "the library price in force at this time (default now)")
+    .action((o) => pricesCommand.show(config(), o));
+  prices
+    .command("set")
+    .description("set a price from a date (a new catalog version); --tenant for a tenant's own price")
+    .requiredOption("--provider <id>")
+    .requiredOption("--model <id>")
+    .requiredOption("--from <iso>", "in force from (inclusive)")
+    .option("--to <iso>", "in force until (exclusive)")
+    .option("--tenant <tenant>")
+    .requiredOption("--price <key=value...>", "a price per the library's units, e.g. input_mtok=2.5 (repeat)")
+    .option("--layer <layer>", "tenant, deployment or overlay (default: tenant with --tenant, else deployment)")
+    .option("--source <text>", "where the price comes from (a URL, a contract)")
+    .option("--note <text>")
+    .action((o) => pricesCommand.set(config(), o));
+  prices
+    .command("import")
+    .description("import prices from a JSON array, {entries: [...]} or NDJSON file (one new catalog version)")
+    .requiredOption("--file <path>")
+    .action((o) => pricesCommand.import(config(), o));
+  prices
+    .command("diff")
+    .description("what changed between two catalog versions")
+    .requiredOption("--from <n>")
+    .option("--to <n>", "default the newest")
+    .action((o) => pricesCommand.diff(config(), o));
+  program
+    .command("reprice")
+    .description(
+      "re-price a period's LLM events with the prices in force at their time; prints old and new totals, writes corrections on confirmation",
+    )
+    .requiredOption("--from <iso>")
+    .requiredOption("--to <iso>")
+    .option("--tenant <tenant>")
+    .option("--model <id>")
+    .option("--dry-run", "only print what would change")
+    .option("--yes", "write without asking")
+    .option("--reason <text>", "recorded in the audit")
+    .action((o) => runReprice(config(), o));
+  program
+    .command("reconcile")
+    .description(
+      "compare a provider's cost export (OpenAI organization costs, Anthropic cost report, AWS FOCUS or CUR 2.0 CSV) with the ledger per day × model; drift above the threshold raises reconciliation_drift",
+    )
+    .requiredOption("--file <path>")
+    .option("--format <format>", "openai, anthropic, focus or cur (default: recognised from the file)")
+    .option("--tenant <tenant>", "compare with this tenant's ledger rows only (one provider account per tenant)")
+    .option("--threshold <share>", "drift allowed before alerting, e.g. 0.05 (default COSTLINE_RECONCILE_DRIFT_THRESHOLD)")
+    .action((o) => runReconcile(config(), o));
   program
     .command("export")
     .description("export the ledger for other tools")

@@ -56,6 +56,10 @@ export const envSchema = z.object({
   COSTLINE_ENRICH_FLUSH_MS: intFrom(20, 1, 10_000),
   /** Enrich batches in flight at once (the ledger always settles one batch at a time). */
   COSTLINE_ENRICH_CONCURRENCY: intFrom(3, 1, 64),
+  /** How often enrich looks for a new price catalog version (a price set through the API reaches new events within this). */
+  COSTLINE_PRICE_CATALOG_REFRESH_MS: intFrom(5000, 100, 3_600_000),
+  /** A reconciled day × model whose ledger total is off the provider's bill by more than this share raises reconciliation_drift. */
+  COSTLINE_RECONCILE_DRIFT_THRESHOLD: z.coerce.number().min(0).max(100).default(0.05),
   /** How far back the ledger looks for already-stored ids before inserting. */
   COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS: intFrom(400, 1, 10_000),
   COSTLINE_ACK_WAIT_S: intFrom(30, 5, 3600),
@@ -193,6 +197,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       cluster: env.COSTLINE_CLICKHOUSE_CLUSTER,
     },
     api: {
+      reconcileDriftThreshold: env.COSTLINE_RECONCILE_DRIFT_THRESHOLD,
       port: env.COSTLINE_API_PORT,
       host: env.COSTLINE_API_HOST,
       maxBodyBytes: env.COSTLINE_API_MAX_BODY_BYTES,
@@ -270,6 +275,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       batch: env.COSTLINE_ENRICH_BATCH,
       flushMs: env.COSTLINE_ENRICH_FLUSH_MS,
       concurrency: env.COSTLINE_ENRICH_CONCURRENCY,
+      priceCatalogRefreshMs: env.COSTLINE_PRICE_CATALOG_REFRESH_MS,
       maxBatchEvents: env.COSTLINE_MAX_BATCH_EVENTS,
       maxMessageBytes: env.COSTLINE_MAX_MESSAGE_BYTES,
     },

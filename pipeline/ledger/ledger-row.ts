@@ -47,6 +47,7 @@ export function ledgerRow(e: PricedEvent): Record<string, unknown> {
     unpriced_reason: e.unpriced_reason ?? "",
     price_source: e.price_source,
     price_version: e.price_version,
+    catalog_version: e.catalog_version ?? "",
     components: JSON.stringify(e.components),
     attribution_method: e.attribution_method,
   };

@@ -2,7 +2,10 @@
 //   1. configured aliases (Azure deployment names → a provider's model);
 //   2. configured prices (private or fine-tuned models, overrides, a tenant's
 //      negotiated rate), the entry in force at the event's time;
-//   3. @pydantic/genai-prices data, the price in force at the event's time.
+//   3. @pydantic/genai-prices data, the price in force at the event's time,
+//      with the shipped corrections (price-overlay.ts) in force then applied.
+// A provider neither the library nor the configuration knows is reported
+// (unknown_provider), never priced as another provider's model.
 // Then the Batch API multiplier (batch: true) and a tenant's discount, each
 // an itemised component. Every amount is decimal; the ledger records which
 // source and version priced the event.
@@ -11,7 +14,8 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import type { PriceComponent } from "../../schemas/index.ts";
 import { Decimal, toMoney } from "./decimal.ts";
-import { createModelResolver, priceAt } from "./model-resolution.ts";
+import { createModelResolver, isLibraryProvider, priceAt } from "./model-resolution.ts";
+import { shippedOverlay, type PriceOverlay } from "./price-overlay.ts";
 import { priceUsage } from "./price-plan.ts";
 import { inForce, type ModelPriceEntry, type PricingConfig, type TenantDiscount } from "./pricing-config.ts";
 
@@ -21,7 +25,11 @@ const libVersion: string = JSON.parse(readFileSync(path.join(path.dirname(libEnt
 
 export const libraryPriceSource = { name: "genai-prices", version: libVersion } as const;
 
+/** A configured entry that came from the price catalog, named so the ledger says so. */
+export type CatalogPricedEntry = ModelPriceEntry & { origin?: { source: string; version: string } };
+
 export interface LlmPriceRequest {
+  /** Empty: inferred from the model id ("openai/gpt-4o") or the one provider that prices it. */
   provider: string;
   model: string;
   usage: Record<string, number>;
@@ -40,7 +48,14 @@ export type LlmPriceResult =
       source: string;
       version: string;
     }
-  | { priced: false; reason: "unknown_model"; provider: string; model: string; source: string; version: string };
+  | {
+      priced: false;
+      reason: "unknown_model" | "unknown_provider";
+      provider: string;
+      model: string;
+      source: string;
+      version: string;
+    };
 
 const key = (provider: string, model: string) => `${provider.toLowerCase()}\u0000${model.toLowerCase()}`;
 
@@ -55,8 +70,10 @@ function groupBy<T>(items: readonly T[], keyOf: (t: T) => string): Map<string, T
   return m;
 }
 
-export function createLlmPricer(pricing: PricingConfig) {
-  const resolve = createModelResolver();
+export function createLlmPricer(pricing: PricingConfig, overlay: PriceOverlay = shippedOverlay()) {
+  const resolve = createModelResolver(10_000, overlay.models);
+  const ownProviders = new Set([...pricing.models.map((m) => m.provider), ...pricing.aliases.map((a) => a.provider)]);
+  const knownProvider = (p: string) => ownProviders.has(p.toLowerCase()) || isLibraryProvider(p);
   const aliases = new Map(pricing.aliases.map((a) => [key(a.provider, a.model), a.to]));
   const configured = groupBy(pricing.models, (e) => key(e.provider, e.model));
   const discounts = groupBy(pricing.tenantDiscounts, (d) => d.tenant);
@@ -83,6 +100,10 @@ export function createLlmPricer(pricing: PricingConfig) {
     model: string;
     resolved: ReturnType<typeof resolve>;
     configured: ModelPriceEntry[][];
+    unknownProvider: boolean;
+    /** Whether the shipped overlay touches this model at all: most models skip it per event. */
+    corrected: boolean;
+    overlayModel: boolean;
   }
   const targets = new Map<string, Target>();
   /** Alias, library resolution and configured entries for a (provider, model) pair, worked out once. */
@@ -93,13 +114,17 @@ export function createLlmPricer(pricing: PricingConfig) {
     const alias = aliases.get(k);
     const provider = alias?.provider ?? reqProvider;
     const model = alias?.model ?? reqModel;
-    const resolved = resolve(provider, model);
+    const unknownProvider = provider.trim() !== "" && !knownProvider(provider);
+    const resolved = unknownProvider ? null : resolve(provider, model);
     const keys = [key(provider, model)];
     if (resolved) keys.push(key(resolved.provider.id, resolved.model.id));
     t = {
       provider,
       model,
       resolved,
+      unknownProvider,
+      corrected: resolved ? overlay.correctionsFor(resolved.provider.id, resolved.model.id).length > 0 : false,
+      overlayModel: resolved ? overlay.models.some((m) => m.model === resolved.model) : false,
       configured: keys.map((x) => configured.get(x)).filter((x): x is ModelPriceEntry[] => x !== undefined),
     };
     if (targets.size >= 10_000) targets.clear();
@@ -121,7 +146,15 @@ export function createLlmPricer(pricing: PricingConfig) {
   }
 
   return function priceLlm(req: LlmPriceRequest): LlmPriceResult {
-    const { provider, model, resolved, configured: candidates } = targetOf(req.provider, req.model);
+    const {
+      provider,
+      model,
+      resolved,
+      unknownProvider,
+      corrected,
+      overlayModel,
+      configured: candidates,
+    } = targetOf(req.provider, req.model);
     let entry: ModelPriceEntry | undefined;
     for (const entries of candidates) if ((entry = configuredPrice(entries, req.tenant, req.at))) break;
 
@@ -132,16 +165,20 @@ export function createLlmPricer(pricing: PricingConfig) {
     let version: string;
     if (entry) {
       base = priceUsage(req.usage, entry.prices);
-      source = entry.tenant ? "config:tenant" : "config";
-      version = entry.from.toISOString().slice(0, 10);
+      const origin = (entry as CatalogPricedEntry).origin;
+      source = `${origin?.source ?? "config"}${entry.tenant ? ":tenant" : ""}`;
+      version = origin?.version ?? entry.from.toISOString().slice(0, 10);
     } else if (resolved) {
-      base = priceUsage(req.usage, priceAt(resolved.model, req.at));
-      source = libraryPriceSource.name;
-      version = libraryPriceSource.version;
+      const libraryPrice = priceAt(resolved.model, req.at);
+      const fixed = corrected ? overlay.apply(outProvider, outModel, req.at, libraryPrice) : { price: libraryPrice, applied: [] };
+      base = priceUsage(req.usage, fixed.price);
+      const fromOverlay = fixed.applied.length > 0 || overlayModel;
+      source = fromOverlay ? "overlay" : libraryPriceSource.name;
+      version = fromOverlay ? `${overlay.version}+genai-prices@${libraryPriceSource.version}` : libraryPriceSource.version;
     } else {
       return {
         priced: false,
-        reason: "unknown_model",
+        reason: unknownProvider ? "unknown_provider" : "unknown_model",
         provider,
         model,
         source: libraryPriceSource.name,

@@ -2,20 +2,34 @@
 // dated ids, Bedrock and Vertex ids and provider aliases; here we add
 // "provider/model" and "provider:model" prefixes and cache the answer per
 // distinct (provider, model), so the matching runs once, not per event.
-import { calcPrice, type ModelInfo, type ModelPrice, type Provider } from "@pydantic/genai-prices";
+// Models the shipped overlay adds are matched first, by an anchored pattern,
+// so a library `contains` match cannot shadow them (Titan Embeddings V2).
+// An empty provider is inferred from the id's prefix or from the one
+// provider whose models match; a provider nobody knows is never remapped.
+import { calcPrice, findProvider, type ModelInfo, type ModelPrice, type Provider } from "@pydantic/genai-prices";
+import type { OverlayModel } from "./price-overlay.ts";
 
 export interface ResolvedModel {
   provider: Provider;
   model: ModelInfo;
 }
 
-export function createModelResolver(maxEntries = 10_000) {
+/** Provider ids the library knows (its ids and aliases such as bedrock, vertex), and LiteLLM's routing prefix. */
+export function libraryProvider(id: string): Provider | undefined {
+  const p = id.trim().toLowerCase();
+  return p ? findProvider({ providerId: p }) : undefined;
+}
+export function isLibraryProvider(id: string): boolean {
+  return id.trim().toLowerCase() === "litellm" || libraryProvider(id) !== undefined;
+}
+
+export function createModelResolver(maxEntries = 10_000, extraModels: readonly OverlayModel[] = []) {
   const cache = new Map<string, ResolvedModel | null>();
   return function resolve(provider: string, model: string): ResolvedModel | null {
     const key = `${provider}\u0000${model}`;
     let hit = cache.get(key);
     if (hit === undefined) {
-      hit = lookup(provider, model);
+      hit = overlayLookup(extraModels, provider, model) ?? lookup(provider, model);
       if (cache.size >= maxEntries) cache.clear();
       cache.set(key, hit);
     }
@@ -30,6 +44,24 @@ function attempt(providerId: string | undefined, modelId: string): ResolvedModel
   } catch {
     return null;
   }
+}
+
+function overlayLookup(models: readonly OverlayModel[], provider: string, model: string): ResolvedModel | null {
+  if (models.length === 0) return null;
+  const m = model.trim();
+  const prefixed = /^([a-z0-9_-]+)[/:](.+)$/i.exec(m);
+  const candidates: [string, string][] = [[provider, m]];
+  if (prefixed) candidates.push([provider || prefixed[1]!, prefixed[2]!]);
+  for (const [p, id] of candidates) {
+    const host = p ? libraryProvider(p) : undefined;
+    if (p && !host) continue;
+    for (const o of models)
+      if ((!host || host.id === o.provider) && o.pattern.test(id)) {
+        const owner = host ?? libraryProvider(o.provider);
+        if (owner) return { provider: owner, model: o.model };
+      }
+  }
+  return null;
 }
 
 function lookup(provider: string, model: string): ResolvedModel | null {

@@ -3,9 +3,10 @@
 // cards in configuration, `costline.cost` amounts are taken as given.
 import type { Config } from "../config/config.ts";
 import type { CostlineEvent, PricedEvent, PriceComponent } from "../../schemas/index.ts";
-import { toMoney } from "./decimal.ts";
+import { Decimal, toMoney } from "./decimal.ts";
+import { inForce, type FxRate } from "./pricing-config.ts";
 import { BELOW_MONEY_SCALE, subPicodollarCost } from "./amount-bounds.ts";
-import { createLlmPricer } from "./llm-price.ts";
+import { createLlmPricer, type CatalogPricedEntry } from "./llm-price.ts";
 import { createRateCardPricer } from "./rate-cards.ts";
 
 type Pricing = {
@@ -27,9 +28,36 @@ const kindOfType = {
   "costline.cost": "cost",
 } as const;
 
-export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">) {
-  const priceLlm = createLlmPricer(config.pricing);
+export interface EventPricerOptions {
+  /** Prices from the catalog, ahead of the configured ones (a tie on `from` goes to them). */
+  catalogModels?: CatalogPricedEntry[];
+  /** Recorded on every priced event: which catalog version priced it. */
+  catalogVersion?: string;
+}
+
+export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">, options: EventPricerOptions = {}) {
+  const pricing = options.catalogModels?.length
+    ? { ...config.pricing, models: [...options.catalogModels, ...config.pricing.models] }
+    : config.pricing;
+  const priceLlm = createLlmPricer(pricing);
   const rates = createRateCardPricer(config.rateCards);
+
+  const fxByCurrency = new Map<string, FxRate[]>();
+  for (const r of config.pricing.fxRates ?? []) fxByCurrency.set(r.currency, [...(fxByCurrency.get(r.currency) ?? []), r]);
+  /** An amount in another currency at the rate in force at `at`; the original amount and currency kept as a component. */
+  function convert(amount: string, currency: string, at: Date) {
+    const rate = inForce(fxByCurrency.get(currency.toUpperCase()) ?? [], at);
+    if (!rate) return undefined;
+    const usd = toMoney(new Decimal(amount).times(rate.usd_per_unit));
+    const component: PriceComponent = {
+      unit: `fx:${currency.toUpperCase()}`,
+      quantity: amount,
+      unit_price: rate.usd_per_unit,
+      per: 1,
+      amount_usd: usd,
+    };
+    return { usd, component, version: `fx:${currency.toUpperCase()}@${rate.from.toISOString().slice(0, 10)}` };
+  }
 
   function price(event: CostlineEvent, at: Date): Pricing {
     switch (event.type) {
@@ -45,7 +73,9 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
         });
         return r.priced
           ? { cost: r.costUsd, source: r.source, version: r.version, components: r.components, provider: r.provider, model: r.model }
-          : { cost: null, reason: r.reason, source: r.source, version: r.version, provider: r.provider, model: r.model };
+          : // A provider nobody knows leaves the model unpriced, stored under the provider as sent, and raises the same
+            // unpriced_model alert (enrich keys it on unknown_model); it is never priced as another provider's model.
+            { cost: null, reason: "unknown_model", source: r.source, version: r.version, provider: r.provider, model: r.model };
       }
       case "costline.infra.usage": {
         const r = rates.infra(event.data.resource, event.data.unit, event.data.quantity, at);
@@ -59,14 +89,19 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
           ? { cost: r.costUsd, components: r.components, source: "rate-card", version: r.version }
           : { cost: null, reason: r.reason, source: "rate-card", version: "" };
       }
-      case "costline.cost":
-        if (event.data.currency !== "USD")
-          return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
-        return { cost: toMoney(event.data.amount), source: "producer", version: "" };
-      case "costline.revenue":
-        if (event.data.currency !== "USD")
-          return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
-        return { cost: "0", revenue: toMoney(event.data.amount), source: "producer", version: "" };
+      case "costline.cost": {
+        if (event.data.currency === "USD") return { cost: toMoney(event.data.amount), source: "producer", version: "" };
+        const fx = convert(event.data.amount, event.data.currency, at);
+        if (!fx) return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
+        return { cost: fx.usd, components: [fx.component], source: "producer", version: fx.version };
+      }
+      case "costline.revenue": {
+        if (event.data.currency === "USD") return { cost: "0", revenue: toMoney(event.data.amount), source: "producer", version: "" };
+        const fx = convert(event.data.amount, event.data.currency, at);
+        if (!fx) return { cost: null, reason: `currency_not_supported:${event.data.currency}`, source: "producer", version: "" };
+        // The original amount and currency stay in the breakdown; the ledger's revenue is USD.
+        return { cost: "0", revenue: fx.usd, components: [fx.component], source: "producer", version: fx.version };
+      }
     }
   }
 
@@ -115,6 +150,7 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">)
       unpriced_reason: p.reason,
       price_source: p.source,
       price_version: p.version,
+      ...(options.catalogVersion !== undefined ? { catalog_version: options.catalogVersion } : {}),
       components: p.components ?? [],
       // Shared costs that name no post are split across posts by the allocator.
       attribution_method: hasKeys

@@ -73,6 +73,15 @@ export const tenantDiscountSchema = z.object({
 });
 export type TenantDiscount = z.infer<typeof tenantDiscountSchema>;
 
+/** USD per one unit of a currency, in force over [from, to): converts producer amounts in that currency. */
+const fxRate = z.object({
+  currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as EUR"),
+  usd_per_unit: decimal.refine((v) => Number(v) > 0, "greater than zero"),
+  ...effective,
+  source: z.string().max(2000).optional(),
+});
+export type FxRate = z.infer<typeof fxRate>;
+
 export const pricingConfigSchema = z.object({
   /** What a Batch API call costs relative to the list price, per provider. */
   batchMultipliers: z
@@ -81,6 +90,8 @@ export const pricingConfigSchema = z.object({
   aliases: z.array(aliasSchema).default([]),
   models: z.array(modelPriceEntrySchema).default([]),
   tenantDiscounts: z.array(tenantDiscountSchema).default([]),
+  /** Exchange rates with effective dates, for `costline.cost` and `costline.revenue` amounts not in USD. */
+  fxRates: z.array(fxRate).default([]),
 });
 export type PricingConfig = z.infer<typeof pricingConfigSchema>;
 

@@ -248,6 +248,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
         otlp,
         maxExportRows: config.exports.maxRows,
         windowS: config.windows.windowS,
+        pricing: config,
+        reconcileDriftThreshold: config.api.reconcileDriftThreshold,
         consoleNats: { jsm, js, subjectPrefix: config.subjects.prefix, consumers: pipelineConsumers },
       });
       const api = await startApi(app, config.api.host, config.api.port);

@@ -19,7 +19,8 @@ import { kvBuckets, streamNames, type Subjects } from "../nats/subjects.ts";
 import { durableNames } from "../nats/topology.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { createEventPricer } from "../pricing/price-event.ts";
+import { createCatalogPricing } from "../catalog/catalog-pricer.ts";
+import { createCatalogStore } from "../catalog/catalog-store.ts";
 import { createControlStore } from "../guard/control-store.ts";
 import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
 import { startPeriodic } from "../runner/periodic.ts";
@@ -55,11 +56,16 @@ function consumer(ctx: StageContext, stage: string, stream: string, durable: str
 export const stageRegistry = {
   async enrich(ctx) {
     const { config, js, subjects, metrics, log } = ctx;
+    // Prices from the catalog in ClickHouse (re-read every few seconds) over the configured ones.
+    const catalog = await createCatalogPricing(config, createCatalogStore(ctx.clickhouse), config.enrich.priceCatalogRefreshMs, (err) =>
+      log.warn({ err }, "price catalog refresh failed; pricing with the version already loaded"),
+    );
+    ctx.signal.addEventListener("abort", () => catalog.stop(), { once: true });
     const handle = createEnrichHandler({
       js,
       subjects,
       metrics,
-      toPriced: createEventPricer(config),
+      toPriced: catalog.toPriced,
       onUnknownModel: createUnpricedModelNotifier(js, subjects, log),
       limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
       offerPriced: ctx.offerPriced,

@@ -38,7 +38,8 @@ describe("costline price", () => {
       priced: true,
       provider: "anthropic",
       model: "claude-sonnet-4-0",
-      price_source: "genai-prices",
+      // The shipped overlay adds Sonnet 4's above-200k tier, so its price object is the corrected one.
+      price_source: "overlay",
     });
     expect(out.components.map((c: { unit: string }) => c.unit)).toEqual(["input_mtok", "cache_write_mtok", "output_mtok"]);
   });
@@ -63,7 +64,7 @@ describe("costline price", () => {
   });
 
   it("prints null for a model without a price, and rejects a bad time", async () => {
-    expect(await price("--provider", "acme", "--model", "nope", "--input-tokens", "5")).toMatchObject({
+    expect(await price("--provider", "openai", "--model", "nope", "--input-tokens", "5")).toMatchObject({
       cost_usd: null,
       priced: false,
       reason: "unknown_model",
@@ -74,5 +75,33 @@ describe("costline price", () => {
     await expect(price("--provider", "openai", "--model", "gpt-4o", "--input-tokens", "-3")).rejects.toMatchObject({
       stderr: expect.stringMatching(/whole number/),
     });
+  });
+
+  it("infers the provider from the model id, and refuses a provider nobody prices", async () => {
+    // gpt-4o-mini: 1000×0.15 + 500×0.60 per 1M (platform.openai.com/docs/pricing)
+    expect(await price("--model", "openai/gpt-4o-mini", "--input-tokens", "1000", "--output-tokens", "500")).toMatchObject({
+      cost_usd: "0.00045",
+      priced: true,
+      provider: "openai",
+      model: "gpt-4o-mini",
+    });
+    await expect(price("--provider", "nosuchprov", "--model", "gpt-4o", "--input-tokens", "1000")).rejects.toMatchObject({
+      stderr: expect.stringMatching(/unknown provider "nosuchprov"/),
+    });
+  });
+
+  it("prices DeepSeek at 17:00 UTC today without the night discount that ended on 2025-09-05", async () => {
+    // api-docs.deepseek.com: $0.28 input, $0.42 output per 1M since 2025-09-29; the library still halves it at night
+    const out = await price(
+      "--model",
+      "deepseek-chat",
+      "--input-tokens",
+      "1000000",
+      "--output-tokens",
+      "1000000",
+      "--at",
+      "2026-12-01T17:00Z",
+    );
+    expect(out).toMatchObject({ cost_usd: "0.7", provider: "deepseek", price_source: "overlay" });
   });
 });
