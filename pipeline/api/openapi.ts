@@ -15,6 +15,8 @@ import { historyQuery } from "./routes-budgets.ts";
 import { clearBody, controlBody } from "./routes-controls.ts";
 import { auditQuery, postId } from "./routes-posts.ts";
 import { coverageQuery, usageQuery } from "./routes-reports.ts";
+import { priceDiffQuery, priceListQuery, priceSetBody, priceShowQuery, repriceBody } from "./routes-prices.ts";
+import { reconcileBody, reconcileListQuery } from "./routes-reconcile.ts";
 
 type Method = RouteConfig["method"];
 
@@ -56,6 +58,66 @@ const silenceId = z.object({ id: z.string() });
 const withState = silenceSchema.extend({ state: z.enum(["active", "pending", "expired"]) });
 
 export const endpoints: Endpoint[] = [
+  {
+    method: "get",
+    path: "/v1/prices",
+    summary: "The price catalog at a version (default the newest), filtered by provider and model",
+    query: tenantQuery.extend(priceListQuery.shape),
+    ok: { description: "the catalog entries", schema: z.record(z.string(), z.unknown()) },
+  },
+  {
+    method: "get",
+    path: "/v1/prices/show",
+    summary: "Every layer's price for one model (catalog, configuration, shipped corrections, library) at a time",
+    query: tenantQuery.extend(priceShowQuery.shape),
+    ok: { description: "the layers", schema: z.record(z.string(), z.unknown()) },
+  },
+  {
+    method: "get",
+    path: "/v1/prices/diff",
+    summary: "What changed in the catalog between two versions",
+    query: tenantQuery.extend(priceDiffQuery.shape),
+    ok: { description: "the changes", schema: z.record(z.string(), z.unknown()) },
+  },
+  {
+    method: "post",
+    path: "/v1/prices",
+    summary: "Admin: write one new catalog version (set and import)",
+    body: priceSetBody,
+    ok: { description: "the new version", schema: z.record(z.string(), z.unknown()) },
+    extra: admin,
+  },
+  {
+    method: "post",
+    path: "/v1/reprice",
+    summary: "Admin: re-price a past period with the prices in force at each event's time (dry run by default)",
+    body: repriceBody,
+    ok: { description: "old and new totals, and the run's audit id", schema: z.record(z.string(), z.unknown()) },
+    extra: admin,
+  },
+  {
+    method: "get",
+    path: "/v1/admin/reprice/runs",
+    summary: "Admin: the audit of re-pricing runs",
+    ok: { description: "the runs", schema: z.object({ runs: z.array(z.record(z.string(), z.unknown())) }) },
+    extra: admin,
+  },
+  {
+    method: "post",
+    path: "/v1/reconcile",
+    summary: "Admin: compare a provider's cost export with the ledger per day and model, store it, alert on drift",
+    body: reconcileBody,
+    ok: { description: "the comparison", schema: z.record(z.string(), z.unknown()) },
+    extra: admin,
+  },
+  {
+    method: "get",
+    path: "/v1/admin/reconcile",
+    summary: "Admin: stored reconciliation comparisons, newest first",
+    query: reconcileListQuery,
+    ok: { description: "the rows", schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
+    extra: admin,
+  },
   { method: "get", path: "/healthz", summary: "Liveness: the process answers", ok: { description: "alive" }, open: true },
   {
     method: "get",

@@ -19,15 +19,15 @@ import { reprice, repriceRuns } from "../reprice/reprice.ts";
 import { requireAdmin, tenantScope, type ApiEnv } from "./auth.ts";
 
 const version = z.coerce.number().int().min(0).optional();
-const listQuery = z.object({ version, provider: z.string().optional(), model: z.string().optional() });
-const showQuery = z.object({
+export const priceListQuery = z.object({ version, provider: z.string().optional(), model: z.string().optional() });
+export const priceShowQuery = z.object({
   provider: z.string().default(""),
   model: z.string().default(""),
   at: z.iso.datetime({ offset: true }).optional(),
 });
-const diffQuery = z.object({ from: z.coerce.number().int().min(0).default(0), to: version });
-const setBody = z.object({ entries: z.array(catalogEntryInput).min(1).max(100_000), reason: z.string().max(2000).optional() });
-const repriceBody = z
+export const priceDiffQuery = z.object({ from: z.coerce.number().int().min(0).default(0), to: version });
+export const priceSetBody = z.object({ entries: z.array(catalogEntryInput).min(1).max(100_000), reason: z.string().max(2000).optional() });
+export const repriceBody = z
   .object({
     from: z.iso.datetime({ offset: true }),
     to: z.iso.datetime({ offset: true }),
@@ -64,7 +64,7 @@ export function priceRoutes(client: ClickHouseClient, config: Pick<Config, "pric
   app.get("/prices", async (c) => {
     const scope = tenantScope(c);
     if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
-    const q = listQuery.safeParse(c.req.query());
+    const q = priceListQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: issues(q.error, "query") }, 400);
     const rows = await store.rows();
     const latest = rows.reduce((m, r) => Math.max(m, r.version), 0);
@@ -81,7 +81,7 @@ export function priceRoutes(client: ClickHouseClient, config: Pick<Config, "pric
   app.get("/prices/show", async (c) => {
     const scope = tenantScope(c);
     if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
-    const q = showQuery.safeParse(c.req.query());
+    const q = priceShowQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: issues(q.error, "query") }, 400);
     const at = q.data.at ? new Date(q.data.at) : new Date();
     // Without a model: every layer's entries (the catalog, the configuration, the shipped corrections).
@@ -118,7 +118,7 @@ export function priceRoutes(client: ClickHouseClient, config: Pick<Config, "pric
   app.get("/prices/diff", async (c) => {
     const scope = tenantScope(c);
     if ("denied" in scope) return c.json({ error: "a tenant key sees only its own tenant" }, 403);
-    const q = diffQuery.safeParse(c.req.query());
+    const q = priceDiffQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: issues(q.error, "query") }, 400);
     const rows = (await store.rows()).filter((e) => scope.tenant === undefined || e.tenant === "" || e.tenant === scope.tenant);
     const to = q.data.to ?? rows.reduce((m, r) => Math.max(m, r.version), 0);
@@ -126,7 +126,7 @@ export function priceRoutes(client: ClickHouseClient, config: Pick<Config, "pric
   });
 
   app.post("/prices", admin, async (c) => {
-    const body = setBody.safeParse(await c.req.json().catch(() => null));
+    const body = priceSetBody.safeParse(await c.req.json().catch(() => null));
     if (!body.success) return c.json({ error: issues(body.error, "body") }, 400);
     const v = await store.write(body.data.entries, actorOf(c.get("principal").keyId));
     return c.json({ version: v, catalog_version: catalogVersionString(v), entries: body.data.entries.length });

@@ -10,20 +10,23 @@ import { parseBill } from "../reconcile/bill-formats.ts";
 import { reconcile } from "../reconcile/reconcile.ts";
 import { requireAdmin, type ApiEnv } from "./auth.ts";
 
-const body = z.object({
+export const reconcileBody = z.object({
   content: z.string().min(1),
   format: z.enum(["openai", "anthropic", "focus", "cur"]).optional(),
   tenant: z.string().min(1).max(256).optional(),
   threshold: z.number().min(0).max(100).optional(),
 });
-const listQuery = z.object({ provider: z.string().max(64).default(""), limit: z.coerce.number().int().min(1).max(10_000).default(500) });
+export const reconcileListQuery = z.object({
+  provider: z.string().max(64).default(""),
+  limit: z.coerce.number().int().min(1).max(10_000).default(500),
+});
 
 export function reconcileRoutes(client: ClickHouseClient, defaultThreshold: number): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const admin = requireAdmin();
 
   app.post("/reconcile", admin, async (c) => {
-    const b = body.safeParse(await c.req.json().catch(() => null));
+    const b = reconcileBody.safeParse(await c.req.json().catch(() => null));
     if (!b.success) return c.json({ error: formatIssues(b.error, "body", 20) }, 400);
     try {
       const bill = parseBill(b.data.content, b.data.format);
@@ -35,7 +38,7 @@ export function reconcileRoutes(client: ClickHouseClient, defaultThreshold: numb
   });
 
   app.get("/admin/reconcile", admin, async (c) => {
-    const q = listQuery.safeParse(c.req.query());
+    const q = reconcileListQuery.safeParse(c.req.query());
     if (!q.success) return c.json({ error: formatIssues(q.error, "query", 20) }, 400);
     const rows = await queryRows(
       client,
