@@ -48,11 +48,15 @@ export interface LeaseManagerOptions {
 }
 
 interface Held {
+  /** The partition's start: runs beside the heartbeats (a start may take a while: a repair, a checkpoint load). */
+  started: Promise<boolean>;
   revision: number;
   /** When the last successful write of the lease was sent: the server keeps it until at least this + TTL. */
   renewedAt: number;
   lost: boolean;
 }
+
+const describe = (err: unknown) => `${(err as Error)?.name ?? "Error"}: ${errorMessage(err)}`;
 
 export function defaultInstanceId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -83,6 +87,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     const h = held.get(p);
     if (!h) return;
     if (reason === "lost") h.lost = true;
+    if (!(await h.started)) return; // a start that failed gave the lease back itself
     // The stage stops first (a graceful release checkpoints and acknowledges while the lease still holds).
     await opts.onReleased(p, reason).catch((err) => log.error({ err, partition: p }, "stopping a partition failed"));
     held.delete(p);
@@ -101,17 +106,21 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     } catch {
       return; // someone holds it (or held it until a moment ago); the next round tries again
     }
-    held.set(p, { revision, renewedAt: sentAt, lost: false });
-    try {
-      await opts.onAcquired(p, fenceOf(p));
-    } catch (err) {
-      log.error({ err, partition: p }, "starting a partition failed; giving its lease back");
-      await release(p, "stop");
-      return;
-    }
+    const h: Held = { started: Promise.resolve(false), revision, renewedAt: sentAt, lost: false };
+    held.set(p, h);
     opts.metrics?.changes.inc({ group, change: "acquired" });
     opts.metrics?.owned.set({ group }, held.size);
     log.info({ group, partition: p, instance: opts.instanceId, revision }, "partition lease acquired");
+    h.started = opts.onAcquired(p, fenceOf(p)).then(
+      () => true,
+      async (err) => {
+        log.error({ err, partition: p }, "starting a partition failed; giving its lease back");
+        if (held.get(p) === h) held.delete(p);
+        opts.metrics?.owned.set({ group }, held.size);
+        await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+        return false;
+      },
+    );
   }
 
   async function renew(p: number, h: Held): Promise<void> {
@@ -124,7 +133,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       // away) is retried until the lease could lapse.
       const taken = /wrong last sequence|key exists/i.test(errorMessage(err));
       if (taken || sentAt >= h.renewedAt + ttlMs - margin) {
-        log.warn({ group, partition: p, err: errorMessage(err) }, "partition lease could not be renewed");
+        log.warn({ group, partition: p, error: describe(err) }, "partition lease could not be renewed");
         await release(p, "lost");
       }
     }
@@ -153,7 +162,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       try {
         await round();
       } catch (err) {
-        log.warn({ group, err: errorMessage(err) }, "lease round failed");
+        log.warn({ group, error: describe(err) }, "lease round failed");
         // Without NATS the fences still lapse on time; check them here too.
         for (const [p, h] of [...held]) if (now() >= h.renewedAt + ttlMs - margin) await release(p, "lost");
       }

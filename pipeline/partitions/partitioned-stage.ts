@@ -42,6 +42,7 @@ export function startPartitionedStage(opts: PartitionedStageOptions): RunningSta
     async onAcquired(p, fence) {
       const abort = new AbortController();
       const work = await opts.startPartition(p, fence, abort.signal);
+      for (const l of work.loops) l.done.catch((err) => opts.log.error({ err, partition: p }, "a partition's loop failed"));
       working.set(p, { abort, work });
     },
     async onReleased(p, reason) {
