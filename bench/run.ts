@@ -235,8 +235,11 @@ async function waitForDrain(jsm: JetStreamManager): Promise<number> {
   const started = Date.now();
   const durables: [string, string][] = [
     ["COSTLINE_EVENTS", "enrich"],
-    ["COSTLINE_PRICED", "ledger"],
-    ["COSTLINE_PRICED", "windower"],
+    // The partitioned stages: one consumer per partition (COSTLINE_PARTITIONS, default 8).
+    ...Array.from({ length: Number(process.env.COSTLINE_PARTITIONS ?? 8) }, (_, p): [string, string][] => [
+      ["COSTLINE_PRICED", `ledger-p${p}`],
+      ["COSTLINE_PRICED", `windower-p${p}`],
+    ]).flat(),
     ["COSTLINE_WINDOWS", "detector"],
     ["COSTLINE_WINDOWS", "detector-posts"],
   ];
