@@ -85,9 +85,8 @@ export const envSchema = z.object({
   COSTLINE_ALLOWED_LATENESS_S: intFrom(120, 0, 86_400),
   COSTLINE_WINDOW_EMIT_MS: intFrom(500, 10, 60_000),
   /**
-   * Messages the windower may hold unacknowledged (each until its windows are
-   * final, up to window + lateness): its sustained rate is at most this over
-   * window + lateness seconds — 2,700 messages/s with the defaults.
+   * Messages a windower partition may hold unacknowledged (each until the next
+   * checkpoint of its partition, see COSTLINE_WINDOW_CHECKPOINT_MS).
    */
   COSTLINE_WINDOWER_MAX_PENDING: intFrom(500_000, 1000, 50_000_000),
   /** How often the windower checkpoints each partition's open windows; a message is acknowledged once a checkpoint holds it. */

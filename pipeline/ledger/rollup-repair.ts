@@ -27,7 +27,8 @@ export interface RepairScope {
   partitions: number;
 }
 
-const scopeSql = (scope?: RepairScope) => (scope && scope.partitions > 1 ? ` AND ${partitionSql("tenant", scope.partitions)} = {partition:UInt32}` : "");
+const scopeSql = (scope?: RepairScope) =>
+  scope && scope.partitions > 1 ? ` AND ${partitionSql("tenant", scope.partitions)} = {partition:UInt32}` : "";
 
 interface RollupSpec {
   table: string;
@@ -170,7 +171,8 @@ export async function repairRollups(
     const added = (await countOf(client, spec.table)) - before;
     if (added > 0) repaired[spec.table] = added;
   }
-  if (Object.keys(repaired).length) log.warn({ repaired, since, partition: scope?.partition }, "rollup rows a crash had cut off were put back");
+  if (Object.keys(repaired).length)
+    log.warn({ repaired, since, partition: scope?.partition }, "rollup rows a crash had cut off were put back");
   return repaired;
 }
 

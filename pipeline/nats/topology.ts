@@ -43,7 +43,12 @@ export function pipelineConsumersFor(partitions: number): readonly { stage: stri
   return [
     { stage: "enrich", stream: streamNames.events, durable: durableNames.enrich },
     ...partitionedStages.flatMap((stage) =>
-      allPartitions(partitions).map((p) => ({ stage: partitionDurable(stage, p), stream: streamNames.priced, durable: partitionDurable(stage, p), partOf: stage })),
+      allPartitions(partitions).map((p) => ({
+        stage: partitionDurable(stage, p),
+        stream: streamNames.priced,
+        durable: partitionDurable(stage, p),
+        partOf: stage,
+      })),
     ),
     ...pipelineConsumers.slice(1),
   ];

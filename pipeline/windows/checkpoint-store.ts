@@ -66,10 +66,15 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
       const head: Head = { gen: (seen.head?.gen ?? 0) + 1, slot, chunks, bytes: data.length, sha256: digest(data) };
       let revision: number;
       try {
-        revision = seen.revision === 0 ? await kv.create(headKey(p), JSON.stringify(head)) : await kv.update(headKey(p), JSON.stringify(head), seen.revision);
+        revision =
+          seen.revision === 0
+            ? await kv.create(headKey(p), JSON.stringify(head))
+            : await kv.update(headKey(p), JSON.stringify(head), seen.revision);
       } catch (err) {
         revisions.delete(p);
-        throw new TransientError("unavailable", `checkpoint of partition ${p} was moved by another writer: ${errorMessage(err)}`, { cause: err });
+        throw new TransientError("unavailable", `checkpoint of partition ${p} was moved by another writer: ${errorMessage(err)}`, {
+          cause: err,
+        });
       }
       revisions.set(p, { revision, head });
     },

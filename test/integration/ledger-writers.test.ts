@@ -31,7 +31,13 @@ import { tempHome, waitFor } from "../helpers/stack-process.ts";
 
 const home = tempHome("costline-ledger-writers-");
 const TENANTS = ["acme", "globex", "initech", "umbrella", "hooli", "stark"];
-const settings = { COSTLINE_HOME: home, COSTLINE_PARTITIONS: "4", COSTLINE_LEASE_TTL_MS: "2000", COSTLINE_ACK_WAIT_S: "5", COSTLINE_LEDGER_FLUSH_MS: "20" };
+const settings = {
+  COSTLINE_HOME: home,
+  COSTLINE_PARTITIONS: "4",
+  COSTLINE_LEASE_TTL_MS: "2000",
+  COSTLINE_ACK_WAIT_S: "5",
+  COSTLINE_LEDGER_FLUSH_MS: "20",
+};
 let server: EmbeddedNats;
 let db: Ledgerbase;
 let admin: NatsConnection;

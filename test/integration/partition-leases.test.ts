@@ -50,7 +50,8 @@ async function instance(who: string, kvOverride?: KV): Promise<{ m: LeaseManager
     ttlMs: TTL,
     log,
     async onAcquired(p, fence) {
-      for (const other of fences.get(p) ?? []) if (other.who !== who && other.fence.held()) overlaps.push(`${who} started ${p} while ${other.who} held it`);
+      for (const other of fences.get(p) ?? [])
+        if (other.who !== who && other.fence.held()) overlaps.push(`${who} started ${p} while ${other.who} held it`);
       fences.set(p, [...(fences.get(p) ?? []), { who, fence }]);
       events.push({ who, p, change: "acquired" });
     },
@@ -83,7 +84,12 @@ describe("partition leases", () => {
       "three shares of 3, 3 and 2",
       async () => {
         const o = owned([a.m, b.m, c.m]);
-        return o.map((l) => l.length).sort().join() === "2,3,3" && new Set(o.flat()).size === PARTITIONS ? true : undefined;
+        return o
+          .map((l) => l.length)
+          .sort()
+          .join() === "2,3,3" && new Set(o.flat()).size === PARTITIONS
+          ? true
+          : undefined;
       },
       20_000,
     );
@@ -93,7 +99,8 @@ describe("partition leases", () => {
     expect(b.m.owned()).toEqual([]);
     await waitFor(
       "a and c to share 4 + 4",
-      async () => (owned([a.m, c.m]).every((l) => l.length === 4) && new Set(owned([a.m, c.m]).flat()).size === PARTITIONS ? true : undefined),
+      async () =>
+        owned([a.m, c.m]).every((l) => l.length === 4) && new Set(owned([a.m, c.m]).flat()).size === PARTITIONS ? true : undefined,
       20_000,
     );
     expect(events.filter((e) => e.who === "b" && e.change === "stop").length).toBeGreaterThan(0);

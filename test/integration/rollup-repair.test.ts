@@ -118,9 +118,25 @@ describe("rollup repair", () => {
     for (const spec of rollupSpecs) await db.client.command({ query: `ATTACH TABLE costline.${spec.table}_mv` });
 
     const eventsOf = async (table: string, tenant: string) =>
-      Number((await queryRows<{ n: string }>(db.client, `SELECT toString(sum(events)) AS n FROM costline.${table} WHERE tenant = {tenant:String}`, { tenant }))[0]!.n);
+      Number(
+        (
+          await queryRows<{ n: string }>(
+            db.client,
+            `SELECT toString(sum(events)) AS n FROM costline.${table} WHERE tenant = {tenant:String}`,
+            { tenant },
+          )
+        )[0]!.n,
+      );
     const ledgerOf = async (tenant: string) =>
-      Number((await queryRows<{ n: string }>(db.client, "SELECT toString(count()) AS n FROM costline.ledger FINAL WHERE tenant = {tenant:String}", { tenant }))[0]!.n);
+      Number(
+        (
+          await queryRows<{ n: string }>(
+            db.client,
+            "SELECT toString(count()) AS n FROM costline.ledger FINAL WHERE tenant = {tenant:String}",
+            { tenant },
+          )
+        )[0]!.n,
+      );
 
     await repairRollups(db.client, log, 300, { partition: acme, partitions: 2 });
     expect(await eventsOf("ledger_minute", "acme")).toBe(await ledgerOf("acme"));

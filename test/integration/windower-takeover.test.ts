@@ -107,7 +107,11 @@ describe("windower takeover", () => {
     };
 
     const first = windower("w1");
-    await waitFor("w1 to own both partitions", async () => ((await ownerOf(0)) === "w1" && (await ownerOf(1)) === "w1" ? true : undefined), 90_000);
+    await waitFor(
+      "w1 to own both partitions",
+      async () => ((await ownerOf(0)) === "w1" && (await ownerOf(1)) === "w1" ? true : undefined),
+      90_000,
+    );
 
     // A steady stream of priced messages; every tenth message re-sends an earlier one's event.
     const expected = new Map<string, { events: number; cost: Decimal }>();
@@ -133,13 +137,21 @@ describe("windower takeover", () => {
 
     // Mid-window: checkpoints written, messages in flight.
     const state = await new Kvm(nc).open(partitionBuckets.windowState);
-    await waitFor("checkpoints of both partitions", async () => ((await state.get("p0.head")) && (await state.get("p1.head")) ? true : undefined), 30_000);
+    await waitFor(
+      "checkpoints of both partitions",
+      async () => ((await state.get("p0.head")) && (await state.get("p1.head")) ? true : undefined),
+      30_000,
+    );
     await sleep(1500);
     first.child.kill("SIGKILL");
     const killedAt = Date.now();
     await sleep(1000); // traffic goes on with no windower
     const second = windower("w2");
-    await waitFor("w2 to take both partitions over", async () => ((await ownerOf(0)) === "w2" && (await ownerOf(1)) === "w2" ? true : undefined), 90_000);
+    await waitFor(
+      "w2 to take both partitions over",
+      async () => ((await ownerOf(0)) === "w2" && (await ownerOf(1)) === "w2" ? true : undefined),
+      90_000,
+    );
     const takeoverMs = Date.now() - killedAt;
     await sleep(2000);
     running = false;
@@ -148,7 +160,9 @@ describe("windower takeover", () => {
     // Events far ahead in event time close every window the test sent into.
     const lastTime = Date.now();
     for (const [n, tenant] of TENANTS.entries())
-      await js.publish(subjects.priced(tenant), JSON.stringify([priced(1_000_000 + n, tenant, lastTime + 45_000, "0")]), { msgID: `closer-${n}` });
+      await js.publish(subjects.priced(tenant), JSON.stringify([priced(1_000_000 + n, tenant, lastTime + 45_000, "0")]), {
+        msgID: `closer-${n}`,
+      });
 
     const finals = new Map<string, WindowAggregate>();
     const copies: string[] = [];
@@ -190,7 +204,9 @@ describe("windower takeover", () => {
       },
       90_000,
     ).catch((err) => {
-      throw new Error(`${(err as Error).message}; windows ${JSON.stringify([...totals()])} expected ${JSON.stringify([...expected])}\n${second.output().slice(-3000)}`);
+      throw new Error(
+        `${(err as Error).message}; windows ${JSON.stringify([...totals()])} expected ${JSON.stringify([...expected])}\n${second.output().slice(-3000)}`,
+      );
     });
     const t = totals();
     for (const tenant of TENANTS) {
