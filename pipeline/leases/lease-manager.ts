@@ -48,6 +48,8 @@ export interface LeaseManagerOptions {
 }
 
 interface Held {
+  /** Set once the partition is being given back. */
+  releasing?: Promise<void>;
   /** The partition's start: runs beside the heartbeats (a start may take a while: a repair, a checkpoint load). */
   started: Promise<boolean>;
   revision: number;
@@ -83,19 +85,30 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     },
   });
 
-  async function release(p: number, reason: ReleaseReason): Promise<void> {
+  /**
+   * Stops the partition's work and gives the lease back. Runs beside the rounds (never awaited by
+   * one): stopping may take a while, and meanwhile the other leases — and this one, while the
+   * stage flushes — must go on being renewed.
+   */
+  function release(p: number, reason: ReleaseReason): Promise<void> {
     const h = held.get(p);
-    if (!h) return;
+    if (!h) return Promise.resolve();
     if (reason === "lost") h.lost = true;
-    if (!(await h.started)) return; // a start that failed gave the lease back itself
-    // The stage stops first (a graceful release checkpoints and acknowledges while the lease still holds).
-    await opts.onReleased(p, reason).catch((err) => log.error({ err, partition: p }, "stopping a partition failed"));
-    held.delete(p);
-    if (reason !== "lost") await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
-    opts.metrics?.changes.inc({ group, change: reason === "lost" ? "lost" : "released" });
-    opts.metrics?.owned.set({ group }, held.size);
-    const log_ = reason === "lost" ? log.warn.bind(log) : log.info.bind(log);
-    log_({ group, partition: p, reason, instance: opts.instanceId }, "partition lease released");
+    h.releasing ??= (async () => {
+      if (!(await h.started)) return; // a start that failed gave the lease back itself
+      // The stage stops first (a graceful release checkpoints and acknowledges while the lease still holds).
+      await opts.onReleased(p, reason).catch((err) => log.error({ err, partition: p }, "stopping a partition failed"));
+      if (held.get(p) === h) held.delete(p);
+      if (!h.lost) await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+      const lost = h.lost;
+      opts.metrics?.changes.inc({ group, change: lost ? "lost" : "released" });
+      opts.metrics?.owned.set({ group }, held.size);
+      (lost ? log.warn.bind(log) : log.info.bind(log))(
+        { group, partition: p, reason: lost ? "lost" : reason, instance: opts.instanceId },
+        "partition lease released",
+      );
+    })();
+    return h.releasing;
   }
 
   async function acquire(p: number): Promise<void> {
@@ -134,7 +147,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       const taken = /wrong last sequence|key exists/i.test(errorMessage(err));
       if (taken || sentAt >= h.renewedAt + ttlMs - margin) {
         log.warn({ group, partition: p, error: describe(err) }, "partition lease could not be renewed");
-        await release(p, "lost");
+        void release(p, "lost");
       }
     }
   }
@@ -148,11 +161,12 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
 
   /** One round: heartbeat, renew, then move toward this instance's share. */
   async function round(): Promise<void> {
+    // Renewals first and side by side: under load a round is slow, and a lease must not lapse behind the member heartbeat.
+    await Promise.all([...held].filter(([, h]) => !h.lost).map(([p, h]) => renew(p, h)));
     await kv.put(memberKey(me), value());
-    for (const [p, h] of [...held]) if (!h.lost) await renew(p, h);
     const members = await liveMembers();
     const mine = new Set(assignPartitions(opts.partitions, members).get(me) ?? []);
-    for (const p of [...held.keys()]) if (!mine.has(p)) await release(p, "rebalance");
+    for (const [p, h] of [...held]) if (!mine.has(p) && !h.releasing) void release(p, "rebalance");
     for (const p of mine) if (!held.has(p)) await acquire(p);
     opts.metrics?.members.set({ group }, members.length);
   }
@@ -164,7 +178,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       } catch (err) {
         log.warn({ group, error: describe(err) }, "lease round failed");
         // Without NATS the fences still lapse on time; check them here too.
-        for (const [p, h] of [...held]) if (now() >= h.renewedAt + ttlMs - margin) await release(p, "lost");
+        for (const [p, h] of [...held]) if (now() >= h.renewedAt + ttlMs - margin) void release(p, "lost");
       }
       if (stopped) break;
       await new Promise<void>((resolve) => {
@@ -183,7 +197,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       loop ??= run();
     },
     /** Partitions held now. */
-    owned: () => [...held.entries()].filter(([, h]) => !h.lost).map(([p]) => p),
+    owned: () => [...held.entries()].filter(([, h]) => !h.lost && !h.releasing).map(([p]) => p),
     /** Runs a round now (tests, and right after start). */
     nudge: () => wake?.(),
     /** Gives every partition back (stage stopped first) and leaves the member list. */
@@ -191,7 +205,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       stopped = true;
       wake?.();
       await loop;
-      for (const p of [...held.keys()]) await release(p, "stop");
+      await Promise.all([...held.keys()].map((p) => release(p, "stop")));
       await kv.delete(memberKey(me)).catch(() => undefined);
     },
     instance: fromKvToken(me),

@@ -11,7 +11,7 @@ import type { LeaseMetrics } from "../leases/lease-metrics.ts";
 
 export interface PartitionWork {
   loops: RunningStage[];
-  /** After the loops stopped: a graceful stop's last checkpoint, say (not called when the lease was lost). */
+  /** After the loops stopped: a graceful stop's last checkpoint, say, or (lost) passing held messages back. */
   stop?(reason: ReleaseReason): Promise<void>;
 }
 
@@ -52,7 +52,7 @@ export function startPartitionedStage(opts: PartitionedStageOptions): RunningSta
       w.abort.abort();
       await Promise.allSettled(w.work.loops.map((l) => l.done));
       for (const l of w.work.loops) lastFlush = Math.max(lastFlush, l.lastFlushAt());
-      if (reason !== "lost") await w.work.stop?.(reason);
+      await w.work.stop?.(reason);
     },
   });
   leases.start();

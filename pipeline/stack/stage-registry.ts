@@ -158,7 +158,7 @@ export const stageRegistry = {
             startStage({ ...c, signal, fence: fence.held, maxBatch: 200, flushMs: 20, handle: windower.handle }),
             startPeriodic({ stage: "windower-emit", intervalMs: config.windows.emitMs, run: windower.emit, log, signal }),
           ];
-          return { loops, stop: () => windower.flush() };
+          return { loops, stop: async (reason) => (reason === "lost" ? windower.abandon() : windower.flush()) };
         },
       }),
     ];

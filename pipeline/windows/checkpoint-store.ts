@@ -5,7 +5,9 @@
 // does not name, then moves the head by compare-and-set on its revision — so
 // a crash mid-save leaves the previous checkpoint whole, and two writers (an
 // owner that lost its lease and its successor) cannot both move the head from
-// the same revision. A load checks the digest and refuses a torn checkpoint.
+// the same revision; a save first checks that the head is still the one it
+// last saw, so a writer that lost the race does not overwrite the winner's
+// chunks. A load checks the digest and refuses a torn checkpoint.
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { TransientError, errorMessage } from "../errors.ts";
@@ -60,6 +62,12 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
 
     async save(p, data) {
       const seen = revisions.get(p) ?? (await readHead(p));
+      // Another writer moved the head since: stop before touching the slot its checkpoint may be in.
+      const now = await readHead(p);
+      if (now.revision !== seen.revision) {
+        revisions.delete(p);
+        throw new TransientError("unavailable", `checkpoint of partition ${p} was moved by another writer (revision ${now.revision})`);
+      }
       const slot: 0 | 1 = seen.head?.slot === 0 ? 1 : 0;
       const chunks = Math.max(1, Math.ceil(data.length / chunkBytes));
       for (let i = 0; i < chunks; i++) await kv.put(chunkKey(p, slot, i), data.subarray(i * chunkBytes, (i + 1) * chunkBytes));

@@ -67,7 +67,8 @@ export interface WindowSnapshot {
   watermark: number;
   /** Every window start at or below this was published final. */
   closed: number;
-  starts: [number, string[]][];
+  /** Per start, its event keys' digests concatenated (each KEY_CHARS long): far cheaper to write than an array. */
+  starts: [number, string][];
   windows: SerializedWindow[];
 }
 
@@ -91,7 +92,8 @@ interface SerializedWindow {
 
 /** An event's identity as 16 base64 characters (96 bits of SHA-1 of source and id): small enough to keep per open window. */
 export const keyDigest = (e: Pick<PricedEvent, "source" | "event_id">) =>
-  createHash("sha1").update(eventKey(e)).digest("base64url").slice(0, 16);
+  createHash("sha1").update(eventKey(e)).digest("base64url").slice(0, KEY_CHARS);
+const KEY_CHARS = 16;
 
 const entriesOut = (m: Map<string, bigint>): [string, string][] => [...m].map(([k, v]) => [k, v.toString()]);
 const entriesIn = (l: [string, string][]) => new Map(l.map(([k, v]) => [k, BigInt(v)]));
@@ -162,7 +164,7 @@ export function createWindowState(opts: WindowOptions) {
         v: 1,
         watermark,
         closed: Number.isFinite(closed) ? closed : -1,
-        starts: [...starts].map(([start, s]) => [start, [...s.keys]]),
+        starts: [...starts].map(([start, s]) => [start, [...s.keys].join("")]),
         windows: [...open.values()].map((w) => ({
           scope: w.scope,
           key: w.key,
@@ -189,7 +191,11 @@ export function createWindowState(opts: WindowOptions) {
       starts.clear();
       watermark = snap.watermark;
       closed = snap.closed < 0 ? -Infinity : snap.closed;
-      for (const [start, keys] of snap.starts) starts.set(start, { keys: new Set(keys), waiters: [] });
+      for (const [start, joined] of snap.starts) {
+        const keys = new Set<string>();
+        for (let i = 0; i < joined.length; i += KEY_CHARS) keys.add(joined.slice(i, i + KEY_CHARS));
+        starts.set(start, { keys, waiters: [] });
+      }
       for (const w of snap.windows) {
         const id = `${w.scope}|${Object.values(w.key).join("\u0000")}|${w.start}`;
         open.set(id, {

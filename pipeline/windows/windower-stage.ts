@@ -90,6 +90,7 @@ export async function createWindower(deps: WindowerDeps) {
   /** Messages whose effect waits for the next checkpoint. */
   let waiting: (() => void)[] = [];
   let lastCheckpoint = now();
+  let lastCheckpointMs = 0;
   const held = () => !deps.fence || deps.fence.held();
 
   const handle: BatchHandler = async (batch: JsMsg[]) =>
@@ -153,6 +154,7 @@ export async function createWindower(deps: WindowerDeps) {
 
   /** Writes the state and the unpublished finals; the messages counted before it are acknowledged after. */
   async function checkpoint(): Promise<void> {
+    const began = now();
     const release = waiting;
     waiting = [];
     const data = Buffer.from(JSON.stringify({ state: state.snapshot(), unpublished } satisfies Checkpointed));
@@ -163,6 +165,7 @@ export async function createWindower(deps: WindowerDeps) {
       waiting = release.concat(waiting);
       throw err;
     }
+    lastCheckpointMs = now() - began;
     lastCheckpoint = now();
     for (const fn of release) fn();
   }
@@ -177,7 +180,10 @@ export async function createWindower(deps: WindowerDeps) {
     await publishAll(updates);
     await publishAll(due);
     unpublished = unpublished.filter((w) => !due.includes(w));
-    if (due.length || (waiting.length && now() - lastCheckpoint >= deps.config.checkpointMs)) await checkpoint();
+    // A checkpoint costs in proportion to the open state: under heavy load they are spaced out to
+    // ten times their own duration (never past a third of what the ack wait allows).
+    const gap = Math.max(deps.config.checkpointMs, Math.min(10 * lastCheckpointMs, deps.maxHoldMs / 6));
+    if (due.length || (waiting.length && now() - lastCheckpoint >= gap)) await checkpoint();
     return updates.length + due.length;
   }
 
@@ -187,5 +193,12 @@ export async function createWindower(deps: WindowerDeps) {
     if (waiting.length) await checkpoint();
   }
 
-  return { handle, emit, flush, state, waiting: () => waiting.length };
+  /** The lease was lost: nothing more is written; the messages waiting for a checkpoint go back (fenced: nak) to the new owner. */
+  function abandon(): void {
+    const release = waiting;
+    waiting = [];
+    for (const fn of release) fn();
+  }
+
+  return { handle, emit, flush, abandon, state, waiting: () => waiting.length };
 }
