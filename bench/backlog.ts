@@ -1,14 +1,15 @@
 // The pipeline's backlog as JetStream sees it: per durable consumer, the
 // messages not yet delivered and those delivered but not yet acknowledged.
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { pipelineConsumers } from "../pipeline/nats/topology.ts";
+import { pipelineConsumersFor } from "../pipeline/nats/topology.ts";
 import { waitFor } from "../test/helpers/stack-process.ts";
 
 export type Backlog = Record<string, { pending: number; ack_pending: number }>;
 
 export async function backlog(jsm: JetStreamManager): Promise<Backlog> {
   const out: Backlog = {};
-  for (const c of pipelineConsumers) {
+  // The partitioned stages have one consumer per partition (COSTLINE_PARTITIONS, default 8).
+  for (const c of pipelineConsumersFor(Number(process.env.COSTLINE_PARTITIONS ?? 8))) {
     const info = await jsm.consumers.info(c.stream, c.durable);
     out[c.durable] = { pending: info.num_pending, ack_pending: info.num_ack_pending };
   }
@@ -23,12 +24,13 @@ const holdsAlerts = new Set(["notifier"]);
 
 /** True when enrich and the ledger sink hold nothing: every published event has been priced and inserted. */
 export const ledgerCaughtUp = (b: Backlog) =>
-  ["enrich", "ledger"].every((d) => b[d] !== undefined && b[d].pending === 0 && b[d].ack_pending === 0);
+  b.enrich !== undefined &&
+  Object.entries(b).every(([d, x]) => (d !== "enrich" && !d.startsWith("ledger-p")) || (x.pending === 0 && x.ack_pending === 0));
 
 /**
  * Waits until no consumer has undelivered messages and, with `settled`, none
  * holds unacknowledged ones either (the windower holds each message until its
- * windows are final: window plus lateness). Polls NATS only, so the wait costs
+ * next checkpoint). Polls NATS only, so the wait costs
  * the pipeline process nothing. Returns the milliseconds it took.
  */
 export async function waitForDrain(jsm: JetStreamManager, opts: { settled?: boolean; timeoutMs?: number } = {}): Promise<number> {

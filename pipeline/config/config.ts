@@ -98,11 +98,18 @@ export const envSchema = z.object({
   COSTLINE_ALLOWED_LATENESS_S: intFrom(120, 0, 86_400),
   COSTLINE_WINDOW_EMIT_MS: intFrom(500, 10, 60_000),
   /**
-   * Messages the windower may hold unacknowledged (each until its windows are
-   * final, up to window + lateness): its sustained rate is at most this over
-   * window + lateness seconds — 2,700 messages/s with the defaults.
+   * Messages a windower partition may hold unacknowledged (each until the next
+   * checkpoint of its partition, see COSTLINE_WINDOW_CHECKPOINT_MS).
    */
   COSTLINE_WINDOWER_MAX_PENDING: intFrom(500_000, 1000, 50_000_000),
+  /** How often the windower checkpoints each partition's open windows; a message is acknowledged once a checkpoint holds it. */
+  COSTLINE_WINDOW_CHECKPOINT_MS: intFrom(1000, 50, 60_000),
+  /** Partitions of the priced subjects (a stable hash of the tenant); stateful stages own them through leases. */
+  COSTLINE_PARTITIONS: intFrom(8, 1, 1024),
+  /** A partition lease lapses this long after its owner's last heartbeat (heartbeats every third of it). */
+  COSTLINE_LEASE_TTL_MS: intFrom(10_000, 1000, 600_000),
+  /** This process's name in the lease bucket (default: host, pid and a random suffix). */
+  COSTLINE_INSTANCE_ID: optionalString,
   /** Detector: how long a firing alert stays quiet before it is repeated, and how much history a start restores. */
   COSTLINE_ALERT_COOLDOWN_S: intFrom(3600, 0, 604_800),
   COSTLINE_DETECTOR_WARM_START_H: intFrom(24, 0, 24 * 30),
@@ -261,7 +268,9 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       latenessS: env.COSTLINE_ALLOWED_LATENESS_S,
       emitMs: env.COSTLINE_WINDOW_EMIT_MS,
       maxPending: env.COSTLINE_WINDOWER_MAX_PENDING,
+      checkpointMs: env.COSTLINE_WINDOW_CHECKPOINT_MS,
     },
+    partitions: { count: env.COSTLINE_PARTITIONS, leaseTtlMs: env.COSTLINE_LEASE_TTL_MS, instanceId: env.COSTLINE_INSTANCE_ID },
     subjects: { prefix: env.COSTLINE_SUBJECT_PREFIX },
     streams: {
       duplicateWindowS: env.COSTLINE_DUPLICATE_WINDOW_S,

@@ -1,7 +1,10 @@
 // The ledger sink: parse priced batches, drop duplicates inside the batch and
 // those already stored, insert the rest in one idempotent insert, and only
 // then acknowledge. A batch ClickHouse refuses is retried message by message
-// so one poison message cannot block the others.
+// so one poison message cannot block the others. With several instances,
+// each handler serves one partition it holds a lease on, and checks the lease
+// (the fence) before the stored-id check and again before the insert: an
+// instance that lost its partition writes nothing more for it.
 import type { JsMsg } from "@nats-io/jetstream";
 import type { PricedEvent } from "../../schemas/index.ts";
 import { PermanentError, TransientError, errorMessage } from "../errors.ts";
@@ -13,6 +16,7 @@ import { eventKey } from "./ledger-row.ts";
 import { isRejection, type LedgerStore } from "./ledger-store.ts";
 import { parsePriced, rejectedOf, type PricedDecoder } from "./priced-decoder.ts";
 import type { DlqEntry } from "../runner/dlq.ts";
+import type { Fence } from "../leases/lease-manager.ts";
 
 export interface LedgerDeps {
   store: LedgerStore;
@@ -20,6 +24,8 @@ export interface LedgerDeps {
   decode?: PricedDecoder;
   metrics: Metrics;
   log: Logger;
+  /** The lease of the partition this handler serves; absent: this process is the only writer. */
+  fence?: Fence;
 }
 
 export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
@@ -45,8 +51,14 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
     return run;
   };
 
+  const assertHeld = () => {
+    if (deps.fence && !deps.fence.held())
+      throw new TransientError("unavailable", `the lease of partition ${deps.fence.partition} was lost; its new owner takes over`);
+  };
+
   /** Inserts the events of these messages that are new; throws on failure. */
   async function writeNew(groups: PricedEvent[][]): Promise<number> {
+    assertHeld();
     const seen = new Set<string>();
     const unique: PricedEvent[] = [];
     for (const e of groups.flat()) {
@@ -61,6 +73,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
     const stored = await store.existingKeys(unique);
     const fresh = unique.filter((e) => !stored.has(eventKey(e)));
     if (stored.size) metrics.ledgerDuplicates.inc({ where: "stored" }, unique.length - fresh.length);
+    assertHeld();
     await store.insert(fresh); // timed by table in costline_clickhouse_insert_seconds (observability/clickhouse-timing.ts)
     metrics.events.inc({ stage: "ledger", result: "inserted" }, fresh.length);
     observeStored(fresh);

@@ -8,11 +8,27 @@
 // missing amounts are inserted: the rollups sum their rows, so a row holding
 // the difference completes the group exactly.
 //
+// With several ledger-sink instances, each repairs only the partitions it has
+// just taken a lease on, before consuming them: their former owner is fenced
+// and nobody else writes their tenants, so no insert is in flight while the
+// difference is taken (a repair of all tenants could count an insert of
+// another instance that has written the ledger's part but not yet the views').
+//
 // The aggregations here are those of the materialized views in
 // clickhouse/migrations (0001, 0004); the chaos suite checks they agree.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../clickhouse/client.ts";
 import type { Logger } from "../observability/log.ts";
+import { partitionSql } from "../partitions/partition.ts";
+
+/** Restricts a repair to the tenants of one partition. */
+export interface RepairScope {
+  partition: number;
+  partitions: number;
+}
+
+const scopeSql = (scope?: RepairScope) =>
+  scope && scope.partitions > 1 ? ` AND ${partitionSql("tenant", scope.partitions)} = {partition:UInt32}` : "";
 
 interface RollupSpec {
   table: string;
@@ -117,10 +133,10 @@ export const rollupSpecs: RollupSpec[] = [
 ];
 
 /** The INSERT … SELECT that completes one rollup's groups touched by rows ingested since {since}. */
-export function repairSql(spec: RollupSpec): string {
+export function repairSql(spec: RollupSpec, scope?: RepairScope): string {
   const keyCols = spec.keys.map(([c]) => c);
   const keyTuple = `(${spec.keys.map(([, e]) => e).join(", ")})`;
-  const filter = spec.where ? ` AND ${spec.where}` : "";
+  const filter = (spec.where ? ` AND ${spec.where}` : "") + scopeSql(scope);
   const touched = `SELECT DISTINCT ${keyTuple} FROM costline.ledger WHERE ingested_at >= {since:DateTime64(3, 'UTC')}${filter}`;
   const expected =
     `SELECT ${spec.keys.map(([c, e]) => `${e} AS ${c}`).join(", ")}, ` +
@@ -145,18 +161,29 @@ export function repairSql(spec: RollupSpec): string {
 }
 
 /** Completes every rollup for the groups touched by the rows ingested in the `lookbackS` before the latest one. */
-export async function repairRollups(client: ClickHouseClient, log: Logger, lookbackS = 300): Promise<Record<string, number>> {
-  const [latest] = await queryRows<{ at: string | null }>(client, "SELECT toString(max(ingested_at)) AS at FROM costline.ledger");
+export async function repairRollups(
+  client: ClickHouseClient,
+  log: Logger,
+  lookbackS = 300,
+  scope?: RepairScope,
+): Promise<Record<string, number>> {
+  const partition = scopeSql(scope) ? { partition: scope!.partition } : {};
+  const [latest] = await queryRows<{ at: string | null }>(
+    client,
+    `SELECT toString(max(ingested_at)) AS at FROM costline.ledger WHERE 1${scopeSql(scope)}`,
+    partition,
+  );
   if (!latest?.at || latest.at.startsWith("1970")) return {};
   const since = new Date(Date.parse(`${latest.at.replace(" ", "T")}Z`) - lookbackS * 1000).toISOString().replace("T", " ").replace("Z", "");
   const repaired: Record<string, number> = {};
   for (const spec of rollupSpecs) {
     const before = await countOf(client, spec.table);
-    await client.command({ query: repairSql(spec), query_params: { since } });
+    await client.command({ query: repairSql(spec, scope), query_params: { since, ...partition } });
     const added = (await countOf(client, spec.table)) - before;
     if (added > 0) repaired[spec.table] = added;
   }
-  if (Object.keys(repaired).length) log.warn({ repaired, since }, "rollup rows a crash had cut off were put back");
+  if (Object.keys(repaired).length)
+    log.warn({ repaired, since, partition: scope?.partition }, "rollup rows a crash had cut off were put back");
   return repaired;
 }
 

@@ -7,7 +7,7 @@
 // wildcard on `_INBOX.>` would let one client read every reply, pull-consumer
 // deliveries included (the priced events the ledger pulls, for instance).
 import { notifyBuckets } from "./notify-buckets.ts";
-import { kvBuckets, kvToken, streamNames, subjectToken } from "./subjects.ts";
+import { kvBuckets, kvToken, partitionBuckets, streamNames, subjectToken } from "./subjects.ts";
 
 export type RoleName = "pipeline" | "operator" | "publisher" | "producer";
 
@@ -90,6 +90,8 @@ export function pipelinePermissions(prefix: string, user: string): Permissions {
         `$KV.${kvBuckets.controls}.>`,
         `$KV.${kvBuckets.checkpoints}.>`,
         `$KV.${kvBuckets.reservations}.>`,
+        `$KV.${partitionBuckets.leases}.>`,
+        `$KV.${partitionBuckets.windowState}.>`,
         `$KV.${notifyBuckets.state}.>`,
         "$JS.API.>",
         "$JS.ACK.>",

@@ -1,10 +1,17 @@
 // Subject names and stream names, derived from the configured prefix. Tenants
 // become subject tokens after escaping, so no tenant string can break a subject.
+// Priced subjects carry one more token after the tenant: its partition
+// (partitions/partition.ts), so a stateful stage can read one partition.
+import { partitionOf } from "../partitions/partition.ts";
 
 export interface Subjects {
   prefix: string;
   events(tenant: string): string;
+  /** `<prefix>.priced.<tenant>.<partition>` */
   priced(tenant: string): string;
+  /** The filter of one partition's priced subjects: `<prefix>.priced.*.<partition>`. */
+  pricedPartition(partition: number): string;
+  partitions: number;
   windows(scope: string): string;
   alerts(severity: string, type: string): string;
   dlq(stage: string): string;
@@ -24,6 +31,14 @@ export const kvBuckets = {
   budgets: "costline-budgets",
   checkpoints: "costline-checkpoints",
   reservations: "costline-reservations",
+} as const;
+
+/** Buckets of partition ownership and state, with settings of their own (not the history-5 buckets above). */
+export const partitionBuckets = {
+  /** Partition leases of the stateful stages (a TTL bucket: a lease lapses unless heartbeated). */
+  leases: "costline-leases",
+  /** The windower's checkpoints, one per partition (history 1: only the latest counts). */
+  windowState: "costline-window-state",
 } as const;
 
 const SAFE = /^[A-Za-z0-9_-]$/;
@@ -59,11 +74,16 @@ export const fromSubjectToken = (token: string) => unescapeWith("~", token);
 export const kvToken = (value: string) => escapeWith("=", value);
 export const fromKvToken = (token: string) => unescapeWith("=", token);
 
-export function createSubjects(prefix: string): Subjects {
+/** The default of COSTLINE_PARTITIONS, for callers without a configuration (tests, tools). */
+export const DEFAULT_PARTITIONS = 8;
+
+export function createSubjects(prefix: string, partitions = DEFAULT_PARTITIONS): Subjects {
   return {
     prefix,
+    partitions,
     events: (tenant) => `${prefix}.events.${subjectToken(tenant)}`,
-    priced: (tenant) => `${prefix}.priced.${subjectToken(tenant)}`,
+    priced: (tenant) => `${prefix}.priced.${subjectToken(tenant)}.${partitionOf(tenant, partitions)}`,
+    pricedPartition: (partition) => `${prefix}.priced.*.${partition}`,
     windows: (scope) => `${prefix}.windows.${subjectToken(scope)}`,
     alerts: (severity, type) => `${prefix}.alerts.${subjectToken(severity)}.${subjectToken(type)}`,
     dlq: (stage) => `${prefix}.dlq.${subjectToken(stage)}`,

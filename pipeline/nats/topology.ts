@@ -12,7 +12,8 @@ import {
 } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
-import { createSubjects, kvBuckets, streamNames } from "./subjects.ts";
+import { createSubjects, kvBuckets, partitionBuckets, streamNames } from "./subjects.ts";
+import { allPartitions } from "../partitions/partition.ts";
 import { ensureNotifyBuckets } from "./notify-buckets.ts";
 import { ensureKvBucket, retryOnTimeout } from "./replicas.ts";
 
@@ -27,11 +28,35 @@ export const durableNames = {
   notifier: "notifier",
 } as const;
 
-/** Every durable consumer of the pipeline, with its stream and the stage that reads it: what health watches. */
+/** The stages that own partitions of the priced subjects: one durable consumer per partition, `<durable>-p<n>`. */
+export const partitionedStages = ["ledger", "windower"] as const;
+
+/** The durable consumer of one partition of a partitioned stage. */
+export const partitionDurable = (stage: (typeof partitionedStages)[number], partition: number) => `${durableNames[stage]}-p${partition}`;
+
+/**
+ * Every durable consumer of the pipeline, with its stream and the stage that
+ * reads it: what health watches. The partitioned stages have one per partition
+ * (`ledger-p0` … , part of `ledger`).
+ */
+export function pipelineConsumersFor(partitions: number): readonly { stage: string; stream: string; durable: string; partOf?: string }[] {
+  return [
+    { stage: "enrich", stream: streamNames.events, durable: durableNames.enrich },
+    ...partitionedStages.flatMap((stage) =>
+      allPartitions(partitions).map((p) => ({
+        stage: partitionDurable(stage, p),
+        stream: streamNames.priced,
+        durable: partitionDurable(stage, p),
+        partOf: stage,
+      })),
+    ),
+    ...pipelineConsumers.slice(1),
+  ];
+}
+
+/** The consumers that are not partitioned (see pipelineConsumersFor for all of them). */
 export const pipelineConsumers = [
   { stage: "enrich", stream: streamNames.events, durable: durableNames.enrich },
-  { stage: "ledger", stream: streamNames.priced, durable: durableNames.ledger },
-  { stage: "windower", stream: streamNames.priced, durable: durableNames.windower },
   { stage: "detector", stream: streamNames.windows, durable: durableNames.detector },
   // The detector's post lane: its own health check and lag metric, run by the detector stage.
   { stage: "detector-posts", stream: streamNames.windows, durable: durableNames.detectorPosts, partOf: "detector" },
@@ -95,17 +120,18 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
       }
     });
   }
-  const s = createSubjects(config.subjects.prefix).all;
+  const subjects = createSubjects(config.subjects.prefix, config.partitions.count);
+  const s = subjects.all;
   await ensureConsumer(jsm, streamNames.events, durableNames.enrich, s.events, config);
-  await ensureConsumer(jsm, streamNames.priced, durableNames.ledger, s.priced, config);
+  // One consumer per partition for the stages that own partitions: the lease holder reads it alone.
+  // The windower holds a message only until the next checkpoint of its partition is durable.
+  for (const p of allPartitions(config.partitions.count)) {
+    await ensureConsumer(jsm, streamNames.priced, partitionDurable("ledger", p), subjects.pricedPartition(p), config);
+    await ensureConsumer(jsm, streamNames.priced, partitionDurable("windower", p), subjects.pricedPartition(p), config, {
+      maxAckPending: config.windows.maxPending,
+    });
+  }
   await ensureConsumer(jsm, streamNames.alerts, durableNames.alertsLedger, s.alerts, config);
-  // The windower holds a message until every window it counted in is final:
-  // window + lateness seconds' worth of messages stay unacknowledged.
-  const windowHoldS = 3 * config.windows.windowS + config.windows.latenessS + 60;
-  await ensureConsumer(jsm, streamNames.priced, durableNames.windower, s.priced, config, {
-    ackWaitS: windowHoldS,
-    maxAckPending: config.windows.maxPending,
-  });
   await ensureConsumer(jsm, streamNames.windows, durableNames.detector, s.windows, config);
   // The detector's post lane (see detector-stage.ts). Created on a stream that already
   // holds windows, it starts with new ones: the main lane judged the older post windows.
@@ -125,6 +151,9 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
     deliverPolicy: DeliverPolicy.New,
   });
   for (const bucket of Object.values(kvBuckets)) await ensureKvBucket(nc, jsm, bucket, { history: 5 }, config.streams.replicas);
+  // Entries lapse one TTL after their last write: a lease not heartbeated is free again.
+  await ensureKvBucket(nc, jsm, partitionBuckets.leases, { history: 1, ttl: config.partitions.leaseTtlMs }, config.streams.replicas);
+  await ensureKvBucket(nc, jsm, partitionBuckets.windowState, { history: 1 }, config.streams.replicas);
   await ensureNotifyBuckets(nc, config.streams.maxAgeHours * 4, config.streams.replicas);
 }
 

@@ -45,6 +45,12 @@ export interface RunnerOptions {
   /** Batches settling at once. 1 keeps batches strictly one after another (the ledger needs that). */
   concurrency?: number;
   handle: BatchHandler;
+  /**
+   * Partition ownership (leases/lease-manager.ts): once false, this instance
+   * lost the partition and settles nothing more; its messages are passed back
+   * with a nak for the new owner.
+   */
+  fence?: () => boolean;
   log: Logger;
   metrics: Metrics;
   signal: AbortSignal;
@@ -191,6 +197,11 @@ async function apply(opts: RunnerOptions, msg: JsMsg, outcome: Outcome): Promise
       (later) => apply(opts, msg, later),
       (err) => apply(opts, msg, { kind: "retry", error: new TransientError("unavailable", errorMessage(err)) }),
     );
+    return;
+  }
+  if (opts.fence && !opts.fence()) {
+    msg.nak();
+    metrics.messages.inc({ stage, outcome: "fenced" });
     return;
   }
   try {

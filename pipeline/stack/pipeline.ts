@@ -30,7 +30,7 @@ import { startOpsServer } from "../health/ops-routes.ts";
 import { timeClickHouseInserts } from "../observability/clickhouse-timing.ts";
 import { createBudgetStore } from "../budgets/budget-store.ts";
 import { createCounterClient } from "../budgets/reservation-counter.ts";
-import { applyTopology, pipelineConsumers, streamSpecs } from "../nats/topology.ts";
+import { applyTopology, pipelineConsumersFor, streamSpecs } from "../nats/topology.ts";
 import { notifyBuckets } from "../notify/kv-buckets.ts";
 import { createSilenceStore } from "../notify/silences.ts";
 import type { Logger } from "../observability/log.ts";
@@ -148,7 +148,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       ? timeClickHouseInserts(clickhouse.client, metrics.clickhouseInsertSeconds)
       : clickhouseNotOpened(opts.stages);
 
-    const subjects = createSubjects(config.subjects.prefix);
+    const subjects = createSubjects(config.subjects.prefix, config.partitions.count);
+    const pipelineConsumers = pipelineConsumersFor(config.partitions.count);
     const abort = new AbortController();
     const stages: RunningStage[] = [];
     // The ledger and the windower read the same priced messages: in one process they decode each once.
@@ -182,7 +183,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       jsm,
       consumers: serveApi
         ? pipelineConsumers
-        : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes("partOf" in c ? c.partOf : c.stage)),
+        : pipelineConsumers.filter((c) => (opts.stages as readonly string[]).includes(c.partOf ?? c.stage)),
       metrics,
       log: log.child({ stage: "health" }),
       lagMessages: config.health.lagMessages,

@@ -15,8 +15,12 @@ import { createLedgerStore } from "../ledger/ledger-store.ts";
 import { repairRollups } from "../ledger/rollup-repair.ts";
 import type { PricedDecoder } from "../ledger/priced-decoder.ts";
 import type { PricedEvent } from "../../schemas/index.ts";
-import { kvBuckets, streamNames, type Subjects } from "../nats/subjects.ts";
-import { durableNames } from "../nats/topology.ts";
+import { kvBuckets, partitionBuckets, streamNames, type Subjects } from "../nats/subjects.ts";
+import { durableNames, partitionDurable } from "../nats/topology.ts";
+import { defaultInstanceId } from "../leases/lease-manager.ts";
+import { leaseMetrics } from "../leases/lease-metrics.ts";
+import { startPartitionedStage } from "../partitions/partitioned-stage.ts";
+import { createCheckpointStore } from "../windows/checkpoint-store.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { createCatalogPricing } from "../catalog/catalog-pricer.ts";
@@ -47,6 +51,29 @@ export interface StageContext {
 }
 
 type StageFactory = (ctx: StageContext) => Promise<RunningStage[]>;
+
+/** One name per started pipeline (its abort signal), shared by its partitioned stages. */
+const instanceIds = new WeakMap<AbortSignal, string>();
+function instanceIdOf(ctx: StageContext): string {
+  let id = instanceIds.get(ctx.signal);
+  if (!id) instanceIds.set(ctx.signal, (id = ctx.config.partitions.instanceId ?? defaultInstanceId()));
+  return id;
+}
+
+/** The lease bucket and settings every partitioned stage of this process shares. */
+async function leasing(ctx: StageContext, group: string) {
+  const { config, nc, log, metrics, signal } = ctx;
+  return {
+    group,
+    kv: await new Kvm(nc).open(partitionBuckets.leases),
+    instanceId: instanceIdOf(ctx),
+    partitions: config.partitions.count,
+    ttlMs: config.partitions.leaseTtlMs,
+    log,
+    metrics: leaseMetrics(metrics.registry),
+    signal,
+  };
+}
 
 function consumer(ctx: StageContext, stage: string, stream: string, durable: string) {
   const { js, subjects, metrics, log, signal, config } = ctx;
@@ -85,38 +112,72 @@ export const stageRegistry = {
 
   async ledger(ctx) {
     const { config, clickhouse, metrics, log } = ctx;
-    // Before consuming: complete the rollups of any insert a crash cut short.
-    await repairRollups(clickhouse, log);
-    const handle = createLedgerHandler({
-      store: createLedgerStore(clickhouse, config.ledger.dedupLookbackDays),
-      decode: ctx.decodePriced,
-      metrics,
-      log,
-    });
-    const c = consumer(ctx, "ledger", streamNames.priced, durableNames.ledger);
-    // Two batches in flight: the next one is parsed while the current one is inserted.
-    return [startStage({ ...c, maxBatch: config.ledger.batchMessages, flushMs: config.ledger.flushMs, concurrency: 2, handle })];
+    const store = createLedgerStore(clickhouse, config.ledger.dedupLookbackDays);
+    const partitions = config.partitions.count;
+    return [
+      startPartitionedStage({
+        ...(await leasing(ctx, "ledger")),
+        async startPartition(partition, fence, signal) {
+          // Before consuming: complete the rollups of any insert a crash cut short. Only this
+          // partition's tenants, which nobody else writes now (its former owner is fenced).
+          await repairRollups(clickhouse, log, 300, { partition, partitions });
+          const handle = createLedgerHandler({ store, decode: ctx.decodePriced, metrics, log, fence });
+          const c = consumer(ctx, "ledger", streamNames.priced, partitionDurable("ledger", partition));
+          // Two batches in flight: the next one is parsed while the current one is inserted.
+          const loop = startStage({
+            ...c,
+            signal,
+            fence: fence.held,
+            maxBatch: config.ledger.batchMessages,
+            flushMs: config.ledger.flushMs,
+            concurrency: 2,
+            handle,
+          });
+          return { loops: [loop] };
+        },
+      }),
+    ];
   },
 
   async windower(ctx) {
-    const { config, nc, js, subjects, metrics, log, signal } = ctx;
+    const { config, nc, js, subjects, metrics, log } = ctx;
     const kvm = new Kvm(nc);
-    const kv = await kvm.open(kvBuckets.checkpoints);
+    const legacy = await kvm.open(kvBuckets.checkpoints);
+    const checkpoints = createCheckpointStore(await kvm.open(partitionBuckets.windowState));
     const userWindows = await watchBudgetedUsers(await kvm.open(kvBuckets.budgets), log);
-    const windower = await createWindower({
-      js,
-      subjects,
-      kv,
-      config: config.windows,
-      userWindows,
-      decode: ctx.decodePriced,
-      metrics,
-      log,
-    });
-    const c = consumer(ctx, "windower", streamNames.priced, durableNames.windower);
     return [
-      startStage({ ...c, maxBatch: 200, flushMs: 20, handle: windower.handle }),
-      startPeriodic({ stage: "windower-emit", intervalMs: config.windows.emitMs, run: windower.emit, log, signal }),
+      startPartitionedStage({
+        ...(await leasing(ctx, "windower")),
+        async startPartition(partition, fence, signal) {
+          const durable = partitionDurable("windower", partition);
+          const pcon = await js.consumers.get(streamNames.priced, durable);
+          const windower = await createWindower({
+            js,
+            subjects,
+            partition,
+            checkpoints,
+            config: config.windows,
+            userWindows,
+            decode: ctx.decodePriced,
+            fence,
+            ackPending: async () => (await pcon.info()).num_ack_pending,
+            maxHoldMs: 2 * config.streams.ackWaitS * 1000 + config.windows.checkpointMs,
+            // The single-instance windower's watermark, so an upgrade does not reopen final windows.
+            legacyWatermark: async () => {
+              const e = await legacy.get("windower.watermark").catch(() => null);
+              return e?.value?.length ? Number(e.string()) : undefined;
+            },
+            metrics,
+            log,
+          });
+          const c = consumer(ctx, "windower", streamNames.priced, durable);
+          const loops = [
+            startStage({ ...c, signal, fence: fence.held, maxBatch: 200, flushMs: 20, handle: windower.handle }),
+            startPeriodic({ stage: "windower-emit", intervalMs: config.windows.emitMs, run: windower.emit, log, signal }),
+          ];
+          return { loops, stop: async (reason) => (reason === "lost" ? windower.abandon() : windower.flush()) };
+        },
+      }),
     ];
   },
 

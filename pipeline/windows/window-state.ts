@@ -4,6 +4,13 @@
 // the watermark — or, when traffic stops, the wall clock — has passed its end
 // plus the allowed lateness. An event for a final window is late: it still
 // reaches the ledger, but no longer changes a published window.
+//
+// The whole state — open windows, the keys of the events counted in each
+// window start not yet final, the watermark and the horizon below which every
+// window was published final — is a plain `snapshot()` the windower
+// checkpoints, and `load()` resumes from. Keys are kept as 96-bit digests:
+// memory grows with the open windows' events, never with traffic over time.
+import { createHash } from "node:crypto";
 import { fromPico, toPico } from "../pricing/decimal.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import { eventKey } from "../ledger/ledger-row.ts";
@@ -54,6 +61,43 @@ export function scopesOf(e: PricedEvent, userWindows?: WindowOptions["userWindow
   return out;
 }
 
+/** What a checkpoint holds (JSON-safe: money as picodollar strings). */
+export interface WindowSnapshot {
+  v: 1;
+  watermark: number;
+  /** Every window start at or below this was published final. */
+  closed: number;
+  /** Per start, its event keys' digests concatenated (each KEY_CHARS long): far cheaper to write than an array. */
+  starts: [number, string][];
+  windows: SerializedWindow[];
+}
+
+interface SerializedWindow {
+  scope: Scope;
+  key: Record<string, string>;
+  tenant: string;
+  start: number;
+  events: number;
+  unpriced: number;
+  cost: string;
+  revenue: string;
+  inputTokens: number;
+  outputTokens: number;
+  requests: number;
+  byModel: [string, string][];
+  byOperation: [string, string][];
+  byPost: [string, string][];
+  byUser: [string, string][];
+}
+
+/** An event's identity as 16 base64 characters (96 bits of SHA-1 of source and id): small enough to keep per open window. */
+export const keyDigest = (e: Pick<PricedEvent, "source" | "event_id">) =>
+  createHash("sha1").update(eventKey(e)).digest("base64url").slice(0, KEY_CHARS);
+const KEY_CHARS = 16;
+
+const entriesOut = (m: Map<string, bigint>): [string, string][] => [...m].map(([k, v]) => [k, v.toString()]);
+const entriesIn = (l: [string, string][]) => new Map(l.map(([k, v]) => [k, BigInt(v)]));
+
 export function createWindowState(opts: WindowOptions) {
   const open = new Map<string, Open>();
   /**
@@ -65,8 +109,13 @@ export function createWindowState(opts: WindowOptions) {
   const starts = new Map<number, { keys: Set<string>; waiters: (() => void)[] }>();
   const maxFuture = opts.maxFutureMs ?? 60_000;
   let watermark = 0;
+  let closed = -Infinity;
+  /** While held (a takeover waiting for its predecessor's unacknowledged messages), nothing turns final. */
+  let holding = false;
 
   const isFinal = (start: number, now: number) => {
+    if (start <= closed) return true;
+    if (holding) return false;
     const closesAt = start + opts.windowMs + opts.latenessMs;
     return watermark >= closesAt || now >= closesAt + opts.windowMs;
   };
@@ -103,6 +152,64 @@ export function createWindowState(opts: WindowOptions) {
       watermark = Math.max(watermark, wm);
     },
     openWindows: () => open.size,
+    /** Event keys held for deduplication (one per event of a window start not yet final). */
+    heldKeys: () => [...starts.values()].reduce((n, s) => n + s.keys.size, 0),
+    /** Holds or releases finality (see `holding`). */
+    hold(on: boolean) {
+      holding = on;
+    },
+
+    snapshot(): WindowSnapshot {
+      return {
+        v: 1,
+        watermark,
+        closed: Number.isFinite(closed) ? closed : -1,
+        starts: [...starts].map(([start, s]) => [start, [...s.keys].join("")]),
+        windows: [...open.values()].map((w) => ({
+          scope: w.scope,
+          key: w.key,
+          tenant: w.tenant,
+          start: w.start,
+          events: w.events,
+          unpriced: w.unpriced,
+          cost: w.cost.toString(),
+          revenue: w.revenue.toString(),
+          inputTokens: w.inputTokens,
+          outputTokens: w.outputTokens,
+          requests: w.requests,
+          byModel: entriesOut(w.byModel),
+          byOperation: entriesOut(w.byOperation),
+          byPost: entriesOut(w.byPost),
+          byUser: entriesOut(w.byUser),
+        })),
+      };
+    },
+
+    /** Resumes from a checkpoint: the state becomes exactly the one the snapshot was taken of. */
+    load(snap: WindowSnapshot) {
+      open.clear();
+      starts.clear();
+      watermark = snap.watermark;
+      closed = snap.closed < 0 ? -Infinity : snap.closed;
+      for (const [start, joined] of snap.starts) {
+        const keys = new Set<string>();
+        for (let i = 0; i < joined.length; i += KEY_CHARS) keys.add(joined.slice(i, i + KEY_CHARS));
+        starts.set(start, { keys, waiters: [] });
+      }
+      for (const w of snap.windows) {
+        const id = `${w.scope}|${Object.values(w.key).join("\u0000")}|${w.start}`;
+        open.set(id, {
+          ...w,
+          cost: BigInt(w.cost),
+          revenue: BigInt(w.revenue),
+          byModel: entriesIn(w.byModel),
+          byOperation: entriesIn(w.byOperation),
+          byPost: entriesIn(w.byPost),
+          byUser: entriesIn(w.byUser),
+          changed: false,
+        });
+      }
+    },
 
     /**
      * Adds one event. Returns the start of the windows it joined, or `late`
@@ -113,7 +220,7 @@ export function createWindowState(opts: WindowOptions) {
       const t = Date.parse(e.time);
       const start = t - (((t % opts.windowMs) + opts.windowMs) % opts.windowMs);
       if (isFinal(start, now)) return { status: "late" };
-      const k = eventKey(e);
+      const k = keyDigest(e);
       let s = starts.get(start);
       if (!s) starts.set(start, (s = { keys: new Set(), waiters: [] }));
       if (s.keys.has(k)) return { status: "duplicate" };
@@ -193,7 +300,14 @@ export function createWindowState(opts: WindowOptions) {
         if (isFinal(start, now)) {
           starts.delete(start);
           released.push(s.waiters);
+          closed = Math.max(closed, start);
         }
+      if (!holding) {
+        // Every start at or below this is final by now, with or without events: the horizon a checkpoint keeps.
+        const bound = Math.max(watermark - opts.windowMs - opts.latenessMs, now - 2 * opts.windowMs - opts.latenessMs);
+        const aligned = bound - (((bound % opts.windowMs) + opts.windowMs) % opts.windowMs);
+        if (aligned > 0) closed = Math.max(closed, aligned);
+      }
       // A busy window holds hundreds of thousands of messages: no spreading them into one call's arguments.
       return { updates, finals, release: () => released.forEach((list) => list.forEach((fn) => fn())) };
     },

@@ -88,9 +88,9 @@ describe("health and readiness", () => {
         "consumer:detector",
         "consumer:detector-posts",
         "consumer:enrich",
-        "consumer:ledger",
+        // One consumer per partition of the priced subjects (COSTLINE_PARTITIONS, 8 by default).
+        ...Array.from({ length: 8 }, (_, p) => [`consumer:ledger-p${p}`, `consumer:windower-p${p}`]).flat(),
         "consumer:notifier",
-        "consumer:windower",
         "nats",
         "streams",
       ].sort(),

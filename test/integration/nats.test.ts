@@ -13,7 +13,7 @@ import { loadConfig } from "../../pipeline/config/config.ts";
 import { connectNats } from "../../pipeline/nats/connect.ts";
 import { freePort, startEmbeddedNats, type EmbeddedNats } from "../../pipeline/nats/embedded-server.ts";
 import { applyTopology, streamSpecs } from "../../pipeline/nats/topology.ts";
-import { kvBuckets, streamNames } from "../../pipeline/nats/subjects.ts";
+import { kvBuckets, partitionBuckets, streamNames } from "../../pipeline/nats/subjects.ts";
 import { createProducer, EventValidationError } from "../../pipeline/producer/producer.ts";
 import { costEvent } from "../helpers/events.ts";
 import { cliPath, repoRoot, tempHome, waitFor } from "../helpers/stack-process.ts";
@@ -51,12 +51,18 @@ describe("topology", () => {
     expect(events.config.duplicate_window).toBe(600 * 1e9);
     expect(events.config.max_msgs_per_subject).toBe(-1); // the drift was put back
     expect((await jsm.consumers.info(streamNames.events, "enrich")).config.ack_policy).toBe("explicit");
-    // The windower holds messages for window + lateness: its own, larger limit on unacknowledged ones.
     expect((await jsm.consumers.info(streamNames.events, "enrich")).config.max_ack_pending).toBe(100_000);
-    expect((await jsm.consumers.info(streamNames.priced, "windower")).config.max_ack_pending).toBe(config.windows.maxPending);
+    // The partitioned stages read one consumer per partition, filtered to its subjects.
+    for (let p = 0; p < config.partitions.count; p++) {
+      const w = await jsm.consumers.info(streamNames.priced, `windower-p${p}`);
+      expect(w.config).toMatchObject({ filter_subject: `costline.priced.*.${p}`, max_ack_pending: config.windows.maxPending });
+      expect((await jsm.consumers.info(streamNames.priced, `ledger-p${p}`)).config.filter_subject).toBe(`costline.priced.*.${p}`);
+    }
     expect(config.windows.maxPending).toBe(500_000);
     const kvm = new Kvm(nc);
     for (const b of Object.values(kvBuckets)) expect((await (await kvm.open(b)).status()).bucket).toBe(b);
+    // Leases lapse one TTL after their last heartbeat.
+    expect((await (await kvm.open(partitionBuckets.leases)).status()).ttl).toBe(config.partitions.leaseTtlMs);
   });
 
   it("keeps the DLQ within its configured retention, dropping the oldest records first", async () => {

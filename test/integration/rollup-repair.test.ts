@@ -10,6 +10,7 @@ import { migrate } from "../../pipeline/clickhouse/migrate.ts";
 import { createLedgerStore } from "../../pipeline/ledger/ledger-store.ts";
 import { repairRollups, rollupSpecs } from "../../pipeline/ledger/rollup-repair.ts";
 import { createLogger } from "../../pipeline/observability/log.ts";
+import { partitionOf, partitionSql } from "../../pipeline/partitions/partition.ts";
 import type { PricedEvent } from "../../schemas/index.ts";
 
 let db: Ledgerbase;
@@ -93,5 +94,55 @@ describe("rollup repair", () => {
     const [post] = await queryRows<{ last: string }>(db.client, "SELECT toString(max(last_time)) AS last FROM costline.ledger_post");
     expect(post!.last).toBe("2026-11-22 10:48:53.000"); // event 419: 10:00 + 419 × 7 s
     expect(await repairRollups(db.client, log)).toEqual({});
+  });
+
+  it("computes a tenant's partition in SQL exactly as the pipeline does", async () => {
+    const names = ["acme", "globex", "initech", "umbrella corp/é", "", "日本", "a.b>c*"];
+    for (const n of [2, 3, 8, 1024]) {
+      const rows = await queryRows<{ t: string; p: number | string }>(
+        db.client,
+        `SELECT t, ${partitionSql("t", n)} AS p FROM (SELECT arrayJoin({names:Array(String)}) AS t)`,
+        { names },
+      );
+      expect(Object.fromEntries(rows.map((r) => [r.t, Number(r.p)]))).toEqual(Object.fromEntries(names.map((t) => [t, partitionOf(t, n)])));
+    }
+  });
+
+  it("repairs one partition's tenants only: what another partition's owner may be writing is left alone", async () => {
+    const log = createLogger("silent");
+    const store = createLedgerStore(db.client, 400);
+    const acme = partitionOf("acme", 2);
+    expect(partitionOf("globex", 2)).not.toBe(acme); // the two tenants of these events are in different partitions
+    for (const spec of rollupSpecs) await db.client.command({ query: `DETACH TABLE costline.${spec.table}_mv` });
+    await store.insert(Array.from({ length: 60 }, (_, i) => ({ ...priced(500 + i), event_id: `q-${i}` })));
+    for (const spec of rollupSpecs) await db.client.command({ query: `ATTACH TABLE costline.${spec.table}_mv` });
+
+    const eventsOf = async (table: string, tenant: string) =>
+      Number(
+        (
+          await queryRows<{ n: string }>(
+            db.client,
+            `SELECT toString(sum(events)) AS n FROM costline.${table} WHERE tenant = {tenant:String}`,
+            { tenant },
+          )
+        )[0]!.n,
+      );
+    const ledgerOf = async (tenant: string) =>
+      Number(
+        (
+          await queryRows<{ n: string }>(
+            db.client,
+            "SELECT toString(count()) AS n FROM costline.ledger FINAL WHERE tenant = {tenant:String}",
+            { tenant },
+          )
+        )[0]!.n,
+      );
+
+    await repairRollups(db.client, log, 300, { partition: acme, partitions: 2 });
+    expect(await eventsOf("ledger_minute", "acme")).toBe(await ledgerOf("acme"));
+    expect(await eventsOf("ledger_minute", "globex")).toBe((await ledgerOf("globex")) - 30); // untouched
+    await repairRollups(db.client, log, 300, { partition: 1 - acme, partitions: 2 });
+    const after = await compare();
+    for (const [table, v] of Object.entries(after)) expect({ table, totals: v.rollup }).toEqual({ table, totals: v.ledger });
   });
 });

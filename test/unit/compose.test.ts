@@ -102,9 +102,11 @@ describe("compose.yaml and the repository", () => {
     for (const [name, s] of costlineServices) for (const st of s.command!.slice(1)) expect(stageNames, `${name} runs ${st}`).toContain(st);
   });
 
-  it("stateful stages run once; stateless ones scale", () => {
-    for (const stage of ["ledger", "windower", "detector", "allocator", "notifier"])
-      expect(services[stage]?.deploy?.replicas, stage).toBe(1);
+  it("stages that keep state in the process run once; partitioned and stateless ones scale", () => {
+    for (const stage of ["detector", "allocator", "notifier"]) expect(services[stage]?.deploy?.replicas, stage).toBe(1);
+    // The partitioned stages own partitions through leases: several replicas.
+    expect(String(services.ledger?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_LEDGER_REPLICAS:-\d+\}$/);
+    expect(String(services.windower?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_WINDOWER_REPLICAS:-\d+\}$/);
     expect(String(services.enrich?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_ENRICH_REPLICAS:-\d+\}$/);
   });
 

@@ -26,3 +26,20 @@ describe("KV key tokens", () => {
     expect(fromKvToken(kvToken(v))).toBe(v);
   });
 });
+
+describe("partitions", () => {
+  it("put a tenant's priced events on one partition token after the tenant, stable across calls", async () => {
+    const { partitionOf } = await import("../../pipeline/partitions/partition.ts");
+    const s = createSubjects("costline", 8);
+    const p = partitionOf("acme", 8);
+    expect(s.priced("acme")).toBe(`costline.priced.acme.${p}`);
+    expect(s.priced("a.b")).toMatch(/^costline\.priced\.a~2eb\.[0-7]$/);
+    expect(s.pricedPartition(3)).toBe("costline.priced.*.3");
+    expect(createSubjects("costline", 1).priced("acme")).toBe("costline.priced.acme.0");
+    // Spread: 1,000 tenants over 8 partitions, none empty or holding more than twice its share.
+    const counts = new Array(8).fill(0);
+    for (let i = 0; i < 1000; i++) counts[partitionOf(`tenant-${i}`, 8)]++;
+    for (const c of counts) expect(c).toBeGreaterThan(60);
+    for (const c of counts) expect(c).toBeLessThan(250);
+  });
+});

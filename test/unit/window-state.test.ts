@@ -128,4 +128,42 @@ describe("per-user windows", () => {
     none.add(ev("d", 1000, "1", { user_id: "u-7" }), now);
     expect(none.tick(now).updates.some((u) => u.scope === "tenant_user")).toBe(false);
   });
+
+  it("resumes from a snapshot with every window and every counted key, so a redelivered event is not counted again", () => {
+    const a = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    const now = T0 + 30_000;
+    a.add(ev("e1", 1000, "0.100000000001"), now);
+    a.add(ev("e2", 2000, "0.200000000002", { model: "gpt-4o-mini" }), now);
+    a.tick(now);
+    const snap = JSON.parse(JSON.stringify(a.snapshot())); // as a checkpoint stores it
+    const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    b.load(snap);
+    expect(b.add(ev("e2", 2000, "0.200000000002"), now).status).toBe("duplicate");
+    expect(b.add(ev("e3", 3000, "0.3"), now).status).toBe("added");
+    const { finals } = b.tick(T0 + 3 * MIN + 1);
+    const tenant = finals.find((w) => w.scope === "tenant")!;
+    expect(tenant).toMatchObject({ events: 3, cost_usd: "0.600000000003" });
+    expect(tenant.by_model).toEqual({ "gpt-4o": "0.400000000001", "gpt-4o-mini": "0.200000000002" });
+    expect(b.heldKeys()).toBe(0); // final windows drop their keys: memory follows the open windows
+  });
+
+  it("holds every window open while a takeover waits for its predecessor's messages, and keeps final what was final", () => {
+    const a = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    a.add(ev("old", 0, "1"), T0);
+    // The first minute's five windows (tenant, model, persona, operation, post) final.
+    expect(a.tick(T0 + 3 * MIN + 1).finals).toHaveLength(5);
+    a.add(ev("e1", 3 * MIN + 5000, "0.5"), T0 + 3 * MIN + 5000);
+    const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    b.load(JSON.parse(JSON.stringify(a.snapshot())));
+    b.hold(true);
+    // Long after the wall clock would close it, the restored window stays open while held…
+    const later = T0 + 10 * MIN;
+    expect(b.tick(later).finals).toHaveLength(0);
+    expect(b.add(ev("e2", 3 * MIN + 6000, "0.25"), later).status).toBe("added");
+    // …but the minute the predecessor published final stays final.
+    expect(b.add(ev("late", 1000, "9"), later).status).toBe("late");
+    b.hold(false);
+    const tenant = b.tick(later).finals.find((w) => w.scope === "tenant")!;
+    expect(tenant).toMatchObject({ events: 2, cost_usd: "0.75" });
+  });
 });

@@ -1,0 +1,214 @@
+// Partition ownership through leases in a NATS KV bucket whose entries lapse
+// after the lease TTL (the bucket's max age). Every instance of a stateful
+// stage heartbeats a member key and, per owned partition, its lease key
+// (`<group>.p.<n>`), always by compare-and-set on the revision it last wrote:
+// - acquire: `create` succeeds only when no live lease exists;
+// - renew: `update(key, value, revision)` fails once anyone else wrote it;
+// - release: `delete(key, { previousSeq })`, after the stage stopped the partition.
+// So at most one instance holds a partition at any time. The instance that
+// holds a lease knows until when it is valid (its last successful renewal was
+// *sent* at t, so the server keeps it until at least t + TTL); it treats the
+// lease as lost a margin before that (the fence), and the stage stops writing
+// and acknowledging for it. The target share is a pure function of the live
+// members (`assignPartitions`), so instances that join or leave move only as
+// many partitions as the new balance needs. One loop does everything; the
+// timer only signals it.
+import type { KV } from "@nats-io/kv";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { errorMessage } from "../errors.ts";
+import { fromKvToken, kvToken } from "../nats/subjects.ts";
+import type { Logger } from "../observability/log.ts";
+import type { LeaseMetrics } from "./lease-metrics.ts";
+import { assignPartitions } from "./assignment.ts";
+
+/** What a partition's work checks before each write and each acknowledgement. */
+export interface Fence {
+  partition: number;
+  /** True while this instance still holds the lease (with a safety margin before it could lapse). */
+  held(): boolean;
+}
+
+export type ReleaseReason = "rebalance" | "lost" | "stop";
+
+export interface LeaseManagerOptions {
+  kv: KV;
+  /** The stage whose partitions these are (key prefix, metric label). */
+  group: string;
+  instanceId: string;
+  partitions: number;
+  ttlMs: number;
+  log: Logger;
+  metrics?: LeaseMetrics;
+  now?: () => number;
+  /** Start working the partition; resolves once started. */
+  onAcquired(partition: number, fence: Fence): Promise<void>;
+  /** Stop working it; resolves once nothing more is written or acknowledged for it. */
+  onReleased(partition: number, reason: ReleaseReason): Promise<void>;
+}
+
+interface Held {
+  /** Set once the partition is being given back. */
+  releasing?: Promise<void>;
+  /** The partition's start: runs beside the heartbeats (a start may take a while: a repair, a checkpoint load). */
+  started: Promise<boolean>;
+  revision: number;
+  /** When the last successful write of the lease was sent: the server keeps it until at least this + TTL. */
+  renewedAt: number;
+  lost: boolean;
+}
+
+const describe = (err: unknown) => `${(err as Error)?.name ?? "Error"}: ${errorMessage(err)}`;
+
+export function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+export function createLeaseManager(opts: LeaseManagerOptions) {
+  const now = opts.now ?? Date.now;
+  const { kv, group, ttlMs, log } = opts;
+  const me = kvToken(opts.instanceId);
+  const margin = Math.max(200, Math.floor(ttlMs / 4));
+  const held = new Map<number, Held>();
+  const leaseKey = (p: number) => `${group}.p.${p}`;
+  const memberKey = (id: string) => `${group}.m.${id}`;
+  const value = () => JSON.stringify({ owner: opts.instanceId, at: new Date(now()).toISOString() });
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  let loop: Promise<void> | undefined;
+
+  const fenceOf = (partition: number): Fence => ({
+    partition,
+    held() {
+      const h = held.get(partition);
+      return !!h && !h.lost && now() < h.renewedAt + ttlMs - margin;
+    },
+  });
+
+  /**
+   * Stops the partition's work and gives the lease back. Runs beside the rounds (never awaited by
+   * one): stopping may take a while, and meanwhile the other leases — and this one, while the
+   * stage flushes — must go on being renewed.
+   */
+  function release(p: number, reason: ReleaseReason): Promise<void> {
+    const h = held.get(p);
+    if (!h) return Promise.resolve();
+    if (reason === "lost") h.lost = true;
+    h.releasing ??= (async () => {
+      if (!(await h.started)) return; // a start that failed gave the lease back itself
+      // The stage stops first (a graceful release checkpoints and acknowledges while the lease still holds).
+      await opts.onReleased(p, reason).catch((err) => log.error({ err, partition: p }, "stopping a partition failed"));
+      if (held.get(p) === h) held.delete(p);
+      if (!h.lost) await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+      const lost = h.lost;
+      opts.metrics?.changes.inc({ group, change: lost ? "lost" : "released" });
+      opts.metrics?.owned.set({ group }, held.size);
+      (lost ? log.warn.bind(log) : log.info.bind(log))(
+        { group, partition: p, reason: lost ? "lost" : reason, instance: opts.instanceId },
+        "partition lease released",
+      );
+    })();
+    return h.releasing;
+  }
+
+  async function acquire(p: number): Promise<void> {
+    const sentAt = now();
+    let revision: number;
+    try {
+      revision = await kv.create(leaseKey(p), value());
+    } catch {
+      return; // someone holds it (or held it until a moment ago); the next round tries again
+    }
+    const h: Held = { started: Promise.resolve(false), revision, renewedAt: sentAt, lost: false };
+    held.set(p, h);
+    opts.metrics?.changes.inc({ group, change: "acquired" });
+    opts.metrics?.owned.set({ group }, held.size);
+    log.info({ group, partition: p, instance: opts.instanceId, revision }, "partition lease acquired");
+    h.started = opts.onAcquired(p, fenceOf(p)).then(
+      () => true,
+      async (err) => {
+        log.error({ err, partition: p }, "starting a partition failed; giving its lease back");
+        if (held.get(p) === h) held.delete(p);
+        opts.metrics?.owned.set({ group }, held.size);
+        await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+        return false;
+      },
+    );
+  }
+
+  async function renew(p: number, h: Held): Promise<void> {
+    const sentAt = now();
+    try {
+      h.revision = await kv.update(leaseKey(p), value(), h.revision);
+      h.renewedAt = sentAt;
+    } catch (err) {
+      // A revision mismatch means another instance wrote it: lost now. Anything else (NATS
+      // away) is retried until the lease could lapse.
+      const taken = /wrong last sequence|key exists/i.test(errorMessage(err));
+      if (taken || sentAt >= h.renewedAt + ttlMs - margin) {
+        log.warn({ group, partition: p, error: describe(err) }, "partition lease could not be renewed");
+        void release(p, "lost");
+      }
+    }
+  }
+
+  async function liveMembers(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const k of await kv.keys(`${group}.m.*`)) ids.push(k.slice(`${group}.m.`.length));
+    if (!ids.includes(me)) ids.push(me);
+    return ids;
+  }
+
+  /** One round: heartbeat, renew, then move toward this instance's share. */
+  async function round(): Promise<void> {
+    // Renewals first and side by side: under load a round is slow, and a lease must not lapse behind the member heartbeat.
+    await Promise.all([...held].filter(([, h]) => !h.lost).map(([p, h]) => renew(p, h)));
+    await kv.put(memberKey(me), value());
+    const members = await liveMembers();
+    const mine = new Set(assignPartitions(opts.partitions, members).get(me) ?? []);
+    for (const [p, h] of [...held]) if (!mine.has(p) && !h.releasing) void release(p, "rebalance");
+    for (const p of mine) if (!held.has(p)) await acquire(p);
+    opts.metrics?.members.set({ group }, members.length);
+  }
+
+  async function run(): Promise<void> {
+    while (!stopped) {
+      try {
+        await round();
+      } catch (err) {
+        log.warn({ group, error: describe(err) }, "lease round failed");
+        // Without NATS the fences still lapse on time; check them here too.
+        for (const [p, h] of [...held]) if (now() >= h.renewedAt + ttlMs - margin) void release(p, "lost");
+      }
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(100, Math.floor(ttlMs / 3)));
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  }
+
+  return {
+    start(): void {
+      loop ??= run();
+    },
+    /** Partitions held now. */
+    owned: () => [...held.entries()].filter(([, h]) => !h.lost && !h.releasing).map(([p]) => p),
+    /** Runs a round now (tests, and right after start). */
+    nudge: () => wake?.(),
+    /** Gives every partition back (stage stopped first) and leaves the member list. */
+    async stop(): Promise<void> {
+      stopped = true;
+      wake?.();
+      await loop;
+      await Promise.all([...held.keys()].map((p) => release(p, "stop")));
+      await kv.delete(memberKey(me)).catch(() => undefined);
+    },
+    instance: fromKvToken(me),
+  };
+}
+export type LeaseManager = ReturnType<typeof createLeaseManager>;

@@ -1,0 +1,132 @@
+// Partition leases on a real nats-server: three instances (each on its own
+// connection) share 8 partitions, rebalance as they join and leave, and at no
+// moment do two of them hold one partition: whenever an instance starts a
+// partition, no other instance's fence for it still reads as held. An
+// instance cut off from NATS fences itself before its lease can lapse; one
+// whose lease was taken stops at its next heartbeat.
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { startEmbeddedNats, type EmbeddedNats } from "../../pipeline/nats/embedded-server.ts";
+import { createLeaseManager, type Fence, type LeaseManager, type ReleaseReason } from "../../pipeline/leases/lease-manager.ts";
+import { assignPartitions } from "../../pipeline/leases/assignment.ts";
+import { createLogger } from "../../pipeline/observability/log.ts";
+import { tempHome, waitFor } from "../helpers/stack-process.ts";
+
+const TTL = 1500;
+const PARTITIONS = 8;
+const home = tempHome("costline-leases-");
+let server: EmbeddedNats;
+const conns: NatsConnection[] = [];
+const log = createLogger("silent");
+
+beforeAll(async () => {
+  server = await startEmbeddedNats({ bin: "nats-server", storeDir: path.join(home, "nats"), logFile: path.join(home, "nats.log") });
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  await new Kvm(nc).create("leases-test", { history: 1, ttl: TTL });
+});
+afterAll(async () => {
+  for (const nc of conns) await nc.close().catch(() => undefined);
+  await server?.stop();
+});
+
+/** Every fence ever handed out, by partition, to check that a start never overlaps a live holder. */
+const fences = new Map<number, { who: string; fence: Fence }[]>();
+const overlaps: string[] = [];
+const events: { who: string; p: number; change: "acquired" | ReleaseReason }[] = [];
+
+async function instance(who: string, kvOverride?: KV): Promise<{ m: LeaseManager; nc: NatsConnection }> {
+  const nc = await connect({ servers: server.url, reconnect: false });
+  conns.push(nc);
+  const kv = kvOverride ?? (await new Kvm(nc).open("leases-test"));
+  const m = createLeaseManager({
+    kv,
+    group: "ledger",
+    instanceId: who,
+    partitions: PARTITIONS,
+    ttlMs: TTL,
+    log,
+    async onAcquired(p, fence) {
+      for (const other of fences.get(p) ?? [])
+        if (other.who !== who && other.fence.held()) overlaps.push(`${who} started ${p} while ${other.who} held it`);
+      fences.set(p, [...(fences.get(p) ?? []), { who, fence }]);
+      events.push({ who, p, change: "acquired" });
+    },
+    async onReleased(p, reason) {
+      events.push({ who, p, change: reason });
+    },
+  });
+  m.start();
+  return { m, nc };
+}
+
+const owned = (ms: LeaseManager[]) => ms.map((m) => m.owned().sort((a, b) => a - b));
+
+describe("partition leases", () => {
+  it("assigns shares that differ by at most one, the same on every member", () => {
+    const a = assignPartitions(8, ["c", "a", "b"]);
+    expect([...a.values()].map((l) => l.length).sort()).toEqual([2, 3, 3]);
+    expect(assignPartitions(8, ["b", "a", "c"])).toEqual(a);
+    expect(assignPartitions(8, [])).toEqual(new Map());
+  });
+
+  it("rebalances as instances join and leave, never with two owners of a partition", async () => {
+    const a = await instance("a");
+    await waitFor("a to hold every partition", async () => (a.m.owned().length === PARTITIONS ? true : undefined), 20_000);
+
+    const b = await instance("b");
+    await waitFor("a and b to share 4 + 4", async () => (owned([a.m, b.m]).every((l) => l.length === 4) ? true : undefined), 20_000);
+    const c = await instance("c");
+    await waitFor(
+      "three shares of 3, 3 and 2",
+      async () => {
+        const o = owned([a.m, b.m, c.m]);
+        return o
+          .map((l) => l.length)
+          .sort()
+          .join() === "2,3,3" && new Set(o.flat()).size === PARTITIONS
+          ? true
+          : undefined;
+      },
+      20_000,
+    );
+
+    // b leaves gracefully: its partitions are released and taken by a and c.
+    await b.m.stop();
+    expect(b.m.owned()).toEqual([]);
+    await waitFor(
+      "a and c to share 4 + 4",
+      async () =>
+        owned([a.m, c.m]).every((l) => l.length === 4) && new Set(owned([a.m, c.m]).flat()).size === PARTITIONS ? true : undefined,
+      20_000,
+    );
+    expect(events.filter((e) => e.who === "b" && e.change === "stop").length).toBeGreaterThan(0);
+
+    // c is cut off from NATS (a crash, as the others see it): it fences itself, a takes everything after the TTL.
+    const cutAt = Date.now();
+    const cHeld = c.m.owned();
+    await c.nc.close();
+    await waitFor("c to fence itself", async () => (c.m.owned().length === 0 ? true : undefined), 20_000);
+    await waitFor("a to hold every partition again", async () => (a.m.owned().length === PARTITIONS ? true : undefined), 20_000);
+    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(TTL / 2);
+    for (const p of cHeld) expect(events.some((e) => e.who === "c" && e.p === p && e.change === "lost")).toBe(true);
+
+    expect(overlaps).toEqual([]);
+    await c.m.stop();
+    await a.m.stop();
+  }, 120_000);
+
+  it("stops at the next heartbeat when another writer took the lease", async () => {
+    const d = await instance("d");
+    await waitFor("d to hold every partition", async () => (d.m.owned().length === PARTITIONS ? true : undefined), 20_000);
+    const kv = await new Kvm(conns[0]!).open("leases-test");
+    // An operator (or a split brain) overwrites partition 3's lease.
+    await kv.put("ledger.p.3", JSON.stringify({ owner: "intruder" }));
+    await waitFor("d to give partition 3 up", async () => (!d.m.owned().includes(3) ? true : undefined), 20_000);
+    expect(events.some((e) => e.who === "d" && e.p === 3 && e.change === "lost")).toBe(true);
+    await d.m.stop();
+  }, 60_000);
+});
