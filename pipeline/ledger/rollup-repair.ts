@@ -19,7 +19,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../clickhouse/client.ts";
 import type { Logger } from "../observability/log.ts";
-import { partitionSql } from "../partitions/partition.ts";
+import { partitionSql } from "../nats/partition.ts";
 
 /** Restricts a repair to the tenants of one partition. */
 export interface RepairScope {

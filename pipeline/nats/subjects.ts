@@ -1,8 +1,8 @@
 // Subject names and stream names, derived from the configured prefix. Tenants
 // become subject tokens after escaping, so no tenant string can break a subject.
 // Priced subjects carry one more token after the tenant: its partition
-// (partitions/partition.ts), so a stateful stage can read one partition.
-import { partitionOf } from "../partitions/partition.ts";
+// (nats/partition.ts), so a stateful stage can read one partition.
+import { partitionOf } from "./partition.ts";
 
 export interface Subjects {
   prefix: string;

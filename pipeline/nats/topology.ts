@@ -13,7 +13,7 @@ import {
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, partitionBuckets, streamNames } from "./subjects.ts";
-import { allPartitions } from "../partitions/partition.ts";
+import { allPartitions } from "./partition.ts";
 import { ensureNotifyBuckets } from "./notify-buckets.ts";
 import { ensureKvBucket, retryOnTimeout } from "./replicas.ts";
 

@@ -10,7 +10,7 @@ import { migrate } from "../../pipeline/clickhouse/migrate.ts";
 import { createLedgerStore } from "../../pipeline/ledger/ledger-store.ts";
 import { repairRollups, rollupSpecs } from "../../pipeline/ledger/rollup-repair.ts";
 import { createLogger } from "../../pipeline/observability/log.ts";
-import { partitionOf, partitionSql } from "../../pipeline/partitions/partition.ts";
+import { partitionOf, partitionSql } from "../../pipeline/nats/partition.ts";
 import type { PricedEvent } from "../../schemas/index.ts";
 
 let db: Ledgerbase;

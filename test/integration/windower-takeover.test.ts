@@ -18,7 +18,7 @@ import { loadConfig } from "../../pipeline/config/config.ts";
 import { startEmbeddedNats, type EmbeddedNats } from "../../pipeline/nats/embedded-server.ts";
 import { applyTopology } from "../../pipeline/nats/topology.ts";
 import { createSubjects, partitionBuckets, streamNames } from "../../pipeline/nats/subjects.ts";
-import { partitionOf } from "../../pipeline/partitions/partition.ts";
+import { partitionOf } from "../../pipeline/nats/partition.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import { cleanEnv } from "../helpers/cli-process.ts";
 import { cliPath, repoRoot, tempHome, waitFor } from "../helpers/stack-process.ts";

@@ -29,7 +29,7 @@ describe("KV key tokens", () => {
 
 describe("partitions", () => {
   it("put a tenant's priced events on one partition token after the tenant, stable across calls", async () => {
-    const { partitionOf } = await import("../../pipeline/partitions/partition.ts");
+    const { partitionOf } = await import("../../pipeline/nats/partition.ts");
     const s = createSubjects("costline", 8);
     const p = partitionOf("acme", 8);
     expect(s.priced("acme")).toBe(`costline.priced.acme.${p}`);
