@@ -71,10 +71,14 @@ export function eventIds(bytes: Uint8Array, maxBytes = MAX_PAYLOAD): EventIds {
   return tenants.size === 1 ? { tenant: [...tenants][0] } : {};
 }
 
-/** The tenant an events or priced subject names (`<prefix>.events.<tenant>`), if it is one of those. */
+/**
+ * The tenant an events or priced subject names (`<prefix>.events.<tenant>`,
+ * `<prefix>.priced.<tenant>.<partition>`), if it is one of those.
+ */
 export function tenantOfSubject(subject: string): string | undefined {
   const t = subject.split(".");
-  return t.length === 3 && (t[1] === "events" || t[1] === "priced") ? fromSubjectToken(t[2]!) : undefined;
+  const named = (t.length === 3 && t[1] === "events") || (t[1] === "priced" && (t.length === 3 || t.length === 4));
+  return named ? fromSubjectToken(t[2]!) : undefined;
 }
 
 export function dlqRecord(stage: string, msg: JsMsg, entry: DlqEntry, now = new Date()): DlqRecord {

@@ -146,7 +146,7 @@ describe("costline dlq", () => {
       const l = lines<Listed>(dlq("list", "--stage", "ledger", "--json"));
       return l.length === 1 && l[0]!.seq !== before!.seq ? l : undefined;
     });
-    expect(again).toMatchObject({ reason: "validation", subject: "costline.priced.acme", tenant: "acme", deliveries: 1 });
+    expect(again).toMatchObject({ reason: "validation", subject: subjects.priced("acme"), tenant: "acme", deliveries: 1 });
     const skippedByWindower = await waitFor("the windower skipping the ledger's retry", async () => {
       const m = (await (await fetch(`${stack!.info.api_url}/metrics`)).text()).match(
         /costline_stage_messages_total\{stage="windower",outcome="skipped"\} (\d+)/,

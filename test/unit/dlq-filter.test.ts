@@ -92,6 +92,9 @@ describe("what a dead letter learns from its message", () => {
   it("takes the tenant from an events or priced subject only", () => {
     expect(tenantOfSubject("costline.events.acme")).toBe("acme");
     expect(tenantOfSubject("costline.priced.umbrella~20corp")).toBe("umbrella corp");
+    // Priced subjects carry the tenant's partition after it.
+    expect(tenantOfSubject("costline.priced.umbrella~20corp.6")).toBe("umbrella corp");
+    expect(tenantOfSubject("costline.events.acme.6")).toBeUndefined();
     expect(tenantOfSubject("costline.windows.tenant")).toBeUndefined();
     expect(tenantOfSubject("costline.alerts.critical.spike")).toBeUndefined();
   });
