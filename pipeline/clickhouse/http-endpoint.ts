@@ -188,9 +188,16 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
   };
 }
 
+/** ClickHouse's default http_max_uri_size. */
+export const httpMaxUriSize = 1_048_576;
+
 export async function startClickHouseHttp(opts: ClickHouseHttpOptions): Promise<{ url: string; close(): Promise<void> }> {
   const handle = createClickHouseHttpHandler(opts);
-  const server = createServer((req, res) => {
+  // ClickHouse accepts a request line up to http_max_uri_size (1 MiB), and its clients
+  // send `param_*` bindings in the URL: the ledger's stored-id lookup of a large batch
+  // binds every event id there. Node's default (16 KiB) answered those with a bare 431,
+  // which @clickhouse/client reports as an error with an empty message.
+  const server = createServer({ maxHeaderSize: httpMaxUriSize }, (req, res) => {
     handle(req, res).catch((err) => {
       opts.log?.error({ err }, "ClickHouse HTTP endpoint failed");
       if (!res.headersSent) fail(res, 500, 1001, "STD_EXCEPTION", "internal error; the stack's log has the details");

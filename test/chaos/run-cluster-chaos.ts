@@ -30,6 +30,7 @@ import { startNatsCluster } from "../helpers/nats-cluster.ts";
 import { runLog, startRun, type RunProcess } from "../helpers/run-process.ts";
 import { startStack, tempHome, waitFor } from "../helpers/stack-process.ts";
 import type { ChaosCheck } from "./run-chaos.ts";
+import { describeStall, stallReport } from "./stall-report.ts";
 
 export interface ClusterChaosOptions {
   events: number;
@@ -263,7 +264,28 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
 
   const ledgerCount = async () =>
     Number((await up.sql<{ n: number }>(`SELECT count() AS n FROM costline.ledger FINAL WHERE tenant IN (${tenantList})`))[0]?.n ?? 0);
-  await waitFor("the ledger to hold every unique event", async () => ((await ledgerCount()) >= unique.size ? true : undefined), 600_000);
+  try {
+    await waitFor("the ledger to hold every unique event", async () => ((await ledgerCount()) >= unique.size ? true : undefined), 600_000);
+  } catch (err) {
+    // Say why before giving up: which tenant (partition) is short, which consumer holds what, who holds the leases.
+    const byTenant = await up
+      .sql<{ tenant: string; n: number }>(
+        `SELECT tenant, count() AS n FROM costline.ledger FINAL WHERE tenant IN (${tenantList}) GROUP BY tenant`,
+      )
+      .catch(() => []);
+    const stall = await stallReport({
+      nc: adminNc,
+      jsm,
+      partitions: Number(process.env.COSTLINE_PARTITIONS ?? 8),
+      tenants: everyTenant.map((t) => ({
+        tenant: t,
+        want: [...unique.values()].filter((u) => u.tenant === t).length,
+        got: Number(byTenant.find((r) => r.tenant === t)?.n ?? 0),
+      })),
+    });
+    for (const line of describeStall(stall)) log(line);
+    throw new Error(`${(err as Error).message}\n${JSON.stringify(stall, null, 2)}`, { cause: err });
+  }
   // Every window final: past its end plus the lateness by the wall clock, with a margin.
   await sleep((2 * windowS + latenessS) * 1000 + 5000);
 
