@@ -30,6 +30,8 @@ const ORDER_BY = /\bORDER BY\s+(\(?\s*([A-Za-z_][A-Za-z0-9_]*))/i;
 /** Replicated tables deduplicate retried inserts themselves (replicated_deduplication_window): this setting is for plain MergeTree. */
 const NON_REPLICATED_DEDUP = /\s*non_replicated_deduplication_window\s*=\s*\d+\s*,?/gi;
 const COLUMN_ALTER = /^(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b/i;
+/** A backfill: INSERT INTO costline.<table> (…) SELECT … FROM costline.… */
+const INSERT_SELECT = /^INSERT INTO costline\.([a-z_]+)\s*\([^)]*\)\s*SELECT\b[\s\S]*$/i;
 
 export const localTable = (name: string) => `${name}_local`;
 
@@ -109,6 +111,16 @@ export function clusterStatements(statements: readonly string[], cluster: string
       out.push(`ALTER TABLE costline.${localTable(name)} ${on} ${action}`);
       // The Distributed table mirrors the columns of its local tables.
       if (COLUMN_ALTER.test(action.trim())) out.push(`ALTER TABLE costline.${name} ${on} ${action}`);
+      continue;
+    }
+    const backfill = INSERT_SELECT.exec(sql);
+    if (backfill) {
+      const [, name] = backfill as unknown as [string, string];
+      if (!tables.has(name)) throw new ClusterMigrationError(`backfill of costline.${name}, which no migration created`);
+      // Run once, not ON CLUSTER: it reads and writes the Distributed tables, so each
+      // shard's rows (FINAL per shard is exact: one tenant's rows share a shard) are
+      // re-sharded by the target's own key.
+      out.push(sql);
       continue;
     }
     throw new ClusterMigrationError(`no cluster form for this migration statement: ${sql.slice(0, 80)}…`);
