@@ -6,10 +6,16 @@
 // from a least-squares line through the samples — flat means memory follows
 // the open windows, not traffic × time.
 //
-//   npm run bench:windower-memory -- [--rate 5000] [--minutes 10] [--out FILE]
+// Besides the RSS it samples the process's own heap and external memory (its
+// /metrics), so a growth can be told apart: JS objects (heap) or Buffers
+// (external).
+//
+//   npm run bench:windower-memory -- [--rate 5000] [--minutes 10] [--window-s 60] [--lateness-s 120]
+//     [--child-node-options=--heapsnapshot-signal=SIGUSR2] [--out FILE]
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -26,6 +32,10 @@ const { values: args } = parseArgs({
   options: {
     rate: { type: "string", default: "5000" },
     minutes: { type: "string", default: "10" },
+    "window-s": { type: "string", default: "60" },
+    "lateness-s": { type: "string", default: "120" },
+    /** Node options for the windower process, e.g. --heapsnapshot-signal=SIGUSR2 to take heap snapshots. */
+    "child-node-options": { type: "string", default: "" },
     out: { type: "string" },
   },
 });
@@ -33,11 +43,32 @@ const rate = Number(args.rate);
 const minutes = Number(args.minutes);
 const EVENTS_PER_MESSAGE = 10;
 const TENANTS = Array.from({ length: 40 }, (_, i) => `tenant-${i}`);
-const settings = { COSTLINE_WINDOW_S: "60", COSTLINE_ALLOWED_LATENESS_S: "120" };
+const settings = { COSTLINE_WINDOW_S: args["window-s"], COSTLINE_ALLOWED_LATENESS_S: args["lateness-s"] };
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** A loopback port free right now, for the child's /metrics. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** The child's heap used and external memory in MB, from its Prometheus metrics (null when unreachable). */
+async function heapMb(port: number): Promise<{ heap_used_mb: number | null; external_mb: number | null }> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+    .then((r) => r.text())
+    .catch(() => "");
+  const read = (name: string) => {
+    const m = new RegExp(`^costline_${name} (\\S+)$`, "m").exec(text);
+    return m ? Math.round((Number(m[1]) / 1024 / 1024) * 10) / 10 : null;
+  };
+  return { heap_used_mb: read("nodejs_heap_size_used_bytes"), external_mb: read("nodejs_external_memory_bytes") };
 }
 
 function priced(i: number, tenant: string, time: number): PricedEvent {
@@ -79,6 +110,7 @@ await applyTopology(nc, jsm, config);
 const js = jetstream(nc);
 const subjects = createSubjects(config.subjects.prefix, config.partitions.count);
 
+const metricsPort = await freePort();
 const child = spawn(process.execPath, [cliPath, "run", "windower"], {
   cwd: repoRoot,
   env: cleanEnv({
@@ -86,17 +118,24 @@ const child = spawn(process.execPath, [cliPath, "run", "windower"], {
     NATS_URL: server.url,
     COSTLINE_HOME: path.join(home, "w"),
     COSTLINE_API_PORT: "0",
+    COSTLINE_METRICS_PORT: String(metricsPort),
+    ...(args["child-node-options"] ? { NODE_OPTIONS: args["child-node-options"] } : {}),
     COSTLINE_LOG_LEVEL: "warn",
   }),
   stdio: ["ignore", "inherit", "inherit"],
 });
 await sleep(5000);
 
-const samples: { t_s: number; rss_mb: number }[] = [];
+type Sample = { t_s: number; rss_mb: number; heap_used_mb: number | null; external_mb: number | null };
+const samples: Sample[] = [];
 const started = Date.now();
 let sent = 0;
 let i = 0;
-const sampler = setInterval(() => samples.push({ t_s: (Date.now() - started) / 1000, rss_mb: rssMb(child.pid!) }), 5000);
+const sampler = setInterval(() => {
+  const t_s = (Date.now() - started) / 1000;
+  const rss_mb = rssMb(child.pid!);
+  void heapMb(metricsPort).then((h) => samples.push({ t_s, rss_mb, ...h }));
+}, 5000);
 const tickMs = 100;
 const perTick = Math.max(1, Math.round((rate * tickMs) / 1000 / EVENTS_PER_MESSAGE));
 while (Date.now() - started < minutes * 60_000) {
@@ -122,16 +161,19 @@ for (let p = 0; p < config.partitions.count; p++) {
 
 // Growth after the warm-up: the open windows fill for window + lateness + one window.
 const warmupS = 2 * config.windows.windowS + config.windows.latenessS;
-const steady = samples.filter((s) => s.t_s >= warmupS);
-const slope = (() => {
-  if (steady.length < 3) return null;
-  const n = steady.length;
-  const mx = steady.reduce((a, s) => a + s.t_s, 0) / n;
-  const my = steady.reduce((a, s) => a + s.rss_mb, 0) / n;
-  const num = steady.reduce((a, s) => a + (s.t_s - mx) * (s.rss_mb - my), 0);
-  const den = steady.reduce((a, s) => a + (s.t_s - mx) ** 2, 0);
-  return (num / den) * 60;
-})();
+const steady = samples.filter((s) => s.t_s >= warmupS).sort((a, b) => a.t_s - b.t_s);
+/** MB per minute of a least-squares line through the steady samples of one measure. */
+const slopeOf = (pick: (s: Sample) => number | null) => {
+  const pts = steady.map((s) => [s.t_s, pick(s)] as const).filter((p): p is readonly [number, number] => p[1] !== null);
+  if (pts.length < 3) return null;
+  const n = pts.length;
+  const mx = pts.reduce((a, p) => a + p[0], 0) / n;
+  const my = pts.reduce((a, p) => a + p[1], 0) / n;
+  const num = pts.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
+  const den = pts.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
+  return Math.round((num / den) * 60 * 100) / 100;
+};
+const slope = slopeOf((s) => s.rss_mb);
 
 const result = {
   target_events_per_s: rate,
@@ -141,7 +183,11 @@ const result = {
   warmup_s: warmupS,
   rss_mb_start_of_steady: steady[0]?.rss_mb ?? null,
   rss_mb_end: samples.at(-1)?.rss_mb ?? null,
-  rss_growth_mb_per_min: slope === null ? null : Math.round(slope * 100) / 100,
+  rss_growth_mb_per_min: slope,
+  heap_used_growth_mb_per_min: slopeOf((s) => s.heap_used_mb),
+  external_growth_mb_per_min: slopeOf((s) => s.external_mb),
+  heap_used_mb_end: samples.at(-1)?.heap_used_mb ?? null,
+  external_mb_end: samples.at(-1)?.external_mb ?? null,
   windower_backlog_messages_at_end: lag,
   samples,
 };

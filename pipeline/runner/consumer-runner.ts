@@ -83,10 +83,12 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
   const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
   const messages = await consumer.consume({ max_messages: Math.max(opts.maxBatch * 2, 100) });
   const it = messages[Symbol.asyncIterator]();
-  const stopped = new Promise<typeof STOP>((resolve) => {
-    if (opts.signal.aborted) resolve(STOP);
-    opts.signal.addEventListener("abort", () => resolve(STOP), { once: true });
-  });
+  // A fresh stop promise per wait, never one promise for the loop's life: every Promise.race adds a
+  // reaction to each promise it races, and a promise that stays pending keeps them all — each holding
+  // the race's result, the message — so one long-lived stop promise retained every message received.
+  let wake: ((stop: typeof STOP) => void) | null = null;
+  opts.signal.addEventListener("abort", () => wake?.(STOP), { once: true });
+  const stopped = () => (opts.signal.aborted ? Promise.resolve(STOP) : new Promise<typeof STOP>((resolve) => (wake = resolve)));
 
   let buffer: JsMsg[] = [];
   let bufferedBytes = 0;
@@ -114,7 +116,7 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
       pending ??= it.next();
       const next: IteratorResult<JsMsg> | typeof TIMER | typeof STOP = await Promise.race<
         IteratorResult<JsMsg> | typeof TIMER | typeof STOP
-      >(timer ? [pending, timer, stopped] : [pending, stopped]);
+      >(timer ? [pending, timer, stopped()] : [pending, stopped()]);
       if (next === STOP) break;
       if (next === TIMER) {
         await flush();
