@@ -72,8 +72,13 @@ export function parsePriced(msg: JsMsg): PricedEvent[] {
 /** Callers only read the events: another stage may hold the same array. */
 export type PricedDecoder = (msg: JsMsg) => PricedEvent[];
 
-/** A decoder shared by `readers` stages of one process (1: no sharing). */
-export function createPricedDecoder(readers: number, capacity = 200_000): PricedDecoder {
+/**
+ * A decoder shared by `readers` stages of one process (1: no sharing).
+ * `capacity` (messages) bounds what waits for the other reader: with
+ * partitions, this process may own a partition for one stage only, and those
+ * entries are never asked for again until they are pushed out.
+ */
+export function createPricedDecoder(readers: number, capacity = 20_000): PricedDecoder {
   if (readers <= 1) return parsePriced;
   const memo = new Map<number, { events?: PricedEvent[]; error?: PermanentError; left: number }>();
   return (msg) => {
