@@ -76,15 +76,6 @@ export const costPayload = z.object({
   category: shortText,
 });
 
-export const eventTypes = [
-  "costline.llm.usage",
-  "costline.infra.usage",
-  "costline.vectordb.usage",
-  "costline.revenue",
-  "costline.cost",
-] as const;
-export type EventType = (typeof eventTypes)[number];
-
 const envelopeShape = {
   specversion: z.literal("1.0"),
   id: z
@@ -116,6 +107,9 @@ export const costEvent = z.object({ ...envelopeShape, type: z.literal("costline.
 /** Any cost event; `type` selects the payload schema. */
 export const costlineEvent = z.discriminatedUnion("type", [llmUsageEvent, infraUsageEvent, vectordbUsageEvent, revenueEvent, costEvent]);
 export type CostlineEvent = z.infer<typeof costlineEvent>;
+/** The event types the union accepts; schemas/event-kinds.ts has a row for each. */
+export type EventType = CostlineEvent["type"];
+export const eventTypes: readonly EventType[] = costlineEvent.options.map((o) => o.shape.type.value);
 /** What a producer writes: defaults (batch, units) may be left out. */
 export type CostlineEventInput = z.input<typeof costlineEvent>;
 

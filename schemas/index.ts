@@ -3,6 +3,7 @@
 export * from "./common.ts";
 export * from "./money.ts";
 export * from "./events.ts";
+export * from "./event-kinds.ts";
 export * from "./priced.ts";
 export * from "./window.ts";
 export * from "./alert.ts";
@@ -17,18 +18,15 @@ import { dlqRecordSchema } from "./dlq.ts";
 import { budgetSchema } from "./budget.ts";
 import { controlSchema } from "./control.ts";
 import { deliveryRecordSchema, silenceSchema, webhookPayloadSchema } from "./notify.ts";
-import { costEvent, costlineEvent, infraUsageEvent, llmUsageEvent, revenueEvent, vectordbUsageEvent } from "./events.ts";
+import { costlineEvent } from "./events.ts";
+import { eventWireSchemas } from "./event-kinds.ts";
 import { pricedEventSchema } from "./priced.ts";
 import { reservationCounterSchema } from "./reservation.ts";
 import { windowAggregateSchema, windowBatchSchema } from "./window.ts";
 
 export const wireSchemas = {
   "costline-event": costlineEvent,
-  "llm-usage-event": llmUsageEvent,
-  "infra-usage-event": infraUsageEvent,
-  "vectordb-usage-event": vectordbUsageEvent,
-  "revenue-event": revenueEvent,
-  "cost-event": costEvent,
+  ...eventWireSchemas,
   "priced-event": pricedEventSchema,
   "window-aggregate": windowAggregateSchema,
   "window-batch": windowBatchSchema,

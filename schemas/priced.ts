@@ -4,7 +4,7 @@ import { z } from "zod";
 import { attributionShape, decimalString, isoTime } from "./common.ts";
 import { eventAmount } from "./money.ts";
 
-export const ledgerKinds = ["llm", "infra", "vectordb", "revenue", "cost"] as const;
+import { ledgerKinds } from "./event-kinds.ts";
 
 export const priceComponentSchema = z.object({
   unit: z.string(),

@@ -1,4 +1,4 @@
--- Shared costs (infra and vector-db events naming no post) stored since {since}
+-- Shared costs (events of the shared kinds, schemas/event-kinds.ts, naming no post) stored since {since}
 -- and not yet allocated, with the allocation window each falls in.
 SELECT
     l.tenant AS tenant, l.source AS source, l.event_id AS event_id, l.kind AS kind,
@@ -6,7 +6,7 @@ SELECT
     toString(toStartOfInterval(l.time, toIntervalSecond({window_s:UInt32}))) AS window_start,
     toString(l.ingested_at) AS ingested_at
 FROM costline.ledger AS l FINAL
-WHERE l.kind IN ('infra', 'vectordb') AND l.post_id = '' AND l.priced
+WHERE has({shared_kinds:Array(String)}, l.kind) AND l.post_id = '' AND l.priced
   AND l.ingested_at >= {since:DateTime64(3, 'UTC')}
   AND (l.source, l.event_id) NOT IN (
       SELECT source, source_event_id FROM costline.cost_allocations WHERE allocated_at >= {since:DateTime64(3, 'UTC')}

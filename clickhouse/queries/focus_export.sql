@@ -1,5 +1,7 @@
 -- The ledger as FOCUS 1.2 cost and usage rows: one row per hour, tenant, kind,
 -- provider, model, feature and persona (revenue is not a cost and is left out).
+-- {focus_kinds} and the label arrays beside it are the costed kinds' FOCUS
+-- labels, in the same order (schemas/event-kinds.ts, focusLabelParams).
 -- The tenant is the billing account, the feature the sub-account, the model
 -- the resource. costline prices at the rates configured for the tenant and
 -- keeps no separate list or contracted price, so ListCost, ContractedCost and
@@ -13,7 +15,7 @@ SELECT
     toDateTime(addMonths(toStartOfMonth(ChargePeriodStart), 1), 'UTC') AS BillingPeriodEnd,
     if(BilledCost < 0, 'Credit', 'Usage') AS ChargeCategory,
     CAST(NULL, 'Nullable(String)') AS ChargeClass,
-    concat(multiIf(kind = 'llm', 'LLM usage', kind = 'infra', 'Infrastructure usage', kind = 'vectordb', 'Vector database usage', 'Cost'),
+    concat(transform(kind, {focus_kinds:Array(String)}, {focus_charges:Array(String)}, 'Cost'),
            ' of ', coalesce(nullIf(model, ''), provider), ' (', provider, ')') AS ChargeDescription,
     'Usage-Based' AS ChargeFrequency,
     toStartOfHour(time) AS ChargePeriodStart,
@@ -30,10 +32,10 @@ SELECT
     provider AS PublisherName,
     nullIf(model, '') AS ResourceId,
     nullIf(model, '') AS ResourceName,
-    multiIf(kind = 'llm', 'Model', kind = 'vectordb', 'Vector index', kind = 'infra', 'Infrastructure', 'Other') AS ResourceType,
-    multiIf(kind = 'llm', 'AI and Machine Learning', kind = 'vectordb', 'Databases', kind = 'infra', 'Compute', 'Other') AS ServiceCategory,
+    transform(kind, {focus_kinds:Array(String)}, {focus_types:Array(String)}, 'Other') AS ResourceType,
+    transform(kind, {focus_kinds:Array(String)}, {focus_categories:Array(String)}, 'Other') AS ServiceCategory,
     provider AS ServiceName,
-    multiIf(kind = 'llm', 'Generative AI', kind = 'vectordb', 'Other (Databases)', kind = 'infra', 'Other (Compute)', 'Other (Other)') AS ServiceSubcategory,
+    transform(kind, {focus_kinds:Array(String)}, {focus_subcategories:Array(String)}, 'Other (Other)') AS ServiceSubcategory,
     nullIf(feature, '') AS SubAccountId,
     nullIf(feature, '') AS SubAccountName,
     toJSONString(mapFilter((k, v) -> v != '', map('costline.kind', kind, 'costline.persona_id', persona_id, 'costline.feature', feature))) AS Tags,
@@ -45,7 +47,7 @@ FROM costline.ledger FINAL
 WHERE ({tenant:String} = '' OR tenant = {tenant:String})
   AND time >= {from:DateTime64(3, 'UTC')}
   AND time < {to:DateTime64(3, 'UTC')}
-  AND kind != 'revenue'
+  AND has({focus_kinds:Array(String)}, kind)
 GROUP BY tenant, ChargePeriodStart, kind, provider, model, feature, persona_id
 -- ORDER BY: time first (a FinOps tool loads periods in order), then the grouping keys for a stable file.
 ORDER BY ChargePeriodStart, kind, provider, model, feature, persona_id

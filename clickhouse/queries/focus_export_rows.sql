@@ -5,4 +5,4 @@ FROM costline.ledger FINAL
 WHERE ({tenant:String} = '' OR tenant = {tenant:String})
   AND time >= {from:DateTime64(3, 'UTC')}
   AND time < {to:DateTime64(3, 'UTC')}
-  AND kind != 'revenue'
+  AND has({focus_kinds:Array(String)}, kind)

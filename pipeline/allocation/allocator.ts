@@ -10,6 +10,7 @@ import { insertIdempotent, queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import type { Logger } from "../observability/log.ts";
 import { sqlFile } from "../queries/sql-files.ts";
+import { sharedCostKinds } from "../../schemas/index.ts";
 import { splitCost, type Driver } from "./split.ts";
 
 type Candidate = {
@@ -36,7 +37,7 @@ export function createAllocator(deps: AllocatorDeps) {
   let since: string | undefined;
 
   async function start(): Promise<string> {
-    const [row] = await queryRows<{ since: string }>(client, sqlFile("allocation_start"));
+    const [row] = await queryRows<{ since: string }>(client, sqlFile("allocation_start"), { shared_kinds: sharedCostKinds });
     return row?.since ?? "1970-01-01 00:00:00.000";
   }
 
@@ -49,7 +50,11 @@ export function createAllocator(deps: AllocatorDeps) {
   /** One pass; returns how many shared events it allocated. */
   async function pass(): Promise<number> {
     since ??= await start();
-    const candidates = await queryRows<Candidate>(client, sqlFile("allocation_candidates"), { since, window_s: config.windowS });
+    const candidates = await queryRows<Candidate>(client, sqlFile("allocation_candidates"), {
+      since,
+      window_s: config.windowS,
+      shared_kinds: sharedCostKinds,
+    });
     const closedBefore = now().getTime() - (config.windowS + config.latenessS) * 1000;
     const ready = candidates.filter((c) => Date.parse(`${c.window_start.replace(" ", "T")}Z`) + config.windowS * 1000 <= closedBefore);
     const waiting = candidates.filter((c) => !ready.includes(c));

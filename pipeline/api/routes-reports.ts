@@ -7,6 +7,7 @@ import { queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import { buildCostsQuery, costsQuerySchema } from "../queries/costs-query.ts";
 import { sqlFile } from "../queries/sql-files.ts";
+import { sharedCostKinds } from "../../schemas/index.ts";
 import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
 import { tenantScope, type ApiEnv } from "./auth.ts";
 import { csvTable } from "../output/csv-cell.ts";
@@ -80,6 +81,7 @@ export function reportRoutes(analytics: Analytics): Hono<ApiEnv> {
       tenant: scope.tenant,
       from: chTime(q.data.from),
       to: chTime(q.data.to),
+      shared_kinds: sharedCostKinds,
     });
     const total = Number(row?.total_usd ?? 0);
     const share = (k: string) => (total === 0 ? 0 : Number((Number(row?.[k] ?? 0) / total).toFixed(6)));

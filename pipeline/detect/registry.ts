@@ -7,12 +7,14 @@
 // creep, mix, cost per post, budgets) are listed beside them with their
 // parameters: they run on every window whatever series detector is chosen.
 //
-// Adding a detector is one entry in `seriesDetectors`.
+// Adding a series detector is its file and one entry in `seriesDetectors`;
+// adding a cost check is its row in checks.ts (see there).
 import { z } from "zod";
 import { CostlineError, formatIssues } from "../errors.ts";
 import type { SeriesDetector } from "./series-detector.ts";
 import { seasonalParamsSchema, seasonalSeries, spikeParamsSchema, spikeSeries } from "./series-spike.ts";
 import { costChecksSchema } from "./cost-checks.ts";
+import { costCheckTable, type CheckName } from "./checks.ts";
 import { adaptiveParamsSchema, createAdaptive } from "./adaptive/index.ts";
 import { createSpend, spendParamsSchema } from "./spend/index.ts";
 
@@ -77,37 +79,13 @@ export interface CostCheckEntry {
   params: z.ZodObject;
 }
 
+/** Every cost check the engine runs (checks.ts), then the budgets' check, which the budget tracker runs. */
 export const costChecks: readonly CostCheckEntry[] = [
-  {
-    name: "spike",
-    description: "window cost at 3× / 3.5× / 5× its baseline (medium / high / critical) and scored anomalous by the series detector",
-    params: costChecksSchema.shape.spike.unwrap() as z.ZodObject,
-  },
-  {
-    name: "creep",
-    description: "cost sustained well above the same hours on earlier days, though no single window spiked",
-    params: costChecksSchema.shape.creep.unwrap() as z.ZodObject,
-  },
-  {
-    name: "efficiency",
-    description: "cost per 1k output tokens (or per request) 30 % or more above its baseline",
-    params: costChecksSchema.shape.efficiency.unwrap() as z.ZodObject,
-  },
-  {
-    name: "roi",
-    description: "(revenue − cost) / cost over the last windows at or below −50 % for a scope that usually earns",
-    params: costChecksSchema.shape.roi.unwrap() as z.ZodObject,
-  },
-  {
-    name: "mix_shift",
-    description: "the cost shares across models and operations moved (Mahalanobis distance)",
-    params: costChecksSchema.shape.mixShift.unwrap() as z.ZodObject,
-  },
-  {
-    name: "cost_per_post",
-    description: "a post's running total at a multiple of the target cost per post",
-    params: costChecksSchema.shape.costPerPost.unwrap() as z.ZodObject,
-  },
+  ...(Object.keys(costCheckTable) as CheckName[]).map((key) => ({
+    name: costCheckTable[key].type,
+    description: costCheckTable[key].description,
+    params: costChecksSchema.shape[key].unwrap() as z.ZodObject,
+  })),
   {
     name: "budget",
     description: "spend crossing a budget's thresholds (50 / 75 / 90 / 100 % by default), and a forecast of running out",

@@ -1,8 +1,17 @@
 // Decodes one message from the events subject: a single CloudEvent or a JSON
 // array of them. Each element is validated on its own, so one bad event in a
 // batch does not sink the others.
-import { amountProblem, amountProblemText, costlineEvent, envelopeSchema, eventTypes, type CostlineEvent } from "../../schemas/index.ts";
-import { PermanentError, formatIssues } from "../errors.ts";
+import {
+  amountProblem,
+  amountProblemText,
+  costlineEvent,
+  envelopeSchema,
+  eventKinds,
+  eventTypes,
+  type CostlineEvent,
+  type EventType,
+} from "../../schemas/index.ts";
+import { PermanentError, formatIssues, type FailureReason } from "../errors.ts";
 
 export type Decoded = { ok: true; index: number; event: CostlineEvent } | { ok: false; index: number; error: PermanentError; raw: unknown };
 
@@ -48,6 +57,9 @@ export function validateEvent(raw: unknown, index = 0): Decoded {
     if (problem && problem !== "validation")
       return { ok: false, index, raw, error: new PermanentError(problem, amountProblemText(problem, amount)) };
   }
-  const usageIssue = full.error.issues.some((i) => i.path[0] === "data" && i.path[1] === "usage");
-  return { ok: false, index, raw, error: new PermanentError(usageIssue ? "invalid_usage" : "validation", formatIssues(full.error)) };
+  // The kind's own reason for an invalid field (e.g. an LLM event's usage), else "validation".
+  const reasons: Readonly<Record<string, FailureReason>> = eventKinds[envelope.data.type as EventType].fieldReasons;
+  const field = full.error.issues.find((i) => i.path[0] === "data" && typeof i.path[1] === "string" && Object.hasOwn(reasons, i.path[1]));
+  const reason = field ? reasons[field.path[1] as string]! : "validation";
+  return { ok: false, index, raw, error: new PermanentError(reason, formatIssues(full.error)) };
 }

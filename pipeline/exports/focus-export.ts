@@ -9,6 +9,7 @@ import { PermanentError } from "../errors.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import { sqlFile } from "../queries/sql-files.ts";
+import { focusLabelParams } from "../../schemas/index.ts";
 
 export const focusFormats = ["csv", "parquet"] as const;
 export type FocusFormat = (typeof focusFormats)[number];
@@ -44,7 +45,7 @@ export class ExportTooLargeError extends PermanentError {
 }
 
 export async function focusExport(client: ClickHouseClient, q: FocusQuery, maxRows: number): Promise<Readable> {
-  const params = { tenant: q.tenant ?? "", from: chTime(q.from), to: chTime(q.to) };
+  const params = { tenant: q.tenant ?? "", from: chTime(q.from), to: chTime(q.to), ...focusLabelParams() };
   const [count] = await queryRows<{ rows: string | number }>(client, sqlFile("focus_export_rows"), params);
   const rows = Number(count?.rows ?? 0);
   if (rows > maxRows) throw new ExportTooLargeError(rows, maxRows);

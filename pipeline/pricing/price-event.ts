@@ -2,7 +2,7 @@
 // is priced from genai-prices data, infra and vector-db usage from the rate
 // cards in configuration, `costline.cost` amounts are taken as given.
 import type { Config } from "../config/config.ts";
-import type { CostlineEvent, PricedEvent, PriceComponent } from "../../schemas/index.ts";
+import { eventKinds, ledgerFieldsOf, type CostlineEvent, type PricedEvent, type PriceComponent } from "../../schemas/index.ts";
 import { Decimal, toMoney } from "./decimal.ts";
 import { inForce, type FxRate } from "./pricing-config.ts";
 import { BELOW_MONEY_SCALE, subPicodollarCost } from "./amount-bounds.ts";
@@ -19,14 +19,6 @@ type Pricing = {
   provider?: string;
   model?: string;
 };
-
-const kindOfType = {
-  "costline.llm.usage": "llm",
-  "costline.infra.usage": "infra",
-  "costline.vectordb.usage": "vectordb",
-  "costline.revenue": "revenue",
-  "costline.cost": "cost",
-} as const;
 
 export interface EventPricerOptions {
   /** Prices from the catalog, ahead of the configured ones (a tie on `from` goes to them). */
@@ -118,12 +110,14 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">,
     const p = flagSubPicodollar(price(event, at));
     const d = event.data;
     const llm = event.type === "costline.llm.usage" ? event.data : undefined;
+    const kind = eventKinds[event.type];
+    const fields = ledgerFieldsOf(event);
     const hasKeys = Boolean(d.post_id || d.persona_id || d.user_id || d.feature || d.operation);
     return {
       event_id: event.id,
       source: event.source,
       type: event.type,
-      kind: kindOfType[event.type],
+      kind: kind.ledgerKind,
       // Already in the form toISOString writes (most producers' times): kept as it is.
       time: event.time && canonicalUtc.test(event.time) ? event.time : at.toISOString(),
       tenant: d.tenant,
@@ -136,11 +130,11 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">,
       correlation_id: d.correlation_id,
       request_id: d.request_id,
       tags: d.tags,
-      provider: p.provider ?? providerOf(event),
+      provider: p.provider ?? fields.provider,
       model: p.model ?? llm?.model ?? "",
       model_requested: llm?.model ?? "",
-      category: event.type === "costline.cost" ? event.data.category : event.type === "costline.infra.usage" ? event.data.resource : "",
-      usage: usageOf(event),
+      category: fields.category,
+      usage: fields.usage,
       batch: llm?.batch ?? false,
       latency_ms: llm?.latency_ms,
       status: llm?.status,
@@ -153,11 +147,7 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">,
       ...(options.catalogVersion !== undefined ? { catalog_version: options.catalogVersion } : {}),
       components: p.components ?? [],
       // Shared costs that name no post are split across posts by the allocator.
-      attribution_method: hasKeys
-        ? "direct"
-        : event.type === "costline.infra.usage" || event.type === "costline.vectordb.usage"
-          ? "allocated"
-          : "unattributed",
+      attribution_method: hasKeys ? "direct" : kind.shared ? "allocated" : "unattributed",
       enriched_at: lastNowText,
     };
   };
@@ -172,27 +162,4 @@ function flagSubPicodollar(p: Pricing): Pricing {
   if (p.cost === null || !p.components?.length || /[1-9]/.test(p.cost)) return p;
   const exact = subPicodollarCost(p.cost, p.components);
   return exact === undefined ? p : { ...p, cost: null, reason: `${BELOW_MONEY_SCALE}:${exact.slice(0, 200)}` };
-}
-
-function providerOf(event: CostlineEvent): string {
-  if (event.type === "costline.llm.usage" || event.type === "costline.vectordb.usage") return event.data.provider;
-  if (event.type === "costline.infra.usage") return event.data.service;
-  return "";
-}
-
-function usageOf(event: CostlineEvent): Record<string, number> {
-  switch (event.type) {
-    case "costline.llm.usage":
-      return event.data.usage as Record<string, number>;
-    case "costline.infra.usage":
-      return { [event.data.unit]: event.data.quantity };
-    case "costline.vectordb.usage":
-      return {
-        read_units: event.data.read_units,
-        write_units: event.data.write_units,
-        ...(event.data.storage_gib_month ? { storage_gib_month: event.data.storage_gib_month } : {}),
-      };
-    default:
-      return {};
-  }
 }

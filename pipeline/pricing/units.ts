@@ -11,7 +11,23 @@ export interface UnitDef {
   dimensions: Readonly<Record<string, string>>;
 }
 
-export const units: Readonly<Record<string, UnitDef>> = {
+/** Token units of one direction: every modality (or none) by every token type (or none), per million tokens. */
+function tokenUnits(direction: "input" | "output", tokenTypes: readonly string[]): Record<string, UnitDef> {
+  const out: Record<string, UnitDef> = {};
+  for (const modality of ["", "audio", "image", "text", "video"])
+    for (const tokenType of ["", ...tokenTypes]) {
+      const name = [direction, modality, tokenType].filter(Boolean).join("_");
+      out[`${name}_tokens`] = {
+        priceKey: `${name}_mtok`,
+        per: 1000000,
+        dimensions: { direction, family: "tokens", ...(modality ? { modality } : {}), ...(tokenType ? { token_type: tokenType } : {}) },
+      };
+    }
+  return out;
+}
+
+/** Every other unit, by its usage key. */
+const otherUnits: Readonly<Record<string, UnitDef>> = {
   audio_seconds: { priceKey: "audio_hours", per: 3600, dimensions: { family: "durations", modality: "audio" } },
   cache_audio_read_tokens: {
     priceKey: "cache_audio_read_mtok",
@@ -124,131 +140,18 @@ export const units: Readonly<Record<string, UnitDef>> = {
     per: 3600,
     dimensions: { direction: "input", family: "durations", modality: "audio" },
   },
-  input_audio_tokens: {
-    priceKey: "input_audio_mtok",
-    per: 1000000,
-    dimensions: { direction: "input", family: "tokens", modality: "audio" },
-  },
-  input_audio_tool_tokens: {
-    priceKey: "input_audio_tool_mtok",
-    per: 1000000,
-    dimensions: { direction: "input", family: "tokens", modality: "audio", token_type: "tool" },
-  },
   input_characters: { priceKey: "input_mchars", per: 1000000, dimensions: { direction: "input", family: "characters" } },
   input_document_pages: { priceKey: "input_document_kpages", per: 1000, dimensions: { direction: "input", family: "document_pages" } },
-  input_image_tokens: {
-    priceKey: "input_image_mtok",
-    per: 1000000,
-    dimensions: { direction: "input", family: "tokens", modality: "image" },
-  },
-  input_image_tool_tokens: {
-    priceKey: "input_image_tool_mtok",
-    per: 1000000,
-    dimensions: { direction: "input", family: "tokens", modality: "image", token_type: "tool" },
-  },
   input_pixels: { priceKey: "input_gpixels", per: 1000000000, dimensions: { direction: "input", family: "pixels" } },
   input_text_messages: {
     priceKey: "input_text_messages_kcount",
     per: 1000,
     dimensions: { direction: "input", family: "messages", modality: "text" },
   },
-  input_text_tokens: { priceKey: "input_text_mtok", per: 1000000, dimensions: { direction: "input", family: "tokens", modality: "text" } },
-  input_text_tool_tokens: {
-    priceKey: "input_text_tool_mtok",
-    per: 1000000,
-    dimensions: { direction: "input", family: "tokens", modality: "text", token_type: "tool" },
-  },
-  input_tokens: { priceKey: "input_mtok", per: 1000000, dimensions: { direction: "input", family: "tokens" } },
-  input_tool_tokens: {
-    priceKey: "input_tool_mtok",
-    per: 1000000,
-    dimensions: { direction: "input", family: "tokens", token_type: "tool" },
-  },
-  input_video_tokens: {
-    priceKey: "input_video_mtok",
-    per: 1000000,
-    dimensions: { direction: "input", family: "tokens", modality: "video" },
-  },
-  input_video_tool_tokens: {
-    priceKey: "input_video_tool_mtok",
-    per: 1000000,
-    dimensions: { direction: "input", family: "tokens", modality: "video", token_type: "tool" },
-  },
-  output_audio_citation_tokens: {
-    priceKey: "output_audio_citation_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "audio", token_type: "citation" },
-  },
-  output_audio_reasoning_tokens: {
-    priceKey: "output_audio_reasoning_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "audio", token_type: "reasoning" },
-  },
   output_audio_seconds: {
     priceKey: "output_audio_hours",
     per: 3600,
     dimensions: { direction: "output", family: "durations", modality: "audio" },
-  },
-  output_audio_tokens: {
-    priceKey: "output_audio_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "audio" },
-  },
-  output_citation_tokens: {
-    priceKey: "output_citation_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", token_type: "citation" },
-  },
-  output_image_citation_tokens: {
-    priceKey: "output_image_citation_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "image", token_type: "citation" },
-  },
-  output_image_reasoning_tokens: {
-    priceKey: "output_image_reasoning_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "image", token_type: "reasoning" },
-  },
-  output_image_tokens: {
-    priceKey: "output_image_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "image" },
-  },
-  output_reasoning_tokens: {
-    priceKey: "output_reasoning_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", token_type: "reasoning" },
-  },
-  output_text_citation_tokens: {
-    priceKey: "output_text_citation_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "text", token_type: "citation" },
-  },
-  output_text_reasoning_tokens: {
-    priceKey: "output_text_reasoning_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "text", token_type: "reasoning" },
-  },
-  output_text_tokens: {
-    priceKey: "output_text_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "text" },
-  },
-  output_tokens: { priceKey: "output_mtok", per: 1000000, dimensions: { direction: "output", family: "tokens" } },
-  output_video_citation_tokens: {
-    priceKey: "output_video_citation_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "video", token_type: "citation" },
-  },
-  output_video_reasoning_tokens: {
-    priceKey: "output_video_reasoning_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "video", token_type: "reasoning" },
-  },
-  output_video_tokens: {
-    priceKey: "output_video_mtok",
-    per: 1000000,
-    dimensions: { direction: "output", family: "tokens", modality: "video" },
   },
   requests: { priceKey: "requests_kcount", per: 1000, dimensions: { family: "requests" } },
   rerank_searches: { priceKey: "rerank_searches_kcount", per: 1000, dimensions: { family: "rerank" } },
@@ -256,6 +159,13 @@ export const units: Readonly<Record<string, UnitDef>> = {
   storage_searches: { priceKey: "storage_searches_kcount", per: 1000, dimensions: { family: "tool_calls", tool_type: "storage_search" } },
   web_searches: { priceKey: "web_searches_kcount", per: 1000, dimensions: { family: "tool_calls", tool_type: "web_search" } },
 };
+
+export const units: Readonly<Record<string, UnitDef>> = Object.fromEntries(
+  // In the order of their usage keys, as units.yml lists them.
+  Object.entries({ ...otherUnits, ...tokenUnits("input", ["tool"]), ...tokenUnits("output", ["citation", "reasoning"]) }).sort(
+    ([a], [b]) => (a < b ? -1 : a > b ? 1 : 0),
+  ),
+);
 
 export const unitByPriceKey: ReadonlyMap<string, { usageKey: string } & UnitDef> = new Map(
   Object.entries(units).map(([usageKey, u]) => [u.priceKey, { usageKey, ...u }]),

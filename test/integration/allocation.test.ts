@@ -16,7 +16,7 @@ import { ledgerTotals } from "../../pipeline/queries/totals.ts";
 import { sqlFile } from "../../pipeline/queries/sql-files.ts";
 import { postCosts } from "../../pipeline/api/routes-posts.ts";
 import { demoEvent, seededRandom } from "../../pipeline/demo/traffic.ts";
-import { costlineEvent, type PricedEvent } from "../../schemas/index.ts";
+import { costlineEvent, sharedCostKinds, type PricedEvent } from "../../schemas/index.ts";
 import { tempHome } from "../helpers/stack-process.ts";
 
 let db: Ledgerbase;
@@ -100,8 +100,8 @@ describe("shared-cost allocation over a month", () => {
         `SELECT
            (SELECT toString(sum(amount_usd)) FROM costline.cost_allocations FINAL WHERE tenant = {t:String} AND post_id = '') AS unallocated,
            (SELECT toString(sum(ifNull(cost_usd, toDecimal128(0, 12)))) FROM costline.ledger FINAL
-              WHERE tenant = {t:String} AND post_id = '' AND kind NOT IN ('infra', 'vectordb')) AS unattributed`,
-        { t: tenant },
+              WHERE tenant = {t:String} AND post_id = '' AND NOT has({shared:Array(String)}, kind)) AS unattributed`,
+        { t: tenant, shared: sharedCostKinds },
       );
       const unallocated = new Decimal(bucket!.unallocated);
       const unattributed = new Decimal(bucket!.unattributed);
@@ -113,6 +113,7 @@ describe("shared-cost allocation over a month", () => {
         tenant,
         from: "1970-01-01 00:00:00.000",
         to: "2299-01-01 00:00:00.000",
+        shared_kinds: sharedCostKinds,
       });
       expect(coverage!.pending_usd).toBe("0");
       const parts = ["direct_usd", "allocated_usd", "unallocated_usd", "unattributed_usd"].reduce(

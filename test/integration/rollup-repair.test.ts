@@ -9,6 +9,7 @@ import { openClickHouse, queryRows, type Ledgerbase } from "../../pipeline/click
 import { migrate } from "../../pipeline/clickhouse/migrate.ts";
 import { createLedgerStore } from "../../pipeline/ledger/ledger-store.ts";
 import { repairRollups, rollupSpecs } from "../../pipeline/ledger/rollup-repair.ts";
+import { compareRollups } from "../helpers/rollups.ts";
 import { createLogger } from "../../pipeline/observability/log.ts";
 import { partitionOf, partitionSql } from "../../pipeline/nats/partition.ts";
 import type { PricedEvent } from "../../schemas/index.ts";
@@ -52,21 +53,10 @@ function priced(i: number): PricedEvent {
   };
 }
 
-/** Each rollup's totals next to the same aggregation over the ledger. */
+/** Each rollup's totals next to the same aggregation over the ledger, as text to compare. */
 async function compare() {
   const out: Record<string, { ledger: string; rollup: string }> = {};
-  for (const spec of rollupSpecs) {
-    const cols = spec.sums.map(([c]) => c);
-    const [l] = await queryRows<Record<string, string>>(
-      db.client,
-      `SELECT ${spec.sums.map(([c, e]) => `toString(${e}) AS ${c}`).join(", ")} FROM costline.ledger FINAL${spec.where ? ` WHERE ${spec.where}` : ""}`,
-    );
-    const [r] = await queryRows<Record<string, string>>(
-      db.client,
-      `SELECT ${cols.map((c) => `toString(sum(${c})) AS ${c}`).join(", ")} FROM costline.${spec.table}`,
-    );
-    out[spec.table] = { ledger: JSON.stringify(l), rollup: JSON.stringify(r) };
-  }
+  for (const c of await compareRollups(db.client)) out[c.table] = { ledger: JSON.stringify(c.ledger), rollup: JSON.stringify(c.rollup) };
   return out;
 }
 

@@ -4,6 +4,7 @@ import type { Control } from "../../../schemas/index.ts";
 import type { ControlChange } from "../console-data.ts";
 import { when } from "../format.ts";
 import { Csrf } from "../layout.tsx";
+import { ScrollTable } from "../scroll-table.tsx";
 
 const scopeText = (s: Control["scope"]) =>
   [
@@ -42,61 +43,41 @@ export function ControlsPage(p: {
 }) {
   return (
     <>
-      <div class="scroll">
-        <table id="controls">
-          <thead>
-            <tr>
-              <th>tenant</th>
-              <th>scope</th>
-              <th>state</th>
-              <th>detail</th>
-              <th>reason</th>
-              <th>set by</th>
-              <th>ends</th>
-              {p.admin ? <th></th> : ""}
-            </tr>
-          </thead>
-          <tbody>
-            {p.controls.length === 0 ? (
-              <tr>
-                <td colspan={8} class="empty">
-                  Every scope is closed (normal traffic).
-                </td>
-              </tr>
+      <ScrollTable
+        id="controls"
+        columns={["tenant", "scope", "state", "detail", "reason", "set by", "ends", ...(p.admin ? [""] : [])]}
+        rows={p.controls}
+        empty="Every scope is closed (normal traffic)."
+        row={(c) => (
+          <tr data-scope={JSON.stringify(c.scope)} data-state={c.state}>
+            <td>{c.scope.tenant}</td>
+            <td>{scopeText(c.scope)}</td>
+            <td>
+              <span class={`badge state-${c.state}`}>{c.state === "open" ? "paused" : c.state}</span>
+            </td>
+            <td>{detail(c)}</td>
+            <td>{c.reason}</td>
+            <td>
+              {c.set_by} {when(c.set_at)}
+            </td>
+            <td>{c.expires_at ? when(c.expires_at) : ""}</td>
+            {p.admin ? (
+              <td>
+                <form method="post" action="/controls/clear" class="inline">
+                  <Csrf token={p.csrf} />
+                  <input type="hidden" name="scope" value={JSON.stringify(c.scope)} />
+                  <input type="hidden" name="reason" value="cleared in the console" />
+                  <button type="submit" class="small">
+                    Clear
+                  </button>
+                </form>
+              </td>
             ) : (
-              p.controls.map((c) => (
-                <tr data-scope={JSON.stringify(c.scope)} data-state={c.state}>
-                  <td>{c.scope.tenant}</td>
-                  <td>{scopeText(c.scope)}</td>
-                  <td>
-                    <span class={`badge state-${c.state}`}>{c.state === "open" ? "paused" : c.state}</span>
-                  </td>
-                  <td>{detail(c)}</td>
-                  <td>{c.reason}</td>
-                  <td>
-                    {c.set_by} {when(c.set_at)}
-                  </td>
-                  <td>{c.expires_at ? when(c.expires_at) : ""}</td>
-                  {p.admin ? (
-                    <td>
-                      <form method="post" action="/controls/clear" class="inline">
-                        <Csrf token={p.csrf} />
-                        <input type="hidden" name="scope" value={JSON.stringify(c.scope)} />
-                        <input type="hidden" name="reason" value="cleared in the console" />
-                        <button type="submit" class="small">
-                          Clear
-                        </button>
-                      </form>
-                    </td>
-                  ) : (
-                    ""
-                  )}
-                </tr>
-              ))
+              ""
             )}
-          </tbody>
-        </table>
-      </div>
+          </tr>
+        )}
+      />
       {p.admin ? (
         <section>
           <h2>Override</h2>
@@ -157,34 +138,22 @@ export function ControlsPage(p: {
       )}
       <section>
         <h2>History</h2>
-        <div class="scroll">
-          <table id="control-history">
-            <thead>
-              <tr>
-                <th>when</th>
-                <th>tenant</th>
-                <th>scope</th>
-                <th>action</th>
-                <th>state</th>
-                <th>reason</th>
-                <th>by</th>
-              </tr>
-            </thead>
-            <tbody>
-              {p.history.map((h) => (
-                <tr>
-                  <td>{when(h.changed_at)}</td>
-                  <td>{h.tenant}</td>
-                  <td>{h.scope_key}</td>
-                  <td>{h.action}</td>
-                  <td>{h.state}</td>
-                  <td>{h.reason}</td>
-                  <td>{h.changed_by}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable
+          id="control-history"
+          columns={["when", "tenant", "scope", "action", "state", "reason", "by"]}
+          rows={p.history}
+          row={(h) => (
+            <tr>
+              <td>{when(h.changed_at)}</td>
+              <td>{h.tenant}</td>
+              <td>{h.scope_key}</td>
+              <td>{h.action}</td>
+              <td>{h.state}</td>
+              <td>{h.reason}</td>
+              <td>{h.changed_by}</td>
+            </tr>
+          )}
+        />
       </section>
     </>
   );

@@ -4,6 +4,7 @@
 import type { PostCosts } from "../../api/routes-posts.ts";
 import { count, pct, when } from "../format.ts";
 import { Money } from "../layout.tsx";
+import { ScrollTable } from "../scroll-table.tsx";
 
 export interface PostAudit {
   rows: Record<string, unknown>[];
@@ -98,85 +99,54 @@ export function PostPage(p: { costs: PostCosts; audit: PostAudit }) {
         ) : (
           ""
         )}
-        <div class="scroll">
-          <table id="audit">
-            <thead>
-              <tr>
-                <th>time</th>
-                <th>kind</th>
-                <th>model</th>
-                <th>operation</th>
-                <th>persona</th>
-                <th>user</th>
-                <th>price source</th>
-                <th class="num">cost</th>
-              </tr>
-            </thead>
-            <tbody>
-              {audit.rows.map((r) => (
-                <tr data-event={String(r.event_id)}>
-                  <td>{when(String(r.time))}</td>
-                  <td>{String(r.kind)}</td>
-                  <td>{r.model ? `${String(r.provider)}/${String(r.model)}` : ""}</td>
-                  <td>{String(r.operation ?? "")}</td>
-                  <td>{String(r.persona_id ?? "")}</td>
-                  <td>{String(r.user_id ?? "")}</td>
-                  <td>
-                    {String(r.price_source ?? "")} {r.price_version ? String(r.price_version) : ""}
-                  </td>
-                  <td class="num">
-                    {r.cost_usd === null || r.cost_usd === undefined ? (
-                      <span class="unpriced">unpriced</span>
-                    ) : (
-                      <Money value={String(r.cost_usd)} />
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable
+          id="audit"
+          columns={["time", "kind", "model", "operation", "persona", "user", "price source", { label: "cost", num: true }]}
+          rows={audit.rows}
+          row={(r) => (
+            <tr data-event={String(r.event_id)}>
+              <td>{when(String(r.time))}</td>
+              <td>{String(r.kind)}</td>
+              <td>{r.model ? `${String(r.provider)}/${String(r.model)}` : ""}</td>
+              <td>{String(r.operation ?? "")}</td>
+              <td>{String(r.persona_id ?? "")}</td>
+              <td>{String(r.user_id ?? "")}</td>
+              <td>
+                {String(r.price_source ?? "")} {r.price_version ? String(r.price_version) : ""}
+              </td>
+              <td class="num">
+                {r.cost_usd === null || r.cost_usd === undefined ? (
+                  <span class="unpriced">unpriced</span>
+                ) : (
+                  <Money value={String(r.cost_usd)} />
+                )}
+              </td>
+            </tr>
+          )}
+        />
       </section>
       <section>
         <h2>Audit trail: allocated shared costs</h2>
-        <div class="scroll">
-          <table id="allocation-audit">
-            <thead>
-              <tr>
-                <th>window</th>
-                <th>kind</th>
-                <th>shared event</th>
-                <th>driver</th>
-                <th class="num">share</th>
-                <th class="num">amount</th>
-              </tr>
-            </thead>
-            <tbody>
-              {audit.allocated.length === 0 ? (
-                <tr>
-                  <td colspan={6} class="empty">
-                    No shared cost allocated to this post.
-                  </td>
-                </tr>
-              ) : (
-                audit.allocated.map((a) => (
-                  <tr>
-                    <td>{when(String(a.window_start))}</td>
-                    <td>{String(a.kind)}</td>
-                    <td>
-                      {String(a.source)} {String(a.source_event_id)}
-                    </td>
-                    <td>{String(a.driver)}</td>
-                    <td class="num">{pct(Number(a.share))}</td>
-                    <td class="num">
-                      <Money value={String(a.amount_usd)} />
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable
+          id="allocation-audit"
+          columns={["window", "kind", "shared event", "driver", { label: "share", num: true }, { label: "amount", num: true }]}
+          rows={audit.allocated}
+          empty="No shared cost allocated to this post."
+          row={(a) => (
+            <tr>
+              <td>{when(String(a.window_start))}</td>
+              <td>{String(a.kind)}</td>
+              <td>
+                {String(a.source)} {String(a.source_event_id)}
+              </td>
+              <td>{String(a.driver)}</td>
+              <td class="num">{pct(Number(a.share))}</td>
+              <td class="num">
+                <Money value={String(a.amount_usd)} />
+              </td>
+            </tr>
+          )}
+        />
       </section>
     </>
   );
