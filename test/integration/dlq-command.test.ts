@@ -169,10 +169,20 @@ describe("costline dlq", () => {
     expect(totals).toMatchObject({ events: 3, cost_usd: "3.75" });
     expect(json(dlq("retry", "--reason", "oversized"))).toEqual({ retried: 0, skipped: [] }); // the record is gone
     // The same original published once more (an operator retrying by hand) is still counted once.
+    const ledgerAcks = async () => {
+      const m = (await (await fetch(`${stack!.info.api_url}/metrics`)).text()).match(
+        /costline_stage_messages_total\{stage="ledger",outcome="ack"\} (\d+)/,
+      );
+      return m ? Number(m[1]) : 0;
+    };
+    const acksBefore = await ledgerAcks();
     const nc2 = await connectStack(stack);
     await jetstream(nc2).publish(subjects.events("acme"), JSON.stringify(batch), { msgID: "dlq-batch-by-hand" });
     await nc2.close();
-    await new Promise((r) => setTimeout(r, 1500));
+    // Once the ledger sink has acknowledged it (stored, or found already stored), the totals are final.
+    await waitFor("the ledger sink to take the batch published by hand", async () =>
+      (await ledgerAcks()) > acksBefore ? true : undefined,
+    );
     expect(await stack.api<{ events: number }>("/v1/totals?tenant=acme")).toMatchObject({ events: 3, cost_usd: "3.75" });
     expect(json<Stats>(dlq("stats", "--json")).by_stage).toEqual({ enrich: { invalid_usage: 1 } });
     // The DLQ's depth gauge follows the stream: one record left, written by enrich.
