@@ -9,8 +9,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { connectStack } from "../helpers/stack-nats.ts";
-import { jetstream } from "@nats-io/jetstream";
-import { createSubjects } from "../../pipeline/nats/subjects.ts";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { createSubjects, streamNames } from "../../pipeline/nats/subjects.ts";
 import { costEvent } from "../helpers/events.ts";
 import { cliPath, repoRoot, startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 
@@ -169,10 +169,24 @@ describe("costline dlq", () => {
     expect(totals).toMatchObject({ events: 3, cost_usd: "3.75" });
     expect(json(dlq("retry", "--reason", "oversized"))).toEqual({ retried: 0, skipped: [] }); // the record is gone
     // The same original published once more (an operator retrying by hand) is still counted once.
+    const enrichAcks = async () => {
+      const m = (await (await fetch(`${stack!.info.api_url}/metrics`)).text()).match(
+        /costline_stage_messages_total\{stage="enrich",outcome="ack"\} (\d+)/,
+      );
+      return m ? Number(m[1]) : 0;
+    };
+    const acksBefore = await enrichAcks();
     const nc2 = await connectStack(stack);
     await jetstream(nc2).publish(subjects.events("acme"), JSON.stringify(batch), { msgID: "dlq-batch-by-hand" });
+    // Awaited, not slept: enrich has taken it (what it priced is published, or refused by the priced
+    // stream as a duplicate), and then the ledger's consumers hold nothing pending or unacknowledged.
+    await waitFor("enrich to take the batch published by hand", async () => ((await enrichAcks()) > acksBefore ? true : undefined));
+    const jsm = await jetstreamManager(nc2);
+    await waitFor("the ledger sink to have taken everything priced", async () => {
+      const ledger = (await jsm.consumers.list(streamNames.priced).next()).filter((c) => c.name.startsWith("ledger"));
+      return ledger.length > 0 && ledger.every((c) => c.num_pending === 0 && c.num_ack_pending === 0) ? true : undefined;
+    });
     await nc2.close();
-    await new Promise((r) => setTimeout(r, 1500));
     expect(await stack.api<{ events: number }>("/v1/totals?tenant=acme")).toMatchObject({ events: 3, cost_usd: "3.75" });
     expect(json<Stats>(dlq("stats", "--json")).by_stage).toEqual({ enrich: { invalid_usage: 1 } });
     // The DLQ's depth gauge follows the stream: one record left, written by enrich.
