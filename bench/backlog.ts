@@ -35,16 +35,22 @@ export const ledgerCaughtUp = (b: Backlog) =>
  */
 export async function waitForDrain(jsm: JetStreamManager, opts: { settled?: boolean; timeoutMs?: number } = {}): Promise<number> {
   const started = Date.now();
-  await waitFor(
-    "the pipeline's backlog to drain",
-    async () => {
-      const b = await backlog(jsm);
-      const busy = Object.entries(b).some(
-        ([durable, x]) => x.pending > 0 || (opts.settled === true && !holdsAlerts.has(durable) && x.ack_pending > 0),
-      );
-      return busy ? undefined : true;
-    },
-    opts.timeoutMs ?? 300_000,
-  );
+  let busy: [string, { pending: number; ack_pending: number }][] = [];
+  try {
+    await waitFor(
+      "the pipeline's backlog to drain",
+      async () => {
+        const b = await backlog(jsm);
+        busy = Object.entries(b).filter(
+          ([durable, x]) => x.pending > 0 || (opts.settled === true && !holdsAlerts.has(durable) && x.ack_pending > 0),
+        );
+        return busy.length ? undefined : true;
+      },
+      opts.timeoutMs ?? 300_000,
+    );
+  } catch (err) {
+    // Which consumers still held messages: the one that never drained is the one to look at.
+    throw new Error(`${(err as Error).message}; still busy: ${JSON.stringify(Object.fromEntries(busy))}`, { cause: err });
+  }
   return Date.now() - started;
 }

@@ -1,10 +1,10 @@
-// `costline sql` and `costline totals`.
+// `costline sql` and `costline totals`. With a stack running they are one
+// call to its API; what the direct path (no stack: ClickHouse opened here)
+// needs — the allowlist, query bounds, migrations — is imported only then.
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
-import { checkReadOnly, guardSelect } from "../queries/read-only-sql.ts";
-import { withLimits } from "../queries/query-limits.ts";
-import { ledgerTotals, totalsQuerySchema } from "../queries/totals.ts";
-import { migrate } from "../clickhouse/migrate.ts";
+import { checkReadOnly } from "../queries/read-only-sql.ts";
+import { totalsQuerySchema } from "../queries/totals.ts";
 import { apiCall, ledgerAccess } from "./stack-client.ts";
 
 export async function runSql(config: Config, query: string): Promise<void> {
@@ -21,6 +21,10 @@ export async function runSql(config: Config, query: string): Promise<void> {
     process.stdout.write(text);
     return;
   }
+  const [{ guardSelect }, { withLimits }] = await Promise.all([
+    import("../queries/read-only-sql.ts"),
+    import("../queries/query-limits.ts"),
+  ]);
   try {
     // The same allowlist and bounds as /v1/sql (the direct path has no other analytics running).
     const checked = await guardSelect(access.db.client, sql);
@@ -46,6 +50,7 @@ export async function runTotals(config: Config, opts: { tenant?: string; from?: 
     process.stdout.write(`${text.trim()}\n`);
     return;
   }
+  const [{ migrate }, { ledgerTotals }] = await Promise.all([import("../clickhouse/migrate.ts"), import("../queries/totals.ts")]);
   try {
     await migrate(access.db.client, { cluster: config.clickhouse.cluster });
     process.stdout.write(`${JSON.stringify(await ledgerTotals(access.db.client, q.data))}\n`);

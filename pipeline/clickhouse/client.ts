@@ -73,6 +73,7 @@ export async function queryRows<T>(client: ClickHouseClient, query: string, para
 }
 
 const TABLE = /^costline\.[a-z_]+$/;
+const COLUMN = /^[a-z_][a-z0-9_]*$/;
 
 /**
  * Inserts rows so that a retry of the same rows is dropped by ClickHouse, in
@@ -87,12 +88,28 @@ export async function insertIdempotent(
   identity: readonly string[],
 ): Promise<void> {
   if (rows.length === 0) return;
+  await insertIdempotentText(client, table, { format: "JSONEachRow", body: rows.map((r) => JSON.stringify(r)).join("\n") }, identity);
+}
+
+/**
+ * The same idempotent insert with its data already written in `format`
+ * (e.g. JSONCompactEachRow, whose values follow `columns`): a hot path writes
+ * its rows straight into the text, without an object per row.
+ */
+export async function insertIdempotentText(
+  client: ClickHouseClient,
+  table: string,
+  data: { format: "JSONEachRow" | "JSONCompactEachRow"; columns?: readonly string[]; body: string },
+  identity: readonly string[],
+): Promise<void> {
   if (!TABLE.test(table)) throw new Error(`not a costline table: ${table}`);
+  const columns = data.columns ?? [];
+  if (!columns.every((c) => COLUMN.test(c))) throw new Error(`not a column list: ${columns.join(", ")}`);
   const h = createHash("sha256");
   for (const k of [...identity].sort()) h.update(k).update("\u0001");
   await client.command({
     query:
-      `INSERT INTO ${table} SETTINGS insert_deduplication_token = '${h.digest("hex")}', ` +
-      `deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow\n${rows.map((r) => JSON.stringify(r)).join("\n")}`,
+      `INSERT INTO ${table}${columns.length ? ` (${columns.join(", ")})` : ""} SETTINGS insert_deduplication_token = '${h.digest("hex")}', ` +
+      `deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT ${data.format}\n${data.body}`,
   });
 }

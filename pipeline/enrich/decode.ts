@@ -12,6 +12,7 @@ import {
   type EventType,
 } from "../../schemas/index.ts";
 import { PermanentError, formatIssues, type FailureReason } from "../errors.ts";
+import { compileFastParse, type FastParse } from "../../schemas/fast-parse.ts";
 
 export type Decoded = { ok: true; index: number; event: CostlineEvent } | { ok: false; index: number; error: PermanentError; raw: unknown };
 
@@ -37,7 +38,15 @@ export function decodeMessage(data: Uint8Array, limits: DecodeLimits): Decoded[]
   return items.map((raw, index) => validateEvent(raw, index));
 }
 
+// The schema compiled into plain checks (schemas/fast-parse.ts: it accepts exactly what zod accepts), about
+// twice as fast as zod on the event mix; compiled on first use, so a command that never decodes never pays for it.
+let fastEvent: FastParse<CostlineEvent> | null | undefined;
+const fastParse = () => (fastEvent === undefined ? (fastEvent = compileFastParse(costlineEvent) ?? null) : fastEvent);
+
 export function validateEvent(raw: unknown, index = 0): Decoded {
+  const fast = fastParse()?.(raw);
+  if (fast?.ok) return { ok: true, index, event: fast.value };
+  // Not valid (or not compiled): zod judges, and names the reason.
   const full = costlineEvent.safeParse(raw);
   if (full.success) return { ok: true, index, event: full.data };
   // Only a failure needs the slower classification.

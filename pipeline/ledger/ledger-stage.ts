@@ -34,12 +34,21 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
   /** Freshness of recent events and cost by tenant and model, for dashboards (the ledger holds the exact sums). */
   function observeStored(events: PricedEvent[]): void {
     const now = Date.now();
+    // Cost summed per tenant and model first: one counter update per series and batch, not per event.
+    const cost = new Map<string, { tenant: string; model: string; usd: number }>();
     for (const e of events) {
       const age = (now - Date.parse(e.time)) / 1000;
       if (age >= 0 && age <= 600) metrics.ledgerFreshness.observe(age);
       // A counter only goes up: credits (negative amounts) show in the ledger, not here.
-      if (e.cost_usd !== null) metrics.addCost(e.tenant, e.model || e.kind, Number(e.cost_usd));
+      const usd = e.cost_usd === null ? 0 : Number(e.cost_usd);
+      if (!(usd > 0)) continue;
+      const model = e.model || e.kind;
+      const k = `${e.tenant}\u0000${model}`;
+      const sum = cost.get(k);
+      if (sum) sum.usd += usd;
+      else cost.set(k, { tenant: e.tenant, model, usd });
     }
+    for (const c of cost.values()) metrics.addCost(c.tenant, c.model, c.usd);
   }
   // The check for stored ids and the insert run strictly one batch after
   // another, so two batches holding the same event can never both see it as

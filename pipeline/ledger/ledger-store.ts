@@ -5,8 +5,8 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { ClickHouseError } from "@clickhouse/client";
 import type { PricedEvent } from "../../schemas/index.ts";
 import { TransientError, errorMessage } from "../errors.ts";
-import { insertIdempotent, queryRows } from "../clickhouse/client.ts";
-import { chTime, eventKey, ledgerRow } from "./ledger-row.ts";
+import { insertIdempotentText, queryRows } from "../clickhouse/client.ts";
+import { chTime, eventKey, ledgerColumns, ledgerInsertBody } from "./ledger-row.ts";
 
 export interface LedgerStore {
   /** Keys (eventKey) among `events` that the ledger already holds. */
@@ -41,7 +41,9 @@ export function createLedgerStore(client: ClickHouseClient, lookbackDays: number
       }
     },
     async insert(events) {
-      await insertIdempotent(client, "costline.ledger", events.map(ledgerRow), events.map(eventKey));
+      if (events.length === 0) return;
+      const data = { format: "JSONCompactEachRow", columns: ledgerColumns, body: ledgerInsertBody(events) } as const;
+      await insertIdempotentText(client, "costline.ledger", data, events.map(eventKey));
     },
   };
 }

@@ -8,6 +8,7 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import { PermanentError, errorMessage, formatIssues } from "../errors.ts";
 import { amountProblem, pricedEventSchema, type PricedEvent } from "../../schemas/index.ts";
+import { compileFastParse, type FastParse } from "../../schemas/fast-parse.ts";
 
 /** One element of a priced batch that failed validation: the ledger dead-letters it alone. */
 export interface RejectedElement {
@@ -25,7 +26,13 @@ export function rejectedOf(events: readonly PricedEvent[]): RejectedElement[] {
   return rejectedByBatch.get(events) ?? [];
 }
 
+// The priced schema compiled into plain checks (schemas/fast-parse.ts), compiled on first use; zod judges what it refuses.
+let fastPriced: FastParse<PricedEvent> | null | undefined;
+const fastParse = () => (fastPriced === undefined ? (fastPriced = compileFastParse(pricedEventSchema) ?? null) : fastPriced);
+
 function validatePriced(raw: unknown, where: string): PricedEvent | PermanentError {
+  const fast = fastParse()?.(raw);
+  if (fast?.ok) return fast.value;
   const parsed = pricedEventSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
   // A money field out of bounds has its own reason (schemas/money.ts).

@@ -121,6 +121,8 @@ function scrubDeep(value: unknown, depth = 0): unknown {
 
 /** An error as a plain object (pino's has its fields on a prototype), scrubbed. */
 function serializeError(err: Error): Record<string, unknown> {
+  // `err: someError.message` (a string) is common: keep its text rather than empty fields.
+  if (!(err instanceof Error)) return { message: scrubSecrets(String(err)) };
   const e = stdSerializers.err(err) as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = {
     type: e.type,

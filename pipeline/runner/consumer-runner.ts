@@ -80,8 +80,8 @@ export function startStage(opts: RunnerOptions): RunningStage {
 
 async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
   const { log, metrics, stage } = opts;
-  const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
-  const messages = await consumer.consume({ max_messages: Math.max(opts.maxBatch * 2, 100) });
+  const messages = await openConsumer(opts);
+  if (!messages) return;
   const it = messages[Symbol.asyncIterator]();
   // A fresh stop promise per wait, never one promise for the loop's life: every Promise.race adds a
   // reaction to each promise it races, and a promise that stays pending keeps them all — each holding
@@ -156,6 +156,29 @@ async function run(opts: RunnerOptions, flushed: () => void): Promise<void> {
     await Promise.all(inFlight);
     metrics.lastFlush.set({ stage }, Date.now() / 1000);
     log.info("stage stopped");
+  }
+}
+
+/**
+ * The durable consumer's message stream. Looking the consumer up is a request
+ * that can time out (a busy server, a loaded machine): it is retried until the
+ * stage stops, since a loop that ended here would leave its stage (or its
+ * partition, whose lease stays held) consuming nothing. Undefined once stopped.
+ */
+async function openConsumer(opts: RunnerOptions) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
+      return await consumer.consume({ max_messages: Math.max(opts.maxBatch * 2, 100) });
+    } catch (err) {
+      if (opts.signal.aborted) return undefined;
+      opts.log.warn(
+        { err: errorMessage(err), attempt, stream: opts.stream, durable: opts.durable },
+        "could not open the consumer; retrying",
+      );
+      await sleep(retryDelayMs(attempt), undefined, { signal: opts.signal }).catch(() => undefined);
+      if (opts.signal.aborted) return undefined;
+    }
   }
 }
 

@@ -10,12 +10,18 @@
 // window was published final — is a plain `snapshot()` the windower
 // checkpoints, and `load()` resumes from. Keys are kept as 96-bit digests:
 // memory grows with the open windows' events, never with traffic over time.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { fromPico, toPico } from "../pricing/decimal.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import { eventKey } from "../ledger/ledger-row.ts";
 
 type Scope = WindowAggregate["scope"];
+
+/**
+ * An amount in picodollars: a plain number while it is a safe integer (exact,
+ * and adding it allocates nothing), a bigint once a sum outgrows that.
+ */
+type Pico = number | bigint;
 
 interface Open {
   scope: Scope;
@@ -24,16 +30,59 @@ interface Open {
   start: number;
   events: number;
   unpriced: number;
-  cost: bigint;
-  revenue: bigint;
+  cost: Pico;
+  revenue: Pico;
   inputTokens: number;
   outputTokens: number;
   requests: number;
-  byModel: Map<string, bigint>;
-  byOperation: Map<string, bigint>;
-  byPost: Map<string, bigint>;
-  byUser: Map<string, bigint>;
+  byModel: Map<string, Pico>;
+  byOperation: Map<string, Pico>;
+  byPost: Map<string, Pico>;
+  byUser: Map<string, Pico>;
   changed: boolean;
+}
+
+/** Exact: integer numbers add exactly while the sum is a safe integer; past that the sum is a bigint. */
+function plus(a: Pico, b: Pico): Pico {
+  if (typeof a === "number" && typeof b === "number") {
+    const sum = a + b;
+    if (Number.isSafeInteger(sum)) return sum;
+  }
+  return BigInt(a) + BigInt(b);
+}
+
+/** A money string as picodollars (toPico), as a number below $1,000, where whole × 10^12 + fraction stays exact. */
+function picoOf(value: string): Pico {
+  const negative = value.charCodeAt(0) === 45;
+  const dot = value.indexOf(".");
+  const whole = value.slice(negative ? 1 : 0, dot < 0 ? value.length : dot);
+  if (whole.length === 0 || whole.length > 3) return toPico(value);
+  const frac = dot < 0 ? "" : value.slice(dot + 1);
+  const pico = Number(whole) * 1e12 + Number(`${frac}000000000000`.slice(0, 12));
+  if (!Number.isSafeInteger(pico)) return toPico(value);
+  return negative ? -pico : pico;
+}
+
+const picoText = (v: Pico) => fromPico(typeof v === "bigint" ? v : BigInt(v));
+
+/** The key of an event's window in `scope` (see scopesOf), built only when the window opens. */
+function keyOf(scope: Scope, e: PricedEvent): Record<string, string> {
+  switch (scope) {
+    case "tenant":
+      return { tenant: e.tenant };
+    case "tenant_model":
+      return { tenant: e.tenant, provider: e.provider, model: e.model };
+    case "tenant_persona":
+      return { tenant: e.tenant, persona_id: e.persona_id! };
+    case "tenant_feature":
+      return { tenant: e.tenant, feature: e.feature! };
+    case "tenant_operation":
+      return { tenant: e.tenant, operation: e.operation! };
+    case "tenant_user":
+      return { tenant: e.tenant, user_id: e.user_id! };
+    case "post":
+      return { tenant: e.tenant, post_id: e.post_id! };
+  }
 }
 
 export interface WindowOptions {
@@ -91,12 +140,11 @@ interface SerializedWindow {
 }
 
 /** An event's identity as 16 base64 characters (96 bits of SHA-1 of source and id): small enough to keep per open window. */
-export const keyDigest = (e: Pick<PricedEvent, "source" | "event_id">) =>
-  createHash("sha1").update(eventKey(e)).digest("base64url").slice(0, KEY_CHARS);
+export const keyDigest = (e: Pick<PricedEvent, "source" | "event_id">) => hash("sha1", eventKey(e), "base64url").slice(0, KEY_CHARS);
 const KEY_CHARS = 16;
 
-const entriesOut = (m: Map<string, bigint>): [string, string][] => [...m].map(([k, v]) => [k, v.toString()]);
-const entriesIn = (l: [string, string][]) => new Map(l.map(([k, v]) => [k, BigInt(v)]));
+const entriesOut = (m: Map<string, Pico>): [string, string][] => [...m].map(([k, v]) => [k, v.toString()]);
+const entriesIn = (l: [string, string][]) => new Map<string, Pico>(l.map(([k, v]) => [k, BigInt(v)]));
 
 export function createWindowState(opts: WindowOptions) {
   const open = new Map<string, Open>();
@@ -121,8 +169,9 @@ export function createWindowState(opts: WindowOptions) {
   };
 
   function toAggregate(w: Open, final: boolean, now: number): WindowAggregate {
-    const money = (m: Map<string, bigint>) => Object.fromEntries([...m].map(([k, v]) => [k, fromPico(v)]));
-    const top = (m: Map<string, bigint>) => money(new Map([...m].sort((a, b) => (b[1] > a[1] ? 1 : b[1] < a[1] ? -1 : 0)).slice(0, 5)));
+    const money = (m: Map<string, Pico>) => Object.fromEntries([...m].map(([k, v]) => [k, picoText(v)]));
+    // A number and a bigint compare exactly with < and >.
+    const top = (m: Map<string, Pico>) => money(new Map([...m].sort((a, b) => (b[1] > a[1] ? 1 : b[1] < a[1] ? -1 : 0)).slice(0, 5)));
     return {
       scope: w.scope,
       key: w.key,
@@ -131,8 +180,8 @@ export function createWindowState(opts: WindowOptions) {
       window_end: new Date(w.start + opts.windowMs).toISOString(),
       events: w.events,
       unpriced_events: w.unpriced,
-      cost_usd: fromPico(w.cost),
-      revenue_usd: fromPico(w.revenue),
+      cost_usd: picoText(w.cost),
+      revenue_usd: picoText(w.revenue),
       input_tokens: w.inputTokens,
       output_tokens: w.outputTokens,
       requests: w.requests,
@@ -143,6 +192,46 @@ export function createWindowState(opts: WindowOptions) {
       final,
       emitted_at: new Date(now).toISOString(),
     };
+  }
+
+  /** Counts one event into its window of `scope` (opened on first use). */
+  function count(scope: Scope, id: string, e: PricedEvent, start: number, cost: Pico | undefined, revenue: Pico): void {
+    let w = open.get(id);
+    if (!w) {
+      w = {
+        scope,
+        key: keyOf(scope, e),
+        tenant: e.tenant,
+        start,
+        events: 0,
+        unpriced: 0,
+        cost: 0,
+        revenue: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        requests: 0,
+        byModel: new Map(),
+        byOperation: new Map(),
+        byPost: new Map(),
+        byUser: new Map(),
+        changed: false,
+      };
+      open.set(id, w);
+    }
+    w.events++;
+    if (!e.priced) w.unpriced++;
+    if (cost !== undefined) {
+      w.cost = plus(w.cost, cost);
+      if (e.model) w.byModel.set(e.model, plus(w.byModel.get(e.model) ?? 0, cost));
+      if (e.operation) w.byOperation.set(e.operation, plus(w.byOperation.get(e.operation) ?? 0, cost));
+      if (e.post_id && scope !== "post") w.byPost.set(e.post_id, plus(w.byPost.get(e.post_id) ?? 0, cost));
+      if (e.user_id) w.byUser.set(e.user_id, plus(w.byUser.get(e.user_id) ?? 0, cost));
+    }
+    w.revenue = plus(w.revenue, revenue);
+    w.inputTokens += e.usage.input_tokens ?? 0;
+    w.outputTokens += e.usage.output_tokens ?? 0;
+    if (e.kind === "llm") w.requests++;
+    w.changed = true;
   }
 
   return {
@@ -226,47 +315,19 @@ export function createWindowState(opts: WindowOptions) {
       if (s.keys.has(k)) return { status: "duplicate" };
       s.keys.add(k);
       watermark = Math.max(watermark, Math.min(t, now + maxFuture));
-      const cost = e.cost_usd === null ? undefined : toPico(e.cost_usd);
-      const revenue = toPico(e.revenue_usd);
-      for (const { scope, key } of scopesOf(e, opts.userWindows)) {
-        const id = `${scope}|${Object.values(key).join("\u0000")}|${start}`;
-        let w = open.get(id);
-        if (!w) {
-          w = {
-            scope,
-            key,
-            tenant: e.tenant,
-            start,
-            events: 0,
-            unpriced: 0,
-            cost: 0n,
-            revenue: 0n,
-            inputTokens: 0,
-            outputTokens: 0,
-            requests: 0,
-            byModel: new Map(),
-            byOperation: new Map(),
-            byPost: new Map(),
-            byUser: new Map(),
-            changed: false,
-          };
-          open.set(id, w);
-        }
-        w.events++;
-        if (!e.priced) w.unpriced++;
-        if (cost !== undefined) {
-          w.cost += cost;
-          if (e.model) w.byModel.set(e.model, (w.byModel.get(e.model) ?? 0n) + cost);
-          if (e.operation) w.byOperation.set(e.operation, (w.byOperation.get(e.operation) ?? 0n) + cost);
-          if (e.post_id && scope !== "post") w.byPost.set(e.post_id, (w.byPost.get(e.post_id) ?? 0n) + cost);
-          if (e.user_id) w.byUser.set(e.user_id, (w.byUser.get(e.user_id) ?? 0n) + cost);
-        }
-        w.revenue += revenue;
-        w.inputTokens += e.usage.input_tokens ?? 0;
-        w.outputTokens += e.usage.output_tokens ?? 0;
-        if (e.kind === "llm") w.requests++;
-        w.changed = true;
-      }
+      const cost = e.cost_usd === null ? undefined : picoOf(e.cost_usd);
+      const revenue = picoOf(e.revenue_usd);
+      // The windows' ids as scopesOf's keys give them (`scope|values joined by NUL|start`), without an object per scope.
+      const t0 = e.tenant;
+      const tail = `|${start}`;
+      count("tenant", `tenant|${t0}${tail}`, e, start, cost, revenue);
+      if (e.model) count("tenant_model", `tenant_model|${t0}\u0000${e.provider}\u0000${e.model}${tail}`, e, start, cost, revenue);
+      if (e.persona_id) count("tenant_persona", `tenant_persona|${t0}\u0000${e.persona_id}${tail}`, e, start, cost, revenue);
+      if (e.feature) count("tenant_feature", `tenant_feature|${t0}\u0000${e.feature}${tail}`, e, start, cost, revenue);
+      if (e.operation) count("tenant_operation", `tenant_operation|${t0}\u0000${e.operation}${tail}`, e, start, cost, revenue);
+      if (e.user_id && opts.userWindows?.(t0, e.user_id))
+        count("tenant_user", `tenant_user|${t0}\u0000${e.user_id}${tail}`, e, start, cost, revenue);
+      if (e.post_id) count("post", `post|${t0}\u0000${e.post_id}${tail}`, e, start, cost, revenue);
       return { status: "added", start };
     },
 

@@ -105,4 +105,12 @@ describe("log redaction", () => {
       "budget acme.tenant.monthly at 90 % (http://127.0.0.1:8080/v1/budgets)",
     );
   });
+  it("keeps the text of an error logged as a string, scrubbed", () => {
+    const { log, text } = capture();
+    log.warn({ err: `publishing priced events failed: ${secrets.natsUrl} timed out` }, "will retry");
+    const line = JSON.parse(text()) as { err: { message: string } };
+    expect(line.err.message).toContain("publishing priced events failed");
+    expect(line.err.message).toContain("timed out");
+    expect(text()).not.toContain("natspass-42");
+  });
 });

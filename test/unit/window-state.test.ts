@@ -166,4 +166,21 @@ describe("per-user windows", () => {
     const tenant = b.tick(later).finals.find((w) => w.scope === "tenant")!;
     expect(tenant).toMatchObject({ events: 2, cost_usd: "0.75" });
   });
+  it("keeps money exact past what a float holds, and through a checkpoint", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN });
+    // 9,000 picodollar-exact amounts just under $1,000: the window's sum passes 2^53 picodollars ($9,007).
+    for (let i = 0; i < 9_000; i++) s.add(ev(`big-${i}`, 1000, "999.999999999999"), T0 + 2000);
+    s.add(ev("credit", 1000, "-0.000000000001"), T0 + 2000);
+    s.add(ev("small", 1000, "0.000000000003", { model: "gpt-4o-mini", post_id: "p2" }), T0 + 2000);
+    const copy = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN });
+    copy.load(JSON.parse(JSON.stringify(s.snapshot())));
+    for (const state of [s, copy]) {
+      const { finals } = state.tick(T0 + 10 * MIN);
+      const tenant = finals.find((w) => w.scope === "tenant")!;
+      expect(tenant.cost_usd).toBe("8999999.999999991002");
+      expect(tenant.by_model).toEqual({ "gpt-4o": "8999999.999999990999", "gpt-4o-mini": "0.000000000003" });
+      expect(tenant.top_posts).toEqual({ p1: "8999999.999999990999", p2: "0.000000000003" });
+      expect(tenant.events).toBe(9_002);
+    }
+  });
 });
