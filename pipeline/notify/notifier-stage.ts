@@ -52,9 +52,7 @@ export interface NotifierDeps {
 
 export const NOTIFIER_STAGE = "notifier";
 
-export async function createNotifier(
-  deps: NotifierDeps,
-): Promise<{
+export async function createNotifier(deps: NotifierDeps): Promise<{
   decode: Decoder<Alert>;
   handle: BatchHandler<Alert>;
   /** With no channel configured, alerts are acknowledged unread. */

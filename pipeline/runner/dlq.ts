@@ -130,7 +130,13 @@ export type DlqWriter = (msg: JsMsg, entry: DlqEntry) => Promise<DlqRecord>;
  * for the outcomes it settles; a stage that dead-letters on its own schedule
  * (the notifier, once a delivery gave up) is handed the same writer.
  */
-export function createDlqWriter(opts: { js: JetStreamClient; subjects: Subjects; stage: string; metrics: Metrics; log: Logger }): DlqWriter {
+export function createDlqWriter(opts: {
+  js: JetStreamClient;
+  subjects: Subjects;
+  stage: string;
+  metrics: Metrics;
+  log: Logger;
+}): DlqWriter {
   return async (msg, entry) => {
     const r = await publishDlq(opts.js, opts.subjects, opts.stage, msg, entry);
     opts.metrics.dlq.inc({ stage: opts.stage, reason: entry.reason });

@@ -115,9 +115,7 @@ export function createSupervisor(opts: SupervisorOptions = {}): Supervisor {
         if (isFatal(error) || failures.length >= policy.maxFailures) {
           state.status = "failed";
           state.restartAt = undefined;
-          const why = isFatal(error)
-            ? "cannot recover"
-            : `failed ${failures.length} times within ${Math.round(policy.windowMs / 1000)} s`;
+          const why = isFatal(error) ? "cannot recover" : `failed ${failures.length} times within ${Math.round(policy.windowMs / 1000)} s`;
           const failure = new StageFailedError(`stage loop ${name} ${why}: ${state.lastError}`, { cause: error });
           log.error({ err: error, loop: name }, failure.message);
           giveUp(failure);

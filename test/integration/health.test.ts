@@ -86,8 +86,14 @@ describe("health and readiness", () => {
     expect(loops.map((c) => c.name)).toEqual(
       expect.arrayContaining(["loop:detector", "loop:detector-posts", "loop:alert-store", "loop:notifier"]),
     );
-    for (const l of loops) expect(l).toMatchObject({ name: expect.stringMatching(/^loop:[a-z-]+(-p\d)?$/), status: "healthy", detail: "running" });
-    expect(first.checks.map((c) => c.name).filter((n) => !n.startsWith("loop:")).sort()).toEqual(
+    for (const l of loops)
+      expect(l).toMatchObject({ name: expect.stringMatching(/^loop:[a-z-]+(-p\d)?$/), status: "healthy", detail: "running" });
+    expect(
+      first.checks
+        .map((c) => c.name)
+        .filter((n) => !n.startsWith("loop:"))
+        .sort(),
+    ).toEqual(
       [
         "clickhouse",
         "consumer:alert-store",

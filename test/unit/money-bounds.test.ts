@@ -103,7 +103,10 @@ describe("enrich", () => {
       cost("e", "0.000000000001"),
     ];
     const msg = { subject: "costline.events.acme", data: bytes(batch), info: { timestampNanos: Date.now() * 1e6 } } as unknown as JsMsg;
-    const plan = planMessage({ msg, value: decodeMessage(msg.data, limits) }, { subjects: createSubjects("costline"), toPriced, metrics: createMetrics() });
+    const plan = planMessage(
+      { msg, value: decodeMessage(msg.data, limits) },
+      { subjects: createSubjects("costline"), toPriced, metrics: createMetrics() },
+    );
     expect("groups" in plan).toBe(true);
     if (!("groups" in plan)) return;
     const priced = plan.groups.get("acme")!;

@@ -90,17 +90,15 @@ function setup(ch: Channel, opts: { silenced?: boolean } = {}) {
 /** Items of a group as the scheduler hands them over, each with the result its message is settled by. */
 function items(alerts: Alert[]): { list: GroupItem[]; results: ChannelResult[][] } {
   const results: ChannelResult[][] = alerts.map(() => []);
-  const list = alerts.map(
-    (alert, i): GroupItem => ({
-      id: alert.id,
-      target: group,
-      alert,
-      labels: { tenant: alert.tenant },
-      msg: {} as JsMsg,
-      publishedAtMs: Date.now(),
-      settle: [(r) => void results[i]!.push(r)],
-    }),
-  );
+  const list = alerts.map((alert, i): GroupItem => ({
+    id: alert.id,
+    target: group,
+    alert,
+    labels: { tenant: alert.tenant },
+    msg: {} as JsMsg,
+    publishedAtMs: Date.now(),
+    settle: [(r) => void results[i]!.push(r)],
+  }));
   return { list, results };
 }
 

@@ -143,9 +143,11 @@ describe("windower handler", () => {
     });
     return { w, published };
   }
-  const delivery = (events: PricedEvent[], seq: number): Delivery<PricedEvent[]> => ({ msg: msg("costline.priced.acme.0", events, seq), value: events });
-  const settle = async (outcomes: Outcome[]) =>
-    Promise.all(outcomes.map((o) => (o.kind === "deferred" ? o.until : Promise.resolve(o))));
+  const delivery = (events: PricedEvent[], seq: number): Delivery<PricedEvent[]> => ({
+    msg: msg("costline.priced.acme.0", events, seq),
+    value: events,
+  });
+  const settle = async (outcomes: Outcome[]) => Promise.all(outcomes.map((o) => (o.kind === "deferred" ? o.until : Promise.resolve(o))));
 
   it("acknowledges only once a checkpoint counts the events, and publishes each final window once", async () => {
     const checkpoints = memoryCheckpoints();
