@@ -3,12 +3,14 @@
 // collapses repeats of an alert id.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { insertIdempotent } from "../clickhouse/client.ts";
-import type { JsMsg } from "@nats-io/jetstream";
 import { alertSchema, type Alert } from "../../schemas/index.ts";
-import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
+import { TransientError, errorMessage } from "../errors.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
-import { deadFrom } from "../runner/consumer-runner.ts";
+import { schemaDecoder } from "../runner/decoder.ts";
+
+/** Every alert stage reads one alert per message. */
+export const alertDecoder = schemaDecoder(alertSchema, "alert");
 
 export function alertRow(a: Alert): Record<string, unknown> {
   return {
@@ -21,22 +23,10 @@ export function alertRow(a: Alert): Record<string, unknown> {
   };
 }
 
-export function createAlertStoreHandler(client: ClickHouseClient): BatchHandler {
-  return async (batch: JsMsg[]) => {
+export function createAlertStoreHandler(client: ClickHouseClient): BatchHandler<Alert> {
+  return async (batch) => {
     const outcomes: Outcome[] = new Array(batch.length);
-    const rows: { index: number; alert: Alert }[] = [];
-    batch.forEach((msg, index) => {
-      let raw: unknown;
-      try {
-        raw = msg.json();
-      } catch (err) {
-        outcomes[index] = deadFrom(new PermanentError("not_json", `alert is not JSON: ${errorMessage(err)}`));
-        return;
-      }
-      const parsed = alertSchema.safeParse(raw);
-      if (parsed.success) rows.push({ index, alert: parsed.data });
-      else outcomes[index] = deadFrom(new PermanentError("validation", `alert: ${formatIssues(parsed.error)}`));
-    });
+    const rows = batch.map(({ value: alert }, index) => ({ index, alert }));
     if (rows.length) {
       try {
         await insertIdempotent(

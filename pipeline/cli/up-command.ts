@@ -102,8 +102,9 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
       .join("\n") + "\n",
   );
   const status = setInterval(() => void printStatus(clickhouse.client, opts.demo ? demoStats : undefined), 5000);
-  await waitForSignal();
+  const failure = await waitForStop(pipeline.failed);
   clearInterval(status);
+  if (failure) process.stderr.write(`costline: ${failure.message}; stopping\n`);
   out.write("stopping: draining stages, flushing the ledger…\n");
   demo.abort();
   await demoGuard?.close();
@@ -112,6 +113,8 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
   await pipeline.stop();
   removeStackFile(config.stackFile);
   out.write("stopped.\n");
+  // A stage that gave up ends the process non-zero, so whatever supervises it starts it afresh.
+  if (failure) throw failure;
 }
 
 /**
@@ -163,23 +166,31 @@ export async function runStages(given: Config, names: string[], opts: { api?: bo
     { stages: names, api: pipeline.apiUrl || undefined, ops: pipeline.opsUrl, joined: took.length ? took : undefined },
     "stages running",
   );
-  await waitForSignal();
+  const failure = await waitForStop(pipeline.failed);
+  if (failure) log.error({ err: failure }, "a stage gave up; stopping");
   await pipeline.stop();
+  if (failure) throw failure;
 }
 
-function waitForSignal(): Promise<void> {
+/** Waits for SIGINT/SIGTERM, or for a stage loop that gave up (its error then). */
+function waitForStop<E>(failed: Promise<E>): Promise<E | undefined> {
   return new Promise((resolve) => {
-    const done = () => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
+    let stopping = false;
+    const done = (failure?: E) => {
+      if (stopping) return;
+      stopping = true;
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
       // An orderly stop gets 9 s; whatever still runs then (a query stuck in the engine) does not keep the process.
       setTimeout(() => {
         process.stderr.write("costline: shutdown took longer than 9 s; exiting\n");
         process.exit(1);
       }, 9000).unref();
-      resolve();
+      resolve(failure);
     };
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
+    const onSignal = () => done();
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    void failed.then(done);
   });
 }

@@ -141,6 +141,14 @@ export const envSchema = z.object({
   COSTLINE_METRICS_MAX_MODELS: intFrom(50, 1, 10_000),
   /** Health: how long NATS, a stream or ClickHouse may take to answer before its check is unhealthy. */
   COSTLINE_HEALTH_TIMEOUT_MS: intFrom(2000, 100, 60_000),
+  /** A stage loop that failed is restarted after this delay, doubling with each further failure up to COSTLINE_STAGE_RESTART_MAX_MS. */
+  COSTLINE_STAGE_RESTART_MIN_MS: intFrom(1000, 10, 600_000),
+  /** The longest wait before a failed stage loop is restarted. */
+  COSTLINE_STAGE_RESTART_MAX_MS: intFrom(30_000, 10, 3_600_000),
+  /** A stage loop that fails this many times within COSTLINE_STAGE_FAILURE_WINDOW_S gives up: the process stops and exits non-zero. */
+  COSTLINE_STAGE_MAX_FAILURES: intFrom(8, 1, 1000),
+  /** The window, in seconds, over which a stage loop's failures are counted (for its backoff and for giving up). */
+  COSTLINE_STAGE_FAILURE_WINDOW_S: intFrom(300, 1, 86_400),
   /** Bounds on every analytic query (reports, /v1/sql), set by the server: time, result rows and bytes, memory. */
   COSTLINE_QUERY_TIMEOUT_S: intFrom(10, 1, 3600),
   COSTLINE_QUERY_MAX_RESULT_ROWS: intFrom(1_000_000, 1, 1_000_000_000),
@@ -240,6 +248,12 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       stallS: env.COSTLINE_HEALTH_STALL_S,
       pollMs: env.COSTLINE_HEALTH_POLL_MS,
       timeoutMs: env.COSTLINE_HEALTH_TIMEOUT_MS,
+    },
+    restart: {
+      minDelayMs: env.COSTLINE_STAGE_RESTART_MIN_MS,
+      maxDelayMs: Math.max(env.COSTLINE_STAGE_RESTART_MIN_MS, env.COSTLINE_STAGE_RESTART_MAX_MS),
+      maxFailures: env.COSTLINE_STAGE_MAX_FAILURES,
+      windowMs: env.COSTLINE_STAGE_FAILURE_WINDOW_S * 1000,
     },
     metrics: { port: env.COSTLINE_METRICS_PORT, maxTenants: env.COSTLINE_METRICS_MAX_TENANTS, maxModels: env.COSTLINE_METRICS_MAX_MODELS },
     dlq: { maxAgeHours: env.COSTLINE_DLQ_MAX_AGE_H, maxMessages: env.COSTLINE_DLQ_MAX_MESSAGES, maxBytes: env.COSTLINE_DLQ_MAX_BYTES },

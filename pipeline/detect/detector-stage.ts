@@ -12,14 +12,14 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Config } from "../config/config.ts";
 import { queryRows } from "../clickhouse/client.ts";
-import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
+import { TransientError, errorMessage, formatIssues } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Subjects } from "../nats/subjects.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
-import { deadFrom } from "../runner/consumer-runner.ts";
-import { parseBudget, windowBatchSchema, type Alert } from "../../schemas/index.ts";
+import { schemaDecoder } from "../runner/decoder.ts";
+import { parseBudget, windowBatchSchema, type Alert, type WindowAggregate } from "../../schemas/index.ts";
 import { readSpendBuckets } from "../budgets/budget-spend.ts";
 import { readAlertedThresholds } from "../budgets/budget-alerted.ts";
 import { raiseBudgetAlertsOnChange } from "../budgets/budget-on-change.ts";
@@ -168,32 +168,21 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
   const postWindows = deps.subjects.windows("post");
 
   // Messages one after another in each lane, so alerts (and resolutions) go out in window order.
-  const lane =
-    (take: (msg: JsMsg) => boolean): BatchHandler =>
-    async (batch: JsMsg[]) => {
-      const outcomes: Outcome[] = [];
-      // The other lane's messages: acknowledged unparsed, their own consumer handles them.
-      for (const msg of batch) outcomes.push(take(msg) ? await handleOne(msg) : { kind: "done" });
-      return outcomes;
-    };
-  const handle = lane((msg) => msg.subject !== postWindows);
-  const handlePosts = lane((msg) => msg.subject === postWindows);
+  const lane: BatchHandler<WindowAggregate[]> = async (batch) => {
+    const outcomes: Outcome[] = [];
+    for (const d of batch) outcomes.push(await handleOne(d.value));
+    return outcomes;
+  };
+  // Both lanes' consumers read every window subject: the other lane's messages are acknowledged
+  // unread (their own consumer handles them), and so are per-user windows while no user has a budget.
+  const skip = (msg: JsMsg) => msg.subject === postWindows || (msg.subject === userWindows && !detector.budgets.hasUserBudgets());
+  const skipPosts = (msg: JsMsg) => msg.subject !== postWindows;
 
-  async function handleOne(msg: JsMsg): Promise<Outcome> {
-    // Per-user windows feed user budgets only: without one, skip them unparsed.
-    if (msg.subject === userWindows && !detector.budgets.hasUserBudgets()) return { kind: "done" };
-    let raw: unknown;
-    try {
-      raw = msg.json();
-    } catch (err) {
-      return deadFrom(new PermanentError("not_json", `window message is not JSON: ${errorMessage(err)}`));
-    }
-    const parsed = windowBatchSchema.safeParse(raw);
-    if (!parsed.success) return deadFrom(new PermanentError("validation", `windows: ${formatIssues(parsed.error)}`));
+  async function handleOne(windows: WindowAggregate[]): Promise<Outcome> {
     const now = new Date();
     const alerts: Alert[] = [];
     const emitted = new Map<Alert, number>();
-    for (const w of parsed.data)
+    for (const w of windows)
       for (const a of detector.process(w, now)) {
         alerts.push(a);
         emitted.set(a, Date.parse(w.emitted_at));
@@ -225,5 +214,5 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     };
   }
 
-  return { handle, handlePosts, detector };
+  return { decode: schemaDecoder(windowBatchSchema, "windows"), handle: lane, handlePosts: lane, skip, skipPosts, detector };
 }

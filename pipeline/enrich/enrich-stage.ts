@@ -2,15 +2,15 @@
 // priced events (one message per input message and tenant) and only then
 // acknowledge the input. Bad events go to the DLQ with their reason.
 import { createHash } from "node:crypto";
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { PricedEvent } from "../../schemas/index.ts";
 import { PermanentError, TransientError, errorMessage } from "../errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Subjects } from "../nats/subjects.ts";
-import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
-import { deadFrom } from "../runner/consumer-runner.ts";
+import type { BatchHandler, Delivery, Outcome } from "../runner/consumer-runner.ts";
+import type { Decoder } from "../runner/decoder.ts";
 import type { DlqEntry } from "../runner/dlq.ts";
-import { decodeMessage, type DecodeLimits } from "./decode.ts";
+import { decodeMessage, type DecodeLimits, type Decoded } from "./decode.ts";
 import type { createEventPricer } from "../pricing/price-event.ts";
 import { checkPricedAmounts } from "../pricing/amount-bounds.ts";
 
@@ -18,7 +18,6 @@ export interface EnrichDeps {
   js: JetStreamClient;
   subjects: Subjects;
   toPriced: ReturnType<typeof createEventPricer>;
-  limits: DecodeLimits;
   metrics: Metrics;
   /** Told about every event priced as unknown_model (to raise the alert once per model). */
   onUnknownModel?: (e: { provider: string; model: string; tenant: string; time: string }) => void;
@@ -59,23 +58,24 @@ function eventsSubject(subjects: Subjects, tenant: string): string {
 }
 
 /**
+ * Enrich's decoder: a message of one event or a batch of them, each element
+ * validated on its own (decode.ts); a message unusable as a whole is refused.
+ */
+export function enrichDecoder(limits: DecodeLimits): Decoder<Decoded[]> {
+  return (msg) => decodeMessage(msg.data, limits);
+}
+
+/**
  * Prices one message's events; pure apart from the clock. A batch handler
  * passes one `now` (the enriched_at of the whole batch) and a tally it adds
  * to the metrics once; called alone it counts into the metrics itself.
  */
 export function planMessage(
-  msg: JsMsg,
-  deps: Pick<EnrichDeps, "subjects" | "toPriced" | "limits" | "metrics" | "onUnknownModel">,
+  { msg, value: decoded }: Delivery<Decoded[]>,
+  deps: Pick<EnrichDeps, "subjects" | "toPriced" | "metrics" | "onUnknownModel">,
   now = new Date(),
   tally?: EnrichTally,
 ): Planned {
-  let decoded;
-  try {
-    decoded = decodeMessage(msg.data, deps.limits);
-  } catch (err) {
-    if (err instanceof PermanentError) return { outcome: deadFrom(err) };
-    throw err;
-  }
   // The message's own time stands in for an event without one: parsed from the reply subject only then.
   let fallback: Date | undefined;
   const fallbackTime = () => (fallback ??= new Date(Math.floor(msg.info.timestampNanos / 1_000_000)));
@@ -152,11 +152,11 @@ export const PRICED_CHUNK = 250;
  * redelivery is harmless). Inputs are acknowledged only after every priced
  * message carrying their events was stored by JetStream.
  */
-export function createEnrichHandler(deps: EnrichDeps): BatchHandler {
-  return async (batch: JsMsg[]) => {
+export function createEnrichHandler(deps: EnrichDeps): BatchHandler<Decoded[]> {
+  return async (batch) => {
     const now = new Date();
     const tally: EnrichTally = { priced: 0, rejected: 0 };
-    const plans = batch.map((msg) => planMessage(msg, deps, now, tally));
+    const plans = batch.map((d) => planMessage(d, deps, now, tally));
     deps.metrics.events.inc({ stage: "enrich", result: "priced" }, tally.priced);
     if (tally.rejected) deps.metrics.events.inc({ stage: "enrich", result: "rejected" }, tally.rejected);
     const byTenant = new Map<string, PricedEvent[]>();

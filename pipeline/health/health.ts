@@ -1,6 +1,7 @@
 // A process's health: NATS reachable, every JetStream stream present,
 // ClickHouse answering (when this process uses it), and every durable
-// consumer it watches moving. NATS, streams or ClickHouse failing make it
+// consumer it watches moving, and every stage loop running (not restarting or
+// given up; see loop-checks.ts). NATS, streams or ClickHouse failing make it
 // unhealthy (not ready); a stalled or lagging consumer makes it degraded
 // (still ready: it serves and catches up). The monitor polls on an interval
 // so the gauges (lag, DLQ depth, costline_health_status) stay current even
@@ -22,6 +23,8 @@ export interface HealthDeps {
   clickhouse?: ClickHouseClient;
   streams: readonly string[];
   consumers: ConsumerWatch;
+  /** The stage loops' own checks (loop-checks.ts): running, restarting or given up. */
+  loops?: () => HealthCheck[];
   metrics: Metrics;
   timeoutMs: number;
 }
@@ -73,7 +76,7 @@ export function createHealth(deps: HealthDeps) {
   return {
     async check(): Promise<HealthReport> {
       const [n, s, ch] = await Promise.all([nats(), streams(), deps.clickhouse ? clickhouse(deps.clickhouse) : undefined]);
-      const report = aggregate([n, s, ...(ch ? [ch] : []), ...deps.consumers.checks()]);
+      const report = aggregate([n, s, ...(ch ? [ch] : []), ...deps.consumers.checks(), ...(deps.loops?.() ?? [])]);
       for (const c of report.checks) deps.metrics.healthStatus.set({ check: c.name }, statusValue(c.status));
       return report;
     },

@@ -5,7 +5,6 @@
 // each handler serves one partition it holds a lease on, and checks the lease
 // (the fence) before the stored-id check and again before the insert: an
 // instance that lost its partition writes nothing more for it.
-import type { JsMsg } from "@nats-io/jetstream";
 import type { PricedEvent } from "../../schemas/index.ts";
 import { PermanentError, TransientError, errorMessage } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
@@ -14,23 +13,24 @@ import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
 import { eventKey } from "./ledger-row.ts";
 import { isRejection, type LedgerStore } from "./ledger-store.ts";
-import { parsePriced, rejectedOf, type PricedDecoder } from "./priced-decoder.ts";
+import { rejectedOf } from "./priced-decoder.ts";
 import type { DlqEntry } from "../runner/dlq.ts";
 import type { Fence } from "../leases/lease-manager.ts";
 
+/**
+ * The ledger's handler: its messages are decoded by the runner with the
+ * priced decoder (priced-decoder.ts), whose refusals never reach it.
+ */
 export interface LedgerDeps {
   store: LedgerStore;
-  /** Default: decode each message on its own (see priced-decoder.ts). */
-  decode?: PricedDecoder;
   metrics: Metrics;
   log: Logger;
   /** The lease of the partition this handler serves; absent: this process is the only writer. */
   fence?: Fence;
 }
 
-export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
+export function createLedgerHandler(deps: LedgerDeps): BatchHandler<PricedEvent[]> {
   const { store, metrics } = deps;
-  const decode = deps.decode ?? parsePriced;
   /** Freshness of recent events and cost by tenant and model, for dashboards (the ledger holds the exact sums). */
   function observeStored(events: PricedEvent[]): void {
     const now = Date.now();
@@ -89,18 +89,11 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler {
     return fresh.length;
   }
 
-  return async (batch: JsMsg[]) => {
+  return async (batch) => {
     const outcomes: Outcome[] = new Array(batch.length);
-    const parsed: { index: number; events: PricedEvent[]; dlq?: DlqEntry[] }[] = [];
-    batch.forEach((msg, index) => {
-      try {
-        const events = decode(msg);
-        const rejected = rejectedOf(events);
-        parsed.push({ index, events, dlq: rejected.length ? rejected.map(rejectedEntry) : undefined });
-      } catch (err) {
-        if (!(err instanceof PermanentError)) throw err;
-        outcomes[index] = deadFrom(err);
-      }
+    const parsed = batch.map(({ value: events }, index): { index: number; events: PricedEvent[]; dlq?: DlqEntry[] } => {
+      const rejected = rejectedOf(events);
+      return { index, events, dlq: rejected.length ? rejected.map(rejectedEntry) : undefined };
     });
     try {
       await serial(() => writeNew(parsed.map((p) => p.events)));

@@ -4,22 +4,23 @@
 // acknowledged once every channel has it delivered, suppressed or
 // dead-lettered (and the delivery log rows are stored), and nak'ed for
 // redelivery when the state store or the log is unavailable. Held messages
-// are kept alive with `working()`, so a crash brings them back after the
+// are kept alive with `working()` by the runner, so a crash brings them back after the
 // notifier's ack wait, and the delivery state in KV keeps the redelivery from
-// sending anything twice.
+// sending anything twice. The runner decodes each alert (dead-lettering one it
+// cannot read), keeps held messages alive, and writes the dead letters of
+// deliveries that gave up through the one DLQ writer the notifier is handed.
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Registry } from "prom-client";
-import { alertSchema } from "../../schemas/index.ts";
-import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
-import type { Subjects } from "../nats/subjects.ts";
+import { alertSchema, type Alert } from "../../schemas/index.ts";
+import { TransientError, errorMessage } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
-import { deadFrom, type BatchHandler, type Outcome, type RunningStage } from "../runner/consumer-runner.ts";
-import { dlqRecord } from "../runner/dlq.ts";
+import type { BatchHandler, Delivery, Outcome, RunningStage } from "../runner/consumer-runner.ts";
+import { schemaDecoder, type Decoder } from "../runner/decoder.ts";
+import type { DlqWriter } from "../runner/dlq.ts";
 import type { Channel } from "./channel.ts";
 import { channelSecrets, createChannels } from "./channels.ts";
 import { createDeliveryLog } from "./delivery-log.ts";
@@ -39,9 +40,9 @@ import { watchSilences } from "./silences.ts";
 export interface NotifierDeps {
   config: NotifyConfig;
   nc: NatsConnection;
-  js: JetStreamClient;
-  subjects: Subjects;
   clickhouse: ClickHouseClient;
+  /** The stage's dead-letter writer (runner/dlq.ts), shared with its runner. */
+  deadLetter: DlqWriter;
   registry: Registry;
   log: Logger;
   signal: AbortSignal;
@@ -51,9 +52,14 @@ export interface NotifierDeps {
 
 export const NOTIFIER_STAGE = "notifier";
 
-export async function createNotifier(
-  deps: NotifierDeps,
-): Promise<{ handle: BatchHandler; delivery: RunningStage; channels: Map<string, Channel> }> {
+export async function createNotifier(deps: NotifierDeps): Promise<{
+  decode: Decoder<Alert>;
+  handle: BatchHandler<Alert>;
+  /** With no channel configured, alerts are acknowledged unread. */
+  skip: () => boolean;
+  delivery: RunningStage;
+  channels: Map<string, Channel>;
+}> {
   const { config, log } = deps;
   const kvm = new Kvm(deps.nc);
   const stateKv = await kvm.open(notifyBuckets.state);
@@ -70,14 +76,12 @@ export async function createNotifier(
   const stopRequests = new AbortController();
 
   const deadLetter = async (item: GroupItem, detail: string, channel: string) => {
-    const record = dlqRecord(NOTIFIER_STAGE, item.msg, {
+    await deps.deadLetter(item.msg, {
       reason: "delivery_failed",
       detail: redact(detail),
       eventId: item.alert.id,
       source: channel,
-    });
-    await deps.js.publish(deps.subjects.dlq(NOTIFIER_STAGE), JSON.stringify(record), {
-      msgID: `dlq:${NOTIFIER_STAGE}:${item.alert.id}:${channel}`,
+      key: `${item.alert.id}:${channel}`,
     });
   };
 
@@ -113,19 +117,7 @@ export async function createNotifier(
     },
   });
 
-  const keepAliveMs = Math.max(500, (config.ackWaitS * 1000) / 3);
-
-  function accept(msg: JsMsg): Outcome | Promise<Outcome> {
-    if (channels.size === 0) return { kind: "done" };
-    let raw: unknown;
-    try {
-      raw = msg.json();
-    } catch (err) {
-      return deadFrom(new PermanentError("not_json", `alert is not JSON: ${errorMessage(err)}`));
-    }
-    const parsed = alertSchema.safeParse(raw);
-    if (!parsed.success) return deadFrom(new PermanentError("validation", `alert: ${formatIssues(parsed.error)}`));
-    const alert = parsed.data;
+  function accept({ msg, value: alert }: Delivery<Alert>): Outcome | Promise<Outcome> {
     const labels = alertLabels(alert);
     const routed = routeAlert(config.route, labels).filter((t) => channels.has(t.channel));
     return inhibition.observe(alert, labels).then(
@@ -139,8 +131,6 @@ export async function createNotifier(
           if (!r.ok) failure ??= r.error;
           if (--remaining === 0) resolve(failure ? { kind: "retry", error: failure } : { kind: "done" });
         };
-        const keepAlive = setInterval(() => msg.working(), keepAliveMs);
-        void until.finally(() => clearInterval(keepAlive));
         const publishedAtMs = Number(msg.info.timestampNanos) / 1e6;
         for (const t of routed) {
           const g = groupOf(t, labels);
@@ -158,10 +148,10 @@ export async function createNotifier(
     );
   }
 
-  const handle: BatchHandler = async (batch) => {
+  const handle: BatchHandler<Alert> = async (batch) => {
     const out: Outcome[] = [];
     // In order: an alert's inhibition record is written before the next alert is looked at.
-    for (const msg of batch) out.push(await accept(msg));
+    for (const d of batch) out.push(await accept(d));
     return out;
   };
 
@@ -191,5 +181,5 @@ export async function createNotifier(
     { channels: [...channels.keys()], owner },
     channels.size ? "notifier ready" : "notifier ready with no channels configured: alerts are acknowledged and not sent",
   );
-  return { handle, delivery, channels };
+  return { decode: schemaDecoder(alertSchema, "alert"), handle, skip: () => channels.size === 0, delivery, channels };
 }

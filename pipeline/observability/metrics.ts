@@ -38,6 +38,12 @@ export function createMetrics(limits: MetricLimits = { maxTenants: 50, maxModels
       labelNames: ["stage", "result"] as const,
       registers: [registry],
     }),
+    stageRestarts: new Counter({
+      name: "costline_stage_restarts_total",
+      help: "Restarts of a stage's loop after it failed (runner/supervisor.ts), by loop",
+      labelNames: ["loop"] as const,
+      registers: [registry],
+    }),
     dlq: new Counter({
       name: "costline_dlq_total",
       help: "Records sent to the dead-letter queue, by stage and reason",

@@ -7,6 +7,8 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { DlqRecord } from "../../schemas/index.ts";
 import type { FailureReason } from "../errors.ts";
 import { fromSubjectToken, type Subjects } from "../nats/subjects.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
 
 const MAX_PAYLOAD = 512 * 1024;
 
@@ -28,6 +30,12 @@ export interface DlqEntry {
   tenant?: string;
   traceId?: string;
   requestId?: string;
+  /**
+   * Names this record across redeliveries where the stream position does not
+   * (the notifier: one record per alert and channel); its Nats-Msg-Id is then
+   * `dlq:<stage>:<key>`.
+   */
+  key?: string;
 }
 
 export interface EventIds {
@@ -109,7 +117,43 @@ export function dlqRecord(stage: string, msg: JsMsg, entry: DlqEntry, now = new 
 export async function publishDlq(js: JetStreamClient, subjects: Subjects, stage: string, msg: JsMsg, entry: DlqEntry): Promise<DlqRecord> {
   const record = dlqRecord(stage, msg, entry);
   await js.publish(subjects.dlq(stage), JSON.stringify(record), {
-    msgID: `dlq:${stage}:${record.stream}:${record.stream_seq}:${entry.batchIndex ?? "all"}`,
+    msgID: entry.key ? `dlq:${stage}:${entry.key}` : `dlq:${stage}:${record.stream}:${record.stream_seq}:${entry.batchIndex ?? "all"}`,
   });
   return record;
+}
+
+/** Writes one dead letter of a stage: published, counted in costline_dlq_total, logged. Rejects when the DLQ is unreachable. */
+export type DlqWriter = (msg: JsMsg, entry: DlqEntry) => Promise<DlqRecord>;
+
+/**
+ * The one way any stage writes a dead letter. The runner writes through it
+ * for the outcomes it settles; a stage that dead-letters on its own schedule
+ * (the notifier, once a delivery gave up) is handed the same writer.
+ */
+export function createDlqWriter(opts: {
+  js: JetStreamClient;
+  subjects: Subjects;
+  stage: string;
+  metrics: Metrics;
+  log: Logger;
+}): DlqWriter {
+  return async (msg, entry) => {
+    const r = await publishDlq(opts.js, opts.subjects, opts.stage, msg, entry);
+    opts.metrics.dlq.inc({ stage: opts.stage, reason: entry.reason });
+    opts.log.warn(
+      {
+        reason: r.reason,
+        subject: r.subject,
+        seq: r.stream_seq,
+        batchIndex: r.batch_index,
+        deliveries: r.deliveries,
+        tenant: r.tenant,
+        eventId: r.event_id,
+        traceId: r.trace_id,
+        requestId: r.request_id,
+      },
+      `dead letter: ${r.detail}`,
+    );
+    return r;
+  };
 }

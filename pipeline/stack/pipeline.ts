@@ -26,6 +26,7 @@ import { Kvm } from "@nats-io/kv";
 import { createControlStore } from "../guard/control-store.ts";
 import { createConsumerWatch } from "../health/consumer-watch.ts";
 import { createHealth, startHealthMonitor } from "../health/health.ts";
+import { judgeLoop } from "../health/loop-checks.ts";
 import { startOpsServer } from "../health/ops-routes.ts";
 import { timeClickHouseInserts } from "../observability/clickhouse-timing.ts";
 import { createBudgetStore } from "../budgets/budget-store.ts";
@@ -36,6 +37,7 @@ import { createSilenceStore } from "../notify/silences.ts";
 import type { Logger } from "../observability/log.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import type { RunningStage } from "../runner/consumer-runner.ts";
+import { createSupervisor, type StageFailedError } from "../runner/supervisor.ts";
 import { stageNames, stageRegistry, type StageName } from "./stage-registry.ts";
 import { createPricedDecoder } from "../ledger/priced-decoder.ts";
 import { createLocalPriced } from "../enrich/local-priced.ts";
@@ -59,6 +61,11 @@ export interface Pipeline {
   /** Absent in a process whose stages never touch ClickHouse (see clickhouseFreeStages). */
   clickhouse: Ledgerbase | undefined;
   stages: RunningStage[];
+  /**
+   * Resolves when a stage loop gave up (runner/supervisor.ts): the process
+   * cannot go on, and should stop and exit non-zero.
+   */
+  failed: Promise<StageFailedError>;
   stop(): Promise<void>;
 }
 
@@ -152,6 +159,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     const pipelineConsumers = pipelineConsumersFor(config.partitions.count);
     const abort = new AbortController();
     const stages: RunningStage[] = [];
+    // Every loop of this process restarts under one policy, and shows in health.
+    const supervisor = createSupervisor({ policy: config.restart, onRestart: (loop) => metrics.stageRestarts.inc({ loop }) });
     // The ledger and the windower read the same priced messages: in one process they decode each once.
     const pricedReaders = opts.stages.filter((s) => s === "ledger" || s === "windower").length;
     // With enrich here too, they take enrich's priced events as they are instead of decoding them again.
@@ -167,6 +176,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
         metrics,
         decodePriced,
         offerPriced: localPriced?.offer,
+        supervisor,
         log: log.child({ stage: name }),
         signal: abort.signal,
       };
@@ -196,6 +206,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       clickhouse: clickhouse && client,
       streams: streamSpecs(config).map((x) => x.name),
       consumers: watch,
+      loops: () => supervisor.states().map(judgeLoop),
       metrics,
       timeoutMs: config.health.timeoutMs,
     });
@@ -271,6 +282,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       nc,
       clickhouse,
       stages,
+      failed: supervisor.failed,
       stop: () => (stopped ??= unwind()),
     };
   } catch (err) {

@@ -5,11 +5,11 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config/config.ts";
-import { createAlertStoreHandler } from "../alerts/alert-store-stage.ts";
+import { alertDecoder, createAlertStoreHandler } from "../alerts/alert-store-stage.ts";
 import { createUnpricedModelNotifier } from "../alerts/unpriced-model-alert.ts";
 import { createAllocator } from "../allocation/allocator.ts";
 import { createDetectorStage } from "../detect/detector-stage.ts";
-import { ENRICH_BATCH_BYTES, createEnrichHandler } from "../enrich/enrich-stage.ts";
+import { ENRICH_BATCH_BYTES, createEnrichHandler, enrichDecoder } from "../enrich/enrich-stage.ts";
 import { createLedgerHandler } from "../ledger/ledger-stage.ts";
 import { createLedgerStore } from "../ledger/ledger-store.ts";
 import { repairRollups } from "../ledger/rollup-repair.ts";
@@ -27,6 +27,8 @@ import { createCatalogPricing } from "../catalog/catalog-pricer.ts";
 import { createCatalogStore } from "../catalog/catalog-store.ts";
 import { createControlStore } from "../guard/control-store.ts";
 import { startStage, type RunningStage } from "../runner/consumer-runner.ts";
+import { createDlqWriter } from "../runner/dlq.ts";
+import type { Supervisor } from "../runner/supervisor.ts";
 import { startPeriodic } from "../runner/periodic.ts";
 import { createWindower } from "../windows/windower-stage.ts";
 import { watchBudgetedUsers } from "../budgets/budgeted-users.ts";
@@ -46,6 +48,8 @@ export interface StageContext {
   decodePriced: PricedDecoder;
   /** Enrich's hand-over of priced events to the readers of this process (absent: none here). */
   offerPriced?: (seq: number, events: PricedEvent[]) => void;
+  /** Restarts a failed loop and keeps its state for health (runner/supervisor.ts). */
+  supervisor?: Supervisor;
   log: Logger;
   signal: AbortSignal;
 }
@@ -76,8 +80,8 @@ async function leasing(ctx: StageContext, group: string) {
 }
 
 function consumer(ctx: StageContext, stage: string, stream: string, durable: string) {
-  const { js, subjects, metrics, log, signal, config } = ctx;
-  return { stage, stream, durable, js, subjects, metrics, log, signal, maxDeliver: config.streams.maxDeliver };
+  const { js, subjects, metrics, log, signal, config, supervisor } = ctx;
+  return { stage, stream, durable, js, subjects, metrics, log, signal, supervisor, maxDeliver: config.streams.maxDeliver };
 }
 
 export const stageRegistry = {
@@ -94,9 +98,9 @@ export const stageRegistry = {
       metrics,
       toPriced: catalog.toPriced,
       onUnknownModel: createUnpricedModelNotifier(js, subjects, log),
-      limits: { maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents },
       offerPriced: ctx.offerPriced,
     });
+    const decode = enrichDecoder({ maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents });
     const c = consumer(ctx, "enrich", streamNames.events, durableNames.enrich);
     return [
       startStage({
@@ -105,6 +109,7 @@ export const stageRegistry = {
         maxBatchBytes: ENRICH_BATCH_BYTES,
         flushMs: config.enrich.flushMs,
         concurrency: config.enrich.concurrency,
+        decode,
         handle,
       }),
     ];
@@ -121,7 +126,7 @@ export const stageRegistry = {
           // Before consuming: complete the rollups of any insert a crash cut short. Only this
           // partition's tenants, which nobody else writes now (its former owner is fenced).
           await repairRollups(clickhouse, log, 300, { partition, partitions });
-          const handle = createLedgerHandler({ store, decode: ctx.decodePriced, metrics, log, fence });
+          const handle = createLedgerHandler({ store, metrics, log, fence });
           const c = consumer(ctx, "ledger", streamNames.priced, partitionDurable("ledger", partition));
           // Two batches in flight: the next one is parsed while the current one is inserted.
           const loop = startStage({
@@ -131,6 +136,7 @@ export const stageRegistry = {
             maxBatch: config.ledger.batchMessages,
             flushMs: config.ledger.flushMs,
             concurrency: 2,
+            decode: ctx.decodePriced,
             handle,
           });
           return { loops: [loop] };
@@ -158,7 +164,6 @@ export const stageRegistry = {
             checkpoints,
             config: config.windows,
             userWindows,
-            decode: ctx.decodePriced,
             fence,
             ackPending: async () => (await pcon.info()).num_ack_pending,
             maxHoldMs: 2 * config.streams.ackWaitS * 1000 + config.windows.checkpointMs,
@@ -172,7 +177,7 @@ export const stageRegistry = {
           });
           const c = consumer(ctx, "windower", streamNames.priced, durable);
           const loops = [
-            startStage({ ...c, signal, fence: fence.held, maxBatch: 200, flushMs: 20, handle: windower.handle }),
+            startStage({ ...c, signal, fence: fence.held, maxBatch: 200, flushMs: 20, decode: ctx.decodePriced, handle: windower.handle }),
             startPeriodic({ stage: "windower-emit", intervalMs: config.windows.emitMs, run: windower.emit, log, signal }),
           ];
           return { loops, stop: async (reason) => (reason === "lost" ? windower.abandon() : windower.flush()) };
@@ -201,15 +206,15 @@ export const stageRegistry = {
       log,
     });
     return [
-      startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle }),
-      startStage({ ...posts, maxBatch: 20, flushMs: 20, handle: stage.handlePosts }),
+      startStage({ ...c, maxBatch: 50, flushMs: 5, decode: stage.decode, skip: stage.skip, handle: stage.handle }),
+      startStage({ ...posts, maxBatch: 20, flushMs: 20, decode: stage.decode, skip: stage.skipPosts, handle: stage.handlePosts }),
       startPeriodic({ stage: "reservation-sync", intervalMs: config.reservations.syncMs, run: sync.pass, log, signal: ctx.signal }),
     ];
   },
 
   async "alert-store"(ctx) {
     const c = consumer(ctx, "alert-store", streamNames.alerts, durableNames.alertsLedger);
-    return [startStage({ ...c, maxBatch: 500, flushMs: 50, handle: createAlertStoreHandler(ctx.clickhouse) })];
+    return [startStage({ ...c, maxBatch: 500, flushMs: 50, decode: alertDecoder, handle: createAlertStoreHandler(ctx.clickhouse) })];
   },
 
   async allocator(ctx) {
@@ -221,10 +226,15 @@ export const stageRegistry = {
   // Always part of `up`: with no channel configured it acknowledges alerts and sends nothing,
   // so configuring a channel later does not replay a backlog of stale alerts.
   async notifier(ctx) {
-    const { config, nc, js, subjects, clickhouse, metrics, log, signal } = ctx;
-    const notifier = await createNotifier({ config: config.notify, nc, js, subjects, clickhouse, registry: metrics.registry, log, signal });
+    const { config, nc, clickhouse, metrics, log, signal } = ctx;
     const c = consumer(ctx, "notifier", streamNames.alerts, durableNames.notifier);
-    return [startStage({ ...c, maxBatch: 100, flushMs: 5, handle: notifier.handle }), notifier.delivery];
+    // One dead-letter path: the runner's settling and the deliveries that gave up write through the same writer.
+    const deadLetter = createDlqWriter(c);
+    const notifier = await createNotifier({ config: config.notify, nc, clickhouse, deadLetter, registry: metrics.registry, log, signal });
+    return [
+      startStage({ ...c, maxBatch: 100, flushMs: 5, decode: notifier.decode, skip: notifier.skip, deadLetter, handle: notifier.handle }),
+      notifier.delivery,
+    ];
   },
 } satisfies Record<string, StageFactory>;
 

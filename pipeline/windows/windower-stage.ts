@@ -14,17 +14,15 @@
 // not hold), so each reaches the window it belongs to, and the events the
 // checkpoint already counts are recognised by their keys.
 import { createHash } from "node:crypto";
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Config } from "../config/config.ts";
-import { PermanentError, TransientError } from "../errors.ts";
-import { parsePriced, type PricedDecoder } from "../ledger/priced-decoder.ts";
+import { TransientError } from "../errors.ts";
 import type { Fence } from "../leases/lease-manager.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Subjects } from "../nats/subjects.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
-import { deadFrom } from "../runner/consumer-runner.ts";
-import type { WindowAggregate } from "../../schemas/index.ts";
+import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import { createWindowState, type WindowSnapshot } from "./window-state.ts";
 
@@ -36,8 +34,6 @@ export interface WindowerDeps {
   config: Config["windows"];
   /** Users with a budget, who get per-user windows (see budgets/budgeted-users.ts). */
   userWindows?: (tenant: string, user: string) => boolean;
-  /** Default: decode each message on its own (see priced-decoder.ts). */
-  decode?: PricedDecoder;
   /** The partition's lease: nothing is published or checkpointed once it is lost. */
   fence?: Fence;
   /** Messages of the partition's consumer handed out and not acknowledged (to anyone): ends the takeover hold. */
@@ -62,7 +58,6 @@ const WINDOWS_PER_MESSAGE = 500;
 
 export async function createWindower(deps: WindowerDeps) {
   const now = deps.now ?? Date.now;
-  const decode = deps.decode ?? parsePriced;
   const log = deps.log.child({ partition: deps.partition });
   const state = createWindowState({
     windowMs: deps.config.windowS * 1000,
@@ -93,15 +88,9 @@ export async function createWindower(deps: WindowerDeps) {
   let lastCheckpointMs = 0;
   const held = () => !deps.fence || deps.fence.held();
 
-  const handle: BatchHandler = async (batch: JsMsg[]) =>
-    batch.map((msg): Outcome => {
-      let events;
-      try {
-        events = decode(msg);
-      } catch (err) {
-        if (err instanceof PermanentError) return deadFrom(err);
-        throw err;
-      }
+  // Its messages are decoded by the runner with the priced decoder (ledger/priced-decoder.ts).
+  const handle: BatchHandler<PricedEvent[]> = async (batch) =>
+    batch.map(({ value: events }): Outcome => {
       let counted = false;
       for (const e of events) {
         const r = state.add(e, now());

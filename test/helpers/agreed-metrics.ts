@@ -7,6 +7,7 @@ const counters = [
   "costline_stage_messages_total",
   "costline_stage_events_total",
   "costline_dlq_total",
+  "costline_stage_restarts_total",
   "costline_unpriced_events_total",
   "costline_ledger_duplicates_total",
   "costline_cost_usd_total",

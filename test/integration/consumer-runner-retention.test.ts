@@ -16,7 +16,9 @@ import { startEmbeddedNats, type EmbeddedNats } from "../../pipeline/nats/embedd
 import { createSubjects } from "../../pipeline/nats/subjects.ts";
 import { createLogger } from "../../pipeline/observability/log.ts";
 import { createMetrics } from "../../pipeline/observability/metrics.ts";
+import { z } from "zod";
 import { startStage } from "../../pipeline/runner/consumer-runner.ts";
+import { schemaDecoder } from "../../pipeline/runner/decoder.ts";
 import { tempHome } from "../helpers/stack-process.ts";
 
 setFlagsFromString("--expose-gc");
@@ -61,8 +63,9 @@ describe("consumer loop", () => {
       maxBatch: 10,
       flushMs: 5,
       maxDeliver: 5,
+      decode: schemaDecoder(z.object({ i: z.number() }), "test message"),
       handle: async (batch) => {
-        for (const m of batch) seen.push(new WeakRef(m));
+        for (const { msg } of batch) seen.push(new WeakRef(msg));
         return batch.map(() => ({ kind: "done" as const }));
       },
       log: createLogger("silent"),

@@ -81,7 +81,19 @@ describe("health and readiness", () => {
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const first = await until("the API process healthy", apiUrl, (r) => r.status === "healthy", 90_000);
     expect(first.code).toBe(200);
-    expect(first.checks.map((c) => c.name).sort()).toEqual(
+    // Each stage loop has its own check (its partitions' loops as their leases come): all running.
+    const loops = first.checks.filter((c) => c.name.startsWith("loop:"));
+    expect(loops.map((c) => c.name)).toEqual(
+      expect.arrayContaining(["loop:detector", "loop:detector-posts", "loop:alert-store", "loop:notifier"]),
+    );
+    for (const l of loops)
+      expect(l).toMatchObject({ name: expect.stringMatching(/^loop:[a-z-]+(-p\d)?$/), status: "healthy", detail: "running" });
+    expect(
+      first.checks
+        .map((c) => c.name)
+        .filter((n) => !n.startsWith("loop:"))
+        .sort(),
+    ).toEqual(
       [
         "clickhouse",
         "consumer:alert-store",
@@ -109,7 +121,7 @@ describe("health and readiness", () => {
     const enrich = run(["enrich"], { ...env, COSTLINE_API_PORT: String(enrichPort) });
     const enrichUrl = `http://127.0.0.1:${enrichPort}`;
     const alone = await until("the enrich process healthy", enrichUrl, (r) => r.status === "healthy", 60_000);
-    expect(alone.checks.map((c) => c.name)).toEqual(["nats", "streams", "consumer:enrich"]);
+    expect(alone.checks.map((c) => c.name)).toEqual(["nats", "streams", "consumer:enrich", "loop:enrich"]);
     expect((await fetch(`${enrichUrl}/healthz`)).status).toBe(200);
     expect((await fetch(`${enrichUrl}/v1/totals`)).status).toBe(404); // no API here
 

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openClickHouse, queryRows, type Ledgerbase } from "../../pipeline/clickhouse/client.ts";
 import { loadMigrations, migrate, migrationsDir, MigrationError } from "../../pipeline/clickhouse/migrate.ts";
 import { createLedgerHandler } from "../../pipeline/ledger/ledger-stage.ts";
+import { parsePriced } from "../../pipeline/ledger/priced-decoder.ts";
+import type { Delivery } from "../../pipeline/runner/decoder.ts";
 import { createLedgerStore } from "../../pipeline/ledger/ledger-store.ts";
 import { createLogger } from "../../pipeline/observability/log.ts";
 import { createMetrics } from "../../pipeline/observability/metrics.ts";
@@ -49,10 +51,11 @@ function priced(id: string, cost: string | null, tenant = "acme"): PricedEvent {
   };
 }
 
-/** A message as the runner hands it over: only its bytes matter to the sink. */
-function message(events: PricedEvent[] | unknown): JsMsg {
+/** A message as the runner hands it over, decoded by the priced decoder the runner runs it through. */
+function message(events: PricedEvent[] | unknown): Delivery<PricedEvent[]> {
   const data = new TextEncoder().encode(JSON.stringify(events));
-  return { data, json: () => JSON.parse(new TextDecoder().decode(data)) } as unknown as JsMsg;
+  const msg = { data, json: () => JSON.parse(new TextDecoder().decode(data)) } as unknown as JsMsg;
+  return { msg, value: parsePriced(msg) };
 }
 
 async function rollup(): Promise<{ events: number; cost: string }> {
@@ -113,10 +116,10 @@ describe("ledger sink", () => {
     expect(await rollup()).toEqual({ events: 8, cost: "35.500001" });
   });
 
-  it("dead-letters a message that is not a priced event and keeps the rest", async () => {
-    const out = await handler()([message({ nope: true }), message([priced("e9", "1")])]);
-    expect(out[0]).toMatchObject({ kind: "dead", entry: { reason: "validation" } });
-    expect(out[1]).toEqual({ kind: "done" });
+  it("refuses a message that is not a priced event (the runner dead-letters it) and keeps the rest", async () => {
+    expect(() => message({ nope: true })).toThrow(expect.objectContaining({ reason: "validation" }));
+    const out = await handler()([message([priced("e9", "1")])]);
+    expect(out[0]).toEqual({ kind: "done" });
     expect((await ledgerTotals(db.client, { tenant: "acme" })).events).toBe(9);
   });
 });

@@ -103,7 +103,10 @@ describe("enrich", () => {
       cost("e", "0.000000000001"),
     ];
     const msg = { subject: "costline.events.acme", data: bytes(batch), info: { timestampNanos: Date.now() * 1e6 } } as unknown as JsMsg;
-    const plan = planMessage(msg, { subjects: createSubjects("costline"), toPriced, limits, metrics: createMetrics() });
+    const plan = planMessage(
+      { msg, value: decodeMessage(msg.data, limits) },
+      { subjects: createSubjects("costline"), toPriced, metrics: createMetrics() },
+    );
     expect("groups" in plan).toBe(true);
     if (!("groups" in plan)) return;
     const priced = plan.groups.get("acme")!;
@@ -191,7 +194,7 @@ describe("the ledger", () => {
       metrics: createMetrics(),
       log: createLogger("silent"),
     });
-    const [outcome] = await handle([msg(body)]);
+    const [outcome] = await handle([{ msg: msg(body), value: events }]);
     expect(outcome).toMatchObject({
       kind: "done",
       dlq: [
