@@ -22,9 +22,6 @@ import { retriedForAnother } from "./message-meta.ts";
 import { settle, type LoopContext } from "./settle.ts";
 import type { RunnerOptions, RunningStage } from "./stage-types.ts";
 import { createSupervisor } from "./supervisor.ts";
-import { retryDelayMs } from "./stage-types.ts";
-import { errorMessage } from "../errors.ts";
-import { setTimeout as sleep } from "node:timers/promises";
 
 export type { Decoder, Delivery } from "./decoder.ts";
 export { deadFrom, retryDelayMs, type BatchHandler, type Outcome, type RunnerOptions, type RunningStage } from "./stage-types.ts";
@@ -64,11 +61,10 @@ export function startStage<T>(opts: RunnerOptions<T>): RunningStage {
 async function run<T>(ctx: LoopContext<T>, flushed: () => void): Promise<void> {
   const { opts } = ctx;
   const { log, metrics, stage } = opts;
-  const opened = await openConsumer(opts);
-  if (!opened) return;
-  const { consumer, messages } = opened;
+  const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
   const ackWaitNs = (await consumer.info(true).catch(() => undefined))?.config.ack_wait;
   ctx.keepAlive.start(ackWaitNs ? ackWaitNs / 1e6 : DEFAULT_ACK_WAIT_MS);
+  const messages = await consumer.consume({ max_messages: Math.max(opts.maxBatch * 2, 100) });
   const it = messages[Symbol.asyncIterator]();
   // A fresh stop promise per wait, never one promise for the loop's life: every Promise.race adds a
   // reaction to each promise it races, and a promise that stays pending keeps them all — each holding
@@ -146,28 +142,5 @@ async function run<T>(ctx: LoopContext<T>, flushed: () => void): Promise<void> {
     await Promise.all(inFlight);
     metrics.lastFlush.set({ stage }, Date.now() / 1000);
     log.info("stage stopped");
-  }
-}
-
-/**
- * The durable consumer's message stream. Looking the consumer up is a request
- * that can time out (a busy server, a loaded machine): it is retried until the
- * stage stops, since a loop that ended here would leave its stage (or its
- * partition, whose lease stays held) consuming nothing. Undefined once stopped.
- */
-async function openConsumer<T>(opts: RunnerOptions<T>) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
-      return { consumer, messages: await consumer.consume({ max_messages: Math.max(opts.maxBatch * 2, 100) }) };
-    } catch (err) {
-      if (opts.signal.aborted) return undefined;
-      opts.log.warn(
-        { err: errorMessage(err), attempt, stream: opts.stream, durable: opts.durable },
-        "could not open the consumer; retrying",
-      );
-      await sleep(retryDelayMs(attempt), undefined, { signal: opts.signal }).catch(() => undefined);
-      if (opts.signal.aborted) return undefined;
-    }
   }
 }
