@@ -13,7 +13,7 @@ import { z } from "zod";
 import type { SeriesDetector } from "../series-detector.ts";
 import { LevelBaseline, SeasonalBaseline, StepBaseline, robustSpread } from "./baselines.ts";
 import { Cadence } from "./cadence.ts";
-import { agreedPValue, likelihoodScore, refractory } from "./combine.ts";
+import { agreedPValue, likelihoodScore, refractory, suppressAfterAlert } from "./combine.ts";
 import { SortedWindow } from "./sorted-window.ts";
 import { TailModel } from "./tail.ts";
 
@@ -54,6 +54,8 @@ export const adaptiveParamsSchema = z.object({
   probationHours: z.number().nonnegative().default(12),
   /** After a score of at least 0.6 × threshold, only a higher one within this span is reported. */
   refractoryHours: z.number().nonnegative().default(6),
+  /** After a score at or above threshold, nothing scores above 0 for this span (0: off). */
+  suppressHours: z.number().nonnegative().default(6),
   /** A second, coarse model on block means of this span catches what per-row noise hides (0: none). */
   coarseMinutes: z.number().nonnegative().default(60),
   /** Decades of tail probability that score 0.5. */
@@ -187,6 +189,7 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
   }
 
   // Block means at the coarse span, fed to a second model of the same kind; its score stands at a block's last row.
+  let quiet: ((score: number) => number) | undefined;
   let coarse: { detector: SeriesDetector; rows: number; sum: number; n: number; start: Date | undefined } | undefined;
   const coarseScore = (value: number, at: Date): number => {
     if (!coarse) return 0;
@@ -202,15 +205,17 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
 
   return {
     score(value, at) {
-      if (model) return Math.max(step(model, value, at), coarseScore(value, at));
+      if (model) return quiet!(Math.max(step(model, value, at), coarseScore(value, at)));
       // Buffer the first rows until the cadence is known, then learn them (no score while learning).
       cadence.observe(at);
       pending.push([value, at]);
       if (!cadence.known) return 0;
       model = buildModel(p, cadence);
+      quiet = suppressAfterAlert(cadence.rows(p.suppressHours, 0, 10_000), p.threshold);
       const blockRows = Math.round((p.coarseMinutes * 60_000) / cadence.intervalMs());
       if (p.coarseMinutes > 0 && blockRows >= 2)
-        coarse = { detector: createAdaptive({ ...p, coarseMinutes: 0, residual: false }), rows: blockRows, sum: 0, n: 0, start: undefined };
+        coarse = {
+          detector: createAdaptive({ ...p, coarseMinutes: 0, residual: false, suppressHours: 0 }), rows: blockRows, sum: 0, n: 0, start: undefined };
       for (const [v, t] of pending) {
         step(model, v, t);
         coarseScore(v, t);
