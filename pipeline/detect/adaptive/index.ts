@@ -18,8 +18,14 @@ import { SortedWindow } from "./sorted-window.ts";
 import { TailModel } from "./tail.ts";
 
 export const adaptiveParamsSchema = z.object({
-  /** score ≥ threshold ⇒ is_anomaly / alert. 0.4 ⇔ two features agree on a tail probability ≤ 2·10⁻⁴. */
-  threshold: z.number().min(0).max(1).default(0.4),
+  /**
+   * score ≥ threshold ⇒ is_anomaly / alert, and the start of the quiet span
+   * (suppressHours). 0.34 ⇔ two features agree on a tail probability ≤ 10⁻³;
+   * it is where NAB's corpus-wide sweep put this detector's best threshold
+   * before the quiet span existed, so the alert line and the quiet span's
+   * trigger are one value.
+   */
+  threshold: z.number().min(0).max(1).default(0.34),
   /** Which deviations count: up only (spend), down only, or both. */
   direction: z.enum(["both", "up", "down"]).default("both"),
   /** Span of the recent-level and step baselines (at least 100 rows). */
