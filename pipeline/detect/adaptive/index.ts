@@ -221,7 +221,12 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
       const blockRows = Math.round((p.coarseMinutes * 60_000) / cadence.intervalMs());
       if (p.coarseMinutes > 0 && blockRows >= 2)
         coarse = {
-          detector: createAdaptive({ ...p, coarseMinutes: 0, residual: false, suppressHours: 0 }), rows: blockRows, sum: 0, n: 0, start: undefined };
+          detector: createAdaptive({ ...p, coarseMinutes: 0, residual: false, suppressHours: 0 }),
+          rows: blockRows,
+          sum: 0,
+          n: 0,
+          start: undefined,
+        };
       for (const [v, t] of pending) {
         step(model, v, t);
         coarseScore(v, t);
