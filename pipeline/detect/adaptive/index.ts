@@ -1,7 +1,8 @@
 // The adaptive detector: an ensemble of robust baselines — the recent level,
 // the step from the previous row, the hour-of-day and hour-of-week profiles,
 // half-hour averages of the level and daily deviations, and novelty beyond
-// the range seen — each calibrated on its own history of this series into a
+// the range seen, and pattern novelty (the last hour's shape against every
+// hour remembered) — each calibrated on its own history of this series into a
 // tail probability. The second-smallest probability (two features must
 // agree) becomes an anomaly likelihood in [0, 1] (0.5 ⇔ p = 10⁻⁵ on this
 // series), and the same model run on hourly block means adds what per-row
@@ -14,6 +15,7 @@ import type { SeriesDetector } from "../series-detector.ts";
 import { LevelBaseline, SeasonalBaseline, StepBaseline, robustSpread } from "./baselines.ts";
 import { Cadence } from "./cadence.ts";
 import { agreedPValue, likelihoodScore, refractory, suppressAfterAlert } from "./combine.ts";
+import { PatternMemory } from "./pattern-memory.ts";
 import { SortedWindow } from "./sorted-window.ts";
 import { TailModel } from "./tail.ts";
 
@@ -71,7 +73,7 @@ export type AdaptiveParams = z.infer<typeof adaptiveParamsSchema>;
 
 const MIN_ROWS = 100;
 const MAX_ROWS = 10_080;
-const FEATURES = 7;
+const FEATURES = 8;
 /** Share of the long-run spread below which no short window's spread may fall. */
 const LONG_FLOOR = 0.05;
 
@@ -118,6 +120,7 @@ function buildModel(p: AdaptiveParams, cadence: Cadence) {
       () => new TailModel({ history: calibration, tailShare: p.tailShare, minScale: 0.25, minHistory: MIN_ROWS }),
     ),
     episode: refractory(cadence.rows(p.refractoryHours, 0, 2_000), 0.6 * p.threshold),
+    pattern: new PatternMemory(cadence.rows(1, 6, 24), 600, Math.max(1, Math.round(calibration / 600))),
     rows: 0,
   };
 }
@@ -177,6 +180,11 @@ export function createAdaptive(params: Partial<AdaptiveParams> = {}): SeriesDete
       zWeek === undefined ? undefined : directed(zWeek),
       m.range.size < 8 ? undefined : novelty(value, m.range, spread),
     ];
+    // The last hour's shape, in long-run spreads, against the nearest remembered hour: a pattern change with no large value.
+    if (m.range.size >= 8) {
+      const d = m.pattern.observe((value - m.range.quantile(0.5)) / Math.max(robustSpread(m.range, 0), 1e-9));
+      raw.push(d);
+    }
     const residualP = m.residual ? residualChannel(m, m.residual, value, at, floor) : 1;
     const ps: number[] = [];
     raw.forEach((r, i) => {
