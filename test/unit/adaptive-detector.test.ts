@@ -8,6 +8,7 @@ import { TailModel } from "../../pipeline/detect/adaptive/tail.ts";
 import { rng } from "../../eval/incidents/prng.ts";
 
 const START = Date.UTC(2026, 0, 5);
+const THRESHOLD = adaptiveParamsSchema.parse({}).threshold;
 
 function noisy(n: number, seed: number, scale = 1, spikeAt?: number): number[] {
   const r = rng(seed);
@@ -25,18 +26,24 @@ function replay(values: number[], params = {}): number[] {
 describe("adaptive detector", () => {
   it("has a default for every parameter, a threshold among them", () => {
     const p = adaptiveParamsSchema.parse({});
-    expect(p.threshold).toBe(0.4);
+    expect(p.threshold).toBe(0.34);
+    expect(p.suppressHours).toBe(6);
     expect(() => adaptiveParamsSchema.parse({ threshold: 2 })).toThrow();
   });
 
   it("scores in [0, 1], flags an injected spike and nothing else on a clean seasonal series", () => {
-    const scores = replay(noisy(4000, 7, 1, 3000));
+    const series = noisy(4000, 7, 1, 3000);
+    const flagged = (scores: number[], threshold: number) =>
+      scores
+        .map((s, i) => [s, i] as const)
+        .filter(([s]) => s >= threshold)
+        .map(([, i]) => i);
+    const scores = replay(series);
     for (const s of scores) expect(s >= 0 && s <= 1).toBe(true);
-    const flagged = scores
-      .map((s, i) => [s, i] as const)
-      .filter(([s]) => s >= 0.4)
-      .map(([, i]) => i);
-    expect(flagged).toEqual([3000]);
+    // At the default threshold (NAB's sweep optimum) one early row, before the daily profile is known, passes too;
+    // at 0.4 only the spike does. The trade is measured in docs/detection.md.
+    expect(flagged(scores, THRESHOLD)).toEqual([712, 3000]);
+    expect(flagged(replay(series, { threshold: 0.4 }), 0.4)).toEqual([3000]);
   });
 
   it("gives the same scores to a series and the same series a million times larger", () => {
@@ -56,14 +63,33 @@ describe("adaptive detector", () => {
     expect(Math.max(...replay(new Array(3000).fill(4)))).toBe(0);
     const r = rng(11);
     const sparse = Array.from({ length: 3000 }, () => (r.next() < 0.05 ? r.between(0.5, 2) : 0));
-    expect(replay(sparse).filter((s) => s >= 0.4)).toHaveLength(0);
+    expect(replay(sparse).filter((s) => s >= THRESHOLD)).toHaveLength(0);
+  });
+
+  it("reports a climbing burst once: nothing scores for suppressHours after an alert, then alerts again", () => {
+    const xs = noisy(5000, 13);
+    // Three spikes, each higher: 20 and 40 minutes after the first (inside the quiet span), then one 8 h later.
+    for (const [at, k] of [
+      [3000, 12],
+      [3004, 16],
+      [3008, 20],
+      [3096, 20],
+    ] as const)
+      xs[at] = xs[at]! + k;
+    const quiet = replay(xs);
+    expect(quiet[3000]).toBeGreaterThanOrEqual(THRESHOLD);
+    expect(quiet.slice(3001, 3001 + 72)).toEqual(new Array(72).fill(0));
+    expect(quiet[3096]).toBeGreaterThanOrEqual(THRESHOLD);
+    // Without the quiet span the higher spikes inside it report again.
+    const loud = replay(xs, { suppressHours: 0 });
+    expect(loud.slice(3001, 3010).filter((s) => s >= THRESHOLD).length).toBeGreaterThan(0);
   });
 
   it("with direction up ignores a drop that direction both flags", () => {
     const xs = noisy(4000, 9);
     xs[3000] = xs[3000]! - 12;
-    expect(replay(xs)[3000]).toBeGreaterThanOrEqual(0.4);
-    expect(replay(xs, { direction: "up" })[3000]).toBeLessThan(0.4);
+    expect(replay(xs)[3000]).toBeGreaterThanOrEqual(THRESHOLD);
+    expect(replay(xs, { direction: "up" })[3000]).toBeLessThan(THRESHOLD);
   });
 });
 
@@ -107,10 +133,10 @@ describe("adaptive detector, residual channel", () => {
     for (const seed of [1, 2, 3]) {
       const withRise = ramped(seed, 2);
       const inWindow = (scores: number[]) => Math.max(...scores.slice(8 * DAY + 660, 8 * DAY + 720));
-      expect(inWindow(replayMinutes(withRise, { residual: true }))).toBeGreaterThanOrEqual(0.4);
-      expect(inWindow(replayMinutes(withRise, { residual: false }))).toBeLessThan(0.4);
+      expect(inWindow(replayMinutes(withRise, { residual: true }))).toBeGreaterThanOrEqual(THRESHOLD);
+      expect(inWindow(replayMinutes(withRise, { residual: false }))).toBeLessThan(THRESHOLD);
       const clean = replayMinutes(ramped(seed, 1), { residual: true }).slice(6 * DAY);
-      expect(clean.filter((s) => s >= 0.4)).toHaveLength(0);
+      expect(clean.filter((s) => s >= THRESHOLD)).toHaveLength(0);
     }
   });
 });

@@ -35,3 +35,20 @@ export function refractory(rows: number, floor: number): (score: number) => numb
     return s > peak || peak < floor ? s : 0;
   };
 }
+
+/**
+ * One alert, then quiet: after a score at or above `threshold`, every score of
+ * the next `rows` rows is held at 0, however high. The soft rule above still
+ * lets a worsening episode report again (and again), which on NAB's series is
+ * a run of false positives each time a burst keeps climbing; an alerting
+ * system's cooldown does the same. Returns a stateful filter.
+ */
+export function suppressAfterAlert(rows: number, threshold: number): (score: number) => number {
+  let since = Infinity;
+  return (s) => {
+    since++;
+    if (since <= rows) return 0;
+    if (s >= threshold) since = 0;
+    return s;
+  };
+}
