@@ -1,12 +1,21 @@
-// The detector stage: reads window aggregates in two lanes (durable consumers
-// on the windows stream, see topology.ts): post windows — thousands a second,
-// bulk work — on a consumer of their own, every other scope on the main
-// lane, so spike and budget checks never queue behind post windows. Both
-// lanes run the one detector (the engine, its alert book, the budgets). It runs the detectors (the window carries the likely cause:
-// its top models, operations, posts and users) and publishes each alert on
-// `<prefix>.alerts.<severity>.<type>`, acknowledging the window message after.
-// On start it learns recent baselines from the minute rollup, and budgets
-// from the costline-budgets KV bucket (watched, so changes apply at once).
+// The detector of one partition: reads the partition's window aggregates in
+// two lanes (durable consumers on the windows stream, see topology.ts): post
+// windows — thousands a second, bulk work — on a consumer of their own, every
+// other scope on the main lane, so spike and budget checks never queue behind
+// post windows. Both lanes run the one detector (the engine, its alert book,
+// the budgets of the partition's tenants). It runs the detectors (the window
+// carries the likely cause: its top models, operations, posts and users) and
+// publishes each alert on `<prefix>.alerts.<severity>.<type>`.
+//
+// State is checkpointed per partition (detector-checkpoint.ts): a window that
+// changed it (a final window, or one that alerted) is acknowledged once a
+// checkpoint that holds its effect is durable. A takeover loads the checkpoint
+// — baselines and alert book as they were — and the windows after it come
+// back to it; their alerts are judged at the windows' own emission time, so a
+// window judged again raises an alert with the same id (JetStream's duplicate
+// window and the alerts table drop it). Without a checkpoint it learns recent
+// baselines from the minute rollup. Budgets come from the costline-budgets KV
+// bucket (watched, so changes apply at once).
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -27,6 +36,10 @@ import type { ControlStore } from "../guard/control-store.ts";
 import { controlScopeOf, detectorTag, escalate } from "../guard/escalation.ts";
 import { controlKvKey } from "../guard/guard.ts";
 import { createDetector, detectorOptions } from "./detector.ts";
+import { createDetectorJournal, type DetectorCheckpoint } from "./detector-checkpoint.ts";
+import type { CheckpointStore } from "../windows/checkpoint-store.ts";
+import type { Fence } from "../leases/lease-manager.ts";
+import { partitionOf, partitionSql } from "../nats/partition.ts";
 
 export interface DetectorStageDeps {
   js: JetStreamClient;
@@ -38,14 +51,34 @@ export interface DetectorStageDeps {
   config: Config;
   log: Logger;
   metrics?: Metrics;
+  /** The partition this detector owns (absent: every tenant, nothing checkpointed). */
+  partition?: number;
+  /** Where the partition's state is checkpointed. */
+  checkpoints?: CheckpointStore;
+  /** The partition's lease: nothing is checkpointed once it is lost. */
+  fence?: Fence;
 }
 
-export async function createDetectorStage(deps: DetectorStageDeps) {
-  const { client, log } = deps;
-  const detector = createDetector(detectorOptions(deps.config));
+const DONE: Outcome = { kind: "done" };
 
-  await warmStart();
-  await loadBudgets();
+export async function createDetectorStage(deps: DetectorStageDeps) {
+  const { client } = deps;
+  const partition = deps.partition;
+  const partitions = deps.subjects.partitions;
+  const log = partition === undefined ? deps.log : deps.log.child({ partition });
+  const detector = createDetector(detectorOptions(deps.config));
+  const journal = createDetectorJournal();
+  /** Is the tenant one of this detector's? */
+  const mine = (tenant: string) => partition === undefined || partitionOf(tenant, partitions) === partition;
+
+  const saved = partition !== undefined && deps.checkpoints ? await deps.checkpoints.load(partition) : null;
+  if (saved) {
+    const cp = JSON.parse(Buffer.from(saved).toString("utf8")) as DetectorCheckpoint;
+    journal.restore(cp, detector.engine);
+    detector.book.load(cp.book);
+    log.info({ series: detector.engine.seriesCount(), firing: detector.book.firingCount() }, "detector partition resumed from its checkpoint");
+  } else await warmStart();
+  const budgetWatch = await loadBudgets();
 
   // Controls are applied off the detection path, in alert order per scope (one
   // lane per scope, so a burst of changes on some scopes never delays another's).
@@ -80,6 +113,12 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
 
   /** Baselines from the minute rollup, so a restart is neither blind nor noisy. */
   async function warmStart(): Promise<void> {
+    // The minute rollup cannot say what a window shorter than a minute (or not a whole number of them)
+    // usually costs: learning minute totals as windows would set every baseline too high.
+    if (deps.config.windows.windowS % 60 !== 0) {
+      log.info({ window_s: deps.config.windows.windowS }, "detector baselines start empty: windows are not whole minutes of the rollup");
+      return;
+    }
     const rows = await queryRows<{
       tenant: string;
       provider: string;
@@ -88,19 +127,11 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       cost_usd: string;
       output_tokens: number | string;
       events: number | string;
-    }>(client, sqlFile("detector_warm_start"), { window_s: deps.config.windows.windowS, hours: deps.config.detector.warmStartHours });
+    }>(client, warmStartSql(), { window_s: deps.config.windows.windowS, hours: deps.config.detector.warmStartHours, partition: partition ?? 0 });
     const tenantTotals = new Map<string, { cost: number; out: number; events: number; start: string; tenant: string }>();
     for (const r of rows) {
       const start = `${r.window_start.replace(" ", "T")}Z`;
-      if (r.model)
-        detector.engine.learn({
-          scope: "tenant_model",
-          key: { tenant: r.tenant, provider: r.provider, model: r.model },
-          window_start: start,
-          cost_usd: r.cost_usd,
-          output_tokens: Number(r.output_tokens),
-          requests: Number(r.events),
-        });
+      if (r.model) learn("tenant_model", { tenant: r.tenant, provider: r.provider, model: r.model }, r.tenant, start, r.cost_usd, r);
       const k = `${r.tenant}\u0000${start}`;
       const t = tenantTotals.get(k) ?? { cost: 0, out: 0, events: 0, start, tenant: r.tenant };
       t.cost += Number(r.cost_usd);
@@ -109,15 +140,43 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       tenantTotals.set(k, t);
     }
     for (const t of tenantTotals.values())
-      detector.engine.learn({
-        scope: "tenant",
-        key: { tenant: t.tenant },
-        window_start: t.start,
-        cost_usd: String(t.cost),
-        output_tokens: t.out,
-        requests: t.events,
-      });
+      learn("tenant", { tenant: t.tenant }, t.tenant, t.start, String(t.cost), { output_tokens: t.out, events: t.events });
     log.info({ windows: rows.length, series: detector.engine.seriesCount() }, "detector baselines restored from rollups");
+  }
+
+  function learn(
+    scope: "tenant" | "tenant_model",
+    key: Record<string, string>,
+    tenant: string,
+    start: string,
+    cost: string,
+    r: { output_tokens: number | string; events: number | string },
+  ): void {
+    const w = {
+      scope,
+      key,
+      tenant,
+      window_start: start,
+      window_end: new Date(Date.parse(start) + deps.config.windows.windowS * 1000).toISOString(),
+      cost_usd: cost,
+      revenue_usd: "0",
+      input_tokens: 0,
+      output_tokens: Number(r.output_tokens),
+      requests: Number(r.events),
+      events: Number(r.events),
+      by_model: {},
+      by_operation: {},
+    };
+    detector.engine.learn(w);
+    journal.learned(w);
+  }
+
+  /** The warm start's query, for this detector's partition only. */
+  function warmStartSql(): string {
+    const sql = sqlFile("detector_warm_start");
+    if (partition === undefined) return sql;
+    // ORDER BY: oldest first again (the order the baselines learn in), over the partition's rows.
+    return `SELECT * FROM (${sql}\n) WHERE ${partitionSql("tenant", partitions)} = {partition:UInt32} ORDER BY window_start, tenant, provider, model`;
   }
 
   /**
@@ -131,6 +190,8 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       log.warn({ key, err: formatIssues(b.error) }, "ignoring an invalid budget");
       return;
     }
+    // Another partition's tenant: its owner tracks and alerts it.
+    if (!mine(b.data.scope.tenant)) return;
     const now = Date.now();
     const windowMs = deps.config.windows.windowS * 1000;
     const cutoff = new Date(Math.floor(now / windowMs) * windowMs);
@@ -150,7 +211,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     }
   }
 
-  async function loadBudgets(): Promise<void> {
+  async function loadBudgets() {
     const watch = await deps.budgetsKv.watch();
     void (async () => {
       for await (const e of watch) {
@@ -162,10 +223,11 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
         }
       }
     })();
+    return watch;
   }
 
-  const userWindows = deps.subjects.windows("tenant_user");
-  const postWindows = deps.subjects.windows("post");
+  const isPosts = (subject: string) => subject.startsWith(`${deps.subjects.prefix}.windows.post.`);
+  const isUsers = (subject: string) => subject.startsWith(`${deps.subjects.prefix}.windows.tenant_user.`);
 
   // Messages one after another in each lane, so alerts (and resolutions) go out in window order.
   const lane =
@@ -176,12 +238,12 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       for (const msg of batch) outcomes.push(take(msg) ? await handleOne(msg) : { kind: "done" });
       return outcomes;
     };
-  const handle = lane((msg) => msg.subject !== postWindows);
-  const handlePosts = lane((msg) => msg.subject === postWindows);
+  const handle = lane((msg) => !isPosts(msg.subject));
+  const handlePosts = lane((msg) => isPosts(msg.subject));
 
   async function handleOne(msg: JsMsg): Promise<Outcome> {
     // Per-user windows feed user budgets only: without one, skip them unparsed.
-    if (msg.subject === userWindows && !detector.budgets.hasUserBudgets()) return { kind: "done" };
+    if (isUsers(msg.subject) && !detector.budgets.hasUserBudgets()) return { kind: "done" };
     let raw: unknown;
     try {
       raw = msg.json();
@@ -190,14 +252,21 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     }
     const parsed = windowBatchSchema.safeParse(raw);
     if (!parsed.success) return deadFrom(new PermanentError("validation", `windows: ${formatIssues(parsed.error)}`));
-    const now = new Date();
     const alerts: Alert[] = [];
     const emitted = new Map<Alert, number>();
-    for (const w of parsed.data)
-      for (const a of detector.process(w, now)) {
+    let changed = false;
+    for (const w of parsed.data) {
+      if (!mine(w.tenant)) continue; // not this partition's (a window published before partitioning)
+      // Judged at the window's emission: the same window judged again (a takeover) raises the same alert id.
+      const at = new Date(Date.parse(w.emitted_at));
+      for (const a of detector.process(w, at)) {
         alerts.push(a);
-        emitted.set(a, Date.parse(w.emitted_at));
+        emitted.set(a, at.getTime());
       }
+      journal.judged(w);
+      changed ||= w.final;
+    }
+    changed ||= alerts.length > 0;
     // All of a message's alerts go out at once, in order on the one connection, and
     // their acks are awaited together: a window that alerts on many posts does not
     // hold the windows behind it for a round trip per alert.
@@ -218,12 +287,46 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       control(a);
       log.info({ type: a.type, severity: a.severity, status: a.status, tenant: a.tenant, scope: a.scope, key: a.scope_key }, a.message);
     });
-    if (failed === undefined) return { kind: "done" };
+    if (failed === undefined) return changed ? afterCheckpoint() : DONE;
     return {
       kind: "retry",
       error: new TransientError("unavailable", `publishing alerts failed: ${errorMessage(failed)}`, { cause: failed }),
     };
   }
 
-  return { handle, handlePosts, detector };
+  /** Messages whose effect waits for the next checkpoint. */
+  let waiting: (() => void)[] = [];
+  const held = () => !deps.fence || deps.fence.held();
+  function afterCheckpoint(): Outcome {
+    if (partition === undefined || !deps.checkpoints) return DONE;
+    return { kind: "deferred", until: new Promise<Outcome>((resolve) => waiting.push(() => resolve(DONE))) };
+  }
+
+  /** Writes the book and the baselines' history; the messages judged before it are acknowledged after. */
+  async function checkpoint(): Promise<void> {
+    if (partition === undefined || !deps.checkpoints || waiting.length === 0) return;
+    const release = waiting;
+    waiting = [];
+    try {
+      if (!held()) throw new TransientError("unavailable", `lease of detector partition ${partition} lost`);
+      await deps.checkpoints.save(partition, Buffer.from(JSON.stringify(journal.snapshot(detector.book.snapshot()))));
+    } catch (err) {
+      waiting = release.concat(waiting);
+      throw err;
+    }
+    for (const fn of release) fn();
+  }
+
+  /** The lease was lost: nothing more is written; the messages waiting go back (fenced: nak) to the new owner. */
+  function abandon(): void {
+    const release = waiting;
+    waiting = [];
+    for (const fn of release) fn();
+  }
+
+  function stop(): void {
+    budgetWatch.stop();
+  }
+
+  return { handle, handlePosts, detector, checkpoint, abandon, stop, waiting: () => waiting.length };
 }

@@ -186,9 +186,7 @@ export const stageRegistry = {
     const kvm = new Kvm(nc);
     const budgetsKv = await kvm.open(kvBuckets.budgets);
     const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse });
-    const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, controls, config, log, metrics: ctx.metrics });
-    const c = consumer(ctx, "detector", streamNames.windows, durableNames.detector);
-    const posts = consumer(ctx, "detector-posts", streamNames.windows, durableNames.detectorPosts);
+    const checkpoints = createCheckpointStore(await kvm.open(partitionBuckets.detectorState));
     // Hard budgets' reservation counters take the ledger's spend beside the detector, which reads the same ledger.
     const budgetList = createBudgetStore({ kv: budgetsKv, client: clickhouse }).list;
     const counters = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
@@ -201,8 +199,40 @@ export const stageRegistry = {
       log,
     });
     return [
-      startStage({ ...c, maxBatch: 50, flushMs: 5, handle: stage.handle }),
-      startStage({ ...posts, maxBatch: 20, flushMs: 20, handle: stage.handlePosts }),
+      // One detector per partition held: its baselines, alert book and budgets are its tenants' alone.
+      startPartitionedStage({
+        ...(await leasing(ctx, "detector")),
+        async startPartition(partition, fence, signal) {
+          const stage = await createDetectorStage({
+            js,
+            subjects,
+            client: clickhouse,
+            budgetsKv,
+            controls,
+            config,
+            log,
+            metrics: ctx.metrics,
+            partition,
+            checkpoints,
+            fence,
+          });
+          const c = consumer(ctx, "detector", streamNames.windows, partitionDurable("detector", partition));
+          const posts = consumer(ctx, "detector-posts", streamNames.windows, partitionDurable("detectorPosts", partition));
+          const loops = [
+            startStage({ ...c, signal, fence: fence.held, maxBatch: 50, flushMs: 5, handle: stage.handle }),
+            startStage({ ...posts, signal, fence: fence.held, maxBatch: 20, flushMs: 20, handle: stage.handlePosts }),
+            startPeriodic({ stage: "detector-checkpoint", intervalMs: config.windows.checkpointMs, run: stage.checkpoint, log, signal }),
+          ];
+          return {
+            loops,
+            stop: async (reason) => {
+              stage.stop();
+              if (reason === "lost") stage.abandon();
+              else await stage.checkpoint();
+            },
+          };
+        },
+      }),
       startPeriodic({ stage: "reservation-sync", intervalMs: config.reservations.syncMs, run: sync.pass, log, signal: ctx.signal }),
     ];
   },

@@ -374,7 +374,7 @@ async function finalTenantWindows(nc: Awaited<ReturnType<typeof connect>>, tenan
   ).consumers.add(streamNames.windows, {
     ack_policy: AckPolicy.None,
     deliver_policy: DeliverPolicy.All,
-    filter_subject: subjects.windows("tenant"),
+    filter_subject: subjects.windowsScope("tenant"),
     inactive_threshold: nanos(120_000),
   });
   const consumer = await js.consumers.get(streamNames.windows, info.name);
