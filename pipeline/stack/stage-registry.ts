@@ -1,6 +1,6 @@
 // How each stage is built from the shared parts: one entry per stage name,
 // each a function returning the loops it started on the shared runners.
-import type { JetStreamClient } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ClickHouseClient } from "@clickhouse/client";
@@ -60,10 +60,22 @@ function instanceIdOf(ctx: StageContext): string {
   return id;
 }
 
-/** The lease bucket and settings every partitioned stage of this process shares. */
-async function leasing(ctx: StageContext, group: string) {
+/** The lease bucket and settings every partitioned stage of this process shares; `durables`: a partition's consumers, for the watchdog. */
+async function leasing(ctx: StageContext, group: string, durables: (partition: number) => { stream: string; durable: string }[]) {
   const { config, nc, log, metrics, signal } = ctx;
+  const jsm = await jetstreamManager(nc);
   return {
+    stallMs: config.partitions.stallMs,
+    async progress(partition: number) {
+      let waiting = 0;
+      let acked = 0;
+      for (const c of durables(partition)) {
+        const info = await jsm.consumers.info(c.stream, c.durable);
+        waiting += info.num_pending + info.num_ack_pending;
+        acked += info.ack_floor.stream_seq;
+      }
+      return { waiting, acked };
+    },
     group,
     kv: await new Kvm(nc).open(partitionBuckets.leases),
     instanceId: instanceIdOf(ctx),
@@ -116,7 +128,7 @@ export const stageRegistry = {
     const partitions = config.partitions.count;
     return [
       startPartitionedStage({
-        ...(await leasing(ctx, "ledger")),
+        ...(await leasing(ctx, "ledger", (p) => [{ stream: streamNames.priced, durable: partitionDurable("ledger", p) }])),
         async startPartition(partition, fence, signal) {
           // Before consuming: complete the rollups of any insert a crash cut short. Only this
           // partition's tenants, which nobody else writes now (its former owner is fenced).
@@ -147,7 +159,7 @@ export const stageRegistry = {
     const userWindows = await watchBudgetedUsers(await kvm.open(kvBuckets.budgets), log);
     return [
       startPartitionedStage({
-        ...(await leasing(ctx, "windower")),
+        ...(await leasing(ctx, "windower", (p) => [{ stream: streamNames.priced, durable: partitionDurable("windower", p) }])),
         async startPartition(partition, fence, signal) {
           const durable = partitionDurable("windower", partition);
           const pcon = await js.consumers.get(streamNames.priced, durable);
@@ -201,7 +213,10 @@ export const stageRegistry = {
     return [
       // One detector per partition held: its baselines, alert book and budgets are its tenants' alone.
       startPartitionedStage({
-        ...(await leasing(ctx, "detector")),
+        ...(await leasing(ctx, "detector", (p) => [
+          { stream: streamNames.windows, durable: partitionDurable("detector", p) },
+          { stream: streamNames.windows, durable: partitionDurable("detectorPosts", p) },
+        ])),
         async startPartition(partition, fence, signal) {
           const stage = await createDetectorStage({
             js,
