@@ -189,7 +189,7 @@ describe("detector lanes", () => {
       async () => alerts.find((x) => x.alert.tenant === "lane-co" && x.alert.type === "spike"),
       60_000,
     );
-    const posts = await jsm.consumers.info("COSTLINE_WINDOWS", "detector-posts");
+    const posts = await jsm.consumers.info("COSTLINE_WINDOWS", partitionDurable("detectorPosts", partitionOf("flood-co", DEFAULT_PARTITIONS)));
     // The post lane was still working through the flood when the spike went out.
     expect(posts.num_pending + posts.num_ack_pending).toBeGreaterThan(0);
     expect(spike.alert.severity).toBe("critical");
@@ -197,7 +197,7 @@ describe("detector lanes", () => {
     await waitFor(
       "the post lane to drain",
       async () => {
-        const i = await jsm.consumers.info("COSTLINE_WINDOWS", "detector-posts");
+        const i = await jsm.consumers.info("COSTLINE_WINDOWS", partitionDurable("detectorPosts", partitionOf("flood-co", DEFAULT_PARTITIONS)));
         return i.num_pending + i.num_ack_pending === 0 ? true : undefined;
       },
       240_000,
