@@ -76,7 +76,10 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     const cp = JSON.parse(Buffer.from(saved).toString("utf8")) as DetectorCheckpoint;
     journal.restore(cp, detector.engine);
     detector.book.load(cp.book);
-    log.info({ series: detector.engine.seriesCount(), firing: detector.book.firingCount() }, "detector partition resumed from its checkpoint");
+    log.info(
+      { series: detector.engine.seriesCount(), firing: detector.book.firingCount() },
+      "detector partition resumed from its checkpoint",
+    );
   } else await warmStart();
   const budgetWatch = await loadBudgets();
 
@@ -127,7 +130,11 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
       cost_usd: string;
       output_tokens: number | string;
       events: number | string;
-    }>(client, warmStartSql(), { window_s: deps.config.windows.windowS, hours: deps.config.detector.warmStartHours, partition: partition ?? 0 });
+    }>(client, warmStartSql(), {
+      window_s: deps.config.windows.windowS,
+      hours: deps.config.detector.warmStartHours,
+      partition: partition ?? 0,
+    });
     const tenantTotals = new Map<string, { cost: number; out: number; events: number; start: string; tenant: string }>();
     for (const r of rows) {
       const start = `${r.window_start.replace(" ", "T")}Z`;

@@ -92,7 +92,9 @@ describe("one engine, live and replayed", () => {
     await waitFor(
       "the last windows final and judged",
       async () => {
-        const info = await (await jetstreamManager(nc)).consumers.info("COSTLINE_WINDOWS", partitionDurable("detector", partitionOf(tenant, DEFAULT_PARTITIONS)));
+        const info = await (
+          await jetstreamManager(nc)
+        ).consumers.info("COSTLINE_WINDOWS", partitionDurable("detector", partitionOf(tenant, DEFAULT_PARTITIONS)));
         return Date.now() > Date.parse(to) + 7000 && info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
       },
       60_000,
@@ -189,7 +191,10 @@ describe("detector lanes", () => {
       async () => alerts.find((x) => x.alert.tenant === "lane-co" && x.alert.type === "spike"),
       60_000,
     );
-    const posts = await jsm.consumers.info("COSTLINE_WINDOWS", partitionDurable("detectorPosts", partitionOf("flood-co", DEFAULT_PARTITIONS)));
+    const posts = await jsm.consumers.info(
+      "COSTLINE_WINDOWS",
+      partitionDurable("detectorPosts", partitionOf("flood-co", DEFAULT_PARTITIONS)),
+    );
     // The post lane was still working through the flood when the spike went out.
     expect(posts.num_pending + posts.num_ack_pending).toBeGreaterThan(0);
     expect(spike.alert.severity).toBe("critical");
@@ -197,7 +202,10 @@ describe("detector lanes", () => {
     await waitFor(
       "the post lane to drain",
       async () => {
-        const i = await jsm.consumers.info("COSTLINE_WINDOWS", partitionDurable("detectorPosts", partitionOf("flood-co", DEFAULT_PARTITIONS)));
+        const i = await jsm.consumers.info(
+          "COSTLINE_WINDOWS",
+          partitionDurable("detectorPosts", partitionOf("flood-co", DEFAULT_PARTITIONS)),
+        );
         return i.num_pending + i.num_ack_pending === 0 ? true : undefined;
       },
       240_000,
