@@ -18,7 +18,7 @@
 // bucket (watched, so changes apply at once).
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import { KvWatchInclude, type KV } from "@nats-io/kv";
 import type { Config } from "../config/config.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { PermanentError, TransientError, errorMessage, formatIssues } from "../errors.ts";
@@ -218,16 +218,28 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
     }
   }
 
+  /** The budget being applied now: windows wait for it, or one judged while the ledger's spend is read alerts on part of the spend. */
+  let applying: Promise<void> = Promise.resolve();
   async function loadBudgets() {
-    const watch = await deps.budgetsKv.watch();
+    // Changes from now on (buffered), then the budgets there are, applied before any window is judged.
+    const watch = await deps.budgetsKv.watch({ include: KvWatchInclude.UpdatesOnly });
+    for await (const key of await deps.budgetsKv.keys()) {
+      const e = await deps.budgetsKv.get(key);
+      if (e?.operation !== "PUT") continue;
+      await applyBudget(key, e.json()).catch((err) => log.warn({ err, key }, "could not apply a budget"));
+    }
     void (async () => {
       for await (const e of watch) {
-        try {
-          if (e.operation === "PUT") await applyBudget(e.key, e.json());
-          else detector.budgets.remove(e.key);
-        } catch (err) {
-          log.warn({ err, key: e.key }, "could not apply a budget");
-        }
+        const apply = (async () => {
+          try {
+            if (e.operation === "PUT") await applyBudget(e.key, e.json());
+            else detector.budgets.remove(e.key);
+          } catch (err) {
+            log.warn({ err, key: e.key }, "could not apply a budget");
+          }
+        })();
+        applying = apply;
+        await apply;
       }
     })();
     return watch;
@@ -249,6 +261,7 @@ export async function createDetectorStage(deps: DetectorStageDeps) {
   const handlePosts = lane((msg) => isPosts(msg.subject));
 
   async function handleOne(msg: JsMsg): Promise<Outcome> {
+    await applying;
     // Per-user windows feed user budgets only: without one, skip them unparsed.
     if (isUsers(msg.subject) && !detector.budgets.hasUserBudgets()) return { kind: "done" };
     let raw: unknown;
