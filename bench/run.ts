@@ -176,7 +176,7 @@ async function measureAlertLatency(
   });
   // Final tenant windows published per target: a run's bursts start once every target has a baseline.
   const finals = new Map<string, number>();
-  const windowsSub = await follow(streamNames.windows, subjects.windows("tenant"), (m) => {
+  const windowsSub = await follow(streamNames.windows, subjects.windowsScope("tenant"), (m) => {
     for (const w of m.json<{ tenant: string; final: boolean }[]>())
       if (w.final) {
         observed.tenantWindows++;

@@ -108,6 +108,11 @@ export const envSchema = z.object({
   COSTLINE_PARTITIONS: intFrom(8, 1, 1024),
   /** A partition lease lapses this long after its owner's last heartbeat (heartbeats every third of it). */
   COSTLINE_LEASE_TTL_MS: intFrom(10_000, 1000, 600_000),
+  /**
+   * A partition's owner that acknowledged nothing for this long while the partition's consumers
+   * have messages waiting gives its lease up to another instance (0: never).
+   */
+  COSTLINE_PARTITION_STALL_S: intFrom(120, 0, 86_400),
   /** This process's name in the lease bucket (default: host, pid and a random suffix). */
   COSTLINE_INSTANCE_ID: optionalString,
   /** Detector: how long a firing alert stays quiet before it is repeated, and how much history a start restores. */
@@ -284,7 +289,12 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
       maxPending: env.COSTLINE_WINDOWER_MAX_PENDING,
       checkpointMs: env.COSTLINE_WINDOW_CHECKPOINT_MS,
     },
-    partitions: { count: env.COSTLINE_PARTITIONS, leaseTtlMs: env.COSTLINE_LEASE_TTL_MS, instanceId: env.COSTLINE_INSTANCE_ID },
+    partitions: {
+      count: env.COSTLINE_PARTITIONS,
+      leaseTtlMs: env.COSTLINE_LEASE_TTL_MS,
+      instanceId: env.COSTLINE_INSTANCE_ID,
+      stallMs: env.COSTLINE_PARTITION_STALL_S * 1000,
+    },
     subjects: { prefix: env.COSTLINE_SUBJECT_PREFIX },
     streams: {
       duplicateWindowS: env.COSTLINE_DUPLICATE_WINDOW_S,

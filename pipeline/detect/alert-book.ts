@@ -27,6 +27,12 @@ const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0
 
 export { alertFingerprint };
 
+/** The book's whole state as plain data: what a detector checkpoint keeps, so a takeover does not alert again. */
+export interface AlertBookSnapshot {
+  firing: [string, Firing][];
+  incidents: [string, { id: string; members: string[] }][];
+}
+
 export interface AlertBookOptions {
   cooldownMs: number;
   /** Consecutive normal final windows before an alert resolves (default 1). */
@@ -65,6 +71,19 @@ export function createAlertBook(opts: AlertBookOptions) {
 
   return {
     firingCount: () => firing.size,
+    snapshot(): AlertBookSnapshot {
+      return {
+        firing: [...firing].map(([k, f]) => [k, { ...f }]),
+        incidents: [...incidents].map(([k, inc]) => [k, { id: inc.id, members: [...inc.members] }]),
+      };
+    },
+    /** Replaces the state with a snapshot's (a partition taken over from its checkpoint). */
+    load(snap: AlertBookSnapshot): void {
+      firing.clear();
+      incidents.clear();
+      for (const [k, f] of snap.firing) firing.set(k, { ...f });
+      for (const [k, inc] of snap.incidents) incidents.set(k, { id: inc.id, members: new Set(inc.members) });
+    },
     /** Forgets a firing alert whose series is gone (an idle post), without resolving it. */
     forget(fingerprint: string): void {
       const open = firing.get(fingerprint);

@@ -47,6 +47,8 @@ export function createDetector(opts: DetectorOptions = {}) {
 
   return {
     engine,
+    /** The alert book (its state goes into the detector's checkpoint). */
+    book,
     budgets,
     process(w: WindowAggregate, now = new Date()): Alert[] {
       const out: Alert[] = [];

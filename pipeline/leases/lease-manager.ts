@@ -11,8 +11,12 @@
 // lease as lost a margin before that (the fence), and the stage stops writing
 // and acknowledging for it. The target share is a pure function of the live
 // members (`assignPartitions`), so instances that join or leave move only as
-// many partitions as the new balance needs. One loop does everything; the
-// timer only signals it.
+// many partitions as the new balance needs. An owner that gives a partition
+// up for making no progress (`giveUp`, see partitioned-stage.ts) stops
+// renewing it and, for a while, heartbeats an exclusion key
+// (`<group>.x.<n>.<member>`) that every member's assignment reads, so another
+// member takes the partition over. One loop does everything; the timer only
+// signals it.
 import type { KV } from "@nats-io/kv";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -29,7 +33,8 @@ export interface Fence {
   held(): boolean;
 }
 
-export type ReleaseReason = "rebalance" | "lost" | "stop";
+/** Why a partition was given back; "stalled": by its owner, for making no progress (fenced like a lost one). */
+export type ReleaseReason = "rebalance" | "lost" | "stop" | "stalled";
 
 export interface LeaseManagerOptions {
   kv: KV;
@@ -72,6 +77,9 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
   const held = new Map<number, Held>();
   const leaseKey = (p: number) => `${group}.p.${p}`;
   const memberKey = (id: string) => `${group}.m.${id}`;
+  const exclusionKey = (p: number, id: string) => `${group}.x.${p}.${id}`;
+  /** Partitions this instance gave up, and until when it stays out of their assignment. */
+  const excluding = new Map<number, number>();
   const value = () => JSON.stringify({ owner: opts.instanceId, at: new Date(now()).toISOString() });
   let stopped = false;
   let wake: (() => void) | undefined;
@@ -93,18 +101,20 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
   function release(p: number, reason: ReleaseReason): Promise<void> {
     const h = held.get(p);
     if (!h) return Promise.resolve();
-    if (reason === "lost") h.lost = true;
+    if (reason === "lost" || reason === "stalled") h.lost = true;
     h.releasing ??= (async () => {
       if (!(await h.started)) return; // a start that failed gave the lease back itself
+      // Given up for making no progress: free at once for another member (this one is fenced already).
+      if (reason === "stalled") await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
       // The stage stops first (a graceful release checkpoints and acknowledges while the lease still holds).
       await opts.onReleased(p, reason).catch((err) => log.error({ err, partition: p }, "stopping a partition failed"));
       if (held.get(p) === h) held.delete(p);
       if (!h.lost) await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
       const lost = h.lost;
-      opts.metrics?.changes.inc({ group, change: lost ? "lost" : "released" });
+      opts.metrics?.changes.inc({ group, change: reason === "stalled" ? "stalled" : lost ? "lost" : "released" });
       opts.metrics?.owned.set({ group }, held.size);
       (lost ? log.warn.bind(log) : log.info.bind(log))(
-        { group, partition: p, reason: lost ? "lost" : reason, instance: opts.instanceId },
+        { group, partition: p, reason: reason === "stalled" ? reason : lost ? "lost" : reason, instance: opts.instanceId },
         "partition lease released",
       );
     })();
@@ -159,13 +169,34 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     return ids;
   }
 
+  /** Heartbeats this instance's exclusions (they lapse with the bucket's TTL once not renewed), then reads everyone's. */
+  async function exclusions(): Promise<Map<number, Set<string>>> {
+    for (const [p, until] of [...excluding]) {
+      if (now() >= until) excluding.delete(p);
+      else await kv.put(exclusionKey(p, me), value());
+    }
+    const out = new Map<number, Set<string>>();
+    for (const [p] of excluding) out.set(p, new Set([me]));
+    for await (const k of await kv.keys(`${group}.x.>`)) {
+      const parts = k.slice(`${group}.x.`.length).split(".");
+      const n = Number(parts[0]);
+      const id = parts[1];
+      if (!Number.isInteger(n) || !id) continue;
+      if (id === me && !excluding.has(n)) continue; // over, though its key has not lapsed yet
+      let set = out.get(n);
+      if (!set) out.set(n, (set = new Set()));
+      set.add(id);
+    }
+    return out;
+  }
+
   /** One round: heartbeat, renew, then move toward this instance's share. */
   async function round(): Promise<void> {
     // Renewals first and side by side: under load a round is slow, and a lease must not lapse behind the member heartbeat.
     await Promise.all([...held].filter(([, h]) => !h.lost).map(([p, h]) => renew(p, h)));
     await kv.put(memberKey(me), value());
     const members = await liveMembers();
-    const mine = new Set(assignPartitions(opts.partitions, members).get(me) ?? []);
+    const mine = new Set(assignPartitions(opts.partitions, members, await exclusions()).get(me) ?? []);
     for (const [p, h] of [...held]) if (!mine.has(p) && !h.releasing) void release(p, "rebalance");
     for (const p of mine) if (!held.has(p)) await acquire(p);
     opts.metrics?.members.set({ group }, members.length);
@@ -198,6 +229,18 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     },
     /** Partitions held now. */
     owned: () => [...held.entries()].filter(([, h]) => !h.lost && !h.releasing).map(([p]) => p),
+    /**
+     * Gives a partition up for making no progress: fenced at once (nothing more is acknowledged
+     * for it), no longer renewed, and this instance stays out of its assignment for `forMs`, so
+     * another member takes it over (or, alone, this one starts it afresh afterwards).
+     */
+    giveUp(partition: number, forMs: number): Promise<void> {
+      if (!held.has(partition)) return Promise.resolve();
+      excluding.set(partition, now() + forMs);
+      const done = release(partition, "stalled");
+      wake?.();
+      return done;
+    },
     /** Runs a round now (tests, and right after start). */
     nudge: () => wake?.(),
     /** Gives every partition back (stage stopped first) and leaves the member list. */

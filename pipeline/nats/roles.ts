@@ -92,6 +92,7 @@ export function pipelinePermissions(prefix: string, user: string): Permissions {
         `$KV.${kvBuckets.reservations}.>`,
         `$KV.${partitionBuckets.leases}.>`,
         `$KV.${partitionBuckets.windowState}.>`,
+        `$KV.${partitionBuckets.detectorState}.>`,
         `$KV.${notifyBuckets.state}.>`,
         "$JS.API.>",
         "$JS.ACK.>",

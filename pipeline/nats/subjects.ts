@@ -1,7 +1,9 @@
 // Subject names and stream names, derived from the configured prefix. Tenants
 // become subject tokens after escaping, so no tenant string can break a subject.
 // Priced subjects carry one more token after the tenant: its partition
-// (nats/partition.ts), so a stateful stage can read one partition.
+// (nats/partition.ts), so a stateful stage can read one partition; window
+// subjects carry the partition of the tenant the windows are of, so the
+// detector's owner of a partition reads that partition's windows only.
 import { partitionOf } from "./partition.ts";
 
 export interface Subjects {
@@ -12,7 +14,12 @@ export interface Subjects {
   /** The filter of one partition's priced subjects: `<prefix>.priced.*.<partition>`. */
   pricedPartition(partition: number): string;
   partitions: number;
-  windows(scope: string): string;
+  /** `<prefix>.windows.<scope>.<partition>`: the partition of the windows' tenant. */
+  windows(scope: string, tenant: string): string;
+  /** The filter of one partition's windows of one scope (`*`: every scope). */
+  windowsPartition(partition: number, scope?: string): string;
+  /** The filter of one scope's windows in every partition. */
+  windowsScope(scope: string): string;
   alerts(severity: string, type: string): string;
   dlq(stage: string): string;
   all: { events: string; priced: string; windows: string; alerts: string; dlq: string };
@@ -39,6 +46,8 @@ export const partitionBuckets = {
   leases: "costline-leases",
   /** The windower's checkpoints, one per partition (history 1: only the latest counts). */
   windowState: "costline-window-state",
+  /** The detector's checkpoints (baselines and alert book), one per partition. */
+  detectorState: "costline-detector-state",
 } as const;
 
 const SAFE = /^[A-Za-z0-9_-]$/;
@@ -84,7 +93,9 @@ export function createSubjects(prefix: string, partitions = DEFAULT_PARTITIONS):
     events: (tenant) => `${prefix}.events.${subjectToken(tenant)}`,
     priced: (tenant) => `${prefix}.priced.${subjectToken(tenant)}.${partitionOf(tenant, partitions)}`,
     pricedPartition: (partition) => `${prefix}.priced.*.${partition}`,
-    windows: (scope) => `${prefix}.windows.${subjectToken(scope)}`,
+    windows: (scope, tenant) => `${prefix}.windows.${subjectToken(scope)}.${partitionOf(tenant, partitions)}`,
+    windowsScope: (scope) => `${prefix}.windows.${subjectToken(scope)}.*`,
+    windowsPartition: (partition, scope) => `${prefix}.windows.${scope === undefined ? "*" : subjectToken(scope)}.${partition}`,
     alerts: (severity, type) => `${prefix}.alerts.${subjectToken(severity)}.${subjectToken(type)}`,
     dlq: (stage) => `${prefix}.dlq.${subjectToken(stage)}`,
     all: {

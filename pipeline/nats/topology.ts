@@ -31,8 +31,12 @@ export const durableNames = {
 /** The stages that own partitions of the priced subjects: one durable consumer per partition, `<durable>-p<n>`. */
 export const partitionedStages = ["ledger", "windower"] as const;
 
-/** The durable consumer of one partition of a partitioned stage. */
-export const partitionDurable = (stage: (typeof partitionedStages)[number], partition: number) => `${durableNames[stage]}-p${partition}`;
+/** The detector owns partitions of the windows subjects: two lanes, each a durable consumer per partition. */
+export const windowLanes = ["detector", "detectorPosts"] as const;
+
+/** The durable consumer of one partition of a partitioned stage (or lane). */
+export const partitionDurable = (stage: (typeof partitionedStages)[number] | (typeof windowLanes)[number], partition: number) =>
+  `${durableNames[stage]}-p${partition}`;
 
 /**
  * Every durable consumer of the pipeline, with its stream and the stage that
@@ -50,6 +54,14 @@ export function pipelineConsumersFor(partitions: number): readonly { stage: stri
         partOf: stage,
       })),
     ),
+    ...allPartitions(partitions).flatMap((p) =>
+      windowLanes.map((lane) => ({
+        stage: partitionDurable(lane, p),
+        stream: streamNames.windows,
+        durable: partitionDurable(lane, p),
+        partOf: "detector",
+      })),
+    ),
     ...pipelineConsumers.slice(1),
   ];
 }
@@ -57,9 +69,6 @@ export function pipelineConsumersFor(partitions: number): readonly { stage: stri
 /** The consumers that are not partitioned (see pipelineConsumersFor for all of them). */
 export const pipelineConsumers = [
   { stage: "enrich", stream: streamNames.events, durable: durableNames.enrich },
-  { stage: "detector", stream: streamNames.windows, durable: durableNames.detector },
-  // The detector's post lane: its own health check and lag metric, run by the detector stage.
-  { stage: "detector-posts", stream: streamNames.windows, durable: durableNames.detectorPosts, partOf: "detector" },
   { stage: "alert-store", stream: streamNames.alerts, durable: durableNames.alertsLedger },
   { stage: "notifier", stream: streamNames.alerts, durable: durableNames.notifier },
 ] as const;
@@ -132,17 +141,16 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
     });
   }
   await ensureConsumer(jsm, streamNames.alerts, durableNames.alertsLedger, s.alerts, config);
-  await ensureConsumer(jsm, streamNames.windows, durableNames.detector, s.windows, config);
-  // The detector's post lane (see detector-stage.ts). Created on a stream that already
-  // holds windows, it starts with new ones: the main lane judged the older post windows.
-  await ensureConsumer(
-    jsm,
-    streamNames.windows,
-    durableNames.detectorPosts,
-    createSubjects(config.subjects.prefix).windows("post"),
-    config,
-    { deliverPolicy: DeliverPolicy.New },
-  );
+  // The detector's lanes per partition (see detector-stage.ts): every scope on the main lane
+  // (which skips post windows), post windows alone on the post lane. Window subjects carry the
+  // partition token only since these consumers exist, so they read from the start.
+  for (const p of allPartitions(config.partitions.count)) {
+    await ensureConsumer(jsm, streamNames.windows, partitionDurable("detector", p), subjects.windowsPartition(p), config);
+    await ensureConsumer(jsm, streamNames.windows, partitionDurable("detectorPosts", p), subjects.windowsPartition(p, "post"), config);
+  }
+  // The single-instance detector's consumers (windows without a partition token): nobody reads them any more.
+  for (const legacy of [durableNames.detector, durableNames.detectorPosts])
+    await jsm.consumers.delete(streamNames.windows, legacy).catch(() => undefined);
   // The notifier holds an alert while it waits in its group and is delivered, keeping it
   // alive with working(); a short ack wait brings it back soon after a crash. Created
   // on a stream that already holds alerts, it starts with new ones (no storm of old alerts).
@@ -154,6 +162,7 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
   // Entries lapse one TTL after their last write: a lease not heartbeated is free again.
   await ensureKvBucket(nc, jsm, partitionBuckets.leases, { history: 1, ttl: config.partitions.leaseTtlMs }, config.streams.replicas);
   await ensureKvBucket(nc, jsm, partitionBuckets.windowState, { history: 1 }, config.streams.replicas);
+  await ensureKvBucket(nc, jsm, partitionBuckets.detectorState, { history: 1 }, config.streams.replicas);
   await ensureNotifyBuckets(nc, config.streams.maxAgeHours * 4, config.streams.replicas);
 }
 

@@ -1,6 +1,6 @@
 // How each stage is built from the shared parts: one entry per stage name,
 // each a function returning the loops it started on the shared runners.
-import type { JetStreamClient } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ClickHouseClient } from "@clickhouse/client";
@@ -64,10 +64,22 @@ function instanceIdOf(ctx: StageContext): string {
   return id;
 }
 
-/** The lease bucket and settings every partitioned stage of this process shares. */
-async function leasing(ctx: StageContext, group: string) {
+/** The lease bucket and settings every partitioned stage of this process shares; `durables`: a partition's consumers, for the watchdog. */
+async function leasing(ctx: StageContext, group: string, durables: (partition: number) => { stream: string; durable: string }[]) {
   const { config, nc, log, metrics, signal } = ctx;
+  const jsm = await jetstreamManager(nc);
   return {
+    stallMs: config.partitions.stallMs,
+    async progress(partition: number) {
+      let waiting = 0;
+      let acked = 0;
+      for (const c of durables(partition)) {
+        const info = await jsm.consumers.info(c.stream, c.durable);
+        waiting += info.num_pending + info.num_ack_pending;
+        acked += info.ack_floor.stream_seq;
+      }
+      return { waiting, acked };
+    },
     group,
     kv: await new Kvm(nc).open(partitionBuckets.leases),
     instanceId: instanceIdOf(ctx),
@@ -121,7 +133,7 @@ export const stageRegistry = {
     const partitions = config.partitions.count;
     return [
       startPartitionedStage({
-        ...(await leasing(ctx, "ledger")),
+        ...(await leasing(ctx, "ledger", (p) => [{ stream: streamNames.priced, durable: partitionDurable("ledger", p) }])),
         async startPartition(partition, fence, signal) {
           // Before consuming: complete the rollups of any insert a crash cut short. Only this
           // partition's tenants, which nobody else writes now (its former owner is fenced).
@@ -153,7 +165,7 @@ export const stageRegistry = {
     const userWindows = await watchBudgetedUsers(await kvm.open(kvBuckets.budgets), log);
     return [
       startPartitionedStage({
-        ...(await leasing(ctx, "windower")),
+        ...(await leasing(ctx, "windower", (p) => [{ stream: streamNames.priced, durable: partitionDurable("windower", p) }])),
         async startPartition(partition, fence, signal) {
           const durable = partitionDurable("windower", partition);
           const pcon = await js.consumers.get(streamNames.priced, durable);
@@ -191,9 +203,7 @@ export const stageRegistry = {
     const kvm = new Kvm(nc);
     const budgetsKv = await kvm.open(kvBuckets.budgets);
     const controls = createControlStore({ controls: await kvm.open(kvBuckets.controls), client: clickhouse });
-    const stage = await createDetectorStage({ js, subjects, client: clickhouse, budgetsKv, controls, config, log, metrics: ctx.metrics });
-    const c = consumer(ctx, "detector", streamNames.windows, durableNames.detector);
-    const posts = consumer(ctx, "detector-posts", streamNames.windows, durableNames.detectorPosts);
+    const checkpoints = createCheckpointStore(await kvm.open(partitionBuckets.detectorState));
     // Hard budgets' reservation counters take the ledger's spend beside the detector, which reads the same ledger.
     const budgetList = createBudgetStore({ kv: budgetsKv, client: clickhouse }).list;
     const counters = createCounterClient({ kv: await kvm.open(kvBuckets.reservations) });
@@ -206,8 +216,61 @@ export const stageRegistry = {
       log,
     });
     return [
-      startStage({ ...c, maxBatch: 50, flushMs: 5, decode: stage.decode, skip: stage.skip, handle: stage.handle }),
-      startStage({ ...posts, maxBatch: 20, flushMs: 20, decode: stage.decode, skip: stage.skipPosts, handle: stage.handlePosts }),
+      // One detector per partition held: its baselines, alert book and budgets are its tenants' alone.
+      startPartitionedStage({
+        ...(await leasing(ctx, "detector", (p) => [
+          { stream: streamNames.windows, durable: partitionDurable("detector", p) },
+          { stream: streamNames.windows, durable: partitionDurable("detectorPosts", p) },
+        ])),
+        async startPartition(partition, fence, signal) {
+          const stage = await createDetectorStage({
+            js,
+            subjects,
+            client: clickhouse,
+            budgetsKv,
+            controls,
+            config,
+            log,
+            metrics: ctx.metrics,
+            partition,
+            checkpoints,
+            fence,
+          });
+          const c = consumer(ctx, "detector", streamNames.windows, partitionDurable("detector", partition));
+          const posts = consumer(ctx, "detector-posts", streamNames.windows, partitionDurable("detectorPosts", partition));
+          const loops = [
+            startStage({
+              ...c,
+              signal,
+              fence: fence.held,
+              maxBatch: 50,
+              flushMs: 5,
+              decode: stage.decode,
+              skip: stage.skip,
+              handle: stage.handle,
+            }),
+            startStage({
+              ...posts,
+              signal,
+              fence: fence.held,
+              maxBatch: 20,
+              flushMs: 20,
+              decode: stage.decode,
+              skip: stage.skipPosts,
+              handle: stage.handlePosts,
+            }),
+            startPeriodic({ stage: "detector-checkpoint", intervalMs: config.windows.checkpointMs, run: stage.checkpoint, log, signal }),
+          ];
+          return {
+            loops,
+            stop: async (reason) => {
+              stage.stop();
+              if (reason === "lost") stage.abandon();
+              else await stage.checkpoint();
+            },
+          };
+        },
+      }),
       startPeriodic({ stage: "reservation-sync", intervalMs: config.reservations.syncMs, run: sync.pass, log, signal: ctx.signal }),
     ];
   },

@@ -1,7 +1,7 @@
 // The windower of one partition: reads that partition's priced events (its
 // own durable consumer), aggregates them into tumbling event-time windows per
 // scope, and publishes open windows as they change (final: false) and each
-// window once final on `<prefix>.windows.<scope>` (a JSON array of window
+// window once final on `<prefix>.windows.<scope>.<partition>` (a JSON array of window
 // aggregates, Nats-Msg-Id from the windows' keys, so a republished final is a
 // duplicate JetStream drops).
 //
@@ -120,7 +120,7 @@ export async function createWindower(deps: WindowerDeps) {
         const id = createHash("sha256");
         for (const w of chunk) id.update(`${JSON.stringify(w.key)}|${w.window_start}|${w.final ? "final" : w.emitted_at}\n`);
         sends.push(
-          deps.js.publish(deps.subjects.windows(scope), JSON.stringify(chunk), {
+          deps.js.publish(deps.subjects.windowsPartition(deps.partition, scope), JSON.stringify(chunk), {
             msgID: `windows:${scope}:${id.digest("hex").slice(0, 32)}`,
           }),
         );

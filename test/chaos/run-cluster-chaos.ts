@@ -59,7 +59,15 @@ export interface ClusterChaosReport {
   costline_restart_ms: number;
   /** From the NATS node's SIGKILL until the events stream had a new leader. */
   nats_leader_election_ms: number;
-  spike: { tenant: string; window_start: string; alerts: number; alert_types: Record<string, number> };
+  /** alerts: lifecycles (fingerprint and first_seen); alert_messages: firing messages, escalations included. */
+  spike: {
+    tenant: string;
+    window_start: string;
+    alerts: number;
+    alert_messages: number;
+    severities: string[];
+    alert_types: Record<string, number>;
+  };
   /** Whatever the processes expose about partition leases (metrics named *lease*, KV buckets named *lease*). */
   leases: { buckets: string[]; metrics: Record<string, number>; note: string };
   seconds: number;
@@ -338,8 +346,12 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
     `SELECT type, count(DISTINCT id) AS n FROM costline.alerts FINAL WHERE tenant = '${spikeTenant}' AND status = 'firing' GROUP BY type ORDER BY type`,
   );
   const alertTypes = Object.fromEntries(alerts.map((a) => [a.type, Number(a.n)]));
-  const [spikeAlerts] = await up.sql<{ n: number; starts: string }>(
-    `SELECT count(DISTINCT id) AS n, toString(groupUniqArray(window_start)) AS starts FROM costline.alerts FINAL ` +
+  // One alert is one lifecycle of the alert book: a fingerprint from its first_seen until it resolves. Within it,
+  // a partial window's alert that the window's growth makes more severe goes out again at the higher severity
+  // (a new message, the same alert): counted apart, as escalations.
+  const [spikeAlerts] = await up.sql<{ n: number; messages: number; severities: string[] }>(
+    `SELECT count(DISTINCT (fingerprint, first_seen)) AS n, count(DISTINCT id) AS messages, ` +
+      `arraySort(groupUniqArray(severity)) AS severities FROM costline.alerts FINAL ` +
       `WHERE tenant = '${spikeTenant}' AND status = 'firing' AND type = 'spike'`,
   );
   check("spike after the kills alerted exactly once", "1", String(spikeAlerts?.n ?? 0));
@@ -357,7 +369,14 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
     costline_processes: 1 + runs.length,
     nats_nodes: cluster.nodes.length,
     stream_replicas: 3,
-    spike: { tenant: spikeTenant, window_start: spikeWindowStart, alerts: Number(spikeAlerts?.n ?? 0), alert_types: alertTypes },
+    spike: {
+      tenant: spikeTenant,
+      window_start: spikeWindowStart,
+      alerts: Number(spikeAlerts?.n ?? 0),
+      alert_messages: Number(spikeAlerts?.messages ?? 0),
+      severities: spikeAlerts?.severities ?? [],
+      alert_types: alertTypes,
+    },
     leases,
     seconds: Math.round((Date.now() - started) / 1000),
     checks,
@@ -374,7 +393,7 @@ async function finalTenantWindows(nc: Awaited<ReturnType<typeof connect>>, tenan
   ).consumers.add(streamNames.windows, {
     ack_policy: AckPolicy.None,
     deliver_policy: DeliverPolicy.All,
-    filter_subject: subjects.windows("tenant"),
+    filter_subject: subjects.windowsScope("tenant"),
     inactive_threshold: nanos(120_000),
   });
   const consumer = await js.consumers.get(streamNames.windows, info.name);
@@ -405,7 +424,12 @@ async function leaseReport(
   for (const url of urls) {
     try {
       const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } })).text();
-      for (const m of text.matchAll(/^(\w*lease\w*)(?:\{[^}]*\})? (\S+)$/gm)) metrics[m[1]!] = (metrics[m[1]!] ?? 0) + Number(m[2]);
+      for (const m of text.matchAll(/^(\w*lease\w*)(?:\{([^}]*)\})? (\S+)$/gm)) {
+        // Lease changes by kind (acquired, released, lost, stalled), summed over the stages.
+        const change = /change="(\w+)"/.exec(m[2] ?? "")?.[1];
+        const name = change ? `${m[1]}{change="${change}"}` : m[1]!;
+        metrics[name] = (metrics[name] ?? 0) + Number(m[3]);
+      }
     } catch {
       // a process that does not answer has nothing to add
     }

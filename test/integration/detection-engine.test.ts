@@ -10,7 +10,9 @@ import { connectStack } from "../helpers/stack-nats.ts";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createProducer, type Producer } from "../../pipeline/producer/producer.ts";
-import { createSubjects } from "../../pipeline/nats/subjects.ts";
+import { DEFAULT_PARTITIONS, createSubjects } from "../../pipeline/nats/subjects.ts";
+import { partitionOf } from "../../pipeline/nats/partition.ts";
+import { partitionDurable } from "../../pipeline/nats/topology.ts";
 import { alertSchema, type Alert, type CostlineEventInput, type WindowAggregate } from "../../schemas/index.ts";
 import { runCli } from "../helpers/cli-process.ts";
 import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
@@ -90,7 +92,9 @@ describe("one engine, live and replayed", () => {
     await waitFor(
       "the last windows final and judged",
       async () => {
-        const info = await (await jetstreamManager(nc)).consumers.info("COSTLINE_WINDOWS", "detector");
+        const info = await (
+          await jetstreamManager(nc)
+        ).consumers.info("COSTLINE_WINDOWS", partitionDurable("detector", partitionOf(tenant, DEFAULT_PARTITIONS)));
         return Date.now() > Date.parse(to) + 7000 && info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
       },
       60_000,
@@ -168,17 +172,17 @@ describe("detector lanes", () => {
       await Promise.all(
         Array.from({ length: 10 }, (_, j) => {
           const batch = Array.from({ length: 500 }, (_, k) => win("post", { tenant: "flood-co", post_id: `p-${m + j}-${k}` }, 0, "0.2"));
-          return js.publish(subjects.windows("post"), JSON.stringify(batch), { msgID: `flood-${m + j}` });
+          return js.publish(subjects.windows("post", "flood-co"), JSON.stringify(batch), { msgID: `flood-${m + j}` });
         }),
       );
     // Then a tenant's baseline and its spike, on the main lane.
     for (let i = 0; i < 14; i++)
       await js.publish(
-        subjects.windows("tenant"),
+        subjects.windows("tenant", "lane-co"),
         JSON.stringify([win("tenant", { tenant: "lane-co" }, i, (0.1 + (i % 3) * 0.005).toFixed(3))]),
         { msgID: `lane-${i}` },
       );
-    await js.publish(subjects.windows("tenant"), JSON.stringify([win("tenant", { tenant: "lane-co" }, 14, "0.6")]), {
+    await js.publish(subjects.windows("tenant", "lane-co"), JSON.stringify([win("tenant", { tenant: "lane-co" }, 14, "0.6")]), {
       msgID: "lane-spike",
     });
     const jsm = await jetstreamManager(nc);
@@ -187,7 +191,10 @@ describe("detector lanes", () => {
       async () => alerts.find((x) => x.alert.tenant === "lane-co" && x.alert.type === "spike"),
       60_000,
     );
-    const posts = await jsm.consumers.info("COSTLINE_WINDOWS", "detector-posts");
+    const posts = await jsm.consumers.info(
+      "COSTLINE_WINDOWS",
+      partitionDurable("detectorPosts", partitionOf("flood-co", DEFAULT_PARTITIONS)),
+    );
     // The post lane was still working through the flood when the spike went out.
     expect(posts.num_pending + posts.num_ack_pending).toBeGreaterThan(0);
     expect(spike.alert.severity).toBe("critical");
@@ -195,7 +202,10 @@ describe("detector lanes", () => {
     await waitFor(
       "the post lane to drain",
       async () => {
-        const i = await jsm.consumers.info("COSTLINE_WINDOWS", "detector-posts");
+        const i = await jsm.consumers.info(
+          "COSTLINE_WINDOWS",
+          partitionDurable("detectorPosts", partitionOf("flood-co", DEFAULT_PARTITIONS)),
+        );
         return i.num_pending + i.num_ack_pending === 0 ? true : undefined;
       },
       240_000,

@@ -48,7 +48,8 @@ function next(cost: string, outputTokens: number): WindowAggregate {
     emitted_at: new Date(start + 61_000).toISOString(),
   };
 }
-const publish = (w: WindowAggregate) => js.publish(subjects.windows(w.scope), JSON.stringify([w]), { msgID: `cycle-${w.window_start}` });
+const publish = (w: WindowAggregate) =>
+  js.publish(subjects.windows(w.scope, w.tenant), JSON.stringify([w]), { msgID: `cycle-${w.window_start}` });
 const check = (model = "gpt-4o") => guard.check({ tenant: "cycle", persona: "p1", model });
 const until = (what: string, ok: (d: ReturnType<typeof check>) => boolean) =>
   waitFor(

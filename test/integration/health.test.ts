@@ -97,11 +97,14 @@ describe("health and readiness", () => {
       [
         "clickhouse",
         "consumer:alert-store",
-        "consumer:detector",
-        "consumer:detector-posts",
         "consumer:enrich",
-        // One consumer per partition of the priced subjects (COSTLINE_PARTITIONS, 8 by default).
-        ...Array.from({ length: 8 }, (_, p) => [`consumer:ledger-p${p}`, `consumer:windower-p${p}`]).flat(),
+        // One consumer per partition of the priced subjects (COSTLINE_PARTITIONS, 8 by default), and the detector's two per partition of the windows.
+        ...Array.from({ length: 8 }, (_, p) => [
+          `consumer:ledger-p${p}`,
+          `consumer:windower-p${p}`,
+          `consumer:detector-p${p}`,
+          `consumer:detector-posts-p${p}`,
+        ]).flat(),
         "consumer:notifier",
         "nats",
         "streams",

@@ -131,7 +131,7 @@ describe("a tenant's producer", () => {
       `${subjects.events(TENANT)}.extra`,
       subjects.priced(TENANT),
       subjects.priced(OTHER),
-      subjects.windows(TENANT),
+      subjects.windows("tenant", TENANT),
       subjects.alerts("critical", "spike"),
       subjects.dlq("enrich"),
     ])

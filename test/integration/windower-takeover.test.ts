@@ -173,7 +173,7 @@ describe("windower takeover", () => {
         let last = -1;
         for await (const m of batch) {
           last = m.info.pending;
-          if (m.subject !== subjects.windows("tenant")) continue;
+          if (!m.subject.startsWith(`${subjects.prefix}.windows.tenant.`)) continue;
           for (const w of m.json<WindowAggregate[]>())
             if (w.final && Date.parse(w.window_start) < lastTime) {
               const k = `${w.tenant}|${w.window_start}`;

@@ -103,7 +103,8 @@ describe("compose.yaml and the repository", () => {
   });
 
   it("stages that keep state in the process run once; partitioned and stateless ones scale", () => {
-    for (const stage of ["detector", "allocator", "notifier"]) expect(services[stage]?.deploy?.replicas, stage).toBe(1);
+    for (const stage of ["allocator", "notifier"]) expect(services[stage]?.deploy?.replicas, stage).toBe(1);
+    expect(String(services.detector?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_DETECTOR_REPLICAS:-\d+\}$/);
     // The partitioned stages own partitions through leases: several replicas.
     expect(String(services.ledger?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_LEDGER_REPLICAS:-\d+\}$/);
     expect(String(services.windower?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_WINDOWER_REPLICAS:-\d+\}$/);
