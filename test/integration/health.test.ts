@@ -84,7 +84,14 @@ describe("health and readiness", () => {
     // Each stage loop has its own check (its partitions' loops as their leases come): all running.
     const loops = first.checks.filter((c) => c.name.startsWith("loop:"));
     expect(loops.map((c) => c.name)).toEqual(
-      expect.arrayContaining(["loop:detector", "loop:detector-posts", "loop:alert-store", "loop:notifier"]),
+      expect.arrayContaining([
+        "loop:alert-store",
+        "loop:notifier",
+        "loop:detector-p0",
+        "loop:detector-posts-p0",
+        "loop:ledger-p0",
+        "loop:windower-p0",
+      ]),
     );
     for (const l of loops)
       expect(l).toMatchObject({ name: expect.stringMatching(/^loop:[a-z-]+(-p\d)?$/), status: "healthy", detail: "running" });
