@@ -274,7 +274,7 @@ describe("windows for the detector", () => {
         const out: WindowAggregate[] = [];
         const batch = await consumer.fetch({ max_messages: info.state.messages, expires: 1000 });
         for await (const m of batch) {
-          if (m.subject === "costline.windows.tenant") out.push(...windowBatchSchema.parse(m.json()));
+          if (m.subject.startsWith("costline.windows.tenant.")) out.push(...windowBatchSchema.parse(m.json()));
           if (m.info.pending === 0) break;
         }
         const f = out.filter((w) => w.final && w.tenant === "initech");
