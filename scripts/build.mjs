@@ -23,7 +23,7 @@ function newestSourceMtime() {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, entry.name);
       if (entry.isDirectory()) visit(p);
-      else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(p).mtimeMs);
+      else if (/\.tsx?$/.test(entry.name)) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
   for (const d of sourceDirs) if (existsSync(path.join(root, d))) visit(path.join(root, d));

@@ -25,7 +25,7 @@ import { exploreCosts } from "../queries/explorer-query.ts";
 import { analyticsClient, type Analytics } from "../queries/analytics.ts";
 import { QueryLimitError } from "../queries/query-limits.ts";
 import { alertsQuerySchema, listAlerts } from "../queries/alerts-query.ts";
-import { budgetSchema, controlSchema, controlScopeSchema, type Control } from "../../schemas/index.ts";
+import { budgetSchema, controlSchema, controlScopeSchema, sharedCostKinds, type Control } from "../../schemas/index.ts";
 import { serveAsset } from "./assets.ts";
 import { budgetStates, consoleTotals, controlHistory, pipelineState, tenantNames, tenantSpend, type PipelineNats } from "./console-data.ts";
 import {
@@ -194,6 +194,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
           tenant,
           from: monthStart.replace("T", " ").replace("Z", ""),
           to: now.toISOString().replace("T", " ").replace("Z", ""),
+          shared_kinds: sharedCostKinds,
         });
         return <CoveragePanel tenant={tenant} coverage={coverage} />;
       }),

@@ -248,6 +248,8 @@ describe.skipIf(!browserBin)(
       expect(await page.locator('[data-figure="events"]').textContent()).toBe(String(totals.events));
       expect(await page.locator('[data-figure="unpriced"]').textContent()).toBe(String(totals.unpriced_events));
       expect(await page.locator("#tenants tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-tenant")))).toEqual([T]);
+      // The tenant's coverage panel loads too (its query takes the shared-cost kinds as a bound parameter).
+      await page.locator("#overview-coverage dl.coverage").waitFor();
       // The live part refreshes itself (htmx polls the fragment).
       const before = await page.locator("#overview time").textContent();
       await page.waitForFunction((t) => document.querySelector("#overview time")?.textContent !== t, before, { timeout: 30_000 });
