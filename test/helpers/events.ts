@@ -1,6 +1,6 @@
 // Event factories for tests: pre-priced `costline.cost` events with amounts
 // whose exact decimal sum the test computes independently.
-import type { CostlineEventInput } from "../../schemas/index.ts";
+import type { CostlineEventInput, PricedEvent } from "../../schemas/index.ts";
 import { Decimal } from "../../pipeline/pricing/decimal.ts";
 
 export const tenants = ["acme", "globex", "initech", "umbrella corp/é"];
@@ -34,4 +34,37 @@ export function expectedTotals(events: CostlineEventInput[]): Map<string, { even
     by.set(d.tenant, cur);
   }
   return new Map([...by].map(([t, v]) => [t, { events: v.events, cost: v.cost.toFixed() }]));
+}
+
+/** A priced `costline.cost` event as enrich publishes it, for tests that feed the ledger or the windower directly. */
+export function pricedCost(o: {
+  id: string;
+  tenant: string;
+  time: string;
+  cost: string | null;
+  source: string;
+  enrichedAt?: string;
+}): PricedEvent {
+  return {
+    event_id: o.id,
+    source: o.source,
+    type: "costline.cost",
+    kind: "cost",
+    time: o.time,
+    tenant: o.tenant,
+    provider: "",
+    model: "",
+    model_requested: "",
+    category: "gpu",
+    usage: {},
+    batch: false,
+    cost_usd: o.cost,
+    revenue_usd: "0",
+    priced: o.cost !== null,
+    price_source: "producer",
+    price_version: "",
+    components: [],
+    attribution_method: "unattributed",
+    enriched_at: o.enrichedAt ?? o.time,
+  };
 }

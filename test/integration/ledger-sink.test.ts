@@ -17,6 +17,7 @@ import { createLogger } from "../../pipeline/observability/log.ts";
 import { createMetrics } from "../../pipeline/observability/metrics.ts";
 import { ledgerTotals } from "../../pipeline/queries/totals.ts";
 import type { PricedEvent } from "../../schemas/index.ts";
+import { pricedCost } from "../helpers/events.ts";
 
 let db: Ledgerbase;
 const home = mkdtempSync(path.join(os.tmpdir(), "costline-ledger-"));
@@ -27,28 +28,7 @@ beforeAll(async () => {
 afterAll(async () => db?.close());
 
 function priced(id: string, cost: string | null, tenant = "acme"): PricedEvent {
-  return {
-    event_id: id,
-    source: "test/ledger",
-    type: "costline.cost",
-    kind: "cost",
-    time: "2026-11-22T10:00:00.000Z",
-    tenant,
-    provider: "",
-    model: "",
-    model_requested: "",
-    category: "gpu",
-    usage: {},
-    batch: false,
-    cost_usd: cost,
-    revenue_usd: "0",
-    priced: cost !== null,
-    price_source: "producer",
-    price_version: "",
-    components: [],
-    attribution_method: "unattributed",
-    enriched_at: "2026-11-22T10:00:00.100Z",
-  };
+  return pricedCost({ id, tenant, cost, source: "test/ledger", time: "2026-11-22T10:00:00.000Z", enrichedAt: "2026-11-22T10:00:00.100Z" });
 }
 
 /** A message as the runner hands it over, decoded by the priced decoder the runner runs it through. */

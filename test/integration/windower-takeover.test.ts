@@ -22,6 +22,7 @@ import { partitionOf } from "../../pipeline/nats/partition.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import { cleanEnv } from "../helpers/cli-process.ts";
 import { cliPath, repoRoot, tempHome, waitFor } from "../helpers/stack-process.ts";
+import { pricedCost } from "../helpers/events.ts";
 
 const home = tempHome("costline-windower-takeover-");
 const TENANTS = ["acme", "globex", "initech", "umbrella"];
@@ -60,28 +61,7 @@ function windower(name: string): { child: ChildProcess; output: () => string } {
 }
 
 function priced(i: number, tenant: string, time: number, cost: string): PricedEvent {
-  return {
-    event_id: `ev-${i}`,
-    source: "test/windower-takeover",
-    type: "costline.cost",
-    kind: "cost",
-    time: new Date(time).toISOString(),
-    tenant,
-    provider: "",
-    model: "",
-    model_requested: "",
-    category: "gpu",
-    usage: {},
-    batch: false,
-    cost_usd: cost,
-    revenue_usd: "0",
-    priced: true,
-    price_source: "producer",
-    price_version: "",
-    components: [],
-    attribution_method: "unattributed",
-    enriched_at: new Date(time).toISOString(),
-  };
+  return pricedCost({ id: `ev-${i}`, tenant, cost, source: "test/windower-takeover", time: new Date(time).toISOString() });
 }
 
 beforeAll(async () => {

@@ -17,6 +17,7 @@ import type { CheckpointStore } from "../../pipeline/windows/checkpoint-store.ts
 import { createWindower } from "../../pipeline/windows/windower-stage.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import { costEvent } from "../helpers/events.ts";
+import { pricedCost } from "../helpers/events.ts";
 
 const subjects = createSubjects("costline", 1);
 
@@ -100,28 +101,14 @@ function memoryCheckpoints(): CheckpointStore & { saves: number } {
 function pricedOf(i: number, minute: number, cost = "1"): PricedEvent {
   const e = parsePriced(
     msg("costline.priced.acme.0", [
-      {
-        event_id: `e-${i}`,
-        source: "test/windows",
-        type: "costline.cost",
-        kind: "cost",
-        time: new Date(Date.UTC(2026, 10, 22, 10, minute, 10)).toISOString(),
+      pricedCost({
+        id: `e-${i}`,
         tenant: "acme",
-        provider: "",
-        model: "",
-        model_requested: "",
-        category: "gpu",
-        usage: {},
-        batch: false,
-        cost_usd: cost,
-        revenue_usd: "0",
-        priced: true,
-        price_source: "producer",
-        price_version: "",
-        components: [],
-        attribution_method: "unattributed",
-        enriched_at: new Date(Date.UTC(2026, 10, 22, 10, minute, 11)).toISOString(),
-      },
+        cost,
+        source: "test/windows",
+        time: new Date(Date.UTC(2026, 10, 22, 10, minute, 10)).toISOString(),
+        enrichedAt: new Date(Date.UTC(2026, 10, 22, 10, minute, 11)).toISOString(),
+      }),
     ]),
   );
   return e[0]!;
