@@ -12,6 +12,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { z } from "zod";
 import { loadConfig, type Config } from "../config/config.ts";
 import { CostlineError, errorMessage } from "../errors.ts";
+import { stageNames, stageSpecs, stagesHelp } from "../nats/stage-specs.ts";
 import type { DlqOptions } from "./dlq-command.ts";
 
 // Each command imports its module when it runs, so `costline price` loads the
@@ -77,10 +78,11 @@ export function buildCli(config: () => Config): Command {
   program
     .command("run")
     .description(
-      "run chosen stages (enrich, ledger, windower, detector, alert-store, allocator, notifier) in this process, " +
+      `run chosen stages (${stageNames.join(", ")}) in this process, ` +
         "serving /metrics, /healthz and /readyz on COSTLINE_METRICS_PORT (default COSTLINE_API_PORT); with none, the API alone",
     )
     .argument("[stages...]")
+    .addHelpText("after", `\nStages:\n${stagesHelp()}`)
     .option("--api", "also serve the HTTP API (which carries /metrics, /healthz and /readyz)")
     .action((stages: string[], o: { api?: boolean }) => runStages(config(), stages, { api: o.api }));
   program
@@ -123,7 +125,10 @@ export function buildCli(config: () => Config): Command {
   const dlq = program.command("dlq").description("the dead-letter queue: list, count, retry or delete records (straight over NATS)");
   const dlqFilters = (cmd: Command) =>
     cmd
-      .option("--stage <stage>", "the stage that wrote the record (enrich, ledger, windower, detector, alert-store, notifier)")
+      .option(
+        "--stage <stage>",
+        `the stage that wrote the record (${stageNames.filter((n) => stageSpecs[n].consumers.length > 0).join(", ")})`,
+      )
       .option(
         "--reason <reason>",
         "validation, not_json, oversized, unknown_type, invalid_usage, poison, timeout, unavailable, delivery_failed",

@@ -136,13 +136,6 @@ export function pricedMsgId(events: PricedEvent[]): string {
   return `priced:${h.digest("hex").slice(0, 40)}`;
 }
 
-/**
- * Input bytes per enrich batch: with 100-event messages a batch of 500
- * messages would be 50,000 events, priced and published before any is
- * acknowledged; about a megabyte keeps a batch to a few thousand events.
- */
-export const ENRICH_BATCH_BYTES = 1 << 20;
-
 /** Events per priced message: large enough to amortise JetStream's per-message cost, well under its size limit. */
 export const PRICED_CHUNK = 250;
 

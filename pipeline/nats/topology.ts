@@ -13,65 +13,25 @@ import {
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../config/config.ts";
 import { createSubjects, kvBuckets, partitionBuckets, streamNames } from "./subjects.ts";
-import { allPartitions } from "./partition.ts";
+import { consumerInstances, durableNames, partitionedDurable } from "./stage-specs.ts";
 import { ensureNotifyBuckets } from "./notify-buckets.ts";
 import { ensureKvBucket, retryOnTimeout } from "./replicas.ts";
 
-export const durableNames = {
-  enrich: "enrich",
-  ledger: "ledger",
-  alertsLedger: "alerts-ledger",
-  windower: "windower",
-  detector: "detector",
-  /** The detector's post lane: post windows only, apart from the spike and budget checks. */
-  detectorPosts: "detector-posts",
-  notifier: "notifier",
-} as const;
+export { durableNames } from "./stage-specs.ts";
 
-/** The stages that own partitions of the priced subjects: one durable consumer per partition, `<durable>-p<n>`. */
-export const partitionedStages = ["ledger", "windower"] as const;
-
-/** The detector owns partitions of the windows subjects: two lanes, each a durable consumer per partition. */
-export const windowLanes = ["detector", "detectorPosts"] as const;
-
-/** The durable consumer of one partition of a partitioned stage (or lane). */
-export const partitionDurable = (stage: (typeof partitionedStages)[number] | (typeof windowLanes)[number], partition: number) =>
-  `${durableNames[stage]}-p${partition}`;
+/** The durable consumer of one partition of a partitioned stage's loop (`ledger-p3`, `detector-posts-p0`). */
+export const partitionDurable = (loop: keyof typeof durableNames, partition: number) => partitionedDurable(durableNames[loop], partition);
 
 /**
  * Every durable consumer of the pipeline, with its stream and the stage that
  * reads it: what health watches. The partitioned stages have one per partition
- * (`ledger-p0` … , part of `ledger`).
+ * (`ledger-p0` … , part of `ledger`). Derived from the stage table (stage-specs.ts).
  */
 export function pipelineConsumersFor(partitions: number): readonly { stage: string; stream: string; durable: string; partOf?: string }[] {
-  return [
-    { stage: "enrich", stream: streamNames.events, durable: durableNames.enrich },
-    ...partitionedStages.flatMap((stage) =>
-      allPartitions(partitions).map((p) => ({
-        stage: partitionDurable(stage, p),
-        stream: streamNames.priced,
-        durable: partitionDurable(stage, p),
-        partOf: stage,
-      })),
-    ),
-    ...allPartitions(partitions).flatMap((p) =>
-      windowLanes.map((lane) => ({
-        stage: partitionDurable(lane, p),
-        stream: streamNames.windows,
-        durable: partitionDurable(lane, p),
-        partOf: "detector",
-      })),
-    ),
-    ...pipelineConsumers.slice(1),
-  ];
+  return consumerInstances(createSubjects("costline", partitions), partitions).map(({ stage, stream, durable, partOf }) =>
+    partOf ? { stage, stream, durable, partOf } : { stage, stream, durable },
+  );
 }
-
-/** The consumers that are not partitioned (see pipelineConsumersFor for all of them). */
-export const pipelineConsumers = [
-  { stage: "enrich", stream: streamNames.events, durable: durableNames.enrich },
-  { stage: "alert-store", stream: streamNames.alerts, durable: durableNames.alertsLedger },
-  { stage: "notifier", stream: streamNames.alerts, durable: durableNames.notifier },
-] as const;
 
 interface StreamSpec {
   name: string;
@@ -129,35 +89,20 @@ export async function applyTopology(nc: NatsConnection, jsm: JetStreamManager, c
       }
     });
   }
+  // Every stage's consumers, as the stage table declares them: a partitioned stage's once per
+  // partition (the lease holder reads it alone), the others shared by every instance.
   const subjects = createSubjects(config.subjects.prefix, config.partitions.count);
-  const s = subjects.all;
-  await ensureConsumer(jsm, streamNames.events, durableNames.enrich, s.events, config);
-  // One consumer per partition for the stages that own partitions: the lease holder reads it alone.
-  // The windower holds a message only until the next checkpoint of its partition is durable.
-  for (const p of allPartitions(config.partitions.count)) {
-    await ensureConsumer(jsm, streamNames.priced, partitionDurable("ledger", p), subjects.pricedPartition(p), config);
-    await ensureConsumer(jsm, streamNames.priced, partitionDurable("windower", p), subjects.pricedPartition(p), config, {
-      maxAckPending: config.windows.maxPending,
+  for (const c of consumerInstances(subjects, config.partitions.count)) {
+    const settings = c.spec.settings?.(config) ?? {};
+    await ensureConsumer(jsm, c.stream, c.durable, c.filter, config, {
+      ackWaitS: settings.ackWaitS,
+      deliverPolicy: settings.deliverPolicy === "new" ? DeliverPolicy.New : DeliverPolicy.All,
+      maxAckPending: settings.maxAckPending,
     });
-  }
-  await ensureConsumer(jsm, streamNames.alerts, durableNames.alertsLedger, s.alerts, config);
-  // The detector's lanes per partition (see detector-stage.ts): every scope on the main lane
-  // (which skips post windows), post windows alone on the post lane. Window subjects carry the
-  // partition token only since these consumers exist, so they read from the start.
-  for (const p of allPartitions(config.partitions.count)) {
-    await ensureConsumer(jsm, streamNames.windows, partitionDurable("detector", p), subjects.windowsPartition(p), config);
-    await ensureConsumer(jsm, streamNames.windows, partitionDurable("detectorPosts", p), subjects.windowsPartition(p, "post"), config);
   }
   // The single-instance detector's consumers (windows without a partition token): nobody reads them any more.
   for (const legacy of [durableNames.detector, durableNames.detectorPosts])
     await jsm.consumers.delete(streamNames.windows, legacy).catch(() => undefined);
-  // The notifier holds an alert while it waits in its group and is delivered, keeping it
-  // alive with working(); a short ack wait brings it back soon after a crash. Created
-  // on a stream that already holds alerts, it starts with new ones (no storm of old alerts).
-  await ensureConsumer(jsm, streamNames.alerts, durableNames.notifier, s.alerts, config, {
-    ackWaitS: config.notify.ackWaitS,
-    deliverPolicy: DeliverPolicy.New,
-  });
   for (const bucket of Object.values(kvBuckets)) await ensureKvBucket(nc, jsm, bucket, { history: 5 }, config.streams.replicas);
   // Entries lapse one TTL after their last write: a lease not heartbeated is free again.
   await ensureKvBucket(nc, jsm, partitionBuckets.leases, { history: 1, ttl: config.partitions.leaseTtlMs }, config.streams.replicas);

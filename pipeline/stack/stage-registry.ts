@@ -9,14 +9,14 @@ import { alertDecoder, createAlertStoreHandler } from "../alerts/alert-store-sta
 import { createUnpricedModelNotifier } from "../alerts/unpriced-model-alert.ts";
 import { createAllocator } from "../allocation/allocator.ts";
 import { createDetectorStage } from "../detect/detector-stage.ts";
-import { ENRICH_BATCH_BYTES, createEnrichHandler, enrichDecoder } from "../enrich/enrich-stage.ts";
+import { createEnrichHandler, enrichDecoder } from "../enrich/enrich-stage.ts";
 import { createLedgerHandler } from "../ledger/ledger-stage.ts";
 import { createLedgerStore } from "../ledger/ledger-store.ts";
 import { repairRollups } from "../ledger/rollup-repair.ts";
 import type { PricedDecoder } from "../ledger/priced-decoder.ts";
 import type { PricedEvent } from "../../schemas/index.ts";
-import { kvBuckets, partitionBuckets, streamNames, type Subjects } from "../nats/subjects.ts";
-import { durableNames, partitionDurable } from "../nats/topology.ts";
+import { kvBuckets, partitionBuckets, type Subjects } from "../nats/subjects.ts";
+import { partitionConsumers, partitionedDurable, stageSpecs, type ConsumerSpec, type StageName } from "../nats/stage-specs.ts";
 import { defaultInstanceId } from "../leases/lease-manager.ts";
 import { leaseMetrics } from "../leases/lease-metrics.ts";
 import { startPartitionedStage } from "../partitions/partitioned-stage.ts";
@@ -64,16 +64,16 @@ function instanceIdOf(ctx: StageContext): string {
   return id;
 }
 
-/** The lease bucket and settings every partitioned stage of this process shares; `durables`: a partition's consumers, for the watchdog. */
-async function leasing(ctx: StageContext, group: string, durables: (partition: number) => { stream: string; durable: string }[]) {
-  const { config, nc, log, metrics, signal } = ctx;
+/** The lease bucket and settings every partitioned stage of this process shares; the watchdog reads the partition's consumers of the stage table. */
+async function leasing(ctx: StageContext, group: StageName) {
+  const { config, nc, log, metrics, signal, subjects } = ctx;
   const jsm = await jetstreamManager(nc);
   return {
     stallMs: config.partitions.stallMs,
     async progress(partition: number) {
       let waiting = 0;
       let acked = 0;
-      for (const c of durables(partition)) {
+      for (const c of partitionConsumers(group, subjects, partition)) {
         const info = await jsm.consumers.info(c.stream, c.durable);
         waiting += info.num_pending + info.num_ack_pending;
         acked += info.ack_floor.stream_seq;
@@ -91,9 +91,26 @@ async function leasing(ctx: StageContext, group: string, durables: (partition: n
   };
 }
 
-function consumer(ctx: StageContext, stage: string, stream: string, durable: string) {
+/**
+ * A loop's runner settings from its entry in the stage table: its name, stream and
+ * durable consumer (one partition's, for a partitioned stage) and its batch knobs.
+ */
+function consumer(ctx: StageContext, spec: ConsumerSpec, partition?: number) {
   const { js, subjects, metrics, log, signal, config, supervisor } = ctx;
-  return { stage, stream, durable, js, subjects, metrics, log, signal, supervisor, maxDeliver: config.streams.maxDeliver };
+  const durable = partition === undefined ? spec.durable : partitionedDurable(spec.durable, partition);
+  return {
+    stage: spec.loop,
+    stream: spec.stream,
+    durable,
+    js,
+    subjects,
+    metrics,
+    log,
+    signal,
+    supervisor,
+    maxDeliver: config.streams.maxDeliver,
+    ...spec.batch(config),
+  };
 }
 
 export const stageRegistry = {
@@ -113,18 +130,8 @@ export const stageRegistry = {
       offerPriced: ctx.offerPriced,
     });
     const decode = enrichDecoder({ maxMessageBytes: config.enrich.maxMessageBytes, maxBatchEvents: config.enrich.maxBatchEvents });
-    const c = consumer(ctx, "enrich", streamNames.events, durableNames.enrich);
-    return [
-      startStage({
-        ...c,
-        maxBatch: config.enrich.batch,
-        maxBatchBytes: ENRICH_BATCH_BYTES,
-        flushMs: config.enrich.flushMs,
-        concurrency: config.enrich.concurrency,
-        decode,
-        handle,
-      }),
-    ];
+    const [main] = stageSpecs.enrich.consumers;
+    return [startStage({ ...consumer(ctx, main), decode, handle })];
   },
 
   async ledger(ctx) {
@@ -133,24 +140,14 @@ export const stageRegistry = {
     const partitions = config.partitions.count;
     return [
       startPartitionedStage({
-        ...(await leasing(ctx, "ledger", (p) => [{ stream: streamNames.priced, durable: partitionDurable("ledger", p) }])),
+        ...(await leasing(ctx, "ledger")),
         async startPartition(partition, fence, signal) {
           // Before consuming: complete the rollups of any insert a crash cut short. Only this
           // partition's tenants, which nobody else writes now (its former owner is fenced).
           await repairRollups(clickhouse, log, 300, { partition, partitions });
           const handle = createLedgerHandler({ store, metrics, log, fence });
-          const c = consumer(ctx, "ledger", streamNames.priced, partitionDurable("ledger", partition));
-          // Two batches in flight: the next one is parsed while the current one is inserted.
-          const loop = startStage({
-            ...c,
-            signal,
-            fence: fence.held,
-            maxBatch: config.ledger.batchMessages,
-            flushMs: config.ledger.flushMs,
-            concurrency: 2,
-            decode: ctx.decodePriced,
-            handle,
-          });
+          const [main] = stageSpecs.ledger.consumers;
+          const loop = startStage({ ...consumer(ctx, main, partition), signal, fence: fence.held, decode: ctx.decodePriced, handle });
           return { loops: [loop] };
         },
       }),
@@ -165,10 +162,10 @@ export const stageRegistry = {
     const userWindows = await watchBudgetedUsers(await kvm.open(kvBuckets.budgets), log);
     return [
       startPartitionedStage({
-        ...(await leasing(ctx, "windower", (p) => [{ stream: streamNames.priced, durable: partitionDurable("windower", p) }])),
+        ...(await leasing(ctx, "windower")),
         async startPartition(partition, fence, signal) {
-          const durable = partitionDurable("windower", partition);
-          const pcon = await js.consumers.get(streamNames.priced, durable);
+          const c = consumer(ctx, stageSpecs.windower.consumers[0], partition);
+          const pcon = await js.consumers.get(c.stream, c.durable);
           const windower = await createWindower({
             js,
             subjects,
@@ -187,9 +184,8 @@ export const stageRegistry = {
             metrics,
             log,
           });
-          const c = consumer(ctx, "windower", streamNames.priced, durable);
           const loops = [
-            startStage({ ...c, signal, fence: fence.held, maxBatch: 200, flushMs: 20, decode: ctx.decodePriced, handle: windower.handle }),
+            startStage({ ...c, signal, fence: fence.held, decode: ctx.decodePriced, handle: windower.handle }),
             startPeriodic({ stage: "windower-emit", intervalMs: config.windows.emitMs, run: windower.emit, log, signal }),
           ];
           return { loops, stop: async (reason) => (reason === "lost" ? windower.abandon() : windower.flush()) };
@@ -218,10 +214,7 @@ export const stageRegistry = {
     return [
       // One detector per partition held: its baselines, alert book and budgets are its tenants' alone.
       startPartitionedStage({
-        ...(await leasing(ctx, "detector", (p) => [
-          { stream: streamNames.windows, durable: partitionDurable("detector", p) },
-          { stream: streamNames.windows, durable: partitionDurable("detectorPosts", p) },
-        ])),
+        ...(await leasing(ctx, "detector")),
         async startPartition(partition, fence, signal) {
           const stage = await createDetectorStage({
             js,
@@ -236,15 +229,14 @@ export const stageRegistry = {
             checkpoints,
             fence,
           });
-          const c = consumer(ctx, "detector", streamNames.windows, partitionDurable("detector", partition));
-          const posts = consumer(ctx, "detector-posts", streamNames.windows, partitionDurable("detectorPosts", partition));
+          const [main, postLane] = stageSpecs.detector.consumers;
+          const c = consumer(ctx, main, partition);
+          const posts = consumer(ctx, postLane, partition);
           const loops = [
             startStage({
               ...c,
               signal,
               fence: fence.held,
-              maxBatch: 50,
-              flushMs: 5,
               decode: stage.decode,
               skip: stage.skip,
               handle: stage.handle,
@@ -253,8 +245,6 @@ export const stageRegistry = {
               ...posts,
               signal,
               fence: fence.held,
-              maxBatch: 20,
-              flushMs: 20,
               decode: stage.decode,
               skip: stage.skipPosts,
               handle: stage.handlePosts,
@@ -276,8 +266,8 @@ export const stageRegistry = {
   },
 
   async "alert-store"(ctx) {
-    const c = consumer(ctx, "alert-store", streamNames.alerts, durableNames.alertsLedger);
-    return [startStage({ ...c, maxBatch: 500, flushMs: 50, decode: alertDecoder, handle: createAlertStoreHandler(ctx.clickhouse) })];
+    const c = consumer(ctx, stageSpecs["alert-store"].consumers[0]);
+    return [startStage({ ...c, decode: alertDecoder, handle: createAlertStoreHandler(ctx.clickhouse) })];
   },
 
   async allocator(ctx) {
@@ -286,20 +276,16 @@ export const stageRegistry = {
     return [startPeriodic({ stage: "allocator", intervalMs: config.allocation.intervalS * 1000, run: allocator.pass, log, signal })];
   },
 
-  // Always part of `up`: with no channel configured it acknowledges alerts and sends nothing,
-  // so configuring a channel later does not replay a backlog of stale alerts.
+  // Always part of `up` (see stage-specs.ts).
   async notifier(ctx) {
     const { config, nc, clickhouse, metrics, log, signal } = ctx;
-    const c = consumer(ctx, "notifier", streamNames.alerts, durableNames.notifier);
+    const c = consumer(ctx, stageSpecs.notifier.consumers[0]);
     // One dead-letter path: the runner's settling and the deliveries that gave up write through the same writer.
     const deadLetter = createDlqWriter(c);
     const notifier = await createNotifier({ config: config.notify, nc, clickhouse, deadLetter, registry: metrics.registry, log, signal });
-    return [
-      startStage({ ...c, maxBatch: 100, flushMs: 5, decode: notifier.decode, skip: notifier.skip, deadLetter, handle: notifier.handle }),
-      notifier.delivery,
-    ];
+    return [startStage({ ...c, decode: notifier.decode, skip: notifier.skip, deadLetter, handle: notifier.handle }), notifier.delivery];
   },
-} satisfies Record<string, StageFactory>;
+} satisfies Record<StageName, StageFactory>;
 
-export type StageName = keyof typeof stageRegistry;
-export const stageNames = Object.keys(stageRegistry) as StageName[];
+// The table's names: a stage declared in stage-specs.ts without a factory here (or the reverse) does not compile.
+export { stageNames, type StageName } from "../nats/stage-specs.ts";
