@@ -18,6 +18,10 @@ export function natsOptions(nats: Config["nats"] & { url: string }, name: string
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     waitOnFirstConnect: false,
+    // The client otherwise builds an Error (a stack capture) for every request, publish ack and
+    // ack-ack in case it fails: 3 % of the pipeline's CPU at 5,000 events/s. Errors keep their
+    // message and class; only the async call site is not recorded.
+    noAsyncTraces: true,
   };
   // nats://user:password@host or nats://token@host, unless credentials are configured on their own.
   if (!nats.user && !nats.token && !nats.nkeySeed && !nats.nkeySeedFile && !nats.credsFile) {
