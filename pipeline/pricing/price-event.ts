@@ -146,8 +146,9 @@ export function createEventPricer(config: Pick<Config, "pricing" | "rateCards">,
       price_version: p.version,
       ...(options.catalogVersion !== undefined ? { catalog_version: options.catalogVersion } : {}),
       components: p.components ?? [],
-      // Shared costs that name no post are split across posts by the allocator.
-      attribution_method: hasKeys ? "direct" : kind.shared ? "allocated" : "unattributed",
+      // Shared costs that name no post are split across posts by the allocator, whatever else
+      // they name (a feature, an operation): the allocator selects them by post_id alone.
+      attribution_method: kind.shared ? (d.post_id ? "direct" : "allocated") : hasKeys ? "direct" : "unattributed",
       enriched_at: lastNowText,
     };
   };

@@ -352,6 +352,13 @@ describe("event pricing", () => {
     expect(infra("2026-06-01T00:00:00Z")).toMatchObject({ cost_usd: "0.0288", price_version: "2026-06-01" }); // 3600 × 0.000008
   });
 
+  it("marks a shared cost that names no post as allocated, even with a feature or an operation (the allocator splits it)", () => {
+    const vector = (data: Record<string, unknown>) =>
+      toPriced(parse({ ...base, type: "costline.vectordb.usage", data: { tenant: "t", provider: "pinecone", read_units: 4, ...data } }), NOV);
+    expect(vector({ operation: "query", feature: "search" })).toMatchObject({ post_id: undefined, attribution_method: "allocated" });
+    expect(vector({ operation: "query", post_id: "p-1" })).toMatchObject({ attribution_method: "direct" });
+  });
+
   it("prices vector-db reads, writes and storage", () => {
     const e = toPriced(
       parse({
