@@ -55,7 +55,8 @@ export function createAllocator(deps: AllocatorDeps) {
       window_s: config.windowS,
       shared_kinds: sharedCostKinds,
     });
-    const closedBefore = now().getTime() - (config.windowS + config.latenessS) * 1000;
+    // A window is closed once its end plus the allowed lateness has passed (not a whole window more).
+    const closedBefore = now().getTime() - config.latenessS * 1000;
     const ready = candidates.filter((c) => Date.parse(`${c.window_start.replace(" ", "T")}Z`) + config.windowS * 1000 <= closedBefore);
     const waiting = candidates.filter((c) => !ready.includes(c));
     const byWindow = new Map<string, Candidate[]>();

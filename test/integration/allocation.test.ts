@@ -149,8 +149,11 @@ describe("shared-cost allocation over a month", () => {
     let clock = now;
     const allocator = createAllocator({ client: db.client, config: config.allocation, log: createLogger("silent"), now: () => clock });
     expect(await allocator.pass()).toBe(0); // its window (18:00–24:00) is not over yet
-    // The allocator waits a window's length plus the lateness after the window's end.
-    clock = new Date(now.getTime() + config.allocation.windowS * 1000 + 2 * 3600_000);
+    // The window ends at `now`: it is closed once the allowed lateness has passed, and not before.
+    const closesAt = now.getTime() + config.allocation.latenessS * 1000;
+    clock = new Date(closesAt - 1000);
+    expect(await allocator.pass()).toBe(0);
+    clock = new Date(closesAt);
     expect(await allocator.pass()).toBe(1);
   });
 });
