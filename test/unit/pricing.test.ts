@@ -354,7 +354,10 @@ describe("event pricing", () => {
 
   it("marks a shared cost that names no post as allocated, even with a feature or an operation (the allocator splits it)", () => {
     const vector = (data: Record<string, unknown>) =>
-      toPriced(parse({ ...base, type: "costline.vectordb.usage", data: { tenant: "t", provider: "pinecone", read_units: 4, ...data } }), NOV);
+      toPriced(
+        parse({ ...base, type: "costline.vectordb.usage", data: { tenant: "t", provider: "pinecone", read_units: 4, ...data } }),
+        NOV,
+      );
     expect(vector({ operation: "query", feature: "search" })).toMatchObject({ post_id: undefined, attribution_method: "allocated" });
     expect(vector({ operation: "query", post_id: "p-1" })).toMatchObject({ attribution_method: "direct" });
   });
