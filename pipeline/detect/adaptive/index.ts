@@ -3,8 +3,8 @@
 // half-hour averages of the level and daily deviations, and novelty beyond
 // the range seen, and pattern novelty (the last half hour's shape against
 // the nearest remembered one) — each calibrated on its own history of this series into a
-// tail probability. The second-smallest probability (two features must
-// agree) becomes an anomaly likelihood in [0, 1] (0.5 ⇔ p = 10⁻⁵ on this
+// tail probability. The second-smallest probability over feature families
+// (two families must agree; the two seasonal profiles are one) becomes an anomaly likelihood in [0, 1] (0.5 ⇔ p = 10⁻⁵ on this
 // series), and the same model run on hourly block means adds what per-row
 // noise hides. A separate residual channel, the value against the hour's
 // profile, catches sustained rises the morning ramp hides. Every span is in time and every scale is learned, so one
