@@ -55,7 +55,7 @@ export const seriesDetectors: readonly SeriesDetectorEntry[] = [
     name: "adaptive",
     description:
       "per-series calibrated anomaly likelihood: robust level, step, hour-of-day and hour-of-week baselines and a residual channel, " +
-      "each feature's tail fitted on the series' own history (peaks over threshold), two features agreeing, one report per episode",
+      "each feature's tail fitted on the series' own history (peaks over threshold), two feature families agreeing, one report per episode",
     params: adaptiveParamsSchema,
     create: createAdaptive,
   }),

@@ -17,10 +17,10 @@ describe.skipIf(!existsSync(nabDev))("detection quality", () => {
   it("scores at least its measured NAB standard profile on the development set, and flags nothing on the no-anomaly series", async () => {
     const { profiles } = await evalNab({ keep });
     const score = (name: string) => profiles.find((p) => p.profile === name)!.score;
-    // Measured 69.7 / 60.2 / 74.6 (standard / low FP / low FN); a margin for float noise only.
-    expect(score("standard")).toBeGreaterThanOrEqual(69.5);
-    expect(score("reward_low_FP_rate")).toBeGreaterThanOrEqual(60);
-    expect(score("reward_low_FN_rate")).toBeGreaterThanOrEqual(74.3);
+    // Measured 70.2 / 61.1 / 74.9 (standard / low FP / low FN: 70.199 / 61.138 / 74.870); a margin for float noise only.
+    expect(score("standard")).toBeGreaterThanOrEqual(70.1);
+    expect(score("reward_low_FP_rate")).toBeGreaterThanOrEqual(61);
+    expect(score("reward_low_FN_rate")).toBeGreaterThanOrEqual(74.8);
     const clean = path.join(keep, "artificialNoAnomaly");
     for (const f of readdirSync(clean)) {
       const flagged = readFileSync(path.join(clean, f), "utf8")

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { adaptiveParamsSchema, createAdaptive } from "../../pipeline/detect/adaptive/index.ts";
 import { SortedWindow } from "../../pipeline/detect/adaptive/sorted-window.ts";
 import { TailModel } from "../../pipeline/detect/adaptive/tail.ts";
+import { agreedFamilyPValue, agreedPValue } from "../../pipeline/detect/adaptive/combine.ts";
 import { rng } from "../../eval/incidents/prng.ts";
 
 const START = Date.UTC(2026, 0, 5);
@@ -151,5 +152,38 @@ describe("tail model", () => {
     expect(p10).toBeLessThan(1e-3);
     expect(p10).toBeGreaterThan(1e-6);
     expect(t.pValue(20)).toBeLessThan(p10);
+  });
+});
+
+describe("agreement over feature families", () => {
+  it("counts a family once, with its most surprised member", () => {
+    // Features 3 and 5 are one family: their two tiny p are one witness, so the row is as unusual as feature 0 says.
+    const family = [0, 1, 2, 3, 4, 3];
+    expect(
+      agreedFamilyPValue(
+        [
+          [3, 1e-6],
+          [5, 1e-5],
+          [0, 0.2],
+        ],
+        family,
+      ),
+    ).toBe(0.2);
+    expect(agreedPValue([1e-6, 1e-5, 0.2])).toBe(1e-5);
+    // Two families agreeing: the second-smallest family p.
+    expect(
+      agreedFamilyPValue(
+        [
+          [3, 1e-6],
+          [5, 1e-5],
+          [0, 1e-4],
+          [2, 0.3],
+        ],
+        family,
+      ),
+    ).toBe(1e-4);
+    // A feature without a family is its own; one witness alone gives its p, none gives 1.
+    expect(agreedFamilyPValue([[9, 0.01]], family)).toBe(0.01);
+    expect(agreedFamilyPValue([], family)).toBe(1);
   });
 });

@@ -13,6 +13,23 @@ export function agreedPValue(ps: number[]): number {
   return ps[1] ?? ps[0]!;
 }
 
+/**
+ * The same agreement over families of features: each family counts once,
+ * with its most surprised member's p. Two features that read the same
+ * evidence (the hour-of-day and the hour-of-week profile both compare the
+ * value with that hour's history) agreeing is one witness, not two.
+ * `family[i]` is feature i's family; `ps` holds [feature index, p] pairs.
+ */
+export function agreedFamilyPValue(ps: readonly (readonly [number, number])[], family: readonly number[]): number {
+  const best = new Map<number, number>();
+  for (const [i, pv] of ps) {
+    const f = family[i] ?? -1 - i;
+    const seen = best.get(f);
+    if (seen === undefined || pv < seen) best.set(f, pv);
+  }
+  return agreedPValue([...best.values()]);
+}
+
 /** score = 1 − 0.5^(decades / halfDecades): monotone, never saturates, 0.5 at p = 10^−halfDecades. */
 export function likelihoodScore(p: number, halfDecades: number): number {
   const decades = -Math.log10(Math.max(p, 1e-300));
