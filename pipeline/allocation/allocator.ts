@@ -24,17 +24,36 @@ type Candidate = {
 };
 type DriverRow = { post_id: string; persona_id: string; llm_tokens: string | number; llm_cost: string; requests: string | number };
 
+/**
+ * With several instances: which tenants this one allocates now (their
+ * partition's lease is held), and a count that grows whenever it acquires a
+ * partition (its earlier unallocated costs are then looked for again).
+ */
+export interface AllocatorOwnership {
+  /** The partition count, and the partitions held now. */
+  partitions: number;
+  owned(): number[];
+  holds(tenant: string): boolean;
+  generation(): number;
+}
+
 export interface AllocatorDeps {
   client: ClickHouseClient;
   config: Config["allocation"];
   log: Logger;
   now?: () => Date;
+  /** Absent: this instance allocates every tenant (it is the only one). */
+  ownership?: AllocatorOwnership;
 }
 
 export function createAllocator(deps: AllocatorDeps) {
-  const { client, config, log } = deps;
+  const { client, config, log, ownership } = deps;
   const now = deps.now ?? (() => new Date());
+  const holds = (tenant: string) => !ownership || ownership.holds(tenant);
   let since: string | undefined;
+  /** The newest ingestion time of a candidate seen so far: where the next pass resumes (less a margin). */
+  let newestSeen: string | undefined;
+  let generation = ownership?.generation() ?? 0;
 
   async function start(): Promise<string> {
     const [row] = await queryRows<{ since: string }>(client, sqlFile("allocation_start"), { shared_kinds: sharedCostKinds });
@@ -49,12 +68,25 @@ export function createAllocator(deps: AllocatorDeps) {
 
   /** One pass; returns how many shared events it allocated. */
   async function pass(): Promise<number> {
+    // A partition newly held: its tenants' costs left unallocated by the former owner may lie before `since`.
+    if (ownership && ownership.generation() !== generation) {
+      generation = ownership.generation();
+      since = undefined;
+      newestSeen = undefined;
+    }
     since ??= await start();
-    const candidates = await queryRows<Candidate>(client, sqlFile("allocation_candidates"), {
+    // Two instances splitting one event would store two splits (each summing to its cost): a
+    // tenant is its partition owner's alone. The query selects the held partitions' tenants.
+    const owned = ownership?.owned() ?? [0];
+    if (owned.length === 0) return 0;
+    const found = await queryRows<Candidate>(client, sqlFile("allocation_candidates"), {
       since,
       window_s: config.windowS,
       shared_kinds: sharedCostKinds,
+      partitions: ownership?.partitions ?? 1,
+      owned,
     });
+    const candidates = ownership ? found.filter((c) => holds(c.tenant)) : found;
     // A window is closed once its end plus the allowed lateness has passed (not a whole window more).
     const closedBefore = now().getTime() - config.latenessS * 1000;
     const ready = candidates.filter((c) => Date.parse(`${c.window_start.replace(" ", "T")}Z`) + config.windowS * 1000 <= closedBefore);
@@ -91,6 +123,8 @@ export function createAllocator(deps: AllocatorDeps) {
             amount_usd: s.amount_usd,
           });
     }
+    // The fence: a partition lost while this pass ran is left to its new owner.
+    if (ownership) rows.splice(0, rows.length, ...rows.filter((r) => holds(r.tenant as string)));
     if (rows.length) {
       await insertIdempotent(
         client,
@@ -101,10 +135,12 @@ export function createAllocator(deps: AllocatorDeps) {
       log.info({ shared_events: ready.length, rows: rows.length, windows: byWindow.size }, "allocated shared costs");
     }
     // Next pass starts at the oldest event still waiting for its window, or where this one ended.
-    const newest = candidates.reduce((m, c) => (c.ingested_at > m ? c.ingested_at : m), since);
-    since = waiting.length ? waiting.reduce((m, c) => (c.ingested_at < m ? c.ingested_at : m), newest) : newest;
+    // From the newest candidate seen, not from `since`: a pass that finds nothing must not step further back each time.
+    const newest = found.reduce((m, c) => (c.ingested_at > m ? c.ingested_at : m), newestSeen ?? since);
+    newestSeen = newest;
+    const resume = waiting.length ? waiting.reduce((m, c) => (c.ingested_at < m ? c.ingested_at : m), newest) : newest;
     // Step back a little: an insert may become visible slightly after a later one.
-    since = chTime(new Date(Date.parse(`${since.replace(" ", "T")}Z`) - 5000).toISOString());
+    since = chTime(new Date(Date.parse(`${resume.replace(" ", "T")}Z`) - 5000).toISOString());
     return ready.length;
   }
 

@@ -150,7 +150,8 @@ export const stageSpecs = {
   },
   allocator: {
     summary: "split shared costs (vector DB, GPU, …) across the posts active in their window",
-    partitioned: false,
+    // Leases on the tenants' partitions (no consumer: it reads the ledger on a timer).
+    partitioned: true,
     consumers: [],
     clickhouse: "reads and writes",
   },

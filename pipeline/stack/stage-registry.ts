@@ -20,6 +20,8 @@ import { partitionConsumers, partitionedDurable, stageSpecs, type ConsumerSpec, 
 import { defaultInstanceId } from "../leases/lease-manager.ts";
 import { leaseMetrics } from "../leases/lease-metrics.ts";
 import { startPartitionedStage } from "../partitions/partitioned-stage.ts";
+import type { Fence } from "../leases/lease-manager.ts";
+import { partitionOf } from "../nats/partition.ts";
 import { createCheckpointStore } from "../windows/checkpoint-store.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -272,8 +274,32 @@ export const stageRegistry = {
 
   async allocator(ctx) {
     const { config, clickhouse, log, signal } = ctx;
-    const allocator = createAllocator({ client: clickhouse, config: config.allocation, log });
-    return [startPeriodic({ stage: "allocator", intervalMs: config.allocation.intervalS * 1000, run: allocator.pass, log, signal })];
+    // Partitions through leases, like the stateful stages, though it reads no consumer: one
+    // instance splits a tenant's window, so several instances never store two splits of one cost.
+    const fences = new Map<number, Fence>();
+    let acquired = 0;
+    const allocator = createAllocator({
+      client: clickhouse,
+      config: config.allocation,
+      log,
+      ownership: {
+        partitions: config.partitions.count,
+        owned: () => [...fences].filter(([, f]) => f.held()).map(([p]) => p),
+        holds: (tenant) => fences.get(partitionOf(tenant, config.partitions.count))?.held() === true,
+        generation: () => acquired,
+      },
+    });
+    return [
+      startPartitionedStage({
+        ...(await leasing(ctx, "allocator")),
+        async startPartition(partition, fence) {
+          fences.set(partition, fence);
+          acquired++;
+          return { loops: [], stop: async () => void fences.delete(partition) };
+        },
+      }),
+      startPeriodic({ stage: "allocator", intervalMs: config.allocation.intervalS * 1000, run: allocator.pass, log, signal }),
+    ];
   },
 
   // Always part of `up` (see stage-specs.ts).

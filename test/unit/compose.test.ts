@@ -14,6 +14,7 @@ import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../pipeline/config/config.ts";
 import { stageNames } from "../../pipeline/stack/stage-registry.ts";
+import { stageSpecs } from "../../pipeline/nats/stage-specs.ts";
 import { operatorPermissions, pipelinePermissions, publisherPermissions } from "../../pipeline/nats/roles.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "../..");
@@ -103,11 +104,14 @@ describe("compose.yaml and the repository", () => {
   });
 
   it("stages that keep state in the process run once; partitioned and stateless ones scale", () => {
-    for (const stage of ["allocator", "notifier"]) expect(services[stage]?.deploy?.replicas, stage).toBe(1);
-    expect(String(services.detector?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_DETECTOR_REPLICAS:-\d+\}$/);
-    // The partitioned stages own partitions through leases: several replicas.
-    expect(String(services.ledger?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_LEDGER_REPLICAS:-\d+\}$/);
-    expect(String(services.windower?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_WINDOWER_REPLICAS:-\d+\}$/);
+    expect(services.notifier?.deploy?.replicas).toBe(1);
+    // Every stage the stage table partitions owns partitions through leases: several replicas, two by default.
+    const partitioned = stageNames.filter((n) => stageSpecs[n].partitioned);
+    expect(partitioned).toEqual(["ledger", "windower", "detector", "allocator"]);
+    for (const stage of partitioned) {
+      const env = `COSTLINE_${stage.toUpperCase()}_REPLICAS`;
+      expect(String(services[stage]?.deploy?.replicas), stage).toBe(`\${${env}:-2}`);
+    }
     expect(String(services.enrich?.deploy?.replicas)).toMatch(/^\$\{COSTLINE_ENRICH_REPLICAS:-\d+\}$/);
   });
 
