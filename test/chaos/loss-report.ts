@@ -35,6 +35,38 @@ export interface DlqSummary {
   carrying_missing: { stage: string; reason: string; stream: string; stream_seq: number; detail: string; missing: number }[];
 }
 
+/** A consumer advisory JetStream published (captured by the chaos run's advisory stream). */
+export interface Advisory {
+  kind: "max_deliveries" | "terminated";
+  stream: string;
+  consumer: string;
+  stream_seq: number;
+  deliveries: number;
+}
+
+/** The stream the chaos run creates at its start to keep JetStream's consumer advisories (it cannot subscribe to them). */
+export const ADVISORY_STREAM = "CHAOS_ADVISORIES";
+export const advisorySubjects = ["$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>", "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>"];
+
+export async function readAdvisories(nc: NatsConnection, jsm: JetStreamManager): Promise<Advisory[]> {
+  const out: Advisory[] = [];
+  try {
+    await scan(nc, jsm, ADVISORY_STREAM, ">", (m) => {
+      const a = (m.data ?? {}) as { stream?: string; consumer?: string; stream_seq?: number; deliveries?: number };
+      out.push({
+        kind: m.subject.includes(".MAX_DELIVERIES.") ? "max_deliveries" : "terminated",
+        stream: a.stream ?? "?",
+        consumer: a.consumer ?? "?",
+        stream_seq: a.stream_seq ?? -1,
+        deliveries: a.deliveries ?? -1,
+      });
+    });
+  } catch {
+    // no advisory stream (an older run): nothing to tell
+  }
+  return out;
+}
+
 export interface TenantLoss {
   tenant: string;
   partition: number;
@@ -45,15 +77,26 @@ export interface TenantLoss {
   events_messages: CarryingMessage[];
   /** Priced-stream messages that carried missing events. */
   priced_messages: CarryingMessage[];
+  /** JetStream's advisories about those priced messages on the partition's ledger consumer. */
+  advisories: Advisory[];
   /** Missing events in no priced message at all. */
   missing_never_priced: number;
   /** The partition's ledger consumer: how far it delivered and acknowledged. */
-  ledger_consumer?: { name: string; delivered: number; ack_floor: number; num_pending: number; num_ack_pending: number; num_redelivered: number };
+  ledger_consumer?: {
+    name: string;
+    delivered: number;
+    ack_floor: number;
+    num_pending: number;
+    num_ack_pending: number;
+    num_redelivered: number;
+  };
   verdict: string;
 }
 
 export interface LossReport {
   tenants: TenantLoss[];
+  /** Every max-deliveries advisory of the run, by consumer (JetStream gave a message up: nobody will get it again). */
+  max_deliveries: Record<string, number>;
   dlq: DlqSummary;
   /** Log lines of the costline processes about the missing events' priced messages and partitions (capped). */
   log_lines: string[];
@@ -130,7 +173,14 @@ function carrying(m: Raw, field: "id" | "event_id", missing: Set<string>): Carry
 export async function summarizeDlq(nc: NatsConnection, jsm: JetStreamManager, missing = new Set<string>(), pricedSeqs = new Set<number>()) {
   const dlq: DlqSummary = { total: 0, by: {}, carrying_missing: [] };
   await scan(nc, jsm, streamNames.dlq, createSubjects("costline").all.dlq, (m) => {
-    const r = (m.data ?? {}) as { stage?: string; reason?: string; stream?: string; stream_seq?: number; detail?: string; payload_b64?: string };
+    const r = (m.data ?? {}) as {
+      stage?: string;
+      reason?: string;
+      stream?: string;
+      stream_seq?: number;
+      detail?: string;
+      payload_b64?: string;
+    };
     dlq.total++;
     const k = `${r.stage}/${r.reason}`;
     dlq.by[k] = (dlq.by[k] ?? 0) + 1;
@@ -209,6 +259,9 @@ export async function lossReport(input: LossInput): Promise<LossReport> {
       num_ack_pending: c.num_ack_pending,
       num_redelivered: c.num_redelivered,
     });
+  const advisories = await readAdvisories(nc, jsm);
+  const maxDeliveries: Record<string, number> = {};
+  for (const a of advisories) if (a.kind === "max_deliveries") maxDeliveries[a.consumer] = (maxDeliveries[a.consumer] ?? 0) + 1;
   const tenants: TenantLoss[] = [];
   const allMissing = new Set<string>();
   const pricedSeqs = new Set<number>();
@@ -239,16 +292,22 @@ export async function lossReport(input: LossInput): Promise<LossReport> {
     const ledger = consumers.get(`ledger-p${partition}`);
     const neverPriced = missingIds.filter((id) => !priceCarried.has(id)).length;
     const past = ledger ? priced.filter((p) => p.seq <= ledger.ack_floor) : [];
+    const seqs = new Set(priced.map((p) => p.seq));
+    const given = advisories.filter((a) => a.stream === streamNames.priced && seqs.has(a.stream_seq) && a.consumer === ledger?.name);
+    const maxed = given.filter((a) => a.kind === "max_deliveries");
     const verdict =
       events.length === 0
         ? `${missingIds.length} missing events are in no message of the events stream: the producer's publish never stored them`
         : neverPriced === missingIds.length
           ? `${missingIds.length} missing events reached the events stream (seq ${events.map((e) => e.seq).join(", ")}) but no priced message: enrich acknowledged their input without publishing them`
-          : past.length === priced.length && ledger
-            ? `${missingIds.length - neverPriced} missing events are in priced message(s) seq ${priced.map((p) => `${p.seq} (${p.missing}/${p.events} missing, id ${p.msg_id})`).join(", ")}, ` +
-              `at or below ${ledger.name}'s ack floor ${ledger.ack_floor}: acknowledged without being stored` +
-              (neverPriced ? `; ${neverPriced} more were never priced` : "")
-            : `missing events are in priced message(s) seq ${priced.map((p) => p.seq).join(", ")}, not all acknowledged yet by ${ledger?.name ?? "the ledger"}`;
+          : maxed.length
+            ? `priced message(s) seq ${maxed.map((a) => `${a.stream_seq} (after ${a.deliveries} deliveries)`).join(", ")} reached ${ledger?.name}'s max_deliver: ` +
+              "JetStream stopped delivering them and moved its ack floor past them, with no dead letter"
+            : past.length === priced.length && ledger
+              ? `${missingIds.length - neverPriced} missing events are in priced message(s) seq ${priced.map((p) => `${p.seq} (${p.missing}/${p.events} missing, id ${p.msg_id})`).join(", ")}, ` +
+                `at or below ${ledger.name}'s ack floor ${ledger.ack_floor}: acknowledged without being stored` +
+                (neverPriced ? `; ${neverPriced} more were never priced` : "")
+              : `missing events are in priced message(s) seq ${priced.map((p) => p.seq).join(", ")}, not all acknowledged yet by ${ledger?.name ?? "the ledger"}`;
     tenants.push({
       tenant,
       partition,
@@ -257,16 +316,15 @@ export async function lossReport(input: LossInput): Promise<LossReport> {
       missing_ids: missingIds.slice(0, 100),
       events_messages: events,
       priced_messages: priced,
+      advisories: given,
       missing_never_priced: neverPriced,
       ledger_consumer: ledger,
       verdict,
     });
   }
   const dlq = await summarizeDlq(nc, jsm, allMissing, pricedSeqs);
-  const lines = input.logDir
-    ? logLines(input.logDir, pricedSeqs, new Set(tenants.map((t) => t.partition)), input.maxLogLines ?? 300)
-    : [];
-  return { tenants, dlq, log_lines: lines };
+  const lines = input.logDir ? logLines(input.logDir, pricedSeqs, new Set(tenants.map((t) => t.partition)), input.maxLogLines ?? 300) : [];
+  return { tenants, max_deliveries: maxDeliveries, dlq, log_lines: lines };
 }
 
 /** The report as log lines: the verdict per tenant first. */
@@ -279,7 +337,9 @@ export function describeLoss(r: LossReport): string[] {
     for (const m of t.events_messages)
       lines.push(`  events seq ${m.seq} id ${m.msg_id} at ${m.time}: ${m.missing} of its ${m.events} events missing`);
     if (t.ledger_consumer) lines.push(`  ${JSON.stringify(t.ledger_consumer)}`);
+    for (const a of t.advisories) lines.push(`  advisory ${a.kind} ${a.consumer} seq ${a.stream_seq} after ${a.deliveries} deliveries`);
   }
+  lines.push(`max-deliveries advisories by consumer: ${JSON.stringify(r.max_deliveries)}`);
   lines.push(`dead letters: ${r.dlq.total} ${JSON.stringify(r.dlq.by)}`);
   for (const d of r.dlq.carrying_missing)
     lines.push(`  dead letter ${d.stage}/${d.reason} of ${d.stream} seq ${d.stream_seq} (${d.missing} missing events): ${d.detail}`);

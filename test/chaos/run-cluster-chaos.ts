@@ -31,7 +31,16 @@ import { runLog, startRun, type RunProcess } from "../helpers/run-process.ts";
 import { startStack, tempHome, waitFor } from "../helpers/stack-process.ts";
 import type { ChaosCheck } from "./run-chaos.ts";
 import { describeStall, stallReport } from "./stall-report.ts";
-import { describeLoss, lossReport, summarizeDlq, type DlqSummary, type LossReport } from "./loss-report.ts";
+import {
+  ADVISORY_STREAM,
+  advisorySubjects,
+  describeLoss,
+  lossReport,
+  readAdvisories,
+  summarizeDlq,
+  type DlqSummary,
+  type LossReport,
+} from "./loss-report.ts";
 
 export interface ClusterChaosOptions {
   events: number;
@@ -71,6 +80,8 @@ export interface ClusterChaosReport {
   };
   /** Whatever the processes expose about partition leases (metrics named *lease*, KV buckets named *lease*). */
   leases: { buckets: string[]; metrics: Record<string, number>; note: string };
+  /** JetStream's max-deliveries advisories by consumer: messages it stopped delivering (0 everywhere, or events were given up). */
+  max_deliveries: Record<string, number>;
   /** Dead letters at the end of the run, by stage and reason (an event parked there is not in the ledger). */
   dlq: DlqSummary;
   /** Where the events the ledger lacks went (absent when none is missing). */
@@ -127,6 +138,8 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
     maxReconnectAttempts: -1,
   });
   const jsm = await jetstreamManager(adminNc);
+  // JetStream's consumer advisories (a message given up after max_deliver, a message terminated), kept for the report.
+  await jsm.streams.add({ name: ADVISORY_STREAM, subjects: advisorySubjects, num_replicas: 3 });
 
   const report = {
     events_published: 0,
@@ -387,6 +400,10 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   // A shortfall the wait did not see (a count reached through other tenants' surplus, say) is explained too.
   if (!loss && checks.some((c) => !c.equal && c.name.startsWith("ledger events"))) loss = await explainLoss();
   const dlq = loss?.dlq ?? (await summarizeDlq(adminNc, jsm));
+  const maxDeliveries: Record<string, number> = {};
+  for (const a of await readAdvisories(adminNc, jsm))
+    if (a.kind === "max_deliveries") maxDeliveries[a.consumer] = (maxDeliveries[a.consumer] ?? 0) + 1;
+  check("no message given up by JetStream (max_deliver)", "0", String(Object.values(maxDeliveries).reduce((a, b) => a + b, 0)));
   // Every event published is valid: a dead letter is an event some stage gave up on.
   check("no dead letters (every event published is valid)", "0", String(dlq.total));
   if (dlq.total) log(`dead letters: ${JSON.stringify(dlq.by)}`);
@@ -411,6 +428,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
       alert_types: alertTypes,
     },
     leases,
+    max_deliveries: maxDeliveries,
     dlq,
     ...(loss ? { loss } : {}),
     home,
