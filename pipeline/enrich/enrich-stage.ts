@@ -21,8 +21,8 @@ export interface EnrichDeps {
   metrics: Metrics;
   /** Told about every event priced as unknown_model (to raise the alert once per model). */
   onUnknownModel?: (e: { provider: string; model: string; tenant: string; time: string }) => void;
-  /** Told of each priced message JetStream stored (not a duplicate): readers in this process take its events as they are. */
-  offerPriced?: (seq: number, events: PricedEvent[]) => void;
+  /** Told of each priced message JetStream stored (not a duplicate), with the bytes published: readers in this process take its events as they are. */
+  offerPriced?: (seq: number, events: PricedEvent[], data: Uint8Array) => void;
 }
 
 /** Counts of a batch, added to the metrics once per batch instead of per message. */
@@ -172,9 +172,11 @@ export function createEnrichHandler(deps: EnrichDeps): BatchHandler<Decoded[]> {
     for (const [tenant, events] of byTenant)
       for (let i = 0; i < events.length; i += PRICED_CHUNK) {
         const chunk = events.length <= PRICED_CHUNK ? events : events.slice(i, i + PRICED_CHUNK);
-        const stored = deps.js.publish(deps.subjects.priced(tenant), JSON.stringify(chunk), { msgID: pricedMsgId(chunk) });
+        // Encoded once: the bytes published are the bytes a reader of this process checks its offer against.
+        const data = Buffer.from(JSON.stringify(chunk));
+        const stored = deps.js.publish(deps.subjects.priced(tenant), data, { msgID: pricedMsgId(chunk) });
         const offer = deps.offerPriced;
-        publishes.push(offer ? stored.then((ack) => (ack.duplicate ? undefined : offer(ack.seq, chunk))) : stored);
+        publishes.push(offer ? stored.then((ack) => (ack.duplicate ? undefined : offer(ack.seq, chunk, data))) : stored);
       }
     const published = await Promise.allSettled(publishes);
     const failed = published.find((r): r is PromiseRejectedResult => r.status === "rejected");
