@@ -213,7 +213,8 @@ function logLines(dir: string, seqs: Set<number>, partitions: Set<number>, max: 
   const out: string[] = [];
   let files: string[] = [];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith(".log") || f.endsWith(".out"));
+    // The joined processes' logs, and `costline up`'s own under logs/.
+    files = readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".log") || f.endsWith(".out"));
   } catch {
     return [];
   }
@@ -232,7 +233,7 @@ function logLines(dir: string, seqs: Set<number>, partitions: Set<number>, max: 
       const keep =
         (seq !== undefined && seqs.has(Number(seq)) && /"stage":"(ledger|enrich|windower)"/.test(line)) ||
         (part !== undefined && partitions.has(Number(part)) && (level >= 40 || /lease (acquired|released)/.test(line))) ||
-        /refused a batch|dead letter|acknowledged without|settling a batch failed|final flush failed/.test(line);
+        /refused a batch|dead letter|replicas disagree|settling a batch failed|final flush failed/.test(line);
       if (keep) out.push(`${f}: ${line.length > 600 ? `${line.slice(0, 600)}…` : line}`);
       if (out.length >= max) return [...out, `(log lines capped at ${max})`];
     }
@@ -304,10 +305,13 @@ export async function lossReport(input: LossInput): Promise<LossReport> {
             ? `priced message(s) seq ${maxed.map((a) => `${a.stream_seq} (after ${a.deliveries} deliveries)`).join(", ")} reached ${ledger?.name}'s max_deliver: ` +
               "JetStream stopped delivering them and moved its ack floor past them, with no dead letter"
             : past.length === priced.length && ledger
-              ? `${missingIds.length - neverPriced} missing events are in priced message(s) seq ${priced.map((p) => `${p.seq} (${p.missing}/${p.events} missing, id ${p.msg_id})`).join(", ")}, ` +
+              ? `${missingIds.length - neverPriced} missing events are in ${priced.length} priced message(s) (seq ${priced
+                  .slice(0, 5)
+                  .map((p) => `${p.seq}: ${p.missing}/${p.events} missing`)
+                  .join(", ")}${priced.length > 5 ? ", …" : ""}), ` +
                 `at or below ${ledger.name}'s ack floor ${ledger.ack_floor}: acknowledged without being stored` +
                 (neverPriced ? `; ${neverPriced} more were never priced` : "")
-              : `missing events are in priced message(s) seq ${priced.map((p) => p.seq).join(", ")}, not all acknowledged yet by ${ledger?.name ?? "the ledger"}`;
+              : `missing events are in ${priced.length} priced message(s), not all acknowledged yet by ${ledger?.name ?? "the ledger"}`;
     tenants.push({
       tenant,
       partition,
@@ -332,10 +336,12 @@ export function describeLoss(r: LossReport): string[] {
   const lines: string[] = [];
   for (const t of r.tenants) {
     lines.push(`${t.tenant} (partition ${t.partition}): ${t.stored} of ${t.expected} stored. ${t.verdict}`);
-    for (const m of t.priced_messages)
+    for (const m of t.priced_messages.slice(0, 10))
       lines.push(`  priced seq ${m.seq} ${m.subject} id ${m.msg_id} at ${m.time}: ${m.missing} of its ${m.events} events missing`);
-    for (const m of t.events_messages)
+    if (t.priced_messages.length > 10) lines.push(`  … ${t.priced_messages.length - 10} more priced messages (in the JSON report)`);
+    for (const m of t.events_messages.slice(0, 10))
       lines.push(`  events seq ${m.seq} id ${m.msg_id} at ${m.time}: ${m.missing} of its ${m.events} events missing`);
+    if (t.events_messages.length > 10) lines.push(`  … ${t.events_messages.length - 10} more events messages (in the JSON report)`);
     if (t.ledger_consumer) lines.push(`  ${JSON.stringify(t.ledger_consumer)}`);
     for (const a of t.advisories) lines.push(`  advisory ${a.kind} ${a.consumer} seq ${a.stream_seq} after ${a.deliveries} deliveries`);
   }
@@ -345,4 +351,48 @@ export function describeLoss(r: LossReport): string[] {
     lines.push(`  dead letter ${d.stage}/${d.reason} of ${d.stream} seq ${d.stream_seq} (${d.missing} missing events): ${d.detail}`);
   for (const l of r.log_lines) lines.push(`  log ${l}`);
   return lines;
+}
+
+/** One stream's state as each node's replica holds it (from the node's monitoring endpoint, /jsz). */
+export interface ReplicaState {
+  stream: string;
+  replicas: { node: string; messages: number; first_seq: number; last_seq: number; leader: boolean }[];
+  /** Every replica holds the same messages under the same sequences (by count and bounds). */
+  agree: boolean;
+}
+
+/**
+ * Compares the replicas of `streams` across the nodes. nats-server 2.9 replicas
+ * judge a Nats-Msg-Id duplicate each on its own: one that dropped a message the
+ * others stored holds one message fewer and numbers every later one differently,
+ * and a consumer led by it never delivers the message it dropped.
+ */
+export async function replicaStates(nodes: { name: string; monitorPort: number }[], streams: string[]): Promise<ReplicaState[]> {
+  const seen = new Map<string, ReplicaState["replicas"]>();
+  for (const n of nodes) {
+    let jsz: { account_details?: { stream_detail?: { name: string; state: Record<string, number>; cluster?: { leader?: string } }[] }[] };
+    try {
+      jsz = (await (await fetch(`http://127.0.0.1:${n.monitorPort}/jsz?accounts=true&streams=true`)).json()) as typeof jsz;
+    } catch {
+      continue; // a node down has nothing to say
+    }
+    for (const a of jsz.account_details ?? [])
+      for (const s of a.stream_detail ?? []) {
+        if (!streams.includes(s.name)) continue;
+        const list = seen.get(s.name) ?? [];
+        list.push({
+          node: n.name,
+          messages: s.state.messages ?? 0,
+          first_seq: s.state.first_seq ?? 0,
+          last_seq: s.state.last_seq ?? 0,
+          leader: s.cluster?.leader === n.name,
+        });
+        seen.set(s.name, list);
+      }
+  }
+  return streams.map((stream) => {
+    const replicas = seen.get(stream) ?? [];
+    const key = (r: ReplicaState["replicas"][number]) => `${r.messages}/${r.first_seq}/${r.last_seq}`;
+    return { stream, replicas, agree: replicas.length > 0 && new Set(replicas.map(key)).size === 1 };
+  });
 }
