@@ -10,7 +10,7 @@ const { values: args } = parseArgs({
     events: { type: "string", default: "100000" },
     "publish-seconds": { type: "string", default: "150" },
     seed: { type: "string", default: "1" },
-    "duplicate-window-s": { type: "string", default: "60" },
+    "duplicate-window-s": { type: "string", default: "5" },
     out: { type: "string" },
   },
 });
