@@ -8,7 +8,6 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../pipeline/config/config.ts";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
 import { decodeMessage } from "../pipeline/enrich/decode.ts";
-import { pricedMsgId } from "../pipeline/enrich/enrich-stage.ts";
 import { offerable } from "../pipeline/enrich/local-priced.ts";
 import { createEventPricer } from "../pipeline/pricing/price-event.ts";
 import { ledgerInsertBody } from "../pipeline/ledger/ledger-row.ts";
@@ -48,7 +47,6 @@ measure("offerable check", () => priced.filter(offerable).length);
 const chunks: PricedEvent[][] = [];
 for (let i = 0; i < priced.length; i += 250) chunks.push(priced.slice(i, i + 250));
 const wire = measure("priced message text (250 a message)", () => chunks.map((c) => Buffer.from(JSON.stringify(c))));
-measure("priced message id", () => chunks.map(pricedMsgId));
 measure("priced decode (wire, ledger/windower)", () =>
   wire.map((data) => parsePriced({ data, json: () => JSON.parse(data.toString()) } as unknown as JsMsg)),
 );

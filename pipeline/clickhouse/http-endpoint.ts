@@ -45,6 +45,7 @@ export interface ClickHouseHttpOptions {
 
 const FORMAT_AT_END = /\bFORMAT\s+([A-Za-z0-9]+)\s*$/i;
 const FORMAT_NAME = /^[A-Za-z0-9]+$/;
+const ERROR_NAME = /^[A-Z][A-Z0-9_]{2,}$/;
 
 function contentType(format: string): string {
   if (/^JSON(Compact)?(Strings)?$/i.test(format)) return "application/json; charset=UTF-8";
@@ -179,10 +180,14 @@ export function createClickHouseHttpHandler(opts: Omit<ClickHouseHttpOptions, "h
       res.end();
     } catch (err) {
       // chdb names the engine's error code clickhouseCode; a server client, code.
-      const e = err as { clickhouseCode?: unknown; code?: unknown };
+      const e = err as { clickhouseCode?: unknown; code?: unknown; type?: unknown };
       const code = Number(e.clickhouseCode ?? e.code) || Number(/Code: (\d+)\./.exec(errorMessage(err))?.[1]) || 1001;
+      // The engine's own error name, as ClickHouse answers it: a client tells a refusal of its
+      // data (CANNOT_PARSE_…) from the engine's trouble (MEMORY_LIMIT_EXCEEDED, TIMEOUT_EXCEEDED…)
+      // by it, so it must never be one name for every failure.
+      const name = typeof e.type === "string" && ERROR_NAME.test(e.type) ? e.type : "UNKNOWN_EXCEPTION";
       opts.log?.debug({ err: errorMessage(err) }, "ClickHouse HTTP query failed");
-      if (!res.headersSent) fail(res, 500, code, "QUERY_FAILED", errorMessage(err).split(/\s+In scope\b/)[0]!);
+      if (!res.headersSent) fail(res, 500, code, name, errorMessage(err).split(/\s+In scope\b/)[0]!);
       else res.destroy();
     }
   };

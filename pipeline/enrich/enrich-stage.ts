@@ -1,7 +1,6 @@
 // The enrich stage: validate each event, price and attribute it, publish the
 // priced events (one message per input message and tenant) and only then
 // acknowledge the input. Bad events go to the DLQ with their reason.
-import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { PricedEvent } from "../../schemas/index.ts";
 import { PermanentError, TransientError, errorMessage } from "../errors.ts";
@@ -21,8 +20,8 @@ export interface EnrichDeps {
   metrics: Metrics;
   /** Told about every event priced as unknown_model (to raise the alert once per model). */
   onUnknownModel?: (e: { provider: string; model: string; tenant: string; time: string }) => void;
-  /** Told of each priced message JetStream stored (not a duplicate): readers in this process take its events as they are. */
-  offerPriced?: (seq: number, events: PricedEvent[]) => void;
+  /** Told of each priced message JetStream stored (not a duplicate), with the bytes published: readers in this process take its events as they are. */
+  offerPriced?: (seq: number, events: PricedEvent[], data: Uint8Array) => void;
 }
 
 /** Counts of a batch, added to the metrics once per batch instead of per message. */
@@ -129,12 +128,16 @@ function badElement(size: number, index: number, error: PermanentError, raw: unk
   };
 }
 
-/** Same events → same id, so a redelivered input republishes into JetStream's duplicate window harmlessly. */
-export function pricedMsgId(events: PricedEvent[]): string {
-  const h = createHash("sha256");
-  for (const key of events.map((e) => `${e.source}\u0000${e.event_id}`).sort()) h.update(key).update("\u0001");
-  return `priced:${h.digest("hex").slice(0, 40)}`;
-}
+/*
+ * Priced messages carry no Nats-Msg-Id. Every reader of them is idempotent per event (the ledger's
+ * stored-id check and insert token, the windower's key digests; a late copy for a final window
+ * reaches only the ledger), so JetStream's duplicate detection bought nothing but fewer copies on a
+ * redelivered input — and it is where R3 replicas part: nats-server judges a message id on each
+ * replica, so a republication at the edge of the duplicate window (or on a replica restarted with an
+ * old duplicate map) is stored by some replicas and dropped by another, which from then on numbers
+ * the stream differently and never delivers that message to the consumers it leads. Measured in the
+ * cluster chaos run on nats-server 2.9 (see docs/scale-out.md).
+ */
 
 /** Events per priced message: large enough to amortise JetStream's per-message cost, well under its size limit. */
 export const PRICED_CHUNK = 250;
@@ -165,9 +168,11 @@ export function createEnrichHandler(deps: EnrichDeps): BatchHandler<Decoded[]> {
     for (const [tenant, events] of byTenant)
       for (let i = 0; i < events.length; i += PRICED_CHUNK) {
         const chunk = events.length <= PRICED_CHUNK ? events : events.slice(i, i + PRICED_CHUNK);
-        const stored = deps.js.publish(deps.subjects.priced(tenant), JSON.stringify(chunk), { msgID: pricedMsgId(chunk) });
+        // Encoded once: the bytes published are the bytes a reader of this process checks its offer against.
+        const data = Buffer.from(JSON.stringify(chunk));
+        const stored = deps.js.publish(deps.subjects.priced(tenant), data);
         const offer = deps.offerPriced;
-        publishes.push(offer ? stored.then((ack) => (ack.duplicate ? undefined : offer(ack.seq, chunk))) : stored);
+        publishes.push(offer ? stored.then((ack) => (ack.duplicate ? undefined : offer(ack.seq, chunk, data))) : stored);
       }
     const published = await Promise.allSettled(publishes);
     const failed = published.find((r): r is PromiseRejectedResult => r.status === "rejected");

@@ -10,17 +10,31 @@
 // them from a validated event, and `offerable` checks what pricing and
 // configuration add (lengths, decimal forms), so a reader gets exactly what
 // decoding the message would have given it.
+//
+// A sequence alone does not name a message: the PubAck's sequence is the
+// stream leader's, and a consumer delivers from its own replica, whose
+// numbering can differ from the leader's — nats-server 2.9 replicas judge a
+// Nats-Msg-Id duplicate each on its own, so a republication at the edge of the
+// duplicate window is stored by some and dropped by others, and from there on
+// the same sequence holds different messages on different nodes (measured in
+// the cluster chaos run; a stream deleted and made again reuses sequences
+// too). So an offer carries the bytes enrich published, and a reader takes the
+// offered events only for a message with exactly those bytes; any other
+// message under that sequence is decoded from the wire (and counted), never
+// acknowledged with another message's events.
 import type { JsMsg } from "@nats-io/jetstream";
 import { decimalPattern, eventAmountPattern, type PricedEvent } from "../../schemas/index.ts";
 import type { PricedDecoder } from "../ledger/priced-decoder.ts";
 
 export interface LocalPriced {
-  /** Enrich: these events are the priced message stored at `seq` (not a duplicate). */
-  offer(seq: number, events: PricedEvent[]): void;
+  /** Enrich: these events, published as `data`, are the priced message JetStream acknowledged at `seq` (not a duplicate). */
+  offer(seq: number, events: PricedEvent[], data: Uint8Array): void;
   /** The readers' decoder: offered events first, the wire otherwise. */
   decoder: PricedDecoder;
   /** Events held now (for tests and metrics). */
   size(): number;
+  /** Messages delivered under an offered sequence with other bytes than the offer's (decoded from the wire instead). */
+  mismatches(): number;
 }
 
 const within = (v: unknown, max: number) => typeof v === "string" && v.length <= max;
@@ -49,8 +63,14 @@ export function offerable(e: PricedEvent): boolean {
  * ledger, the windower). `maxEvents` bounds what waits for a reader that lags
  * or runs elsewhere: the oldest entries are dropped, and read from the wire.
  */
-export function createLocalPriced(inner: PricedDecoder, readers: number, maxEvents = 20_000): LocalPriced {
-  const held = new Map<number, { events: PricedEvent[]; left: number }>();
+export function createLocalPriced(
+  inner: PricedDecoder,
+  readers: number,
+  maxEvents = 20_000,
+  onMismatch?: (msg: JsMsg) => void,
+): LocalPriced {
+  const held = new Map<number, { events: PricedEvent[]; data: Buffer; left: number }>();
+  let mismatched = 0;
   let heldEvents = 0;
   // Messages a reader decoded from the wire before enrich's offer came: the
   // other reader must decode them too (the wire decoder keeps its answer for it).
@@ -62,11 +82,11 @@ export function createLocalPriced(inner: PricedDecoder, readers: number, maxEven
     heldEvents -= entry.events.length;
   };
   return {
-    offer(seq, events) {
+    offer(seq, events, data) {
       if (readers <= 0 || held.has(seq)) return;
       if (fromWire.delete(seq)) return;
       for (const e of events) if (!offerable(e)) return;
-      held.set(seq, { events, left: readers });
+      held.set(seq, { events, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), left: readers });
       heldEvents += events.length;
       while (heldEvents > maxEvents && held.size > 0) drop(held.keys().next().value!);
     },
@@ -74,13 +94,22 @@ export function createLocalPriced(inner: PricedDecoder, readers: number, maxEven
       const seq = msg.info.streamSequence;
       const entry = held.get(seq);
       if (entry) {
-        if (--entry.left <= 0) drop(seq);
-        return entry.events;
+        // The very message enrich published (a byte comparison, far cheaper than the parse it saves)?
+        if (entry.data.equals(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength))) {
+          if (--entry.left <= 0) drop(seq);
+          return entry.events;
+        }
+        // Another message under the offered sequence: its own bytes decide. The entry stays for a
+        // reader whose replica does hold the offered message there.
+        mismatched++;
+        onMismatch?.(msg);
+        return inner(msg);
       }
       fromWire.add(seq);
       if (fromWire.size > 10_000) fromWire.delete(fromWire.values().next().value!);
       return inner(msg);
     },
     size: () => heldEvents,
+    mismatches: () => mismatched,
   };
 }

@@ -14,9 +14,21 @@ export interface LedgerStore {
   insert(events: PricedEvent[]): Promise<void>;
 }
 
-/** A query the server understood and refused (bad data) rather than a connection or timeout failure. */
+/**
+ * The errors ClickHouse raises for the data of an insert (a value it cannot
+ * parse, out of its type's range): retrying the same rows can never succeed.
+ * Only these are refusals. Any other error — a timeout, memory, too many
+ * parts, a cancelled query, an error a proxy or the embedded engine's HTTP
+ * endpoint answers for the engine — is retried, and a message that keeps
+ * failing reaches the DLQ after its last delivery anyway, so an error
+ * missing here costs retries, never an event.
+ */
+const DATA_ERRORS =
+  /^(CANNOT_PARSE_[A-Z0-9_]+|ARGUMENT_OUT_OF_BOUND|INCORRECT_DATA|TYPE_MISMATCH|DECIMAL_OVERFLOW|VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE|CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN|INCORRECT_NUMBER_OF_COLUMNS|CANNOT_READ_ARRAY_FROM_TEXT|CANNOT_READ_MAP_FROM_TEXT|TOO_LARGE_STRING_SIZE|CANNOT_CONVERT_TYPE)$/;
+
+/** A query the server understood and refused for its data, rather than one that failed for the server's state or the connection. */
 export function isRejection(err: unknown): boolean {
-  return err instanceof ClickHouseError && !/TIMEOUT|NETWORK|MEMORY_LIMIT|TOO_MANY|ABORTED/i.test(err.type ?? "");
+  return err instanceof ClickHouseError && DATA_ERRORS.test(err.type ?? "");
 }
 
 export function createLedgerStore(client: ClickHouseClient, lookbackDays: number): LedgerStore {

@@ -164,7 +164,19 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // The ledger and the windower read the same priced messages: in one process they decode each once.
     const pricedReaders = opts.stages.filter((s) => s === "ledger" || s === "windower").length;
     // With enrich here too, they take enrich's priced events as they are instead of decoding them again.
-    const localPriced = opts.stages.includes("enrich") ? createLocalPriced(createPricedDecoder(pricedReaders), pricedReaders) : undefined;
+    // A message delivered under an offered sequence with other bytes means the replicas number the
+    // stream differently (see local-priced.ts): said in the log, the first few times and then every 1,000th.
+    let mismatches = 0;
+    const onMismatch = (msg: { subject: string; info: { streamSequence: number; stream: string } }) => {
+      if (++mismatches <= 10 || mismatches % 1000 === 0)
+        log.warn(
+          { stream: msg.info.stream, seq: msg.info.streamSequence, subject: msg.subject, mismatches },
+          "a priced message was delivered under the sequence of another message enrich published here (stream replicas disagree on its numbering); decoded from the message itself",
+        );
+    };
+    const localPriced = opts.stages.includes("enrich")
+      ? createLocalPriced(createPricedDecoder(pricedReaders), pricedReaders, undefined, onMismatch)
+      : undefined;
     const decodePriced = localPriced?.decoder ?? createPricedDecoder(pricedReaders);
     for (const name of opts.stages) {
       const ctx = {

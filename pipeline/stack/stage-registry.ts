@@ -49,7 +49,7 @@ export interface StageContext {
   /** Priced-message decoding, shared by the ledger and the windower of one process. */
   decodePriced: PricedDecoder;
   /** Enrich's hand-over of priced events to the readers of this process (absent: none here). */
-  offerPriced?: (seq: number, events: PricedEvent[]) => void;
+  offerPriced?: (seq: number, events: PricedEvent[], data: Uint8Array) => void;
   /** Restarts a failed loop and keeps its state for health (runner/supervisor.ts). */
   supervisor?: Supervisor;
   log: Logger;

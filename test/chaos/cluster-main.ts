@@ -1,4 +1,4 @@
-// `npm run chaos:cluster -- [--events N] [--publish-seconds S] [--seed N] [--out FILE]`:
+// `npm run chaos:cluster -- [--events N] [--publish-seconds S] [--seed N] [--duplicate-window-s S] [--out FILE]`:
 // the cluster chaos run (see run-cluster-chaos.ts); prints a JSON report and
 // exits 1 when a check is not equal.
 import { writeFileSync } from "node:fs";
@@ -10,6 +10,7 @@ const { values: args } = parseArgs({
     events: { type: "string", default: "100000" },
     "publish-seconds": { type: "string", default: "150" },
     seed: { type: "string", default: "1" },
+    "duplicate-window-s": { type: "string", default: "5" },
     out: { type: "string" },
   },
 });
@@ -18,6 +19,7 @@ const report = await runClusterChaos({
   events: Number(args.events),
   publishSeconds: Number(args["publish-seconds"]),
   seed: Number(args.seed),
+  duplicateWindowS: Number(args["duplicate-window-s"]),
   log: (line) => process.stderr.write(`[chaos:cluster] ${line}\n`),
 });
 const json = `${JSON.stringify(report, null, 2)}\n`;

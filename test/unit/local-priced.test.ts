@@ -15,6 +15,7 @@ function message(seq: number, events: PricedEvent[]): JsMsg & { parses: number }
   const body = JSON.stringify(events);
   const m = {
     parses: 0,
+    data: Buffer.from(body),
     info: { streamSequence: seq },
     json() {
       m.parses++;
@@ -34,7 +35,7 @@ describe("local priced hand-over", () => {
     const local = createLocalPriced(createPricedDecoder(2), 2);
     const events = priced(3);
     const m = message(5, events);
-    local.offer(5, events);
+    local.offer(5, events, m.data);
     expect(local.decoder(m)).toBe(events);
     expect(local.decoder(m)).toBe(events);
     expect(m.parses).toBe(0);
@@ -49,18 +50,36 @@ describe("local priced hand-over", () => {
     const events = priced(2);
     const m = message(9, events);
     local.decoder(m); // the ledger was faster than enrich's PubAck
-    local.offer(9, events);
+    local.offer(9, events, m.data);
     local.decoder(m); // the windower takes the wire decoder's memo, not an entry nobody would take
     expect(m.parses).toBe(1);
     expect(local.size()).toBe(0);
+  });
+
+  it("takes the offered events only for the very message offered: another message under that sequence is decoded", () => {
+    const seen: number[] = [];
+    const local = createLocalPriced(createPricedDecoder(2), 2, 20_000, (m) => void seen.push(m.info.streamSequence));
+    const offered = priced(3);
+    const other = priced(2);
+    local.offer(7, offered, message(7, offered).data);
+    // A replica that numbers the stream otherwise delivers another message as seq 7.
+    const elsewhere = message(7, other);
+    expect(local.decoder(elsewhere).map((e) => e.event_id)).toEqual(other.map((e) => e.event_id));
+    expect(elsewhere.parses).toBe(1);
+    expect(local.mismatches()).toBe(1);
+    expect(seen).toEqual([7]);
+    // The offered message itself, delivered by a replica that agrees, still takes the offer.
+    const same = message(7, offered);
+    expect(local.decoder(same)).toBe(offered);
+    expect(same.parses).toBe(0);
   });
 
   it("holds at most maxEvents, dropping the oldest", () => {
     const local = createLocalPriced(createPricedDecoder(2), 2, 4);
     const a = priced(3);
     const b = priced(3);
-    local.offer(1, a);
-    local.offer(2, b);
+    local.offer(1, a, message(1, a).data);
+    local.offer(2, b, message(2, b).data);
     expect(local.size()).toBe(3);
     const ma = message(1, a);
     local.decoder(ma);
@@ -94,7 +113,8 @@ describe("local priced hand-over", () => {
       expect(pricedEventSchema.safeParse(JSON.parse(JSON.stringify(e))).success, JSON.stringify(change)).toBe(false);
     }
     const local = createLocalPriced(createPricedDecoder(1), 1);
-    local.offer(3, [base, { ...base, cost_usd: "1e-7" } as PricedEvent]);
+    const bad = [base, { ...base, cost_usd: "1e-7" } as PricedEvent];
+    local.offer(3, bad, message(3, bad).data);
     expect(local.size()).toBe(0);
   });
 });
