@@ -36,7 +36,7 @@ export const spendParamsSchema = z.object({
   tailShare: z.number().gt(0).lt(0.5).default(0.02),
   minScale: z.number().positive().default(0.25),
   /** Standard errors added to each tail's fitted scale, counted in the excursions it rests on (0: the plain fit). */
-  tailCaution: z.number().nonnegative().default(0.3),
+  tailCaution: z.number().nonnegative().default(0),
   /** Learning time before any score above 0. */
   probationHours: z.number().nonnegative().default(24),
   /**
