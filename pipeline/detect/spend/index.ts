@@ -13,9 +13,10 @@
 import { z } from "zod";
 import type { SeriesDetector } from "../series-detector.ts";
 import { Cadence } from "../adaptive/cadence.ts";
-import { likelihoodScore, refractory } from "../adaptive/combine.ts";
-import { TailModel } from "../adaptive/tail.ts";
+import { likelihoodScore } from "../adaptive/combine.ts";
+import { Episode } from "./episode.ts";
 import { SpendProfile } from "./profile.ts";
+import { SpanTail } from "./tail.ts";
 
 export const spendParamsSchema = z.object({
   /** score ≥ threshold ⇒ is_anomaly / alert. 0.4 ⇔ a tail probability of 2·10⁻⁴ once corrected for the number of spans. */
@@ -34,10 +35,16 @@ export const spendParamsSchema = z.object({
   /** Share of each span's z history fitted as its (exponential) tail, and the tail's smallest scale in z units. */
   tailShare: z.number().gt(0).lt(0.5).default(0.02),
   minScale: z.number().positive().default(0.25),
+  /** Standard errors added to each tail's fitted scale, counted in the excursions it rests on (0: the plain fit). */
+  tailCaution: z.number().nonnegative().default(0),
   /** Learning time before any score above 0. */
   probationHours: z.number().nonnegative().default(24),
-  /** After a report, only a higher score within this span is reported again. */
-  refractoryHours: z.number().nonnegative().default(2),
+  /**
+   * One alert per incident: an episode opened by a score at the threshold is reported (at least at the threshold) until
+   * the score has stayed below `release` × threshold for `resolveHours`.
+   */
+  resolveHours: z.number().nonnegative().default(1),
+  release: z.number().gt(0).max(1).default(0.6),
   /** Decades of tail probability that score 0.5. */
   scoreHalfDecades: z.number().positive().default(5),
 });
@@ -104,12 +111,23 @@ export function createSpend(params: Partial<SpendParams> = {}): SeriesDetector {
       profile: new SpendProfile(p.profileDays, p.profileMinDays, p.driftHours),
       spans,
       tails: spans.map(
-        () => new TailModel({ history, tailShare: p.tailShare, minScale: p.minScale, maxShape: 0, minHistory: Math.min(history, perDay) }),
+        () =>
+          new SpanTail({
+            history,
+            tailShare: p.tailShare,
+            minScale: p.minScale,
+            minHistory: Math.min(history, perDay),
+            caution: p.tailCaution,
+          }),
       ),
       // Dispersion: mean squared deviation per unit of expected cost (compound Poisson: E[X²]/E[X] of one call).
       dev: { sq: 0, e: 0 },
       probation: cadence.rows(p.probationHours, 0, 1_000_000),
-      episode: refractory(cadence.rows(p.refractoryHours, 0, 10_000), 0.6 * p.threshold),
+      episode: new Episode({
+        threshold: p.threshold,
+        release: p.release * p.threshold,
+        resolveRows: cadence.rows(p.resolveHours, 1, 100_000),
+      }),
       rows: 0,
     };
   }
@@ -155,7 +173,7 @@ export function createSpend(params: Partial<SpendParams> = {}): SeriesDetector {
     }
     s.profile.learn(x, at, base, anomalous, key);
     s.rows++;
-    const score = s.episode(likelihoodScore(Math.min(1, pMin * s.spans.length), p.scoreHalfDecades));
+    const score = s.episode.next(likelihoodScore(Math.min(1, pMin * s.spans.length), p.scoreHalfDecades));
     return s.rows <= s.probation ? 0 : score;
   }
 
