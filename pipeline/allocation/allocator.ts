@@ -49,7 +49,6 @@ export interface AllocatorDeps {
 export function createAllocator(deps: AllocatorDeps) {
   const { client, config, log, ownership } = deps;
   const now = deps.now ?? (() => new Date());
-  const holds = (tenant: string) => !ownership || ownership.holds(tenant);
   let since: string | undefined;
   /** The newest ingestion time of a candidate seen so far: where the next pass resumes (less a margin). */
   let newestSeen: string | undefined;
@@ -79,14 +78,13 @@ export function createAllocator(deps: AllocatorDeps) {
     // tenant is its partition owner's alone. The query selects the held partitions' tenants.
     const owned = ownership?.owned() ?? [0];
     if (owned.length === 0) return 0;
-    const found = await queryRows<Candidate>(client, sqlFile("allocation_candidates"), {
+    const candidates = await queryRows<Candidate>(client, sqlFile("allocation_candidates"), {
       since,
       window_s: config.windowS,
       shared_kinds: sharedCostKinds,
       partitions: ownership?.partitions ?? 1,
       owned,
     });
-    const candidates = ownership ? found.filter((c) => holds(c.tenant)) : found;
     // A window is closed once its end plus the allowed lateness has passed (not a whole window more).
     const closedBefore = now().getTime() - config.latenessS * 1000;
     const ready = candidates.filter((c) => Date.parse(`${c.window_start.replace(" ", "T")}Z`) + config.windowS * 1000 <= closedBefore);
@@ -124,19 +122,19 @@ export function createAllocator(deps: AllocatorDeps) {
           });
     }
     // The fence: a partition lost while this pass ran is left to its new owner.
-    if (ownership) rows.splice(0, rows.length, ...rows.filter((r) => holds(r.tenant as string)));
-    if (rows.length) {
+    const kept = ownership ? rows.filter((r) => ownership.holds(r.tenant as string)) : rows;
+    if (kept.length) {
       await insertIdempotent(
         client,
         "costline.cost_allocations",
-        rows,
-        rows.map((r) => `${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`),
+        kept,
+        kept.map((r) => `${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`),
       );
-      log.info({ shared_events: ready.length, rows: rows.length, windows: byWindow.size }, "allocated shared costs");
+      log.info({ shared_events: ready.length, rows: kept.length, windows: byWindow.size }, "allocated shared costs");
     }
     // Next pass starts at the oldest event still waiting for its window, or where this one ended.
     // From the newest candidate seen, not from `since`: a pass that finds nothing must not step further back each time.
-    const newest = found.reduce((m, c) => (c.ingested_at > m ? c.ingested_at : m), newestSeen ?? since);
+    const newest = candidates.reduce((m, c) => (c.ingested_at > m ? c.ingested_at : m), newestSeen ?? since);
     newestSeen = newest;
     const resume = waiting.length ? waiting.reduce((m, c) => (c.ingested_at < m ? c.ingested_at : m), newest) : newest;
     // Step back a little: an insert may become visible slightly after a later one.

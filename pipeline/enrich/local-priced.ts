@@ -67,7 +67,8 @@ export function createLocalPriced(
   inner: PricedDecoder,
   readers: number,
   maxEvents = 20_000,
-  onMismatch?: (msg: JsMsg) => void,
+  /** Told of each mismatch, with how many there have been so far. */
+  onMismatch?: (msg: JsMsg, mismatches: number) => void,
 ): LocalPriced {
   const held = new Map<number, { events: PricedEvent[]; data: Buffer; left: number }>();
   let mismatched = 0;
@@ -102,7 +103,7 @@ export function createLocalPriced(
         // Another message under the offered sequence: its own bytes decide. The entry stays for a
         // reader whose replica does hold the offered message there.
         mismatched++;
-        onMismatch?.(msg);
+        onMismatch?.(msg, mismatched);
         return inner(msg);
       }
       fromWire.add(seq);

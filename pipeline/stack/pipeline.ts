@@ -166,9 +166,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // With enrich here too, they take enrich's priced events as they are instead of decoding them again.
     // A message delivered under an offered sequence with other bytes means the replicas number the
     // stream differently (see local-priced.ts): said in the log, the first few times and then every 1,000th.
-    let mismatches = 0;
-    const onMismatch = (msg: { subject: string; info: { streamSequence: number; stream: string } }) => {
-      if (++mismatches <= 10 || mismatches % 1000 === 0)
+    const onMismatch = (msg: { subject: string; info: { streamSequence: number; stream: string } }, mismatches: number) => {
+      if (mismatches <= 10 || mismatches % 1000 === 0)
         log.warn(
           { stream: msg.info.stream, seq: msg.info.streamSequence, subject: msg.subject, mismatches },
           "a priced message was delivered under the sequence of another message enrich published here (stream replicas disagree on its numbering); decoded from the message itself",
