@@ -128,7 +128,7 @@ export function createAllocator(deps: AllocatorDeps) {
         client,
         "costline.cost_allocations",
         kept,
-        kept.map((r) => `${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`),
+        kept.map((r) => `${r.tenant as string}|${r.source}|${r.source_event_id}|${r.post_id}|${r.amount_usd}`),
       );
       log.info({ shared_events: ready.length, rows: kept.length, windows: byWindow.size }, "allocated shared costs");
     }

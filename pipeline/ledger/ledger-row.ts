@@ -8,6 +8,15 @@ export function eventKey(e: { source: string; event_id: string }): string {
   return `${e.source}\u0000${e.event_id}`;
 }
 
+/**
+ * An event's identity within its tenant, as the ledger's key holds it: the
+ * sink's duplicate checks use it, so an event one tenant publishes under
+ * another tenant's (source, id) is never taken for the other's.
+ */
+export function tenantEventKey(e: { tenant: string; source: string; event_id: string }): string {
+  return `${e.tenant}\u0000${e.source}\u0000${e.event_id}`;
+}
+
 const canonicalIso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** ClickHouse's basic DateTime64 text form, in UTC: "2026-11-22 10:00:00.123". */

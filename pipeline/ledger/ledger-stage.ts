@@ -11,7 +11,7 @@ import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import { deadFrom } from "../runner/consumer-runner.ts";
-import { eventKey } from "./ledger-row.ts";
+import { tenantEventKey } from "./ledger-row.ts";
 import { isRejection, type LedgerStore } from "./ledger-store.ts";
 import { rejectedOf } from "./priced-decoder.ts";
 import type { DlqEntry } from "../runner/dlq.ts";
@@ -71,7 +71,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler<PricedEvent[
     const seen = new Set<string>();
     const unique: PricedEvent[] = [];
     for (const e of groups.flat()) {
-      const k = eventKey(e);
+      const k = tenantEventKey(e);
       if (seen.has(k)) {
         metrics.ledgerDuplicates.inc({ where: "batch" });
         continue;
@@ -80,7 +80,7 @@ export function createLedgerHandler(deps: LedgerDeps): BatchHandler<PricedEvent[
       unique.push(e);
     }
     const stored = await store.existingKeys(unique);
-    const fresh = unique.filter((e) => !stored.has(eventKey(e)));
+    const fresh = unique.filter((e) => !stored.has(tenantEventKey(e)));
     if (stored.size) metrics.ledgerDuplicates.inc({ where: "stored" }, unique.length - fresh.length);
     assertHeld();
     await store.insert(fresh); // timed by table in costline_clickhouse_insert_seconds (observability/clickhouse-timing.ts)

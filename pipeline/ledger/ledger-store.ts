@@ -6,10 +6,10 @@ import { ClickHouseError } from "@clickhouse/client";
 import type { PricedEvent } from "../../schemas/index.ts";
 import { TransientError, errorMessage } from "../errors.ts";
 import { insertIdempotentText, queryRows } from "../clickhouse/client.ts";
-import { chTime, eventKey, ledgerColumns, ledgerInsertBody } from "./ledger-row.ts";
+import { chTime, ledgerColumns, ledgerInsertBody, tenantEventKey } from "./ledger-row.ts";
 
 export interface LedgerStore {
-  /** Keys (eventKey) among `events` that the ledger already holds. */
+  /** Keys (tenantEventKey) among `events` that the ledger already holds. */
   existingKeys(events: PricedEvent[]): Promise<Set<string>>;
   insert(events: PricedEvent[]): Promise<void>;
 }
@@ -40,14 +40,14 @@ export function createLedgerStore(client: ClickHouseClient, lookbackDays: number
       const minTime = events.reduce((m, e) => (e.time < m ? e.time : m), events[0]!.time);
       const since = new Date(Math.min(Date.parse(minTime), Date.now() - lookbackDays * 86_400_000));
       try {
-        const rows = await queryRows<{ source: string; event_id: string }>(
+        const rows = await queryRows<{ tenant: string; source: string; event_id: string }>(
           client,
           // Primary-key prefix (tenant) plus the event_id bloom filter keep this a point lookup.
-          `SELECT source, event_id FROM costline.ledger
+          `SELECT tenant, source, event_id FROM costline.ledger
            WHERE tenant IN {tenants:Array(String)} AND event_id IN {ids:Array(String)} AND time >= {since:DateTime64(3, 'UTC')}`,
           { tenants, ids, since: chTime(since.toISOString()) },
         );
-        return new Set(rows.map(eventKey));
+        return new Set(rows.map(tenantEventKey));
       } catch (err) {
         throw new TransientError("unavailable", `ledger lookup failed: ${errorMessage(err)}`, { cause: err });
       }
@@ -55,7 +55,7 @@ export function createLedgerStore(client: ClickHouseClient, lookbackDays: number
     async insert(events) {
       if (events.length === 0) return;
       const data = { format: "JSONCompactEachRow", columns: ledgerColumns, body: ledgerInsertBody(events) } as const;
-      await insertIdempotentText(client, "costline.ledger", data, events.map(eventKey));
+      await insertIdempotentText(client, "costline.ledger", data, events.map(tenantEventKey));
     },
   };
 }

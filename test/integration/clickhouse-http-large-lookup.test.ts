@@ -61,6 +61,6 @@ describe("the embedded engine's HTTP endpoint, as a joined ledger sink uses it",
     });
     const found = await createLedgerStore(client, 30).existingKeys(events);
     expect(found.size).toBe(stored.length);
-    expect([...found].sort()).toEqual(stored.map((e) => `${e.source}\u0000${e.event_id}`).sort());
+    expect([...found].sort()).toEqual(stored.map((e) => `${e.tenant}\u0000${e.source}\u0000${e.event_id}`).sort());
   }, 120_000);
 });

@@ -87,6 +87,15 @@ describe("ledger sink", () => {
     expect(await rollup()).toEqual({ events: 6, cost: "5.500001" });
   });
 
+  it("stores two tenants' events with the same source and id, in one batch and across batches", async () => {
+    // One tenant publishing under another's (source, id) must not make the other's event a duplicate.
+    await handler()([message([priced("shared-id", "1", "t-victim")]), message([priced("shared-id", "2", "t-other")])]);
+    await handler()([message([priced("later-id", "3", "t-victim")])]);
+    await handler()([message([priced("later-id", "4", "t-other")])]);
+    expect(await ledgerTotals(db.client, { tenant: "t-victim" })).toMatchObject({ events: 2, cost_usd: "4" });
+    expect(await ledgerTotals(db.client, { tenant: "t-other" })).toMatchObject({ events: 2, cost_usd: "6" });
+  });
+
   it("ignores a retried insert of the same rows, in the ledger and its rollup", async () => {
     const s = createLedgerStore(db.client, 400);
     const rows = [priced("e7", "10"), priced("e8", "20")];
