@@ -13,7 +13,7 @@
 import { hash } from "node:crypto";
 import { fromPico, toPico } from "../pricing/decimal.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
-import { eventKey } from "../ledger/ledger-row.ts";
+import { tenantEventKey } from "../ledger/ledger-row.ts";
 
 type Scope = WindowAggregate["scope"];
 
@@ -140,7 +140,10 @@ interface SerializedWindow {
 }
 
 /** An event's identity as 16 base64 characters (96 bits of SHA-1 of source and id): small enough to keep per open window. */
-export const keyDigest = (e: Pick<PricedEvent, "source" | "event_id">) => hash("sha1", eventKey(e), "base64url").slice(0, KEY_CHARS);
+// Tenant, source and id, as the ledger's key: a partition's windows hold several tenants, and one
+// tenant's event under another tenant's (source, id) must not hide the other's from its windows.
+export const keyDigest = (e: Pick<PricedEvent, "tenant" | "source" | "event_id">) =>
+  hash("sha1", tenantEventKey(e), "base64url").slice(0, KEY_CHARS);
 const KEY_CHARS = 16;
 
 const entriesOut = (m: Map<string, Pico>): [string, string][] => [...m].map(([k, v]) => [k, v.toString()]);

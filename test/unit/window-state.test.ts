@@ -77,6 +77,14 @@ describe("event-time windows", () => {
     expect(s.tick(T0).updates.find((u) => u.scope === "tenant")!.events).toBe(1);
   });
 
+  it("counts two tenants' events with the same source and id as two, each in its own tenant's windows", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    expect(s.add(ev("same", 1000, "1", { tenant: "victim" }), T0).status).toBe("added");
+    expect(s.add(ev("same", 1000, "2", { tenant: "other" }), T0).status).toBe("added");
+    const tenants = s.tick(T0).updates.filter((u) => u.scope === "tenant");
+    expect(tenants.map((u) => `${u.key.tenant}:${u.events}`).sort()).toEqual(["other:1", "victim:1"]);
+  });
+
   it("closes windows by the wall clock when traffic stops, and releases waiting messages after", () => {
     const s = createWindowState({ windowMs: MIN, latenessMs: MIN });
     const r = s.add(ev("a", 1000, "1"), T0 + 1000);
