@@ -4,10 +4,6 @@
 // value it is half the text to write and for ClickHouse to parse.
 import type { PricedEvent } from "../../schemas/index.ts";
 
-export function eventKey(e: { source: string; event_id: string }): string {
-  return `${e.source}\u0000${e.event_id}`;
-}
-
 /**
  * An event's identity within its tenant, as the ledger's key holds it: the
  * sink's duplicate checks use it, so an event one tenant publishes under
