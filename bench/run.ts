@@ -34,7 +34,7 @@ import { connectStack, stackNatsEnv } from "../test/helpers/stack-nats.ts";
 import { nanos } from "@nats-io/nats-core";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
 import { createSubjects, streamNames, subjectToken } from "../pipeline/nats/subjects.ts";
-import { msgIdOf } from "../pipeline/producer/producer.ts";
+import { batchMsgIdOf, msgIdOf } from "../pipeline/producer/producer.ts";
 import { budgetSchema, type CostlineEventInput } from "../schemas/index.ts";
 import { budgetKvKey } from "../pipeline/budgets/budget-key.ts";
 import { startStack, waitFor } from "../test/helpers/stack-process.ts";
@@ -86,7 +86,7 @@ function buildMessages(count: number, phase: string, subjectOf: (tenant: string)
     msgs.push({
       subject: subjectOf(tenant),
       payload: JSON.stringify(batch === 1 ? first : events),
-      msgID: batch === 1 ? msgIdOf(first) : `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`,
+      msgID: batch === 1 ? msgIdOf(first) : batchMsgIdOf(events),
       events: events.length,
     });
   };

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { demoEvent, seededRandom } from "../pipeline/demo/traffic.ts";
 import { createSubjects } from "../pipeline/nats/subjects.ts";
-import { msgIdOf } from "../pipeline/producer/producer.ts";
+import { batchMsgIdOf, msgIdOf } from "../pipeline/producer/producer.ts";
 import type { CostlineEventInput } from "../schemas/index.ts";
 import { connectStack } from "../test/helpers/stack-nats.ts";
 import { startStack } from "../test/helpers/stack-process.ts";
@@ -84,7 +84,7 @@ try {
     const first = events[0]!;
     const tenant = (first.data as { tenant: string }).tenant;
     const payload = JSON.stringify(batch === 1 ? first : events);
-    const msgID = batch === 1 ? msgIdOf(first) : `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`;
+    const msgID = batch === 1 ? msgIdOf(first) : batchMsgIdOf(events);
     for (let attempt = 1; ; attempt++) {
       try {
         return await js.publish(subjects.events(tenant), payload, { msgID });

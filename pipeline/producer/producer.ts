@@ -59,7 +59,20 @@ export function validateForPublish(events: CostlineEventInput[]): CostlineEvent[
   });
 }
 
-export const msgIdOf = (e: { source: string; id: string }) => `${e.source}|${e.id}`;
+/** `%`, `|` and line breaks as %XX, so the three parts of a message id can be told apart and fit a header. */
+const idPart = (s: string) => s.replace(/[%|\r\n]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+
+/**
+ * An event's Nats-Msg-Id: tenant, source and id. JetStream's duplicate window
+ * spans the whole events stream, so an id without the tenant let one tenant's
+ * event make JetStream drop another tenant's with the same source and id.
+ */
+export const msgIdOf = (e: { source: string; id: string; data: { tenant: string } }) =>
+  `${idPart(e.data.tenant)}|${idPart(e.source)}|${idPart(e.id)}`;
+
+/** A batch message's Nats-Msg-Id: its first event, its size and its last event. */
+export const batchMsgIdOf = (events: readonly { source: string; id: string; data: { tenant: string } }[]) =>
+  `batch|${msgIdOf(events[0]!)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`;
 
 export async function createProducer(opts: ProducerOptions): Promise<Producer> {
   const own = !opts.nc;
@@ -90,7 +103,7 @@ export async function createProducer(opts: ProducerOptions): Promise<Producer> {
           other,
         );
       return js.publish(subjects.events(first.data.tenant), JSON.stringify(events), {
-        msgID: `batch|${msgIdOf(first)}|${events.length}|${msgIdOf(events[events.length - 1]!)}`,
+        msgID: batchMsgIdOf(events),
       });
     },
     async close() {

@@ -90,6 +90,21 @@ describe("producer SDK", () => {
     expect(again!.seq).toBe(first!.seq);
   });
 
+  it("stores two tenants' events with the same source and id: JetStream's duplicate window is per tenant", async () => {
+    const producer = await createProducer({ nc });
+    const [mine] = await producer.publish(costEvent(40, "tenant-a", "1"));
+    const [theirs] = await producer.publish(costEvent(40, "tenant-b", "1"));
+    expect(mine!.duplicate).toBe(false);
+    expect(theirs!.duplicate).toBe(false);
+    expect(theirs!.seq).not.toBe(mine!.seq);
+    // The same holds for batch messages, whose id names their first and last events.
+    const batchOf = (tenant: string) => [costEvent(41, tenant, "1"), costEvent(42, tenant, "2")];
+    const a = await producer.publishBatch(batchOf("tenant-a"));
+    const b = await producer.publishBatch(batchOf("tenant-b"));
+    expect([a.duplicate, b.duplicate]).toEqual([false, false]);
+    expect((await producer.publishBatch(batchOf("tenant-b"))).duplicate).toBe(true);
+  });
+
   it("refuses an invalid event before publishing anything", async () => {
     const producer = await createProducer({ nc });
     const jsm = await jetstreamManager(nc);
