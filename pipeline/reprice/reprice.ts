@@ -271,15 +271,16 @@ async function updateLedger(client: ClickHouseClient, changes: readonly Correcti
   // One mutation per slice: the keys and new values travel as bound arrays.
   for (let i = 0; i < changes.length; i += 10_000) {
     const part = changes.slice(i, i + 10_000);
-    const key = (c: Correction) => `${c.source}\u0000${c.event_id}`;
+    // Tenant, source and id, as the ledger's key: two tenants' events may share a source and an id.
+    const key = (c: Correction) => `${c.tenant}\u0000${c.source}\u0000${c.event_id}`;
     await client.command({
       query: `ALTER TABLE costline.ledger UPDATE
-          cost_usd = toDecimal128(transform(concat(source, '\\0', event_id), {keys:Array(String)}, {costs:Array(String)}, ifNull(toString(cost_usd), '0')), 12),
-          price_source = transform(concat(source, '\\0', event_id), {keys:Array(String)}, {sources:Array(String)}, toString(price_source)),
-          price_version = transform(concat(source, '\\0', event_id), {keys:Array(String)}, {versions:Array(String)}, toString(price_version)),
-          catalog_version = transform(concat(source, '\\0', event_id), {keys:Array(String)}, {catalogs:Array(String)}, toString(catalog_version)),
-          components = transform(concat(source, '\\0', event_id), {keys:Array(String)}, {components:Array(String)}, components)
-        WHERE tenant IN {tenants:Array(String)} AND concat(source, '\\0', event_id) IN {keys:Array(String)}
+          cost_usd = toDecimal128(transform(concat(tenant, '\\0', source, '\\0', event_id), {keys:Array(String)}, {costs:Array(String)}, ifNull(toString(cost_usd), '0')), 12),
+          price_source = transform(concat(tenant, '\\0', source, '\\0', event_id), {keys:Array(String)}, {sources:Array(String)}, toString(price_source)),
+          price_version = transform(concat(tenant, '\\0', source, '\\0', event_id), {keys:Array(String)}, {versions:Array(String)}, toString(price_version)),
+          catalog_version = transform(concat(tenant, '\\0', source, '\\0', event_id), {keys:Array(String)}, {catalogs:Array(String)}, toString(catalog_version)),
+          components = transform(concat(tenant, '\\0', source, '\\0', event_id), {keys:Array(String)}, {components:Array(String)}, components)
+        WHERE tenant IN {tenants:Array(String)} AND concat(tenant, '\\0', source, '\\0', event_id) IN {keys:Array(String)}
         SETTINGS mutations_sync = 2`,
       query_params: {
         keys: part.map(key),

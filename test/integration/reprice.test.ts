@@ -79,6 +79,9 @@ describe("re-pricing a past period", () => {
       llm("e2", "acme", "gpt-4o-mini", "p-1", 1_234_567, 89_012), // wrong 1.8518505 + 0.534072; right 0.18518505 + 0.0534072 = 0.23859225
       llm("e3", "acme", "gpt-4o-mini", "p-2", 3, 7), // wrong 0.0000045 + 0.000042; right 0.00000045 + 0.0000042 = 0.00000465
       llm("e4", "acme", "gpt-4o", "p-1", 1000, 500), // not re-priced: 1000×2.5 + 500×10 = 0.0075
+      // Another tenant, one of its events under acme's source and id: re-pricing acme's e1 must not touch it.
+      llm("e1", "globex", "gpt-4o", "p-1", 1000, 500), // not re-priced: 0.0075
+      llm("e9", "globex", "gpt-4o-mini", "p-9", 20_000, 0), // wrong 0.03; right 0.003; at version 3 0.006
     ]);
     await waitFor("four acme rows", async () =>
       (await stack.api<{ events: number }>("/v1/totals?tenant=acme")).events === 4 ? true : undefined,
@@ -160,5 +163,27 @@ describe("re-pricing a past period", () => {
       actor: expect.stringMatching(/^operator:/),
     });
     expect(await one("SELECT toString(count()) AS n FROM costline.reprice_corrections")).toEqual({ n: "3" });
+
+    // 7. A price raised (version 3: twice the right one) and every tenant re-priced in one run: acme's e1
+    //    changes, globex's e1 (same source and id, another model) keeps its cost, globex's e9 changes.
+    await waitFor("two globex rows", async () =>
+      (await stack.api<{ events: number }>("/v1/totals?tenant=globex")).events === 2 ? true : undefined,
+    );
+    expect(await set("0.3", "1.2")).toMatchObject({ version: 3 });
+    const all = await cli("reprice", "--from", from, "--to", to, "--yes", "--reason", "every tenant");
+    expect(all).toMatchObject({ written: true });
+    expect(
+      await stack.sql(
+        "SELECT tenant, event_id, toString(cost_usd) AS cost FROM costline.ledger FINAL WHERE tenant IN ('acme', 'globex') AND event_id IN ('e1', 'e9') ORDER BY tenant, event_id",
+      ),
+    ).toEqual([
+      { tenant: "acme", event_id: "e1", cost: "0.0054" },
+      { tenant: "globex", event_id: "e1", cost: "0.0075" },
+      { tenant: "globex", event_id: "e9", cost: "0.006" },
+    ]);
+    expect(await stack.api("/v1/totals?tenant=globex")).toMatchObject({ events: 2, cost_usd: "0.0135" });
+    expect(await one("SELECT toString(sum(cost_usd)) AS cost FROM costline.ledger_minute WHERE tenant = 'globex'")).toEqual({
+      cost: "0.0135",
+    });
   }, 240_000);
 });
