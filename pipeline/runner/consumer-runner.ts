@@ -19,7 +19,7 @@ import type { JsMsg } from "@nats-io/jetstream";
 import { createDlqWriter } from "./dlq.ts";
 import { createKeepAlive } from "./keep-alive.ts";
 import { retriedForAnother } from "./message-meta.ts";
-import { settle, type LoopContext } from "./settle.ts";
+import { passOver, settle, type LoopContext } from "./settle.ts";
 import type { RunnerOptions, RunningStage } from "./stage-types.ts";
 import { createSupervisor } from "./supervisor.ts";
 
@@ -50,6 +50,7 @@ export function startStage<T>(opts: RunnerOptions<T>): RunningStage {
     opts,
     keepAlive: createKeepAlive(),
     deadLetter: opts.deadLetter ?? createDlqWriter(opts),
+    fencedDelayMs: DEFAULT_ACK_WAIT_MS,
   };
   const supervisor = opts.supervisor ?? createSupervisor();
   const done = supervisor
@@ -63,7 +64,9 @@ async function run<T>(ctx: LoopContext<T>, flushed: () => void): Promise<void> {
   const { log, metrics, stage } = opts;
   const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
   const ackWaitNs = (await consumer.info(true).catch(() => undefined))?.config.ack_wait;
-  ctx.keepAlive.start(ackWaitNs ? ackWaitNs / 1e6 : DEFAULT_ACK_WAIT_MS);
+  const ackWaitMs = ackWaitNs ? ackWaitNs / 1e6 : DEFAULT_ACK_WAIT_MS;
+  ctx.keepAlive.start(ackWaitMs);
+  ctx.fencedDelayMs = ackWaitMs;
   const messages = await consumer.consume({ max_messages: Math.max(opts.maxBatch * 2, 100) });
   const it = messages[Symbol.asyncIterator]();
   // A fresh stop promise per wait, never one promise for the loop's life: every Promise.race adds a
@@ -113,6 +116,11 @@ async function run<T>(ctx: LoopContext<T>, flushed: () => void): Promise<void> {
         // Not this stage's to handle: another stage's retry (`costline dlq retry`), or another lane's message.
         msg.ack();
         metrics.messages.inc({ stage, outcome: "skipped" });
+        continue;
+      }
+      if (opts.fence && !opts.fence()) {
+        // Fenced off the partition: no handling, and no pulling it again at once (see passOver).
+        passOver(ctx, msg);
         continue;
       }
       buffer.push(msg);

@@ -167,6 +167,37 @@ describe("working() while a batch or an outcome is held", () => {
   });
 });
 
+describe("a partition fenced off", () => {
+  it("hands its messages back to be redelivered after the ack wait, not at once, and handles none", async () => {
+    let held = true;
+    const seen: number[] = [];
+    let finish!: () => void;
+    const slow = new Promise<void>((r) => (finish = r));
+    const { mem, abort, metrics, running } = stage(
+      async (batch) => {
+        for (const d of batch) seen.push(d.value.n);
+        await slow;
+        return batch.map((): Outcome => ({ kind: "retry", error: new TransientError("unavailable", "the ledger is away") }));
+      },
+      { fence: () => held },
+    );
+    // A batch in hand when the lease goes, to be retried: not by this instance, and not at its retry delay.
+    const inHand = [mem.push({ n: 1 }), mem.push({ n: 2 })];
+    await vi.advanceTimersByTimeAsync(20);
+    held = false;
+    finish();
+    // Messages that arrive while fenced are not handled at all.
+    const later = [mem.push({ n: 3 })];
+    await vi.advanceTimersByTimeAsync(50);
+    expect(seen).toEqual([1, 2]);
+    for (const m of [...inHand, ...later]) expect(m.settled).toMatchObject({ kind: "nak", delayMs: 30_000 });
+    const fenced = (await metrics.messages.get()).values.find((v) => v.labels.outcome === "fenced");
+    expect(fenced?.value).toBe(3);
+    abort.abort();
+    await running.done;
+  });
+});
+
 describe("restarts", () => {
   it("doubles the delay from the first up to the cap, half of it jittered", () => {
     expect([1, 2, 3, 4, 5, 6].map((n) => restartDelayMs(n, policy, () => 1))).toEqual([1000, 2000, 4000, 8000, 8000, 8000]);
