@@ -46,6 +46,9 @@ export interface AllocatorDeps {
   ownership?: AllocatorOwnership;
 }
 
+/** Windows whose drivers one query reads. */
+const WINDOWS_PER_QUERY = 500;
+
 export function createAllocator(deps: AllocatorDeps) {
   const { client, config, log, ownership } = deps;
   const now = deps.now ?? (() => new Date());
@@ -63,6 +66,32 @@ export function createAllocator(deps: AllocatorDeps) {
     if (config.driver === "llm_cost") return d.llm_cost;
     if (config.driver === "requests") return String(d.requests);
     return String(d.llm_tokens);
+  }
+
+  /**
+   * The drivers of many windows (keys: tenant NUL window start), by window: a few queries per pass,
+   * not one per window (the embedded engine spends some 100 ms on any query).
+   */
+  async function driversOf(keys: string[]): Promise<Map<string, DriverRow[]>> {
+    const out = new Map<string, DriverRow[]>();
+    for (let i = 0; i < keys.length; i += WINDOWS_PER_QUERY) {
+      const part = keys.slice(i, i + WINDOWS_PER_QUERY);
+      const starts = part.map((k) => Date.parse(`${k.slice(k.indexOf("\u0000") + 1).replace(" ", "T")}Z`));
+      const rows = await queryRows<DriverRow & { tenant: string; window_start: string }>(client, sqlFile("allocation_drivers"), {
+        tenants: [...new Set(part.map((k) => k.slice(0, k.indexOf("\u0000"))))],
+        windows: part,
+        window_s: config.windowS,
+        from: chTime(new Date(Math.min(...starts)).toISOString()),
+        to: chTime(new Date(Math.max(...starts) + config.windowS * 1000).toISOString()),
+      });
+      for (const r of rows) {
+        const key = `${r.tenant}\u0000${r.window_start}`;
+        const list = out.get(key);
+        if (list) list.push(r);
+        else out.set(key, [r]);
+      }
+    }
+    return out;
   }
 
   /** One pass; returns how many shared events it allocated. */
@@ -96,16 +125,15 @@ export function createAllocator(deps: AllocatorDeps) {
       if (list) list.push(c);
       else byWindow.set(k, [c]);
     }
+    const drivers = await driversOf([...byWindow.keys()]);
     const rows: Record<string, unknown>[] = [];
-    for (const group of byWindow.values()) {
+    for (const [key, group] of byWindow) {
       const { tenant, window_start } = group[0]!;
-      const start = new Date(`${window_start.replace(" ", "T")}Z`);
-      const drivers = await queryRows<DriverRow>(client, sqlFile("allocation_drivers"), {
-        tenant,
-        from: chTime(start.toISOString()),
-        to: chTime(new Date(start.getTime() + config.windowS * 1000).toISOString()),
-      });
-      const weights: Driver[] = drivers.map((d) => ({ post_id: d.post_id, persona_id: d.persona_id, weight: weightOf(d) }));
+      const weights: Driver[] = (drivers.get(key) ?? []).map((d) => ({
+        post_id: d.post_id,
+        persona_id: d.persona_id,
+        weight: weightOf(d),
+      }));
       for (const c of group)
         for (const s of splitCost(c.cost, weights))
           rows.push({

@@ -156,4 +156,37 @@ describe("shared-cost allocation over a month", () => {
     clock = new Date(closesAt);
     expect(await allocator.pass()).toBe(1);
   });
+
+  it("allocates two tenants' shared costs that share a source and an id, each once", async () => {
+    const store = createLedgerStore(db.client, 400);
+    const toPriced = createEventPricer(config);
+    const at = new Date(MONTH_START + 50 * 86_400_000 + 12 * 3_600_000);
+    const twin = (tenant: string) =>
+      costlineEvent.parse({
+        specversion: "1.0",
+        id: "twin-infra",
+        source: "test/twins",
+        type: "costline.infra.usage",
+        time: at.toISOString(),
+        data: { tenant, resource: "cpu", quantity: 100, unit: "core_second", service: "x" },
+      });
+    const allocator = createAllocator({
+      client: db.client,
+      config: config.allocation,
+      log: createLogger("silent"),
+      now: () => new Date(at.getTime() + 86_400_000),
+    });
+    await store.insert([toPriced(twin("acme"), at)]);
+    expect(await allocator.pass()).toBe(1);
+    // The other tenant's event is not taken for the one already allocated.
+    await store.insert([toPriced(twin("globex"), at)]);
+    expect(await allocator.pass()).toBe(1);
+    expect(await allocator.pass()).toBe(0);
+    const rows = await queryRows<{ tenant: string; n: string; usd: string }>(
+      db.client,
+      "SELECT tenant, toString(count()) AS n, toString(sum(amount_usd)) AS usd FROM costline.cost_allocations FINAL WHERE source = 'test/twins' GROUP BY tenant ORDER BY tenant",
+    );
+    expect(rows.map((r) => r.tenant)).toEqual(["acme", "globex"]);
+    expect(rows[0]!.usd).toBe(rows[1]!.usd);
+  });
 });
