@@ -1,16 +1,53 @@
-// Where the windower keeps each partition's checkpoint: a KV bucket holding,
-// per partition, a head (`p<n>.head`: generation, slot, chunk count, digest)
-// and the checkpoint's bytes in chunks under one of two slots
+// Where a stateful stage keeps each partition's checkpoint: a KV bucket
+// holding, per partition, a head (`p<n>.head`: generation, slot, chunk count,
+// digest) and the checkpoint's bytes in chunks under one of two slots
 // (`p<n>.s<slot>.<i>`). A save writes the chunks of the slot the current head
 // does not name, then moves the head by compare-and-set on its revision — so
 // a crash mid-save leaves the previous checkpoint whole, and two writers (an
 // owner that lost its lease and its successor) cannot both move the head from
 // the same revision; a save first checks that the head is still the one it
 // last saw, so a writer that lost the race does not overwrite the winner's
-// chunks. A load checks the digest and refuses a torn checkpoint.
-import { createHash } from "node:crypto";
+// chunks. A load checks every digest and refuses a torn checkpoint.
+//
+// Beside the bytes, a checkpoint may carry a key log (the windower's event
+// keys per window start): append-only data that would cost far more to
+// rewrite whole every second than the rest. A save writes only the keys given
+// since the last save, in new log chunks (`p<n>.k.<writer>.<i>`, each writer
+// its own names, so no two writers ever write one key); the head lists the
+// chunks in force, and a chunk whose window starts are all final is dropped
+// from it and its key reused. The newest chunk, while small, is merged into
+// the next save's, so a partition holds a few chunks per window start, not
+// one per save. A writer that loaded another's checkpoint rewrites that log
+// under its own names on its first save, then deletes the other's.
+import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { TransientError, errorMessage } from "../errors.ts";
+
+/** Keys of one window start, digests concatenated (the store never splits one). */
+export type LogEntry = readonly [start: number, joined: string];
+
+export interface KeyLog {
+  /** Keys added since the last save, per start. The store owns them from the call on: a failed save keeps them for the next. */
+  fresh: readonly LogEntry[];
+  /** The starts whose keys are still needed; a chunk that holds none of them is dropped. */
+  live: ReadonlySet<number>;
+}
+
+export interface CheckpointStore {
+  /** The latest checkpoint of the partition, or null when it has none. */
+  load(partition: number): Promise<Uint8Array | null>;
+  /** The key log of the checkpoint the last `load` returned (empty without one). */
+  loadedLog(partition: number): LogEntry[];
+  /** Saves a checkpoint; resolves once it is durable. Throws if another writer moved the head since this one's last load or save. */
+  save(partition: number, data: Uint8Array, log?: KeyLog): Promise<void>;
+}
+
+interface LogChunk {
+  key: string;
+  starts: number[];
+  bytes: number;
+  sha256: string;
+}
 
 interface Head {
   gen: number;
@@ -18,22 +55,39 @@ interface Head {
   chunks: number;
   bytes: number;
   sha256: string;
+  /** The key log's chunks in force (absent: no log). */
+  log?: LogChunk[];
 }
 
-export interface CheckpointStore {
-  /** The latest checkpoint of the partition, or null when it has none. */
-  load(partition: number): Promise<Uint8Array | null>;
-  /** Saves a checkpoint; resolves once it is durable. Throws if another writer moved the head since this one's last load or save. */
-  save(partition: number, data: Uint8Array): Promise<void>;
+/** One partition's writer: what its last durable head holds and what waits for the next save. */
+interface Writer {
+  /** A name of this writer's own, in its log chunks' keys. */
+  name: string;
+  /** The head revision this writer last saw (0: none existed); null once a save failed: read again before the next. */
+  revision: number | null;
+  head: Head | null;
+  /** The log chunks the writer's last durable head lists. */
+  chunks: LogChunk[];
+  /** The newest of them while smaller than half a chunk, with its entries: merged into the next save's chunk. */
+  tail: { key: string; entries: LogEntry[] } | null;
+  /** Keys of this writer no durable head lists, to reuse. */
+  free: string[];
+  next: number;
+  /** Another writer's log chunks the head listed when this one took over: deleted after its first save. */
+  foreign: string[];
 }
 
 const CHUNK = 256 * 1024;
 
 export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointStore {
-  /** The head revision each partition's last load or save saw (0: none existed). */
-  const revisions = new Map<number, { revision: number; head: Head | null }>();
+  const writers = new Map<number, Writer>();
+  /** Keys given to `save` and not yet in a durable chunk, per partition (a loaded log waits here to be rewritten). */
+  const pending = new Map<number, LogEntry[]>();
+  const loaded = new Map<number, LogEntry[]>();
+  const queues = new Map<number, Promise<void>>();
   const headKey = (p: number) => `p${p}.head`;
   const chunkKey = (p: number, slot: number, i: number) => `p${p}.s${slot}.${i}`;
+  const logPrefix = (p: number) => `p${p}.k.`;
   const digest = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
   async function readHead(p: number): Promise<{ revision: number; head: Head | null }> {
@@ -42,10 +96,59 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
     return { revision: e.revision, head: JSON.parse(e.string()) as Head };
   }
 
-  return {
+  const writerOf = (seen: { revision: number; head: Head | null }): Writer => ({
+    name: randomBytes(6).toString("base64url"),
+    revision: seen.revision,
+    head: seen.head,
+    chunks: [],
+    tail: null,
+    free: [],
+    next: 0,
+    foreign: (seen.head?.log ?? []).map((c) => c.key),
+  });
+
+  async function getChecked(key: string, what: string, bytes: number, sha256: string): Promise<Uint8Array> {
+    const e = await kv.get(key);
+    if (!e || e.operation !== "PUT") throw new TransientError("unavailable", `${what} is missing`);
+    if (e.value.length !== bytes || digest(e.value) !== sha256)
+      throw new TransientError("unavailable", `${what} does not match its digest`);
+    return e.value;
+  }
+
+  /** Groups entries into chunk payloads of at most `chunkBytes` (an entry larger than that goes alone). */
+  function payloads(entries: LogEntry[]): LogEntry[][] {
+    const out: LogEntry[][] = [];
+    let group: LogEntry[] = [];
+    let size = 2;
+    for (const e of entries) {
+      const n = e[1].length + 24;
+      if (group.length && size + n > chunkBytes) {
+        out.push(group);
+        group = [];
+        size = 2;
+      }
+      group.push(e);
+      size += n;
+    }
+    if (group.length) out.push(group);
+    return out;
+  }
+
+  /** Deletes the log chunks of the writer this one took over from: no head lists them any more. */
+  async function sweep(w: Writer): Promise<void> {
+    while (w.foreign.length) {
+      await kv.delete(w.foreign.at(-1)!);
+      w.foreign.pop();
+    }
+  }
+
+  const store: CheckpointStore = {
     async load(p) {
       const seen = await readHead(p);
-      revisions.set(p, seen);
+      const w = writerOf(seen);
+      writers.set(p, w);
+      pending.delete(p);
+      loaded.set(p, []);
       const head = seen.head;
       if (!head) return null;
       const parts: Uint8Array[] = [];
@@ -57,34 +160,111 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
       const data = Buffer.concat(parts);
       if (data.length !== head.bytes || digest(data) !== head.sha256)
         throw new TransientError("unavailable", `checkpoint of partition ${p} (generation ${head.gen}) does not match its digest`);
+      const log: LogEntry[] = [];
+      for (const c of head.log ?? []) {
+        const value = await getChecked(c.key, `checkpoint of partition ${p}: key log chunk ${c.key}`, c.bytes, c.sha256);
+        for (const e of JSON.parse(Buffer.from(value).toString("utf8")) as LogEntry[]) log.push(e);
+      }
+      loaded.set(p, log);
+      // Rewritten under this writer's names on its first save; the predecessor's chunks are deleted after it.
+      pending.set(p, log.slice());
       return data;
     },
 
-    async save(p, data) {
-      const seen = revisions.get(p) ?? (await readHead(p));
-      // Another writer moved the head since: stop before touching the slot its checkpoint may be in.
-      const now = await readHead(p);
-      if (now.revision !== seen.revision) {
-        revisions.delete(p);
-        throw new TransientError("unavailable", `checkpoint of partition ${p} was moved by another writer (revision ${now.revision})`);
+    loadedLog(p) {
+      const log = loaded.get(p) ?? [];
+      loaded.delete(p); // read once, by the stage that loaded it
+      return log;
+    },
+
+    save(p, data, log) {
+      // Taken over at once: from here on a failure keeps them for the next save.
+      if (log?.fresh.length) {
+        const list = pending.get(p);
+        if (list) for (const e of log.fresh) list.push(e);
+        else pending.set(p, log.fresh.slice());
       }
-      const slot: 0 | 1 = seen.head?.slot === 0 ? 1 : 0;
-      const chunks = Math.max(1, Math.ceil(data.length / chunkBytes));
-      for (let i = 0; i < chunks; i++) await kv.put(chunkKey(p, slot, i), data.subarray(i * chunkBytes, (i + 1) * chunkBytes));
-      const head: Head = { gen: (seen.head?.gen ?? 0) + 1, slot, chunks, bytes: data.length, sha256: digest(data) };
-      let revision: number;
-      try {
-        revision =
-          seen.revision === 0
-            ? await kv.create(headKey(p), JSON.stringify(head))
-            : await kv.update(headKey(p), JSON.stringify(head), seen.revision);
-      } catch (err) {
-        revisions.delete(p);
-        throw new TransientError("unavailable", `checkpoint of partition ${p} was moved by another writer: ${errorMessage(err)}`, {
-          cause: err,
-        });
-      }
-      revisions.set(p, { revision, head });
+      // One save at a time per partition (a stop's flush may meet a periodic emission).
+      const run = (queues.get(p) ?? Promise.resolve()).then(() => saveNow(p, data, log));
+      const settled = run.catch(() => undefined);
+      queues.set(p, settled);
+      void settled.then(() => queues.get(p) === settled && queues.delete(p));
+      return run;
     },
   };
+
+  async function saveNow(p: number, data: Uint8Array, log: KeyLog | undefined): Promise<void> {
+    let w = writers.get(p);
+    if (!w) writers.set(p, (w = writerOf(await readHead(p))));
+    const current = await readHead(p);
+    // Another writer moved the head since: stop before touching the slot its checkpoint may be in.
+    if (w.revision !== null && current.revision !== w.revision) {
+      w.revision = null;
+      throw new TransientError("unavailable", `checkpoint of partition ${p} was moved by another writer (revision ${current.revision})`);
+    }
+    // After a failed save, this writer goes on from the head as it is now (the lease says who writes).
+    const seen = { revision: current.revision, head: current.head };
+    const slot: 0 | 1 = seen.head?.slot === 0 ? 1 : 0;
+    const chunks = Math.max(1, Math.ceil(data.length / chunkBytes));
+    for (let i = 0; i < chunks; i++) await kv.put(chunkKey(p, slot, i), data.subarray(i * chunkBytes, (i + 1) * chunkBytes));
+    const head: Head = { gen: (seen.head?.gen ?? 0) + 1, slot, chunks, bytes: data.length, sha256: digest(data) };
+
+    // The key log: the chunks still needed, and new ones for the keys given since the last durable save.
+    const taken: string[] = [];
+    let dropped: string[] = [];
+    let consumed = 0;
+    let given: LogEntry[] = [];
+    let tail: Writer["tail"] = null;
+    if (log) {
+      given = pending.get(p) ?? [];
+      consumed = given.length;
+      const fresh = given.filter((e) => log.live.has(e[0]));
+      // The newest chunk, if small, is rewritten with the fresh keys rather than followed by another small one.
+      const merged = fresh.length > 0 && w.tail !== null ? w.tail : null;
+      const entries = merged ? [...merged.entries.filter((e) => log.live.has(e[0])), ...fresh] : fresh;
+      const keep = w.chunks.filter((c) => c.key !== merged?.key && c.starts.some((start) => log.live.has(start)));
+      dropped = w.chunks.filter((c) => !keep.includes(c)).map((c) => c.key);
+      if (w.tail && keep.some((c) => c.key === w.tail!.key)) tail = w.tail;
+      const written: LogChunk[] = [];
+      try {
+        for (const group of payloads(entries)) {
+          const value = Buffer.from(JSON.stringify(group), "utf8");
+          const key = w.free.pop() ?? `${logPrefix(p)}${w.name}.${w.next++}`;
+          taken.push(key);
+          await kv.put(key, value);
+          written.push({ key, starts: [...new Set(group.map((e) => e[0]))], bytes: value.length, sha256: digest(value) });
+          tail = value.length < chunkBytes / 2 ? { key, entries: group } : null;
+        }
+      } catch (err) {
+        w.free.push(...taken); // no durable head lists them
+        throw err;
+      }
+      head.log = [...keep, ...written];
+    }
+    let revision: number;
+    try {
+      revision =
+        seen.revision === 0
+          ? await kv.create(headKey(p), JSON.stringify(head))
+          : await kv.update(headKey(p), JSON.stringify(head), seen.revision);
+    } catch (err) {
+      w.revision = null;
+      w.free.push(...taken);
+      throw new TransientError("unavailable", `checkpoint of partition ${p} was moved by another writer: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    w.revision = revision;
+    w.head = head;
+    if (log) {
+      w.chunks = head.log!;
+      w.tail = tail;
+      w.free.push(...dropped);
+      // What was given while this save ran waits for the next.
+      if (pending.get(p) === given) given.splice(0, consumed);
+      // Garbage only: tried again after the next save if it fails.
+      if (w.foreign.length) await sweep(w).catch(() => undefined);
+    }
+  }
+  return store;
 }

@@ -5,11 +5,14 @@
 // plus the allowed lateness. An event for a final window is late: it still
 // reaches the ledger, but no longer changes a published window.
 //
-// The whole state — open windows, the keys of the events counted in each
-// window start not yet final, the watermark and the horizon below which every
-// window was published final — is a plain `snapshot()` the windower
-// checkpoints, and `load()` resumes from. Keys are kept as 96-bit digests:
-// memory grows with the open windows' events, never with traffic over time.
+// The whole state — open windows, the watermark and the horizon below which
+// every window was published final — is a plain `snapshot()` the windower
+// checkpoints, and `load()` resumes from. The keys of the events counted in
+// each window start not yet final are checkpointed apart, as a log: each
+// checkpoint writes only the keys added since the one before (`takeFresh()`),
+// so its cost follows the traffic since then, not the open state. Keys are
+// kept as 96-bit digests: memory grows with the open windows' events, never
+// with traffic over time.
 import { hash } from "node:crypto";
 import { fromPico, toPico } from "../pricing/decimal.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
@@ -112,14 +115,24 @@ export function scopesOf(e: PricedEvent, userWindows?: WindowOptions["userWindow
 
 /** What a checkpoint holds (JSON-safe: money as picodollar strings). */
 export interface WindowSnapshot {
-  v: 1;
+  v: 2;
   watermark: number;
   /** Every window start at or below this was published final. */
   closed: number;
-  /** Per start, its event keys' digests concatenated (each KEY_CHARS long): far cheaper to write than an array. */
-  starts: [number, string][];
+  /** The window starts not yet final; their keys travel apart (`takeFresh`, `load`'s `keys`). */
+  starts: number[];
   windows: SerializedWindow[];
 }
+
+/** A checkpoint of the first format, which held every start's keys inline (still loaded). */
+export interface WindowSnapshotV1 extends Omit<WindowSnapshot, "v" | "starts"> {
+  v: 1;
+  /** Per start, its event keys' digests concatenated (each KEY_CHARS long). */
+  starts: [number, string][];
+}
+
+/** Event keys of one window start, their digests concatenated (each KEY_CHARS long): far cheaper to write than an array. */
+export type StartKeys = readonly [start: number, joined: string];
 
 interface SerializedWindow {
   scope: Scope;
@@ -139,12 +152,16 @@ interface SerializedWindow {
   byUser: [string, string][];
 }
 
-/** An event's identity as 16 base64 characters (96 bits of SHA-1 of source and id): small enough to keep per open window. */
+/** An event's identity as 16 base64 characters (96 bits of SHA-1 of tenant, source and id): small enough to keep per open window. */
 // Tenant, source and id, as the ledger's key: a partition's windows hold several tenants, and one
 // tenant's event under another tenant's (source, id) must not hide the other's from its windows.
+// Twelve bytes encode to exactly KEY_CHARS characters: a string of its own, where slicing a longer
+// encoding would keep a view of it (V8 slices of 13 characters or more hold their parent alive).
 export const keyDigest = (e: Pick<PricedEvent, "tenant" | "source" | "event_id">) =>
-  hash("sha1", tenantEventKey(e), "base64url").slice(0, KEY_CHARS);
+  hash("sha1", tenantEventKey(e), "buffer").toString("base64url", 0, 12);
 const KEY_CHARS = 16;
+/** 8,192 keys: 128 KiB of digests. */
+const FRESH_PER_ENTRY = 8192;
 
 const entriesOut = (m: Map<string, Pico>): [string, string][] => [...m].map(([k, v]) => [k, v.toString()]);
 const entriesIn = (l: [string, string][]) => new Map<string, Pico>(l.map(([k, v]) => [k, BigInt(v)]));
@@ -157,7 +174,7 @@ export function createWindowState(opts: WindowOptions) {
    * to be final and published (the windower's held messages). Every window
    * of one start turns final in the same tick, so one list per start.
    */
-  const starts = new Map<number, { keys: Set<string>; waiters: (() => void)[] }>();
+  const starts = new Map<number, { keys: Set<string>; fresh: string[]; waiters: (() => void)[] }>();
   const maxFuture = opts.maxFutureMs ?? 60_000;
   let watermark = 0;
   let closed = -Infinity;
@@ -253,10 +270,10 @@ export function createWindowState(opts: WindowOptions) {
 
     snapshot(): WindowSnapshot {
       return {
-        v: 1,
+        v: 2,
         watermark,
         closed: Number.isFinite(closed) ? closed : -1,
-        starts: [...starts].map(([start, s]) => [start, [...s.keys].join("")]),
+        starts: [...starts.keys()],
         windows: [...open.values()].map((w) => ({
           scope: w.scope,
           key: w.key,
@@ -277,16 +294,53 @@ export function createWindowState(opts: WindowOptions) {
       };
     },
 
-    /** Resumes from a checkpoint: the state becomes exactly the one the snapshot was taken of. */
-    load(snap: WindowSnapshot) {
+    /**
+     * The keys counted since the last call, per start, and forgets them: what
+     * a checkpoint adds to the key log. The checkpoint store keeps them until
+     * a save of them succeeds.
+     */
+    takeFresh(): StartKeys[] {
+      const out: StartKeys[] = [];
+      for (const [start, s] of starts)
+        if (s.fresh.length) {
+          // Entries of at most FRESH_PER_ENTRY keys: a log chunk is one NATS message, and those are bounded.
+          for (let i = 0; i < s.fresh.length; i += FRESH_PER_ENTRY) out.push([start, s.fresh.slice(i, i + FRESH_PER_ENTRY).join("")]);
+          s.fresh = [];
+        }
+      return out;
+    },
+
+    /** The window starts not yet final: whose keys a checkpoint's key log must still hold. */
+    liveStarts: (): ReadonlySet<number> => new Set(starts.keys()),
+
+    /**
+     * Resumes from a checkpoint: the state becomes exactly the one the
+     * snapshot was taken of, with the keys of its starts (`keys`: the key
+     * log, several entries per start allowed). A first-format snapshot
+     * carries its keys itself. Loaded keys are not fresh: the log holds them.
+     */
+    load(snap: WindowSnapshot | WindowSnapshotV1, keys: Iterable<StartKeys> = []) {
       open.clear();
       starts.clear();
       watermark = snap.watermark;
       closed = snap.closed < 0 ? -Infinity : snap.closed;
-      for (const [start, joined] of snap.starts) {
-        const keys = new Set<string>();
-        for (let i = 0; i < joined.length; i += KEY_CHARS) keys.add(joined.slice(i, i + KEY_CHARS));
-        starts.set(start, { keys, waiters: [] });
+      const log: Iterable<StartKeys> = snap.v === 1 ? snap.starts : keys;
+      if (snap.v === 2) for (const start of snap.starts) starts.set(start, { keys: new Set(), fresh: [], waiters: [] });
+      for (const [start, joined] of log) {
+        let s = starts.get(start);
+        if (!s) {
+          // The log may still hold a start the snapshot already dropped (final): it is not open.
+          if (snap.v === 2) continue;
+          starts.set(start, (s = { keys: new Set(), fresh: [], waiters: [] }));
+        }
+        // A string of its own per digest: a slice of `joined` would keep all of it alive.
+        const bytes = Buffer.from(joined, "latin1");
+        for (let i = 0; i < bytes.length; i += KEY_CHARS) {
+          const k = bytes.toString("latin1", i, i + KEY_CHARS);
+          s.keys.add(k);
+          // A first-format checkpoint has no key log yet: its keys are written to one by the next checkpoint.
+          if (snap.v === 1) s.fresh.push(k);
+        }
       }
       for (const w of snap.windows) {
         const id = `${w.scope}|${Object.values(w.key).join("\u0000")}|${w.start}`;
@@ -314,9 +368,10 @@ export function createWindowState(opts: WindowOptions) {
       if (isFinal(start, now)) return { status: "late" };
       const k = keyDigest(e);
       let s = starts.get(start);
-      if (!s) starts.set(start, (s = { keys: new Set(), waiters: [] }));
+      if (!s) starts.set(start, (s = { keys: new Set(), fresh: [], waiters: [] }));
       if (s.keys.has(k)) return { status: "duplicate" };
       s.keys.add(k);
+      s.fresh.push(k);
       watermark = Math.max(watermark, Math.min(t, now + maxFuture));
       const cost = e.cost_usd === null ? undefined : picoOf(e.cost_usd);
       const revenue = picoOf(e.revenue_usd);

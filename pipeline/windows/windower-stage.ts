@@ -24,7 +24,7 @@ import type { Subjects } from "../nats/subjects.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
-import { createWindowState, type WindowSnapshot } from "./window-state.ts";
+import { createWindowState, type WindowSnapshot, type WindowSnapshotV1 } from "./window-state.ts";
 
 export interface WindowerDeps {
   js: JetStreamClient;
@@ -48,7 +48,7 @@ export interface WindowerDeps {
 }
 
 interface Checkpointed {
-  state: WindowSnapshot;
+  state: WindowSnapshot | WindowSnapshotV1;
   /** Finals taken out of the state whose publication was not yet confirmed. */
   unpublished: WindowAggregate[];
 }
@@ -69,7 +69,7 @@ export async function createWindower(deps: WindowerDeps) {
   const saved = await deps.checkpoints.load(deps.partition);
   if (saved) {
     const cp = JSON.parse(Buffer.from(saved).toString("utf8")) as Checkpointed;
-    state.load(cp.state);
+    state.load(cp.state, deps.checkpoints.loadedLog(deps.partition));
     unpublished = cp.unpublished;
   } else {
     const wm = await deps.legacyWatermark?.();
@@ -149,7 +149,8 @@ export async function createWindower(deps: WindowerDeps) {
     const data = Buffer.from(JSON.stringify({ state: state.snapshot(), unpublished } satisfies Checkpointed));
     try {
       if (!held()) throw new TransientError("unavailable", `lease of partition ${deps.partition} lost`);
-      await deps.checkpoints.save(deps.partition, data);
+      // The keys counted since the last checkpoint join its key log (the store keeps them if this save fails).
+      await deps.checkpoints.save(deps.partition, data, { fresh: state.takeFresh(), live: state.liveStarts() });
     } catch (err) {
       waiting = release.concat(waiting);
       throw err;

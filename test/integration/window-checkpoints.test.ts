@@ -1,7 +1,9 @@
 // The windower's checkpoint store on a real nats-server: a checkpoint larger
 // than a chunk comes back byte for byte, a torn one (a chunk overwritten
 // behind the head's back) is refused rather than loaded, and of two writers
-// that loaded the same head only the first can move it.
+// that loaded the same head only the first can move it. Its key log writes
+// only what is new, forgets final starts, survives a failed save and a
+// takeover, and refuses a torn chunk too.
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,5 +57,90 @@ describe("window checkpoints", () => {
     await b.save(2, Buffer.from("from b"));
     await expect(a.save(2, Buffer.from("from a"))).rejects.toThrow(/moved by another writer/);
     expect(Buffer.from((await createCheckpointStore(kv).load(2))!).toString()).toBe("from b");
+  });
+
+  const headOf = async (p: number) =>
+    JSON.parse((await kv.get(`p${p}.head`))!.string()) as { log: { key: string; starts: number[]; bytes: number }[] };
+  const logOf = async (p: number) => {
+    const store = createCheckpointStore(kv, 1000);
+    await store.load(p);
+    return store.loadedLog(p);
+  };
+  const live = (...starts: number[]) => new Set(starts);
+
+  it("keeps a key log that each save extends with only the keys given since the last", async () => {
+    const store = createCheckpointStore(kv, 1000);
+    await store.save(3, Buffer.from("s1"), { fresh: [[60, "a".repeat(32)]], live: live(60) });
+    await store.save(3, Buffer.from("s2"), { fresh: [[60, "b".repeat(16)]], live: live(60) });
+    await store.save(3, Buffer.from("s3"), { fresh: [], live: live(60) });
+    expect(await logOf(3)).toEqual([
+      [60, "a".repeat(32)],
+      [60, "b".repeat(16)],
+    ]);
+    // Small chunks are merged: one chunk holds both saves' keys.
+    expect((await headOf(3)).log).toHaveLength(1);
+    // Past half a chunk a new chunk begins, and the full one is not written again.
+    await store.save(3, Buffer.from("s4"), { fresh: [[60, "c".repeat(600)]], live: live(60) });
+    const full = (await headOf(3)).log[0]!;
+    await store.save(3, Buffer.from("s5"), { fresh: [[120, "d".repeat(16)]], live: live(60, 120) });
+    const head = await headOf(3);
+    expect(head.log).toHaveLength(2);
+    expect(head.log[0]).toEqual(full);
+    expect(head.log[1]!.starts).toEqual([120]);
+    expect((await logOf(3)).map(([start, joined]) => [start, joined.length])).toEqual([
+      [60, 32],
+      [60, 16],
+      [60, 600],
+      [120, 16],
+    ]);
+  });
+
+  it("drops a final start's keys from the log and reuses its chunk", async () => {
+    const store = createCheckpointStore(kv, 1000);
+    await store.save(4, Buffer.from("s1"), { fresh: [[60, "a".repeat(700)]], live: live(60) });
+    await store.save(4, Buffer.from("s2"), { fresh: [[120, "b".repeat(700)]], live: live(60, 120) });
+    const [first] = (await headOf(4)).log;
+    await store.save(4, Buffer.from("s3"), { fresh: [], live: live(120) });
+    expect(await logOf(4)).toEqual([[120, "b".repeat(700)]]);
+    await store.save(4, Buffer.from("s4"), { fresh: [[180, "c".repeat(700)]], live: live(120, 180) });
+    expect((await headOf(4)).log.map((c) => c.key)).toContain(first!.key);
+    expect((await logOf(4)).map(([start]) => start)).toEqual([120, 180]);
+  });
+
+  it("keeps the keys of a save that failed for the next one", async () => {
+    const a = createCheckpointStore(kv, 1000);
+    const b = createCheckpointStore(kv, 1000);
+    await a.save(5, Buffer.from("base"), { fresh: [[60, "a".repeat(16)]], live: live(60) });
+    await b.load(5);
+    await b.save(5, Buffer.from("from b"), { fresh: [], live: live(60) });
+    await expect(a.save(5, Buffer.from("from a"), { fresh: [[60, "x".repeat(16)]], live: live(60) })).rejects.toThrow(
+      /moved by another writer/,
+    );
+    // The owner by lease goes on from the head as it is now; the keys of the failed save are in its next.
+    await a.save(5, Buffer.from("from a again"), { fresh: [[60, "y".repeat(16)]], live: live(60) });
+    expect((await logOf(5)).map(([, joined]) => joined[0])).toEqual(["a", "x", "y"]);
+  });
+
+  it("rewrites a predecessor's key log under the new writer's names and deletes the old chunks", async () => {
+    const a = createCheckpointStore(kv, 1000);
+    await a.save(6, Buffer.from("a"), { fresh: [[60, "a".repeat(700)]], live: live(60) });
+    await a.save(6, Buffer.from("a"), { fresh: [[60, "b".repeat(700)]], live: live(60) });
+    const before = (await headOf(6)).log.map((c) => c.key);
+    const b = createCheckpointStore(kv, 1000);
+    await b.load(6);
+    expect(b.loadedLog(6)).toHaveLength(2);
+    await b.save(6, Buffer.from("b"), { fresh: [[60, "c".repeat(16)]], live: live(60) });
+    const after = (await headOf(6)).log.map((c) => c.key);
+    expect(after.some((k) => before.includes(k))).toBe(false);
+    for (const key of before) expect((await kv.get(key))?.operation).toBe("DEL");
+    expect((await logOf(6)).map(([, joined]) => joined[0])).toEqual(["a", "b", "c"]);
+  });
+
+  it("refuses a checkpoint whose key log chunk was overwritten", async () => {
+    const store = createCheckpointStore(kv, 1000);
+    await store.save(7, Buffer.from("s"), { fresh: [[60, "a".repeat(32)]], live: live(60) });
+    const [chunk] = (await headOf(7)).log;
+    await kv.put(chunk!.key, JSON.stringify([[60, "b".repeat(32)]]));
+    await expect(createCheckpointStore(kv, 1000).load(7)).rejects.toThrow(/key log chunk .* does not match its digest/);
   });
 });

@@ -13,7 +13,7 @@ import { createLogger } from "../../pipeline/observability/log.ts";
 import { createMetrics } from "../../pipeline/observability/metrics.ts";
 import { createEventPricer } from "../../pipeline/pricing/price-event.ts";
 import type { Delivery, Outcome } from "../../pipeline/runner/consumer-runner.ts";
-import type { CheckpointStore } from "../../pipeline/windows/checkpoint-store.ts";
+import type { CheckpointStore, LogEntry } from "../../pipeline/windows/checkpoint-store.ts";
 import { createWindower } from "../../pipeline/windows/windower-stage.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import { costEvent } from "../helpers/events.ts";
@@ -87,14 +87,22 @@ describe("enrich handler", () => {
   });
 });
 
+/** The checkpoint store's contract in memory: the bytes, and a key log that keeps the entries of live starts. */
 function memoryCheckpoints(): CheckpointStore & { saves: number } {
   const saved = new Map<number, Uint8Array>();
+  const logs = new Map<number, LogEntry[]>();
   return {
     saves: 0,
     load: async (p) => saved.get(p) ?? null,
-    async save(p, data) {
+    loadedLog: (p) => logs.get(p) ?? [],
+    async save(p, data, log) {
       this.saves++;
       saved.set(p, data);
+      if (log)
+        logs.set(
+          p,
+          [...(logs.get(p) ?? []), ...log.fresh].filter(([start]) => log.live.has(start)),
+        );
     },
   };
 }

@@ -145,7 +145,7 @@ describe("per-user windows", () => {
     a.tick(now);
     const snap = JSON.parse(JSON.stringify(a.snapshot())); // as a checkpoint stores it
     const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
-    b.load(snap);
+    b.load(snap, a.takeFresh());
     expect(b.add(ev("e2", 2000, "0.200000000002"), now).status).toBe("duplicate");
     expect(b.add(ev("e3", 3000, "0.3"), now).status).toBe("added");
     const { finals } = b.tick(T0 + 3 * MIN + 1);
@@ -162,7 +162,7 @@ describe("per-user windows", () => {
     expect(a.tick(T0 + 3 * MIN + 1).finals).toHaveLength(5);
     a.add(ev("e1", 3 * MIN + 5000, "0.5"), T0 + 3 * MIN + 5000);
     const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
-    b.load(JSON.parse(JSON.stringify(a.snapshot())));
+    b.load(JSON.parse(JSON.stringify(a.snapshot())), a.takeFresh());
     b.hold(true);
     // Long after the wall clock would close it, the restored window stays open while held…
     const later = T0 + 10 * MIN;
@@ -181,7 +181,7 @@ describe("per-user windows", () => {
     s.add(ev("credit", 1000, "-0.000000000001"), T0 + 2000);
     s.add(ev("small", 1000, "0.000000000003", { model: "gpt-4o-mini", post_id: "p2" }), T0 + 2000);
     const copy = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN });
-    copy.load(JSON.parse(JSON.stringify(s.snapshot())));
+    copy.load(JSON.parse(JSON.stringify(s.snapshot())), s.takeFresh());
     for (const state of [s, copy]) {
       const { finals } = state.tick(T0 + 10 * MIN);
       const tenant = finals.find((w) => w.scope === "tenant")!;
@@ -190,5 +190,37 @@ describe("per-user windows", () => {
       expect(tenant.top_posts).toEqual({ p1: "8999999.999999990999", p2: "0.000000000003" });
       expect(tenant.events).toBe(9_002);
     }
+  });
+
+  it("hands each counted key to the key log once, and names the starts still open", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    s.add(ev("e1", 1000, "1"), T0 + 2000);
+    s.add(ev("e2", MIN + 1000, "1"), T0 + MIN + 2000);
+    const first = s.takeFresh();
+    expect(first.map(([start, joined]) => [start, joined.length])).toEqual([
+      [T0, 16],
+      [T0 + MIN, 16],
+    ]);
+    expect(s.takeFresh()).toEqual([]);
+    s.add(ev("e1", 1000, "1"), T0 + MIN + 3000); // a duplicate adds no key
+    s.add(ev("e3", 2000, "1"), T0 + MIN + 3000);
+    expect(s.takeFresh().map(([start, joined]) => [start, joined.length])).toEqual([[T0, 16]]);
+    expect([...s.liveStarts()]).toEqual([T0, T0 + MIN]);
+    s.tick(T0 + 3 * MIN + 1); // the first minute final by the wall clock
+    expect([...s.liveStarts()]).toEqual([T0 + MIN]);
+  });
+
+  it("resumes from a first-format checkpoint, whose keys it holds inline, and logs those keys at the next checkpoint", () => {
+    const a = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    a.add(ev("e1", 1000, "1"), T0 + 2000);
+    a.add(ev("e2", 2000, "2"), T0 + 2000);
+    const v2 = a.snapshot();
+    const keys = a.takeFresh();
+    const v1 = { ...v2, v: 1 as const, starts: keys.map(([start, joined]) => [start, joined] as [number, string]) };
+    const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    b.load(JSON.parse(JSON.stringify(v1)));
+    expect(b.add(ev("e1", 1000, "1"), T0 + 3000).status).toBe("duplicate");
+    expect(b.takeFresh()).toEqual(keys);
+    expect(b.tick(T0 + 3 * MIN).finals.find((w) => w.scope === "tenant")).toMatchObject({ events: 2, cost_usd: "3" });
   });
 });
