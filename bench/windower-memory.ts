@@ -162,18 +162,40 @@ for (let p = 0; p < config.partitions.count; p++) {
 // Growth after the warm-up: the open windows fill for window + lateness + one window.
 const warmupS = 2 * config.windows.windowS + config.windows.latenessS;
 const steady = samples.filter((s) => s.t_s >= warmupS).sort((a, b) => a.t_s - b.t_s);
-/** MB per minute of a least-squares line through the steady samples of one measure. */
-const slopeOf = (pick: (s: Sample) => number | null) => {
-  const pts = steady.map((s) => [s.t_s, pick(s)] as const).filter((p): p is readonly [number, number] => p[1] !== null);
+const round2 = (x: number) => Math.round(x * 100) / 100;
+/** A least-squares line through points (seconds, MB): its slope in MB per minute and the slope's standard error. */
+function fit(pts: (readonly [number, number])[]): { slope: number; stderr: number } | null {
   if (pts.length < 3) return null;
   const n = pts.length;
   const mx = pts.reduce((a, p) => a + p[0], 0) / n;
   const my = pts.reduce((a, p) => a + p[1], 0) / n;
   const num = pts.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
   const den = pts.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
-  return Math.round((num / den) * 60 * 100) / 100;
-};
-const slope = slopeOf((s) => s.rss_mb);
+  const b = num / den;
+  const residual = pts.reduce((a, p) => a + (p[1] - my - b * (p[0] - mx)) ** 2, 0);
+  return { slope: round2(b * 60), stderr: round2(Math.sqrt(residual / (n - 2) / den) * 60) };
+}
+const pointsOf = (pick: (s: Sample) => number | null) =>
+  steady.map((s) => [s.t_s, pick(s)] as const).filter((p): p is readonly [number, number] => p[1] !== null);
+/** MB per minute of a least-squares line through the steady samples of one measure. */
+const slopeOf = (pick: (s: Sample) => number | null) => fit(pointsOf(pick))?.slope ?? null;
+/**
+ * The heap's floor: its smallest sample in each minute, after the garbage collector ran. Heap in use
+ * swings by a hundred MB between collections, so a leak shows first in the floor, not in the samples.
+ */
+function floorFit(): { slope: number; stderr: number } | null {
+  const floors = new Map<number, readonly [number, number]>();
+  for (const [t, mb] of pointsOf((s) => s.heap_used_mb)) {
+    const minute = Math.floor(t / 60);
+    const seen = floors.get(minute);
+    if (!seen || mb < seen[1]) floors.set(minute, [t, mb]);
+  }
+  return fit([...floors.values()]);
+}
+const rss = fit(pointsOf((s) => s.rss_mb));
+const slope = rss?.slope ?? null;
+const floor = floorFit();
+const steadyRss = steady.map((s) => s.rss_mb);
 
 const result = {
   target_events_per_s: rate,
@@ -184,6 +206,11 @@ const result = {
   rss_mb_start_of_steady: steady[0]?.rss_mb ?? null,
   rss_mb_end: samples.at(-1)?.rss_mb ?? null,
   rss_growth_mb_per_min: slope,
+  rss_growth_stderr: rss?.stderr ?? null,
+  rss_mb_steady_min: steadyRss.length ? Math.round(Math.min(...steadyRss)) : null,
+  rss_mb_steady_max: steadyRss.length ? Math.round(Math.max(...steadyRss)) : null,
+  heap_floor_growth_mb_per_min: floor?.slope ?? null,
+  heap_floor_growth_stderr: floor?.stderr ?? null,
   heap_used_growth_mb_per_min: slopeOf((s) => s.heap_used_mb),
   external_growth_mb_per_min: slopeOf((s) => s.external_mb),
   heap_used_mb_end: samples.at(-1)?.heap_used_mb ?? null,

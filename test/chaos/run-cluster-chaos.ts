@@ -59,6 +59,11 @@ export interface ClusterChaosOptions {
    * final windows on the windows stream in the short form of the run: an open question (docs/scale-out.md).
    */
   duplicateWindowS?: number;
+  /**
+   * The spike tenant's baseline starts this long before the other publishing (default 0). The spike
+   * check needs a history of 12 windows before the spike; a short run gives it a lead instead.
+   */
+  spikeLeadS?: number;
   seed?: number;
   log?: (line: string) => void;
 }
@@ -192,9 +197,32 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   });
 
   let publishing = true;
-  const publishStart = Date.now();
   let spikeAfter = Number.POSITIVE_INFINITY; // set once the kills are over
   let spikeWindowStart = "";
+  // The spike tenant: one $0.01 event every 250 ms throughout, and for one
+  // whole window after the kills, $0.10 each — ten times its baseline.
+  const baseline = (async () => {
+    let k = 0;
+    let spikeEnd = Number.POSITIVE_INFINITY;
+    const windowMs = windowS * 1000;
+    while (publishing || Date.now() < spikeEnd + 3 * windowMs) {
+      const now = Date.now();
+      if (now >= spikeAfter && spikeWindowStart === "") {
+        // The spike fills the next whole window.
+        const start = Math.ceil(now / windowMs) * windowMs;
+        spikeWindowStart = new Date(start).toISOString();
+        spikeEnd = start + windowMs;
+      }
+      const inSpike = spikeWindowStart !== "" && now >= Date.parse(spikeWindowStart) && now < spikeEnd;
+      const e = event(`cc-${runId}-spike-${k++}`, spikeTenant, inSpike ? "0.100000" : "0.010000");
+      unique.set(e.id, { tenant: spikeTenant, amount: (e.data as { amount: string }).amount });
+      await publish([e], e.id);
+      await sleep(250);
+    }
+  })();
+
+  if (opts.spikeLeadS) await sleep(opts.spikeLeadS * 1000);
+  const publishStart = Date.now();
   const publisher = (async () => {
     const sent: CostlineEventInput[][] = [];
     const t0 = Date.now();
@@ -231,28 +259,6 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
       if (ahead > 0) await sleep(ahead);
     }
     publishing = false;
-  })();
-
-  // The spike tenant: one $0.01 event every 250 ms throughout, and for one
-  // whole window after the kills, $0.10 each — ten times its baseline.
-  const baseline = (async () => {
-    let k = 0;
-    let spikeEnd = Number.POSITIVE_INFINITY;
-    const windowMs = windowS * 1000;
-    while (publishing || Date.now() < spikeEnd + 3 * windowMs) {
-      const now = Date.now();
-      if (now >= spikeAfter && spikeWindowStart === "") {
-        // The spike fills the next whole window.
-        const start = Math.ceil(now / windowMs) * windowMs;
-        spikeWindowStart = new Date(start).toISOString();
-        spikeEnd = start + windowMs;
-      }
-      const inSpike = spikeWindowStart !== "" && now >= Date.parse(spikeWindowStart) && now < spikeEnd;
-      const e = event(`cc-${runId}-spike-${k++}`, spikeTenant, inSpike ? "0.100000" : "0.010000");
-      unique.set(e.id, { tenant: spikeTenant, amount: (e.data as { amount: string }).amount });
-      await publish([e], e.id);
-      await sleep(250);
-    }
   })();
 
   // The kills, at about 35 % (a costline process) and 60 % (the events stream's leader) of the publishing.
