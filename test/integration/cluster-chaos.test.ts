@@ -3,8 +3,8 @@
 // running every stage, duplicates, one costline process and the events
 // stream's leader SIGKILLed and restarted mid-run, a spike after the kills.
 //
-// It takes about four minutes on a shared two-core machine (three nodes and
-// three processes to start, then the windows' lateness to pass), so it runs
+// It takes two and a half to four minutes on a two-core machine (three nodes and
+// three processes to start, the spike tenant's lead, then the windows' lateness to pass), so it runs
 // only when COSTLINE_CLUSTER_CHAOS=1. The ledger's per-tenant count and sum
 // (read with FINAL) must be exact on any build; every other check — rows
 // stored, rollups, windows against the ledger, the spike alerted once — needs
