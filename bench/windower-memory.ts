@@ -10,7 +10,7 @@
 // /metrics), so a growth can be told apart: JS objects (heap) or Buffers
 // (external).
 //
-//   npm run bench:windower-memory -- [--rate 5000] [--minutes 10] [--window-s 60] [--lateness-s 120]
+//   npm run bench:windower-memory -- [--rate 5000] [--minutes 10] [--window-s 60] [--lateness-s 120] [--sample-s 1]
 //     [--child-node-options=--heapsnapshot-signal=SIGUSR2] [--out FILE]
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -34,6 +34,8 @@ const { values: args } = parseArgs({
     minutes: { type: "string", default: "10" },
     "window-s": { type: "string", default: "60" },
     "lateness-s": { type: "string", default: "120" },
+    /** Seconds between samples: the heap's sawtooth has a period of some 15 s, and 5 s samples alias it. */
+    "sample-s": { type: "string", default: "1" },
     /** Node options for the windower process, e.g. --heapsnapshot-signal=SIGUSR2 to take heap snapshots. */
     "child-node-options": { type: "string", default: "" },
     out: { type: "string" },
@@ -131,11 +133,14 @@ const samples: Sample[] = [];
 const started = Date.now();
 let sent = 0;
 let i = 0;
-const sampler = setInterval(() => {
-  const t_s = (Date.now() - started) / 1000;
-  const rss_mb = rssMb(child.pid!);
-  void heapMb(metricsPort).then((h) => samples.push({ t_s, rss_mb, ...h }));
-}, 5000);
+const sampler = setInterval(
+  () => {
+    const t_s = (Date.now() - started) / 1000;
+    const rss_mb = rssMb(child.pid!);
+    void heapMb(metricsPort).then((h) => samples.push({ t_s, rss_mb, ...h }));
+  },
+  Number(args["sample-s"]) * 1000,
+);
 const tickMs = 100;
 const perTick = Math.max(1, Math.round((rate * tickMs) / 1000 / EVENTS_PER_MESSAGE));
 while (Date.now() - started < minutes * 60_000) {
