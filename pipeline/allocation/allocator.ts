@@ -49,6 +49,12 @@ export interface AllocatorDeps {
 /** Windows whose drivers one query reads. */
 const WINDOWS_PER_QUERY = 500;
 
+type Window = { tenant: string; window_start: string };
+/** A tenant's allocation window, as allocation_drivers.sql names it: tenant NUL window start. */
+const windowKey = (w: Window) => `${w.tenant}\u0000${w.window_start}`;
+/** A window start as ClickHouse writes it (`YYYY-MM-DD hh:mm:ss.sss`, UTC), in milliseconds. */
+const startMs = (w: Window) => Date.parse(`${w.window_start.replace(" ", "T")}Z`);
+
 export function createAllocator(deps: AllocatorDeps) {
   const { client, config, log, ownership } = deps;
   const now = deps.now ?? (() => new Date());
@@ -69,23 +75,23 @@ export function createAllocator(deps: AllocatorDeps) {
   }
 
   /**
-   * The drivers of many windows (keys: tenant NUL window start), by window: a few queries per pass,
-   * not one per window (the embedded engine spends some 100 ms on any query).
+   * The drivers of many windows, by windowKey: a few queries per pass, not one per window (the
+   * embedded engine spends some 100 ms on any query).
    */
-  async function driversOf(keys: string[]): Promise<Map<string, DriverRow[]>> {
+  async function driversOf(windows: Window[]): Promise<Map<string, DriverRow[]>> {
     const out = new Map<string, DriverRow[]>();
-    for (let i = 0; i < keys.length; i += WINDOWS_PER_QUERY) {
-      const part = keys.slice(i, i + WINDOWS_PER_QUERY);
-      const starts = part.map((k) => Date.parse(`${k.slice(k.indexOf("\u0000") + 1).replace(" ", "T")}Z`));
-      const rows = await queryRows<DriverRow & { tenant: string; window_start: string }>(client, sqlFile("allocation_drivers"), {
-        tenants: [...new Set(part.map((k) => k.slice(0, k.indexOf("\u0000"))))],
-        windows: part,
+    for (let i = 0; i < windows.length; i += WINDOWS_PER_QUERY) {
+      const part = windows.slice(i, i + WINDOWS_PER_QUERY);
+      const starts = part.map(startMs);
+      const rows = await queryRows<DriverRow & Window>(client, sqlFile("allocation_drivers"), {
+        tenants: [...new Set(part.map((w) => w.tenant))],
+        windows: part.map(windowKey),
         window_s: config.windowS,
         from: chTime(new Date(Math.min(...starts)).toISOString()),
         to: chTime(new Date(Math.max(...starts) + config.windowS * 1000).toISOString()),
       });
       for (const r of rows) {
-        const key = `${r.tenant}\u0000${r.window_start}`;
+        const key = windowKey(r);
         const list = out.get(key);
         if (list) list.push(r);
         else out.set(key, [r]);
@@ -116,16 +122,16 @@ export function createAllocator(deps: AllocatorDeps) {
     });
     // A window is closed once its end plus the allowed lateness has passed (not a whole window more).
     const closedBefore = now().getTime() - config.latenessS * 1000;
-    const ready = candidates.filter((c) => Date.parse(`${c.window_start.replace(" ", "T")}Z`) + config.windowS * 1000 <= closedBefore);
+    const ready = candidates.filter((c) => startMs(c) + config.windowS * 1000 <= closedBefore);
     const waiting = candidates.filter((c) => !ready.includes(c));
     const byWindow = new Map<string, Candidate[]>();
     for (const c of ready) {
-      const k = `${c.tenant}\u0000${c.window_start}`;
+      const k = windowKey(c);
       const list = byWindow.get(k);
       if (list) list.push(c);
       else byWindow.set(k, [c]);
     }
-    const drivers = await driversOf([...byWindow.keys()]);
+    const drivers = await driversOf([...byWindow.values()].map((group) => group[0]!));
     const rows: Record<string, unknown>[] = [];
     for (const [key, group] of byWindow) {
       const { tenant, window_start } = group[0]!;

@@ -18,7 +18,7 @@ import type { Config } from "../config/config.ts";
 import { insertIdempotent, queryRows } from "../clickhouse/client.ts";
 import { pricerForCatalog } from "../catalog/catalog-pricer.ts";
 import { createCatalogStore } from "../catalog/catalog-store.ts";
-import { chTime } from "../ledger/ledger-row.ts";
+import { chTime, tenantEventKey } from "../ledger/ledger-row.ts";
 import { rollupSpecs } from "../ledger/rollup-repair.ts";
 import { Decimal, toMoney } from "../pricing/decimal.ts";
 import { costlineEvent } from "../../schemas/index.ts";
@@ -271,8 +271,7 @@ async function updateLedger(client: ClickHouseClient, changes: readonly Correcti
   // One mutation per slice: the keys and new values travel as bound arrays.
   for (let i = 0; i < changes.length; i += 10_000) {
     const part = changes.slice(i, i + 10_000);
-    // Tenant, source and id, as the ledger's key: two tenants' events may share a source and an id.
-    const key = (c: Correction) => `${c.tenant}\u0000${c.source}\u0000${c.event_id}`;
+    // Tenant, source and id, as the ledger's key (`concat` below spells tenantEventKey): two tenants' events may share a source and an id.
     await client.command({
       query: `ALTER TABLE costline.ledger UPDATE
           cost_usd = toDecimal128(transform(concat(tenant, '\\0', source, '\\0', event_id), {keys:Array(String)}, {costs:Array(String)}, ifNull(toString(cost_usd), '0')), 12),
@@ -283,7 +282,7 @@ async function updateLedger(client: ClickHouseClient, changes: readonly Correcti
         WHERE tenant IN {tenants:Array(String)} AND concat(tenant, '\\0', source, '\\0', event_id) IN {keys:Array(String)}
         SETTINGS mutations_sync = 2`,
       query_params: {
-        keys: part.map(key),
+        keys: part.map(tenantEventKey),
         costs: part.map((c) => c.new_cost_usd),
         sources: part.map((c) => c.price_source),
         versions: part.map((c) => c.price_version),

@@ -65,7 +65,6 @@ interface Writer {
   name: string;
   /** The head revision this writer last saw (0: none existed); null once a save failed: read again before the next. */
   revision: number | null;
-  head: Head | null;
   /** The log chunks the writer's last durable head lists. */
   chunks: LogChunk[];
   /** The newest of them while smaller than half a chunk, with its entries: merged into the next save's chunk. */
@@ -99,7 +98,6 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
   const writerOf = (seen: { revision: number; head: Head | null }): Writer => ({
     name: randomBytes(6).toString("base64url"),
     revision: seen.revision,
-    head: seen.head,
     chunks: [],
     tail: null,
     free: [],
@@ -255,7 +253,6 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
       });
     }
     w.revision = revision;
-    w.head = head;
     if (log) {
       w.chunks = head.log!;
       w.tail = tail;
