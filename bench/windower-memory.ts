@@ -6,11 +6,13 @@
 // from a least-squares line through the samples — flat means memory follows
 // the open windows, not traffic × time.
 //
-// Besides the RSS it samples the process's own heap and external memory (its
-// /metrics), so a growth can be told apart: JS objects (heap) or Buffers
-// (external).
+// Besides the RSS it samples the process's own heap (in use and committed) and
+// external memory (its /metrics), and its anonymous resident memory, so a
+// growth can be told apart: JS objects (heap in use), pages V8 keeps (heap
+// committed), Buffers (external), or native allocations (anonymous, beyond
+// the two).
 //
-//   npm run bench:windower-memory -- [--rate 5000] [--minutes 10] [--window-s 60] [--lateness-s 120] [--sample-s 1]
+//   npm run bench:windower-memory -- [--rate 5000] [--minutes 10] [--window-s 60] [--lateness-s 120] [--sample-s 1] [--checkpoint-ms MS]
 //     [--child-node-options=--heapsnapshot-signal=SIGUSR2] [--out FILE]
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -34,6 +36,8 @@ const { values: args } = parseArgs({
     minutes: { type: "string", default: "10" },
     "window-s": { type: "string", default: "60" },
     "lateness-s": { type: "string", default: "120" },
+    /** The windower's checkpoint interval (COSTLINE_WINDOW_CHECKPOINT_MS); its default when absent. */
+    "checkpoint-ms": { type: "string" },
     /** Seconds between samples: the heap's sawtooth has a period of some 15 s, and 5 s samples alias it. */
     "sample-s": { type: "string", default: "1" },
     /** Node options for the windower process, e.g. --heapsnapshot-signal=SIGUSR2 to take heap snapshots. */
@@ -45,10 +49,20 @@ const rate = Number(args.rate);
 const minutes = Number(args.minutes);
 const EVENTS_PER_MESSAGE = 10;
 const TENANTS = Array.from({ length: 40 }, (_, i) => `tenant-${i}`);
-const settings = { COSTLINE_WINDOW_S: args["window-s"], COSTLINE_ALLOWED_LATENESS_S: args["lateness-s"] };
+const settings = {
+  COSTLINE_WINDOW_S: args["window-s"],
+  COSTLINE_ALLOWED_LATENESS_S: args["lateness-s"],
+  ...(args["checkpoint-ms"] ? { COSTLINE_WINDOW_CHECKPOINT_MS: args["checkpoint-ms"] } : {}),
+};
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Anonymous resident memory (heap, malloc arenas, stacks; not mapped files such as the node binary). */
+function anonMb(pid: number): number {
+  const m = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -62,15 +76,23 @@ async function freePort(): Promise<number> {
 }
 
 /** The child's heap used and external memory in MB, from its Prometheus metrics (null when unreachable). */
-async function heapMb(port: number): Promise<{ heap_used_mb: number | null; external_mb: number | null }> {
+async function heapMb(
+  port: number,
+): Promise<Record<"heap_used_mb" | "heap_total_mb" | "external_mb" | "old_space_mb" | "large_object_space_mb", number | null>> {
   const text = await fetch(`http://127.0.0.1:${port}/metrics`)
     .then((r) => r.text())
     .catch(() => "");
   const read = (name: string) => {
-    const m = new RegExp(`^costline_${name} (\\S+)$`, "m").exec(text);
+    const m = new RegExp(`^costline_${name.replace(/[{}]/g, "\\$&")} (\\S+)$`, "m").exec(text);
     return m ? Math.round((Number(m[1]) / 1024 / 1024) * 10) / 10 : null;
   };
-  return { heap_used_mb: read("nodejs_heap_size_used_bytes"), external_mb: read("nodejs_external_memory_bytes") };
+  return {
+    heap_used_mb: read("nodejs_heap_size_used_bytes"),
+    heap_total_mb: read("nodejs_heap_size_total_bytes"),
+    external_mb: read("nodejs_external_memory_bytes"),
+    old_space_mb: read('nodejs_heap_space_size_total_bytes{space="old"}'),
+    large_object_space_mb: read('nodejs_heap_space_size_total_bytes{space="large_object"}'),
+  };
 }
 
 function priced(i: number, tenant: string, time: number): PricedEvent {
@@ -128,7 +150,7 @@ const child = spawn(process.execPath, [cliPath, "run", "windower"], {
 });
 await sleep(5000);
 
-type Sample = { t_s: number; rss_mb: number; heap_used_mb: number | null; external_mb: number | null };
+type Sample = { t_s: number; rss_mb: number; anon_mb: number } & Awaited<ReturnType<typeof heapMb>>;
 const samples: Sample[] = [];
 const started = Date.now();
 let sent = 0;
@@ -137,7 +159,8 @@ const sampler = setInterval(
   () => {
     const t_s = (Date.now() - started) / 1000;
     const rss_mb = rssMb(child.pid!);
-    void heapMb(metricsPort).then((h) => samples.push({ t_s, rss_mb, ...h }));
+    const anon_mb = anonMb(child.pid!);
+    void heapMb(metricsPort).then((h) => samples.push({ t_s, rss_mb, anon_mb, ...h }));
   },
   Number(args["sample-s"]) * 1000,
 );
@@ -217,6 +240,8 @@ const result = {
   heap_floor_growth_mb_per_min: floor?.slope ?? null,
   heap_floor_growth_stderr: floor?.stderr ?? null,
   heap_used_growth_mb_per_min: slopeOf((s) => s.heap_used_mb),
+  heap_total_growth_mb_per_min: slopeOf((s) => s.heap_total_mb),
+  anon_growth_mb_per_min: slopeOf((s) => s.anon_mb),
   external_growth_mb_per_min: slopeOf((s) => s.external_mb),
   heap_used_mb_end: samples.at(-1)?.heap_used_mb ?? null,
   external_mb_end: samples.at(-1)?.external_mb ?? null,

@@ -19,6 +19,14 @@
 // the next save's, so a partition holds a few chunks per window start, not
 // one per save. A writer that loaded another's checkpoint rewrites that log
 // under its own names on its first save, then deletes the other's.
+//
+// Sections are the other kind of data a save need not rewrite whole: per
+// window start, a text that replaces the previous one of that start (the
+// windower's open windows of the start). A save writes only the sections given
+// since the last one, in chunks of their own (`p<n>.k.<writer>.<i>` too); the
+// head lists each live start's chunks, so the windows of starts that no longer
+// change (past their end, waiting out the lateness) are written once, not at
+// every checkpoint.
 import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { TransientError, errorMessage } from "../errors.ts";
@@ -29,8 +37,13 @@ export type LogEntry = readonly [start: number, joined: string];
 export interface KeyLog {
   /** Keys added since the last save, per start. The store owns them from the call on: a failed save keeps them for the next. */
   fresh: readonly LogEntry[];
-  /** The starts whose keys are still needed; a chunk that holds none of them is dropped. */
+  /** The starts whose keys (and sections) are still needed; a chunk that holds none of them is dropped. */
   live: ReadonlySet<number>;
+  /**
+   * Per start whose section changed since the last save, its whole new text
+   * (replacing the one saved before). Owned by the store from the call on, like `fresh`.
+   */
+  sections?: readonly LogEntry[];
 }
 
 export interface CheckpointStore {
@@ -38,6 +51,8 @@ export interface CheckpointStore {
   load(partition: number): Promise<Uint8Array | null>;
   /** The key log of the checkpoint the last `load` returned (empty without one). */
   loadedLog(partition: number): LogEntry[];
+  /** The sections of the checkpoint the last `load` returned, one per start (empty without any). */
+  loadedSections(partition: number): LogEntry[];
   /** Saves a checkpoint; resolves once it is durable. Throws if another writer moved the head since this one's last load or save. */
   save(partition: number, data: Uint8Array, log?: KeyLog): Promise<void>;
 }
@@ -49,6 +64,12 @@ interface LogChunk {
   sha256: string;
 }
 
+/** One start's section: its text split over chunks, in order. */
+interface Section {
+  start: number;
+  chunks: { key: string; bytes: number; sha256: string }[];
+}
+
 interface Head {
   gen: number;
   slot: 0 | 1;
@@ -57,6 +78,8 @@ interface Head {
   sha256: string;
   /** The key log's chunks in force (absent: no log). */
   log?: LogChunk[];
+  /** The sections in force, one per live start that has one. */
+  sections?: Section[];
 }
 
 /** One partition's writer: what its last durable head holds and what waits for the next save. */
@@ -67,12 +90,14 @@ interface Writer {
   revision: number | null;
   /** The log chunks the writer's last durable head lists. */
   chunks: LogChunk[];
+  /** The sections the writer's last durable head lists. */
+  sections: Section[];
   /** The newest of them while smaller than half a chunk, with its entries: merged into the next save's chunk. */
   tail: { key: string; entries: LogEntry[] } | null;
   /** Keys of this writer no durable head lists, to reuse. */
   free: string[];
   next: number;
-  /** Another writer's log chunks the head listed when this one took over: deleted after its first save. */
+  /** Another writer's log and section chunks the head listed when this one took over: deleted after its first save. */
   foreign: string[];
 }
 
@@ -82,7 +107,10 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
   const writers = new Map<number, Writer>();
   /** Keys given to `save` and not yet in a durable chunk, per partition (a loaded log waits here to be rewritten). */
   const pending = new Map<number, LogEntry[]>();
+  /** Sections given to `save` and not yet in a durable head, per partition and start (the newest text of each). */
+  const pendingSections = new Map<number, Map<number, string>>();
   const loaded = new Map<number, LogEntry[]>();
+  const loadedSections = new Map<number, LogEntry[]>();
   const queues = new Map<number, Promise<void>>();
   const headKey = (p: number) => `p${p}.head`;
   const chunkKey = (p: number, slot: number, i: number) => `p${p}.s${slot}.${i}`;
@@ -99,10 +127,11 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
     name: randomBytes(6).toString("base64url"),
     revision: seen.revision,
     chunks: [],
+    sections: [],
     tail: null,
     free: [],
     next: 0,
-    foreign: (seen.head?.log ?? []).map((c) => c.key),
+    foreign: [...(seen.head?.log ?? []).map((c) => c.key), ...(seen.head?.sections ?? []).flatMap((s) => s.chunks.map((c) => c.key))],
   });
 
   async function getChecked(key: string, what: string, bytes: number, sha256: string): Promise<Uint8Array> {
@@ -146,7 +175,9 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
       const w = writerOf(seen);
       writers.set(p, w);
       pending.delete(p);
+      pendingSections.delete(p);
       loaded.set(p, []);
+      loadedSections.set(p, []);
       const head = seen.head;
       if (!head) return null;
       const parts: Uint8Array[] = [];
@@ -163,9 +194,18 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
         const value = await getChecked(c.key, `checkpoint of partition ${p}: key log chunk ${c.key}`, c.bytes, c.sha256);
         for (const e of JSON.parse(Buffer.from(value).toString("utf8")) as LogEntry[]) log.push(e);
       }
+      const sections: LogEntry[] = [];
+      for (const s of head.sections ?? []) {
+        const parts: Uint8Array[] = [];
+        for (const c of s.chunks)
+          parts.push(await getChecked(c.key, `checkpoint of partition ${p}: section chunk ${c.key}`, c.bytes, c.sha256));
+        sections.push([s.start, Buffer.concat(parts).toString("utf8")]);
+      }
       loaded.set(p, log);
+      loadedSections.set(p, sections);
       // Rewritten under this writer's names on its first save; the predecessor's chunks are deleted after it.
       pending.set(p, log.slice());
+      pendingSections.set(p, new Map(sections));
       return data;
     },
 
@@ -175,12 +215,23 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
       return log;
     },
 
+    loadedSections(p) {
+      const sections = loadedSections.get(p) ?? [];
+      loadedSections.delete(p); // read once, like the log
+      return sections;
+    },
+
     save(p, data, log) {
       // Taken over at once: from here on a failure keeps them for the next save.
       if (log?.fresh.length) {
         const list = pending.get(p);
         if (list) for (const e of log.fresh) list.push(e);
         else pending.set(p, log.fresh.slice());
+      }
+      if (log?.sections?.length) {
+        let map = pendingSections.get(p);
+        if (!map) pendingSections.set(p, (map = new Map()));
+        for (const [start, text] of log.sections) map.set(start, text);
       }
       // One save at a time per partition (a stop's flush may meet a periodic emission).
       const run = (queues.get(p) ?? Promise.resolve()).then(() => saveNow(p, data, log));
@@ -213,6 +264,9 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
     let consumed = 0;
     let given: LogEntry[] = [];
     let tail: Writer["tail"] = null;
+    // A copy: sections given while this save runs wait for the next one.
+    const givenSections = [...(pendingSections.get(p) ?? [])];
+    const sections: Section[] = [];
     if (log) {
       given = pending.get(p) ?? [];
       consumed = given.length;
@@ -233,11 +287,29 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
           written.push({ key, starts: [...new Set(group.map((e) => e[0]))], bytes: value.length, sha256: digest(value) });
           tail = value.length < chunkBytes / 2 ? { key, entries: group } : null;
         }
+        // The sections given since the last durable save replace their starts' sections; the others stay as they are.
+        for (const [start, text] of givenSections) {
+          if (!log.live.has(start)) continue;
+          const value = Buffer.from(text, "utf8");
+          const section: Section = { start, chunks: [] };
+          for (let at = 0; at === 0 || at < value.length; at += chunkBytes) {
+            const part = value.subarray(at, at + chunkBytes);
+            const key = w.free.pop() ?? `${logPrefix(p)}${w.name}.${w.next++}`;
+            taken.push(key);
+            await kv.put(key, part);
+            section.chunks.push({ key, bytes: part.length, sha256: digest(part) });
+          }
+          sections.push(section);
+        }
       } catch (err) {
         w.free.push(...taken); // no durable head lists them
         throw err;
       }
       head.log = [...keep, ...written];
+      const rewritten = new Set(sections.map((s) => s.start));
+      const kept = w.sections.filter((s) => log.live.has(s.start) && !rewritten.has(s.start));
+      for (const s of w.sections) if (!kept.includes(s)) for (const c of s.chunks) dropped.push(c.key);
+      head.sections = [...kept, ...sections];
     }
     let revision: number;
     try {
@@ -255,6 +327,10 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
     w.revision = revision;
     if (log) {
       w.chunks = head.log!;
+      w.sections = head.sections!;
+      const map = pendingSections.get(p);
+      // Durable now, unless a newer text of the start was given meanwhile.
+      for (const [start, text] of givenSections) if (map?.get(start) === text) map.delete(start);
       w.tail = tail;
       w.free.push(...dropped);
       // What was given while this save ran waits for the next.

@@ -10,7 +10,11 @@
 // checkpoints, and `load()` resumes from. The keys of the events counted in
 // each window start not yet final are checkpointed apart, as a log: each
 // checkpoint writes only the keys added since the one before (`takeFresh()`),
-// so its cost follows the traffic since then, not the open state. Keys are
+// so its cost follows the traffic since then, not the open state. The open
+// windows travel apart too, one section per window start (`takeChanged()`):
+// a checkpoint rewrites only the starts whose windows changed since the one
+// before — in steady traffic the current minute — not the starts waiting out
+// their lateness. Keys are
 // kept as 96-bit digests: memory grows with the open windows' events, never
 // with traffic over time.
 import { hash } from "node:crypto";
@@ -113,19 +117,24 @@ export function scopesOf(e: PricedEvent, userWindows?: WindowOptions["userWindow
   return out;
 }
 
-/** What a checkpoint holds (JSON-safe: money as picodollar strings). */
+/** What a checkpoint holds (JSON-safe: money as picodollar strings); the keys and the windows travel apart. */
 export interface WindowSnapshot {
-  v: 2;
+  v: 3;
   watermark: number;
   /** Every window start at or below this was published final. */
   closed: number;
-  /** The window starts not yet final; their keys travel apart (`takeFresh`, `load`'s `keys`). */
+  /** The window starts not yet final; their keys and windows travel apart (`takeFresh`, `takeChanged`, `load`'s `keys` and `sections`). */
   starts: number[];
+}
+
+/** A checkpoint of the second format, which held every open window inline (still loaded). */
+export interface WindowSnapshotV2 extends Omit<WindowSnapshot, "v"> {
+  v: 2;
   windows: SerializedWindow[];
 }
 
 /** A checkpoint of the first format, which held every start's keys inline (still loaded). */
-export interface WindowSnapshotV1 extends Omit<WindowSnapshot, "v" | "starts"> {
+export interface WindowSnapshotV1 extends Omit<WindowSnapshotV2, "v" | "starts"> {
   v: 1;
   /** Per start, its event keys' digests concatenated (each KEY_CHARS long). */
   starts: [number, string][];
@@ -133,6 +142,8 @@ export interface WindowSnapshotV1 extends Omit<WindowSnapshot, "v" | "starts"> {
 
 /** Event keys of one window start, their digests concatenated (each KEY_CHARS long): far cheaper to write than an array. */
 export type StartKeys = readonly [start: number, joined: string];
+/** The open windows of one window start, as the JSON text of their SerializedWindow array. */
+export type StartWindows = readonly [start: number, json: string];
 
 interface SerializedWindow {
   scope: Scope;
@@ -175,6 +186,8 @@ export function createWindowState(opts: WindowOptions) {
    * of one start turns final in the same tick, so one list per start.
    */
   const starts = new Map<number, { keys: Set<string>; fresh: string[]; waiters: (() => void)[] }>();
+  /** Window starts whose windows changed since the last `takeChanged()`. */
+  const dirty = new Set<number>();
   const maxFuture = opts.maxFutureMs ?? 60_000;
   let watermark = 0;
   let closed = -Infinity;
@@ -269,29 +282,41 @@ export function createWindowState(opts: WindowOptions) {
     },
 
     snapshot(): WindowSnapshot {
-      return {
-        v: 2,
-        watermark,
-        closed: Number.isFinite(closed) ? closed : -1,
-        starts: [...starts.keys()],
-        windows: [...open.values()].map((w) => ({
-          scope: w.scope,
-          key: w.key,
-          tenant: w.tenant,
-          start: w.start,
-          events: w.events,
-          unpriced: w.unpriced,
-          cost: w.cost.toString(),
-          revenue: w.revenue.toString(),
-          inputTokens: w.inputTokens,
-          outputTokens: w.outputTokens,
-          requests: w.requests,
-          byModel: entriesOut(w.byModel),
-          byOperation: entriesOut(w.byOperation),
-          byPost: entriesOut(w.byPost),
-          byUser: entriesOut(w.byUser),
-        })),
-      };
+      return { v: 3, watermark, closed: Number.isFinite(closed) ? closed : -1, starts: [...starts.keys()] };
+    },
+
+    /**
+     * The windows of each start changed since the last call, serialized, and
+     * forgets that they changed: what a checkpoint rewrites of the windows.
+     * The checkpoint store keeps them until a save of them succeeds.
+     */
+    takeChanged(): StartWindows[] {
+      if (!dirty.size) return [];
+      const byStart = new Map<number, SerializedWindow[]>();
+      for (const start of dirty) if (starts.has(start)) byStart.set(start, []);
+      dirty.clear();
+      for (const w of open.values()) {
+        const list = byStart.get(w.start);
+        if (list)
+          list.push({
+            scope: w.scope,
+            key: w.key,
+            tenant: w.tenant,
+            start: w.start,
+            events: w.events,
+            unpriced: w.unpriced,
+            cost: w.cost.toString(),
+            revenue: w.revenue.toString(),
+            inputTokens: w.inputTokens,
+            outputTokens: w.outputTokens,
+            requests: w.requests,
+            byModel: entriesOut(w.byModel),
+            byOperation: entriesOut(w.byOperation),
+            byPost: entriesOut(w.byPost),
+            byUser: entriesOut(w.byUser),
+          });
+      }
+      return [...byStart].map(([start, list]) => [start, JSON.stringify(list)] as const);
     },
 
     /**
@@ -319,18 +344,23 @@ export function createWindowState(opts: WindowOptions) {
      * log, several entries per start allowed). A first-format snapshot
      * carries its keys itself. Loaded keys are not fresh: the log holds them.
      */
-    load(snap: WindowSnapshot | WindowSnapshotV1, keys: Iterable<StartKeys> = []) {
+    load(
+      snap: WindowSnapshot | WindowSnapshotV2 | WindowSnapshotV1,
+      keys: Iterable<StartKeys> = [],
+      sections: Iterable<StartWindows> = [],
+    ) {
       open.clear();
       starts.clear();
+      dirty.clear();
       watermark = snap.watermark;
       closed = snap.closed < 0 ? -Infinity : snap.closed;
       const log: Iterable<StartKeys> = snap.v === 1 ? snap.starts : keys;
-      if (snap.v === 2) for (const start of snap.starts) starts.set(start, { keys: new Set(), fresh: [], waiters: [] });
+      if (snap.v !== 1) for (const start of snap.starts) starts.set(start, { keys: new Set(), fresh: [], waiters: [] });
       for (const [start, joined] of log) {
         let s = starts.get(start);
         if (!s) {
           // The log may still hold a start the snapshot already dropped (final): it is not open.
-          if (snap.v === 2) continue;
+          if (snap.v !== 1) continue;
           starts.set(start, (s = { keys: new Set(), fresh: [], waiters: [] }));
         }
         // A string of its own per digest: a slice of `joined` would keep all of it alive.
@@ -342,7 +372,13 @@ export function createWindowState(opts: WindowOptions) {
           if (snap.v === 1) s.fresh.push(k);
         }
       }
-      for (const w of snap.windows) {
+      // Earlier formats held the windows inline: their starts are written as sections by the next checkpoint.
+      const windows: Iterable<SerializedWindow> =
+        snap.v === 3
+          ? [...sections].filter(([start]) => starts.has(start)).flatMap(([, json]) => JSON.parse(json) as SerializedWindow[])
+          : snap.windows;
+      for (const w of windows) {
+        if (snap.v !== 3) dirty.add(w.start);
         const id = `${w.scope}|${Object.values(w.key).join("\u0000")}|${w.start}`;
         open.set(id, {
           ...w,
@@ -372,6 +408,7 @@ export function createWindowState(opts: WindowOptions) {
       if (s.keys.has(k)) return { status: "duplicate" };
       s.keys.add(k);
       s.fresh.push(k);
+      dirty.add(start);
       watermark = Math.max(watermark, Math.min(t, now + maxFuture));
       const cost = e.cost_usd === null ? undefined : picoOf(e.cost_usd);
       const revenue = picoOf(e.revenue_usd);

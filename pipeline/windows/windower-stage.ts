@@ -24,7 +24,7 @@ import type { Subjects } from "../nats/subjects.ts";
 import type { BatchHandler, Outcome } from "../runner/consumer-runner.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
-import { createWindowState, type WindowSnapshot, type WindowSnapshotV1 } from "./window-state.ts";
+import { createWindowState, type WindowSnapshot, type WindowSnapshotV1, type WindowSnapshotV2 } from "./window-state.ts";
 
 export interface WindowerDeps {
   js: JetStreamClient;
@@ -48,7 +48,7 @@ export interface WindowerDeps {
 }
 
 interface Checkpointed {
-  state: WindowSnapshot | WindowSnapshotV1;
+  state: WindowSnapshot | WindowSnapshotV2 | WindowSnapshotV1;
   /** Finals taken out of the state whose publication was not yet confirmed. */
   unpublished: WindowAggregate[];
 }
@@ -69,7 +69,7 @@ export async function createWindower(deps: WindowerDeps) {
   const saved = await deps.checkpoints.load(deps.partition);
   if (saved) {
     const cp = JSON.parse(Buffer.from(saved).toString("utf8")) as Checkpointed;
-    state.load(cp.state, deps.checkpoints.loadedLog(deps.partition));
+    state.load(cp.state, deps.checkpoints.loadedLog(deps.partition), deps.checkpoints.loadedSections(deps.partition));
     unpublished = cp.unpublished;
   } else {
     const wm = await deps.legacyWatermark?.();
@@ -149,8 +149,13 @@ export async function createWindower(deps: WindowerDeps) {
     const data = Buffer.from(JSON.stringify({ state: state.snapshot(), unpublished } satisfies Checkpointed));
     try {
       if (!held()) throw new TransientError("unavailable", `lease of partition ${deps.partition} lost`);
-      // The keys counted since the last checkpoint join its key log (the store keeps them if this save fails).
-      await deps.checkpoints.save(deps.partition, data, { fresh: state.takeFresh(), live: state.liveStarts() });
+      // The keys counted since the last checkpoint join its key log, and the window starts that changed
+      // are rewritten (the store keeps both if this save fails).
+      await deps.checkpoints.save(deps.partition, data, {
+        fresh: state.takeFresh(),
+        live: state.liveStarts(),
+        sections: state.takeChanged(),
+      });
     } catch (err) {
       waiting = release.concat(waiting);
       throw err;

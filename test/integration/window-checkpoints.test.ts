@@ -3,7 +3,8 @@
 // behind the head's back) is refused rather than loaded, and of two writers
 // that loaded the same head only the first can move it. Its key log writes
 // only what is new, forgets final starts, survives a failed save and a
-// takeover, and refuses a torn chunk too.
+// takeover, and refuses a torn chunk too; so do its sections, of which a save
+// rewrites only the starts given.
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -142,5 +143,86 @@ describe("window checkpoints", () => {
     const [chunk] = (await headOf(7)).log;
     await kv.put(chunk!.key, JSON.stringify([[60, "b".repeat(32)]]));
     await expect(createCheckpointStore(kv, 1000).load(7)).rejects.toThrow(/key log chunk .* does not match its digest/);
+  });
+
+  const sectionsOf = async (p: number) => {
+    const store = createCheckpointStore(kv, 1000);
+    await store.load(p);
+    return store.loadedSections(p);
+  };
+  const sectionHead = async (p: number) =>
+    JSON.parse((await kv.get(`p${p}.head`))!.string()) as { sections: { start: number; chunks: { key: string }[] }[] };
+
+  it("rewrites only the sections given, keeps the others as written, and drops those of final starts", async () => {
+    const store = createCheckpointStore(kv, 1000);
+    const big = "w".repeat(2500); // three chunks
+    await store.save(8, Buffer.from("s1"), {
+      fresh: [],
+      live: live(60, 120),
+      sections: [
+        [60, big],
+        [120, "b1"],
+      ],
+    });
+    const first = (await sectionHead(8)).sections.find((s) => s.start === 60)!;
+    expect(first.chunks).toHaveLength(3);
+    await store.save(8, Buffer.from("s2"), { fresh: [], live: live(60, 120), sections: [[120, "b2"]] });
+    // The start not given is not written again: the head names the same chunks.
+    expect((await sectionHead(8)).sections.find((s) => s.start === 60)).toEqual(first);
+    expect(await sectionsOf(8)).toEqual([
+      [60, big],
+      [120, "b2"],
+    ]);
+    // A final start's section leaves the head, and its chunks are reused.
+    await store.save(8, Buffer.from("s3"), { fresh: [], live: live(120, 180), sections: [[180, "c1"]] });
+    expect(await sectionsOf(8)).toEqual([
+      [120, "b2"],
+      [180, "c1"],
+    ]);
+    await store.save(8, Buffer.from("s4"), { fresh: [], live: live(120, 180), sections: [[180, "c".repeat(1500)]] });
+    const keys = (await sectionHead(8)).sections.flatMap((s) => s.chunks.map((c) => c.key));
+    expect(keys.some((k) => first.chunks.some((c) => c.key === k))).toBe(true);
+  });
+
+  it("keeps the sections of a failed save, rewrites a predecessor's under its own names, and refuses a torn one", async () => {
+    const a = createCheckpointStore(kv, 1000);
+    const b = createCheckpointStore(kv, 1000);
+    await a.save(9, Buffer.from("base"), {
+      fresh: [],
+      live: live(60, 120),
+      sections: [
+        [60, "a1"],
+        [120, "x".repeat(1200)],
+      ],
+    });
+    await b.load(9);
+    expect(b.loadedSections(9)).toEqual([
+      [60, "a1"],
+      [120, "x".repeat(1200)],
+    ]);
+    const before = (await sectionHead(9)).sections.flatMap((s) => s.chunks.map((c) => c.key));
+    await b.save(9, Buffer.from("from b"), { fresh: [], live: live(60, 120), sections: [[60, "b1"]] });
+    // The taker-over wrote both starts under its own names and deleted the predecessor's chunks.
+    const after = (await sectionHead(9)).sections.flatMap((s) => s.chunks.map((c) => c.key));
+    expect(after.some((k) => before.includes(k))).toBe(false);
+    for (const key of before) expect((await kv.get(key))?.operation).toBe("DEL");
+    expect(await sectionsOf(9)).toEqual([
+      [60, "b1"],
+      [120, "x".repeat(1200)],
+    ]);
+    // The old writer's save fails; its sections wait for its next save, after the lease came back to it.
+    await expect(a.save(9, Buffer.from("from a"), { fresh: [], live: live(60, 120), sections: [[120, "a2"]] })).rejects.toThrow(
+      /moved by another writer/,
+    );
+    await a.save(9, Buffer.from("from a again"), { fresh: [], live: live(60, 120), sections: [[60, "a3"]] });
+    expect(new Map(await sectionsOf(9))).toEqual(
+      new Map([
+        [60, "a3"],
+        [120, "a2"],
+      ]),
+    );
+    const [section] = (await sectionHead(9)).sections;
+    await kv.put(section!.chunks[0]!.key, "torn");
+    await expect(createCheckpointStore(kv, 1000).load(9)).rejects.toThrow(/section chunk .* does not match its digest/);
   });
 });

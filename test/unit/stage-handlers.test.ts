@@ -91,18 +91,23 @@ describe("enrich handler", () => {
 function memoryCheckpoints(): CheckpointStore & { saves: number } {
   const saved = new Map<number, Uint8Array>();
   const logs = new Map<number, LogEntry[]>();
+  const sections = new Map<number, Map<number, string>>();
   return {
     saves: 0,
     load: async (p) => saved.get(p) ?? null,
     loadedLog: (p) => logs.get(p) ?? [],
+    loadedSections: (p) => [...(sections.get(p) ?? [])],
     async save(p, data, log) {
       this.saves++;
       saved.set(p, data);
-      if (log)
+      if (log) {
         logs.set(
           p,
           [...(logs.get(p) ?? []), ...log.fresh].filter(([start]) => log.live.has(start)),
         );
+        const kept = new Map([...(sections.get(p) ?? []), ...(log.sections ?? [])].filter(([start]) => log.live.has(start)));
+        sections.set(p, kept);
+      }
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createWindowState } from "../../pipeline/windows/window-state.ts";
+import { createWindowState, type WindowSnapshotV2 } from "../../pipeline/windows/window-state.ts";
 import type { PricedEvent } from "../../schemas/index.ts";
 
 const T0 = Date.UTC(2026, 10, 22, 10, 0, 0);
@@ -145,7 +145,7 @@ describe("per-user windows", () => {
     a.tick(now);
     const snap = JSON.parse(JSON.stringify(a.snapshot())); // as a checkpoint stores it
     const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
-    b.load(snap, a.takeFresh());
+    b.load(snap, a.takeFresh(), a.takeChanged());
     expect(b.add(ev("e2", 2000, "0.200000000002"), now).status).toBe("duplicate");
     expect(b.add(ev("e3", 3000, "0.3"), now).status).toBe("added");
     const { finals } = b.tick(T0 + 3 * MIN + 1);
@@ -162,7 +162,7 @@ describe("per-user windows", () => {
     expect(a.tick(T0 + 3 * MIN + 1).finals).toHaveLength(5);
     a.add(ev("e1", 3 * MIN + 5000, "0.5"), T0 + 3 * MIN + 5000);
     const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
-    b.load(JSON.parse(JSON.stringify(a.snapshot())), a.takeFresh());
+    b.load(JSON.parse(JSON.stringify(a.snapshot())), a.takeFresh(), a.takeChanged());
     b.hold(true);
     // Long after the wall clock would close it, the restored window stays open while held…
     const later = T0 + 10 * MIN;
@@ -181,7 +181,7 @@ describe("per-user windows", () => {
     s.add(ev("credit", 1000, "-0.000000000001"), T0 + 2000);
     s.add(ev("small", 1000, "0.000000000003", { model: "gpt-4o-mini", post_id: "p2" }), T0 + 2000);
     const copy = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN });
-    copy.load(JSON.parse(JSON.stringify(s.snapshot())), s.takeFresh());
+    copy.load(JSON.parse(JSON.stringify(s.snapshot())), s.takeFresh(), s.takeChanged());
     for (const state of [s, copy]) {
       const { finals } = state.tick(T0 + 10 * MIN);
       const tenant = finals.find((w) => w.scope === "tenant")!;
@@ -214,13 +214,56 @@ describe("per-user windows", () => {
     const a = createWindowState({ windowMs: MIN, latenessMs: MIN });
     a.add(ev("e1", 1000, "1"), T0 + 2000);
     a.add(ev("e2", 2000, "2"), T0 + 2000);
-    const v2 = a.snapshot();
+    const v3 = a.snapshot();
     const keys = a.takeFresh();
-    const v1 = { ...v2, v: 1 as const, starts: keys.map(([start, joined]) => [start, joined] as [number, string]) };
+    const windows = a.takeChanged().flatMap(([, json]) => JSON.parse(json) as WindowSnapshotV2["windows"]);
+    const v1 = {
+      v: 1 as const,
+      watermark: v3.watermark,
+      closed: v3.closed,
+      windows,
+      starts: keys.map(([start, joined]) => [start, joined] as [number, string]),
+    };
     const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
     b.load(JSON.parse(JSON.stringify(v1)));
     expect(b.add(ev("e1", 1000, "1"), T0 + 3000).status).toBe("duplicate");
     expect(b.takeFresh()).toEqual(keys);
     expect(b.tick(T0 + 3 * MIN).finals.find((w) => w.scope === "tenant")).toMatchObject({ events: 2, cost_usd: "3" });
+  });
+
+  it("hands over the windows of the starts that changed since the last checkpoint, and only those", () => {
+    const s = createWindowState({ windowMs: MIN, latenessMs: 2 * MIN });
+    s.add(ev("e1", 1000, "1"), T0 + MIN + 2000);
+    s.add(ev("e2", MIN + 1000, "2"), T0 + MIN + 2000);
+    const startsOf = (list: readonly (readonly [number, string])[]) => list.map(([start]) => start);
+    const first = s.takeChanged();
+    expect(startsOf(first)).toEqual([T0, T0 + MIN]);
+    // Each start's text holds all its windows (tenant, model, persona, operation, post), and only its own.
+    const [, json] = first.find(([start]) => start === T0)!;
+    const windows = JSON.parse(json) as WindowSnapshotV2["windows"];
+    expect(windows.map((w) => w.scope).sort()).toEqual(["post", "tenant", "tenant_model", "tenant_operation", "tenant_persona"]);
+    expect(new Set(windows.map((w) => w.start))).toEqual(new Set([T0]));
+    expect(s.takeChanged()).toEqual([]);
+    // A new event of the second minute changes that start alone; a duplicate or a late event changes nothing.
+    s.add(ev("e3", MIN + 3000, "3"), T0 + MIN + 4000);
+    s.add(ev("e1", 1000, "1"), T0 + MIN + 4000);
+    expect(startsOf(s.takeChanged())).toEqual([T0 + MIN]);
+    s.tick(T0 + 4 * MIN + 1); // the first minute final
+    expect(s.add(ev("late", 1000, "1"), T0 + 4 * MIN + 2).status).toBe("late");
+    expect(s.takeChanged()).toEqual([]);
+  });
+
+  it("resumes from a second-format checkpoint, whose windows it holds inline, and writes them as sections at the next checkpoint", () => {
+    const a = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    a.add(ev("e1", 1000, "1"), T0 + 2000);
+    a.add(ev("e2", MIN + 1000, "2"), T0 + MIN + 2000);
+    const v3 = a.snapshot();
+    const keys = a.takeFresh();
+    const sections = a.takeChanged();
+    const v2: WindowSnapshotV2 = { ...v3, v: 2, windows: sections.flatMap(([, json]) => JSON.parse(json) as WindowSnapshotV2["windows"]) };
+    const b = createWindowState({ windowMs: MIN, latenessMs: MIN });
+    b.load(JSON.parse(JSON.stringify(v2)), keys);
+    expect(b.takeChanged()).toEqual(sections);
+    expect(b.add(ev("e2", MIN + 1000, "2"), T0 + MIN + 3000).status).toBe("duplicate");
   });
 });
