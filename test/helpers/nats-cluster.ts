@@ -84,22 +84,28 @@ function parentDeathSignal(bin: string, args: string[]): [string, string[]] {
   return setpriv.status === 0 ? [setpriv.stdout.trim(), ["--pdeathsig", "SIGKILL", bin, ...args]] : [bin, args];
 }
 
+/** What a node says of the JetStream meta group: its leader, its size and the peers it sees. */
+interface MetaView {
+  leader?: string;
+  cluster_size?: number;
+  replicas?: { name: string; current?: boolean }[];
+}
+
 /**
- * A node serves JetStream and knows the cluster's meta leader. Not the full
- * /healthz: after a restart it waits for every idle consumer to be current,
- * which nats-server 2.9 may take long to report though nothing is missing.
+ * A node serves JetStream, and what it says of the meta group (null when it
+ * does not serve). Not the full /healthz: after a restart it waits for every
+ * idle consumer to be current, which nats-server 2.9 may take long to report
+ * though nothing is missing.
  */
-async function healthy(monitorPort: number): Promise<boolean> {
+async function metaView(monitorPort: number): Promise<MetaView | null> {
   try {
     const base = `http://127.0.0.1:${monitorPort}`;
     const js = await fetch(`${base}/healthz?js-enabled-only=true`, { signal: AbortSignal.timeout(2000) });
-    if (!js.ok) return false;
-    const jsz = (await (await fetch(`${base}/jsz`, { signal: AbortSignal.timeout(2000) })).json()) as {
-      meta_cluster?: { leader?: string };
-    };
-    return Boolean(jsz.meta_cluster?.leader);
+    if (!js.ok) return null;
+    const jsz = (await (await fetch(`${base}/jsz`, { signal: AbortSignal.timeout(2000) })).json()) as { meta_cluster?: MetaView };
+    return jsz.meta_cluster ?? {};
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -140,7 +146,13 @@ export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCl
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const up = nodes.filter((n) => n.child);
-      const states = await Promise.all(up.map((n) => healthy(n.monitorPort)));
+      const views = await Promise.all(up.map((n) => metaView(n.monitorPort)));
+      // Every running node knows the leader and all the peers, and the leader sees every running peer
+      // current: before that, a stream of as many replicas as nodes finds "no suitable peers for placement".
+      const leader = views.find((v, i) => v?.leader === up[i]!.name) ?? null;
+      const peersCurrent =
+        leader !== null && up.every((n) => n.name === leader.leader || leader.replicas?.some((r) => r.name === n.name && r.current));
+      const states = views.map((v) => Boolean(v?.leader) && (v?.cluster_size ?? 0) >= count && peersCurrent);
       if (states.every(Boolean)) return;
       if (Date.now() > deadline) {
         const down = up.filter((_, i) => !states[i]).map((n) => `${n.name} (${path.join(n.dir, "nats-server.log")})`);
