@@ -28,6 +28,7 @@ import { createSubjects, streamNames } from "../pipeline/nats/subjects.ts";
 import { applyTopology, partitionDurable } from "../pipeline/nats/topology.ts";
 import type { PricedEvent } from "../schemas/index.ts";
 import { cleanEnv } from "../test/helpers/cli-process.ts";
+import { cpuSeconds } from "./process-stats.ts";
 import { cliPath, repoRoot, tempHome } from "../test/helpers/stack-process.ts";
 
 const { values: args } = parseArgs({
@@ -153,6 +154,7 @@ await sleep(5000);
 type Sample = { t_s: number; rss_mb: number; anon_mb: number } & Awaited<ReturnType<typeof heapMb>>;
 const samples: Sample[] = [];
 const started = Date.now();
+const cpuAtStart = cpuSeconds(child.pid);
 let sent = 0;
 let i = 0;
 const sampler = setInterval(
@@ -179,6 +181,7 @@ while (Date.now() - started < minutes * 60_000) {
   await sleep(Math.max(0, tickMs - (Date.now() - tickStart)));
 }
 clearInterval(sampler);
+const cpuAtEnd = cpuSeconds(child.pid);
 const seconds = (Date.now() - started) / 1000;
 
 let lag = 0;
@@ -229,6 +232,8 @@ const result = {
   target_events_per_s: rate,
   sent_events: sent,
   events_per_s: Math.round(sent / seconds),
+  // The windower process's CPU time (all threads) over the run, per event sent.
+  windower_cpu_us_per_event: cpuAtStart === null || cpuAtEnd === null ? null : Math.round(((cpuAtEnd - cpuAtStart) * 1e6 * 10) / sent) / 10,
   seconds: Math.round(seconds),
   warmup_s: warmupS,
   rss_mb_start_of_steady: steady[0]?.rss_mb ?? null,

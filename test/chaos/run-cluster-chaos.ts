@@ -19,9 +19,10 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
+import { Kvm, type KV } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { natsAuthOptions } from "../../pipeline/nats/connect.ts";
-import { createSubjects, streamNames } from "../../pipeline/nats/subjects.ts";
+import { createSubjects, partitionBuckets, streamNames } from "../../pipeline/nats/subjects.ts";
 import { Decimal } from "../../pipeline/pricing/decimal.ts";
 import { seededRandom } from "../../pipeline/demo/traffic.ts";
 import { stageNames } from "../../pipeline/stack/stage-registry.ts";
@@ -84,6 +85,11 @@ export interface ClusterChaosReport {
   costline_restart_ms: number;
   /** From the NATS node's SIGKILL until the events stream had a new leader. */
   nats_leader_election_ms: number;
+  /**
+   * The killed process's partition leases (every stage's): how many it held, and from its SIGKILL
+   * until another instance held each (first, last); null until all were taken over within 60 s.
+   */
+  takeover: { leases_held: number; first_ms: number | null; all_ms: number | null };
   /** alerts: lifecycles (fingerprint and first_seen); alert_messages: firing messages, escalations included. */
   spike: {
     tenant: string;
@@ -139,7 +145,10 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   log(`costline up pid ${up.info.pid}, ClickHouse over HTTP at ${up.info.clickhouse_url}; logs and stores under ${home}`);
   const runEnv = { ...env, COSTLINE_HOME: home, CLICKHOUSE_URL: up.info.clickhouse_url!, COSTLINE_METRICS_PORT: "0" };
   const runs: RunProcess[] = [];
-  for (const name of ["b", "c"]) runs.push(await startRun([...stageNames], runEnv, { logFile: runLog(home, name) }));
+  // Instance ids of the harness's own, so the killed process's leases can be told apart in the lease bucket.
+  const instanceIds = ["b", "c"].map((name) => `chaos-${name}-${runId}`);
+  for (const [i, name] of ["b", "c"].entries())
+    runs.push(await startRun([...stageNames], { ...runEnv, COSTLINE_INSTANCE_ID: instanceIds[i]! }, { logFile: runLog(home, name) }));
   log(`two more costline processes running ${stageNames.join(", ")}: pids ${runs.map((r) => r.pid).join(", ")}`);
 
   const nc = await connect({
@@ -168,6 +177,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
     kills_while_publishing: 0,
     costline_restart_ms: 0,
     nats_leader_election_ms: 0,
+    takeover: { leases_held: 0, first_ms: null as number | null, all_ms: null as number | null },
   };
   const unique = new Map<string, { tenant: string; amount: string }>();
 
@@ -266,16 +276,24 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   await at(0.35);
   if (publishing) report.kills_while_publishing++;
   const victim = runs[0]!;
-  log(`SIGKILL costline process pid ${victim.pid} (${report.events_published} events published)`);
+  const leaseKv = await new Kvm(adminNc).open(partitionBuckets.leases);
+  const victimLeases = await leasesOf(leaseKv, instanceIds[0]!);
+  log(`SIGKILL costline process pid ${victim.pid} (${report.events_published} events published; it held ${victimLeases.length} leases)`);
   const killedAt = Date.now();
   await victim.kill();
   report.costline_kills++;
-  // Started again in the background, as a supervisor would: the NATS kill below keeps its moment.
-  const restarted = startRun([...stageNames], runEnv, { logFile: victim.logFile }).then((r) => {
-    runs[0] = r;
-    report.costline_restart_ms = Date.now() - killedAt;
-    log(`restarted as pid ${r.pid} after ${report.costline_restart_ms} ms`);
+  const takenOver = watchTakeover(leaseKv, victimLeases, instanceIds[0]!, killedAt).then((t) => {
+    report.takeover = t;
+    log(`takeover of ${t.leases_held} leases: first after ${t.first_ms} ms, all after ${t.all_ms} ms`);
   });
+  // Started again in the background, as a supervisor would (a new instance id: a new member); the NATS kill below keeps its moment.
+  const restarted = startRun([...stageNames], { ...runEnv, COSTLINE_INSTANCE_ID: `chaos-b2-${runId}` }, { logFile: victim.logFile }).then(
+    (r) => {
+      runs[0] = r;
+      report.costline_restart_ms = Date.now() - killedAt;
+      log(`restarted as pid ${r.pid} after ${report.costline_restart_ms} ms`);
+    },
+  );
 
   await at(0.6);
   if (publishing) report.kills_while_publishing++;
@@ -302,6 +320,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   log(`${cluster.nodes[node]!.name} restarted; the events stream's new leader took ${report.nats_leader_election_ms} ms`);
 
   await restarted;
+  await takenOver;
   await at(0.8);
   spikeAfter = Date.now();
   await publisher;
@@ -491,6 +510,38 @@ async function finalTenantWindows(nc: Awaited<ReturnType<typeof connect>>, tenan
     if (got === 0) break;
   }
   return out;
+}
+
+/** The partition lease keys `owner` holds now (`<group>.p.<n>`, owner in the value). */
+async function leasesOf(kv: KV, owner: string): Promise<string[]> {
+  const held: string[] = [];
+  for await (const key of await kv.keys())
+    if (/\.p\.\d+$/.test(key)) {
+      const e = await kv.get(key);
+      if (e?.operation === "PUT" && e.value.length && (e.json() as { owner?: string }).owner === owner) held.push(key);
+    }
+  return held;
+}
+
+/** Polls the leases a killed owner held until another instance holds each: the time to take over. */
+async function watchTakeover(kv: KV, keys: string[], dead: string, killedAt: number): Promise<ClusterChaosReport["takeover"]> {
+  const takenAt = new Map<string, number>();
+  const deadline = killedAt + 60_000;
+  while (takenAt.size < keys.length && Date.now() < deadline) {
+    for (const key of keys) {
+      if (takenAt.has(key)) continue;
+      const e = await kv.get(key).catch(() => null);
+      const owner = e?.operation === "PUT" && e.value.length ? (e.json() as { owner?: string }).owner : undefined;
+      if (owner && owner !== dead) takenAt.set(key, Date.now() - killedAt);
+    }
+    await sleep(200);
+  }
+  const times = [...takenAt.values()];
+  return {
+    leases_held: keys.length,
+    first_ms: times.length ? Math.min(...times) : null,
+    all_ms: takenAt.size === keys.length && keys.length ? Math.max(...times) : null,
+  };
 }
 
 /** What the processes say about leases, if anything: metrics with "lease" in their name, summed, and KV buckets so named. */

@@ -25,5 +25,8 @@ describe.runIf(process.env.COSTLINE_CLUSTER_CHAOS === "1")("cluster chaos (short
     expect(perTenant.length).toBe(10);
     for (const c of perTenant) expect(c, c.name).toMatchObject({ equal: true });
     if (report.leases.buckets.length > 0) for (const c of report.checks) expect(c, c.name).toMatchObject({ equal: true });
+    // The killed process held leases, and the others took every one of them over.
+    expect(report.takeover.leases_held).toBeGreaterThan(0);
+    expect(report.takeover.all_ms).not.toBeNull();
   }, 900_000);
 });
