@@ -136,7 +136,9 @@ const js = jetstream(nc);
 const subjects = createSubjects(config.subjects.prefix, config.partitions.count);
 
 const metricsPort = await freePort();
-const child = spawn(process.execPath, [cliPath, "run", "windower"], {
+// Node options as arguments, not NODE_OPTIONS: some (--cpu-prof) are refused there.
+const nodeArgs = args["child-node-options"].split(/\s+/).filter(Boolean);
+const child = spawn(process.execPath, [...nodeArgs, cliPath, "run", "windower"], {
   cwd: repoRoot,
   env: cleanEnv({
     ...settings,
@@ -144,7 +146,6 @@ const child = spawn(process.execPath, [cliPath, "run", "windower"], {
     COSTLINE_HOME: path.join(home, "w"),
     COSTLINE_API_PORT: "0",
     COSTLINE_METRICS_PORT: String(metricsPort),
-    ...(args["child-node-options"] ? { NODE_OPTIONS: args["child-node-options"] } : {}),
     COSTLINE_LOG_LEVEL: "warn",
   }),
   stdio: ["ignore", "inherit", "inherit"],
