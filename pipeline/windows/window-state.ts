@@ -14,9 +14,8 @@
 // windows travel apart too, one section per window start (`takeChanged()`):
 // a checkpoint rewrites only the starts whose windows changed since the one
 // before — in steady traffic the current minute — not the starts waiting out
-// their lateness. Keys are
-// kept as 96-bit digests: memory grows with the open windows' events, never
-// with traffic over time.
+// their lateness. Keys are kept as 96-bit digests: memory grows with the open
+// windows' events, never with traffic over time.
 import { hash } from "node:crypto";
 import { fromPico, toPico } from "../pricing/decimal.ts";
 import type { PricedEvent, WindowAggregate } from "../../schemas/index.ts";
@@ -341,8 +340,10 @@ export function createWindowState(opts: WindowOptions) {
     /**
      * Resumes from a checkpoint: the state becomes exactly the one the
      * snapshot was taken of, with the keys of its starts (`keys`: the key
-     * log, several entries per start allowed). A first-format snapshot
-     * carries its keys itself. Loaded keys are not fresh: the log holds them.
+     * log, several entries per start allowed) and their windows (`sections`,
+     * one per start). A first-format snapshot carries its keys itself, and
+     * the first two formats their windows. Loaded keys are not fresh and
+     * loaded sections not changed: the store holds them.
      */
     load(
       snap: WindowSnapshot | WindowSnapshotV2 | WindowSnapshotV1,
