@@ -7,6 +7,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config/config.ts";
 import { insertIdempotent, queryRows } from "../clickhouse/client.ts";
+import { groupBy } from "../group-by.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import type { Logger } from "../observability/log.ts";
 import { sqlFile } from "../queries/sql-files.ts";
@@ -90,12 +91,8 @@ export function createAllocator(deps: AllocatorDeps) {
         from: chTime(new Date(Math.min(...starts)).toISOString()),
         to: chTime(new Date(Math.max(...starts) + config.windowS * 1000).toISOString()),
       });
-      for (const r of rows) {
-        const key = windowKey(r);
-        const list = out.get(key);
-        if (list) list.push(r);
-        else out.set(key, [r]);
-      }
+      // Each window is in one part only: the parts' groups never share a key.
+      for (const [key, list] of groupBy(rows, windowKey)) out.set(key, list);
     }
     return out;
   }
@@ -124,13 +121,7 @@ export function createAllocator(deps: AllocatorDeps) {
     const closedBefore = now().getTime() - config.latenessS * 1000;
     const ready = candidates.filter((c) => startMs(c) + config.windowS * 1000 <= closedBefore);
     const waiting = candidates.filter((c) => !ready.includes(c));
-    const byWindow = new Map<string, Candidate[]>();
-    for (const c of ready) {
-      const k = windowKey(c);
-      const list = byWindow.get(k);
-      if (list) list.push(c);
-      else byWindow.set(k, [c]);
-    }
+    const byWindow = groupBy(ready, windowKey);
     const drivers = await driversOf([...byWindow.values()].map((group) => group[0]!));
     const rows: Record<string, unknown>[] = [];
     for (const [key, group] of byWindow) {

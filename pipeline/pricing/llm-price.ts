@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import type { PriceComponent } from "../../schemas/index.ts";
+import { groupBy } from "../group-by.ts";
 import { Decimal, toMoney } from "./decimal.ts";
 import { createModelResolver, isLibraryProvider, priceAt } from "./model-resolution.ts";
 import { shippedOverlay, type PriceOverlay } from "./price-overlay.ts";
@@ -58,17 +59,6 @@ export type LlmPriceResult =
     };
 
 const key = (provider: string, model: string) => `${provider.toLowerCase()}\u0000${model.toLowerCase()}`;
-
-function groupBy<T>(items: readonly T[], keyOf: (t: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const item of items) {
-    const k = keyOf(item);
-    const list = m.get(k);
-    if (list) list.push(item);
-    else m.set(k, [item]);
-  }
-  return m;
-}
 
 export function createLlmPricer(pricing: PricingConfig, overlay: PriceOverlay = shippedOverlay()) {
   const resolve = createModelResolver(10_000, overlay.models);

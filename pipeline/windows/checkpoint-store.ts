@@ -161,6 +161,9 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
     return out;
   }
 
+  /** A chunk key of this writer that no durable head names: a freed one, or a new one. */
+  const claimKey = (p: number, w: Writer) => w.free.pop() ?? `${logPrefix(p)}${w.name}.${w.next++}`;
+
   /** Deletes the log chunks of the writer this one took over from: no head lists them any more. */
   async function sweep(w: Writer): Promise<void> {
     while (w.foreign.length) {
@@ -281,7 +284,7 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
       try {
         for (const group of payloads(entries)) {
           const value = Buffer.from(JSON.stringify(group), "utf8");
-          const key = w.free.pop() ?? `${logPrefix(p)}${w.name}.${w.next++}`;
+          const key = claimKey(p, w);
           taken.push(key);
           await kv.put(key, value);
           written.push({ key, starts: [...new Set(group.map((e) => e[0]))], bytes: value.length, sha256: digest(value) });
@@ -294,7 +297,7 @@ export function createCheckpointStore(kv: KV, chunkBytes = CHUNK): CheckpointSto
           const section: Section = { start, chunks: [] };
           for (let at = 0; at === 0 || at < value.length; at += chunkBytes) {
             const part = value.subarray(at, at + chunkBytes);
-            const key = w.free.pop() ?? `${logPrefix(p)}${w.name}.${w.next++}`;
+            const key = claimKey(p, w);
             taken.push(key);
             await kv.put(key, part);
             section.chunks.push({ key, bytes: part.length, sha256: digest(part) });

@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Config } from "../config/config.ts";
 import { TransientError } from "../errors.ts";
+import { groupBy } from "../group-by.ts";
 import type { Fence } from "../leases/lease-manager.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -107,12 +108,7 @@ export async function createWindower(deps: WindowerDeps) {
 
   async function publishAll(windows: WindowAggregate[]): Promise<void> {
     // One message per scope and chunk of windows: a window update per message would cost more than the events did.
-    const byScope = new Map<string, WindowAggregate[]>();
-    for (const w of windows) {
-      const list = byScope.get(w.scope);
-      if (list) list.push(w);
-      else byScope.set(w.scope, [w]);
-    }
+    const byScope = groupBy(windows, (w) => w.scope);
     const sends: Promise<unknown>[] = [];
     for (const [scope, list] of byScope)
       for (let i = 0; i < list.length; i += WINDOWS_PER_MESSAGE) {
