@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Compiles pipeline/ and schemas/ into dist/ (JavaScript + type declarations)
-// with tsc when dist/ is missing or older than any source. The check is a
+// with tsc when dist/ is missing or older than any source, then bundles the
+// CLI into dist/cli/ with esbuild: one file per command (the code of its own
+// and of the packages it uses, whitespace removed), so a command's start-up
+// reads and compiles a few files instead of hundreds. The library exports use
+// dist/pipeline and dist/schemas. The check is a
 // walk of file modification times (milliseconds), so `npm start`, `npm test`
 // and a development checkout's `npx costline` can run it every time; tsc runs
 // only when something changed. Plain JavaScript with no dependencies.
@@ -8,6 +12,7 @@
 //   node scripts/build.mjs           build if stale
 //   node scripts/build.mjs --force   build anyway
 import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,10 +42,12 @@ export function hasSources() {
 }
 
 const entry = path.join(root, "dist", "pipeline", "cli", "main.js");
+/** The bundled CLI bin/costline.mjs runs. */
+export const cliEntry = path.join(root, "dist", "cli", "main.js");
 const buildInfo = path.join(root, "dist", ".tsbuildinfo");
 
 export function isStale() {
-  if (!existsSync(stamp) || !existsSync(entry)) return true;
+  if (!existsSync(stamp) || !existsSync(entry) || !existsSync(cliEntry)) return true;
   return newestSourceMtime() > statSync(stamp).mtimeMs;
 }
 
@@ -63,9 +70,42 @@ export function ensureBuilt({ force = false, quiet = false } = {}) {
     process.stderr.write("[build] tsc failed; see the errors above\n");
     process.exit(1);
   }
+  bundleCli();
   writeFileSync(stamp, `${new Date(startedAt).toISOString()}\n`);
   utimesSync(stamp, startedAt / 1000, startedAt / 1000);
   if (!quiet) process.stderr.write(`[build] done in ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
+}
+
+/**
+ * Bundles dist/pipeline/cli/main.js and what it imports into dist/cli/: the
+ * commands' modules stay separate chunks (each command's dynamic import), the
+ * code they share is split out once. chdb is left out (a native addon, and
+ * optional) and so is @clickhouse/client (see below); the bundle's chunks find the package's data files from
+ * package.json upwards, as the unbundled modules do. esbuild is loaded only
+ * here, so the stale check bin/ runs costs nothing extra.
+ */
+function bundleCli() {
+  const esbuild = createRequire(import.meta.url)("esbuild");
+  rmSync(path.dirname(cliEntry), { recursive: true, force: true });
+  esbuild.buildSync({
+    entryPoints: [entry],
+    outdir: path.dirname(cliEntry),
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    // chdb: a native addon. @clickhouse/client: imported dynamically by the
+    // commands that open the ledger, where esbuild's wrapper of a CommonJS
+    // package loses its named exports; Node loads it from node_modules.
+    external: ["chdb", "@clickhouse/client"],
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: "linked",
+    logLevel: "warning",
+    // Packages written as CommonJS call require(); give each chunk one.
+    banner: { js: 'import { createRequire as __costlineRequire } from "node:module"; const require = __costlineRequire(import.meta.url);' },
+  });
 }
 
 if (path.resolve(process.argv[1] ?? "") === fileURLToPath(import.meta.url)) ensureBuilt({ force: process.argv.includes("--force") });

@@ -1,7 +1,7 @@
 // `costline export focus --from ISO --to ISO [--format csv|parquet] [--tenant T] [--output FILE]`:
 // the FOCUS 1.2 export of a running stack's ledger (through its API), to a file or stdout.
 import { createWriteStream } from "node:fs";
-import { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Config } from "../config/config.ts";
 import { CostlineError } from "../errors.ts";
@@ -25,7 +25,7 @@ export async function runFocusExport(config: Config, opts: FocusExportOptions): 
   if (access.kind === "api") {
     const params = new URLSearchParams(Object.entries(q.data).filter(([, v]) => v !== undefined) as [string, string][]);
     const res = await apiCall(config, `${access.url}/v1/exports/focus?${params}`);
-    if (!res.ok || !res.body) {
+    if (!res.ok) {
       const text = await res.text();
       let message = text;
       try {
@@ -35,7 +35,7 @@ export async function runFocusExport(config: Config, opts: FocusExportOptions): 
       }
       throw new CostlineError(message);
     }
-    await pipeline(Readable.fromWeb(res.body as import("node:stream/web").ReadableStream), out);
+    await pipeline(res.stream, out);
     return;
   }
   try {

@@ -6,6 +6,7 @@ import { openClickHouse, type Ledgerbase } from "../clickhouse/client.ts";
 import { findLiveStack } from "../stack/stack-file.ts";
 import { CostlineError, StackNotFoundError } from "../errors.ts";
 import { clientKey } from "../api/admin-key.ts";
+import { httpRequest, type ApiRequest, type ApiResponse } from "./http-request.ts";
 
 export type LedgerAccess = { kind: "api"; url: string } | { kind: "direct"; db: Ledgerbase };
 
@@ -22,12 +23,12 @@ export async function ledgerAccess(config: Config): Promise<LedgerAccess> {
 }
 
 /** Calls the stack's API with the configured key (COSTLINE_API_KEY, else $COSTLINE_HOME/admin.key). */
-export async function apiCall(config: Config, url: string, init: RequestInit = {}): Promise<Response> {
+export async function apiCall(config: Config, url: string, init: ApiRequest = {}): Promise<ApiResponse> {
   const key = clientKey(config.home, config.api.clientKey);
-  const headers = new Headers(init.headers);
-  if (key) headers.set("authorization", `Bearer ${key}`);
+  const headers = { ...init.headers };
+  if (key) headers.authorization = `Bearer ${key}`;
   try {
-    const res = await fetch(url, { ...init, headers });
+    const res = await httpRequest(url, { ...init, headers });
     if (res.status === 401)
       throw new StackNotFoundError(
         `the API refused the key (${key ? "invalid or revoked" : "none found"}): set COSTLINE_API_KEY or run where $COSTLINE_HOME/admin.key is readable`,

@@ -55,6 +55,9 @@ describe("the npm package", () => {
     tarball = path.join(home, info!.filename);
     const files = info!.files.map((f) => f.path);
     expect(files).toContain("dist/pipeline/producer/producer.js");
+    // The CLI as one bundle per command (bin/costline.mjs runs it), its source maps left out.
+    expect(files).toContain("dist/cli/main.js");
+    expect(files.filter((f) => f.startsWith("dist/cli/") && f.endsWith(".map"))).toEqual([]);
     expect(files).toContain("dist/pipeline/guard/guard.d.ts");
     expect(files).toContain("dist/schemas/index.d.ts");
     expect(files).toContain("clickhouse/migrations/0001_ledger.sql");
