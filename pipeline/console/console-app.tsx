@@ -18,6 +18,7 @@ import type { HealthReport } from "../health/health-status.ts";
 import type { SilenceStore } from "../notify/silences.ts";
 import { silenceState } from "../notify/silences.ts";
 import { PermanentError, formatIssues } from "../errors.ts";
+import { utcFromInput } from "./format.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { sqlFile } from "../queries/sql-files.ts";
 import { buildCostsQuery, costsQuerySchema, type CostsQuery } from "../queries/costs-query.ts";
@@ -222,8 +223,9 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   }
   function explorerQuery(form: ExplorerForm): CostsQuery {
     const q = costsQuerySchema.safeParse({
-      from: `${form.from}:00Z`.replace(/:00:00Z$/, ":00Z").replace(/^(\d{4}-\d\d-\d\dT\d\d:\d\d)(:\d\d)?(:00Z)?$/, "$1:00Z"),
-      to: `${form.to}`.replace(/^(\d{4}-\d\d-\d\dT\d\d:\d\d)(:\d\d)?$/, "$1:00Z"),
+      // Both ends as ISO UTC with seconds, whichever form the input took.
+      from: utcFromInput(form.from),
+      to: utcFromInput(form.to),
       granularity: form.granularity,
       group_by: form.group_by || undefined,
       filter: form.filter_key && form.filter_value ? [`${form.filter_key}:${form.filter_value}`] : [],

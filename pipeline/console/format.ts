@@ -16,4 +16,14 @@ export const pct = (share: number) => `${(share * 100).toFixed(share < 0.1 ? 1 :
 /** "2026-12-01 10:00" from an ISO time or ClickHouse's "2026-12-01 10:00:00.000". */
 export const when = (t: string) => t.replace("T", " ").replace(/(:\d\d)(:\d\d(\.\d+)?)?Z?$/, "$1");
 
+/**
+ * A datetime-local input's value ("2026-12-01T16:00", seconds optional, a Z
+ * allowed) as the ISO UTC time the API's schemas take ("2026-12-01T16:00:00Z").
+ * Anything else is returned as it is, for the schema to refuse with its reason.
+ */
+export function utcFromInput(value: string): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d)(:\d\d(\.\d+)?)?Z?$/.exec(value);
+  return m ? `${m[1]}${m[2] ?? ":00"}Z` : value;
+}
+
 export const count = (n: number | string) => Number(n).toLocaleString("en-US");

@@ -8,6 +8,8 @@ import { alertsQuerySchema, likelyCause, MAX_ALERTS_PAGE } from "../../pipeline/
 import { demoEvent, guardDemoEvent, newDemoStats, seededRandom } from "../../pipeline/demo/traffic.ts";
 import { chartData } from "../../pipeline/console/pages/explorer.tsx";
 import { projectMonthEnd } from "../../pipeline/console/console-data.ts";
+import { utcFromInput } from "../../pipeline/console/format.ts";
+import { costsQuerySchema } from "../../pipeline/queries/costs-query.ts";
 import type { CheckRequest, Decision } from "../../pipeline/guard/decide.ts";
 
 describe("console sessions", () => {
@@ -133,5 +135,17 @@ describe("console figures", () => {
     expect(d.series.at(-1)).toEqual([0, 0, 3, 0]);
     // Without folded points there is no "other"; an empty group value is labelled.
     expect(chartData([{ bucket: "2026-11-20 10:00:00", group: "", other: false, cost_usd: "1" }], [""]).labels).toEqual(["(none)"]);
+  });
+
+  it("reads the explorer's time inputs as ISO UTC with seconds, on the hour too (a minute of :00 was refused)", () => {
+    expect(utcFromInput("2026-12-01T16:00")).toBe("2026-12-01T16:00:00Z");
+    expect(utcFromInput("2026-12-01T16:07")).toBe("2026-12-01T16:07:00Z");
+    expect(utcFromInput("2026-12-01T16:07:30")).toBe("2026-12-01T16:07:30Z");
+    expect(utcFromInput("2026-12-01T16:00:00Z")).toBe("2026-12-01T16:00:00Z");
+    expect(utcFromInput("yesterday")).toBe("yesterday");
+    for (const from of ["2026-12-01T16:00", "2026-12-01T16:59", "2026-12-01T00:00"])
+      expect(
+        costsQuerySchema.safeParse({ from: utcFromInput(from), to: utcFromInput("2026-12-02T16:01"), granularity: "hour" }).success,
+      ).toBe(true);
   });
 });

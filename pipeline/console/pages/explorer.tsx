@@ -4,7 +4,7 @@
 // the groups, and the same rows as CSV.
 import { Decimal } from "../../pricing/decimal.ts";
 import type { ExplorerPoint, ExplorerResult } from "../../queries/explorer-query.ts";
-import { count, pct } from "../format.ts";
+import { count, pct, utcFromInput } from "../format.ts";
 import { Money } from "../layout.tsx";
 
 export const explorerGroups = [
@@ -43,8 +43,8 @@ function allBuckets(points: ExplorerPoint[], range?: { from: string; to: string;
   const seen = [...new Set(points.map((r) => r.bucket))].sort();
   const step = range ? STEP_S[range.granularity] : undefined;
   if (!range || !step) return seen;
-  const from = Math.floor(Date.parse(`${range.from}:00Z`) / 1000 / step) * step;
-  const to = Date.parse(`${range.to}:00Z`) / 1000;
+  const from = Math.floor(Date.parse(utcFromInput(range.from)) / 1000 / step) * step;
+  const to = Date.parse(utcFromInput(range.to)) / 1000;
   if (!Number.isFinite(from) || !Number.isFinite(to) || (to - from) / step > 2000) return seen;
   const out = new Set(seen);
   for (let t = from; t < to; t += step) out.add(new Date(t * 1000).toISOString().slice(0, 19).replace("T", " "));
