@@ -34,7 +34,6 @@ const NOTES: Record<string, { default?: string; note?: string }> = {
   COSTLINE_API_HOST: { note: "the API's address" },
   COSTLINE_SUBJECT_PREFIX: { note: "the first token of every NATS subject" },
   COSTLINE_LOG_LEVEL: { note: "pino's log level" },
-  COSTLINE_LEDGER_FLUSH_MS: { note: "the longest a ledger batch waits before its insert" },
   COSTLINE_ENRICH_BATCH: { note: "events priced per enrich batch" },
   COSTLINE_ENRICH_FLUSH_MS: { note: "the longest an enrich batch waits" },
   COSTLINE_ACK_WAIT_S: { note: "JetStream's ack wait for the stages' consumers" },

@@ -51,7 +51,12 @@ export const envSchema = z.object({
   COSTLINE_MAX_BATCH_EVENTS: intFrom(1000, 1, 100_000),
   /** Priced messages per ledger insert (each carries up to 250 events). */
   COSTLINE_LEDGER_BATCH_MESSAGES: intFrom(40, 1, 10_000),
-  COSTLINE_LEDGER_FLUSH_MS: intFrom(100, 5, 10_000),
+  /**
+   * The longest a ledger batch waits before its insert. Each insert writes a part to the ledger and to each of its
+   * six rollups, a fixed cost of the engine's CPU, so fewer and larger inserts are cheaper (docs/lean.md); a busy
+   * partition fills its batch (COSTLINE_LEDGER_BATCH_MESSAGES) first.
+   */
+  COSTLINE_LEDGER_FLUSH_MS: intFrom(1000, 5, 10_000),
   COSTLINE_ENRICH_BATCH: intFrom(500, 1, 10_000),
   COSTLINE_ENRICH_FLUSH_MS: intFrom(20, 1, 10_000),
   /** Enrich batches in flight at once (the ledger always settles one batch at a time). */
