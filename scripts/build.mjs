@@ -4,10 +4,11 @@
 // CLI into dist/cli/ with esbuild: one file per command (the code of its own
 // and of the packages it uses, whitespace removed), so a command's start-up
 // reads and compiles a few files instead of hundreds. The library exports use
-// dist/pipeline and dist/schemas. The check is a
-// walk of file modification times (milliseconds), so `npm start`, `npm test`
-// and a development checkout's `npx costline` can run it every time; tsc runs
-// only when something changed. Plain JavaScript with no dependencies.
+// dist/pipeline and dist/schemas. The check is a walk of file modification
+// times (milliseconds), so `npm start`, `npm test` and a development
+// checkout's `npx costline` can run it every time; tsc and esbuild run only
+// when something changed. Plain JavaScript; the two tools are loaded only to
+// build.
 //
 //   node scripts/build.mjs           build if stale
 //   node scripts/build.mjs --force   build anyway
@@ -80,12 +81,19 @@ export function ensureBuilt({ force = false, quiet = false } = {}) {
  * Bundles dist/pipeline/cli/main.js and what it imports into dist/cli/: the
  * commands' modules stay separate chunks (each command's dynamic import), the
  * code they share is split out once. chdb is left out (a native addon, and
- * optional) and so is @clickhouse/client (see below); the bundle's chunks find the package's data files from
- * package.json upwards, as the unbundled modules do. esbuild is loaded only
- * here, so the stale check bin/ runs costs nothing extra.
+ * optional) and so is @clickhouse/client (see below); the bundle's chunks
+ * find the package's data files from package.json upwards, as the unbundled
+ * modules do. esbuild is loaded only here, so the stale check bin/ runs costs
+ * nothing extra.
  */
 function bundleCli() {
-  const esbuild = createRequire(import.meta.url)("esbuild");
+  let esbuild;
+  try {
+    esbuild = createRequire(import.meta.url)("esbuild");
+  } catch {
+    process.stderr.write("[build] esbuild is not installed; run `npm install` first\n");
+    process.exit(1);
+  }
   rmSync(path.dirname(cliEntry), { recursive: true, force: true });
   esbuild.buildSync({
     entryPoints: [entry],
