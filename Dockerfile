@@ -9,7 +9,7 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY pipeline ./pipeline
 COPY schemas ./schemas
-# The compiled build (tsc → dist/): the image runs JavaScript, no TypeScript
+# The compiled build (tsc, then esbuild bundles the CLI → dist/): the image runs JavaScript, no TypeScript
 # transpiler. `npm install`, not `npm ci`: the lock records other platforms'
 # optional packages in a way `npm ci` rejects.
 RUN npm pkg delete optionalDependencies.chdb \
