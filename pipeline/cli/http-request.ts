@@ -2,7 +2,9 @@
 // (undici) costs a CLI call 50–80 ms to load and connect — a fifth of a
 // report's start-up — for one request to loopback. An answer is read whole
 // (text, json) or streamed (an export). One connection per request: a CLI
-// call makes one or two, and a pooled socket would only delay the exit.
+// call makes one or two, and a pooled socket would only delay the exit. A
+// stack that goes silent for `timeoutMs` (fetch's 300 s by default) ends the
+// call with an error rather than leaving it waiting.
 import http from "node:http";
 import type { Readable } from "node:stream";
 
@@ -10,6 +12,8 @@ export interface ApiRequest {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Longest silence of the connection, before the answer or inside its body. */
+  timeoutMs?: number;
 }
 
 export interface ApiResponse {
@@ -37,6 +41,8 @@ export async function httpRequest(url: string, init: ApiRequest = {}): Promise<A
       };
       resolve({ status, ok: status >= 200 && status < 300, stream: res, text, json: async () => JSON.parse(await text()) as unknown });
     });
+    const timeoutMs = init.timeoutMs ?? 300_000;
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from ${target.origin} for ${timeoutMs / 1000} s`)));
     req.on("error", reject);
     req.end(init.body);
   });

@@ -69,6 +69,20 @@ describe("httpRequest", () => {
     expect(parts.join("")).toBe("a,b\n1,2\n");
   });
 
+  it("ends a call the server leaves without an answer, with an error naming the wait", async () => {
+    const silent = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      await expect(httpRequest(`http://127.0.0.1:${port}/`, { timeoutMs: 100 })).rejects.toThrow(
+        /no answer from http:\/\/127\.0\.0\.1:\d+ for 0\.1 s/,
+      );
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
   it("rejects when nothing listens", async () => {
     const closed = http.createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
