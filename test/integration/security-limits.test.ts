@@ -60,7 +60,7 @@ const running = async () =>
   );
 
 describe("analytics never stall ingestion", () => {
-  it("an event published while a query runs to its 15-second bound reaches the ledger before the query ends", async () => {
+  it(`an event published while a query runs to its ${TIMEOUT_S}-second bound reaches the ledger before the query ends`, async () => {
     const long = call(stack.info.api_url, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({
       r,
       at: Date.now(),
