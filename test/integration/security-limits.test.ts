@@ -20,9 +20,7 @@ import { call } from "../helpers/api-routes.ts";
 import { costEvent } from "../helpers/events.ts";
 import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 
-// Long enough that an event published after the query starts lands well before it ends, even on a loaded
-// machine (it lands in about a second when idle); each second here is a second of the suite.
-const TIMEOUT_S = 15;
+const TIMEOUT_S = 30;
 /** Runs until its time limit, in constant memory. */
 const LONG_QUERY = "SELECT count() FROM system.numbers WHERE cityHash64(number) = 0";
 
@@ -60,7 +58,7 @@ const running = async () =>
   );
 
 describe("analytics never stall ingestion", () => {
-  it(`an event published while a query runs to its ${TIMEOUT_S}-second bound reaches the ledger before the query ends`, async () => {
+  it("an event published while a 30-second query runs reaches the ledger before the query ends", async () => {
     const long = call(stack.info.api_url, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({
       r,
       at: Date.now(),
