@@ -24,11 +24,14 @@ export async function readDlq(
 ): Promise<{ entries: DlqEntry[]; unreadable: number }> {
   const entries: DlqEntry[] = [];
   let unreadable = 0;
-  if ((await jsm.streams.info(streamNames.dlq)).state.messages === 0) return { entries, unreadable };
+  // One stage's records are one subject: the server skips the rest.
+  const subject = f.stage ? `${subjectPrefix}.dlq.${subjectToken(f.stage)}` : undefined;
+  // Nothing to read is known up front: a fetch from an empty stream or subject would wait out its expiry.
+  const { state } = await jsm.streams.info(streamNames.dlq, subject ? { subjects_filter: subject } : undefined);
+  if (state.messages === 0 || (subject && !state.subjects?.[subject])) return { entries, unreadable };
   const consumer = await js.consumers.get(streamNames.dlq, {
     deliver_policy: DeliverPolicy.All,
-    // One stage's records are one subject: the server skips the rest.
-    ...(f.stage ? { filter_subjects: `${subjectPrefix}.dlq.${subjectToken(f.stage)}` } : {}),
+    ...(subject ? { filter_subjects: subject } : {}),
   });
   const parse = (m: { json(): unknown }) => {
     try {
@@ -37,7 +40,8 @@ export async function readDlq(
       return undefined;
     }
   };
-  // Fetch until the consumer has nothing pending, or a fetch comes back empty.
+  // Fetch until the consumer has nothing pending, or a fetch comes back empty. The fetch is left as
+  // soon as the last record is in: waiting for it to end would wait out its expiry, a second per call.
   for (let done = false; !done;) {
     let got = 0;
     for await (const m of await consumer.fetch({ max_messages: 500, expires: 1000 })) {
@@ -45,7 +49,10 @@ export async function readDlq(
       const parsed = parse(m);
       if (!parsed?.success) unreadable++;
       else if (matches(parsed.data, f)) entries.push({ seq: m.seq, record: parsed.data });
-      if (m.info.pending === 0 || (f.limit && entries.length >= f.limit)) done = true;
+      if (m.info.pending === 0 || (f.limit && entries.length >= f.limit)) {
+        done = true;
+        break;
+      }
     }
     if (got === 0) done = true;
   }
