@@ -76,10 +76,12 @@ describe("costline dlq", () => {
     };
     await js.publish(subjects.events("globex"), JSON.stringify(negative), { msgID: "dlq-negative" });
 
-    const stats = await waitFor("three dead letters", async () => {
-      const s = json<Stats>(dlq("stats", "--json"));
-      return s.records >= 3 ? s : undefined;
-    });
+    // Awaited on the DLQ stream itself (a CLI process per poll would cost a second each), then read with the CLI.
+    const jsm = await jetstreamManager(nc);
+    const dlqSubjects = async () => (await jsm.streams.info(streamNames.dlq, { subjects_filter: ">" })).state.subjects ?? {};
+    await waitFor("three dead letters", async () => ((await jsm.streams.info(streamNames.dlq)).state.messages >= 3 ? true : undefined));
+    const stats = json<Stats>(dlq("stats", "--json"));
+    expect(stats.records).toBe(3);
     expect(stats.by_stage).toEqual({ enrich: { oversized: 1, not_json: 1, invalid_usage: 1 } });
     expect(stats.by_tenant).toEqual({ acme: 2, globex: 1 });
     // The terminal form: one row per stage and reason, one per tenant.
@@ -135,17 +137,22 @@ describe("costline dlq", () => {
     // A priced message both the ledger sink and the windower refuse: two records. Retried for
     // the ledger, it reaches the ledger alone (which refuses it again); the windower lets it pass.
     await js.publish(subjects.priced("acme"), JSON.stringify([{ event_id: "half-an-event" }]), { msgID: "dlq-bad-priced" });
-    const both = await waitFor("the ledger's and the windower's records", async () => {
-      const s = json<Stats>(dlq("stats", "--json"));
-      return s.by_stage.ledger && s.by_stage.windower ? s : undefined;
+    await waitFor("the ledger's and the windower's records", async () => {
+      const bySubject = await dlqSubjects();
+      return bySubject[subjects.dlq("ledger")] && bySubject[subjects.dlq("windower")] ? true : undefined;
     });
+    const both = json<Stats>(dlq("stats", "--json"));
     expect(both.by_stage).toMatchObject({ ledger: { validation: 1 }, windower: { validation: 1 } });
     const [before] = lines<Listed>(dlq("list", "--stage", "ledger", "--json"));
     expect(json(dlq("retry", "--stage", "ledger"))).toEqual({ retried: 1, skipped: [] });
-    const [again] = await waitFor("the ledger refusing the retried message again", async () => {
-      const l = lines<Listed>(dlq("list", "--stage", "ledger", "--json"));
-      return l.length === 1 && l[0]!.seq !== before!.seq ? l : undefined;
+    await waitFor("the ledger refusing the retried message again", async () => {
+      if ((await dlqSubjects())[subjects.dlq("ledger")] !== 1) return undefined;
+      const last = await jsm.streams.getMessage(streamNames.dlq, { last_by_subj: subjects.dlq("ledger") });
+      return last && last.seq !== before!.seq ? true : undefined;
     });
+    const retried = lines<Listed>(dlq("list", "--stage", "ledger", "--json"));
+    expect(retried).toHaveLength(1);
+    const [again] = retried;
     expect(again).toMatchObject({ reason: "validation", subject: subjects.priced("acme"), tenant: "acme", deliveries: 1 });
     const skippedByWindower = await waitFor("the windower skipping the ledger's retry", async () => {
       const m = (await (await fetch(`${stack!.info.api_url}/metrics`)).text()).match(
@@ -181,9 +188,9 @@ describe("costline dlq", () => {
     // Awaited, not slept: enrich has taken it (what it priced is published, or refused by the priced
     // stream as a duplicate), and then the ledger's consumers hold nothing pending or unacknowledged.
     await waitFor("enrich to take the batch published by hand", async () => ((await enrichAcks()) > acksBefore ? true : undefined));
-    const jsm = await jetstreamManager(nc2);
+    const jsm2 = await jetstreamManager(nc2);
     await waitFor("the ledger sink to have taken everything priced", async () => {
-      const ledger = (await jsm.consumers.list(streamNames.priced).next()).filter((c) => c.name.startsWith("ledger"));
+      const ledger = (await jsm2.consumers.list(streamNames.priced).next()).filter((c) => c.name.startsWith("ledger"));
       return ledger.length > 0 && ledger.every((c) => c.num_pending === 0 && c.num_ack_pending === 0) ? true : undefined;
     });
     await nc2.close();
