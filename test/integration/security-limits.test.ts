@@ -20,7 +20,7 @@ import { call } from "../helpers/api-routes.ts";
 import { costEvent } from "../helpers/events.ts";
 import { startStack, tempHome, waitFor, type StackProcess } from "../helpers/stack-process.ts";
 
-const TIMEOUT_S = 30;
+const TIMEOUT_S = 15;
 /** Runs until its time limit, in constant memory. */
 const LONG_QUERY = "SELECT count() FROM system.numbers WHERE cityHash64(number) = 0";
 
@@ -58,7 +58,7 @@ const running = async () =>
   );
 
 describe("analytics never stall ingestion", () => {
-  it("an event published while a 30-second query runs reaches the ledger before the query ends", async () => {
+  it(`an event published while a ${TIMEOUT_S}-second query runs reaches the ledger before the query ends`, async () => {
     const long = call(stack.info.api_url, "POST", "/v1/sql", { key: longKey, body: { query: LONG_QUERY } }).then((r) => ({
       r,
       at: Date.now(),
@@ -158,14 +158,12 @@ describe("fairness", () => {
   });
 
   it("refuses offset=4294967296 instead of wrapping to the first page", async () => {
-    await waitFor(
-      "the rate limit to refill",
-      async () => ((await call(stack.info.api_url, "GET", "/v1/totals", { key: tenantKey })).status === 200 ? true : undefined),
-      30_000,
-    );
-    const res = await call(stack.info.api_url, "GET", "/v1/posts/p-1/costs?offset=4294967296", { key: tenantKey });
+    // A key of its own, with a full bucket: the flooded key's refill is not what this test is about.
+    const key = (JSON.parse((await admin("POST", "/v1/admin/keys", { tenant: "lim-a" })).text) as { key: string }).key;
+    const res = await call(stack.info.api_url, "GET", "/v1/posts/p-1/costs?offset=4294967296", { key });
     expect(res.status).toBe(400);
-    expect((await call(stack.info.api_url, "GET", "/v1/posts/p-1/costs?offset=4294967295", { key: tenantKey })).status).not.toBe(400);
+    const last = await call(stack.info.api_url, "GET", "/v1/posts/p-1/costs?offset=4294967295", { key });
+    expect(last.status).toBe(200);
   });
 });
 
