@@ -1,6 +1,6 @@
 // An alert raised by the detector, published on `<prefix>.alerts.<severity>.<type>`
 // and stored in the `alerts` table.
-import { z } from "zod";
+import * as z from "zod";
 import { decimalString, isoTime } from "./common.ts";
 import { controlScopeSchema } from "./control.ts";
 

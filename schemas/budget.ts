@@ -2,7 +2,7 @@
 // tenant, or one persona, feature, user or model of it) may spend per period.
 // Calendar periods run in the budget's time zone; rolling_30d is the last 30
 // days at any moment. Key: see budgetKvKey in pipeline/budgets/budget-key.ts.
-import { z } from "zod";
+import * as z from "zod";
 import { nonNegativeDecimalString } from "./common.ts";
 import { controlScopeSchema } from "./control.ts";
 

@@ -1,6 +1,6 @@
 // Building blocks shared by every wire schema: decimal money strings,
 // attribution keys, identifiers with sane bounds.
-import { z } from "zod";
+import * as z from "zod";
 
 /** The form of a decimal amount: up to 24 integer digits and 18 decimals. */
 export const decimalPattern = /^-?\d{1,24}(\.\d{1,18})?$/;

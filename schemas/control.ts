@@ -2,7 +2,7 @@
 // closed (normal) → throttled (rate limits) → degraded (a cheaper model) →
 // open (paused until a time). Written by the detector, the budgets and
 // operators; read by every producer's guard.
-import { z } from "zod";
+import * as z from "zod";
 import { isoTime } from "./common.ts";
 
 // The bounds of the events' attribution keys: a scope names what events can carry,

@@ -2,7 +2,7 @@
 // and the original bytes so it can be inspected and retried. Fields are only
 // ever added, as optional ones, so records written by an older version stay
 // readable by `costline dlq`.
-import { z } from "zod";
+import * as z from "zod";
 import { isoTime } from "./common.ts";
 
 export const dlqReasons = [

@@ -6,7 +6,7 @@
 // shared cost the allocator splits, which invalid field gets its own dead
 // letter reason, how the FOCUS export labels it, and the example producers
 // copy (docs/event-kinds.md shows each; a unit test holds them equal).
-import { z } from "zod";
+import * as z from "zod";
 import {
   costEvent,
   infraUsageEvent,

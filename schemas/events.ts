@@ -1,6 +1,6 @@
 // CloudEvents 1.0 envelopes (structured JSON mode) and the payload of every
 // event type producers publish on `<prefix>.events.<tenant>`.
-import { z } from "zod";
+import * as z from "zod";
 import { attributionShape, currencyCode, isoTime, shortText } from "./common.ts";
 import { eventAmount } from "./money.ts";
 

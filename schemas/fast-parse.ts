@@ -8,7 +8,7 @@
 //
 // It answers only "valid, and here is the parsed value" or "not valid": for
 // the reasons and issue paths, a caller asks zod about the rare failure.
-import type { z } from "zod";
+import type * as z from "zod";
 
 export type FastParse<T> = (input: unknown) => { ok: true; value: T } | { ok: false };
 

@@ -1,6 +1,6 @@
 // Renders every wire schema as JSON Schema (draft 2020-12), as producers in
 // other languages consume it. `npm run schemas` writes them to schemas/json/.
-import { z } from "zod";
+import * as z from "zod";
 import { wireSchemas } from "./index.ts";
 
 export function renderJsonSchemas(): Record<string, string> {

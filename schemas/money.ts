@@ -3,7 +3,7 @@
 // arithmetic): |amount| < 1e9 USD and at most 12 significant decimal places
 // (trailing zeros are free: "5.250000000000000000" is 5.25 exactly). A value
 // outside them is refused per event with a reason, never rounded or wrapped.
-import { z } from "zod";
+import * as z from "zod";
 
 /** The ledger keeps amounts to 12 decimal places (a picodollar). */
 export const MONEY_SCALE = 12;

@@ -3,7 +3,7 @@
 // in the costline-silences KV bucket, the per-(alert, channel) delivery state
 // in the costline-notify bucket, the delivery log record, and the body a
 // generic webhook receives.
-import { z } from "zod";
+import * as z from "zod";
 import { regexHazard } from "./regex-safety.ts";
 import { isoTime } from "./common.ts";
 import { alertSchema } from "./alert.ts";

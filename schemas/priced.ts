@@ -1,6 +1,6 @@
 // The priced, attributed event enrich publishes on `<prefix>.priced.<tenant>`:
 // one ledger row to be. Money is decimal strings; cost_usd is null when unpriced.
-import { z } from "zod";
+import * as z from "zod";
 import { attributionShape, decimalString, isoTime } from "./common.ts";
 import { eventAmount } from "./money.ts";
 

@@ -2,7 +2,7 @@
 // costline-reservations KV bucket (key: the budget's key, then the period's
 // token; see pipeline/budgets/reservation-counter.ts). Amounts are integer
 // picodollars as decimal strings: exact, and ordinary JSON.
-import { z } from "zod";
+import * as z from "zod";
 
 const pico = z.string().regex(/^\d{1,40}$/, "an integer count of picodollars");
 

@@ -1,6 +1,6 @@
 // A tumbling event-time window aggregate, published on `<prefix>.windows.<scope>`
 // for the detector.
-import { z } from "zod";
+import * as z from "zod";
 import { decimalString, isoTime } from "./common.ts";
 
 export const windowScopes = [

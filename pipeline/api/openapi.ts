@@ -3,7 +3,7 @@
 // change to a route's query or body changes the document); a test checks that
 // every route the app registers is here and nothing else is.
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
-import { z } from "zod";
+import * as z from "zod";
 import { alertSchema, budgetSchema, controlSchema, silenceInputSchema, silenceSchema } from "../../schemas/index.ts";
 import { focusQuerySchema } from "../exports/focus-export.ts";
 import { ledgerWindowsQuerySchema } from "../detect/ledger-windows.ts";

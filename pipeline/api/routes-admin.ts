@@ -1,7 +1,7 @@
 // Admin-only routes: read-only SQL and API key management.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { errorMessage } from "../errors.ts";
 import { QueryLimitError } from "../queries/query-limits.ts";
 import { guardSelect } from "../queries/read-only-sql.ts";

@@ -3,7 +3,7 @@
 // costline.budget_changes (GET /v1/budgets/history).
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { formatIssues } from "../errors.ts";
 import { budgetSchema } from "../../schemas/index.ts";
 import { periodOf } from "../budgets/budget-period.ts";

@@ -2,7 +2,7 @@
 // control set here is an operator's override (set_by "operator:<key id>"),
 // which the detector's escalation never overwrites while it lasts.
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { formatIssues } from "../errors.ts";
 import { controlSchema, controlScopeSchema } from "../../schemas/index.ts";
 import type { ControlStore } from "../guard/control-store.ts";

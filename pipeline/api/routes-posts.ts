@@ -2,7 +2,7 @@
 // from the per-post rollup and the allocations, with its audit trail.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { queryRows } from "../clickhouse/client.ts";
 import { Decimal, toMoney } from "../pricing/decimal.ts";
 import { sqlFile } from "../queries/sql-files.ts";

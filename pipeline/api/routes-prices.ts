@@ -8,7 +8,7 @@
 //   GET  /v1/admin/reprice/runs  admin: the audit of re-pricing runs
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import type { Config } from "../config/config.ts";
 import { formatIssues } from "../errors.ts";
 import { catalogEntryInput, catalogVersionString, collapse, createCatalogStore, diffCatalogs } from "../catalog/catalog-store.ts";

@@ -3,7 +3,7 @@
 //   GET  /v1/admin/reconcile[?provider=&limit=]                 admin: the stored comparisons, newest first
 import type { ClickHouseClient } from "@clickhouse/client";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { PermanentError, formatIssues } from "../errors.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { parseBill } from "../reconcile/bill-formats.ts";

@@ -1,7 +1,7 @@
 // GET /v1/costs, /v1/reports/usage, /v1/coverage and /v1/totals: aggregate
 // questions, answered from rollups where one holds the answer.
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { formatIssues } from "../errors.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";

@@ -5,7 +5,7 @@
 // below it — the bundled genai-prices snapshot and the shipped overlay — are
 // named by their own versions in the catalog version string.
 import type { ClickHouseClient } from "@clickhouse/client";
-import { z } from "zod";
+import * as z from "zod";
 import { insertIdempotent, queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import { libraryPriceSource } from "../pricing/llm-price.ts";

@@ -9,7 +9,7 @@
 //   npx costline export focus --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --format parquet --output nov.parquet
 //   npx costline price --provider openai --model gpt-4o --input-tokens 1000 --output-tokens 500
 import { Command, InvalidArgumentError } from "commander";
-import { z } from "zod";
+import * as z from "zod";
 import { loadConfig, type Config } from "../config/config.ts";
 import { CostlineError, errorMessage } from "../errors.ts";
 import { stageNames, stageSpecs, stagesHelp } from "../nats/stage-specs.ts";

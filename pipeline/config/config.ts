@@ -2,7 +2,7 @@
 // file named by COSTLINE_CONFIG) parsed once at start-up and passed down.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigError, formatIssues } from "../errors.ts";
 import { pricingConfigSchema, rateCardsSchema } from "../pricing/pricing-config.ts";
 import { defaultDowngrades } from "./downgrades.ts";
@@ -342,7 +342,8 @@ function natsAuthProblem(env: z.infer<typeof envSchema>): string | undefined {
 
 /** Parses and validates the environment (and config file) once; throws ConfigError with every problem listed. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsedEnv = envSchema.safeParse(env);
+  // Parsed once per process: zod's compiled fast path would cost more to build than this one parse takes.
+  const parsedEnv = envSchema.safeParse(env, { jitless: true });
   if (!parsedEnv.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsedEnv.error, "(root)", Infinity)}`);
   const natsAuth = natsAuthProblem(parsedEnv.data);
   if (natsAuth) throw new ConfigError(`invalid configuration: ${natsAuth}`);
@@ -356,7 +357,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError(`cannot read COSTLINE_CONFIG ${parsedEnv.data.COSTLINE_CONFIG}: ${why}`);
     }
   }
-  const parsedFile = fileSchema.safeParse(fileValue);
+  const parsedFile = fileSchema.safeParse(fileValue, { jitless: true });
   if (!parsedFile.success) throw new ConfigError(`invalid config file: ${formatIssues(parsedFile.error, "(root)", Infinity)}`);
   const config = buildConfig(parsedEnv.data, parsedFile.data, env);
   try {

@@ -3,7 +3,7 @@
 // from the COSTLINE_SLACK_WEBHOOK_URL-style shortcuts added, the default
 // severity routing filled in when no route tree is given, and every channel
 // a route names checked to exist. Called once, from loadConfig.
-import { z } from "zod";
+import * as z from "zod";
 import {
   notifyFileSchema,
   type ChannelConfig,

@@ -9,7 +9,7 @@ import { Hono, type Context } from "hono";
 import type { Child } from "hono/jsx";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
-import { z } from "zod";
+import * as z from "zod";
 import type { KeyStore } from "../api/api-keys.ts";
 import { postCosts } from "../api/routes-posts.ts";
 import type { BudgetStore } from "../budgets/budget-store.ts";

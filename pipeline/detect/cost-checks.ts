@@ -2,7 +2,7 @@
 // schemas with the seed thresholds as defaults. The configuration file's
 // `detection` section is parsed with these (pipeline/config/config.ts), and
 // `costline detect --list` prints them.
-import { z } from "zod";
+import * as z from "zod";
 import { windowScopes } from "../../schemas/index.ts";
 
 const num = (def: number) => z.number().default(def);

@@ -2,11 +2,20 @@
 // Each returns a finding (what is abnormal, against what baseline) or null.
 // Money here is statistics on window totals, not ledger arithmetic, so floats
 // are fine; the ledger's sums stay decimal.
-import { Matrix, inverse } from "ml-matrix";
+import { createRequire } from "node:module";
+import type * as MlMatrix from "ml-matrix";
 import type { Alert, WindowAggregate } from "../../schemas/index.ts";
 import { mad, median, robustZ } from "./robust.ts";
 import { costChecksSchema, type DetectorConfig } from "./cost-checks.ts";
 import type { Finding } from "../findings/finding.ts";
+
+/**
+ * ml-matrix, required on the first mix-shift check rather than imported: the
+ * configuration's schema reaches this module, so an import would load and
+ * compile its 125 KB in every command-line call, none of which runs a check.
+ */
+let mlMatrix: typeof MlMatrix | undefined;
+const matrices = (): typeof MlMatrix => (mlMatrix ??= createRequire(import.meta.url)("ml-matrix") as typeof MlMatrix);
 
 export type Severity = Alert["severity"];
 export type AlertType = Alert["type"];
@@ -162,6 +171,7 @@ export function roi(recent: readonly { revenue: number; cost: number }[], baseli
  */
 export function mixShift(now: number[], history: readonly number[][], labels: string[], c: DetectorConfig["mixShift"]): Finding | null {
   if (history.length < c.minHistory || now.length === 0) return null;
+  const { Matrix, inverse } = matrices();
   const X = new Matrix(history.map((h) => [...h]));
   const mean = X.mean("column");
   const centred = X.clone().subRowVector(mean);

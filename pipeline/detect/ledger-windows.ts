@@ -5,7 +5,7 @@
 // Late events the windower refused (past the allowed lateness) are in the
 // ledger, so they count here: the one way a replay can differ.
 import type { ClickHouseClient } from "@clickhouse/client";
-import { z } from "zod";
+import * as z from "zod";
 import { queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import { fromPico, toPico } from "../pricing/decimal.ts";

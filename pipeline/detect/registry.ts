@@ -9,7 +9,7 @@
 //
 // Adding a series detector is its file and one entry in `seriesDetectors`;
 // adding a cost check is its row in checks.ts (see there).
-import { z } from "zod";
+import * as z from "zod";
 import { CostlineError, formatIssues } from "../errors.ts";
 import type { SeriesDetector } from "./series-detector.ts";
 import { seasonalParamsSchema, seasonalSeries, spikeParamsSchema, spikeSeries } from "./series-spike.ts";

@@ -2,7 +2,7 @@
 // direction) against the median and MAD of its history, mapped to [0, 1] by
 // a logistic curve. Seasonal compares with the same hour of day on earlier
 // days once there are enough of them.
-import { z } from "zod";
+import * as z from "zod";
 import { Ring, mad, median, robustZ } from "./robust.ts";
 import type { SeriesDetector } from "./series-detector.ts";
 

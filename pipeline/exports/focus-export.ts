@@ -4,7 +4,7 @@
 // limit is refused, asking for a narrower one.
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Readable } from "node:stream";
-import { z } from "zod";
+import * as z from "zod";
 import { PermanentError } from "../errors.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";

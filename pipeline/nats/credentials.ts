@@ -10,7 +10,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import bcrypt from "bcryptjs";
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigError } from "../errors.ts";
 import { operatorPermissions, pipelinePermissions, producerPermissions, publisherPermissions, type Permissions } from "./roles.ts";
 import { subjectToken } from "./subjects.ts";

@@ -2,7 +2,7 @@
 // defaults follow the OpenTelemetry conventions (user.id, session.id,
 // gen_ai.operation.name); COSTLINE_OTLP_ATTRIBUTES names more, tried first:
 //   COSTLINE_OTLP_ATTRIBUTES='{"persona_id":["app.persona"],"feature":["app.feature"],"post_id":["app.post_id"]}'
-import { z } from "zod";
+import * as z from "zod";
 
 const names = z.array(z.string().min(1).max(256)).max(16);
 

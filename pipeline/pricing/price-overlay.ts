@@ -9,7 +9,7 @@
 // (Titan Embeddings V2), matched by an anchored pattern before the library.
 import { readFileSync } from "node:fs";
 import type { ModelInfo } from "@pydantic/genai-prices";
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigError } from "../errors.ts";
 import { packagePath } from "../package-root.ts";
 import { Decimal } from "./decimal.ts";

@@ -2,7 +2,7 @@
 // multipliers, model aliases (Azure deployment names), custom and overriding
 // model prices with effective dates, per-tenant discounts, and rate cards for
 // infra and vector-database usage. Every price is a decimal string.
-import { z } from "zod";
+import * as z from "zod";
 import { unitByPriceKey } from "./units.ts";
 
 const decimal = z.string().regex(/^\d{1,12}(\.\d{1,18})?$/, 'a non-negative decimal string such as "2.50"');

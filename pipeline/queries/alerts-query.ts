@@ -1,7 +1,7 @@
 // The alerts a tenant can read: filters by state, severity, type, scope and
 // detection time, newest first, one bounded page at a time.
 import type { ClickHouseClient } from "@clickhouse/client";
-import { z } from "zod";
+import * as z from "zod";
 import { alertSeverities, alertTypes } from "../../schemas/index.ts";
 import { queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";

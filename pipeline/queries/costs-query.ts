@@ -2,7 +2,7 @@
 // attribution key, with filters. A small builder: identifiers come from a
 // fixed list, every value is a bound parameter, and the finest rollup that
 // holds every needed column is read instead of the raw ledger.
-import { z } from "zod";
+import * as z from "zod";
 import { PermanentError } from "../errors.ts";
 
 export const groupKeys = ["kind", "provider", "model", "persona_id", "feature", "operation", "user_id", "post_id", "tenant"] as const;

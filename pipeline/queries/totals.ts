@@ -1,6 +1,6 @@
 // Exact ledger totals: {"events": n, "cost_usd": "decimal", "unpriced_events": n}.
 import type { ClickHouseClient } from "@clickhouse/client";
-import { z } from "zod";
+import * as z from "zod";
 import { queryRows } from "../clickhouse/client.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import { sqlFile } from "./sql-files.ts";

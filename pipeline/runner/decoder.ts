@@ -4,7 +4,7 @@
 // dead-lettered by the runner with its reason, so no stage writes its own
 // parse → validate → dead-letter path.
 import type { JsMsg } from "@nats-io/jetstream";
-import type { z } from "zod";
+import type * as z from "zod";
 import { PermanentError, errorMessage, formatIssues } from "../errors.ts";
 
 /**

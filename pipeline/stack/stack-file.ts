@@ -2,7 +2,7 @@
 // Mode 0600: with the embedded NATS it names the all-tenants producer's password.
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { isAlive, processCommandLine } from "./processes.ts";
 
 export const stackInfoSchema = z.object({

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { z } from "zod";
+import * as z from "zod";
 import { startEmbeddedNats, type EmbeddedNats } from "../../pipeline/nats/embedded-server.ts";
 import { createSubjects } from "../../pipeline/nats/subjects.ts";
 import { createLogger } from "../../pipeline/observability/log.ts";

@@ -16,7 +16,7 @@ import { startEmbeddedNats, type EmbeddedNats } from "../../pipeline/nats/embedd
 import { createSubjects } from "../../pipeline/nats/subjects.ts";
 import { createLogger } from "../../pipeline/observability/log.ts";
 import { createMetrics } from "../../pipeline/observability/metrics.ts";
-import { z } from "zod";
+import * as z from "zod";
 import { startStage } from "../../pipeline/runner/consumer-runner.ts";
 import { schemaDecoder } from "../../pipeline/runner/decoder.ts";
 import { tempHome } from "../helpers/stack-process.ts";

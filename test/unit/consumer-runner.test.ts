@@ -5,7 +5,7 @@
 // tests (consumer-runner-retention, exactly-once, crash-recovery, …).
 import { ClosedConnectionError } from "@nats-io/nats-core";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { z } from "zod";
+import * as z from "zod";
 import { TransientError } from "../../pipeline/errors.ts";
 import { judgeLoop } from "../../pipeline/health/loop-checks.ts";
 import { createSubjects } from "../../pipeline/nats/subjects.ts";

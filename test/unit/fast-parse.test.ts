@@ -8,7 +8,7 @@ import { costlineEvent, pricedEventSchema } from "../../schemas/index.ts";
 import { demoEvent, seededRandom } from "../../pipeline/demo/traffic.ts";
 import { loadConfig } from "../../pipeline/config/config.ts";
 import { createEventPricer } from "../../pipeline/pricing/price-event.ts";
-import { z } from "zod";
+import * as z from "zod";
 
 const r = seededRandom(21);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;

@@ -10,7 +10,7 @@
 // profile, catches sustained rises the morning ramp hides. Every span is in time and every scale is learned, so one
 // threshold fits series of any scale and cadence. Streaming: each row is
 // scored from the rows before it, then learned.
-import { z } from "zod";
+import * as z from "zod";
 import type { SeriesDetector } from "../series-detector.ts";
 import { LevelBaseline, SeasonalBaseline, StepBaseline, robustSpread } from "./baselines.ts";
 import { Cadence } from "./cadence.ts";

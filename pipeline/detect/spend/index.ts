@@ -10,7 +10,7 @@
 // short span catches a burst, a long one a runaway loop, a pricier model or
 // a slow creep that no single row shows; low-spend series, where most rows
 // cost nothing, are judged by their longer sums.
-import { z } from "zod";
+import * as z from "zod";
 import type { SeriesDetector } from "../series-detector.ts";
 import { Cadence } from "../adaptive/cadence.ts";
 import { likelihoodScore } from "../adaptive/combine.ts";
