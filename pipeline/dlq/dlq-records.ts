@@ -6,7 +6,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/nats-core";
 import { dlqRecordSchema, type DlqRecord } from "../../schemas/index.ts";
-import { streamNames, subjectToken } from "../nats/subjects.ts";
+import { createSubjects, streamNames } from "../nats/subjects.ts";
 import { RETRY_STAGE_HEADER, tenantOfSubject } from "../runner/dlq.ts";
 import { matches, type DlqFilter } from "./dlq-filter.ts";
 
@@ -25,7 +25,7 @@ export async function readDlq(
   const entries: DlqEntry[] = [];
   let unreadable = 0;
   // One stage's records are one subject: the server skips the rest.
-  const subject = f.stage ? `${subjectPrefix}.dlq.${subjectToken(f.stage)}` : undefined;
+  const subject = f.stage ? createSubjects(subjectPrefix).dlq(f.stage) : undefined;
   // Nothing to read is known up front: a fetch from an empty stream or subject would wait out its expiry.
   const { state } = await jsm.streams.info(streamNames.dlq, subject ? { subjects_filter: subject } : undefined);
   if (state.messages === 0 || (subject && !state.subjects?.[subject])) return { entries, unreadable };
