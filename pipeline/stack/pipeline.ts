@@ -5,6 +5,7 @@
 // own. Shutdown runs in order: stop consuming, flush and ack, close the HTTP
 // listeners and ClickHouse, drain NATS, stop the embedded server.
 import path from "node:path";
+import { setMaxListeners } from "node:events";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ClickHouseClient } from "@clickhouse/client";
@@ -158,6 +159,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     const subjects = createSubjects(config.subjects.prefix, config.partitions.count);
     const pipelineConsumers = pipelineConsumersFor(config.partitions.count);
     const abort = new AbortController();
+    // Every stage and every partition loop of this process listens to this one stop signal: with the
+    // default eight partitions that is more than Node's default of ten listeners, which is no leak.
+    setMaxListeners(0, abort.signal);
     const stages: RunningStage[] = [];
     // Every loop of this process restarts under one policy, and shows in health.
     const supervisor = createSupervisor({ policy: config.restart, onRestart: (loop) => metrics.stageRestarts.inc({ loop }) });

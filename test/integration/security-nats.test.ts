@@ -344,6 +344,9 @@ describe("costline up on a NATS that demands a password, and secrets kept out of
     expect(await up.stop()).toBe(0);
     outputs.push({ where: "costline up output", text: up.output() });
     expect(up.output()).toMatch(/costline is up/);
+    // Nor any runtime warning: one stop signal shared by every partition loop once printed Node's
+    // MaxListenersExceededWarning on every start.
+    expect(up.output()).not.toMatch(/Warning/);
 
     const found: string[] = [];
     let files = 0;
