@@ -99,7 +99,12 @@ describe("one engine, live and replayed", () => {
       },
       60_000,
     );
-    const totals = await stack.api<{ events: number }>(`/v1/totals?tenant=${tenant}`);
+    // The replay reads the ledger, which flushes on its own clock (up to a second, longer on a loaded
+    // machine): wait until it holds every event published, then check that it holds no more.
+    const totals = await waitFor("every event in the ledger", async () => {
+      const t = await stack.api<{ events: number }>(`/v1/totals?tenant=${tenant}`);
+      return t.events >= 30 * 6 + 40 ? t : undefined;
+    });
     expect(totals.events).toBe(30 * 6 + 40);
 
     const live = alerts.map((x) => x.alert).filter((a) => a.tenant === tenant && a.window_start < to);
