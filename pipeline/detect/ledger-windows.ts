@@ -7,6 +7,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import * as z from "zod";
 import { queryRows } from "../clickhouse/client.ts";
+import { groupBy } from "../group-by.ts";
 import { chTime } from "../ledger/ledger-row.ts";
 import { fromPico, toPico } from "../pricing/decimal.ts";
 import type { WindowAggregate } from "../../schemas/index.ts";
@@ -93,13 +94,15 @@ export async function ledgerWindows(client: ClickHouseClient, q: LedgerWindowsQu
     queryRows<Row>(client, breakdownSql(q.scopes), params),
     queryRows<Row>(client, contributorsSql(q.scopes), params),
   ]);
+  // Each scope's rows, in the order the queries returned them, sorted out in one pass.
+  const breakdowns = groupBy(allRows, (r) => String(r.scope_index));
+  const tops = groupBy(contributors, (r) => `${r.scope_index}|${r.part}`);
   const out: WindowAggregate[] = [];
   for (const [index, scope] of q.scopes.entries()) {
     const keys = replayScopes[scope] as readonly string[];
-    const ofScope = (r: Row) => Number(r.scope_index) === index;
-    const rows = allRows.filter(ofScope);
-    const posts = contributors.filter((r) => ofScope(r) && r.part === "p");
-    const users = contributors.filter((r) => ofScope(r) && r.part === "u");
+    const rows = breakdowns.get(String(index)) ?? [];
+    const posts = tops.get(`${index}|p`) ?? [];
+    const users = tops.get(`${index}|u`) ?? [];
     const keyOf = (r: Row): Record<string, string> => Object.fromEntries(keys.map((k, i) => [k, String(i === 0 ? r.key1 : r.key2)]));
     const windows = new Map<string, Acc>();
     const idOf = (r: Row) => `${r.start_ms}|${r.key1}\u0000${r.key2}`;
