@@ -430,7 +430,9 @@ async function main() {
     nodeArgs,
   );
   const ledgerEvents = async () => (await stack.api<{ events: number }>("/v1/totals")).events;
-  const nc = await connectStack(stack);
+  // As the producer SDK connects: no stack capture per publish in case its ack fails (a third of the
+  // publisher's CPU, which shares the two cores with the stack it measures).
+  const nc = await connectStack(stack, "operator", { noAsyncTraces: true });
   const js = jetstream(nc, { timeout: 30_000 });
   const jsm = await jetstreamManager(nc);
   const pids: StackPids = { pipeline: stack.info.pid, nats: stack.info.nats_pid ?? null };

@@ -80,6 +80,9 @@ export async function createProducer(opts: ProducerOptions): Promise<Producer> {
     opts.nc ??
     (await connect({
       name: "costline-producer",
+      // No Error (with its stack capture) built for every publish in case its ack fails: errors keep
+      // their class and message, not the async call site. Override in connectOptions to debug.
+      noAsyncTraces: true,
       ...natsAuthOptions(opts.auth ?? natsAuthFromEnv()),
       ...opts.connectOptions,
       servers: opts.servers ?? "nats://127.0.0.1:4222",
