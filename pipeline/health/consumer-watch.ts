@@ -106,25 +106,27 @@ export function createConsumerWatch(opts: ConsumerWatchOptions) {
   const samples = new Map<string, ConsumerSample>();
   const key = (c: WatchedConsumer) => `${c.stream}/${c.durable}`;
 
+  // Side by side: in a NATS outage a pass takes one request timeout, not one per consumer (34 by default).
   async function pollConsumers(): Promise<void> {
-    for (const c of opts.consumers) {
-      try {
-        const info = await opts.jsm.consumers.info(c.stream, c.durable);
-        samples.set(key(c), nextSample(samples.get(key(c)), info, now()));
-        opts.metrics.consumerPending.set({ stage: c.stage, stream: c.stream }, info.num_pending + info.num_ack_pending);
-      } catch (err) {
-        const t = now();
-        samples.set(key(c), {
-          deliveredSeq: -1,
-          movedAt: t,
-          ackFloorSeq: -1,
-          ackMovedAt: t,
-          redelivered: 0,
-          pending: 0,
-          ackPending: 0,
-          error: `consumer ${c.durable} on ${c.stream}: ${(err as Error).message}`,
-        });
-      }
+    await Promise.all(opts.consumers.map(pollOne));
+  }
+  async function pollOne(c: WatchedConsumer): Promise<void> {
+    try {
+      const info = await opts.jsm.consumers.info(c.stream, c.durable);
+      samples.set(key(c), nextSample(samples.get(key(c)), info, now()));
+      opts.metrics.consumerPending.set({ stage: c.stage, stream: c.stream }, info.num_pending + info.num_ack_pending);
+    } catch (err) {
+      const t = now();
+      samples.set(key(c), {
+        deliveredSeq: -1,
+        movedAt: t,
+        ackFloorSeq: -1,
+        ackMovedAt: t,
+        redelivered: 0,
+        pending: 0,
+        ackPending: 0,
+        error: `consumer ${c.durable} on ${c.stream}: ${(err as Error).message}`,
+      });
     }
   }
 

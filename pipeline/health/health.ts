@@ -42,8 +42,28 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 const detailOf = (err: unknown) => scrubSecrets((err instanceof Error ? err.message : String(err)).split("\n")[0]!.slice(0, 300));
 
 export function createHealth(deps: HealthDeps) {
+  // While the client is reconnecting, a round trip or stream info would only wait out its timeout:
+  // the probe answers unhealthy at once instead (a readiness probe's own timeout is often 1 s).
+  let disconnectedAt: number | undefined;
+  void (async () => {
+    for await (const s of deps.nc.status()) {
+      if (s.type === "disconnect") disconnectedAt ??= Date.now();
+      else if (s.type === "reconnect") disconnectedAt = undefined;
+    }
+  })();
+  const disconnected = (): HealthCheck | undefined =>
+    disconnectedAt === undefined
+      ? undefined
+      : {
+          name: "nats",
+          status: "unhealthy",
+          detail: `disconnected for ${Math.round((Date.now() - disconnectedAt) / 1000)} s, reconnecting`,
+        };
+
   async function nats(): Promise<HealthCheck> {
     if (deps.nc.isClosed()) return { name: "nats", status: "unhealthy", detail: "connection closed" };
+    const down = disconnected();
+    if (down) return down;
     try {
       const rtt = await withTimeout(deps.nc.rtt(), deps.timeoutMs, "NATS");
       return { name: "nats", status: "healthy", detail: `round trip ${rtt} ms` };
@@ -53,8 +73,17 @@ export function createHealth(deps: HealthDeps) {
   }
 
   async function streams(): Promise<HealthCheck> {
-    const missing: string[] = [];
-    for (const s of deps.streams) await withTimeout(deps.jsm.streams.info(s), deps.timeoutMs, "JetStream").catch(() => missing.push(s));
+    if (disconnected()) return { name: "streams", status: "unhealthy", detail: "not checked: NATS is disconnected" };
+    // Asked side by side, so an outage answers within one timeout, not one per stream.
+    const answers = await Promise.all(
+      deps.streams.map((s) =>
+        withTimeout(deps.jsm.streams.info(s), deps.timeoutMs, "JetStream").then(
+          () => undefined,
+          () => s,
+        ),
+      ),
+    );
+    const missing = answers.filter((s): s is string => s !== undefined);
     return missing.length
       ? { name: "streams", status: "unhealthy", detail: `missing or unreadable: ${missing.join(", ")}` }
       : { name: "streams", status: "healthy", detail: `${deps.streams.length} streams` };
