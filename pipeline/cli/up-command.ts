@@ -13,7 +13,7 @@ import { ensureHttpWriter, httpWriterFile } from "../clickhouse/http-writer.ts";
 import { joinLocalStack } from "../stack/join-stack.ts";
 import { createKeyStore } from "../api/api-keys.ts";
 import { queryRows } from "../clickhouse/client.ts";
-import { findLiveStack, removeStackFile, writeStackFile } from "../stack/stack-file.ts";
+import { findLiveStack, readStackFile, removeStackFile, writeStackFile } from "../stack/stack-file.ts";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { stageNames, startPipeline, type StageName } from "../stack/pipeline.ts";
@@ -21,9 +21,11 @@ import { stageNames, startPipeline, type StageName } from "../stack/pipeline.ts"
 export async function runUp(config: Config, opts: { demo: boolean }): Promise<void> {
   const live = findLiveStack(config.stackFile);
   if (live) throw new CostlineError(`a stack is already running from ${config.home} (pid ${live.pid}, API ${live.api_url}); stop it first`);
+  // A stack.json left behind names a process that is gone (a crash, a SIGKILL): its partition leases are ours at once.
+  const previous = readStackFile(config.stackFile)?.instance_id;
   const logFile = path.join(config.home, "logs", "costline.log");
   const log = createLogger(config.logLevel, logFile);
-  const pipeline = await startPipeline(config, { stages: stageNames, log });
+  const pipeline = await startPipeline(config, { stages: stageNames, log, takeOverFrom: previous ? [previous] : [] });
   const clickhouse = pipeline.clickhouse!; // the API's process always opens it
   const chHttp =
     config.clickhouse.httpPort !== undefined && clickhouse.mode === "embedded"
@@ -52,6 +54,7 @@ export async function runUp(config: Config, opts: { demo: boolean }): Promise<vo
     clickhouse: clickhouse.mode === "embedded" ? config.clickhouse.dataDir : redactUrlCredentials(config.clickhouse.url ?? ""),
     ...(chHttp ? { clickhouse_url: chHttp.url } : {}),
     started_at: new Date().toISOString(),
+    instance_id: pipeline.instanceId,
   });
   const demo = new AbortController();
   const demoStats = newDemoStats();

@@ -118,7 +118,10 @@ export const envSchema = z.object({
    * have messages waiting gives its lease up to another instance (0: never).
    */
   COSTLINE_PARTITION_STALL_S: intFrom(120, 0, 86_400),
-  /** This process's name in the lease bucket (default: host, pid and a random suffix). */
+  /**
+   * This process's name in the lease bucket (default: host, pid and a random suffix). Two live
+   * processes must never share one: a process started under a name takes that name's leases over at once.
+   */
   COSTLINE_INSTANCE_ID: optionalString,
   /** Detector: how long a firing alert stays quiet before it is repeated, and how much history a start restores. */
   COSTLINE_ALERT_COOLDOWN_S: intFrom(3600, 0, 604_800),

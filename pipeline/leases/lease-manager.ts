@@ -46,6 +46,14 @@ export interface LeaseManagerOptions {
   log: Logger;
   metrics?: LeaseMetrics;
   now?: () => number;
+  /**
+   * Earlier lives of this instance known to have stopped (the process that wrote them is dead, e.g.
+   * `costline up` after a crash, which reads its predecessor from stack.json): their member key and
+   * leases are deleted at start (compare-and-set), so the partitions are taken over at once instead
+   * of after the lease TTL. Leases under this instance's own id (a stable COSTLINE_INSTANCE_ID that
+   * restarted) are taken over the same way.
+   */
+  takeOverFrom?: readonly string[];
   /** Start working the partition; resolves once started. */
   onAcquired(partition: number, fence: Fence): Promise<void>;
   /** Stop working it; resolves once nothing more is written or acknowledged for it. */
@@ -202,7 +210,41 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     opts.metrics?.members.set({ group }, members.length);
   }
 
+  /** Deletes the member key and leases of this instance's earlier, stopped lives (see takeOverFrom). */
+  async function takeOver(): Promise<void> {
+    const earlier = new Set([opts.instanceId, ...(opts.takeOverFrom ?? [])]);
+    for (const id of earlier) if (kvToken(id) !== me) await kv.delete(memberKey(kvToken(id))).catch(() => undefined);
+    const taken: number[] = [];
+    for (let p = 0; p < opts.partitions; p++) {
+      const e = await kv.get(leaseKey(p)).catch(() => null);
+      if (!e || e.operation !== "PUT") continue;
+      let owner: unknown;
+      try {
+        owner = (JSON.parse(e.string()) as { owner?: unknown }).owner;
+      } catch {
+        continue;
+      }
+      if (typeof owner !== "string" || !earlier.has(owner)) continue;
+      // Only the entry read: if anyone wrote the lease since, this delete fails and the lease stands.
+      if (
+        await kv.delete(leaseKey(p), { previousSeq: e.revision }).then(
+          () => true,
+          () => false,
+        )
+      )
+        taken.push(p);
+    }
+    if (taken.length)
+      log.info(
+        { group, partitions: taken, from: [...earlier], instance: opts.instanceId },
+        "took over the partition leases of this instance's earlier, stopped run",
+      );
+  }
+
   async function run(): Promise<void> {
+    await takeOver().catch((err) =>
+      log.warn({ group, error: describe(err) }, "could not take over earlier leases; they lapse with their TTL"),
+    );
     while (!stopped) {
       try {
         await round();

@@ -34,6 +34,8 @@ export interface PartitionedStageOptions {
   group: string;
   kv: KV;
   instanceId: string;
+  /** Earlier, stopped lives of this instance whose leases it takes over at start (lease-manager.ts). */
+  takeOverFrom?: readonly string[];
   partitions: number;
   ttlMs: number;
   log: Logger;
@@ -54,6 +56,7 @@ export function startPartitionedStage(opts: PartitionedStageOptions): RunningSta
     kv: opts.kv,
     group: opts.group,
     instanceId: opts.instanceId,
+    takeOverFrom: opts.takeOverFrom,
     partitions: opts.partitions,
     ttlMs: opts.ttlMs,
     log: opts.log,

@@ -42,6 +42,7 @@ import { createSupervisor, type StageFailedError } from "../runner/supervisor.ts
 import { stageNames, stageRegistry, type StageName } from "./stage-registry.ts";
 import { createPricedDecoder } from "../ledger/priced-decoder.ts";
 import { createLocalPriced } from "../enrich/local-priced.ts";
+import { defaultInstanceId } from "../leases/lease-manager.ts";
 
 export { stageNames, type StageName };
 
@@ -52,6 +53,8 @@ export interface Pipeline {
   /** Where /metrics, /healthz and /readyz are served apart from the API (absent when only the API serves them). */
   opsUrl?: string;
   natsPid: number | null;
+  /** This process's name in the partition leases (COSTLINE_INSTANCE_ID, else host, pid and a random suffix). */
+  instanceId: string;
   /** The embedded server's all-tenants producer (for stack.json and the demo); absent with NATS_URL. */
   publisher?: { user: string; password: string };
   /** The connection of the API's writes: the operator role on the embedded server, else `nc`. */
@@ -75,6 +78,11 @@ export interface PipelineOptions {
   log: Logger;
   /** Start the API (default true). Without it, the ops routes get a listener of their own. */
   api?: boolean;
+  /**
+   * Instance ids of this process's earlier lives that are known to have stopped: their partition
+   * leases are taken over at once, not after the lease TTL (`costline up` passes its stale stack.json's).
+   */
+  takeOverFrom?: readonly string[];
 }
 
 /**
@@ -181,8 +189,10 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       ? createLocalPriced(createPricedDecoder(pricedReaders), pricedReaders, undefined, onMismatch)
       : undefined;
     const decodePriced = localPriced?.decoder ?? createPricedDecoder(pricedReaders);
+    const instance = { id: config.partitions.instanceId ?? defaultInstanceId(), takeOverFrom: opts.takeOverFrom ?? [] };
     for (const name of opts.stages) {
       const ctx = {
+        instance,
         config,
         nc,
         js,
@@ -291,6 +301,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       apiUrl,
       opsUrl,
       natsPid: embedded?.pid ?? null,
+      instanceId: instance.id,
       publisher,
       operatorNc,
       adminKeyFile,

@@ -17,6 +17,8 @@ export const stackInfoSchema = z.object({
   /** The embedded engine over ClickHouse's HTTP interface (COSTLINE_CLICKHOUSE_HTTP_PORT). */
   clickhouse_url: z.string().optional(),
   started_at: z.string(),
+  /** The process's name in the partition leases: a restart after a crash takes its leases over at once. */
+  instance_id: z.string().optional(),
 });
 export type StackInfo = z.infer<typeof stackInfoSchema>;
 

@@ -17,7 +17,6 @@ import type { PricedDecoder } from "../ledger/priced-decoder.ts";
 import type { PricedEvent } from "../../schemas/index.ts";
 import { kvBuckets, partitionBuckets, type Subjects } from "../nats/subjects.ts";
 import { partitionConsumers, partitionedDurable, stageSpecs, type ConsumerSpec, type StageName } from "../nats/stage-specs.ts";
-import { defaultInstanceId } from "../leases/lease-manager.ts";
 import { leaseMetrics } from "../leases/lease-metrics.ts";
 import { startPartitionedStage } from "../partitions/partitioned-stage.ts";
 import type { Fence } from "../leases/lease-manager.ts";
@@ -52,19 +51,13 @@ export interface StageContext {
   offerPriced?: (seq: number, events: PricedEvent[], data: Uint8Array) => void;
   /** Restarts a failed loop and keeps its state for health (runner/supervisor.ts). */
   supervisor?: Supervisor;
+  /** This process's name in the partition leases, shared by its partitioned stages, and its earlier stopped lives. */
+  instance: { id: string; takeOverFrom: readonly string[] };
   log: Logger;
   signal: AbortSignal;
 }
 
 type StageFactory = (ctx: StageContext) => Promise<RunningStage[]>;
-
-/** One name per started pipeline (its abort signal), shared by its partitioned stages. */
-const instanceIds = new WeakMap<AbortSignal, string>();
-function instanceIdOf(ctx: StageContext): string {
-  let id = instanceIds.get(ctx.signal);
-  if (!id) instanceIds.set(ctx.signal, (id = ctx.config.partitions.instanceId ?? defaultInstanceId()));
-  return id;
-}
 
 /** The lease bucket and settings every partitioned stage of this process shares; the watchdog reads the partition's consumers of the stage table. */
 async function leasing(ctx: StageContext, group: StageName) {
@@ -84,7 +77,8 @@ async function leasing(ctx: StageContext, group: StageName) {
     },
     group,
     kv: await new Kvm(nc).open(partitionBuckets.leases),
-    instanceId: instanceIdOf(ctx),
+    instanceId: ctx.instance.id,
+    takeOverFrom: ctx.instance.takeOverFrom,
     partitions: config.partitions.count,
     ttlMs: config.partitions.leaseTtlMs,
     log,

@@ -146,7 +146,8 @@ describe("the allocator with several instances", () => {
         const inc = await connect({ servers: server.url });
         const abort = new AbortController();
         const stages = await stageRegistry.allocator({
-          config: { ...config, partitions: { ...config.partitions, instanceId: id } },
+          config,
+          instance: { id, takeOverFrom: [] },
           nc: inc,
           js: jetstream(inc),
           subjects: createSubjects("costline", PARTITIONS),

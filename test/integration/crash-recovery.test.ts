@@ -1,6 +1,7 @@
 // An unclean stop is normal: the pipeline process is killed with SIGKILL in
 // the middle of a run and started again on the same $COSTLINE_HOME, and the
 // ledger still holds every event exactly once.
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
@@ -90,8 +91,20 @@ describe("crash recovery", () => {
       return t.events >= 1000 ? t : undefined;
     });
     await stack.kill(); // stack.json is left behind, stale
+    const killed = JSON.parse(readFileSync(path.join(home, "stack.json"), "utf8")) as { instance_id: string };
+    expect(killed.instance_id).toMatch(/\S/);
 
     stack = await startStack(home, env);
+    // stack.json named the killed process's lease owner: its partitions were taken over at once, not after the lease TTL.
+    const tookOver = await waitFor("the four partitioned stages' takeovers in the log", async () => {
+      const lines = readFileSync(path.join(home, "logs", "costline.log"), "utf8")
+        .split("\n")
+        .filter((l) => l.includes("took over the partition leases"))
+        .map((l) => JSON.parse(l) as { group: string; from: string[] });
+      return new Set(lines.map((l) => l.group)).size === 4 ? lines : undefined;
+    });
+    expect(new Set(tookOver.map((l) => l.group))).toEqual(new Set(["ledger", "windower", "detector", "allocator"]));
+    expect(tookOver.every((l) => l.from.includes(killed.instance_id))).toBe(true);
     const second = Array.from({ length: 2000 }, (_, i) => costEvent(5000 + i, tenants[i % 4]!, amountFor(5000 + i), "test/crash-embedded"));
     const nc2 = await connectStack(stack);
     cleanup.push(() => nc2.close());

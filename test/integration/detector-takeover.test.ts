@@ -55,7 +55,8 @@ async function detector(name: string): Promise<Instance> {
   const inc = await connect({ servers: server.url });
   const abort = new AbortController();
   const stages = await stageRegistry.detector({
-    config: { ...config, partitions: { ...config.partitions, instanceId: name } },
+    config,
+    instance: { id: name, takeOverFrom: [] },
     nc: inc,
     js: jetstream(inc),
     subjects,

@@ -63,6 +63,7 @@ async function sink(name: string): Promise<{ nc: NatsConnection; abort: AbortCon
   const abort = new AbortController();
   const loops = await stageRegistry.ledger({
     config,
+    instance: { id: name, takeOverFrom: [] },
     nc,
     js: jetstream(nc),
     subjects: createSubjects("costline", 4),

@@ -38,14 +38,18 @@ const fences = new Map<number, { who: string; fence: Fence }[]>();
 const overlaps: string[] = [];
 const events: { who: string; p: number; change: "acquired" | ReleaseReason }[] = [];
 
-async function instance(who: string, kvOverride?: KV): Promise<{ m: LeaseManager; nc: NatsConnection }> {
+async function instance(
+  who: string,
+  opts: { bucket?: string; takeOverFrom?: string[] } = {},
+): Promise<{ m: LeaseManager; nc: NatsConnection }> {
   const nc = await connect({ servers: server.url, reconnect: false });
   conns.push(nc);
-  const kv = kvOverride ?? (await new Kvm(nc).open("leases-test"));
+  const kv: KV = await new Kvm(nc).open(opts.bucket ?? "leases-test");
   const m = createLeaseManager({
     kv,
     group: "ledger",
     instanceId: who,
+    takeOverFrom: opts.takeOverFrom,
     partitions: PARTITIONS,
     ttlMs: TTL,
     log,
@@ -128,5 +132,53 @@ describe("partition leases", () => {
     await waitFor("d to give partition 3 up", async () => (!d.m.owned().includes(3) ? true : undefined), 20_000);
     expect(events.some((e) => e.who === "d" && e.p === 3 && e.change === "lost")).toBe(true);
     await d.m.stop();
+  }, 60_000);
+
+  it("takes over at once the leases of an earlier, stopped life of the instance, and no one else's", async () => {
+    // A TTL far longer than the test: whatever is taken within it was taken over, not left to lapse.
+    await new Kvm(conns[0]!).create("leases-takeover", { history: 1, ttl: 600_000 });
+    const bucket = "leases-takeover";
+    const crashed = await instance("run-1", { bucket });
+    const other = await instance("other", { bucket });
+    await waitFor(
+      "run-1 and other to share 4 + 4",
+      async () => (owned([crashed.m, other.m]).every((l) => l.length === 4) ? true : undefined),
+      20_000,
+    );
+    const crashedHeld = crashed.m.owned();
+    const otherHeld = other.m.owned();
+    // Gone without a word: its connection first, so its member key and leases stay for the TTL; then its
+    // manager, so its fences no longer read as held (a dead process holds nothing).
+    await crashed.nc.close();
+    await crashed.m.stop();
+
+    // Without takeOverFrom, a new instance waits: run-1 still counts as a member and its leases stand.
+    const stranger = await instance("stranger", { bucket });
+    stranger.m.nudge();
+    await waitFor(
+      "other to hand one partition to stranger (three members: 3, 3, 2)",
+      async () => (stranger.m.owned().length > 0 ? true : undefined),
+      20_000,
+    );
+    expect(stranger.m.owned().some((p) => crashedHeld.includes(p))).toBe(false);
+    await stranger.m.stop();
+
+    // run-2 names run-1 as its earlier life: run-1's partitions at once, other's stay other's until the share moves.
+    const restarted = await instance("run-2", { bucket, takeOverFrom: ["run-1"] });
+    await waitFor(
+      "run-2 to hold run-1's partitions",
+      async () => (crashedHeld.every((p) => restarted.m.owned().includes(p)) ? true : undefined),
+      20_000,
+    );
+    await waitFor(
+      "run-2 and other to share 4 + 4",
+      async () => (owned([restarted.m, other.m]).every((l) => l.length === 4) ? true : undefined),
+      20_000,
+    );
+    expect(new Set(owned([restarted.m, other.m]).flat()).size).toBe(PARTITIONS);
+    expect(events.some((e) => e.who === "other" && otherHeld.includes(e.p) && e.change === "lost")).toBe(false);
+    expect(overlaps).toEqual([]);
+    await restarted.m.stop();
+    await other.m.stop();
   }, 60_000);
 });
