@@ -52,11 +52,17 @@ export const envSchema = z.object({
   /** Priced messages per ledger insert (each carries up to 250 events). */
   COSTLINE_LEDGER_BATCH_MESSAGES: intFrom(40, 1, 10_000),
   /**
-   * The longest a ledger batch waits before its insert. Each insert writes a part to the ledger and to each of its
-   * six rollups, a fixed cost of the engine's CPU, so fewer and larger inserts are cheaper (docs/lean.md); a busy
-   * partition fills its batch (COSTLINE_LEDGER_BATCH_MESSAGES) first.
+   * The least time between two ledger inserts of one partition. Each insert writes a part to the ledger and to each
+   * of its six rollups, a fixed cost of the engine's CPU, so fewer and larger inserts are cheaper (docs/lean.md); a
+   * busy partition fills its batch (COSTLINE_LEDGER_BATCH_MESSAGES) first.
    */
   COSTLINE_LEDGER_FLUSH_MS: intFrom(1000, 5, 10_000),
+  /**
+   * How long the first events after a quiet spell (no insert for COSTLINE_LEDGER_FLUSH_MS) wait for company
+   * before their insert: a lone event is in the ledger this soon, while steady traffic still gets one insert
+   * per COSTLINE_LEDGER_FLUSH_MS.
+   */
+  COSTLINE_LEDGER_LINGER_MS: intFrom(50, 0, 10_000),
   COSTLINE_ENRICH_BATCH: intFrom(500, 1, 10_000),
   COSTLINE_ENRICH_FLUSH_MS: intFrom(20, 1, 10_000),
   /** Enrich batches in flight at once (the ledger always settles one batch at a time). */
@@ -323,6 +329,7 @@ function buildConfig(env: z.infer<typeof envSchema>, file: z.infer<typeof fileSc
     ledger: {
       batchMessages: env.COSTLINE_LEDGER_BATCH_MESSAGES,
       flushMs: env.COSTLINE_LEDGER_FLUSH_MS,
+      lingerMs: env.COSTLINE_LEDGER_LINGER_MS,
       dedupLookbackDays: env.COSTLINE_LEDGER_DEDUP_LOOKBACK_DAYS,
     },
     demo: { rate: env.COSTLINE_DEMO_RATE },

@@ -39,7 +39,7 @@ export interface ConsumerSpec {
   /** Consumer settings other than the defaults (COSTLINE_ACK_WAIT_S, deliver all, 100,000 pending). */
   settings?(config: Config): { ackWaitS?: number; deliverPolicy?: "all" | "new"; maxAckPending?: number };
   /** The runner's batch knobs for this loop. */
-  batch(config: Config): { maxBatch: number; flushMs: number; maxBatchBytes?: number; concurrency?: number };
+  batch(config: Config): { maxBatch: number; flushMs: number; lingerMs?: number; maxBatchBytes?: number; concurrency?: number };
 }
 
 export interface StageSpec {
@@ -90,7 +90,7 @@ export const stageSpecs = {
         durable: durableNames.ledger,
         filter: (s, p) => (p === undefined ? s.all.priced : s.pricedPartition(p)),
         // Two batches in flight: the next one is parsed while the current one is inserted.
-        batch: (c) => ({ maxBatch: c.ledger.batchMessages, flushMs: c.ledger.flushMs, concurrency: 2 }),
+        batch: (c) => ({ maxBatch: c.ledger.batchMessages, flushMs: c.ledger.flushMs, lingerMs: c.ledger.lingerMs, concurrency: 2 }),
       },
     ],
     clickhouse: "reads and writes",

@@ -81,6 +81,9 @@ async function run<T>(ctx: LoopContext<T>, flushed: () => void): Promise<void> {
   let bufferedBytes = 0;
   const maxBytes = opts.maxBatchBytes ?? Number.POSITIVE_INFINITY;
   let timer: Promise<typeof TIMER> | null = null;
+  let lastFlushAt = Number.NEGATIVE_INFINITY;
+  const firstWait = () =>
+    opts.lingerMs === undefined ? opts.flushMs : Math.max(opts.lingerMs, Math.ceil(lastFlushAt + opts.flushMs - Date.now()));
   let pending: Promise<IteratorResult<JsMsg>> | null = null;
 
   const inFlight = new Set<Promise<void>>();
@@ -91,6 +94,7 @@ async function run<T>(ctx: LoopContext<T>, flushed: () => void): Promise<void> {
     const batch = buffer;
     buffer = [];
     bufferedBytes = 0;
+    lastFlushAt = Date.now();
     const p: Promise<void> = settle(ctx, batch).then(flushed, (err) => log.error({ err }, "settling a batch failed"));
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
@@ -125,7 +129,7 @@ async function run<T>(ctx: LoopContext<T>, flushed: () => void): Promise<void> {
       }
       buffer.push(msg);
       bufferedBytes += msg.data.byteLength;
-      if (buffer.length === 1) timer = after(opts.flushMs);
+      if (buffer.length === 1) timer = after(firstWait());
       if (buffer.length >= opts.maxBatch || bufferedBytes >= maxBytes) await flush();
     }
   } finally {

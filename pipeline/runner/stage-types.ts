@@ -38,6 +38,12 @@ export interface RunnerOptions<T> {
    */
   maxBatchBytes?: number;
   flushMs: number;
+  /**
+   * With it, `flushMs` is the least time between the starts of two flushes rather than every batch's wait:
+   * a batch that begins after a quiet spell is flushed `lingerMs` after its first message, and under steady
+   * traffic the flushes still come at most one a `flushMs` (the ledger: one insert a second per partition).
+   */
+  lingerMs?: number;
   maxDeliver: number;
   /** Batches settling at once. 1 keeps batches strictly one after another (the ledger needs that). */
   concurrency?: number;

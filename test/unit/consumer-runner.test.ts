@@ -115,6 +115,57 @@ describe("decoding", () => {
   });
 });
 
+describe("flushing with a linger", () => {
+  it("flushes a batch after a quiet spell within the linger, and under steady traffic at most once a flushMs", async () => {
+    const flushedAt: number[] = [];
+    const sizes: number[] = [];
+    const start = Date.now();
+    const { mem, abort, running } = stage(
+      async (batch) => {
+        flushedAt.push(Date.now() - start);
+        sizes.push(batch.length);
+        return batch.map(done);
+      },
+      { flushMs: 1000, lingerMs: 50 },
+    );
+    mem.push({ n: 1 }); // after a quiet spell: out after the linger, not the second
+    await vi.advanceTimersByTimeAsync(60);
+    expect(flushedAt).toEqual([50]);
+    await vi.advanceTimersByTimeAsync(40);
+    mem.push({ n: 2 }); // 100 ms after the last flush began: waits until a second has passed since
+    await vi.advanceTimersByTimeAsync(500);
+    mem.push({ n: 3 }); // joins the same batch
+    await vi.advanceTimersByTimeAsync(440);
+    expect(flushedAt).toEqual([50]);
+    await vi.advanceTimersByTimeAsync(15);
+    expect(flushedAt).toEqual([50, 1050]);
+    await vi.advanceTimersByTimeAsync(3000);
+    mem.push({ n: 4 }); // quiet again: the linger
+    await vi.advanceTimersByTimeAsync(51);
+    expect(flushedAt).toEqual([50, 1050, 4105]);
+    expect(sizes).toEqual([1, 2, 1]);
+    abort.abort();
+    await running.done;
+  });
+
+  it("without a linger, waits flushMs after each batch's first message", async () => {
+    const flushedAt: number[] = [];
+    const start = Date.now();
+    const { mem, abort, running } = stage(
+      async (batch) => {
+        flushedAt.push(Date.now() - start);
+        return batch.map(done);
+      },
+      { flushMs: 1000 },
+    );
+    mem.push({ n: 1 });
+    await vi.advanceTimersByTimeAsync(1001);
+    expect(flushedAt).toEqual([1000]);
+    abort.abort();
+    await running.done;
+  });
+});
+
 describe("working() while a batch or an outcome is held", () => {
   it("tells JetStream every third of the ack wait until the slow batch settles, then stops", async () => {
     let finish!: () => void;
