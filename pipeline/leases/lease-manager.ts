@@ -91,7 +91,14 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
   const value = () => JSON.stringify({ owner: opts.instanceId, at: new Date(now()).toISOString() });
   let stopped = false;
   let wake: (() => void) | undefined;
+  /** A round asked for while one ran: the loop runs it right after instead of sleeping. */
+  let again = false;
+  const roundNow = () => {
+    if (wake) wake();
+    else again = true;
+  };
   let loop: Promise<void> | undefined;
+  let watcher: { stop(): void } | undefined;
 
   const fenceOf = (partition: number): Fence => ({
     partition,
@@ -241,10 +248,34 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       );
   }
 
+  /**
+   * Wakes the loop when membership or a lease changes: a member that joins gets its share within a
+   * round of each side instead of a heartbeat period (TTL / 3) of each, and a lease given back is
+   * taken at once. Lapsed keys make no event; the timed rounds find those. Without the watch (it
+   * could not start, or ended) the timed rounds do everything, only later.
+   */
+  async function watchChanges(): Promise<void> {
+    const seen = new Set<string>();
+    const w = await kv.watch({ key: `${group}.>`, include: "updates" });
+    watcher = w;
+    if (stopped) w.stop();
+    for await (const e of w) {
+      const kind = e.key.slice(group.length + 1, group.length + 3);
+      if (e.operation !== "PUT") {
+        seen.delete(e.key);
+        if (kind === "m." || kind === "p.") roundNow(); // a member left, a lease was given back
+      } else if ((kind === "m." || kind === "x.") && !seen.has(e.key)) {
+        seen.add(e.key); // a member or an exclusion not seen before (heartbeats of known ones are not news)
+        if (e.key !== memberKey(me)) roundNow();
+      }
+    }
+  }
+
   async function run(): Promise<void> {
     await takeOver().catch((err) =>
       log.warn({ group, error: describe(err) }, "could not take over earlier leases; they lapse with their TTL"),
     );
+    void watchChanges().catch((err) => log.debug({ group, error: describe(err) }, "lease watch ended; rounds go on by the timer"));
     while (!stopped) {
       try {
         await round();
@@ -254,6 +285,10 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
         for (const [p, h] of [...held]) if (now() >= h.renewedAt + ttlMs - margin) void release(p, "lost");
       }
       if (stopped) break;
+      if (again) {
+        again = false;
+        continue;
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.max(100, Math.floor(ttlMs / 3)));
         wake = () => {
@@ -284,10 +319,11 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       return done;
     },
     /** Runs a round now (tests, and right after start). */
-    nudge: () => wake?.(),
+    nudge: roundNow,
     /** Gives every partition back (stage stopped first) and leaves the member list. */
     async stop(): Promise<void> {
       stopped = true;
+      watcher?.stop();
       wake?.();
       await loop;
       await Promise.all([...held.keys()].map((p) => release(p, "stop")));

@@ -40,7 +40,7 @@ const events: { who: string; p: number; change: "acquired" | ReleaseReason }[] =
 
 async function instance(
   who: string,
-  opts: { bucket?: string; takeOverFrom?: string[] } = {},
+  opts: { bucket?: string; ttlMs?: number; takeOverFrom?: string[] } = {},
 ): Promise<{ m: LeaseManager; nc: NatsConnection }> {
   const nc = await connect({ servers: server.url, reconnect: false });
   conns.push(nc);
@@ -51,7 +51,7 @@ async function instance(
     instanceId: who,
     takeOverFrom: opts.takeOverFrom,
     partitions: PARTITIONS,
-    ttlMs: TTL,
+    ttlMs: opts.ttlMs ?? TTL,
     log,
     async onAcquired(p, fence) {
       for (const other of fences.get(p) ?? [])
@@ -134,12 +134,16 @@ describe("partition leases", () => {
     await d.m.stop();
   }, 60_000);
 
-  it("takes over at once the leases of an earlier, stopped life of the instance, and no one else's", async () => {
+  it("moves shares when members join, and takes over at once the leases of an earlier, stopped life of the instance, and no one else's", async () => {
     // A TTL far longer than the test: whatever is taken within it was taken over, not left to lapse.
-    await new Kvm(conns[0]!).create("leases-takeover", { history: 1, ttl: 600_000 });
+    const ttlMs = 600_000;
+    await new Kvm(conns[0]!).create("leases-takeover", { history: 1, ttl: ttlMs });
     const bucket = "leases-takeover";
-    const crashed = await instance("run-1", { bucket });
-    const other = await instance("other", { bucket });
+    const crashed = await instance("run-1", { bucket, ttlMs });
+    await waitFor("run-1 to hold every partition", async () => (crashed.m.owned().length === PARTITIONS ? true : undefined), 20_000);
+    // With this TTL the timed rounds are 200 s apart: run-1 hands half over because it watches the
+    // bucket and sees a new member, not because its next round came.
+    const other = await instance("other", { bucket, ttlMs });
     await waitFor(
       "run-1 and other to share 4 + 4",
       async () => (owned([crashed.m, other.m]).every((l) => l.length === 4) ? true : undefined),
@@ -153,7 +157,7 @@ describe("partition leases", () => {
     await crashed.m.stop();
 
     // Without takeOverFrom, a new instance waits: run-1 still counts as a member and its leases stand.
-    const stranger = await instance("stranger", { bucket });
+    const stranger = await instance("stranger", { bucket, ttlMs });
     stranger.m.nudge();
     await waitFor(
       "other to hand one partition to stranger (three members: 3, 3, 2)",
@@ -164,7 +168,7 @@ describe("partition leases", () => {
     await stranger.m.stop();
 
     // run-2 names run-1 as its earlier life: run-1's partitions at once, other's stay other's until the share moves.
-    const restarted = await instance("run-2", { bucket, takeOverFrom: ["run-1"] });
+    const restarted = await instance("run-2", { bucket, ttlMs, takeOverFrom: ["run-1"] });
     await waitFor(
       "run-2 to hold run-1's partitions",
       async () => (crashedHeld.every((p) => restarted.m.owned().includes(p)) ? true : undefined),
