@@ -3,23 +3,12 @@
 // Calendar periods run in the budget's time zone; rolling_30d is the last 30
 // days at any moment. Key: see budgetKvKey in pipeline/budgets/budget-key.ts.
 import * as z from "zod";
-import { nonNegativeDecimalString } from "./common.ts";
+import { isTimeZone, nonNegativeDecimalString } from "./common.ts";
 import { controlScopeSchema } from "./control.ts";
 
 export const budgetPeriods = ["daily", "weekly", "monthly", "rolling_30d"] as const;
 
-const timeZone = z
-  .string()
-  .min(1)
-  .max(64)
-  .refine((tz) => {
-    try {
-      new Intl.DateTimeFormat("en-US", { timeZone: tz });
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'must be an IANA time zone such as "Europe/Berlin" or "UTC"');
+const timeZone = z.string().min(1).max(64).refine(isTimeZone, 'must be an IANA time zone such as "Europe/Berlin" or "UTC"');
 
 export const budgetScopeSchema = controlScopeSchema.refine(
   (s) => [s.persona_id, s.feature, s.user_id, s.model].filter((v) => v !== undefined).length <= 1,

@@ -43,3 +43,17 @@ export const attributionSchema = z.object(attributionShape);
 export type Attribution = z.infer<typeof attributionSchema>;
 
 export const currencyCode = z.string().regex(/^[A-Z]{3}$/, "an ISO-4217 code such as USD");
+
+/** Zones already found valid: building an Intl.DateTimeFormat costs about 0.1 ms, and a list of budgets checks one per budget. */
+const knownTimeZones = new Set<string>();
+/** True for a time zone Intl knows (IANA names such as "Europe/Berlin", and "UTC"). Only valid names are kept, so the set stays bounded. */
+export function isTimeZone(tz: string): boolean {
+  if (knownTimeZones.has(tz)) return true;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+  } catch {
+    return false;
+  }
+  knownTimeZones.add(tz);
+  return true;
+}

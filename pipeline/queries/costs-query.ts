@@ -4,19 +4,11 @@
 // holds every needed column is read instead of the raw ledger.
 import * as z from "zod";
 import { PermanentError } from "../errors.ts";
+import { isTimeZone } from "../../schemas/index.ts";
 
 export const groupKeys = ["kind", "provider", "model", "persona_id", "feature", "operation", "user_id", "post_id", "tenant"] as const;
 export type GroupKey = (typeof groupKeys)[number];
 export const granularities = ["minute", "hour", "day", "week", "month"] as const;
-
-function validTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const list = (allowed: readonly string[]) =>
   z
@@ -37,7 +29,7 @@ export const costsQuerySchema = z
     from: z.iso.datetime({ offset: true }),
     to: z.iso.datetime({ offset: true }),
     granularity: z.enum(granularities).default("day"),
-    tz: z.string().default("UTC").refine(validTimeZone, "an IANA time zone such as Europe/Berlin"),
+    tz: z.string().default("UTC").refine(isTimeZone, "an IANA time zone such as Europe/Berlin"),
     group_by: list(groupKeys),
     /** Repeated `filter=key:value`. */
     filter: z
@@ -118,9 +110,13 @@ const sources: Source[] = [
   },
 ];
 
+/** One offset formatter per zone (the zones are valid ones, checked by the query's schema, so the map stays bounded). */
+const offsetFormats = new Map<string, Intl.DateTimeFormat>();
 /** Minutes the zone is off UTC at `at` (to tell whether hourly rollups align with its hours). */
 function offsetMinutes(tz: string, at: Date): number {
-  const parts = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "longOffset" }).formatToParts(at);
+  let format = offsetFormats.get(tz);
+  if (!format) offsetFormats.set(tz, (format = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "longOffset" })));
+  const parts = format.formatToParts(at);
   const name = parts.find((p) => p.type === "timeZoneName")?.value ?? "GMT";
   const m = /GMT([+-])(\d{2}):?(\d{2})?/.exec(name);
   return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] ?? 0)) : 0;

@@ -4,7 +4,7 @@ import { tenantWindow } from "../helpers/windows.ts";
 import { describe, expect, it } from "vitest";
 import { periodOf } from "../../pipeline/budgets/budget-period.ts";
 import { createBudgetTracker } from "../../pipeline/budgets/budget-tracker.ts";
-import { budgetSchema, type BudgetInput } from "../../schemas/index.ts";
+import { budgetSchema, isTimeZone, type BudgetInput } from "../../schemas/index.ts";
 
 const span = (p: { start: Date; end: Date }) => [p.start.toISOString(), p.end.toISOString()];
 
@@ -191,5 +191,17 @@ describe("budget tracker", () => {
     expect(messages(t.add(win({ start: "2026-11-10T10:06:00Z", cost: "1" })))).toEqual([
       "91 % of the monthly budget for tenant acme spent ($9.10 of $10.00)",
     ]);
+  });
+});
+
+describe("a budget's time zone", () => {
+  it("takes IANA names and UTC, the same on every later check, and refuses anything else", () => {
+    for (let i = 0; i < 2; i++) {
+      expect([isTimeZone("Europe/Berlin"), isTimeZone("UTC"), isTimeZone("America/Argentina/Buenos_Aires")]).toEqual([true, true, true]);
+      expect([isTimeZone("Europe/Nowhere"), isTimeZone(""), isTimeZone("'; DROP TABLE x")]).toEqual([false, false, false]);
+    }
+    const base = { scope: { tenant: "t" }, period: "monthly", amount_usd: "10" };
+    expect(budgetSchema.safeParse({ ...base, timezone: "Asia/Tokyo" }).success).toBe(true);
+    expect(budgetSchema.safeParse({ ...base, timezone: "Mars/Olympus" }).error?.issues[0]?.message).toMatch(/IANA time zone/);
   });
 });
