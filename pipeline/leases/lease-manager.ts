@@ -50,8 +50,8 @@ export interface LeaseManagerOptions {
    * Earlier lives of this instance known to have stopped (the process that wrote them is dead, e.g.
    * `costline up` after a crash, which reads its predecessor from stack.json): their member key and
    * leases are deleted at start (compare-and-set), so the partitions are taken over at once instead
-   * of after the lease TTL. Leases under this instance's own id (a stable COSTLINE_INSTANCE_ID that
-   * restarted) are taken over the same way.
+   * of after the lease TTL. A stable COSTLINE_INSTANCE_ID started again names itself here: leases
+   * under its own id are from its earlier life. Empty or absent: nothing is read at start.
    */
   takeOverFrom?: readonly string[];
   /** Start working the partition; resolves once started. */
@@ -219,7 +219,8 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
 
   /** Deletes the member key and leases of this instance's earlier, stopped lives (see takeOverFrom). */
   async function takeOver(): Promise<void> {
-    const earlier = new Set([opts.instanceId, ...(opts.takeOverFrom ?? [])]);
+    const earlier = new Set(opts.takeOverFrom ?? []);
+    if (earlier.size === 0) return;
     for (const id of earlier) if (kvToken(id) !== me) await kv.delete(memberKey(kvToken(id))).catch(() => undefined);
     const taken: number[] = [];
     for (let p = 0; p < opts.partitions; p++) {

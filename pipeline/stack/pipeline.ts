@@ -189,7 +189,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       ? createLocalPriced(createPricedDecoder(pricedReaders), pricedReaders, undefined, onMismatch)
       : undefined;
     const decodePriced = localPriced?.decoder ?? createPricedDecoder(pricedReaders);
-    const instance = { id: config.partitions.instanceId ?? defaultInstanceId(), takeOverFrom: opts.takeOverFrom ?? [] };
+    // A stable name set by COSTLINE_INSTANCE_ID is its own earlier life when it starts again.
+    const instance = {
+      id: config.partitions.instanceId ?? defaultInstanceId(),
+      takeOverFrom: [...(opts.takeOverFrom ?? []), ...(config.partitions.instanceId ? [config.partitions.instanceId] : [])],
+    };
     for (const name of opts.stages) {
       const ctx = {
         instance,
