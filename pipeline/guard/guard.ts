@@ -14,7 +14,7 @@
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { natsAuthFromEnv, natsAuthOptions, type NatsAuth } from "../nats/connect.ts";
+import { natsAuthFromEnv, natsAuthOptions, onConnectionChange, type NatsAuth } from "../nats/connect.ts";
 import { controlSchema, type Control } from "../../schemas/index.ts";
 import { fromKvToken, kvBuckets, kvToken } from "../nats/subjects.ts";
 import { controlKvKey } from "../nats/control-key.ts";
@@ -88,12 +88,7 @@ export async function createGuard(opts: GuardOptions): Promise<Guard> {
       if (e.delta === 0) markReady();
     }
   })();
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === "disconnect") cache.setStale(true);
-      else if (s.type === "reconnect") cache.setStale(false);
-    }
-  })();
+  onConnectionChange(nc, (downSince) => cache.setStale(downSince !== undefined));
 
   return {
     check: (req) => cache.check(req),

@@ -13,6 +13,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { scrubSecrets } from "../observability/log.ts";
+import { onConnectionChange } from "../nats/connect.ts";
 import type { ConsumerWatch } from "./consumer-watch.ts";
 import { aggregate, statusValue, type HealthCheck, type HealthReport } from "./health-status.ts";
 
@@ -45,12 +46,7 @@ export function createHealth(deps: HealthDeps) {
   // While the client is reconnecting, a round trip or stream info would only wait out its timeout:
   // the probe answers unhealthy at once instead (a readiness probe's own timeout is often 1 s).
   let disconnectedAt: number | undefined;
-  void (async () => {
-    for await (const s of deps.nc.status()) {
-      if (s.type === "disconnect") disconnectedAt ??= Date.now();
-      else if (s.type === "reconnect") disconnectedAt = undefined;
-    }
-  })();
+  onConnectionChange(deps.nc, (downSince) => (disconnectedAt = downSince === undefined ? undefined : (disconnectedAt ?? downSince)));
   const disconnected = (): HealthCheck | undefined =>
     disconnectedAt === undefined
       ? undefined

@@ -150,3 +150,13 @@ export async function connectNats(nats: Config["nats"] & { url: string }, name: 
     throw new TransientError("unavailable", `cannot connect to NATS at ${where}: ${why}`, { cause: err });
   }
 }
+
+/** Calls `onChange` with the time the connection dropped, and with undefined once it is back, for the connection's life. */
+export function onConnectionChange(nc: NatsConnection, onChange: (downSince: number | undefined) => void): void {
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") onChange(Date.now());
+      else if (s.type === "reconnect") onChange(undefined);
+    }
+  })();
+}

@@ -102,14 +102,14 @@ export async function getJson<T>(url: string, key?: string): Promise<T> {
 
 /** Polls until `check` returns a value, or fails after `timeoutMs`. COSTLINE_TEST_WAITS=1 prints how long each wait took. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  const t0 = Date.now();
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
       if (v !== undefined) {
-        if (process.env.COSTLINE_TEST_WAITS) process.stderr.write(`waited ${Date.now() - t0} ms for ${what}\n`);
+        if (process.env.COSTLINE_TEST_WAITS) process.stderr.write(`waited ${Date.now() - started} ms for ${what}\n`);
         return v;
       }
     } catch (err) {
