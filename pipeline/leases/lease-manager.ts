@@ -69,6 +69,8 @@ interface Held {
   /** When the last successful write of the lease was sent: the server keeps it until at least this + TTL. */
   renewedAt: number;
   lost: boolean;
+  /** A renewal in flight: the release waits for it, so that its delete names the lease's last revision. */
+  renewing?: Promise<void>;
 }
 
 const describe = (err: unknown) => `${(err as Error)?.name ?? "Error"}: ${errorMessage(err)}`;
@@ -82,6 +84,8 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
   const { kv, group, ttlMs, log } = opts;
   const me = kvToken(opts.instanceId);
   const margin = Math.max(200, Math.floor(ttlMs / 4));
+  const heartbeatMs = Math.max(100, Math.floor(ttlMs / 3));
+  const listTimeoutMs = Math.max(2000, heartbeatMs);
   const held = new Map<number, Held>();
   const leaseKey = (p: number) => `${group}.p.${p}`;
   const memberKey = (id: string) => `${group}.m.${id}`;
@@ -124,6 +128,9 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       // The stage stops first (a graceful release checkpoints and acknowledges while the lease still holds).
       await opts.onReleased(p, reason).catch((err) => log.error({ err, partition: p }, "stopping a partition failed"));
       if (held.get(p) === h) held.delete(p);
+      // A renewal sent before the delete would make its revision stale (the delete would fail and the lease
+      // would stand until its TTL): wait for it. No further renewal starts once the partition left `held`.
+      await h.renewing;
       if (!h.lost) await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
       const lost = h.lost;
       opts.metrics?.changes.inc({ group, change: reason === "stalled" ? "stalled" : lost ? "lost" : "released" });
@@ -161,7 +168,15 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     );
   }
 
-  async function renew(p: number, h: Held): Promise<void> {
+  function renew(p: number, h: Held): Promise<void> {
+    const sent: Promise<void> = renewOnce(p, h).finally(() => {
+      if (h.renewing === sent) h.renewing = undefined;
+    });
+    h.renewing = sent;
+    return sent;
+  }
+
+  async function renewOnce(p: number, h: Held): Promise<void> {
     const sentAt = now();
     try {
       h.revision = await kv.update(leaseKey(p), value(), h.revision);
@@ -177,9 +192,25 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     }
   }
 
+  /**
+   * The bucket's keys under `filter`, or an error after a heartbeat period. A listing is an ordered
+   * consumer that ends when the last key arrives or, failing that, at the consumer's idle heartbeat
+   * (30 s): a round must not wait that long while the leases it holds go unrenewed.
+   */
+  async function listKeys(filter: string): Promise<string[]> {
+    const keys = await kv.keys(filter);
+    const timer = setTimeout(() => keys.stop(new Error(`listing ${filter} took over ${listTimeoutMs} ms`)), listTimeoutMs);
+    try {
+      const out: string[] = [];
+      for await (const k of keys) out.push(k);
+      return out;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async function liveMembers(): Promise<string[]> {
-    const ids: string[] = [];
-    for await (const k of await kv.keys(`${group}.m.*`)) ids.push(k.slice(`${group}.m.`.length));
+    const ids = (await listKeys(`${group}.m.*`)).map((k) => k.slice(`${group}.m.`.length));
     if (!ids.includes(me)) ids.push(me);
     return ids;
   }
@@ -192,7 +223,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     }
     const out = new Map<number, Set<string>>();
     for (const [p] of excluding) out.set(p, new Set([me]));
-    for await (const k of await kv.keys(`${group}.x.>`)) {
+    for (const k of await listKeys(`${group}.x.>`)) {
       const parts = k.slice(`${group}.x.`.length).split(".");
       const n = Number(parts[0]);
       const id = parts[1];
@@ -291,13 +322,16 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
         continue;
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(100, Math.floor(ttlMs / 3)));
+        const t = setTimeout(() => {
+          wake = undefined;
+          resolve();
+        }, heartbeatMs);
         wake = () => {
+          wake = undefined;
           clearTimeout(t);
           resolve();
         };
       });
-      wake = undefined;
     }
   }
 
@@ -316,7 +350,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
       if (!held.has(partition)) return Promise.resolve();
       excluding.set(partition, now() + forMs);
       const done = release(partition, "stalled");
-      wake?.();
+      roundNow();
       return done;
     },
     /** Runs a round now (tests, and right after start). */

@@ -9,6 +9,7 @@ import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { readFileSync, statSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpWriterFile } from "../../pipeline/clickhouse/http-writer.ts";
 import { loadConfig } from "../../pipeline/config/config.ts";
@@ -136,7 +137,13 @@ describe("a second costline process joining the stack", () => {
         return owned && Number(owned[1]) > 0 ? true : undefined;
       },
       90_000,
-    );
+    ).catch((err: Error) => {
+      // What both processes said about the ledger's leases, for a failure seen only once.
+      const lines = [readFileSync(path.join(home, "logs", "costline.log"), "utf8"), second!.output()]
+        .flatMap((log) => log.split("\n"))
+        .filter((l) => /"group":"ledger"/.test(l) || /lease/i.test(l));
+      throw new Error(`${err.message}\nlease log lines:\n${lines.slice(-60).join("\n")}`);
+    });
     const js = jetstream(nc);
     // Sixteen tenants, so every partition (and so both processes' ledgers) gets some.
     const tenants = Array.from({ length: 16 }, (_, i) => `join-${i}`);
