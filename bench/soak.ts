@@ -41,7 +41,9 @@ const round = (x: number | null, digits = 1) => (x === null ? null : Number(x.to
 
 const home = mkdtempSync(path.join(os.tmpdir(), "costline-soak-"));
 const stack = await startStack(home, { COSTLINE_LOG_LEVEL: "warn" });
-const nc = await connectStack(stack);
+// A machine too busy to keep up can stall a client past nats-server's write deadline (slow consumer):
+// the connection then reconnects, however often, instead of ending the run.
+const nc = await connectStack(stack, "operator", { maxReconnectAttempts: -1, noAsyncTraces: true });
 const js = jetstream(nc, { timeout: 30_000 });
 const jsm = await jetstreamManager(nc);
 const pids = { pipeline: stack.info.pid, nats: stack.info.nats_pid ?? null };
@@ -95,37 +97,44 @@ try {
     }
   };
   let behind = 0;
-  while (performance.now() - runStart < minutes * 60_000) {
-    const tick = performance.now();
-    const due = Math.round(((tick - runStart) / 1000) * rate) - published;
-    const pubs: Promise<unknown>[] = [];
-    const now = new Date();
-    for (let i = 0; i < due; i++) {
-      const e = demoEvent(r, now, "bench/soak");
-      if (batch === 1) pubs.push(toMessage([e]));
-      else {
-        const tenant = (e.data as { tenant: string }).tenant;
-        const list = open.get(tenant) ?? [];
-        list.push(e);
-        open.set(tenant, list);
-        if (list.length >= batch) {
-          pubs.push(toMessage(list));
-          open.delete(tenant);
+  /** Set when publishing failed for good: the report then says when and why, with what was measured up to then. */
+  let aborted: { at_s: number; error: string } | null = null;
+  try {
+    while (performance.now() - runStart < minutes * 60_000) {
+      const tick = performance.now();
+      const due = Math.round(((tick - runStart) / 1000) * rate) - published;
+      const pubs: Promise<unknown>[] = [];
+      const now = new Date();
+      for (let i = 0; i < due; i++) {
+        const e = demoEvent(r, now, "bench/soak");
+        if (batch === 1) pubs.push(toMessage([e]));
+        else {
+          const tenant = (e.data as { tenant: string }).tenant;
+          const list = open.get(tenant) ?? [];
+          list.push(e);
+          open.set(tenant, list);
+          if (list.length >= batch) {
+            pubs.push(toMessage(list));
+            open.delete(tenant);
+          }
         }
       }
+      published += due;
+      await Promise.all(pubs);
+      const spent = performance.now() - tick;
+      if (spent > 100) behind++;
+      await sleep(Math.max(0, 100 - spent));
     }
-    published += due;
-    await Promise.all(pubs);
-    const spent = performance.now() - tick;
-    if (spent > 100) behind++;
-    await sleep(Math.max(0, 100 - spent));
+    await Promise.all([...open.values()].map(toMessage));
+  } catch (err) {
+    aborted = { at_s: round((performance.now() - runStart) / 1000)!, error: `${(err as Error).name}: ${(err as Error).message}` };
+    process.stderr.write(`publishing stopped: ${aborted.error}\n`);
   }
-  await Promise.all([...open.values()].map(toMessage));
   open.clear();
   clearInterval(sampler);
   sample();
-  const atEnd = await backlog(jsm);
-  const drainMs = await waitForDrain(jsm, { timeoutMs: 900_000 });
+  const atEnd = await backlog(jsm).catch(() => null);
+  const drainMs = aborted ? null : await waitForDrain(jsm, { timeoutMs: 900_000 });
   const cpu = meter.end(published);
   const runSamples = samples.filter((s) => s.rss_mb !== null).map((s) => ({ x: s.t_s / 60, y: s.rss_mb! }));
   const secondHalf = runSamples.slice(Math.floor(runSamples.length / 2));
@@ -137,7 +146,8 @@ try {
     rate_events_per_s: rate,
     batch_size: batch,
     published,
-    achieved_events_per_s: Math.round(published / (seconds - drainMs / 1000)),
+    achieved_events_per_s: Math.round(published / (seconds - (drainMs ?? 0) / 1000)),
+    aborted,
     /** 100 ms ticks whose publishing took longer than the tick (the publisher fell behind the rate). */
     late_ticks: behind,
     publish_retries: retries,
@@ -145,7 +155,7 @@ try {
     rss_above_idle_mb: { peak: round(peak - idleRss), end: round(last - idleRss) },
     rss_slope_mb_per_min: { whole_run: round(slope(runSamples), 2), second_half: round(slope(secondHalf), 2) },
     nats_server_rss_mb: { idle: round(idleNats), end: samples[samples.length - 1]?.nats_rss_mb ?? null },
-    backlog_at_end: { undelivered: undelivered(atEnd), by_consumer: atEnd },
+    backlog_at_end: atEnd && { undelivered: undelivered(atEnd), by_consumer: atEnd },
     drain_ms: drainMs,
     cpu,
     samples,
