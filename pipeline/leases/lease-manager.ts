@@ -124,7 +124,10 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     h.releasing ??= (async () => {
       if (!(await h.started)) return; // a start that failed gave the lease back itself
       // Given up for making no progress: free at once for another member (this one is fenced already).
-      if (reason === "stalled") await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+      if (reason === "stalled") {
+        await h.renewing; // no renewal starts once it is lost; one in flight would make the revision stale
+        await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+      }
       // The stage stops first (a graceful release checkpoints and acknowledges while the lease still holds).
       await opts.onReleased(p, reason).catch((err) => log.error({ err, partition: p }, "stopping a partition failed"));
       if (held.get(p) === h) held.delete(p);
