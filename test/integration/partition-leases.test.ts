@@ -40,11 +40,20 @@ const events: { who: string; p: number; change: "acquired" | ReleaseReason }[] =
 
 async function instance(
   who: string,
-  opts: { bucket?: string; ttlMs?: number; takeOverFrom?: string[] } = {},
+  opts: {
+    bucket?: string;
+    ttlMs?: number;
+    takeOverFrom?: string[];
+    /** The bucket as the manager sees it (a renewal made slow, say). */
+    wrapKv?: (kv: KV) => KV;
+    /** How long stopping partition p takes. */
+    stopMs?: (p: number) => number;
+  } = {},
 ): Promise<{ m: LeaseManager; nc: NatsConnection }> {
   const nc = await connect({ servers: server.url, reconnect: false });
   conns.push(nc);
-  const kv: KV = await new Kvm(nc).open(opts.bucket ?? "leases-test");
+  const opened: KV = await new Kvm(nc).open(opts.bucket ?? "leases-test");
+  const kv = opts.wrapKv ? opts.wrapKv(opened) : opened;
   const m = createLeaseManager({
     kv,
     group: "ledger",
@@ -60,6 +69,8 @@ async function instance(
       events.push({ who, p, change: "acquired" });
     },
     async onReleased(p, reason) {
+      const ms = opts.stopMs?.(p) ?? 0;
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
       events.push({ who, p, change: reason });
     },
   });
@@ -184,5 +195,40 @@ describe("partition leases", () => {
     expect(overlaps).toEqual([]);
     await restarted.m.stop();
     await other.m.stop();
+  }, 60_000);
+
+  it("gives a partition back at once while a renewal of it is in flight, not one TTL later", async () => {
+    // A TTL far longer than the test: a lease that stood after its release would not lapse in time.
+    const ttlMs = 600_000;
+    const bucket = "leases-renewing";
+    await new Kvm(conns[0]!).create(bucket, { history: 1, ttl: ttlMs });
+    // The first holder's renewals are answered 700 ms after they are written, and stopping partition p takes 200 + 400 * (p / 2) ms:
+    // each lease given back (a delete, seen by the watch) starts a round that renews the partitions
+    // still stopping, so a later partition's delete comes while its renewal is in flight.
+    const slowRenewals = (kv: KV): KV =>
+      new Proxy(kv, {
+        get(target, prop, receiver) {
+          if (prop === "update")
+            return async (...args: Parameters<KV["update"]>) => {
+              // Written at once, answered late: the server's revision moves on before the manager learns it.
+              const revision = await target.update(...args);
+              await new Promise((r) => setTimeout(r, 700));
+              return revision;
+            };
+          const v = Reflect.get(target, prop, receiver) as unknown;
+          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const first = await instance("first", { bucket, ttlMs, wrapKv: slowRenewals, stopMs: (p) => 200 + 400 * Math.floor(p / 2) });
+    await waitFor("first to hold every partition", async () => (first.m.owned().length === PARTITIONS ? true : undefined), 20_000);
+    const second = await instance("second", { bucket, ttlMs });
+    await waitFor(
+      "first and second to share 4 + 4",
+      async () => (owned([first.m, second.m]).every((l) => l.length === 4) ? true : undefined),
+      10_000,
+    );
+    expect(new Set(owned([first.m, second.m]).flat()).size).toBe(PARTITIONS);
+    await second.m.stop();
+    await first.m.stop();
   }, 60_000);
 });
