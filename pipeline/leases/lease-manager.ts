@@ -113,6 +113,16 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
   });
 
   /**
+   * Deletes the lease at the revision this instance last wrote. A renewal in flight would make that
+   * revision stale (the delete would fail and the lease stand until its TTL), so it is waited for;
+   * no renewal starts once the partition is lost or has left `held`.
+   */
+  async function giveBack(p: number, h: Held): Promise<void> {
+    await h.renewing;
+    await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+  }
+
+  /**
    * Stops the partition's work and gives the lease back. Runs beside the rounds (never awaited by
    * one): stopping may take a while, and meanwhile the other leases — and this one, while the
    * stage flushes — must go on being renewed.
@@ -124,17 +134,11 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
     h.releasing ??= (async () => {
       if (!(await h.started)) return; // a start that failed gave the lease back itself
       // Given up for making no progress: free at once for another member (this one is fenced already).
-      if (reason === "stalled") {
-        await h.renewing; // no renewal starts once it is lost; one in flight would make the revision stale
-        await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
-      }
+      if (reason === "stalled") await giveBack(p, h);
       // The stage stops first (a graceful release checkpoints and acknowledges while the lease still holds).
       await opts.onReleased(p, reason).catch((err) => log.error({ err, partition: p }, "stopping a partition failed"));
       if (held.get(p) === h) held.delete(p);
-      // A renewal sent before the delete would make its revision stale (the delete would fail and the lease
-      // would stand until its TTL): wait for it. No further renewal starts once the partition left `held`.
-      await h.renewing;
-      if (!h.lost) await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+      if (!h.lost) await giveBack(p, h);
       const lost = h.lost;
       opts.metrics?.changes.inc({ group, change: reason === "stalled" ? "stalled" : lost ? "lost" : "released" });
       opts.metrics?.owned.set({ group }, held.size);
@@ -165,7 +169,7 @@ export function createLeaseManager(opts: LeaseManagerOptions) {
         log.error({ err, partition: p }, "starting a partition failed; giving its lease back");
         if (held.get(p) === h) held.delete(p);
         opts.metrics?.owned.set({ group }, held.size);
-        await kv.delete(leaseKey(p), { previousSeq: h.revision }).catch(() => undefined);
+        await giveBack(p, h);
         return false;
       },
     );

@@ -79,6 +79,9 @@ async function instance(
 }
 
 const owned = (ms: LeaseManager[]) => ms.map((m) => m.owned().sort((a, b) => a - b));
+/** Waits until two instances hold four partitions each. */
+const sharedEvenly = (what: string, ms: LeaseManager[], timeoutMs: number) =>
+  waitFor(what, async () => (owned(ms).every((l) => l.length === PARTITIONS / ms.length) ? true : undefined), timeoutMs);
 
 describe("partition leases", () => {
   it("assigns shares that differ by at most one, the same on every member", () => {
@@ -93,7 +96,7 @@ describe("partition leases", () => {
     await waitFor("a to hold every partition", async () => (a.m.owned().length === PARTITIONS ? true : undefined), 20_000);
 
     const b = await instance("b");
-    await waitFor("a and b to share 4 + 4", async () => (owned([a.m, b.m]).every((l) => l.length === 4) ? true : undefined), 20_000);
+    await sharedEvenly("a and b to share 4 + 4", [a.m, b.m], 20_000);
     const c = await instance("c");
     await waitFor(
       "three shares of 3, 3 and 2",
@@ -155,11 +158,7 @@ describe("partition leases", () => {
     // With this TTL the timed rounds are 200 s apart: run-1 hands half over because it watches the
     // bucket and sees a new member, not because its next round came.
     const other = await instance("other", { bucket, ttlMs });
-    await waitFor(
-      "run-1 and other to share 4 + 4",
-      async () => (owned([crashed.m, other.m]).every((l) => l.length === 4) ? true : undefined),
-      20_000,
-    );
+    await sharedEvenly("run-1 and other to share 4 + 4", [crashed.m, other.m], 20_000);
     const crashedHeld = crashed.m.owned();
     const otherHeld = other.m.owned();
     // Gone without a word: its connection first, so its member key and leases stay for the TTL; then its
@@ -185,11 +184,7 @@ describe("partition leases", () => {
       async () => (crashedHeld.every((p) => restarted.m.owned().includes(p)) ? true : undefined),
       20_000,
     );
-    await waitFor(
-      "run-2 and other to share 4 + 4",
-      async () => (owned([restarted.m, other.m]).every((l) => l.length === 4) ? true : undefined),
-      20_000,
-    );
+    await sharedEvenly("run-2 and other to share 4 + 4", [restarted.m, other.m], 20_000);
     expect(new Set(owned([restarted.m, other.m]).flat()).size).toBe(PARTITIONS);
     expect(events.some((e) => e.who === "other" && otherHeld.includes(e.p) && e.change === "lost")).toBe(false);
     expect(overlaps).toEqual([]);
@@ -222,11 +217,7 @@ describe("partition leases", () => {
     const first = await instance("first", { bucket, ttlMs, wrapKv: slowRenewals, stopMs: (p) => 200 + 400 * Math.floor(p / 2) });
     await waitFor("first to hold every partition", async () => (first.m.owned().length === PARTITIONS ? true : undefined), 20_000);
     const second = await instance("second", { bucket, ttlMs });
-    await waitFor(
-      "first and second to share 4 + 4",
-      async () => (owned([first.m, second.m]).every((l) => l.length === 4) ? true : undefined),
-      10_000,
-    );
+    await sharedEvenly("first and second to share 4 + 4", [first.m, second.m], 10_000);
     expect(new Set(owned([first.m, second.m]).flat()).size).toBe(PARTITIONS);
     await second.m.stop();
     await first.m.stop();
